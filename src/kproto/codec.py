@@ -1,0 +1,538 @@
+"""Compile message descriptions into specialised encode and decode functions.
+
+For one message at one version, this module writes Python source with every decision already
+taken — which fields are on the wire, compact or classic lengths, which may be null, which are
+tagged — and runs fixed-width fields that sit side by side through a single `struct` call. The
+result is cached, so each (message, version) is compiled once per process.
+
+Decoders face untrusted bytes: every length and count is checked against the bytes that remain
+before anything is sliced or allocated, and every failure is a `ProtocolError` naming the field
+and the byte position.
+"""
+
+from __future__ import annotations
+
+import struct
+from functools import lru_cache
+from typing import Any, Callable
+from uuid import UUID
+
+from kproto.exceptions import ProtocolError
+from kproto.model import ZERO_UUID, Message
+from kproto.schema.types import ZERO, FieldSpec, MessageSpec, StructSpec
+
+Decoder = Callable[[bytes, int, int], tuple[Any, int]]
+Encoder = Callable[[Any, list], None]
+
+FIXED = {"bool": "?", "int8": "b", "int16": "h", "uint16": "H", "int32": "i", "uint32": "I",
+         "int64": "q", "float64": "d"}
+
+#: Arrays whose elements may encode to zero bytes cannot be bounded by the bytes that remain;
+#: no real message has more elements than this, so a larger count is malformed.
+MAX_EMPTY_ELEMENTS = 1 << 16
+
+I8 = struct.Struct(">b")
+I16 = struct.Struct(">h")
+I32 = struct.Struct(">i")
+
+
+def zero_value(spec: FieldSpec) -> Any:
+    """The value a field takes when absent, made fresh where it is mutable."""
+    if spec.default is not ZERO:
+        return spec.default
+    t = spec.type
+    if t.startswith("[]"):
+        return []
+    if spec.struct is not None:
+        return None  # a fresh struct, made by the generated code through its class
+    if t in FIXED:
+        return False if t == "bool" else (0.0 if t == "float64" else 0)
+    return {"string": "", "bytes": b"", "records": None, "uuid": ZERO_UUID}[t]
+
+
+# ---------------------------------------------------------------- helpers the generated code calls
+
+
+def read_uvarint(b: bytes, p: int, end: int, where: str) -> tuple[int, int]:
+    """Unsigned varint of at most 5 bytes (Kafka's limit for 32-bit values)."""
+    value = 0
+    shift = 0
+    while True:
+        if p >= end:
+            raise ProtocolError(f"{where}: truncated varint at byte {p}")
+        byte = b[p]
+        p += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, p
+        shift += 7
+        if shift > 28:
+            raise ProtocolError(f"{where}: varint longer than 5 bytes at byte {p - 5}")
+
+
+_SMALL_UVARINTS = tuple(bytes([n]) for n in range(128))
+
+
+def uvarint(n: int) -> bytes:
+    if n < 128:
+        return _SMALL_UVARINTS[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def short(where: str, p: int, need: int, end: int) -> ProtocolError:
+    return ProtocolError(f"{where}: needs {need} bytes at byte {p}, {max(end - p, 0)} left")
+
+
+def bad_length(where: str, p: int, n: int, end: int) -> ProtocolError:
+    return ProtocolError(f"{where}: length {n} at byte {p} exceeds the {max(end - p, 0)} bytes left")
+
+
+def not_nullable(where: str, p: int) -> ProtocolError:
+    return ProtocolError(f"{where}: null at byte {p} but the field is not nullable in this version")
+
+
+def read_uuid(raw: bytes) -> UUID:
+    return ZERO_UUID if raw == b"\0" * 16 else UUID(bytes=raw)
+
+
+def unknown_tags_section(o: Any, known: list[tuple[int, bytes]]) -> bytes:
+    """The tagged-field section: known non-default fields merged with tags kept from decoding."""
+    tags = dict(known)
+    if o._unknown_tags:
+        for tag, raw in o._unknown_tags.items():
+            tags.setdefault(tag, raw)
+    parts = [uvarint(len(tags))]
+    for tag in sorted(tags):
+        raw = tags[tag]
+        parts += [uvarint(tag), uvarint(len(raw)), raw]
+    return b"".join(parts)
+
+
+RUNTIME = {
+    "struct": struct, "I8": I8, "I16": I16, "I32": I32, "UUID": UUID, "ZERO_UUID": ZERO_UUID,
+    "read_uvarint": read_uvarint, "uvarint": uvarint, "short": short, "bad_length": bad_length,
+    "not_nullable": not_nullable, "read_uuid": read_uuid, "ProtocolError": ProtocolError,
+    "tags_section": unknown_tags_section, "MAX_EMPTY_ELEMENTS": MAX_EMPTY_ELEMENTS,
+}
+
+
+# ---------------------------------------------------------------- the compiler
+
+
+class _Compiler:
+    """Writes the decode and encode functions of one message at one version."""
+
+    def __init__(self, spec: MessageSpec, cls: type, version: int) -> None:
+        self.spec = spec
+        self.cls = cls
+        self.version = version
+        self.flexible = spec.is_flexible(version)
+        self.lines: list[str] = []
+        self.consts: dict[str, Any] = {}
+        self.done: set[str] = set()
+        self.counter = 0
+
+    # -- naming
+
+    def const(self, value: Any, prefix: str = "K") -> str:
+        for name, existing in self.consts.items():
+            if existing is value:
+                return name
+        self.counter += 1
+        name = f"{prefix}{self.counter}"
+        self.consts[name] = value
+        return name
+
+    def class_of(self, struct_spec: StructSpec) -> str:
+        if struct_spec.name == self.spec.body.name and struct_spec is self.spec.body:
+            return self.const(self.cls, "C")
+        return self.const(getattr(self.cls, struct_spec.name), "C")
+
+    def var(self) -> str:
+        self.counter += 1
+        return f"v{self.counter}"
+
+    def is_flexible_field(self, f: FieldSpec) -> bool:
+        if f.flexible is not None:
+            return f.flexible[0] <= self.version <= f.flexible[1]
+        return self.flexible
+
+    def min_size(self, s: StructSpec) -> int:
+        """Fewest bytes one value of the struct takes at this version."""
+        size = 1 if self.flexible else 0  # the tagged-field count
+        for f in s.fields:
+            if not f.present_in(self.version) or f.tagged_in(self.version):
+                continue
+            if f.type in FIXED:
+                size += struct.calcsize(">" + FIXED[f.type])
+            elif f.type == "uuid":
+                size += 16
+            elif f.is_array or f.type in ("string", "bytes", "records"):
+                size += 1 if self.is_flexible_field(f) else (2 if f.type == "string" else 4)
+            elif f.struct is not None:
+                size += self.min_size(f.struct) + (1 if f.nullable_in(self.version) else 0)
+        return size
+
+    # -- decoding
+
+    def decoder(self, s: StructSpec) -> str:
+        name = f"decode_{s.name}"
+        if name in self.done:
+            return name
+        self.done.add(name)
+        where = f"{self.spec.name} v{self.version} {s.name}"
+        body: list[str] = [f"def {name}(b, p, end):", f"    o = new({self.class_of(s)})", "    o._unknown_tags = None"]
+        for f in s.fields:
+            if not f.present_in(self.version) or f.tagged_in(self.version):
+                body.append(f"    o.{f.attr} = {self.default_expr(f)}")
+        fields = [f for f in s.fields if f.present_in(self.version) and not f.tagged_in(self.version)]
+        i = 0
+        while i < len(fields):
+            f = fields[i]
+            if f.type in FIXED:
+                run = [f]
+                while i + len(run) < len(fields) and fields[i + len(run)].type in FIXED:
+                    run.append(fields[i + len(run)])
+                fmt = ">" + "".join(FIXED[g.type] for g in run)
+                packer = self.const(struct.Struct(fmt), "S")
+                size = struct.calcsize(fmt)
+                label = f"{where}.{run[0].name}" + (f"..{run[-1].name}" if len(run) > 1 else "")
+                body.append(f"    if p + {size} > end: raise short({label!r}, p, {size}, end)")
+                targets = ", ".join(f"o.{g.attr}" for g in run)
+                body.append(f"    {targets}{',' if len(run) == 1 else ''} = {packer}.unpack_from(b, p)")
+                body.append(f"    p += {size}")
+                i += len(run)
+                continue
+            body += self.decode_field(f, f"o.{f.attr}", "end", f"{where}.{f.name}", "    ")
+            i += 1
+        if self.flexible:
+            body += self.decode_tags(s, where)
+        body.append("    return o, p")
+        self.lines += body + [""]
+        return name
+
+    def default_expr(self, f: FieldSpec) -> str:
+        if f.default is not ZERO:
+            return self.const(f.default) if f.default is not None else "None"
+        if f.is_array:
+            return "[]"
+        if f.struct is not None:
+            return f"{self.class_of(f.struct)}()"
+        return self.const(zero_value(f))
+
+    def decode_field(self, f: FieldSpec, target: str, end: str, where: str, ind: str) -> list[str]:
+        """Statements reading field `f` into `target`, advancing p, never past `end`."""
+        t = f.type
+        nullable = f.nullable_in(self.version)
+        flex = self.is_flexible_field(f)
+        out: list[str] = []
+        if t in FIXED:
+            packer = self.const(struct.Struct(">" + FIXED[t]), "S")
+            size = packer and struct.calcsize(">" + FIXED[t])
+            out.append(f"if p + {size} > {end}: raise short({where!r}, p, {size}, {end})")
+            out.append(f"{target}, = {packer}.unpack_from(b, p)")
+            out.append(f"p += {size}")
+        elif t == "uuid":
+            out.append(f"if p + 16 > {end}: raise short({where!r}, p, 16, {end})")
+            out.append(f"{target} = read_uuid(b[p:p + 16])")
+            out.append("p += 16")
+        elif t in ("string", "bytes", "records"):
+            n = self.var()
+            out += self.read_length(n, flex, t == "string", end, where)
+            null_body = [f"{target} = None"] if nullable else [f"raise not_nullable({where!r}, p)"]
+            out.append(f"if {n} < 0:")
+            out += ["    " + line for line in null_body]
+            out.append("else:")
+            out.append(f"    if {n} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
+            if t == "string":
+                out.append(f"    {target} = str(b[p:p + {n}], 'utf-8')")
+            else:
+                out.append(f"    {target} = b[p:p + {n}]")
+            out.append(f"    p += {n}")
+        elif f.is_array:
+            out += self.decode_array(f, target, end, where, nullable, flex)
+        elif f.struct is not None:
+            dec = self.decoder(f.struct)
+            if nullable:  # KIP-893: an int8 marker, -1 for null
+                out.append(f"if p + 1 > {end}: raise short({where!r}, p, 1, {end})")
+                out.append("if b[p] == 255:")
+                out.append(f"    {target} = None")
+                out.append("    p += 1")
+                out.append("else:")
+                out.append(f"    {target}, p = {dec}(b, p + 1, {end})")
+            else:
+                out.append(f"{target}, p = {dec}(b, p, {end})")
+        else:
+            raise AssertionError(f"no decoder for type {t}")
+        return [ind + line for line in out]
+
+    def read_length(self, n: str, flex: bool, is_string: bool, end: str, where: str) -> list[str]:
+        """Read a length or count into `n`; -1 stands for null in both encodings."""
+        if flex:
+            return [
+                f"if p >= {end}: raise short({where!r}, p, 1, {end})",
+                f"{n} = b[p]",
+                "p += 1",
+                f"if {n} > 127: {n}, p = read_uvarint(b, p - 1, {end}, {where!r})",
+                f"{n} -= 1",
+            ]
+        packer, size = ("I16", 2) if is_string else ("I32", 4)
+        return [
+            f"if p + {size} > {end}: raise short({where!r}, p, {size}, {end})",
+            f"{n}, = {packer}.unpack_from(b, p)",
+            f"p += {size}",
+            f"if {n} < -1: raise ProtocolError({where!r} + f': negative length {{{n}}} at byte {{p - {size}}}')",
+        ]
+
+    def decode_array(self, f: FieldSpec, target: str, end: str, where: str, nullable: bool, flex: bool) -> list[str]:
+        n = self.var()
+        out = self.read_length(n, flex, False, end, where)
+        out.append(f"if {n} < 0:")
+        out.append(f"    {target} = None" if nullable else f"    raise not_nullable({where!r}, p)")
+        out.append("else:")
+        element = f.element_type
+        if element in FIXED:
+            size = struct.calcsize(">" + FIXED[element])
+            out.append(f"    if {n} * {size} > {end} - p: raise bad_length({where!r}, p, {n} * {size}, {end})")
+            out.append(f"    {target} = list(struct.unpack_from('>%d{FIXED[element]}' % {n}, b, p))")
+            out.append(f"    p += {n} * {size}")
+            return out
+        min_size = 16 if element == "uuid" else (self.min_size(f.struct) if f.struct is not None else 1)
+        if min_size:
+            out.append(f"    if {n} * {min_size} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
+        else:
+            out.append(f"    if {n} > MAX_EMPTY_ELEMENTS: raise bad_length({where!r}, p, {n}, {end})")
+        items = self.var()
+        out.append(f"    {items} = []")
+        out.append(f"    for _ in range({n}):")
+        if f.struct is not None:
+            dec = self.decoder(f.struct)
+            item = self.var()
+            out.append(f"        {item}, p = {dec}(b, p, {end})")
+            out.append(f"        {items}.append({item})")
+        else:
+            item = self.var()
+            scalar = FieldSpec(f.name, item, element, f.versions, f.nullable)
+            out += self.decode_field(scalar, item, end, where + "[]", "        ")
+            out.append(f"        {items}.append({item})")
+        out.append(f"    {target} = {items}")
+        return out
+
+    def decode_tags(self, s: StructSpec, where: str) -> list[str]:
+        tagged = [f for f in s.fields if f.tagged_in(self.version)]
+        out = [
+            "    if p >= end: raise short(%r, p, 1, end)" % (where + " tagged fields"),
+            "    count = b[p]",
+            "    p += 1",
+            f"    if count > 127: count, p = read_uvarint(b, p - 1, end, {where!r})",
+            "    if count:",
+            f"        if count > end - p: raise bad_length({where + ' tagged fields'!r}, p, count, end)",
+            "        for _ in range(count):",
+            f"            tag, p = read_uvarint(b, p, end, {where + ' tag'!r})",
+            f"            size, p = read_uvarint(b, p, end, {where + ' tag size'!r})",
+            f"            if size > end - p: raise bad_length({where + ' tagged field'!r}, p, size, end)",
+            "            tend = p + size",
+        ]
+        keyword = "if"
+        for f in tagged:
+            out.append(f"            {keyword} tag == {f.tag}:")
+            out += self.decode_field(f, f"o.{f.attr}", "tend", f"{where}.{f.name}", "                ")
+            out.append("                if p != tend:")
+            out.append(f"                    raise ProtocolError({where + '.' + f.name!r} + f': tagged field ends at byte {{p}}, its size says {{tend}}')")
+            keyword = "elif"
+        indent = "            "
+        if tagged:
+            out.append(f"{indent}else:")
+            indent += "    "
+        out.append(f"{indent}if o._unknown_tags is None: o._unknown_tags = {{}}")
+        out.append(f"{indent}o._unknown_tags[tag] = b[p:tend]")
+        out.append(f"{indent}p = tend")
+        return out
+
+    # -- encoding
+
+    def encoder(self, s: StructSpec) -> str:
+        name = f"encode_{s.name}"
+        if name in self.done:
+            return name
+        self.done.add(name)
+        where = f"{self.spec.name} v{self.version} {s.name}"
+        body = [f"def {name}(o, out):"]
+        for f in s.fields:
+            if not f.present_in(self.version) and not f.ignorable:
+                body += self.check_absent(f, where)
+        fields = [f for f in s.fields if f.present_in(self.version) and not f.tagged_in(self.version)]
+        i = 0
+        while i < len(fields):
+            f = fields[i]
+            if f.type in FIXED:
+                run = [f]
+                while i + len(run) < len(fields) and fields[i + len(run)].type in FIXED:
+                    run.append(fields[i + len(run)])
+                packer = self.const(struct.Struct(">" + "".join(FIXED[g.type] for g in run)), "S")
+                body.append(f"    out.append({packer}.pack({', '.join(f'o.{g.attr}' for g in run)}))")
+                i += len(run)
+                continue
+            body += self.encode_field(f, f"o.{f.attr}", f"{where}.{f.name}", "    ")
+            i += 1
+        if self.flexible:
+            body += self.encode_tags(s)
+        self.lines += body + [""]
+        return name
+
+    def check_absent(self, f: FieldSpec, where: str) -> list[str]:
+        """A non-ignorable field with a non-default value cannot be sent in this version."""
+        if f.is_array:
+            test = f"o.{f.attr}"
+        elif f.struct is not None:
+            test = f"o.{f.attr} is not None and o.{f.attr} != {self.class_of(f.struct)}()"
+            if f.default is None:
+                test = f"o.{f.attr} is not None"
+        else:
+            test = f"o.{f.attr} != {self.const(zero_value(f))}"
+        message = f"{where}.{f.name} is not part of version {self.version}; it must keep its default"
+        return [f"    if {test}: raise ProtocolError({message!r})"]
+
+    def encode_field(self, f: FieldSpec, value: str, where: str, ind: str, sink: str = "out") -> list[str]:
+        t = f.type
+        nullable = f.nullable_in(self.version)
+        flex = self.is_flexible_field(f)
+        out: list[str] = []
+        if t in FIXED:
+            packer = self.const(struct.Struct(">" + FIXED[t]), "S")
+            out.append(f"{sink}.append({packer}.pack({value}))")
+        elif t == "uuid":
+            out.append(f"{sink}.append({value}.bytes)")
+        elif t in ("string", "bytes", "records") or f.is_array:
+            x = self.var()
+            out.append(f"{x} = {value}")
+            out.append(f"if {x} is None:")
+            if nullable:
+                out.append(f"    {sink}.append(b'\\x00')" if flex else
+                           f"    {sink}.append({'I16' if t == 'string' else 'I32'}.pack(-1))")
+            else:
+                out.append(f"    raise ProtocolError({where + ' is null but not nullable in this version'!r})")
+            out.append("else:")
+            if t == "string":
+                out.append(f"    {x} = {x}.encode('utf-8')")
+            if f.is_array:
+                out += ["    " + line for line in self.encode_array_body(f, x, where, flex, sink)]
+            else:
+                length = f"uvarint(len({x}) + 1)" if flex else f"{'I16' if t == 'string' else 'I32'}.pack(len({x}))"
+                out.append(f"    {sink}.append({length})")
+                out.append(f"    {sink}.append({x})")
+        elif f.struct is not None:
+            enc = self.encoder(f.struct)
+            if nullable:
+                out.append(f"if {value} is None:")
+                out.append(f"    {sink}.append(b'\\xff')")
+                out.append("else:")
+                out.append(f"    {sink}.append(b'\\x01')")
+                out.append(f"    {enc}({value}, {sink})")
+            else:
+                out.append(f"{enc}({value}, {sink})")
+        else:
+            raise AssertionError(f"no encoder for type {t}")
+        return [ind + line for line in out]
+
+    def encode_array_body(self, f: FieldSpec, x: str, where: str, flex: bool, sink: str) -> list[str]:
+        out = [f"{sink}.append(uvarint(len({x}) + 1))" if flex else f"{sink}.append(I32.pack(len({x})))"]
+        element = f.element_type
+        if element in FIXED:
+            out.append(f"{sink}.append(struct.pack('>%d{FIXED[element]}' % len({x}), *{x}))")
+            return out
+        item = self.var()
+        out.append(f"for {item} in {x}:")
+        if f.struct is not None:
+            out.append(f"    {self.encoder(f.struct)}({item}, {sink})")
+        else:
+            scalar = FieldSpec(f.name, item, element, f.versions, f.nullable)
+            out += self.encode_field(scalar, item, where + "[]", "    ", sink)
+        return out
+
+    def encode_tags(self, s: StructSpec) -> list[str]:
+        tagged = [f for f in s.fields if f.tagged_in(self.version)]
+        if not tagged:
+            return ["    if o._unknown_tags: out.append(tags_section(o, []))",
+                    "    else: out.append(b'\\x00')"]
+        out = ["    known = []"]
+        for f in tagged:
+            if f.is_array:
+                test = f"o.{f.attr}" if f.default is ZERO else f"o.{f.attr} is not None"
+            elif f.struct is not None:
+                test = f"o.{f.attr} is not None" + (
+                    f" and o.{f.attr} != {self.class_of(f.struct)}()" if f.default is ZERO else "")
+            else:
+                test = f"o.{f.attr} != {self.default_expr(f)}"
+            out.append(f"    if {test}:")
+            out.append("        sub = []")
+            out += self.encode_field(f, f"o.{f.attr}", f"{self.spec.name}.{f.name}", "        ", sink="sub")
+            out.append(f"        known.append(({f.tag}, b''.join(sub)))")
+        out.append("    if known or o._unknown_tags: out.append(tags_section(o, known))")
+        out.append("    else: out.append(b'\\x00')")
+        return out
+
+    # -- assembly
+
+    def build(self) -> tuple[Decoder, Encoder]:
+        decode_name = self.decoder(self.spec.body)
+        encode_name = self.encoder(self.spec.body)
+        source = "\n".join(self.lines)
+        namespace: dict[str, Any] = dict(RUNTIME)
+        namespace.update(self.consts)
+        namespace["new"] = object.__new__
+        code = compile(source, f"<kproto {self.spec.name} v{self.version}>", "exec")
+        exec(code, namespace)  # noqa: S102 - our own generated source, built from the descriptions
+        return namespace[decode_name], namespace[encode_name]
+
+
+@lru_cache(maxsize=None)
+def compiled(cls: type[Message], version: int) -> tuple[Decoder, Encoder]:
+    """The (decode, encode) pair of a message class at a version, compiled on first use."""
+    spec = cls.SPEC
+    if not spec.versions[0] <= version <= spec.versions[1]:
+        raise ProtocolError(f"{spec.name} has no version {version} (valid: {spec.versions[0]}-{spec.versions[1]})")
+    return _Compiler(spec, cls, version).build()
+
+
+def compiled_source(cls: type[Message], version: int) -> str:
+    """The generated source for one message version, for reading and debugging."""
+    compiler = _Compiler(cls.SPEC, cls, version)
+    compiler.build()
+    return "\n".join(compiler.lines)
+
+
+def decode(cls: type[Message], version: int, data: bytes, pos: int = 0, end: int | None = None) -> Any:
+    """Decode one whole message body of `cls` at `version` from data[pos:end]."""
+    decoder = compiled(cls, version)[0]
+    if type(data) is not bytes:
+        data = bytes(data)
+    end = len(data) if end is None else end
+    try:
+        obj, p = decoder(data, pos, end)
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"{cls.SPEC.name} v{version}: string is not valid UTF-8 ({exc.reason} at {exc.start})") from None
+    if p != end:
+        raise ProtocolError(f"{cls.SPEC.name} v{version}: {end - p} trailing bytes after byte {p}")
+    return obj
+
+
+def encode(obj: Message, version: int) -> bytes:
+    """Encode `obj` as its class's message at `version`."""
+    out: list[bytes] = []
+    encode_into(obj, version, out)
+    return b"".join(out)
+
+
+def encode_into(obj: Message, version: int, out: list) -> None:
+    """Append the encoding of `obj` to a list of byte strings (join them, or write them as they are)."""
+    encoder = compiled(type(obj), version)[1]
+    try:
+        encoder(obj, out)
+    except (struct.error, AttributeError, TypeError) as exc:
+        raise ProtocolError(f"{type(obj).__name__} v{version}: cannot encode: {exc}") from None
