@@ -1,0 +1,241 @@
+"""The broker: its state (topics, partition logs, producer ids, fetch sessions) and its listeners.
+
+Handlers reach everything through one `Broker`; it runs on one asyncio event loop, so its state
+needs no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from kproto import ErrorCode
+
+from kbroker.cluster.topic_names import collision_key, topic_name_problem
+from kbroker.cluster.topics import TopicInfo, TopicRegistry
+from kbroker.config import BrokerConfig, ConfigError
+from kbroker.fetch_sessions import FetchSessionCache
+from kbroker.log import LogManager, PartitionLog
+from kbroker.server.connection import Connection
+from kbroker.txn.producer_ids import ProducerIdAllocator
+from kbroker.validation import RecordError, TopicLimits, validate_records
+
+log = logging.getLogger("kbroker")
+
+
+@dataclass(frozen=True, slots=True)
+class AppendOutcome:
+    error: ErrorCode
+    base_offset: int = -1
+    log_append_time: int = -1
+    log_start_offset: int = -1
+    message: str | None = None
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.node_id: int = config.node_id
+        data_dir = Path(config.log_dirs[0])
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs = LogManager([Path(d) for d in config.log_dirs], node_id=self.node_id)
+        self.cluster_id: str = self.logs.cluster_id
+        self.topics = TopicRegistry(data_dir)
+        self.producer_ids = ProducerIdAllocator(data_dir)
+        self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
+        self.connections: set[Connection] = set()
+        self.listen_host, self.listen_port = config.listener
+        self.servers: list[asyncio.base_events.Server] = []
+        self._waiters: dict[tuple[str, int], list[asyncio.Future]] = {}
+        self._background: list[asyncio.Task] = []
+        for info in self.topics:
+            for index in range(info.partitions):
+                self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
+
+    # -- addresses
+
+    @property
+    def advertised_address(self) -> tuple[str, int]:
+        host, port = self.config.advertised_listener
+        return host, (port or self.listen_port)
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        from kbroker import handlers  # noqa: F401 - fills the dispatch table
+
+        loop = asyncio.get_running_loop()
+        for host in listen_hosts(self.listen_host):
+            server = await loop.create_server(lambda: Connection(self), host, self.listen_port,
+                                              reuse_address=True, backlog=1024)
+            self.servers.append(server)
+            if self.listen_port == 0:
+                self.listen_port = server.sockets[0].getsockname()[1]
+        self._background.append(loop.create_task(self._housekeeping()))
+        host, port = self.advertised_address
+        log.info("kbroker ready on %s:%d (node %d, cluster %s, data in %s)",
+                 self.listen_host, self.listen_port, self.node_id, self.cluster_id, self.config.log_dirs[0])
+
+    async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for server in self.servers:
+            server.close()
+        for conn in list(self.connections):
+            conn.close()
+        for server in self.servers:
+            await server.wait_closed()
+        self.logs.close()
+        log.info("kbroker stopped")
+
+    async def _housekeeping(self) -> None:
+        """Retention, time-based flushes and checkpoints, on Kafka's check intervals."""
+        interval = min(self.config["log.retention.check.interval.ms"], self.config["log.flush.scheduler.interval.ms"],
+                       1000) / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.logs.maintenance()
+            except Exception:
+                log.exception("log maintenance failed")
+
+    # -- topics
+
+    def topic_config(self, name: str) -> dict[str, Any]:
+        info = self.topics.get(name)
+        return self.config.topic_config(info.configs if info else {})
+
+    def describe_topic_configs(self, name: str) -> list:
+        info = self.topics.get(name)
+        return self.config.describe_topic(info.configs if info else {})
+
+    def topic_name(self, topic_id: uuid.UUID) -> str | None:
+        info = self.topics.by_id(topic_id)
+        return info.name if info else None
+
+    def default_partitions(self, requested: int, assignments: dict[int, list[int]] | None) -> int:
+        if assignments:
+            return len(assignments)
+        return self.config["num.partitions"] if requested == -1 else requested
+
+    def create_topic(self, name: str, partitions: int, replication_factor: int, configs: dict[str, str | None],
+                     assignments: dict[int, list[int]] | None = None,
+                     validate_only: bool = False) -> tuple[ErrorCode, str | None]:
+        """Create a topic as Kafka's controller would, or say why not."""
+        problem = topic_name_problem(name)
+        if problem:
+            return ErrorCode.INVALID_TOPIC_EXCEPTION, problem
+        if self.topics.get(name) is not None:
+            return ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists."
+        clash = next((t.name for t in self.topics if collision_key(t.name) == collision_key(name)), None)
+        if clash:
+            return ErrorCode.INVALID_TOPIC_EXCEPTION, (
+                f"Topic '{name}' collides with existing topic: {clash}")
+        if assignments and (partitions != -1 or replication_factor != -1):
+            return ErrorCode.INVALID_REQUEST, (
+                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
+        if assignments:
+            if sorted(assignments) != list(range(len(assignments))):
+                return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Partitions must be numbered consecutively from 0."
+            bad = [b for ids in assignments.values() for b in ids if b != self.node_id]
+            if bad or any(not ids for ids in assignments.values()):
+                return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"Unknown broker ids in the replica assignment: {bad}"
+            replication_factor = 1
+        count = self.default_partitions(partitions, assignments)
+        factor = self.config["default.replication.factor"] if replication_factor == -1 else replication_factor
+        if count <= 0:
+            return ErrorCode.INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value."
+        if factor <= 0:
+            return ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value."
+        if factor > 1:
+            return ErrorCode.INVALID_REPLICATION_FACTOR, (
+                f"Unable to replicate the partition {factor} time(s): The target replication factor of {factor} "
+                "cannot be reached because only 1 broker(s) are registered.")
+        overrides = {k: v for k, v in configs.items() if v is not None}
+        try:
+            self.config.validate_topic_overrides(overrides)
+        except ConfigError as exc:
+            return ErrorCode.INVALID_CONFIG, str(exc)
+        if validate_only:
+            return ErrorCode.NONE, None
+        info = self.topics.create(name, count, overrides)
+        effective = self.topic_config(name)
+        for index in range(count):
+            self.logs.open(name, index, info.topic_id, effective)
+        log.info("created topic %s with %d partitions", name, count)
+        return ErrorCode.NONE, None
+
+    def delete_topic(self, name: str) -> tuple[ErrorCode, str | None]:
+        if not self.config["delete.topic.enable"]:
+            return ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."
+        info = self.topics.delete(name)
+        for index in range(info.partitions):
+            self.logs.delete(name, index)
+        log.info("deleted topic %s", name)
+        return ErrorCode.NONE, None
+
+    # -- partitions
+
+    def partition_log(self, topic: str, partition: int) -> PartitionLog | None:
+        return self.logs.get(topic, partition)
+
+    def leader_epoch(self, topic: str, partition: int) -> int:
+        return 0
+
+    def append(self, topic: str, partition: int, records: bytes | None, produce_version: int) -> AppendOutcome:
+        info: TopicInfo | None = self.topics.get(topic)
+        plog = self.logs.get(topic, partition) if info else None
+        if plog is None:
+            return AppendOutcome(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message="This server does not host this topic-partition.")
+        if info.internal:
+            return AppendOutcome(ErrorCode.INVALID_TOPIC_EXCEPTION, message=f"Cannot append to internal topic {topic}")
+        limits = plog.limits
+        try:
+            buf, _count, append_time = validate_records(records, limits, produce_version)
+        except RecordError as exc:
+            return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
+        base_offset = plog.append(buf)
+        self._wake(topic, partition)
+        return AppendOutcome(ErrorCode.NONE, base_offset, append_time, plog.log_start_offset)
+
+    # -- long polls
+
+    async def wait_for_append(self, keys: Iterable[tuple[str, int]], timeout: float) -> None:
+        """Return after an append to any of the partitions, or after `timeout` seconds."""
+        future = asyncio.get_running_loop().create_future()
+        keys = list(keys)
+        for key in keys:
+            self._waiters.setdefault(key, []).append(future)
+        try:
+            await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            for key in keys:
+                waiters = self._waiters.get(key)
+                if waiters and future in waiters:
+                    waiters.remove(future)
+                    if not waiters:
+                        del self._waiters[key]
+
+    def _wake(self, topic: str, partition: int) -> None:
+        waiters = self._waiters.pop((topic, partition), None)
+        if waiters:
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
+
+
+def listen_hosts(host: str) -> list[str | None]:
+    """The addresses to bind: both loopbacks for 'localhost', since clients may resolve it to ::1."""
+    if host in ("localhost", ""):
+        hosts: list[str | None] = ["127.0.0.1"]
+        if socket.has_ipv6:
+            hosts.append("::1")
+        return hosts if host else [None]
+    return [host]

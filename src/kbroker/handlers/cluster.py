@@ -1,0 +1,35 @@
+"""DescribeCluster (key 60), v0-1: the brokers, the controller and the cluster id.
+
+v1 added the endpoint type (1 = brokers; 2 = controllers, which a combined single node does not
+expose separately).
+"""
+
+from __future__ import annotations
+
+from kproto import ErrorCode
+from kproto.messages import DescribeClusterRequest, DescribeClusterResponse
+
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+DESCRIBE_CLUSTER = 60
+BROKERS_ENDPOINT = 1
+UNKNOWN_AUTHORIZED_OPERATIONS = -(2**31)
+
+
+@handles(DESCRIBE_CLUSTER, 0, 1)
+def describe_cluster(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
+    broker = ctx.broker
+    if ctx.api_version >= 1 and request.endpoint_type != BROKERS_ENDPOINT:
+        return DescribeClusterResponse(
+            error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, error_message="Only brokers are listed by this broker",
+            endpoint_type=request.endpoint_type, cluster_id=broker.cluster_id,
+        )
+    host, port = broker.advertised_address
+    return DescribeClusterResponse(
+        endpoint_type=BROKERS_ENDPOINT,
+        cluster_id=broker.cluster_id,
+        controller_id=broker.node_id,
+        brokers=[DescribeClusterResponse.DescribeClusterBroker(broker_id=broker.node_id, host=host, port=port, rack=None)],
+        cluster_authorized_operations=UNKNOWN_AUTHORIZED_OPERATIONS,
+    )

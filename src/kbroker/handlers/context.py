@@ -1,0 +1,28 @@
+"""What a handler knows about the request it is answering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kproto.messages import RequestHeader
+
+if TYPE_CHECKING:
+    from kbroker.broker import Broker
+
+
+@dataclass(slots=True)
+class RequestContext:
+    broker: Broker
+    header: RequestHeader
+    client_host: str
+    #: Set by a handler to have the connection closed after the response (or instead of it).
+    close_connection: bool = False
+
+    @property
+    def api_version(self) -> int:
+        return self.header.request_api_version
+
+    @property
+    def client_id(self) -> str:
+        return self.header.client_id or ""

@@ -1,0 +1,170 @@
+"""Fetch (key 1), v4-17: read record batches, waiting up to max_wait_ms for min_bytes to arrive.
+
+v4 added the isolation level, last stable offset and aborted transactions; v5 the log start
+offset; v7 incremental fetch sessions (KIP-227); v11 the rack id and preferred read replica; v12
+became flexible with the last fetched epoch; v13 names topics by id; v15 moved the replica id
+into a tagged replica state. Batches come back exactly as they were stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Awaitable, Hashable
+
+from kproto import ErrorCode
+from kproto.messages import FetchRequest, FetchResponse
+
+from kbroker.fetch_sessions import FINAL_EPOCH, INITIAL_EPOCH, FetchSessionError, PartitionState
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+FETCH = 1
+READ_COMMITTED = 1
+PartitionKey = tuple[Hashable, int]  # (topic name or topic id, partition index)
+
+
+@dataclass(slots=True)
+class Wanted:
+    """One partition a fetch reads, in request (or session) order."""
+
+    key: PartitionKey
+    name: str | None  # None for a topic id the broker does not know
+    state: PartitionState
+
+
+def wanted(ctx: RequestContext, key: PartitionKey, state: PartitionState) -> Wanted:
+    topic_key = key[0]
+    return Wanted(key, topic_key if isinstance(topic_key, str) else ctx.broker.topic_name(topic_key), state)
+
+
+def request_partitions(ctx: RequestContext, request: FetchRequest, by_id: bool) -> list[Wanted]:
+    return [
+        wanted(ctx, (topic.topic_id if by_id else topic.topic, p.partition),
+               PartitionState(p.fetch_offset, p.partition_max_bytes))
+        for topic in request.topics
+        for p in topic.partitions
+    ]
+
+
+def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, committed_only: bool,
+                    incremental: bool) -> tuple[list[tuple[PartitionKey, FetchResponse.PartitionData]], int]:
+    """Read each partition in turn within the request's byte budget; the first batch always fits."""
+    broker = ctx.broker
+    remaining = max_bytes
+    total = 0
+    out = []
+    for item in items:
+        name, index = item.name, item.key[1]
+        data = FetchResponse.PartitionData(partition_index=index, aborted_transactions=None)
+        log = broker.partition_log(name, index) if name is not None else None
+        if log is None:
+            data.error_code = ErrorCode.UNKNOWN_TOPIC_ID if name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            data.high_watermark = data.last_stable_offset = data.log_start_offset = -1
+            out.append((item.key, data))
+            continue
+        state = item.state
+        data.high_watermark = log.high_watermark
+        data.last_stable_offset = log.last_stable_offset
+        data.log_start_offset = log.log_start_offset
+        upper = data.last_stable_offset if committed_only else data.high_watermark
+        if state.fetch_offset < log.log_start_offset or state.fetch_offset > log.log_end_offset:
+            data.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
+        elif state.fetch_offset < upper:
+            limit = min(state.max_bytes, remaining)
+            records = log.read(state.fetch_offset, max(limit, 0), min_one=total == 0, upper=upper)
+            if records:
+                data.records = records
+                total += len(records)
+                remaining -= len(records)
+            if committed_only:
+                data.aborted_transactions = log.aborted_transactions(state.fetch_offset, upper)
+        if not incremental or data.records or data.error_code or state.moved(data):
+            out.append((item.key, data))
+    return out, total
+
+
+def group_by_topic(parts: list[tuple[PartitionKey, FetchResponse.PartitionData]], by_id: bool,
+                   ctx: RequestContext) -> list[FetchResponse.FetchableTopicResponse]:
+    topics: dict[Hashable, FetchResponse.FetchableTopicResponse] = {}
+    for (topic_key, _), data in parts:
+        entry = topics.get(topic_key)
+        if entry is None:
+            entry = FetchResponse.FetchableTopicResponse()
+            if by_id:
+                entry.topic_id = topic_key
+                entry.topic = ctx.broker.topic_name(topic_key) or ""
+            else:
+                entry.topic = topic_key
+            topics[topic_key] = entry
+        entry.partitions.append(data)
+    return list(topics.values())
+
+
+def session_partitions(ctx: RequestContext, request: FetchRequest, by_id: bool) -> tuple[list[Wanted], int, bool]:
+    """The partitions this fetch reads, its session id for the answer, and whether it is incremental."""
+    cache = ctx.broker.fetch_sessions
+    requested = request_partitions(ctx, request, by_id)
+    if ctx.api_version < 7 or request.session_epoch == FINAL_EPOCH:
+        if ctx.api_version >= 7 and request.session_id:
+            cache.close(request.session_id)
+        return requested, 0, False
+    if request.session_id == 0:
+        if request.session_epoch != INITIAL_EPOCH:
+            raise FetchSessionError(ErrorCode.INVALID_FETCH_SESSION_EPOCH)
+        session = cache.new_session()
+        if session is None:
+            return requested, 0, False
+        for item in requested:
+            session.partitions[item.key] = item.state
+        return requested, session.session_id, False
+    session = cache.resume(request.session_id, request.session_epoch)
+    for item in requested:
+        known = session.partitions.get(item.key)
+        if known is None:
+            session.partitions[item.key] = item.state
+        else:
+            known.fetch_offset, known.max_bytes = item.state.fetch_offset, item.state.max_bytes
+    for forgotten in request.forgotten_topics_data:
+        topic_key = forgotten.topic_id if by_id else forgotten.topic
+        for index in forgotten.partitions:
+            session.partitions.pop((topic_key, index), None)
+    return [wanted(ctx, key, state) for key, state in session.partitions.items()], session.session_id, True
+
+
+def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: int, by_id: bool) -> FetchResponse:
+    states = {item.key: item.state for item in items}
+    for key, data in parts:
+        states[key].remember(data)
+    return FetchResponse(error_code=ErrorCode.NONE, session_id=session_id, responses=group_by_topic(parts, by_id, ctx))
+
+
+@handles(FETCH, 4, 17)
+def fetch(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaitable[FetchResponse]:
+    """Answer at once when there is enough to send; otherwise return a coroutine that waits."""
+    by_id = ctx.api_version >= 13
+    try:
+        items, session_id, incremental = session_partitions(ctx, request, by_id)
+    except FetchSessionError as exc:
+        return FetchResponse(error_code=exc.error, session_id=0)
+    committed_only = request.isolation_level == READ_COMMITTED
+    parts, total = read_partitions(ctx, items, request.max_bytes, committed_only, incremental)
+    if total >= request.min_bytes or request.max_wait_ms <= 0 or any(data.error_code for _, data in parts):
+        return respond(ctx, items, parts, session_id, by_id)
+    return long_poll(ctx, request, items, session_id, by_id, incremental)
+
+
+async def long_poll(ctx: RequestContext, request: FetchRequest, items: list[Wanted], session_id: int,
+                    by_id: bool, incremental: bool) -> FetchResponse:
+    """Wait for appends to the fetched partitions until min_bytes are there or max_wait_ms has passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + request.max_wait_ms / 1000
+    committed_only = request.isolation_level == READ_COMMITTED
+    keys = [(item.name, item.key[1]) for item in items if item.name]
+    while True:
+        timeout = deadline - loop.time()
+        if timeout > 0:
+            await ctx.broker.wait_for_append(keys, timeout)
+        parts, total = read_partitions(ctx, items, request.max_bytes, committed_only, incremental)
+        if total >= request.min_bytes or loop.time() >= deadline or any(data.error_code for _, data in parts):
+            return respond(ctx, items, parts, session_id, by_id)

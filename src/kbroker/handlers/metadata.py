@@ -1,0 +1,81 @@
+"""Metadata (key 3), v0-13: brokers, topics and partition leaders; auto-creates topics when allowed.
+
+v1 made a null topic list mean "all topics" (v0 used an empty list); v4 added
+AllowAutoTopicCreation; v8-10 carried cluster authorized operations; v10 added topic ids and v12
+lookups by id; v13 added a top-level error code.
+"""
+
+from __future__ import annotations
+
+from kproto import ErrorCode
+from kproto.messages import MetadataRequest, MetadataResponse
+from kproto.model import ZERO_UUID
+
+from kbroker.cluster.topics import TopicInfo
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+METADATA = 3
+UNKNOWN_AUTHORIZED_OPERATIONS = -(2**31)
+
+
+def partition_metadata(ctx: RequestContext, info: TopicInfo) -> list[MetadataResponse.MetadataResponsePartition]:
+    node = ctx.broker.node_id
+    return [
+        MetadataResponse.MetadataResponsePartition(
+            error_code=ErrorCode.NONE, partition_index=index, leader_id=node,
+            leader_epoch=ctx.broker.leader_epoch(info.name, index), replica_nodes=[node], isr_nodes=[node],
+        )
+        for index in range(info.partitions)
+    ]
+
+
+def topic_metadata(ctx: RequestContext, info: TopicInfo) -> MetadataResponse.MetadataResponseTopic:
+    return MetadataResponse.MetadataResponseTopic(
+        error_code=ErrorCode.NONE, name=info.name, topic_id=info.topic_id, is_internal=info.internal,
+        partitions=partition_metadata(ctx, info),
+    )
+
+
+def missing_topic(name: str | None, error: ErrorCode, topic_id=ZERO_UUID) -> MetadataResponse.MetadataResponseTopic:
+    return MetadataResponse.MetadataResponseTopic(error_code=error, name=name, topic_id=topic_id)
+
+
+def requested_topic(ctx: RequestContext, wanted: MetadataRequest.MetadataRequestTopic,
+                    auto_create: bool) -> MetadataResponse.MetadataResponseTopic:
+    broker = ctx.broker
+    if wanted.name is None:
+        info = broker.topics.by_id(wanted.topic_id)
+        if info is None:
+            return missing_topic(None, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topic_id)
+        return topic_metadata(ctx, info)
+    info = broker.topics.get(wanted.name)
+    if info is not None:
+        return topic_metadata(ctx, info)
+    if not auto_create:
+        return missing_topic(wanted.name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    error, _ = broker.create_topic(wanted.name, -1, -1, {})
+    if error not in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS):
+        return missing_topic(wanted.name, ErrorCode.INVALID_TOPIC_EXCEPTION
+                             if error == ErrorCode.INVALID_TOPIC_EXCEPTION else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    return topic_metadata(ctx, broker.topics.get(wanted.name))
+
+
+@handles(METADATA, 0, 13)
+def metadata(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
+    broker = ctx.broker
+    version = ctx.api_version
+    all_topics = request.topics is None or (version == 0 and not request.topics)
+    if all_topics:
+        topics = [topic_metadata(ctx, info) for info in broker.topics]
+    else:
+        auto_create = broker.config["auto.create.topics.enable"] and (version < 4 or request.allow_auto_topic_creation)
+        topics = [requested_topic(ctx, wanted, auto_create) for wanted in request.topics]
+    host, port = broker.advertised_address
+    return MetadataResponse(
+        brokers=[MetadataResponse.MetadataResponseBroker(node_id=broker.node_id, host=host, port=port, rack=None)],
+        cluster_id=broker.cluster_id,
+        controller_id=broker.node_id,
+        topics=topics,
+        cluster_authorized_operations=UNKNOWN_AUTHORIZED_OPERATIONS,
+    )

@@ -1,0 +1,50 @@
+"""Produce (key 0), v0-11: append producers' record sets to partition logs.
+
+v0-2 carry legacy message sets (converted to v2 batches before they are stored), v3+ exactly one
+RecordBatch of magic 2; v2 added the log append time to the answer, v5 the log start offset, v8
+per-batch record errors and an error message. acks=0 gets no response at all.
+"""
+
+from __future__ import annotations
+
+from kproto import ErrorCode
+from kproto.messages import ProduceRequest, ProduceResponse
+
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+PRODUCE = 0
+VALID_ACKS = (0, 1, -1)
+
+
+def partition_result(ctx: RequestContext, topic: str, data: ProduceRequest.PartitionProduceData,
+                     acks: int) -> ProduceResponse.PartitionProduceResponse:
+    if acks not in VALID_ACKS:
+        return ProduceResponse.PartitionProduceResponse(index=data.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS)
+    outcome = ctx.broker.append(topic, data.index, data.records, ctx.api_version)
+    return ProduceResponse.PartitionProduceResponse(
+        index=data.index,
+        error_code=outcome.error,
+        base_offset=outcome.base_offset,
+        log_append_time_ms=outcome.log_append_time,
+        log_start_offset=outcome.log_start_offset,
+        error_message=outcome.message,
+    )
+
+
+@handles(PRODUCE, 0, 11)
+def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+    responses = [
+        ProduceResponse.TopicProduceResponse(
+            name=topic.name,
+            partition_responses=[partition_result(ctx, topic.name, data, request.acks) for data in topic.partition_data],
+        )
+        for topic in request.topic_data
+    ]
+    if request.acks == 0:
+        # The producer reads no answer; like Kafka, close the connection so that it notices a failure.
+        ctx.close_connection = any(
+            p.error_code != ErrorCode.NONE for t in responses for p in t.partition_responses
+        )
+        return None
+    return ProduceResponse(responses=responses)

@@ -1,0 +1,85 @@
+"""CreateTopics (key 19, v0-7) and DeleteTopics (key 20, v0-6).
+
+CreateTopics v1 added validate-only and error messages, v4 let -1 partitions or replication
+factor mean the broker's defaults, v5 returns the created topic's configs, v7 its topic id.
+DeleteTopics v6 can name topics by id.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from kproto import ErrorCode
+from kproto.messages import CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse
+from kproto.model import ZERO_UUID
+
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+CREATE_TOPICS = 19
+DELETE_TOPICS = 20
+
+
+def created_configs(ctx: RequestContext, name: str) -> list[CreateTopicsResponse.CreatableTopicConfigs]:
+    return [
+        CreateTopicsResponse.CreatableTopicConfigs(
+            name=entry.name, value=entry.value, read_only=entry.read_only,
+            config_source=entry.source, is_sensitive=entry.sensitive,
+        )
+        for entry in ctx.broker.describe_topic_configs(name)
+    ]
+
+
+def create_one(ctx: RequestContext, topic: CreateTopicsRequest.CreatableTopic, validate_only: bool,
+               duplicated: bool) -> CreateTopicsResponse.CreatableTopicResult:
+    broker = ctx.broker
+    result = CreateTopicsResponse.CreatableTopicResult(name=topic.name, configs=None)
+    if duplicated:
+        result.error_code = ErrorCode.INVALID_REQUEST
+        result.error_message = f"Create topics request from client `{ctx.client_id}` contains multiple entries for the topic {topic.name}."
+        return result
+    assignments = {a.partition_index: a.broker_ids for a in topic.assignments}
+    configs = {c.name: c.value for c in topic.configs}
+    error, message = broker.create_topic(
+        topic.name, topic.num_partitions, topic.replication_factor, configs,
+        assignments=assignments or None, validate_only=validate_only,
+    )
+    result.error_code = error
+    result.error_message = message
+    if error == ErrorCode.NONE:
+        info = broker.topics.get(topic.name)
+        result.topic_id = info.topic_id if info else ZERO_UUID
+        result.num_partitions = info.partitions if info else broker.default_partitions(topic.num_partitions, assignments)
+        result.replication_factor = 1
+        result.configs = created_configs(ctx, topic.name) if info else []
+    else:
+        result.num_partitions = -1
+        result.replication_factor = -1
+    return result
+
+
+@handles(CREATE_TOPICS, 0, 7)
+def create_topics(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
+    counts = Counter(topic.name for topic in request.topics)
+    return CreateTopicsResponse(topics=[
+        create_one(ctx, topic, request.validate_only, counts[topic.name] > 1) for topic in request.topics
+    ])
+
+
+@handles(DELETE_TOPICS, 0, 6)
+def delete_topics(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
+    broker = ctx.broker
+    wanted: list[tuple[str | None, object]] = [(name, ZERO_UUID) for name in request.topic_names]
+    wanted += [(state.name, state.topic_id) for state in request.topics]
+    results = []
+    for name, topic_id in wanted:
+        info = broker.topics.get(name) if name is not None else broker.topics.by_id(topic_id)
+        result = DeleteTopicsResponse.DeletableTopicResult(name=name, topic_id=topic_id)
+        if info is None:
+            result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
+            result.error_message = "This server does not host this topic-partition."
+        else:
+            result.name, result.topic_id = info.name, info.topic_id
+            result.error_code, result.error_message = broker.delete_topic(info.name)
+        results.append(result)
+    return DeleteTopicsResponse(responses=results)

@@ -1,0 +1,74 @@
+"""Checks a produced record set must pass before any of it is appended.
+
+Records stay opaque: headers, sizes, CRC and record counts are checked on the producer's bytes,
+which are then appended as they came. Only legacy message sets (magic 0 and 1, from old
+clients) are converted to a v2 batch, since the log holds v2 batches only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from kproto import ErrorCode, ProtocolError
+from kproto.records import iter_batch_headers, set_log_append_time, validate_batch
+from kproto.records.header import MAGIC_OFFSET
+from kproto.records.legacy import message_set_to_batch
+
+
+class RecordError(Exception):
+    """A produced record set is refused; nothing of it is appended."""
+
+    def __init__(self, error: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class TopicLimits:
+    """The topic configs that decide whether a batch is accepted and how it is stamped."""
+
+    max_message_bytes: int
+    log_append_time: bool
+
+
+def validate_records(records: bytes | None, limits: TopicLimits, produce_version: int) -> tuple[bytearray, int, int]:
+    """Return (bytes to append, record count, log append time or -1), or raise RecordError."""
+    if not records:
+        raise RecordError(ErrorCode.INVALID_RECORD, "Produce request has no records")
+    if len(records) > MAGIC_OFFSET and records[MAGIC_OFFSET] < 2:
+        if produce_version >= 3:
+            raise RecordError(ErrorCode.INVALID_RECORD,
+                              "Produce requests with version 3 and above must use record batches of magic 2")
+        try:
+            records = message_set_to_batch(records)
+        except ProtocolError as exc:
+            raise RecordError(ErrorCode.CORRUPT_MESSAGE, str(exc)) from None
+    buf = bytearray(records)
+    count = 0
+    batches = 0
+    position = 0
+    try:
+        for position, header in iter_batch_headers(buf):
+            if header.size > limits.max_message_bytes:
+                raise RecordError(ErrorCode.MESSAGE_TOO_LARGE,
+                                  f"The record batch of {header.size} bytes is larger than max.message.bytes "
+                                  f"({limits.max_message_bytes})")
+            validate_batch(buf, position)
+            count += header.record_count
+            batches += 1
+            position += header.size
+    except ProtocolError as exc:
+        raise RecordError(ErrorCode.CORRUPT_MESSAGE, str(exc)) from None
+    if position != len(buf) or batches == 0:
+        raise RecordError(ErrorCode.CORRUPT_MESSAGE, f"record set has {len(buf) - position} bytes of partial batch")
+    if produce_version >= 3 and batches != 1:
+        raise RecordError(ErrorCode.INVALID_RECORD,
+                          "Produce requests with version 3 and above must contain exactly one record batch")
+    append_time = -1
+    if limits.log_append_time:
+        append_time = int(time.time() * 1000)
+        for position, _ in iter_batch_headers(buf):
+            set_log_append_time(buf, position, append_time)
+    return buf, count, append_time
+
