@@ -187,6 +187,14 @@ class Broker:
     def leader_epoch(self, topic: str, partition: int) -> int:
         return 0
 
+    def last_stable_offset(self, plog: PartitionLog) -> int:
+        """Where read_committed consumers stop: no transactions are open, so the high watermark."""
+        return plog.high_watermark
+
+    def aborted_transactions(self, plog: PartitionLog, start: int, upper: int) -> list:
+        """Aborted transactions in [start, upper) for read_committed fetches: none without transactions."""
+        return []
+
     def append(self, topic: str, partition: int, records: bytes | None, produce_version: int) -> AppendOutcome:
         info: TopicInfo | None = self.topics.get(topic)
         plog = self.logs.get(topic, partition) if info else None

@@ -56,7 +56,7 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
     out = []
     for item in items:
         name, index = item.name, item.key[1]
-        data = FetchResponse.PartitionData(partition_index=index, aborted_transactions=None)
+        data = FetchResponse.PartitionData(partition_index=index, aborted_transactions=None, records=b"")
         log = broker.partition_log(name, index) if name is not None else None
         if log is None:
             data.error_code = ErrorCode.UNKNOWN_TOPIC_ID if name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -65,7 +65,7 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
             continue
         state = item.state
         data.high_watermark = log.high_watermark
-        data.last_stable_offset = log.last_stable_offset
+        data.last_stable_offset = broker.last_stable_offset(log)
         data.log_start_offset = log.log_start_offset
         upper = data.last_stable_offset if committed_only else data.high_watermark
         if state.fetch_offset < log.log_start_offset or state.fetch_offset > log.log_end_offset:
@@ -78,7 +78,7 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
                 total += len(records)
                 remaining -= len(records)
             if committed_only:
-                data.aborted_transactions = log.aborted_transactions(state.fetch_offset, upper)
+                data.aborted_transactions = broker.aborted_transactions(log, state.fetch_offset, upper)
         if not incremental or data.records or data.error_code or state.moved(data):
             out.append((item.key, data))
     return out, total

@@ -32,7 +32,7 @@ def lookup(ctx: RequestContext, topic: str, wanted: ListOffsetsRequest.ListOffse
     ts = wanted.timestamp
     offset, timestamp = -1, -1
     if ts == LATEST:
-        offset = log.last_stable_offset if committed_only else log.high_watermark
+        offset = ctx.broker.last_stable_offset(log) if committed_only else log.high_watermark
     elif ts in (EARLIEST, EARLIEST_LOCAL):
         offset = log.log_start_offset
     elif ts == MAX_TIMESTAMP:
@@ -48,11 +48,12 @@ def lookup(ctx: RequestContext, topic: str, wanted: ListOffsetsRequest.ListOffse
         found = log.offset_for_timestamp(ts)
         if found is not None:
             offset, timestamp = found
-            if committed_only and offset >= log.last_stable_offset:
+            if committed_only and offset >= ctx.broker.last_stable_offset(log):
                 offset, timestamp = -1, -1
     result.offset = offset
     result.timestamp = timestamp
-    result.leader_epoch = ctx.broker.leader_epoch(topic, wanted.partition_index) if offset >= 0 else -1
+    if ctx.api_version >= 4 and offset >= 0:
+        result.leader_epoch = ctx.broker.leader_epoch(topic, wanted.partition_index)
     if ctx.api_version == 0:
         result.old_style_offsets = [offset] if offset >= 0 and wanted.max_num_offsets > 0 else []
     return result

@@ -149,7 +149,14 @@ class Connection(asyncio.Protocol):
     def respond(self, ctx: RequestContext, response: Any) -> None:
         if response is not None and not self.closed:
             header = ResponseHeader(correlation_id=ctx.header.correlation_id)
-            self.send(encode_response_parts(header, response, ctx.header.request_api_key, ctx.api_version))
+            try:
+                parts = encode_response_parts(header, response, ctx.header.request_api_key, ctx.api_version)
+            except ProtocolError:
+                log.exception("cannot encode the response to api key %d v%d; closing %s",
+                              ctx.header.request_api_key, ctx.api_version, self.peer)
+                self.close()
+                return
+            self.send(parts)
         if ctx.close_connection:
             self.close()
 
