@@ -1,0 +1,178 @@
+"""Bad input gets Kafka's error code, and nothing of it is appended; bad frames cost one connection only.
+
+These drive a real broker process with exact requests (a raw kproto client), since stock
+clients refuse to send most of this.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+
+import crc32c
+import pytest
+from kafka.record.default_records import DefaultRecordBatchBuilder
+
+from brokerproc import BrokerProcess
+from kproto import ErrorCode
+from kproto.messages import (
+    ApiVersionsRequest,
+    CreateTopicsRequest,
+    ListOffsetsRequest,
+    MetadataRequest,
+    ProduceRequest,
+    ProduceResponse,
+)
+from rawclient import RawClient
+
+MAX_REQUEST = 1024 * 1024
+PRODUCE_VERSION = 9
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    proc = BrokerProcess(tmp_path_factory.mktemp("bad-input"), config={
+        "auto.create.topics.enable": "false",
+        "socket.request.max.bytes": str(MAX_REQUEST),
+    })
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(broker):
+    with RawClient(broker.bootstrap_server) as c:
+        yield c
+
+
+def new_topic(client: RawClient, configs: dict[str, str] | None = None) -> str:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    response = client.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name=name, num_partitions=1, replication_factor=1,
+        configs=[CreateTopicsRequest.CreatableTopicConfig(name=k, value=v) for k, v in (configs or {}).items()],
+    )], timeout_ms=10000), 5)
+    assert response.topics[0].error_code == ErrorCode.NONE, response
+    return name
+
+
+def batch(count: int = 3, value: bytes = b"value") -> bytearray:
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+                                        producer_id=-1, producer_epoch=-1, base_sequence=-1, batch_size=2**30)
+    for i in range(count):
+        builder.append(i, timestamp=1_700_000_000_000 + i, key=b"k%d" % i, value=value, headers=[])
+    return bytearray(builder.build())
+
+
+def produce(client: RawClient, topic: str, records: bytes) -> ProduceResponse.PartitionProduceResponse:
+    response = client.request(ProduceRequest(acks=-1, timeout_ms=5000, topic_data=[
+        ProduceRequest.TopicProduceData(name=topic, partition_data=[
+            ProduceRequest.PartitionProduceData(index=0, records=bytes(records))])]), PRODUCE_VERSION)
+    return response.responses[0].partition_responses[0]
+
+
+def log_end(client: RawClient, topic: str) -> int:
+    response = client.request(ListOffsetsRequest(replica_id=-1, topics=[ListOffsetsRequest.ListOffsetsTopic(
+        name=topic, partitions=[ListOffsetsRequest.ListOffsetsPartition(partition_index=0, timestamp=-1)])]), 5)
+    partition = response.topics[0].partitions[0]
+    assert partition.error_code == ErrorCode.NONE
+    return partition.offset
+
+
+def test_good_batch_is_appended(client):
+    topic = new_topic(client)
+    result = produce(client, topic, batch())
+    assert (result.error_code, result.base_offset) == (ErrorCode.NONE, 0)
+    assert log_end(client, topic) == 3
+
+
+def test_crc_mismatch_is_corrupt_message_and_nothing_appended(client):
+    topic = new_topic(client)
+    bad = batch()
+    bad[-1] ^= 0xFF  # a byte of the last record: covered by the CRC
+    result = produce(client, topic, bad)
+    assert result.error_code == ErrorCode.CORRUPT_MESSAGE
+    assert log_end(client, topic) == 0
+
+
+def test_record_count_mismatch_is_corrupt_message(client):
+    topic = new_topic(client)
+    bad = batch(count=3)
+    struct.pack_into(">i", bad, 57, 4)  # the record count field says 4, the batch holds 3
+    fix_crc(bad)
+    result = produce(client, topic, bad)
+    assert result.error_code == ErrorCode.CORRUPT_MESSAGE
+    assert log_end(client, topic) == 0
+
+
+def fix_crc(buf: bytearray) -> None:
+    struct.pack_into(">I", buf, 17, crc32c.crc32c(bytes(buf[21:])))
+
+
+def test_batch_over_max_message_bytes_is_message_too_large(client):
+    topic = new_topic(client, {"max.message.bytes": "2000"})
+    result = produce(client, topic, batch(count=1, value=b"x" * 5000))
+    assert result.error_code == ErrorCode.MESSAGE_TOO_LARGE
+    assert log_end(client, topic) == 0
+
+
+def test_unknown_topic_with_auto_create_off(client):
+    name = f"missing-{uuid.uuid4().hex[:8]}"
+    meta = client.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=name)],
+                                          allow_auto_topic_creation=True), 12)
+    assert meta.topics[0].error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    assert produce(client, name, batch()).error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+@pytest.mark.parametrize("name", ["bad name", "a" * 250, "..", "slash/topic"])
+def test_illegal_topic_name_is_invalid_topic(client, name):
+    response = client.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name=name, num_partitions=1, replication_factor=1)], timeout_ms=5000), 5)
+    assert response.topics[0].error_code == ErrorCode.INVALID_TOPIC_EXCEPTION
+
+
+def test_replication_factor_above_one_is_refused(client):
+    response = client.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name=f"rf-{uuid.uuid4().hex[:8]}", num_partitions=1, replication_factor=3)], timeout_ms=5000), 5)
+    assert response.topics[0].error_code == ErrorCode.INVALID_REPLICATION_FACTOR
+    assert "replication factor" in response.topics[0].error_message
+
+
+def assert_still_serving(broker: BrokerProcess) -> None:
+    with RawClient(broker.bootstrap_server) as other:
+        assert other.request(ApiVersionsRequest(), 0).error_code == ErrorCode.NONE
+
+
+def test_oversized_request_closes_only_that_connection(broker, client):
+    with RawClient(broker.bootstrap_server) as bystander:
+        client.send_bytes(struct.pack(">i", MAX_REQUEST + 1) + b"\0" * 64)
+        assert client.is_closed_by_peer()
+        assert bystander.request(ApiVersionsRequest(), 0).error_code == ErrorCode.NONE
+    assert "closing connection" in broker.log_tail()
+
+
+@pytest.mark.parametrize("payload", [
+    struct.pack(">i", 6) + b"\x00\x03\x00",  # a frame shorter than any request header
+    struct.pack(">i", -5),  # a negative size
+    struct.pack(">i", 10) + struct.pack(">hhi", 3, 12, 1) + b"\xff\xff",  # Metadata v12 cut inside its body
+])
+def test_malformed_frame_closes_the_connection(broker, client, payload):
+    client.send_bytes(payload)
+    assert client.is_closed_by_peer()
+    assert_still_serving(broker)
+
+
+def test_unknown_api_key_closes_the_connection(broker, client):
+    body = struct.pack(">hhih", 999, 0, 1, -1)
+    client.send_bytes(struct.pack(">i", len(body)) + body)
+    assert client.is_closed_by_peer()
+    assert_still_serving(broker)
+
+
+def test_newer_api_versions_request_gets_a_v0_answer(client):
+    body = struct.pack(">hhih", 18, 99, 42, -1)
+    client.send_bytes(struct.pack(">i", len(body)) + body)
+    size = struct.unpack(">i", client.read_exact(4))[0]
+    payload = client.read_exact(size)
+    correlation_id, error_code = struct.unpack_from(">ih", payload)
+    assert (correlation_id, error_code) == (42, ErrorCode.UNSUPPORTED_VERSION)

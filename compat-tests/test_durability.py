@@ -1,0 +1,98 @@
+"""Volume and restarts: nothing acknowledged is lost, nothing is duplicated, order holds per partition."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from brokerproc import BrokerProcess
+
+PARTITIONS = 8
+
+
+def create_topic(bootstrap: str, partitions: int) -> str:
+    name = f"d-{uuid.uuid4().hex[:10]}"
+    futures = AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(name, partitions, 1)])
+    futures[name].result(timeout=15)
+    return name
+
+
+def produce_sequence(bootstrap: str, topic: str, start: int, count: int, partitions: int) -> None:
+    """Send values start..start+count-1, value i to partition i % partitions; fail on any error."""
+    errors: list = []
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
+                         "batch.num.messages": 10000, "queue.buffering.max.messages": 2_000_000})
+
+    def report(err, _msg):
+        if err is not None:
+            errors.append(err)
+
+    for i in range(start, start + count):
+        while True:
+            try:
+                producer.produce(topic, value=str(i).encode(), partition=i % partitions, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    assert producer.flush(120) == 0
+    assert not errors, errors[:3]
+
+
+def consume_all(bootstrap: str, topic: str, partitions: int, expected: int) -> dict[int, list[int]]:
+    """Read every partition from offset 0 until `expected` messages came (or 60 s passed)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False,
+                         "fetch.wait.max.ms": 100})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got: dict[int, list[int]] = defaultdict(list)
+    offsets: dict[int, list[int]] = defaultdict(list)
+    total = 0
+    idle = 0
+    try:
+        while total < expected and idle < 60:
+            batch = consumer.consume(num_messages=10000, timeout=1.0)
+            idle = 0 if batch else idle + 1
+            for message in batch:
+                if message.error():
+                    raise KafkaException(message.error())
+                got[message.partition()].append(int(message.value()))
+                offsets[message.partition()].append(message.offset())
+                total += 1
+    finally:
+        consumer.close()
+    for partition, seen in offsets.items():
+        assert seen == list(range(len(seen))), f"partition {partition}: offsets are not 0..n-1"
+    return got
+
+
+def check_sequence(got: dict[int, list[int]], total: int, partitions: int) -> None:
+    for partition in range(partitions):
+        assert got[partition] == list(range(partition, total, partitions)), f"partition {partition} lost, duplicated or reordered"
+
+
+@pytest.mark.slow
+def test_a_million_messages_over_eight_partitions(tmp_path):
+    broker = BrokerProcess(tmp_path).start()
+    try:
+        topic = create_topic(broker.bootstrap_server, PARTITIONS)
+        total = 1_000_000
+        produce_sequence(broker.bootstrap_server, topic, 0, total, PARTITIONS)
+        check_sequence(consume_all(broker.bootstrap_server, topic, PARTITIONS, total), total, PARTITIONS)
+    finally:
+        broker.stop()
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
+def test_acknowledged_messages_survive_a_restart(tmp_path, kill):
+    broker = BrokerProcess(tmp_path, config={"log.flush.interval.messages": "1"} if kill else {}).start()
+    try:
+        topic = create_topic(broker.bootstrap_server, 3)
+        produce_sequence(broker.bootstrap_server, topic, 0, 3000, 3)
+        broker.restart(kill=kill)
+        produce_sequence(broker.bootstrap_server, topic, 3000, 3000, 3)
+        check_sequence(consume_all(broker.bootstrap_server, topic, 3, 6000), 6000, 3)
+    finally:
+        broker.stop()
