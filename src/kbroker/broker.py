@@ -170,6 +170,30 @@ class Broker:
         log.info("created topic %s with %d partitions", name, count)
         return ErrorCode.NONE, None
 
+    def create_partitions(self, name: str, count: int, assignments: list[list[int]] | None,
+                          validate_only: bool) -> tuple[ErrorCode, str | None]:
+        """Grow a topic to `count` partitions; Kafka never shrinks one."""
+        info = self.topics.get(name)
+        if info is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist."
+        if count <= info.partitions:
+            return ErrorCode.INVALID_PARTITIONS, (
+                f"Topic currently has {info.partitions} partitions, which is higher than the requested {count}.")
+        if assignments is not None:
+            if len(assignments) != count - info.partitions:
+                return ErrorCode.INVALID_REPLICA_ASSIGNMENT, (
+                    f"Attempted to add {count - info.partitions} additional partition(s), but only "
+                    f"{len(assignments)} assignment(s) were specified.")
+            if any(ids != [self.node_id] for ids in assignments):
+                return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Unknown broker ids in the replica assignment."
+        if validate_only:
+            return ErrorCode.NONE, None
+        effective = self.topic_config(name)
+        for index in range(info.partitions, count):
+            self.logs.open(name, index, info.topic_id, effective)
+        self.topics.set_partitions(name, count)
+        return ErrorCode.NONE, None
+
     def delete_topic(self, name: str) -> tuple[ErrorCode, str | None]:
         if not self.config["delete.topic.enable"]:
             return ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."

@@ -6,6 +6,7 @@ from kbroker.handlers import (  # noqa: F401 - imported for their registrations
     fetch,
     list_offsets,
     metadata,
+    partitions,
     produce,
     producer_ids,
     topics,

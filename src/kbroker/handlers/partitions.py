@@ -1,0 +1,60 @@
+"""CreatePartitions (key 37, v0-3) and DeleteRecords (key 21, v0-2).
+
+CreatePartitions v2 became flexible; v3 is the same shape. DeleteRecords moves a partition's log
+start offset forward (offset -1 means the high watermark); v2 became flexible.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from kproto import ErrorCode
+from kproto.messages import CreatePartitionsRequest, CreatePartitionsResponse, DeleteRecordsRequest, DeleteRecordsResponse
+
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+DELETE_RECORDS = 21
+CREATE_PARTITIONS = 37
+HIGH_WATERMARK = -1
+
+
+@handles(CREATE_PARTITIONS, 0, 3)
+def create_partitions(ctx: RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
+    counts = Counter(topic.name for topic in request.topics)
+    results = []
+    for topic in request.topics:
+        if counts[topic.name] > 1:
+            error, message = ErrorCode.INVALID_REQUEST, "Duplicate topic in request."
+        else:
+            assignments = [a.broker_ids for a in topic.assignments] if topic.assignments is not None else None
+            error, message = ctx.broker.create_partitions(topic.name, topic.count, assignments, request.validate_only)
+        results.append(CreatePartitionsResponse.CreatePartitionsTopicResult(
+            name=topic.name, error_code=error, error_message=message))
+    return CreatePartitionsResponse(results=results)
+
+
+def delete_before(ctx: RequestContext, topic: str, wanted: DeleteRecordsRequest.DeleteRecordsPartition
+                  ) -> DeleteRecordsResponse.DeleteRecordsPartitionResult:
+    result = DeleteRecordsResponse.DeleteRecordsPartitionResult(partition_index=wanted.partition_index, low_watermark=-1)
+    plog = ctx.broker.partition_log(topic, wanted.partition_index)
+    if plog is None:
+        result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return result
+    offset = plog.high_watermark if wanted.offset == HIGH_WATERMARK else wanted.offset
+    if offset < 0 or offset > plog.high_watermark:
+        result.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
+        return result
+    if offset > plog.log_start_offset:
+        plog.delete_records_before(offset)
+    result.low_watermark = plog.log_start_offset
+    return result
+
+
+@handles(DELETE_RECORDS, 0, 2)
+def delete_records(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
+    return DeleteRecordsResponse(topics=[
+        DeleteRecordsResponse.DeleteRecordsTopicResult(
+            name=topic.name, partitions=[delete_before(ctx, topic.name, p) for p in topic.partitions])
+        for topic in request.topics
+    ])
