@@ -1,0 +1,240 @@
+"""The compression codecs of Kafka record batches and message sets, with bounded decompression.
+
+Every decompressor takes `max_size` and refuses to produce more: a few kilobytes of gzip or zstd
+can expand to gigabytes, and the bytes come from the network.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+
+import cramjam
+import lz4.frame
+import zstandard
+
+from kproto.exceptions import ProtocolError
+
+# Kafka's default message.max.bytes is about 1 MiB and fetch.max.bytes 50 MiB; a batch that
+# expands beyond 64 MiB is far outside what clients produce, so treat it as a bomb unless the
+# caller raises the bound.
+DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024
+
+
+class Codec(enum.IntEnum):
+    """Compression ids as they appear in the low three attribute bits."""
+
+    NONE = 0
+    GZIP = 1
+    SNAPPY = 2
+    LZ4 = 3
+    ZSTD = 4
+
+
+def codec_of(value: int, where: str) -> Codec:
+    """The codec for an attribute's compression bits, or ProtocolError for an unknown id."""
+    try:
+        return Codec(value)
+    except ValueError:
+        raise ProtocolError(f"{where}: unknown compression codec id {value}") from None
+
+
+def compress(codec: Codec, data: bytes | bytearray | memoryview, *, magic: int = 2,
+             xerial: bool = True, level: int | None = None) -> bytes:
+    """Compress `data` as a Kafka producer would.
+
+    `magic` matters for LZ4 only: magic 0 message sets carry the frame with Kafka's old,
+    miscomputed header checksum. `xerial` picks the snappy framing: True (the default) writes
+    the xerial stream that the Java client and broker write, which every client reads; False
+    writes one raw snappy block, as librdkafka does.
+    """
+    if codec == Codec.NONE:
+        return bytes(data)
+    if codec == Codec.GZIP:
+        return _gzip(data, 6 if level is None else level)
+    if codec == Codec.SNAPPY:
+        return _xerial_compress(data) if xerial else bytes(cramjam.snappy.compress_raw(data))
+    if codec == Codec.LZ4:
+        frame = lz4.frame.compress(bytes(data), compression_level=level or 0, block_linked=False,
+                                   block_size=lz4.frame.BLOCKSIZE_MAX64KB, content_checksum=False,
+                                   store_size=False)
+        return _break_lz4_checksum(frame) if magic == 0 else frame
+    if codec == Codec.ZSTD:
+        return zstandard.ZstdCompressor(level=3 if level is None else level).compress(data)
+    raise ValueError(f"unknown compression codec {codec!r}")
+
+
+def decompress(codec: Codec, data: bytes | bytearray | memoryview,
+               max_size: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
+    """Decompress `data`, raising ProtocolError if it is corrupt or expands beyond `max_size`.
+
+    Snappy is accepted raw or xerial-framed, LZ4 with either header checksum (the old magic-0
+    variant and the correct one), gzip as one or more members, zstd with or without the
+    content size in its frame.
+    """
+    name = Codec(codec).name.lower()
+    try:
+        if codec == Codec.NONE:
+            out = bytes(data)
+        elif codec == Codec.GZIP:
+            out = _gunzip(data, max_size)
+        elif codec == Codec.SNAPPY:
+            out = _snappy_decompress(data, max_size)
+        elif codec == Codec.LZ4:
+            out = _lz4_decompress(data, max_size)
+        else:
+            out = _zstd_decompress(data, max_size)
+    except ProtocolError as exc:
+        raise ProtocolError(f"{name} data: {exc}") from None
+    except (zlib.error, cramjam.DecompressionError, RuntimeError, zstandard.ZstdError) as exc:
+        raise ProtocolError(f"{name} data is corrupt: {exc}") from None
+    if len(out) > max_size:
+        raise ProtocolError(f"{name} data expands beyond the limit of {max_size} bytes")
+    return out
+
+
+def _gzip(data: bytes | bytearray | memoryview, level: int) -> bytes:
+    packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def _gunzip(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
+    out = bytearray()
+    rest = bytes(data)
+    while rest:  # Java's GZIPInputStream reads concatenated members as one stream
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += inflater.decompress(rest, max_size + 1 - len(out))
+        if inflater.unconsumed_tail or len(out) > max_size:
+            raise ProtocolError(f"expands beyond the limit of {max_size} bytes")
+        if not inflater.eof:
+            raise ProtocolError("gzip stream is truncated")
+        rest = inflater.unused_data
+    return bytes(out)
+
+
+XERIAL_MAGIC = b"\x82SNAPPY\x00"
+XERIAL_HEADER = struct.Struct(">8sii")  # magic, version, compatible version
+XERIAL_BLOCK = 32 * 1024  # the block size snappy-java uses, hence what Java producers write
+_BLOCK_LENGTH = struct.Struct(">i")
+
+
+def _xerial_compress(data: bytes | bytearray | memoryview) -> bytes:
+    view = memoryview(data)
+    parts = [XERIAL_HEADER.pack(XERIAL_MAGIC, 1, 1)]
+    for start in range(0, len(view), XERIAL_BLOCK):
+        block = bytes(cramjam.snappy.compress_raw(view[start:start + XERIAL_BLOCK]))
+        parts.append(_BLOCK_LENGTH.pack(len(block)))
+        parts.append(block)
+    return b"".join(parts)
+
+
+def _snappy_block(block: bytes | memoryview, budget: int, where: str) -> bytes:
+    declared = cramjam.snappy.decompress_raw_len(block)
+    if declared > budget:
+        raise ProtocolError(f"{where} declares {declared} bytes, beyond the limit")
+    return bytes(cramjam.snappy.decompress_raw(block))
+
+
+def _snappy_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
+    view = memoryview(data)
+    if bytes(view[:8]) != XERIAL_MAGIC:
+        return _snappy_block(view, max_size, "raw snappy block")
+    if len(view) < XERIAL_HEADER.size:
+        raise ProtocolError(f"xerial header truncated at {len(view)} of {XERIAL_HEADER.size} bytes")
+    out = bytearray()
+    pos = XERIAL_HEADER.size
+    while pos < len(view):
+        if len(view) - pos < 4:
+            raise ProtocolError(f"xerial block length truncated at byte {pos}")
+        (length,) = _BLOCK_LENGTH.unpack_from(view, pos)
+        pos += 4
+        if length < 0 or length > len(view) - pos:
+            raise ProtocolError(f"xerial block at byte {pos - 4} declares {length} bytes, "
+                                f"{len(view) - pos} remain")
+        out += _snappy_block(view[pos:pos + length], max_size - len(out), f"xerial block at byte {pos - 4}")
+        pos += length
+    return bytes(out)
+
+
+_LZ4_MAGIC = b"\x04\x22\x4d\x18"
+_LZ4_CONTENT_SIZE_FLAG = 0x08
+_LZ4_DICT_ID_FLAG = 0x01
+
+
+def _lz4_descriptor_end(frame: bytes | bytearray) -> int:
+    """Index of the header checksum byte: after magic, FLG, BD and the optional fields."""
+    if len(frame) < 7 or frame[:4] != _LZ4_MAGIC:
+        raise ProtocolError("not an LZ4 frame (bad magic or truncated header)")
+    flags = frame[4]
+    end = 6 + (8 if flags & _LZ4_CONTENT_SIZE_FLAG else 0) + (4 if flags & _LZ4_DICT_ID_FLAG else 0)
+    if len(frame) <= end:
+        raise ProtocolError("LZ4 frame header truncated")
+    return end
+
+
+def _break_lz4_checksum(frame: bytes) -> bytes:
+    """Rewrite the header checksum as Kafka's magic-0 writer computed it: magic bytes included."""
+    out = bytearray(frame)
+    end = _lz4_descriptor_end(out)
+    out[end] = (xxh32(out[:end]) >> 8) & 0xFF
+    return bytes(out)
+
+
+def _lz4_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
+    frame = bytearray(data)
+    end = _lz4_descriptor_end(frame)
+    good = (xxh32(frame[4:end]) >> 8) & 0xFF
+    if frame[end] != good:
+        if frame[end] != (xxh32(frame[:end]) >> 8) & 0xFF:
+            raise ProtocolError("LZ4 frame header checksum mismatch")
+        frame[end] = good  # the old magic-0 variant: accept it as Kafka did
+    inflater = lz4.frame.LZ4FrameDecompressor()
+    out = inflater.decompress(bytes(frame), max_length=max_size + 1)
+    if len(out) > max_size:
+        raise ProtocolError(f"expands beyond the limit of {max_size} bytes")
+    if not inflater.eof:
+        raise ProtocolError("LZ4 frame is truncated")
+    return out
+
+
+def _zstd_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
+    # Java's zstd stream writes no content size; then max_output_size bounds the output.
+    # When the frame declares its size, zstandard trusts it, so check it first.
+    declared = zstandard.frame_content_size(data)
+    if declared > max_size:
+        raise ProtocolError(f"frame declares {declared} bytes, beyond the limit of {max_size}")
+    return zstandard.ZstdDecompressor().decompress(data, max_output_size=max_size)
+
+
+_P1, _P2, _P3, _P4, _P5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393
+_M32 = 0xFFFFFFFF
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (32 - r))) & _M32
+
+
+def xxh32(data: bytes | bytearray, seed: int = 0) -> int:
+    """XXH32 as the LZ4 frame format specifies it; used only on frame headers (a few bytes)."""
+    n = len(data)
+    pos = 0
+    if n >= 16:
+        lanes = [(seed + _P1 + _P2) & _M32, (seed + _P2) & _M32, seed & _M32, (seed - _P1) & _M32]
+        while pos + 16 <= n:
+            for i, word in enumerate(struct.unpack_from("<4I", data, pos)):
+                lanes[i] = (_rotl((lanes[i] + word * _P2) & _M32, 13) * _P1) & _M32
+            pos += 16
+        acc = (_rotl(lanes[0], 1) + _rotl(lanes[1], 7) + _rotl(lanes[2], 12) + _rotl(lanes[3], 18)) & _M32
+    else:
+        acc = (seed + _P5) & _M32
+    acc = (acc + n) & _M32
+    while pos + 4 <= n:
+        (word,) = struct.unpack_from("<I", data, pos)
+        acc = (_rotl((acc + word * _P3) & _M32, 17) * _P4) & _M32
+        pos += 4
+    for byte in data[pos:]:
+        acc = (_rotl((acc + byte * _P5) & _M32, 11) * _P1) & _M32
+    acc = ((acc ^ (acc >> 15)) * _P2) & _M32
+    acc = ((acc ^ (acc >> 13)) * _P3) & _M32
+    return acc ^ (acc >> 16)

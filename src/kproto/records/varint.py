@@ -1,0 +1,64 @@
+"""Zigzag varints, the variable-length integers of RecordBatch v2 records.
+
+Kafka writes a signed value as zigzag (0, -1, 1, -2, ... become 0, 1, 2, 3, ...) in base-128
+groups of seven bits, least significant first. An int32 takes at most 5 bytes and an int64 at
+most 10; a longer encoding is malformed (and would otherwise let a reader loop on garbage).
+"""
+
+from __future__ import annotations
+
+from kproto.exceptions import ProtocolError
+
+INT32_BYTES = 5
+INT64_BYTES = 10
+
+# One-byte encodings cover -64..63, which is most lengths, deltas and counts in small records.
+_SMALL = {value: bytes([((value << 1) ^ (value >> 63)) & 0xFF]) for value in range(-64, 64)}
+
+
+def read_varint(buf: bytes | bytearray | memoryview, pos: int, end: int,
+                max_bytes: int = INT32_BYTES) -> tuple[int, int]:
+    """Decode the zigzag varint at `pos` (not reading at or past `end`): (value, next position)."""
+    if pos >= end:
+        raise ProtocolError(f"varint truncated at byte {pos}")
+    byte = buf[pos]
+    if byte < 0x80:
+        return (byte >> 1) ^ -(byte & 1), pos + 1
+    start = pos
+    value = byte & 0x7F
+    shift = 7
+    pos += 1
+    while True:
+        if pos >= end:
+            raise ProtocolError(f"varint at byte {start} truncated at byte {pos}")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return (value >> 1) ^ -(value & 1), pos
+        shift += 7
+        if shift >= 7 * max_bytes:
+            raise ProtocolError(f"varint at byte {start} is longer than {max_bytes} bytes")
+
+
+def write_varint(out: bytearray, value: int) -> None:
+    """Append `value` (an int64) to `out` as a zigzag varint."""
+    small = _SMALL.get(value)
+    if small is not None:
+        out += small
+        return
+    zigzag = ((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF
+    while zigzag >= 0x80:
+        out.append((zigzag & 0x7F) | 0x80)
+        zigzag >>= 7
+    out.append(zigzag)
+
+
+def varint_size(value: int) -> int:
+    """Bytes `write_varint` uses for `value`."""
+    zigzag = ((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF
+    size = 1
+    while zigzag >= 0x80:
+        zigzag >>= 7
+        size += 1
+    return size
