@@ -1,0 +1,389 @@
+"""The broker's effective configuration: typed values, their sources, topic resolution, describing.
+
+Values live in layers, as in Kafka: per-broker dynamic > cluster-default dynamic > static (the
+dev profile, server.properties, environment, --set) > code default. `BrokerConfig` answers
+with the first layer that has a key; topics add their own overrides on top, reached through the
+synonyms in topic.py.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from kbroker.config.broker import (
+    BROKER_CONFIGS, DEV_PROFILE, IGNORED_KEYS, IGNORED_PREFIXES, LONG_MAX, parse_listeners, parse_protocol_map,
+)
+from kbroker.config.definitions import ConfigDef, ConfigError, ConfigSource, ConfigType, UpdateMode
+from kbroker.config.properties import config_from_env, read_properties_file
+from kbroker.config.topic import TOPIC_CONFIGS, TOPIC_SYNONYMS
+
+log = logging.getLogger("kbroker.config")
+
+BROKER_DEFS: dict[str, ConfigDef] = {defn.name: defn for defn in BROKER_CONFIGS}
+TOPIC_DEFS: dict[str, ConfigDef] = {defn.name: defn for defn in TOPIC_CONFIGS}
+
+# Broker keys that spell one setting in several units, first wins (DynamicBrokerConfig's groups).
+_BROKER_SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("log.roll.ms", "log.roll.hours"),
+    ("log.roll.jitter.ms", "log.roll.jitter.hours"),
+    ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
+    ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
+)
+# Keys naming the same setting: a value set under one name in a higher layer hides the dev
+# profile's value under the other, so a file with log.dir or broker.id still means what it says.
+_SAME_SETTING = {"log.dir": "log.dirs", "broker.id": "node.id"}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSynonym:
+    """One place a described value could come from, highest precedence first."""
+
+    name: str
+    value: str | None
+    source: ConfigSource
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigEntry:
+    """A DescribeConfigs entry: value rendered as Kafka renders it (None when sensitive or unset)."""
+
+    name: str
+    value: str | None
+    source: ConfigSource
+    is_default: bool
+    read_only: bool
+    is_sensitive: bool
+    synonyms: tuple[ConfigSynonym, ...]
+    config_type: ConfigType
+    documentation: str
+
+    @property
+    def sensitive(self) -> bool:
+        """Short name used by the CreateTopics handler."""
+        return self.is_sensitive
+
+
+def _unknown(key: str, known: Iterable[str], what: str) -> ConfigError:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return ConfigError(key, f"unknown {what} config" + (f"; did you mean {close[0]}?" if close else ""))
+
+
+def _is_ignored(key: str) -> bool:
+    return key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES)
+
+
+def _canonical_key(key: str) -> str:
+    """Match a key case-insensitively, since environment variables lose case (zookeeper.clientCnxnSocket)."""
+    if key in BROKER_DEFS:
+        return key
+    lowered = {name.lower(): name for name in BROKER_DEFS}
+    return lowered.get(key.lower(), key)
+
+
+class BrokerConfig(Mapping[str, Any]):
+    """Typed broker settings: `config["num.partitions"]`, `config.num_partitions`, and derived views."""
+
+    def __init__(self, static: Mapping[str, Any] | None = None) -> None:
+        self._static: dict[str, Any] = {}
+        self._dynamic_broker: dict[str, Any] = {}
+        self._dynamic_default: dict[str, Any] = {}
+        self.ignored: dict[str, str] = {}
+        for key, raw in (static or {}).items():
+            key = _canonical_key(key.strip())
+            if key in BROKER_DEFS:
+                self._static[key] = BROKER_DEFS[key].parse(raw)
+            elif _is_ignored(key):
+                log.warning("%s is a Kafka setting kbroker ignores", key)
+                self.ignored[key] = str(raw)
+            else:
+                raise _unknown(key, BROKER_DEFS, "broker")
+        for first, second in (("node.id", "broker.id"), ("broker.id", "node.id")):
+            if first in self._static and second not in self._static:
+                self._static[second] = self._static[first]
+        self._check_together()
+
+    # -- mapping access
+
+    def __getitem__(self, key: str) -> Any:
+        for layer in (self._dynamic_broker, self._dynamic_default, self._static):
+            if key in layer:
+                return layer[key]
+        return BROKER_DEFS[key].default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(BROKER_DEFS)
+
+    def __len__(self) -> int:
+        return len(BROKER_DEFS)
+
+    def __getattr__(self, name: str) -> Any:
+        """`config.log_retention_check_interval_ms` is `config["log.retention.check.interval.ms"]`."""
+        key = name.replace("_", ".")
+        if key in BROKER_DEFS:
+            return self[key]
+        raise AttributeError(name)
+
+    def source(self, key: str) -> ConfigSource:
+        """Which layer the value of `key` comes from."""
+        for layer, source in self._layers():
+            if key in layer:
+                return source
+        return ConfigSource.DEFAULT_CONFIG
+
+    def _layers(self) -> tuple[tuple[dict[str, Any], ConfigSource], ...]:
+        return ((self._dynamic_broker, ConfigSource.DYNAMIC_BROKER_CONFIG),
+                (self._dynamic_default, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG),
+                (self._static, ConfigSource.STATIC_BROKER_CONFIG))
+
+    # -- derived views
+
+    @property
+    def node_id(self) -> int:
+        return self["node.id"]
+
+    @property
+    def log_dirs(self) -> list[str]:
+        """log.dirs, else log.dir, split on commas as Kafka does."""
+        text = self["log.dirs"] if self["log.dirs"] is not None else self["log.dir"]
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @property
+    def listeners(self) -> list[tuple[str, str, int]]:
+        """(name, host, port) of each listener; an empty host means every interface."""
+        return parse_listeners(self["listeners"])
+
+    @property
+    def listener(self) -> tuple[str, int]:
+        """(host, port) of the first listener, the one kbroker serves."""
+        _, host, port = self.listeners[0]
+        return host, port
+
+    @property
+    def advertised_listeners(self) -> list[tuple[str, str, int]]:
+        """What metadata tells clients: advertised.listeners, else the listeners with a real host name."""
+        if self["advertised.listeners"] is not None:
+            return parse_listeners(self["advertised.listeners"])
+        return [(name, host or socket.getfqdn(), port) for name, host, port in self.listeners]
+
+    @property
+    def advertised_listener(self) -> tuple[str, int]:
+        """(host, port) advertised for the served listener; port 0 means 'the port actually bound'."""
+        name = self.listeners[0][0]
+        entries = self.advertised_listeners
+        _, host, port = next((entry for entry in entries if entry[0] == name), entries[0])
+        return host, port
+
+    @property
+    def socket_request_max_bytes(self) -> int:
+        return self["socket.request.max.bytes"]
+
+    # -- checks across keys
+
+    def _check_together(self) -> None:
+        """Rules Kafka applies to combinations of keys at startup."""
+        if self["node.id"] != self["broker.id"]:
+            raise ConfigError("node.id", f"value {self['node.id']} differs from broker.id {self['broker.id']}; they name one setting")
+        if not self.log_dirs:
+            raise ConfigError("log.dirs", "no log directory given")
+        listeners = self.listeners
+        if not listeners:
+            raise ConfigError("listeners", "no listener given")
+        names = [name for name, _, _ in listeners]
+        if len(set(names)) != len(names):
+            raise ConfigError("listeners", "each listener must have a different name")
+        protocols = parse_protocol_map(self["listener.security.protocol.map"])
+        missing = [name for name in names if name not in protocols]
+        if missing:
+            raise ConfigError("listener.security.protocol.map", f"no security protocol for listener {missing[0]}")
+        for name, host, _ in self.advertised_listeners:
+            if name not in names:
+                raise ConfigError("advertised.listeners", f"listener {name} is not among the listeners")
+            if host in ("0.0.0.0", "::"):
+                raise ConfigError("advertised.listeners", f"cannot advertise the non-routable address {host}; "
+                                  "set advertised.listeners to an address clients can reach")
+        for low, mid, high in (("group.consumer.min.session.timeout.ms", "group.consumer.session.timeout.ms",
+                                "group.consumer.max.session.timeout.ms"),
+                               ("group.consumer.min.heartbeat.interval.ms", "group.consumer.heartbeat.interval.ms",
+                                "group.consumer.max.heartbeat.interval.ms")):
+            if not self[low] <= self[mid] <= self[high]:
+                raise ConfigError(mid, f"value {self[mid]} must lie between {low} ({self[low]}) and {high} ({self[high]})")
+        if self["group.consumer.heartbeat.interval.ms"] >= self["group.consumer.session.timeout.ms"]:
+            raise ConfigError("group.consumer.heartbeat.interval.ms", "must be less than group.consumer.session.timeout.ms")
+        if self["log.cleaner.min.compaction.lag.ms"] > self["log.cleaner.max.compaction.lag.ms"]:
+            raise ConfigError("log.cleaner.min.compaction.lag.ms", "must not exceed log.cleaner.max.compaction.lag.ms")
+
+    # -- dynamic updates (AlterConfigs / IncrementalAlterConfigs on a broker resource)
+
+    def set_dynamic(self, updates: Mapping[str, Any], *, per_broker: bool) -> None:
+        """Apply dynamic broker settings (None removes one) for this broker or as the cluster default.
+
+        All updates are checked before any is applied, so a refused request changes nothing.
+        """
+        parsed = {}
+        for key, raw in updates.items():
+            defn = BROKER_DEFS.get(key)
+            if defn is None:
+                raise _unknown(key, BROKER_DEFS, "broker")
+            if defn.mode is UpdateMode.READ_ONLY:
+                raise ConfigError(key, "cannot be updated dynamically; set it in server.properties and restart")
+            if defn.mode is UpdateMode.PER_BROKER and not per_broker:
+                raise ConfigError(key, "can only be set for one broker, not as a cluster default")
+            parsed[key] = None if raw is None else defn.parse(raw)
+        layer = self._dynamic_broker if per_broker else self._dynamic_default
+        before = dict(layer)
+        for key, value in parsed.items():
+            if value is None:
+                layer.pop(key, None)
+            else:
+                layer[key] = value
+        try:
+            self._check_together()
+        except ConfigError:
+            layer.clear()
+            layer.update(before)
+            raise
+
+    # -- topics
+
+    def validate_topic_overrides(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """Check a topic's overrides (CreateTopics, AlterConfigs): typed values, or ConfigError for INVALID_CONFIG."""
+        parsed = {}
+        for key, raw in overrides.items():
+            defn = TOPIC_DEFS.get(key)
+            if defn is None:
+                raise _unknown(key, TOPIC_DEFS, "topic")
+            parsed[key] = defn.parse(raw)
+        if parsed.get("remote.storage.enable"):
+            raise ConfigError("remote.storage.enable", "tiered storage is disabled in this broker (kbroker has none)")
+        effective = self._resolve_topic(parsed)
+        if effective["min.compaction.lag.ms"] > effective["max.compaction.lag.ms"]:
+            raise ConfigError("min.compaction.lag.ms", f"value {effective['min.compaction.lag.ms']} is above "
+                              f"max.compaction.lag.ms ({effective['max.compaction.lag.ms']})")
+        return parsed
+
+    def topic_config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Every topic key's effective typed value, for the log layer.
+
+        The deprecated message.timestamp.difference.max.ms stands in for an unset before/after
+        bound, as Kafka does while both exist.
+        """
+        effective = self._resolve_topic(self.validate_topic_overrides(overrides or {}))
+        difference = effective["message.timestamp.difference.max.ms"]
+        for key in ("message.timestamp.before.max.ms", "message.timestamp.after.max.ms"):
+            if effective[key] == LONG_MAX:
+                effective[key] = difference
+        return effective
+
+    def _resolve_topic(self, parsed: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: parsed[name] if name in parsed else self._topic_default(name) for name in TOPIC_DEFS}
+
+    def _topic_default(self, name: str) -> Any:
+        """The broker's value for a topic key: the first synonym with a value, else the topic default."""
+        for synonym in TOPIC_SYNONYMS[name]:
+            value = self[synonym.broker_key]
+            if value is not None:
+                return synonym.convert(value)
+        return TOPIC_DEFS[name].default
+
+    # -- describing
+
+    def describe_topic(self, overrides: Mapping[str, Any] | None = None,
+                       keys: Iterable[str] | None = None) -> list[ConfigEntry]:
+        """DescribeConfigs entries of a topic with these overrides (all keys, or those named)."""
+        parsed = self.validate_topic_overrides(overrides or {})
+        effective = self._resolve_topic(parsed)
+        entries = []
+        for name in keys if keys is not None else TOPIC_DEFS:
+            defn = TOPIC_DEFS[name]
+            synonyms = self._layered_synonyms([s.broker_key for s in TOPIC_SYNONYMS[name]], defn.sensitive)
+            if name in parsed:
+                synonyms.insert(0, ConfigSynonym(name, defn.render(parsed[name]), ConfigSource.DYNAMIC_TOPIC_CONFIG))
+            entries.append(self._entry(defn, effective[name], synonyms, read_only=False))
+        return entries
+
+    def describe_broker(self, keys: Iterable[str] | None = None, *, cluster_default: bool = False) -> list[ConfigEntry]:
+        """DescribeConfigs entries of this broker, or of the cluster default (resource name '')."""
+        entries = []
+        for name in keys if keys is not None else BROKER_DEFS:
+            defn = BROKER_DEFS[name]
+            group = next((g for g in _BROKER_SYNONYM_GROUPS if name in g), (name,))
+            synonyms = self._layered_synonyms(list(group), defn.sensitive)
+            while synonyms and synonyms[0].name != name:
+                synonyms.pop(0)
+            if cluster_default:
+                synonyms = [s for s in synonyms if s.source is ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG]
+                value = self._dynamic_default.get(name)
+            else:
+                value = self[name]
+            entries.append(self._entry(defn, value, synonyms, read_only=defn.mode is UpdateMode.READ_ONLY))
+        return entries
+
+    def _layered_synonyms(self, names: list[str], sensitive: bool) -> list[ConfigSynonym]:
+        """Kafka's order: every name in the dynamic broker layer, then cluster default, static, defaults."""
+        found = []
+        layers = self._layers() + (({k: d.default for k, d in BROKER_DEFS.items() if d.default is not None},
+                                    ConfigSource.DEFAULT_CONFIG),)
+        for layer, source in layers:
+            for name in names:
+                if name in layer:
+                    value = None if sensitive else BROKER_DEFS[name].render(layer[name])
+                    found.append(ConfigSynonym(name, value, source))
+        return found
+
+    @staticmethod
+    def _entry(defn: ConfigDef, value: Any, synonyms: list[ConfigSynonym], *, read_only: bool) -> ConfigEntry:
+        source = synonyms[0].source if synonyms else ConfigSource.DEFAULT_CONFIG
+        return ConfigEntry(
+            name=defn.name, value=None if defn.sensitive else defn.render(value), source=source,
+            is_default=source is ConfigSource.DEFAULT_CONFIG, read_only=read_only, is_sensitive=defn.sensitive,
+            synonyms=tuple(synonyms), config_type=defn.type, documentation=defn.doc)
+
+
+def load_broker_config(config_file: str | Path | None = None, overrides: Mapping[str, str] | None = None,
+                       listen: str | None = None, data_dir: str | None = None,
+                       environ: Mapping[str, str] | None = None, dev_profile: bool = True) -> BrokerConfig:
+    """Build the broker's config: dev profile < file < environment < --listen/--data-dir < --set.
+
+    `environ` defaults to os.environ; tests pass their own. A ConfigError names the key and
+    where the bad value came from (file, environment variable, option or dev profile).
+    """
+    layers: list[tuple[str, Mapping[str, str]]] = []
+    if config_file is not None:
+        layers.append((str(config_file), read_properties_file(config_file)))
+    for key, (value, variable) in config_from_env(os.environ if environ is None else environ).items():
+        layers.append((f"environment variable {variable}", {key: value}))
+    shorthands = {}
+    if listen is not None:
+        shorthands["listeners"] = f"PLAINTEXT://{listen}"
+    if data_dir is not None:
+        shorthands["log.dirs"] = data_dir
+    clash = next((key for key in shorthands if key in (overrides or {})), None)
+    if clash:
+        raise ConfigError(clash, "given both by --set and by its shorthand option (--listen or --data-dir)")
+    layers.append(("command line", shorthands))
+    layers.append(("--set", dict(overrides or {})))
+
+    merged: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    if dev_profile:
+        set_later = {_canonical_key(k.strip()) for _, values in layers for k in values}
+        for key, value in DEV_PROFILE.items():
+            if key not in set_later and not any(_SAME_SETTING.get(k) == key for k in set_later):
+                merged[key], origin[key] = value, "the dev profile"
+    for where, values in layers:
+        for key, value in values.items():
+            key = _canonical_key(key.strip())
+            merged[key], origin[key] = value, where
+    try:
+        return BrokerConfig(merged)
+    except ConfigError as exc:
+        where = origin.get(exc.key)
+        raise ConfigError(exc.key, f"{exc.reason} (from {where})" if where else exc.reason) from None
+
