@@ -154,7 +154,7 @@ def struct_from_json(name: str, fields_json: list[dict], common: dict[str, dict]
             nullable=parse_range(fj.get("nullableVersions")),
             tag=fj.get("tag"),
             tagged=tagged,
-            default=fj.get("default"),
+            default="null" if "default" in fj and fj["default"] is None else fj.get("default"),
             ignorable=bool(fj.get("ignorable", False)),
             flexible=parse_range(fj["flexibleVersions"]) if "flexibleVersions" in fj else None,
         )
@@ -186,25 +186,25 @@ def message_from_json(doc: dict, source: str) -> GMessage:
 # ---------------------------------------------------------------- merging old and newer
 
 
-def merge_struct(old: GStruct, new: GStruct, split: int, where: str) -> GStruct:
-    """Fields of `old` for versions below `split`, of `new` from `split` on."""
+def merge_struct(old: GStruct, new: GStruct, split: int, span: tuple[int, int], where: str) -> GStruct:
+    """Fields of `old` for versions below `split`, of `new` from `split` on (`span`: all versions)."""
     old_by_name = {f.name: f for f in old.fields}
     new_names = {f.name for f in new.fields}
     merged: list[GField] = []
     for nf in new.fields:
         of = old_by_name.get(nf.name)
-        merged.append(merge_field(of, nf, split, f"{where}.{nf.name}"))
+        merged.append(merge_field(of, nf, split, span, f"{where}.{nf.name}"))
     for index, of in enumerate(old.fields):
         if of.name not in new_names:
             position = 0
             if index:
                 previous = old.fields[index - 1].name
                 position = next(i for i, f in enumerate(merged) if f.name == previous) + 1
-            merged.insert(position, merge_field(of, None, split, f"{where}.{of.name}"))
+            merged.insert(position, merge_field(of, None, split, span, f"{where}.{of.name}"))
     return GStruct(new.name, merged)
 
 
-def merge_field(old: GField | None, new: GField | None, split: int, where: str) -> GField:
+def merge_field(old: GField | None, new: GField | None, split: int, span: tuple[int, int], where: str) -> GField:
     low = lambda r: clip(r, 0, split - 1)  # noqa: E731 - the old file owns versions below split
     high = lambda r: clip(r, split, OPEN)  # noqa: E731
     if new is None:
@@ -219,22 +219,32 @@ def merge_field(old: GField | None, new: GField | None, split: int, where: str) 
             raise SystemExit(f"{where}: {attr} differs between definitions")
     if old.tag != new.tag and low(old.tagged) != NONE_RANGE and high(new.tagged) != NONE_RANGE:
         raise SystemExit(f"{where}: tag differs between definitions")
+    versions = join(low(old.versions), high(new.versions), where)
     struct = None
     if new.struct is not None:
-        assert old.struct is not None
-        struct = merge_struct(old.struct, new.struct, split, where)
+        assert old.struct is not None  # its fields matter only where this field is present
+        struct = merge_struct(old.struct, new.struct, split, clip(versions, *span), where)
     return GField(
         name=new.name,
         type=new.type,
-        versions=join(low(old.versions), high(new.versions), where),
+        versions=versions,
         nullable=join(low(old.nullable), high(new.nullable), where),
         tag=new.tag if new.tag is not None else old.tag,
         tagged=join(low(old.tagged), high(new.tagged), where),
         default=new.default,
-        ignorable=new.ignorable,
+        ignorable=merge_ignorable(old, new, split, span, where),
         flexible=new.flexible,
         struct=struct,
     )
+
+
+def merge_ignorable(old: GField, new: GField, split: int, span: tuple[int, int], where: str) -> bool:
+    """`ignorable` only matters where a field is absent: take it from the file owning those versions."""
+    absent_low = clip(old.versions, span[0], split - 1) != clip(span, span[0], split - 1)
+    absent_high = clip(new.versions, split, span[1]) != clip(span, split, span[1])
+    if absent_low and absent_high and old.ignorable != new.ignorable:
+        raise SystemExit(f"{where}: ignorable differs between definitions")
+    return old.ignorable if absent_low else new.ignorable
 
 
 def merge_messages(old: GMessage, new: GMessage) -> GMessage:
@@ -249,7 +259,7 @@ def merge_messages(old: GMessage, new: GMessage) -> GMessage:
         api_key=new.api_key,
         versions=(old.versions[0], new.versions[1]),
         flexible=new.flexible,
-        body=merge_struct(old.body, new.body, split, new.name),
+        body=merge_struct(old.body, new.body, split, (old.versions[0], new.versions[1]), new.name),
         sources=[(old.sources[0][0], (old.versions[0], split - 1)), (new.sources[0][0], new.versions)],
         deprecated=old.deprecated,
         latest_unstable=new.latest_unstable,

@@ -183,7 +183,7 @@ ConsumerGroupMemberMetadataValue.SPEC = CONSUMER_GROUP_MEMBER_METADATA_VALUE = M
         F('SubscribedTopicRegex', 'subscribed_topic_regex', 'string', (0, OPEN), nullable=(0, OPEN)),
         F('RebalanceTimeoutMs', 'rebalance_timeout_ms', 'int32', (0, OPEN), default=-1),
         F('ServerAssignor', 'server_assignor', 'string', (0, OPEN), nullable=(0, OPEN)),
-        F('ClassicMemberMetadata', 'classic_member_metadata', 'ClassicMemberMetadata', (0, OPEN), nullable=(0, OPEN), tag=0, tagged=(0, OPEN), struct=StructSpec('ClassicMemberMetadata', (
+        F('ClassicMemberMetadata', 'classic_member_metadata', 'ClassicMemberMetadata', (0, OPEN), nullable=(0, OPEN), tag=0, tagged=(0, OPEN), default=None, struct=StructSpec('ClassicMemberMetadata', (
             F('SessionTimeoutMs', 'session_timeout_ms', 'int32', (0, OPEN)),
             F('SupportedProtocols', 'supported_protocols', '[]ClassicProtocol', (0, OPEN), struct=StructSpec('ClassicProtocol', (
                 F('Name', 'name', 'string', (0, OPEN)),

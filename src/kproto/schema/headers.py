@@ -34,7 +34,7 @@ RequestHeader.SPEC = REQUEST_HEADER = MessageSpec(
         F('RequestApiKey', 'request_api_key', 'int16', (0, OPEN)),
         F('RequestApiVersion', 'request_api_version', 'int16', (0, OPEN)),
         F('CorrelationId', 'correlation_id', 'int32', (0, OPEN)),
-        F('ClientId', 'client_id', 'string', (1, OPEN), nullable=(1, OPEN), flexible=(0, -1)),
+        F('ClientId', 'client_id', 'string', (1, OPEN), nullable=(1, OPEN), ignorable=True, flexible=(0, -1)),
     )),
 )
 
