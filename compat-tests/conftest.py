@@ -3,7 +3,7 @@
 `kafka_broker` starts a broker per test (use it when a test restarts the broker or needs its own
 config); `shared_broker` starts one per module for tests that only need topics of their own.
 Broker config for either comes from `@pytest.mark.broker_config({"num.partitions": "3"})` on the
-test or the module. KBROKER_TEST_BROKER=tansu|external switches the broker (see brokerproc.py).
+test or the module. COMPAT_BROKER=tansu|external switches the broker (see brokerproc.py).
 """
 
 from __future__ import annotations

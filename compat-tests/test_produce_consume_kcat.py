@@ -41,9 +41,9 @@ def test_query_end_offset_with_latest_timestamp(bootstrap: str, topic_factory) -
     assert offsets == {1: 4, 0: 0}
 
 
-def test_key_delimiter_and_null_key(bootstrap: str, topic_factory) -> None:
-    """Lines with `-K` become keyed records; kcat's `-Z` keeps an empty key null."""
+def test_key_delimiter_and_null_value(bootstrap: str, topic_factory) -> None:
+    """Lines split by `-K` become keyed records; with `-Z` an empty value is sent as null (a tombstone)."""
     topic = topic_factory()
-    kcat(["-P", "-b", bootstrap, "-t", topic, "-p", "0", "-K", ":", "-Z"], stdin=b"k1:v1\n:v2\n")
+    kcat(["-P", "-b", bootstrap, "-t", topic, "-p", "0", "-K", ":", "-Z"], stdin=b"k1:v1\nk2:\n")
     got = consume("kafka-python", bootstrap, topic, 2)
-    assert [(r.key, r.value) for r in got] == [(b"k1", b"v1"), (None, b"v2")]
+    assert [(r.key, r.value) for r in got] == [(b"k1", b"v1"), (b"k2", None)]
