@@ -1,0 +1,331 @@
+"""Loading, precedence, typed values, validation messages, topic resolution and describing."""
+
+from pathlib import Path
+
+import pytest
+
+from kbroker.config import BrokerConfig, ConfigError, ConfigSource, ConfigType, load_broker_config
+from kbroker.config.docs import update_page
+
+WEEK_MS = 604800000
+
+
+def load(**kwargs):
+    kwargs.setdefault("environ", {})
+    return load_broker_config(**kwargs)
+
+
+# -- values and errors
+
+@pytest.mark.parametrize("key, raw, value", [
+    ("auto.create.topics.enable", " TRUE ", True),
+    ("auto.create.topics.enable", "false", False),
+    ("num.partitions", "+3", 3),
+    ("log.retention.bytes", "-1", -1),
+    ("log.retention.ms", "9223372036854775807", 9223372036854775807),
+    ("log.cleaner.min.cleanable.ratio", "0.25", 0.25),
+    ("log.cleaner.io.max.bytes.per.second", "1e6", 1e6),
+    ("log.cleanup.policy", " compact , delete ", ("compact", "delete")),
+    ("offsets.topic.replication.factor", "2", 2),
+    ("advertised.listeners", "PLAINTEXT://[::1]:9092", "PLAINTEXT://[::1]:9092"),
+])
+def test_values_are_typed(key, raw, value):
+    assert BrokerConfig({key: raw})[key] == value
+
+
+@pytest.mark.parametrize("key, raw, message", [
+    ("log.segment.bytes", "abc", "log.segment.bytes: value 'abc' is not an int"),
+    ("log.retention.ms", "1_000", "log.retention.ms: value '1_000' is not a long"),
+    ("num.partitions", "2147483648", "num.partitions: value '2147483648' is not an int"),
+    ("offsets.topic.replication.factor", "40000", "offsets.topic.replication.factor: value '40000' is not a short"),
+    ("delete.topic.enable", "yes", "delete.topic.enable: value 'yes' is not a boolean (true or false)"),
+    ("log.cleaner.min.cleanable.ratio", "x", "log.cleaner.min.cleanable.ratio: value 'x' is not a double"),
+    ("num.partitions", "0", "num.partitions: value 0 is below the minimum 1"),
+    ("log.cleaner.min.cleanable.ratio", "1.5", "log.cleaner.min.cleanable.ratio: value 1.5 is above the maximum 1"),
+    ("log.segment.bytes", "13", "log.segment.bytes: value 13 is below the minimum 14"),
+    ("compression.type", "GZIP", "compression.type: value 'GZIP' is not one of uncompressed, zstd, lz4, snappy, gzip, producer"),
+    ("log.cleanup.policy", "delete,keep", "log.cleanup.policy: value 'keep' is not one of compact, delete"),
+    ("compression.gzip.level", "0", "compression.gzip.level: value 0 is not in [1,...,9] or -1"),
+    ("listeners", "localhost:9092", "listeners: 'localhost:9092' is not of the form NAME://host:port"),
+    ("log.retension.ms", "1", "log.retension.ms: unknown broker config; did you mean log.retention.ms?"),
+    ("remote.log.storage.system.enable", "true", "remote.log.storage.system.enable: kbroker has no tiered storage"),
+])
+def test_bad_values_name_the_key_in_one_line(key, raw, message):
+    with pytest.raises(ConfigError) as info:
+        BrokerConfig({key: raw})
+    assert str(info.value) == message
+    assert info.value.key == key
+
+
+@pytest.mark.parametrize("settings, key", [
+    ({"node.id": "1", "broker.id": "2"}, "node.id"),
+    ({"listeners": "PLAINTEXT://:1,PLAINTEXT://:2"}, "listeners"),
+    ({"listeners": "FOO://:9092"}, "listener.security.protocol.map"),
+    ({"listeners": "PLAINTEXT://0.0.0.0:9092"}, "advertised.listeners"),
+    ({"advertised.listeners": "OTHER://h:1"}, "advertised.listeners"),
+    ({"log.dirs": " , "}, "log.dirs"),
+    ({"group.consumer.heartbeat.interval.ms": "50000"}, "group.consumer.heartbeat.interval.ms"),
+    ({"group.consumer.session.timeout.ms": "70000"}, "group.consumer.session.timeout.ms"),
+])
+def test_rules_across_keys(settings, key):
+    with pytest.raises(ConfigError) as info:
+        BrokerConfig(settings)
+    assert info.value.key == key
+
+
+def test_ignored_kafka_keys_load_with_a_warning(caplog):
+    config = BrokerConfig({"process.roles": "broker,controller", "listener.name.internal.ssl.keystore.type": "JKS"})
+    assert set(config.ignored) == {"process.roles", "listener.name.internal.ssl.keystore.type"}
+    assert "process.roles" in caplog.text
+
+
+def test_node_id_and_broker_id_are_one_setting():
+    assert BrokerConfig({"broker.id": "7"}).node_id == 7
+    assert BrokerConfig({"node.id": "7"})["broker.id"] == 7
+
+
+def test_mapping_and_attribute_access():
+    config = BrokerConfig({"num.partitions": "4"})
+    assert config["num.partitions"] == config.num_partitions == config.get("num.partitions") == 4
+    assert "log.retention.ms" in config and "nope" not in config
+    assert len(dict(config)) == len(config)
+    with pytest.raises(AttributeError):
+        config.no_such_key
+
+
+def test_listeners_and_advertised_listener():
+    config = BrokerConfig({"listeners": "PLAINTEXT://[::1]:0,SSL://:9093",
+                           "advertised.listeners": "SSL://b:1,PLAINTEXT://a:0"})
+    assert config.listeners == [("PLAINTEXT", "::1", 0), ("SSL", "", 9093)]
+    assert config.listener == ("::1", 0)
+    assert config.advertised_listener == ("a", 0)
+    assert BrokerConfig({"listeners": "PLAINTEXT://h:5"}).advertised_listener == ("h", 5)
+
+
+def test_log_dirs_fall_back_to_log_dir():
+    assert BrokerConfig().log_dirs == ["/tmp/kafka-logs"]
+    assert BrokerConfig({"log.dirs": "/a, /b"}).log_dirs == ["/a", "/b"]
+
+
+# -- loading and precedence
+
+def test_precedence_profile_file_env_shorthand_set(tmp_path):
+    path = tmp_path / "server.properties"
+    path.write_text("num.partitions=2\nlog.retention.hours=5\nlog.segment.bytes=1000\ndefault.replication.factor=2\n")
+    environ = {"KAFKA_CFG_LOG_RETENTION_HOURS": "6", "KBROKER_LOG_SEGMENT_BYTES": "2000"}
+    config = load(config_file=path, environ=environ, overrides={"log.segment.bytes": "3000"},
+                  listen="127.0.0.1:0", data_dir=str(tmp_path / "d"))
+    assert config["num.partitions"] == 2                     # file
+    assert config["log.retention.hours"] == 6                # env beats file
+    assert config["log.segment.bytes"] == 3000               # --set beats env
+    assert config["offsets.topic.replication.factor"] == 1   # dev profile
+    assert config["group.initial.rebalance.delay.ms"] == 0   # dev profile
+    assert config["transaction.state.log.min.isr"] == 1      # dev profile
+    assert config["socket.request.max.bytes"] == 104857600   # code default
+    assert config.listener == ("127.0.0.1", 0)
+    assert config.log_dirs == [str(tmp_path / "d")]
+    assert config.source("num.partitions") is ConfigSource.STATIC_BROKER_CONFIG
+    assert config.source("fetch.max.bytes") is ConfigSource.DEFAULT_CONFIG
+
+
+def test_dev_profile_defaults_and_opt_out():
+    config = load()
+    assert config.node_id == 1 and config.listener == ("localhost", 9092) and config.log_dirs == ["./kbroker-data"]
+    assert load(dev_profile=False)["offsets.topic.replication.factor"] == 3
+
+
+def test_a_file_naming_the_other_spelling_hides_the_profile(tmp_path):
+    path = tmp_path / "server.properties"
+    path.write_text("log.dir=/data\nbroker.id=4\n")
+    config = load(config_file=path)
+    assert config.log_dirs == ["/data"] and config.node_id == 4
+
+
+def test_errors_say_where_the_value_came_from(tmp_path):
+    path = tmp_path / "server.properties"
+    path.write_text("log.segment.bytes=abc\n")
+    with pytest.raises(ConfigError, match=r"^log.segment.bytes: value 'abc' is not an int \(from .*server.properties\)$"):
+        load(config_file=path)
+    with pytest.raises(ConfigError, match=r"\(from environment variable KAFKA_CFG_NUM_PARTITION\)$"):
+        load(environ={"KAFKA_CFG_NUM_PARTITION": "1"})
+    with pytest.raises(ConfigError, match=r"^num.partitions: value 0 is below the minimum 1 \(from --set\)$"):
+        load(overrides={"num.partitions": "0"})
+
+
+def test_shorthand_and_set_of_one_key_clash():
+    with pytest.raises(ConfigError, match="^listeners: "):
+        load(listen="h:1", overrides={"listeners": "PLAINTEXT://h:2"})
+
+
+def test_env_keys_match_without_case():
+    config = load(environ={"KBROKER_ZOOKEEPER_CONNECT": "zk:2181"})
+    assert config["zookeeper.connect"] == "zk:2181"
+
+
+def test_environ_defaults_to_the_process_environment(monkeypatch):
+    monkeypatch.setenv("KBROKER_NUM_PARTITIONS", "9")
+    assert load_broker_config()["num.partitions"] == 9
+
+
+# -- topics
+
+def test_retention_ms_resolution_follows_kafkas_synonym_order():
+    assert BrokerConfig().topic_config()["retention.ms"] == WEEK_MS
+    assert BrokerConfig({"log.retention.hours": "2"}).topic_config()["retention.ms"] == 2 * 3600000
+    assert BrokerConfig({"log.retention.hours": "2", "log.retention.minutes": "3"}).topic_config()["retention.ms"] == 180000
+    both = BrokerConfig({"log.retention.ms": "5", "log.retention.minutes": "3", "log.retention.hours": "2"})
+    assert both.topic_config()["retention.ms"] == 5
+    assert both.topic_config({"retention.ms": "7"})["retention.ms"] == 7
+    assert BrokerConfig({"log.retention.hours": "-1"}).topic_config()["retention.ms"] == -1
+    assert BrokerConfig({"log.retention.ms": "-5"}).topic_config()["retention.ms"] == -1
+
+
+@pytest.mark.parametrize("broker, topic_key, value", [
+    ({"log.roll.hours": "1"}, "segment.ms", 3600000),
+    ({"log.roll.ms": "10", "log.roll.hours": "1"}, "segment.ms", 10),
+    ({"log.roll.jitter.hours": "1"}, "segment.jitter.ms", 3600000),
+    ({"log.flush.interval.messages": "1"}, "flush.messages", 1),
+    ({"log.flush.scheduler.interval.ms": "100"}, "flush.ms", 100),
+    ({"log.flush.interval.ms": "50", "log.flush.scheduler.interval.ms": "100"}, "flush.ms", 50),
+    ({"message.max.bytes": "100"}, "max.message.bytes", 100),
+    ({"log.index.size.max.bytes": "4096"}, "segment.index.bytes", 4096),
+    ({"log.cleaner.min.cleanable.ratio": "0.1"}, "min.cleanable.dirty.ratio", 0.1),
+    ({"log.segment.delete.delay.ms": "0"}, "file.delete.delay.ms", 0),
+    ({"log.message.timestamp.type": "LogAppendTime"}, "message.timestamp.type", "LogAppendTime"),
+    ({"log.cleanup.policy": "compact"}, "cleanup.policy", ("compact",)),
+    ({"compression.type": "zstd"}, "compression.type", "zstd"),
+])
+def test_broker_synonyms_feed_topic_keys(broker, topic_key, value):
+    assert BrokerConfig(broker).topic_config()[topic_key] == value
+
+
+def test_deprecated_timestamp_difference_fills_unset_bounds():
+    effective = BrokerConfig().topic_config({"message.timestamp.difference.max.ms": "1000",
+                                             "message.timestamp.after.max.ms": "5"})
+    assert effective["message.timestamp.before.max.ms"] == 1000
+    assert effective["message.timestamp.after.max.ms"] == 5
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"retention.mss": "1"}, "retention.mss: unknown topic config; did you mean retention.ms?"),
+    ({"retention.ms": "-2"}, "retention.ms: value -2 is below the minimum -1"),
+    ({"segment.bytes": "x"}, "segment.bytes: value 'x' is not an int"),
+    ({"cleanup.policy": "compact,forever"}, "cleanup.policy: value 'forever' is not one of compact, delete"),
+    ({"message.timestamp.type": "createtime"}, "message.timestamp.type: value 'createtime' is not one of CreateTime, LogAppendTime"),
+    ({"min.compaction.lag.ms": "10", "max.compaction.lag.ms": "5"},
+     "min.compaction.lag.ms: value 10 is above max.compaction.lag.ms (5)"),
+    ({"remote.storage.enable": "true"}, "remote.storage.enable: tiered storage is disabled in this broker (kbroker has none)"),
+    ({"leader.replication.throttled.replicas": "0:x"}, "leader.replication.throttled.replicas: value '0:x' is not * or a list of partition:broker"),
+])
+def test_topic_override_errors(overrides, message):
+    with pytest.raises(ConfigError) as info:
+        BrokerConfig().validate_topic_overrides(overrides)
+    assert str(info.value) == message
+
+
+def test_valid_topic_overrides_come_back_typed():
+    parsed = BrokerConfig().validate_topic_overrides({"cleanup.policy": "compact,delete", "retention.ms": "-1",
+                                                      "leader.replication.throttled.replicas": "0:1,1:2"})
+    assert parsed == {"cleanup.policy": ("compact", "delete"), "retention.ms": -1,
+                      "leader.replication.throttled.replicas": ("0:1", "1:2")}
+
+
+# -- describing
+
+def by_name(entries):
+    return {entry.name: entry for entry in entries}
+
+
+def test_describe_topic_sources_and_synonyms():
+    config = BrokerConfig({"log.retention.hours": "1", "log.segment.bytes": "2048"})
+    entries = by_name(config.describe_topic({"cleanup.policy": "compact"}))
+    assert set(entries) == set(config.topic_config())
+    policy = entries["cleanup.policy"]
+    assert (policy.value, policy.source, policy.is_default, policy.read_only) == (
+        "compact", ConfigSource.DYNAMIC_TOPIC_CONFIG, False, False)
+    assert [(s.name, s.value, s.source) for s in policy.synonyms] == [
+        ("cleanup.policy", "compact", ConfigSource.DYNAMIC_TOPIC_CONFIG),
+        ("log.cleanup.policy", "delete", ConfigSource.DEFAULT_CONFIG)]
+    retention = entries["retention.ms"]
+    assert (retention.value, retention.source) == ("3600000", ConfigSource.STATIC_BROKER_CONFIG)
+    assert [(s.name, s.value, s.source) for s in retention.synonyms] == [
+        ("log.retention.hours", "1", ConfigSource.STATIC_BROKER_CONFIG),
+        ("log.retention.hours", "168", ConfigSource.DEFAULT_CONFIG)]
+    assert entries["segment.bytes"].value == "2048"
+    default = entries["max.message.bytes"]
+    assert (default.value, default.source, default.is_default) == ("1048588", ConfigSource.DEFAULT_CONFIG, True)
+    assert default.config_type is ConfigType.INT and default.documentation
+    assert entries["remote.storage.enable"].synonyms == ()
+    assert entries["min.cleanable.dirty.ratio"].value == "0.5"
+
+
+def test_describe_topic_named_keys_only():
+    entries = BrokerConfig().describe_topic({}, keys=["retention.ms"])
+    assert [entry.name for entry in entries] == ["retention.ms"]
+
+
+def test_describe_broker():
+    config = BrokerConfig({"log.retention.ms": "100", "zookeeper.connect": "zk:2181"})
+    entries = by_name(config.describe_broker())
+    ms = entries["log.retention.ms"]
+    assert (ms.value, ms.source, ms.read_only) == ("100", ConfigSource.STATIC_BROKER_CONFIG, False)
+    assert [(s.name, s.source) for s in ms.synonyms] == [
+        ("log.retention.ms", ConfigSource.STATIC_BROKER_CONFIG), ("log.retention.hours", ConfigSource.DEFAULT_CONFIG)]
+    hours = entries["log.retention.hours"]
+    assert (hours.value, hours.source, hours.is_default, hours.read_only) == ("168", ConfigSource.DEFAULT_CONFIG, True, True)
+    assert entries["log.roll.ms"].value is None
+    assert entries["log.cleanup.policy"].value == "delete"
+    assert entries["log.cleaner.io.max.bytes.per.second"].value == "1.7976931348623157E308"
+    assert entries["listeners"].read_only is False
+
+
+def test_dynamic_broker_updates():
+    config = BrokerConfig({"message.max.bytes": "1000"})
+    config.set_dynamic({"message.max.bytes": "2000"}, per_broker=False)
+    assert config["message.max.bytes"] == 2000
+    assert config.source("message.max.bytes") is ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG
+    config.set_dynamic({"message.max.bytes": "3000"}, per_broker=True)
+    assert config.topic_config()["max.message.bytes"] == 3000
+    entry = by_name(config.describe_broker(["message.max.bytes"]))["message.max.bytes"]
+    assert [s.source for s in entry.synonyms] == [
+        ConfigSource.DYNAMIC_BROKER_CONFIG, ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG,
+        ConfigSource.STATIC_BROKER_CONFIG, ConfigSource.DEFAULT_CONFIG]
+    cluster = by_name(config.describe_broker(["message.max.bytes"], cluster_default=True))["message.max.bytes"]
+    assert cluster.value == "2000" and [s.source for s in cluster.synonyms] == [ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG]
+    config.set_dynamic({"message.max.bytes": None}, per_broker=True)
+    assert config["message.max.bytes"] == 2000
+
+
+@pytest.mark.parametrize("updates, per_broker, reason", [
+    ({"num.partitions": "3"}, True, "cannot be updated dynamically"),
+    ({"listeners": "PLAINTEXT://:1"}, False, "can only be set for one broker"),
+    ({"message.max.bytes": "x"}, True, "is not an int"),
+    ({"nope": "1"}, True, "unknown broker config"),
+])
+def test_refused_dynamic_updates_change_nothing(updates, per_broker, reason):
+    config = BrokerConfig()
+    with pytest.raises(ConfigError, match=reason):
+        config.set_dynamic({"log.retention.ms": "1", **updates}, per_broker=per_broker)
+    assert config["log.retention.ms"] is None
+
+
+def test_a_dynamic_update_breaking_a_cross_key_rule_is_rolled_back():
+    config = BrokerConfig()
+    with pytest.raises(ConfigError):
+        config.set_dynamic({"advertised.listeners": "PLAINTEXT://0.0.0.0:1"}, per_broker=True)
+    assert config["advertised.listeners"] is None
+
+
+# -- docs
+
+def test_configuration_page_is_current():
+    page = Path(__file__).parents[2] / "docs" / "configuration.md"
+    text = page.read_text(encoding="utf-8")
+    assert update_page(text) == text, "run: python -m kbroker.config.docs docs/configuration.md"
+
+
+def test_password_values_never_show():
+    from kbroker.config import ConfigDef, Importance, Password
+    defn = ConfigDef("ssl.key.password", ConfigType.PASSWORD, None, Importance.HIGH, "Secret.")
+    secret = defn.parse(" s3cret ")
+    assert secret == Password(" s3cret ") and repr(secret) == "[hidden]" and defn.sensitive
