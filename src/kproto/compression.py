@@ -102,7 +102,7 @@ def _gzip(data: bytes | bytearray | memoryview, level: int) -> bytes:
 def _gunzip(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
     out = bytearray()
     rest = bytes(data)
-    while rest:  # Java's GZIPInputStream reads concatenated members as one stream
+    while True:  # Java's GZIPInputStream reads concatenated members as one stream
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         out += inflater.decompress(rest, max_size + 1 - len(out))
         if inflater.unconsumed_tail or len(out) > max_size:
@@ -110,7 +110,8 @@ def _gunzip(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
         if not inflater.eof:
             raise ProtocolError("gzip stream is truncated")
         rest = inflater.unused_data
-    return bytes(out)
+        if not rest:
+            return bytes(out)
 
 
 XERIAL_MAGIC = b"\x82SNAPPY\x00"
@@ -204,7 +205,14 @@ def _zstd_decompress(data: bytes | bytearray | memoryview, max_size: int) -> byt
     declared = zstandard.frame_content_size(data)
     if declared > max_size:
         raise ProtocolError(f"frame declares {declared} bytes, beyond the limit of {max_size}")
-    return zstandard.ZstdDecompressor().decompress(data, max_output_size=max_size)
+    inflater = zstandard.ZstdDecompressor()
+    try:
+        return inflater.decompress(data, max_output_size=max_size)
+    except zstandard.ZstdError:
+        # The same error means truncated or too big; a bounded streaming read tells which.
+        if len(inflater.stream_reader(data).read(max_size + 1)) > max_size:
+            raise ProtocolError(f"expands beyond the limit of {max_size} bytes") from None
+        raise
 
 
 _P1, _P2, _P3, _P4, _P5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393

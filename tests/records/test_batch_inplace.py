@@ -1,0 +1,123 @@
+"""The broker's hot path: validate a produced batch, stamp its offset and append time, in place."""
+
+from __future__ import annotations
+
+import struct
+import pytest
+from kafka.record.memory_records import MemoryRecords
+
+from kproto import ProtocolError
+from kproto.compression import Codec, compress
+from kproto.records import (
+    HEADER_SIZE,
+    Record,
+    batch_crc_ok,
+    build_batch,
+    build_end_txn_marker,
+    decode_batch,
+    read_batch_header,
+    set_base_offset,
+    set_log_append_time,
+    validate_batch,
+)
+from kproto.records.record import encode_records
+
+from batchforge import forge
+
+RECORDS = [Record(i, 1_000 + i, b"k%d" % i, b"value-%d" % i, [("h", b"x")]) for i in range(10)]
+
+
+@pytest.mark.parametrize("codec", list(Codec))
+def test_stamping_keeps_the_batch_valid_for_us_and_kafka_python(codec: Codec) -> None:
+    buf = bytearray(b"\x00" * 7 + build_batch(RECORDS, compression=codec))
+    set_base_offset(buf, 7, 5_000)
+    set_log_append_time(buf, 7, 99_999)
+    header = validate_batch(buf, 7)
+    assert batch_crc_ok(buf, 7, header) and header.log_append_time and header.base_offset == 5_000
+    batch = decode_batch(buf, 7)
+    assert [(r.offset, r.timestamp) for r in batch.records] == [(5_000 + i, 99_999) for i in range(10)]
+    theirs = MemoryRecords(bytes(buf[7:])).next_batch()
+    assert theirs.validate_crc() and theirs.timestamp_type == 1
+    assert [(r.offset, r.timestamp) for r in theirs] == [(5_000 + i, 99_999) for i in range(10)]
+
+
+def test_set_base_offset_leaves_the_crc_alone() -> None:
+    buf = bytearray(build_batch(RECORDS))
+    crc = read_batch_header(buf).crc
+    set_base_offset(buf, 0, 2**40)
+    assert read_batch_header(buf).crc == crc and batch_crc_ok(buf, 0, read_batch_header(buf))
+    with pytest.raises(ProtocolError, match="truncated"):
+        set_base_offset(bytearray(10), 0, 1)
+    with pytest.raises(ProtocolError, match="declares"):
+        set_log_append_time(buf[:-1], 0, 1)
+
+
+def test_bad_crc() -> None:
+    buf = bytearray(build_batch(RECORDS))
+    buf[-1] ^= 1
+    with pytest.raises(ProtocolError, match=r"record batch at byte 0 has CRC 0x[0-9a-f]{8}, its bytes give"):
+        validate_batch(buf)
+
+
+@pytest.mark.parametrize("codec", list(Codec))
+@pytest.mark.parametrize("declared", [0, 9, 11, 2**31 - 1, -1])
+def test_record_count_must_match(codec: Codec, declared: int) -> None:
+    data = forge(build_batch(RECORDS, compression=codec), record_count=declared)
+    with pytest.raises(ProtocolError, match="record batch at byte 0"):
+        validate_batch(data)
+    with pytest.raises(ProtocolError):
+        decode_batch(data)
+
+
+@pytest.mark.parametrize("codec", list(Codec))
+def test_count_is_checked_even_when_the_offset_delta_agrees(codec: Codec) -> None:
+    nine = bytearray(forge(build_batch(RECORDS[:9], compression=codec), record_count=10))
+    struct.pack_into(">i", nine, 23, 9)  # lastOffsetDelta, so that only the walk can tell
+    with pytest.raises(ProtocolError, match="declares 10 records, holds 9"):
+        validate_batch(forge(nine))
+
+
+def test_producer_rules() -> None:
+    marker = build_end_txn_marker(1, producer_id=1, producer_epoch=0, coordinator_epoch=0, timestamp=0)
+    with pytest.raises(ProtocolError, match="control batch"):
+        validate_batch(marker)
+    gappy = build_batch([Record(0, 0, None, b"a"), Record(5, 0, None, b"b")])
+    with pytest.raises(ProtocolError, match="last offset delta 5"):
+        validate_batch(gappy)
+    assert validate_batch(gappy, from_producer=False).record_count == 2
+
+
+def test_records_must_tile_the_batch() -> None:
+    data = build_batch(RECORDS)
+    with pytest.raises(ProtocolError, match="record 10 declares length"):
+        validate_batch(forge(data + b"\x02"))
+    with pytest.raises(ProtocolError, match="record 9 declares length"):
+        validate_batch(forge(data[:-1]))
+
+
+def test_compressed_records_are_counted_after_decompression() -> None:
+    header = build_batch(RECORDS)[:HEADER_SIZE]
+    records = encode_records(RECORDS, 0, 1_000)
+    with_extra = bytes(records) + bytes(encode_records([Record(10, 1_000, None, b"x")], 0, 1_000))
+    gzip_header = bytearray(header)
+    struct.pack_into(">h", gzip_header, 21, Codec.GZIP)  # attributes
+    data = forge(gzip_header + compress(Codec.GZIP, with_extra))
+    with pytest.raises(ProtocolError, match="declares 10 records, holds 11"):
+        validate_batch(data)
+
+
+def test_decompression_bound() -> None:
+    huge = [Record(0, 0, None, bytes(2_000_000))]
+    data = build_batch(huge, compression=Codec.ZSTD)
+    with pytest.raises(ProtocolError, match="limit"):
+        validate_batch(data, max_size=1_000_000)
+    with pytest.raises(ProtocolError, match="limit"):
+        decode_batch(data, max_size=1_000_000)
+    assert validate_batch(data).record_count == 1
+
+
+def test_unknown_codec() -> None:
+    data = bytearray(build_batch(RECORDS))
+    data[22] |= 0x07
+    with pytest.raises(ProtocolError, match="unknown compression codec id 7"):
+        validate_batch(forge(data))

@@ -1,0 +1,116 @@
+"""Compression codecs: round trips, the framings other writers use, and bounds on output."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+
+import kafka.codec
+import lz4.frame
+import pytest
+import xxhash
+import zstandard
+from hypothesis import given, settings, strategies as st
+
+from kproto import ProtocolError
+from kproto.compression import Codec, compress, decompress, xxh32
+
+PAYLOADS = [b"", b"x", os.urandom(3000), b"kafka " * 20000 + os.urandom(100)]
+
+
+@pytest.mark.parametrize("codec", list(Codec))
+@pytest.mark.parametrize("options", [{}, {"magic": 0}, {"xerial": False}, {"level": 1}])
+def test_round_trip(codec: Codec, options: dict) -> None:
+    for payload in PAYLOADS:
+        assert decompress(codec, compress(codec, payload, **options)) == payload
+
+
+@pytest.mark.parametrize("codec", [c for c in Codec if c != Codec.NONE])
+def test_output_bound_refuses_bombs(codec: Codec) -> None:
+    bomb = compress(codec, bytes(8 * 1024 * 1024))
+    assert len(bomb) < 500_000
+    with pytest.raises(ProtocolError, match="limit"):
+        decompress(codec, bomb, max_size=1024 * 1024)
+    assert decompress(codec, bomb, max_size=8 * 1024 * 1024) == bytes(8 * 1024 * 1024)
+
+
+def test_xxh32_matches_reference() -> None:
+    for size in range(0, 70):
+        data = os.urandom(size)
+        assert xxh32(data) == xxhash.xxh32(data).intdigest()
+    assert xxh32(b"abc", seed=7) == xxhash.xxh32(b"abc", seed=7).intdigest()
+
+
+def test_snappy_reads_xerial_and_raw_as_kafka_python_writes_them() -> None:
+    payload = PAYLOADS[3]
+    assert decompress(Codec.SNAPPY, kafka.codec.snappy_encode(payload, xerial_compatible=True)) == payload
+    assert decompress(Codec.SNAPPY, kafka.codec.snappy_encode(payload, xerial_compatible=False)) == payload
+    assert kafka.codec.snappy_decode(compress(Codec.SNAPPY, payload)) == payload
+    assert kafka.codec.snappy_decode(compress(Codec.SNAPPY, payload, xerial=False)) == payload
+
+
+def test_snappy_xerial_default_has_java_header_and_blocks() -> None:
+    out = compress(Codec.SNAPPY, bytes(70_000))
+    assert out[:16] == b"\x82SNAPPY\x00" + struct.pack(">ii", 1, 1)
+    (first_block,) = struct.unpack_from(">i", out, 16)
+    assert 0 < first_block < len(out)
+
+
+def test_lz4_magic0_variant_matches_kafka_python() -> None:
+    payload = PAYLOADS[3]
+    old = compress(Codec.LZ4, payload, magic=0)
+    assert kafka.codec.lz4_decode_old_kafka(old) == payload
+    assert decompress(Codec.LZ4, kafka.codec.lz4_encode_old_kafka(payload)) == payload
+    with pytest.raises(RuntimeError):  # the old checksum is wrong for a standard reader
+        lz4.frame.decompress(old)
+    assert lz4.frame.decompress(compress(Codec.LZ4, payload)) == payload
+
+
+def test_lz4_frame_with_content_size_and_bad_checksum() -> None:
+    frame = bytearray(lz4.frame.compress(b"hello" * 100, store_size=True))
+    assert decompress(Codec.LZ4, frame) == b"hello" * 100
+    frame[14] ^= 0xFF  # the header checksum byte, after magic, FLG, BD and the 8-byte size
+    with pytest.raises(ProtocolError, match="header checksum"):
+        decompress(Codec.LZ4, frame)
+
+
+def test_zstd_without_content_size_and_with_a_false_one() -> None:
+    payload = PAYLOADS[3]
+    streamed = zstandard.ZstdCompressor(write_content_size=False).compress(payload)
+    assert zstandard.frame_content_size(streamed) == -1
+    assert decompress(Codec.ZSTD, streamed) == payload
+    with pytest.raises(ProtocolError, match="limit"):
+        decompress(Codec.ZSTD, streamed, max_size=1000)
+    sized = zstandard.ZstdCompressor().compress(payload)
+    with pytest.raises(ProtocolError, match="declares"):
+        decompress(Codec.ZSTD, sized, max_size=1000)
+
+
+def test_gzip_concatenated_members() -> None:
+    assert decompress(Codec.GZIP, gzip.compress(b"ab") + gzip.compress(b"cd")) == b"abcd"
+
+
+@pytest.mark.parametrize("codec", [c for c in Codec if c != Codec.NONE])
+def test_truncated_or_garbled_input_raises_protocol_error(codec: Codec) -> None:
+    good = compress(codec, PAYLOADS[2])
+    for cut in range(0, len(good), 97):
+        with pytest.raises(ProtocolError):
+            decompress(codec, good[:cut])
+    with pytest.raises(ProtocolError):
+        decompress(codec, b"\x00garbage" * 10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(codec=st.sampled_from([c for c in Codec if c != Codec.NONE]), data=st.binary(max_size=200))
+def test_fuzz_only_protocol_errors(codec: Codec, data: bytes) -> None:
+    try:
+        decompress(codec, data, max_size=4096)
+    except ProtocolError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(codec=st.sampled_from(list(Codec)), data=st.binary(max_size=5000))
+def test_round_trip_any_bytes(codec: Codec, data: bytes) -> None:
+    assert decompress(codec, compress(codec, data)) == data
