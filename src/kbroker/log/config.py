@@ -1,0 +1,48 @@
+"""The topic-level configs the log layer obeys, with Apache Kafka's names and defaults.
+
+The broker's config module owns parsing and validation of every config; the log takes a plain
+mapping of topic config names to values (ints or their string forms) and reads the ones it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+LONG_MAX = 2**63 - 1  # Kafka's "never" for flush.messages and flush.ms
+CREATE_TIME = "CreateTime"
+LOG_APPEND_TIME = "LogAppendTime"
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """One partition's effective settings; field names are Kafka's config names with underscores."""
+
+    segment_bytes: int = 1024 * 1024 * 1024
+    segment_ms: int = 7 * 24 * 3600 * 1000
+    segment_index_bytes: int = 10 * 1024 * 1024
+    index_interval_bytes: int = 4096
+    retention_ms: int = 7 * 24 * 3600 * 1000  # -1: keep forever
+    retention_bytes: int = -1  # -1: no size limit
+    flush_messages: int = LONG_MAX
+    flush_ms: int = LONG_MAX
+    max_message_bytes: int = 1024 * 1024 + 12  # 1 MiB of records plus the batch's log overhead
+    message_timestamp_type: str = CREATE_TIME
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None = None) -> LogConfig:
+        """Read the known keys ('segment.bytes', ...); absent keys keep Kafka's defaults."""
+        values = values or {}
+        chosen: dict[str, Any] = {}
+        for field in fields(cls):
+            name = field.name.replace("_", ".")
+            if values.get(name) is None:
+                continue
+            raw = values[name]
+            chosen[field.name] = raw if field.type == "str" else int(raw)
+        return cls(**chosen)
+
+    @property
+    def log_append_time(self) -> bool:
+        """True when the broker, not the producer, stamps record timestamps."""
+        return self.message_timestamp_type == LOG_APPEND_TIME

@@ -1,0 +1,57 @@
+"""File names and durable file replacement, shared by segments, checkpoints and metadata files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+LOG_SUFFIX = ".log"
+INDEX_SUFFIX = ".index"
+TIME_INDEX_SUFFIX = ".timeindex"
+TXN_INDEX_SUFFIX = ".txnindex"
+DELETED_SUFFIX = ".deleted"  # a segment file on its way out
+CLEANED_SUFFIX = ".cleaned"  # compaction output not yet swapped in
+SWAP_SUFFIX = ".swap"  # compaction output ready to replace the segments it covers
+TMP_SUFFIX = ".tmp"  # a replacement file not yet renamed over its target
+OFFSET_DIGITS = 20  # Kafka names segments by base offset, zero-padded to fit any int64
+
+
+def segment_stem(directory: Path, base_offset: int) -> Path:
+    """`<dir>/00000000000000000042`: add a suffix to name one file of the segment."""
+    return directory / f"{base_offset:0{OFFSET_DIGITS}d}"
+
+
+def base_offset_of(path: Path) -> int | None:
+    """The base offset a segment file's name carries, or None for other files."""
+    digits = path.name.split(".", 1)[0]
+    if len(digits) != OFFSET_DIGITS or not digits.isdigit():
+        return None
+    return int(digits)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a create, rename or unlink inside `directory` survive a crash."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old or the new file whole.
+
+    Write a sibling temporary file, fsync it, rename it over the target, then fsync the directory
+    so the rename itself is durable, the same sequence Kafka uses for its checkpoint files.
+    """
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)

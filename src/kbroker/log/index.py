@@ -1,0 +1,230 @@
+"""A segment's sparse indexes, `.index` and `.timeindex`, in Kafka's layout.
+
+Both files are arrays of fixed-size big-endian entries; offsets are stored relative to the
+segment's base offset, which is why a segment rolls before a relative offset would overflow int32.
+
+    .index       8 bytes an entry:  int32 relative offset, int32 byte position in the .log
+    .timeindex  12 bytes an entry:  int64 timestamp (ms), int32 relative offset
+
+An offset index entry names the last offset of a batch and the position where that batch starts.
+A time index entry names the largest timestamp seen so far in the segment and the last offset of
+the batch that carried it; entries are only added when the timestamp grows.
+
+While its segment is active an index file is preallocated to `segment.index.bytes` (rounded down
+to whole entries) and filled in place; when the segment rolls or closes it is cut to its entries,
+as Kafka does. The entries also live in memory, so lookups never touch the file.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from contextlib import contextmanager
+from array import array
+from bisect import bisect_left, bisect_right
+from pathlib import Path
+from typing import Iterator
+
+OFFSET_ENTRY = struct.Struct(">ii")
+TIME_ENTRY = struct.Struct(">qi")
+INT32_MAX = 2**31 - 1
+
+
+class CorruptIndexError(Exception):
+    """The index file cannot be trusted; the segment's indexes are rebuilt from its log."""
+
+
+class IndexFile:
+    """The file behind an index: preallocated and open while its segment is active, cut to its
+    entries and closed otherwise."""
+
+    entry = OFFSET_ENTRY
+
+    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
+        self.path = path
+        self.base_offset = base_offset
+        self.max_entries = max(max_bytes // self.entry.size, 1)
+        self._fd: int | None = None  # open only while preallocated
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def is_full(self) -> bool:
+        return len(self) >= self.max_entries
+
+    def read_entries(self) -> list[tuple[int, int]]:
+        """The entries the file holds; raises FileNotFoundError or CorruptIndexError."""
+        data = self.path.read_bytes()
+        if len(data) % self.entry.size:
+            raise CorruptIndexError(f"{self.path}: size {len(data)} is not a multiple of {self.entry.size}")
+        return list(self.entry.iter_unpack(data))
+
+    def preallocate(self) -> None:
+        """Grow the file to its maximum size and keep it open for appends in place."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        os.ftruncate(self._fd, max(self.max_entries, len(self)) * self.entry.size)
+
+    def restart(self) -> None:
+        """Drop every entry, in memory and on disk, and hold the file open for a rebuild."""
+        self._clear()
+        self.preallocate()
+        self.cut()
+
+    def close(self) -> None:
+        """Cut the file to its entries, as a rolled or closed segment keeps it."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, len(self) * self.entry.size)
+            os.close(self._fd)
+            self._fd = None
+
+    def flush(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def cut(self) -> None:
+        """Drop the file's entries past the in-memory ones; an open file keeps its preallocated
+        size, as zeros rather than stale entries."""
+        with self._opened() as fd:
+            size = os.fstat(fd).st_size
+            os.ftruncate(fd, len(self) * self.entry.size)
+            if fd == self._fd:
+                os.ftruncate(fd, size)
+
+    def _write(self, slot: int, *values: int) -> None:
+        """Write one entry in place: into the preallocated file, or at the end of a trimmed one."""
+        with self._opened() as fd:
+            os.pwrite(fd, self.entry.pack(*values), slot * self.entry.size)
+
+    @contextmanager
+    def _opened(self) -> Iterator[int]:
+        """The open descriptor, or one opened for this call only."""
+        if self._fd is not None:
+            yield self._fd
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _pairs(self) -> Iterator[tuple[int, int]]:
+        raise NotImplementedError
+
+    def _clear(self) -> None:
+        raise NotImplementedError
+
+
+class OffsetIndex(IndexFile):
+    """Maps offsets to byte positions: where to start scanning for a batch."""
+
+    entry = OFFSET_ENTRY
+
+    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
+        super().__init__(path, base_offset, max_bytes)
+        self.relative = array("i")
+        self.positions = array("i")
+
+    def __len__(self) -> int:
+        return len(self.relative)
+
+    def load(self, log_size: int) -> None:
+        """Read and check the file: offsets and positions must grow and stay inside the log."""
+        entries = self.read_entries()
+        relative = array("i", (e[0] for e in entries))
+        positions = array("i", (e[1] for e in entries))
+        for i in range(len(entries)):
+            if relative[i] < 0 or positions[i] >= log_size or (
+                    i and (relative[i] <= relative[i - 1] or positions[i] <= positions[i - 1])):
+                raise CorruptIndexError(f"{self.path}: entry {i} {entries[i]} is out of order or out of range")
+        self.relative, self.positions = relative, positions
+
+    def append(self, offset: int, position: int) -> None:
+        relative = offset - self.base_offset
+        if self.relative and relative <= self.relative[-1]:
+            return  # Kafka also refuses entries that do not move forward
+        self._write(len(self.relative), relative, position)
+        self.relative.append(relative)
+        self.positions.append(position)
+
+    def lookup(self, offset: int) -> int:
+        """Byte position of the last indexed batch ending at or before `offset` (0 if none)."""
+        i = bisect_right(self.relative, offset - self.base_offset) - 1
+        return self.positions[i] if i >= 0 else 0
+
+    @property
+    def last_position(self) -> int:
+        return self.positions[-1] if self.positions else 0
+
+    def truncate_to_position(self, position: int) -> None:
+        """Forget entries pointing at or past `position` (the log was cut there)."""
+        keep = bisect_left(self.positions, position)
+        del self.relative[keep:], self.positions[keep:]
+        self.cut()
+
+    def _clear(self) -> None:
+        del self.relative[:], self.positions[:]
+
+    def _pairs(self) -> Iterator[tuple[int, int]]:
+        return zip(self.relative, self.positions)
+
+
+class TimeIndex(IndexFile):
+    """Maps timestamps to offsets: where to start scanning for the first record at a time."""
+
+    entry = TIME_ENTRY
+
+    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
+        super().__init__(path, base_offset, max_bytes)
+        self.timestamps = array("q")
+        self.relative = array("i")
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    def load(self) -> None:
+        entries = self.read_entries()
+        timestamps = array("q", (e[0] for e in entries))
+        relative = array("i", (e[1] for e in entries))
+        for i in range(len(entries)):
+            if relative[i] < 0 or (i and (timestamps[i] <= timestamps[i - 1] or relative[i] < relative[i - 1])):
+                raise CorruptIndexError(f"{self.path}: entry {i} {entries[i]} is out of order")
+        self.timestamps, self.relative = timestamps, relative
+
+    def maybe_append(self, timestamp: int, offset: int, skip_full_check: bool = False) -> None:
+        """Add (timestamp, offset) if the timestamp is larger than the last entry's."""
+        if timestamp < 0 or (self.timestamps and timestamp <= self.timestamps[-1]):
+            return
+        if self.is_full and not skip_full_check:
+            return
+        relative = offset - self.base_offset
+        self._write(len(self.timestamps), timestamp, relative)
+        self.timestamps.append(timestamp)
+        self.relative.append(relative)
+
+    @property
+    def last(self) -> tuple[int, int] | None:
+        """(timestamp, offset) of the last entry: a rolled segment's largest timestamp."""
+        if not self.timestamps:
+            return None
+        return self.timestamps[-1], self.relative[-1] + self.base_offset
+
+    def offset_before(self, timestamp: int) -> int | None:
+        """The offset of the last entry with a timestamp below `timestamp`: every record at or
+        before that offset is older, so a search may start just after it."""
+        i = bisect_left(self.timestamps, timestamp) - 1
+        return self.relative[i] + self.base_offset if i >= 0 else None
+
+    def truncate_to(self, offset: int) -> None:
+        """Forget entries for offsets >= `offset`."""
+        keep = bisect_left(self.relative, offset - self.base_offset)
+        del self.timestamps[keep:], self.relative[keep:]
+        self.cut()
+
+    def _clear(self) -> None:
+        del self.timestamps[:], self.relative[:]
+
+    def _pairs(self) -> Iterator[tuple[int, int]]:
+        return zip(self.timestamps, self.relative)
+

@@ -1,0 +1,234 @@
+"""All partition logs of a broker across its `log.dirs`, with the dir-level files Kafka keeps.
+
+Each log dir holds `meta.properties`, the three offset checkpoints, the clean-shutdown marker
+while the broker is stopped, and one `<topic>-<partition>` dir per partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from kbroker.log.checkpoint import (
+    LOG_START_OFFSET,
+    RECOVERY_POINT,
+    REPLICATION_OFFSET,
+    TopicPartition,
+    read_checkpoint,
+    write_checkpoint,
+)
+from kbroker.log.config import LogConfig
+from kbroker.log.files import fsync_dir
+from kbroker.log.metadata import (
+    ZERO_UUID,
+    MetadataError,
+    random_kafka_uuid,
+    read_meta_properties,
+    read_partition_metadata,
+    take_clean_shutdown,
+    uuid_to_str,
+    write_clean_shutdown,
+    write_meta_properties,
+    write_partition_metadata,
+)
+from kbroker.log.partition import PartitionLog, now_ms
+
+log = logging.getLogger("kbroker.log")
+
+DELETE_DIR_SUFFIX = "-delete"
+
+
+def parse_partition_dir(name: str) -> TopicPartition | None:
+    """('orders', 3) for 'orders-3'; None for dirs being deleted, future replicas or other files."""
+    topic, sep, partition = name.rpartition("-")
+    if not sep or not topic or not partition.isdigit():
+        return None
+    return topic, int(partition)
+
+
+class LogManager:
+    """Opens, creates and deletes partition logs; runs flushes, retention and checkpoints.
+
+    Intervals default to Kafka's: retention checked every 5 minutes
+    (`log.retention.check.interval.ms`), recovery points and log start offsets checkpointed every
+    minute, high watermarks every 5 seconds.
+    """
+
+    def __init__(self, log_dirs: Sequence[Path | str], node_id: int, *, cluster_id: str | None = None,
+                 retention_check_interval_ms: int = 300_000, offset_checkpoint_interval_ms: int = 60_000,
+                 high_watermark_checkpoint_interval_ms: int = 5_000) -> None:
+        if not log_dirs:
+            raise ValueError("at least one log dir is needed")
+        self.dirs = [Path(d) for d in log_dirs]
+        self.node_id = node_id
+        self._logs: dict[TopicPartition, PartitionLog] = {}
+        self._on_disk: dict[TopicPartition, Path] = {}  # partition dirs found at start, not opened yet
+        self._clean: dict[Path, bool] = {}
+        self._recovery_points: dict[Path, dict[TopicPartition, int]] = {}
+        self._start_offsets: dict[Path, dict[TopicPartition, int]] = {}
+        self._intervals = {"retention": retention_check_interval_ms, "offsets": offset_checkpoint_interval_ms,
+                           "high_watermarks": high_watermark_checkpoint_interval_ms}
+        started = now_ms()
+        self._last_run = dict.fromkeys(self._intervals, started)
+        for directory in self.dirs:
+            directory.mkdir(parents=True, exist_ok=True)
+        self.cluster_id = self._check_identity(cluster_id)
+        for directory in self.dirs:
+            self._clean[directory] = take_clean_shutdown(directory)
+            self._recovery_points[directory] = read_checkpoint(directory / RECOVERY_POINT)
+            self._start_offsets[directory] = read_checkpoint(directory / LOG_START_OFFSET)
+            self._discover(directory)
+
+    def _check_identity(self, cluster_id: str | None) -> str:
+        """Every dir must belong to this node and one cluster; dirs without meta.properties get one."""
+        found = {d: read_meta_properties(d) for d in self.dirs}
+        clusters = {m.cluster_id for m in found.values() if m and m.cluster_id} | ({cluster_id} if cluster_id else set())
+        if len(clusters) > 1:
+            raise MetadataError(f"log dirs belong to different clusters: {sorted(clusters)}")
+        for directory, meta in found.items():
+            if meta and meta.node_id != self.node_id:
+                raise MetadataError(f"{directory} belongs to node {meta.node_id}, this is node {self.node_id}")
+        chosen = clusters.pop() if clusters else uuid_to_str(random_kafka_uuid())
+        for directory, meta in found.items():
+            if meta is None:
+                write_meta_properties(directory, chosen, self.node_id)
+        return chosen
+
+    def _discover(self, directory: Path) -> None:
+        for path in directory.iterdir():
+            if not path.is_dir():
+                continue
+            if path.name.endswith(DELETE_DIR_SUFFIX):
+                log.info("removing %s, a partition deleted before the last stop", path)
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            key = parse_partition_dir(path.name)
+            if key is None:
+                continue
+            if key in self._on_disk:
+                raise MetadataError(f"partition {key[0]}-{key[1]} is in two log dirs: {self._on_disk[key]} and {path}")
+            self._on_disk[key] = path
+
+    # -- partitions
+
+    def get(self, topic: str, partition: int) -> PartitionLog | None:
+        return self._logs.get((topic, partition))
+
+    def open(self, topic: str, partition: int, topic_id: uuid.UUID | None = None,
+             config: Mapping[str, Any] | None = None) -> PartitionLog:
+        """The partition's log: already open (its config replaced), found on disk (loaded, with
+        recovery if the last stop was unclean), or created in the log dir holding fewest partitions."""
+        key = (topic, partition)
+        settings = LogConfig.from_mapping(config)
+        if key in self._logs:
+            self._logs[key].config = settings
+            return self._logs[key]
+        directory = self._on_disk.pop(key, None)
+        if directory is None:
+            directory = self._least_loaded_dir() / f"{topic}-{partition}"
+        parent = directory.parent
+        stored = read_partition_metadata(directory) if directory.exists() else None
+        if topic_id not in (None, ZERO_UUID) and stored not in (None, topic_id):
+            raise MetadataError(f"{directory} holds topic id {uuid_to_str(stored)}, expected {uuid_to_str(topic_id)}")
+        created = not directory.exists()
+        plog = PartitionLog(directory, topic, partition, settings,
+                            recovery_point=self._recovery_points[parent].get(key, 0),
+                            log_start_offset=self._start_offsets[parent].get(key, 0),
+                            clean=self._clean[parent])
+        if topic_id not in (None, ZERO_UUID) and stored is None:
+            write_partition_metadata(directory, topic_id)
+        if created:
+            fsync_dir(parent)
+        self._logs[key] = plog
+        return plog
+
+    def _least_loaded_dir(self) -> Path:
+        counts = dict.fromkeys(self.dirs, 0)
+        for plog in self._logs.values():
+            counts[plog.directory.parent] += 1
+        for path in self._on_disk.values():
+            counts[path.parent] += 1
+        return min(self.dirs, key=lambda d: counts[d])
+
+    def delete(self, topic: str, partition: int) -> None:
+        """Remove the partition's data: rename its dir to `<name>.<uuid>-delete` (so a crash midway
+        is finished at the next start), then remove it."""
+        key = (topic, partition)
+        plog = self._logs.pop(key, None)
+        if plog is not None:
+            plog.close(flush=False)
+            directory = plog.directory
+        else:
+            directory = self._on_disk.pop(key, None)
+            if directory is None:
+                return
+        doomed = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+        os.replace(directory, doomed)
+        fsync_dir(directory.parent)
+        self._recovery_points[directory.parent].pop(key, None)
+        self._start_offsets[directory.parent].pop(key, None)
+        self.checkpoint()
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    # -- periodic work
+
+    def maintenance(self, now: float | None = None) -> None:
+        """flush.ms flushes at every call; retention and checkpoints when their intervals are due."""
+        now = now_ms() if now is None else now
+        for plog in self._logs.values():
+            plog.flush_if_due(now)
+        if self._due("retention", now):
+            for plog in self._logs.values():
+                plog.apply_retention(now)
+        if self._due("offsets", now):
+            self._write_offsets()
+        if self._due("high_watermarks", now):
+            self._write_high_watermarks()
+
+    def _due(self, task: str, now: float) -> bool:
+        if now - self._last_run[task] < self._intervals[task]:
+            return False
+        self._last_run[task] = now
+        return True
+
+    def checkpoint(self) -> None:
+        """Write all three checkpoint files of every log dir."""
+        self._write_offsets()
+        self._write_high_watermarks()
+
+    def _by_dir(self) -> dict[Path, dict[TopicPartition, PartitionLog]]:
+        grouped: dict[Path, dict[TopicPartition, PartitionLog]] = {d: {} for d in self.dirs}
+        for key, plog in self._logs.items():
+            grouped[plog.directory.parent][key] = plog
+        return grouped
+
+    def _write_offsets(self) -> None:
+        """Recovery points and log start offsets; entries of partitions not opened are kept."""
+        for directory, logs in self._by_dir().items():
+            kept = {k: v for k, v in self._recovery_points[directory].items() if k in self._on_disk}
+            points = {**kept, **{k: p.recovery_point for k, p in logs.items()}}
+            write_checkpoint(directory / RECOVERY_POINT, points)
+            self._recovery_points[directory] = points
+            kept = {k: v for k, v in self._start_offsets[directory].items() if k in self._on_disk}
+            # As Kafka, only logs whose start moved past their first segment need an entry.
+            starts = {**kept, **{k: p.log_start_offset for k, p in logs.items()
+                                 if p.log_start_offset > p.segments[0].base_offset}}
+            write_checkpoint(directory / LOG_START_OFFSET, starts)
+            self._start_offsets[directory] = starts
+
+    def _write_high_watermarks(self) -> None:
+        for directory, logs in self._by_dir().items():
+            write_checkpoint(directory / REPLICATION_OFFSET, {k: p.high_watermark for k, p in logs.items()})
+
+    def close(self) -> None:
+        """Flush and close every log, write the checkpoints, then mark each dir cleanly shut down."""
+        for plog in self._logs.values():
+            plog.close()
+        self.checkpoint()
+        for directory in self.dirs:
+            write_clean_shutdown(directory)
+        self._logs.clear()

@@ -1,0 +1,285 @@
+"""A partition's log: an ordered list of segments, of which only the last takes appends."""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from pathlib import Path
+from typing import Callable
+
+from kproto.records.header import iter_batch_headers
+from kproto.records.inplace import set_base_offset
+
+from kbroker.log.config import LogConfig
+from kbroker.log.files import fsync_dir
+from kbroker.log.loader import load_segments
+from kbroker.log.segment import BatchInfo, LogSegment
+
+
+class OffsetOutOfRangeError(Exception):
+    """The offset is outside [log start offset, log end offset] (Kafka's OFFSET_OUT_OF_RANGE)."""
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+class PartitionLog:
+    """Appends, reads and offset bookkeeping for one partition.
+
+    Offsets: `log_start_offset` (the first readable), `high_watermark` (the first not yet
+    replicated everywhere; on a single node it follows the end at once), `log_end_offset` (the
+    next to assign) and `recovery_point` (everything below it has been fsynced).
+    """
+
+    def __init__(self, directory: Path, topic: str, partition: int, config: LogConfig, *,
+                 recovery_point: int = 0, log_start_offset: int = 0, clean: bool = False) -> None:
+        self.directory = directory
+        self.topic = topic
+        self.partition = partition
+        self.config = config
+        self.on_append: list[Callable[[], None]] = []  # called after each append, e.g. to wake fetches
+        directory.mkdir(parents=True, exist_ok=True)
+        self._segments = load_segments(directory, recovery_point, clean, config.index_interval_bytes,
+                                       config.segment_index_bytes, str(self))
+        if not self._segments:
+            self._segments = [self._new_segment(log_start_offset)]
+        self._bases = [s.base_offset for s in self._segments]
+        self._segments[-1].become_active()
+        self.log_end_offset = self._segments[-1].read_next_offset()
+        self.log_start_offset = max(log_start_offset, self._segments[0].base_offset)
+        if self.log_start_offset > self.log_end_offset:
+            self._restart_at(self.log_start_offset)
+        self.recovery_point = self.log_end_offset if clean else min(recovery_point, self.log_end_offset)
+        self.high_watermark = self.log_end_offset
+        self._last_flush_ms = now_ms()
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+    @property
+    def limits(self) -> LogConfig:
+        """The settings produce validation reads (max.message.bytes, message.timestamp.type)."""
+        return self.config
+
+    @property
+    def size_in_bytes(self) -> int:
+        return sum(s.size for s in self._segments)
+
+    @property
+    def segments(self) -> list[LogSegment]:
+        """The segments, oldest first; for inspection, not for changing."""
+        return list(self._segments)
+
+    # -- writing
+
+    def append(self, records: bytearray) -> int:
+        """Append validated v2 batches, assigning offsets from the log end; returns the first offset.
+
+        Only the base offset of each batch is rewritten (the CRC does not cover it), so the
+        producer's bytes are stored as they came.
+        """
+        if not isinstance(records, bytearray):
+            records = bytearray(records)
+        first = offset = self.log_end_offset
+        batches = []
+        end = 0
+        for position, header in iter_batch_headers(records):
+            set_base_offset(records, position, offset)
+            offset += header.last_offset_delta + 1
+            batches.append(BatchInfo(header.size, offset - 1, header.max_timestamp))
+            end = position + header.size
+        if not batches or end != len(records):
+            raise ValueError(f"append needs whole batches: {len(records) - end} bytes of a partial batch")
+        segment = self._segments[-1]
+        if segment.should_roll(len(records), max(b.max_timestamp for b in batches), offset - 1,
+                               self.config.segment_bytes, self.config.segment_ms, now_ms()):
+            segment = self.roll()
+        segment.append(records, batches)
+        self.log_end_offset = self.high_watermark = offset
+        if offset - self.recovery_point >= self.config.flush_messages:
+            self.flush()
+        for callback in self.on_append:
+            callback()
+        return first
+
+    def roll(self) -> LogSegment:
+        """Start a new segment at the log end; the old one is trimmed and fsynced.
+
+        Kafka fsyncs the rolled segment on a background thread; here it happens inline, once per
+        segment, so the recovery point never trails more than the active segment.
+        """
+        active = self._segments[-1]
+        if active.size == 0:
+            return active
+        segment = self._new_segment(self.log_end_offset)
+        active.become_inactive()
+        active.flush()
+        segment.become_active()
+        fsync_dir(self.directory)
+        self._segments.append(segment)
+        self._bases.append(segment.base_offset)
+        self.recovery_point = max(self.recovery_point, segment.base_offset)
+        return segment
+
+    def flush(self) -> None:
+        """fsync every segment holding offsets at or above the recovery point, then advance it."""
+        if self.recovery_point < self.log_end_offset:
+            first = max(bisect_right(self._bases, self.recovery_point) - 1, 0)
+            for segment in self._segments[first:]:
+                segment.flush()
+            self.recovery_point = self.log_end_offset
+        self._last_flush_ms = now_ms()
+
+    def flush_if_due(self, now: float | None = None) -> None:
+        """The `flush.ms` rule, for the broker's periodic task."""
+        now = now_ms() if now is None else now
+        if self.recovery_point < self.log_end_offset and now - self._last_flush_ms >= self.config.flush_ms:
+            self.flush()
+
+    # -- reading
+
+    def read(self, offset: int, max_bytes: int, min_one: bool = True, upper: int | None = None) -> bytes:
+        """Stored bytes starting with the batch that holds `offset`, below `upper` (default: the end).
+
+        As Kafka does, the answer is cut at `max_bytes` even inside a batch (clients drop a partial
+        last batch); with `min_one` the first batch comes whole even when larger than `max_bytes`.
+        """
+        if offset < self.log_start_offset or offset > self.log_end_offset:
+            raise OffsetOutOfRangeError(f"offset {offset} is outside [{self.log_start_offset}, {self.log_end_offset}] "
+                                        f"of {self}")
+        end = self.log_end_offset if upper is None else min(upper, self.log_end_offset)
+        i = bisect_right(self._bases, offset) - 1
+        while offset < end and i < len(self._segments):
+            segment = self._segments[i]
+            data = segment.read(offset, max_bytes, self._position_limit(i, end), min_one)
+            if data is not None:
+                return data
+            i += 1
+            if i < len(self._segments):
+                offset = max(offset, self._bases[i])
+        return b""
+
+    def _position_limit(self, i: int, end: int) -> int:
+        """The byte position in segment `i` where offsets reach `end`."""
+        segment = self._segments[i]
+        if end >= (self._bases[i + 1] if i + 1 < len(self._bases) else self.log_end_offset):
+            return segment.size
+        found = segment.locate(end)
+        return found[0] if found else segment.size
+
+    def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record with a timestamp >= `timestamp`, for ListOffsets."""
+        for segment in self._segments:
+            if segment.max_timestamp >= timestamp:
+                found = segment.find_timestamp(timestamp, self.log_start_offset)
+                if found is not None:
+                    return found
+        return None
+
+    def max_timestamp_offset(self) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record holding the largest timestamp (ListOffsets -3)."""
+        best = max(self._segments, key=lambda s: s.max_timestamp)  # the first of equals, as Kafka
+        if best.max_timestamp < 0:
+            return None
+        return best.find_timestamp(best.max_timestamp, self.log_start_offset)
+
+    # -- removing
+
+    def delete_records_before(self, offset: int) -> int:
+        """Advance the log start offset to `offset` (DeleteRecords) and drop the segments wholly
+        below it; returns the new log start offset."""
+        if offset > self.high_watermark:
+            raise OffsetOutOfRangeError(f"cannot delete records before {offset}: the high watermark is "
+                                        f"{self.high_watermark}")
+        if offset > self.log_start_offset:
+            self.log_start_offset = offset
+            self._delete_while(lambda segment, upper: upper <= self.log_start_offset)
+        return self.log_start_offset
+
+    def apply_retention(self, now: float | None = None) -> int:
+        """Delete old segments by `retention.ms` (a segment's largest timestamp), `retention.bytes`,
+        and the log start offset; returns how many were deleted.
+
+        As in Kafka, only a prefix of segments goes, never beyond the high watermark; the active
+        segment goes too when it qualifies, after a roll to an empty one.
+        """
+        now = now_ms() if now is None else now
+        deleted = self._delete_while(lambda segment, upper: upper <= self.log_start_offset)
+        retention_ms = self.config.retention_ms
+        if retention_ms >= 0:
+            deleted += self._delete_while(lambda segment, upper: now - segment.largest_timestamp() > retention_ms)
+        if self.config.retention_bytes >= 0:
+            excess = self.size_in_bytes - self.config.retention_bytes
+
+            def over_size(segment: LogSegment, upper: int) -> bool:
+                nonlocal excess
+                if excess < segment.size:
+                    return False
+                excess -= segment.size
+                return True
+
+            deleted += self._delete_while(over_size)
+        return deleted
+
+    def _delete_while(self, predicate: Callable[[LogSegment, int], bool]) -> int:
+        count = 0
+        for i, segment in enumerate(self._segments):
+            last = i + 1 == len(self._segments)
+            upper = self.log_end_offset if last else self._bases[i + 1]
+            if (last and segment.size == 0) or upper > self.high_watermark or not predicate(segment, upper):
+                break
+            count += 1
+        if count == len(self._segments):
+            self.roll()
+        for segment in self._segments[:count]:
+            segment.delete()
+        del self._segments[:count], self._bases[:count]
+        self.log_start_offset = max(self.log_start_offset, self._bases[0])
+        return count
+
+    def truncate_to(self, offset: int) -> None:
+        """Remove every batch holding offsets >= `offset` (a replica diverging from its leader).
+
+        A batch is never split, so the log may end a little before `offset`.
+        """
+        if offset >= self.log_end_offset:
+            return
+        if offset <= self._bases[0]:
+            self._restart_at(offset)
+            return
+        keep = bisect_right(self._bases, offset - 1)
+        for segment in self._segments[keep:]:
+            segment.delete()
+        del self._segments[keep:], self._bases[keep:]
+        active = self._segments[-1]
+        active.truncate_to(offset)
+        active.become_active()
+        self.log_end_offset = active.read_next_offset()
+        self.high_watermark = min(self.high_watermark, self.log_end_offset)
+        self.recovery_point = min(self.recovery_point, self.log_end_offset)
+        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
+
+    def _restart_at(self, offset: int) -> None:
+        """Drop every segment and start empty at `offset`."""
+        for segment in self._segments:
+            segment.delete()
+        self._segments = [self._new_segment(offset)]
+        self._segments[0].become_active()
+        self._bases = [offset]
+        self.log_start_offset = self.log_end_offset = self.high_watermark = offset
+        self.recovery_point = offset
+        fsync_dir(self.directory)
+
+    def _new_segment(self, base_offset: int) -> LogSegment:
+        return LogSegment(self.directory, base_offset, self.config.index_interval_bytes,
+                          self.config.segment_index_bytes)
+
+    # -- lifecycle
+
+    def close(self, flush: bool = True) -> None:
+        """Flush (unless the log is being deleted), then trim the active indexes and close files."""
+        if flush:
+            self.flush()
+        for segment in self._segments:
+            segment.close()
