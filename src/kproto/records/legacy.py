@@ -144,8 +144,9 @@ def decode_message_set(buf: bytes | bytearray | memoryview, *, strict: bool = Tr
     return _decode(buf, strict, max_size)[0]
 
 
-def _message(offset: int, magic: int, attributes: int, timestamp: int, key: bytes | None,
-             value: bytes | None) -> bytes:
+def encode_message(offset: int, magic: int, attributes: int, timestamp: int, key: bytes | None,
+                   value: bytes | None) -> bytes:
+    """One message with its offset and size prefix, CRC computed."""
     body = bytearray(struct.pack(">bb", magic, attributes))
     if magic == 1:
         body += _TIMESTAMP.pack(timestamp)
@@ -174,11 +175,11 @@ def build_message_set(records: Sequence[Record], *, magic: int, compression: Cod
         return log_append_time if type_bit else record.timestamp
 
     if compression == Codec.NONE:
-        return b"".join(_message(r.offset, magic, type_bit, stamp(r), r.key, r.value) for r in records)
+        return b"".join(encode_message(r.offset, magic, type_bit, stamp(r), r.key, r.value) for r in records)
     base = records[0].offset if magic == 1 else 0
-    inner = b"".join(_message(r.offset - base, magic, 0, r.timestamp, r.key, r.value) for r in records)
+    inner = b"".join(encode_message(r.offset - base, magic, 0, r.timestamp, r.key, r.value) for r in records)
     wrapper_time = log_append_time if type_bit else max(r.timestamp for r in records)
-    return _message(records[-1].offset, magic, compression | type_bit, wrapper_time, None,
+    return encode_message(records[-1].offset, magic, compression | type_bit, wrapper_time, None,
                     compress(compression, inner, magic=magic))
 
 
