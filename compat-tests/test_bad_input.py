@@ -152,7 +152,7 @@ def test_oversized_request_closes_only_that_connection(broker, client):
 
 
 @pytest.mark.parametrize("payload", [
-    struct.pack(">i", 6) + b"\x00\x03\x00",  # a frame shorter than any request header
+    struct.pack(">i", 3) + b"\x00\x03\x00",  # a frame shorter than any request header
     struct.pack(">i", -5),  # a negative size
     struct.pack(">i", 10) + struct.pack(">hhi", 3, 12, 1) + b"\xff\xff",  # Metadata v12 cut inside its body
 ])

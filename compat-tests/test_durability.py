@@ -16,8 +16,8 @@ PARTITIONS = 8
 
 def create_topic(bootstrap: str, partitions: int) -> str:
     name = f"d-{uuid.uuid4().hex[:10]}"
-    futures = AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(name, partitions, 1)])
-    futures[name].result(timeout=15)
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # must outlive the future it answers
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(timeout=15)
     return name
 
 

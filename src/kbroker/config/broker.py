@@ -254,7 +254,7 @@ IGNORED_PREFIXES: tuple[str, ...] = ("listener.name.",)
 # internal topics with one replica, no initial rebalance delay, loopback listener, local data dir.
 DEV_PROFILE: dict[str, str] = {
     "node.id": "1",
-    "listeners": "PLAINTEXT://localhost:9092",
+    "listeners": "PLAINTEXT://127.0.0.1:9092",
     "log.dirs": "./kbroker-data",
     "offsets.topic.replication.factor": "1",
     "transaction.state.log.replication.factor": "1",

@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import logging
 import struct
+import time
 from typing import TYPE_CHECKING, Any
 
 from kproto import ErrorCode, ProtocolError, UnsupportedVersionError
@@ -59,7 +60,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self.reader.feed(data)
-            if self.reader.buffered > 4 and not self.busy:
+            if self.reader.buffered >= 4 and not self.busy:
                 self.process()
         except ProtocolError as exc:
             self.abort(f"malformed frame: {exc}")
@@ -97,6 +98,7 @@ class Connection(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def handle_frame(self, frame: bytes) -> None:
+        started = time.perf_counter()
         try:
             header, pos = decode_request_header(frame)
         except UnsupportedVersionError as exc:
@@ -131,22 +133,22 @@ class Connection(asyncio.Protocol):
             return
         if inspect.isawaitable(result):
             self.busy = True
-            asyncio.get_running_loop().create_task(self.finish(ctx, result))
+            asyncio.get_running_loop().create_task(self.finish(ctx, result, started))
         else:
-            self.respond(ctx, result)
+            self.respond(ctx, result, started)
 
-    async def finish(self, ctx: RequestContext, pending: Any) -> None:
+    async def finish(self, ctx: RequestContext, pending: Any, started: float) -> None:
         try:
             response = await pending
         except Exception:
             log.exception("handler for api key %d failed; closing %s", ctx.header.request_api_key, self.peer)
             self.close()
             return
-        self.respond(ctx, response)
+        self.respond(ctx, response, started)
         self.busy = False
         self.process()
 
-    def respond(self, ctx: RequestContext, response: Any) -> None:
+    def respond(self, ctx: RequestContext, response: Any, started: float) -> None:
         if response is not None and not self.closed:
             header = ResponseHeader(correlation_id=ctx.header.correlation_id)
             try:
@@ -157,6 +159,7 @@ class Connection(asyncio.Protocol):
                 self.close()
                 return
             self.send(parts)
+        self.broker.metrics.request_done(ctx.header.request_api_key, time.perf_counter() - started)
         if ctx.close_connection:
             self.close()
 
