@@ -1,0 +1,99 @@
+"""The LogManager: log dirs, partition placement, deletion, checkpoints, periodic work."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from kbroker.log import LogManager
+from kbroker.log.metadata import MetadataError
+from logbatches import batch
+
+
+def test_partitions_spread_over_log_dirs_and_reload(tmp_path):
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    manager = LogManager(dirs, node_id=1)
+    for p in range(4):
+        manager.open("t", p, uuid.uuid4(), {}).append(batch(p + 1))
+    assert sorted(len(list(d.glob("t-*"))) for d in dirs) == [2, 2]
+    cluster = manager.cluster_id
+    manager.close()
+    again = LogManager(dirs, node_id=1)
+    assert again.cluster_id == cluster
+    assert again.get("t", 0) is None  # found on disk, opened on demand
+    assert [again.open("t", p).log_end_offset for p in range(4)] == [1, 2, 3, 4]
+
+
+def test_open_returns_the_same_log_with_new_config(tmp_path):
+    manager = LogManager([tmp_path], node_id=0)
+    first = manager.open("t", 0, None, {"segment.bytes": "1000"})
+    second = manager.open("t", 0, None, {"segment.bytes": 2000, "retention.ms": "-1"})
+    assert first is second
+    assert second.config.segment_bytes == 2000 and second.config.retention_ms == -1
+    assert manager.get("t", 0) is first
+
+
+def test_topic_id_mismatch_is_refused(tmp_path):
+    manager = LogManager([tmp_path], node_id=0)
+    manager.open("t", 0, uuid.uuid4(), {})
+    manager.close()
+    with pytest.raises(MetadataError):
+        LogManager([tmp_path], node_id=0).open("t", 0, uuid.uuid4(), {})
+
+
+def test_delete_renames_then_removes(tmp_path):
+    manager = LogManager([tmp_path], node_id=0)
+    manager.open("orders", 0, None, {}).append(batch(2))
+    manager.open("orders", 1, None, {}).append(batch(1))
+    manager.delete("orders", 0)
+    assert manager.get("orders", 0) is None
+    assert not (tmp_path / "orders-0").exists()
+    assert not list(tmp_path.glob("*-delete"))
+    assert (tmp_path / "recovery-point-offset-checkpoint").read_text() == "0\n1\norders 1 0\n"
+    recreated = manager.open("orders", 0, None, {})
+    assert recreated.log_end_offset == 0
+
+
+def test_leftover_delete_dirs_are_removed_at_start(tmp_path):
+    LogManager([tmp_path], node_id=0).close()
+    doomed = tmp_path / f"t-0.{uuid.uuid4().hex}-delete"
+    doomed.mkdir()
+    (doomed / "00000000000000000000.log").write_bytes(b"x")
+    LogManager([tmp_path], node_id=0)
+    assert not doomed.exists()
+
+
+def test_checkpoints_keep_partitions_not_opened(tmp_path):
+    manager = LogManager([tmp_path], node_id=0)
+    manager.open("a", 0, None, {}).append(batch(3))
+    manager.open("b", 0, None, {}).append(batch(2))
+    manager.close()
+    again = LogManager([tmp_path], node_id=0)
+    again.open("a", 0, None, {}).append(batch(1))
+    again.close()
+    text = (tmp_path / "recovery-point-offset-checkpoint").read_text()
+    assert text == "0\n2\nb 0 2\na 0 4\n"
+
+
+def test_maintenance_runs_retention_and_checkpoints_on_their_intervals(tmp_path):
+    manager = LogManager([tmp_path], node_id=0, retention_check_interval_ms=1000,
+                         offset_checkpoint_interval_ms=1000, high_watermark_checkpoint_interval_ms=1000)
+    plog = manager.open("t", 0, None, {"segment.ms": 1, "retention.ms": 1000})
+    plog.append(batch(1, timestamp=0))
+    plog.append(batch(1, timestamp=10))
+    plog.append(batch(1, timestamp=20))
+    assert len(plog.segments) == 3
+    start = manager._last_run["retention"]
+    manager.maintenance(now=start + 10)
+    assert plog.log_start_offset == 0
+    manager.maintenance(now=start + 2000)
+    assert plog.log_start_offset == 3
+    assert (tmp_path / "replication-offset-checkpoint").read_text() == "0\n1\nt 0 3\n"
+
+
+def test_dirs_of_two_clusters_are_refused(tmp_path):
+    LogManager([tmp_path / "a"], node_id=0).close()
+    LogManager([tmp_path / "b"], node_id=0).close()
+    with pytest.raises(MetadataError):
+        LogManager([tmp_path / "a", tmp_path / "b"], node_id=0)
