@@ -130,7 +130,7 @@ def test_precedence_profile_file_env_shorthand_set(tmp_path):
 
 def test_dev_profile_defaults_and_opt_out():
     config = load()
-    assert config.node_id == 1 and config.listener == ("localhost", 9092) and config.log_dirs == ["./kbroker-data"]
+    assert config.node_id == 1 and config.listener == ("127.0.0.1", 9092) and config.log_dirs == ["./kbroker-data"]
     assert load(dev_profile=False)["offsets.topic.replication.factor"] == 3
 
 
