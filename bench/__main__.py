@@ -1,0 +1,179 @@
+"""`python -m bench`: kbroker against Tansu, the same librdkafka workloads, one markdown table.
+
+Both brokers run on this machine in the same invocation, the runs interleaved (kbroker, Tansu,
+kbroker, ...) so that a busy machine slows both alike; the ratio column is what to read. Each
+figure is the median over --runs. A broker that fails a workload gets "error" in its cell and the
+reason below the table; the other broker's figures still stand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from bench.workloads import Settings, WorkloadError, consume, create_topic, latency, produce
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
+from brokerproc import BrokerProcess, BrokerStartError  # noqa: E402
+
+BROKERS = ("kbroker", "tansu")
+HIGHER_IS_BETTER = {"msg/s": True, "MB/s": True, "p50 ms": False, "p99 ms": False}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=3, help="runs per workload; the median is reported (default 3)")
+    p.add_argument("--messages", type=int, default=200_000, help="messages per produce run (default 200000)")
+    p.add_argument("--consume-messages", type=int, default=None,
+                   help="messages per consume run (default: --messages; read from the acks=1 uncompressed topic)")
+    p.add_argument("--latency-seconds", type=float, default=10.0, help="length of a latency run (default 10)")
+    p.add_argument("--latency-rate", type=int, default=1000, help="msg/s in a latency run (default 1000)")
+    p.add_argument("--message-size", type=int, default=1024)
+    p.add_argument("--linger-ms", type=int, default=Settings.linger_ms)
+    p.add_argument("--batch-size", type=int, default=Settings.batch_size)
+    p.add_argument("--fetch-wait-max-ms", type=int, default=Settings.fetch_wait_max_ms)
+    p.add_argument("--fetch-error-backoff-ms", type=int, default=Settings.fetch_error_backoff_ms)
+    p.add_argument("--timeout", type=float, default=Settings.timeout_s, help="seconds allowed per workload run")
+    p.add_argument("--brokers", default=",".join(BROKERS), help="comma-separated subset of kbroker,tansu")
+    p.add_argument("--bootstrap", action="append", default=[], metavar="NAME=HOST:PORT",
+                   help="measure an already running broker too, e.g. kafka=127.0.0.1:9092 (repeatable)")
+    return p.parse_args(argv)
+
+
+class Target:
+    """A broker under measurement: started here and stopped by PID, or already running elsewhere."""
+
+    def __init__(self, name: str, workdir: Path | None = None, bootstrap: str | None = None) -> None:
+        self.name = name
+        self.proc = None if bootstrap else BrokerProcess(workdir / name, kind=name)  # type: ignore[operator]
+        self.bootstrap = bootstrap
+        self.error: str | None = None
+
+    def start(self) -> None:
+        if self.proc is not None:
+            try:
+                self.bootstrap = self.proc.start().bootstrap_server
+            except BrokerStartError as exc:
+                self.error = str(exc).splitlines()[0] + " (log: " + str(self.proc.log_path) + ")"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+def workloads(args: argparse.Namespace, s: Settings) -> list[tuple[str, Callable[[str, dict], dict[str, float]]]]:
+    """(label, fn(bootstrap, state)) in run order; the produce run leaves its topic for the consume run."""
+    def produce_run(acks: str, compression: str):
+        def run(bootstrap: str, state: dict) -> dict[str, float]:
+            topic = create_topic(bootstrap)
+            result = produce(bootstrap, topic, args.messages, acks, compression, s)
+            if acks == "1" and compression == "none":
+                state["topic"] = topic
+            return result
+        return run
+
+    def consume_run(bootstrap: str, state: dict) -> dict[str, float]:
+        if "topic" not in state:
+            raise WorkloadError("no topic: the acks=1 produce run failed")
+        return consume(bootstrap, state["topic"], min(args.consume_messages or args.messages, args.messages), s)
+
+    def latency_run(bootstrap: str, state: dict) -> dict[str, float]:
+        return latency(bootstrap, create_topic(bootstrap), args.latency_rate, args.latency_seconds, s)
+
+    return [
+        ("produce acks=1 none", produce_run("1", "none")),
+        ("produce acks=all none", produce_run("all", "none")),
+        ("produce acks=1 lz4", produce_run("1", "lz4")),
+        ("produce acks=all lz4", produce_run("all", "lz4")),
+        ("consume", consume_run),
+        (f"end-to-end latency at {args.latency_rate} msg/s", latency_run),
+    ]
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "error"
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}" if value >= 1 else f"{value:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    s = Settings(message_size=args.message_size, linger_ms=args.linger_ms, batch_size=args.batch_size,
+                 fetch_wait_max_ms=args.fetch_wait_max_ms, fetch_error_backoff_ms=args.fetch_error_backoff_ms,
+                 timeout_s=args.timeout)
+    names = [b.strip() for b in args.brokers.split(",") if b.strip()]
+    unknown = set(names) - set(BROKERS)
+    if unknown:
+        sys.exit(f"unknown broker(s) {sorted(unknown)}; choose from {BROKERS}")
+    workdir = Path(tempfile.mkdtemp(prefix="kbroker-bench-"))
+    targets = [Target(n, workdir) for n in names]
+    targets += [Target(name, bootstrap=addr) for name, _, addr in (b.partition("=") for b in args.bootstrap)]
+    plan = workloads(args, s)
+    # samples[workload][broker][metric] -> list of values over runs
+    samples: dict[str, dict[str, dict[str, list[float]]]] = {w: {t.name: {} for t in targets} for w, _ in plan}
+    errors: dict[tuple[str, str], str] = {}
+    began = time.monotonic()
+    try:
+        for t in targets:
+            t.start()
+            print(f"{t.name}: {t.error or t.bootstrap}", file=sys.stderr, flush=True)
+        for run in range(args.runs):
+            for t in targets:
+                if t.error:
+                    continue
+                state: dict = {}
+                for label, fn in plan:
+                    try:
+                        result = fn(t.bootstrap, state)
+                    except (WorkloadError, Exception) as exc:  # noqa: BLE001 - one failed cell, not the run
+                        errors[(label, t.name)] = f"{type(exc).__name__}: {exc}"[:300]
+                        print(f"run {run + 1} {t.name} {label}: {errors[(label, t.name)]}", file=sys.stderr, flush=True)
+                        continue
+                    for metric, value in result.items():
+                        samples[label][t.name].setdefault(metric, []).append(value)
+                    print(f"run {run + 1} {t.name} {label}: " + ", ".join(f"{k} {fmt(v)}" for k, v in result.items()),
+                          file=sys.stderr, flush=True)
+    finally:
+        for t in targets:
+            t.stop()
+    print(render(args, s, targets, plan, samples, errors, time.monotonic() - began))
+    return 0
+
+
+def render(args: argparse.Namespace, s: Settings, targets: list[Target], plan: list, samples: dict,
+           errors: dict, elapsed: float) -> str:
+    names = [t.name for t in targets]
+    ratio = len(names) >= 2 and names[0] == "kbroker" and "tansu" in names
+    head = ["workload", "metric", *names] + (["kbroker/tansu"] if ratio else [])
+    lines = [f"Median of {args.runs} run(s); produce {args.messages} x {s.message_size} B messages per run "
+             f"to one partition; latency {args.latency_seconds:g} s at {args.latency_rate} msg/s, acks=1.",
+             f"Settings: {s.describe()}.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, _ in plan:
+        metrics = sorted({m for per in samples[label].values() for m in per}, key=list(HIGHER_IS_BETTER).index) or ["-"]
+        for metric in metrics:
+            med = {n: (statistics.median(samples[label][n][metric]) if samples[label][n].get(metric) else None)
+                   for n in names}
+            row = [label, metric, *(fmt(med[n]) for n in names)]
+            if ratio:
+                k, t = med["kbroker"], med["tansu"]
+                row.append(f"{k / t:.2f}" if k is not None and t else "-")
+            lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    lines.append("Throughput ratios above 1 favour kbroker; latency ratios below 1 do.")
+    for t in targets:
+        if t.error:
+            lines.append(f"- {t.name} did not start: {t.error}")
+    for (label, name), err in sorted(errors.items()):
+        lines.append(f"- {name}, {label}: {err}")
+    lines.append(f"\n(bench took {elapsed:.0f} s)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

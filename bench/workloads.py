@@ -1,0 +1,170 @@
+"""The measured workloads, each with confluent-kafka (librdkafka) against one broker.
+
+Every workload is bounded twice: by its message count (or duration) and by a wall-clock limit,
+so a slow or stuck broker yields a partial figure and an error, never a hung benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The librdkafka knobs that decide the figures; printed with the results."""
+    message_size: int = 1024
+    linger_ms: int = 5
+    batch_size: int = 1_000_000
+    fetch_wait_max_ms: int = 100
+    fetch_error_backoff_ms: int = 10
+    latency_linger_ms: int = 0
+    timeout_s: float = 180.0
+
+    def describe(self) -> str:
+        return (f"confluent-kafka (librdkafka) producer: linger.ms={self.linger_ms} "
+                f"(latency run: {self.latency_linger_ms}), batch.size={self.batch_size}, "
+                f"message {self.message_size} B (half random, half repeated: lz4 has something to do); "
+                f"consumer: fetch.wait.max.ms={self.fetch_wait_max_ms}, "
+                f"fetch.error.backoff.ms={self.fetch_error_backoff_ms}, fetch.min.bytes=1")
+
+
+class WorkloadError(RuntimeError):
+    """The broker failed the workload or ran out of time."""
+
+
+def payload(size: int) -> bytes:
+    half = size // 2
+    return os.urandom(half) + (b"kbroker-bench-" * (size // 14 + 1))[: size - half]
+
+
+def create_topic(bootstrap: str, partitions: int = 1) -> str:
+    name = f"bench-{uuid.uuid4().hex[:12]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=30, request_timeout=30)[name].result(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        meta = admin.list_topics(name, timeout=10).topics.get(name)
+        if meta is not None and meta.error is None and len(meta.partitions) == partitions:
+            return name
+        time.sleep(0.1)
+    raise WorkloadError(f"topic {name} did not appear in metadata")
+
+
+def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str, s: Settings) -> dict[str, float]:
+    """Send `count` messages as fast as librdkafka takes them; time to the last acknowledgement."""
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "compression.type": compression,
+                         "linger.ms": s.linger_ms, "batch.size": s.batch_size,
+                         "queue.buffering.max.messages": 200_000, "message.timeout.ms": int(s.timeout_s * 1000)})
+    value = payload(s.message_size)
+    failures: list[str] = []
+
+    def on_delivery(err, _msg) -> None:
+        if err is not None and len(failures) < 5:
+            failures.append(str(err))
+
+    deadline = time.monotonic() + s.timeout_s
+    start = time.perf_counter()
+    for _ in range(count):
+        while True:
+            try:
+                producer.produce(topic, value=value, partition=0, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.005)
+                if time.monotonic() > deadline:
+                    raise WorkloadError("produce: timed out with the local queue full") from None
+        producer.poll(0)
+    left = producer.flush(max(1.0, deadline - time.monotonic()))
+    elapsed = time.perf_counter() - start
+    if left or failures:
+        raise WorkloadError(f"produce: {left} unacknowledged, errors {failures}")
+    return {"msg/s": count / elapsed, "MB/s": count * s.message_size / elapsed / 1e6}
+
+
+def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, float]:
+    """Read `count` messages from the beginning of partition 0; time from assignment to the last."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "fetch.wait.max.ms": s.fetch_wait_max_ms,
+                         "fetch.error.backoff.ms": s.fetch_error_backoff_ms, "enable.partition.eof": False})
+    try:
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        got = size = 0
+        deadline = time.monotonic() + s.timeout_s
+        start = time.perf_counter()
+        while got < count:
+            if time.monotonic() > deadline:
+                raise WorkloadError(f"consume: {got} of {count} messages within {s.timeout_s}s")
+            for msg in consumer.consume(num_messages=10_000, timeout=0.5):
+                if msg.error():
+                    raise WorkloadError(f"consume: {msg.error()}")
+                got += 1
+                size += len(msg.value() or b"")
+        elapsed = time.perf_counter() - start
+        return {"msg/s": got / elapsed, "MB/s": size / elapsed / 1e6}
+    finally:
+        consumer.close()
+
+
+def latency(bootstrap: str, topic: str, rate: int, seconds: float, s: Settings) -> dict[str, float]:
+    """Send `rate` msg/s for `seconds`, each stamped with its send time; a consumer in the same process
+    notes when each arrives. Percentiles in milliseconds over every message received."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "fetch.wait.max.ms": s.fetch_wait_max_ms,
+                         "fetch.error.backoff.ms": s.fetch_error_backoff_ms, "fetch.min.bytes": 1,
+                         "enable.partition.eof": False})
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": s.latency_linger_ms,
+                         "message.timeout.ms": int(s.timeout_s * 1000)})
+    total = int(rate * seconds)
+    filler = payload(s.message_size - 8)
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def send() -> None:
+        start = time.perf_counter()
+        for i in range(total):
+            if stop.is_set():
+                return
+            due = start + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            producer.produce(topic, value=time.perf_counter_ns().to_bytes(8, "big") + filler, partition=0)
+            producer.poll(0)
+        if producer.flush(s.timeout_s):
+            errors.append("producer flush timed out")
+
+    try:
+        # The topic is new and empty: read from 0. Connect both clients before the clock starts.
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        producer.list_topics(topic, timeout=30)
+        warm_until = time.monotonic() + 1.0
+        while time.monotonic() < warm_until:
+            consumer.poll(0.1)
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        samples: list[float] = []
+        deadline = time.monotonic() + seconds + s.timeout_s / 3
+        while len(samples) < total and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=1000, timeout=0.1):
+                now = time.perf_counter_ns()
+                if msg.error():
+                    raise WorkloadError(f"latency: {msg.error()}")
+                samples.append((now - int.from_bytes(msg.value()[:8], "big")) / 1e6)
+        stop.set()
+        sender.join(timeout=s.timeout_s)
+    except KafkaException as exc:
+        raise WorkloadError(f"latency: {exc}") from exc
+    finally:
+        stop.set()
+        consumer.close()
+    if errors or len(samples) < total:
+        raise WorkloadError(f"latency: received {len(samples)} of {total}; {errors}")
+    samples.sort()
+    return {"p50 ms": samples[len(samples) // 2], "p99 ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))]}
