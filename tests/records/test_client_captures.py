@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 import confluent_kafka
 import kafka
@@ -230,17 +230,10 @@ def check_records(batches: list, with_headers: bool = True) -> None:
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
 
+@pytest.mark.parametrize("send", [send_with_librdkafka, send_with_kafka_python], ids=["librdkafka", "kafka-python"])
 @pytest.mark.parametrize("codec", CODECS)
-def test_librdkafka_batches(broker: CaptureBroker, codec: str) -> None:
-    send_with_librdkafka(broker.port, codec)
-    batches = captured_batches(broker)
-    assert {b.header.compression for b in batches} == {Codec[codec.upper()]}
-    check_records(batches)
-
-
-@pytest.mark.parametrize("codec", CODECS)
-def test_kafka_python_batches(broker: CaptureBroker, codec: str) -> None:
-    send_with_kafka_python(broker.port, codec)
+def test_client_batches(broker: CaptureBroker, send: Callable[[int, str], None], codec: str) -> None:
+    send(broker.port, codec)
     batches = captured_batches(broker)
     assert {b.header.compression for b in batches} == {Codec[codec.upper()]}
     check_records(batches)
