@@ -21,6 +21,7 @@ from kbroker.cluster.topics import TopicInfo, TopicRegistry
 from kbroker.config import BrokerConfig, ConfigError
 from kbroker.fetch_sessions import FetchSessionCache
 from kbroker.log import LogManager, PartitionLog
+from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.server.connection import Connection
 from kbroker.txn.producer_ids import ProducerIdAllocator
 from kbroker.validation import RecordError, TopicLimits, validate_records
@@ -38,8 +39,9 @@ class AppendOutcome:
 
 
 class Broker:
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, metrics: Metrics = NO_METRICS) -> None:
         self.config = config
+        self.metrics = metrics
         self.node_id: int = config.node_id
         data_dir = Path(config.log_dirs[0])
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -228,10 +230,11 @@ class Broker:
             return AppendOutcome(ErrorCode.INVALID_TOPIC_EXCEPTION, message=f"Cannot append to internal topic {topic}")
         limits = plog.limits
         try:
-            buf, _count, append_time = validate_records(records, limits, produce_version)
+            buf, count, append_time = validate_records(records, limits, produce_version)
         except RecordError as exc:
             return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
         base_offset = plog.append(buf)
+        self.metrics.appended(topic, count, len(buf))
         self._wake(topic, partition)
         return AppendOutcome(ErrorCode.NONE, base_offset, append_time, plog.log_start_offset)
 

@@ -133,9 +133,13 @@ def session_partitions(ctx: RequestContext, request: FetchRequest, by_id: bool) 
 
 
 def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: int, by_id: bool) -> FetchResponse:
-    states = {item.key: item.state for item in items}
+    by_key = {item.key: item for item in items}
+    metrics = ctx.broker.metrics
     for key, data in parts:
-        states[key].remember(data)
+        item = by_key[key]
+        item.state.remember(data)
+        if data.records:
+            metrics.fetched(item.name, len(data.records))
     return FetchResponse(error_code=ErrorCode.NONE, session_id=session_id, responses=group_by_topic(parts, by_id, ctx))
 
 
