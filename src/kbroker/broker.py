@@ -20,6 +20,7 @@ from kbroker.cluster.topic_names import collision_key, topic_name_problem
 from kbroker.cluster.topics import TopicInfo, TopicRegistry
 from kbroker.config import BrokerConfig, ConfigError
 from kbroker.fetch_sessions import FetchSessionCache
+from kbroker.groups import GroupCoordinator
 from kbroker.log import LogManager, PartitionLog
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.server.connection import Connection
@@ -58,6 +59,7 @@ class Broker:
         for info in self.topics:
             for index in range(info.partitions):
                 self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
+        self.groups = GroupCoordinator.for_broker(self)
 
     # -- addresses
 
@@ -72,6 +74,7 @@ class Broker:
         from kbroker import handlers  # noqa: F401 - fills the dispatch table
 
         loop = asyncio.get_running_loop()
+        await self.groups.start()
         for host in listen_hosts(self.listen_host):
             server = await loop.create_server(lambda: Connection(self), host, self.listen_port,
                                               reuse_address=True, backlog=1024)
@@ -92,6 +95,7 @@ class Broker:
             conn.close()
         for server in self.servers:
             await server.wait_closed()
+        await self.groups.stop()
         self.logs.close()
         log.info("kbroker stopped")
 

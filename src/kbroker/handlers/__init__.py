@@ -3,9 +3,12 @@
 from kbroker.handlers import (  # noqa: F401 - imported for their registrations
     api_versions,
     cluster,
+    coordinator,
     fetch,
+    groups,
     list_offsets,
     metadata,
+    offsets,
     partitions,
     produce,
     producer_ids,

@@ -1,0 +1,293 @@
+"""The group coordinator: groups, their committed offsets, and the records that make both durable.
+
+It owns the classic groups and the offset store, hands the rebalance protocol to `Rebalancer`,
+writes every change as `__consumer_offsets` records through a `GroupLog`, and replays those
+records at start-up. A single node is the coordinator of every group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from kproto import ErrorCode
+
+from kbroker.groups import records
+from kbroker.groups.classic import ClassicGroup
+from kbroker.groups.config import GroupConfig
+from kbroker.groups.member import ClassicMember
+from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, expired_offsets
+from kbroker.groups.rebalance import JoinRequest, Rebalancer
+from kbroker.groups.records import GroupRecord, OffsetRecord, RecordBytes
+from kbroker.groups.results import DescribedMember, GroupDescription, GroupListing
+from kbroker.groups.states import COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE, parse_state
+from kbroker.groups.storage import GroupLog, OffsetsTopicLog
+from kbroker.groups.timers import Timers
+
+if TYPE_CHECKING:
+    from kbroker.broker import Broker
+
+log = logging.getLogger("kbroker.groups")
+CLASSIC_TYPE = "classic"
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetCommit:
+    topic: str
+    partition: int
+    offset: int
+    leader_epoch: int = -1
+    metadata: str | None = ""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class GroupCoordinator:
+    @classmethod
+    def for_broker(cls, broker: Broker) -> GroupCoordinator:
+        """The broker's coordinator, keeping its records in `__consumer_offsets`."""
+        return cls(GroupConfig.from_broker(broker.config), OffsetsTopicLog(broker))
+
+    def __init__(self, config: GroupConfig, storage: GroupLog, clock: Callable[[], int] = now_ms) -> None:
+        self.config = config
+        self.storage = storage
+        self.now_ms = clock
+        self.groups: dict[str, ClassicGroup] = {}
+        self.offsets = OffsetStore()
+        self.timers = Timers()
+        self.rebalancer = Rebalancer(self.groups, config, self.timers, self.storage.append, clock)
+        self._expiry_task: asyncio.Task | None = None
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        """Load groups and offsets from storage, then run session timers and offset expiry."""
+        self.load(self.storage.load())
+        for group in self.groups.values():
+            for member in group.members.values():
+                self.rebalancer.touch(group, member.member_id)
+        self._expiry_task = asyncio.get_running_loop().create_task(self._expire_periodically())
+        log.info("group coordinator loaded %d groups, %d with committed offsets", len(self.groups),
+                 sum(1 for _ in self.offsets.groups()))
+
+    async def stop(self) -> None:
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+        self.timers.cancel_all()
+        for group in self.groups.values():
+            self.rebalancer.abandon(group, ErrorCode.NOT_COORDINATOR)
+
+    def load(self, stored: Iterable[RecordBytes]) -> None:
+        """Replay records: the last value of each key wins and a tombstone deletes it."""
+        metadata: dict[str, object] = {}
+        for key, value in stored:
+            record = records.read_record(key, value)
+            if isinstance(record, OffsetRecord):
+                if record.offset is None:
+                    self.offsets.delete(record.group_id, record.topic, record.partition)
+                else:
+                    self.offsets.put(record.group_id, record.topic, record.partition, record.offset)
+            elif isinstance(record, GroupRecord):
+                metadata[record.group_id] = record.value
+        for group_id, value in metadata.items():
+            if value is not None:
+                self.groups[group_id] = self._restore_group(group_id, value)
+        for group_id in self.offsets.groups():
+            if group_id not in self.groups:
+                self.groups[group_id] = ClassicGroup(group_id, self.now_ms())
+
+    def _restore_group(self, group_id: str, value) -> ClassicGroup:
+        """A group as last written: Stable with its members and their assignments, or Empty."""
+        stamp = value.current_state_timestamp if value.current_state_timestamp >= 0 else self.now_ms()
+        group = ClassicGroup(group_id, stamp, STABLE if value.members else EMPTY)
+        group.generation = value.generation
+        group.protocol_name = value.protocol
+        for m in value.members:
+            rebalance_timeout = m.rebalance_timeout if m.rebalance_timeout >= 0 else m.session_timeout
+            group.add(ClassicMember(m.member_id, m.group_instance_id, m.client_id, m.client_host, rebalance_timeout,
+                                    m.session_timeout, group.protocol_type or "",
+                                    [(value.protocol or "", bytes(m.subscription))], bytes(m.assignment)))
+        group.protocol_type = value.protocol_type or None  # kept even with no members, as written
+        group.leader_id = value.leader if value.leader in group.members else next(iter(group.members), None)
+        group.subscribed_topics = group.compute_subscriptions()
+        return group
+
+    # -- the classic protocol
+
+    def join(self, request: JoinRequest) -> asyncio.Future:
+        return self.rebalancer.join(request)
+
+    def sync(self, group_id: str, generation: int, member_id: str, group_instance_id: str | None,
+             protocol_type: str | None, protocol_name: str | None, assignments: dict[str, bytes]) -> asyncio.Future:
+        return self.rebalancer.sync(group_id, generation, member_id, group_instance_id, protocol_type,
+                                    protocol_name, assignments)
+
+    def heartbeat(self, group_id: str, member_id: str, group_instance_id: str | None, generation: int) -> ErrorCode:
+        return self.rebalancer.heartbeat(group_id, member_id, group_instance_id, generation)
+
+    def leave(self, group_id: str, members: list[tuple[str, str | None]]):
+        return self.rebalancer.leave(group_id, members)
+
+    # -- offsets
+
+    def commit_offsets(self, group_id: str, generation: int, member_id: str, group_instance_id: str | None,
+                       commits: list[OffsetCommit], retention_ms: int = -1,
+                       api_version: int = 9) -> list[ErrorCode]:
+        """One error per commit, in order; a group-level problem is every commit's error."""
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation >= 0:
+                error = ErrorCode.GROUP_ID_NOT_FOUND if api_version >= 9 else ErrorCode.ILLEGAL_GENERATION
+                return [error] * len(commits)
+            group = self.groups[group_id] = ClassicGroup(group_id, self.now_ms())
+        error = self._check_commit(group, generation, member_id, group_instance_id)
+        if error:
+            return [error] * len(commits)
+        if group.is_in(STABLE, PREPARING_REBALANCE):
+            self.rebalancer.touch(group, member_id)
+        now = self.now_ms()
+        expire = now + retention_ms if retention_ms != -1 else None
+        errors, written = [], []
+        for commit in commits:
+            metadata = commit.metadata or ""
+            if len(metadata) > self.config.offset_metadata_max_bytes:
+                errors.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
+                continue
+            value = OffsetAndMetadata(commit.offset, commit.leader_epoch, metadata, now, expire)
+            written.append(records.offset_commit_record(group_id, commit.topic, commit.partition, value))
+            self.offsets.put(group_id, commit.topic, commit.partition, value)
+            errors.append(ErrorCode.NONE)
+        self.storage.append(group_id, written)
+        return errors
+
+    @staticmethod
+    def _check_commit(group: ClassicGroup, generation: int, member_id: str, instance_id: str | None) -> ErrorCode:
+        """Kafka's rules: tools and standalone consumers (generation -1) commit only to empty groups."""
+        if group.is_in(DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if generation < 0 and group.is_in(EMPTY):
+            return ErrorCode.NONE
+        if generation >= 0 or member_id or instance_id is not None:
+            error = group.validate_member(member_id, instance_id)
+            if error:
+                return error
+            if generation != group.generation:
+                return ErrorCode.ILLEGAL_GENERATION
+        elif not group.is_in(EMPTY):
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if group.is_in(COMPLETING_REBALANCE):
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
+
+    def fetch_offsets(self, group_id: str, wanted: list[tuple[str, list[int]]] | None
+                      ) -> list[tuple[str, list[tuple[int, OffsetAndMetadata | None]]]]:
+        """Committed offsets by topic; None where nothing is committed. `wanted=None` means all."""
+        group = self.groups.get(group_id)
+        known = {} if group is not None and group.is_in(DEAD) else self.offsets.of_group(group_id)
+        if wanted is None:
+            by_topic: dict[str, list[tuple[int, OffsetAndMetadata | None]]] = {}
+            for (topic, partition), offset in sorted(known.items()):
+                by_topic.setdefault(topic, []).append((partition, offset))
+            return list(by_topic.items())
+        return [(topic, [(p, known.get((topic, p))) for p in partitions]) for topic, partitions in wanted]
+
+    def delete_offsets(self, group_id: str, wanted: list[tuple[str, list[int]]]
+                       ) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, ErrorCode]]]]]:
+        """OffsetDelete: offsets of topics the group still consumes stay (GROUP_SUBSCRIBED_TO_TOPIC)."""
+        group = self.groups.get(group_id)
+        if group is None or group.is_in(DEAD):
+            return ErrorCode.GROUP_ID_NOT_FOUND, []
+        if group.is_in(STABLE, PREPARING_REBALANCE, COMPLETING_REBALANCE) and group.protocol_type != "consumer":
+            return ErrorCode.NON_EMPTY_GROUP, []
+        results, tombstones = [], []
+        for topic, partitions in wanted:
+            if group.is_subscribed_to(topic):
+                results.append((topic, [(p, ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC) for p in partitions]))
+                continue
+            for partition in partitions:
+                if self.offsets.delete(group_id, topic, partition):
+                    tombstones.append(records.offset_tombstone(group_id, topic, partition))
+            results.append((topic, [(p, ErrorCode.NONE) for p in partitions]))
+        self.storage.append(group_id, tombstones)
+        return ErrorCode.NONE, results
+
+    # -- admin views
+
+    def list_groups(self, states: Iterable[str] = (), types: Iterable[str] = ()) -> list[GroupListing]:
+        wanted_states = {parse_state(s) for s in states}
+        wanted_types = {t.strip().lower() for t in types}
+        return [
+            GroupListing(g.group_id, g.protocol_type or "", str(g.state), CLASSIC_TYPE)
+            for g in self.groups.values()
+            if (not wanted_states or g.state in wanted_states) and (not wanted_types or CLASSIC_TYPE in wanted_types)
+        ]
+
+    def describe_group(self, group_id: str) -> GroupDescription:
+        group = self.groups.get(group_id)
+        if group is None:
+            return GroupDescription(group_id, str(DEAD))
+        stable = group.is_in(STABLE)
+        members = [
+            DescribedMember(m.member_id, m.group_instance_id, m.client_id, m.client_host,
+                            m.metadata(group.protocol_name) if stable else b"", m.assignment if stable else b"")
+            for m in group.members.values()
+        ]
+        return GroupDescription(group_id, str(group.state), group.protocol_type or "",
+                                (group.protocol_name or "") if stable else "", members)
+
+    def delete_groups(self, group_ids: list[str]) -> list[tuple[str, ErrorCode]]:
+        results = []
+        for group_id in group_ids:
+            group = self.groups.get(group_id)
+            if group is None or group.is_in(DEAD):
+                results.append((group_id, ErrorCode.GROUP_ID_NOT_FOUND))
+            elif not group.is_in(EMPTY):
+                results.append((group_id, ErrorCode.NON_EMPTY_GROUP))
+            else:
+                self._delete_group(group)
+                results.append((group_id, ErrorCode.NONE))
+        return results
+
+    def _delete_group(self, group: ClassicGroup) -> None:
+        tombstones = [records.offset_tombstone(group.group_id, t, p) for t, p in self.offsets.delete_group(group.group_id)]
+        tombstones.append(records.group_tombstone(group.group_id))
+        self.storage.append(group.group_id, tombstones)
+        group.transition(DEAD, self.now_ms())
+        self.timers.cancel(("join", group.group_id))
+        del self.groups[group.group_id]
+        log.info("deleted group %s", group.group_id)
+
+    # -- offset expiry
+
+    async def _expire_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.offsets_retention_check_interval_ms / 1000)
+            try:
+                self.expire_offsets()
+            except Exception:
+                log.exception("offset expiry failed")
+
+    def expire_offsets(self) -> int:
+        """Drop offsets past retention; an empty group left with none is deleted. Returns the count."""
+        now = self.now_ms()
+        total = 0
+        for group_id in set(self.groups) | set(self.offsets.groups()):
+            group = self.groups.get(group_id)
+            offsets = self.offsets.of_group(group_id)
+            expired, all_gone = expired_offsets(group, offsets, now, self.config.offsets_retention_ms)
+            tombstones = []
+            for topic, partition in expired:
+                self.offsets.delete(group_id, topic, partition)
+                tombstones.append(records.offset_tombstone(group_id, topic, partition))
+            self.storage.append(group_id, tombstones)
+            total += len(expired)
+            if (all_gone or not offsets) and group is not None and group.is_in(EMPTY) and not group.pending_members:
+                self._delete_group(group)
+        if total:
+            log.info("expired %d committed offsets", total)
+        return total

@@ -1,0 +1,86 @@
+"""Where the coordinator keeps its records: `__consumer_offsets`, or memory for tests.
+
+The coordinator only needs two things from storage: append a group's records (they go to that
+group's partition, in order) and read everything back at start-up. Replaying the records with
+"last value per key wins, a null value deletes" gives the compacted view whether or not the log
+has been compacted yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Iterator, Protocol
+
+from kproto.records import Record, build_batch, decode_batches
+
+from kbroker.groups.records import RecordBytes, partition_for
+
+if TYPE_CHECKING:
+    from kbroker.broker import Broker
+
+log = logging.getLogger("kbroker.groups")
+OFFSETS_TOPIC = "__consumer_offsets"
+LOAD_CHUNK_BYTES = 1 << 20  # read granularity at start-up; a larger batch still comes whole
+
+
+class GroupLog(Protocol):
+    def append(self, group_id: str, records: list[RecordBytes]) -> None: ...
+
+    def load(self) -> Iterator[RecordBytes]: ...
+
+
+class MemoryGroupLog:
+    """Records kept in a list: a coordinator that forgets everything when the process ends."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, RecordBytes]] = []
+
+    def append(self, group_id: str, records: list[RecordBytes]) -> None:
+        self.records.extend((group_id, record) for record in records)
+
+    def load(self) -> Iterator[RecordBytes]:
+        return iter([record for _, record in self.records])
+
+
+class OffsetsTopicLog:
+    """`__consumer_offsets` on the broker's own partition logs, created on first start."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        info = broker.topics.get(OFFSETS_TOPIC)
+        if info is None:
+            config = broker.config
+            error, message = broker.create_topic(
+                OFFSETS_TOPIC, config["offsets.topic.num.partitions"], 1,
+                {"cleanup.policy": "compact", "segment.bytes": str(config["offsets.topic.segment.bytes"])})
+            if message:
+                raise RuntimeError(f"cannot create {OFFSETS_TOPIC}: {error.name}: {message}")
+            info = broker.topics.get(OFFSETS_TOPIC)
+        self.partitions = info.partitions
+
+    def append(self, group_id: str, records: list[RecordBytes]) -> None:
+        if not records:
+            return
+        plog = self.broker.partition_log(OFFSETS_TOPIC, partition_for(group_id, self.partitions))
+        now = int(time.time() * 1000)
+        batch = build_batch([Record(i, now, key, value) for i, (key, value) in enumerate(records)])
+        plog.append(bytearray(batch))
+
+    def load(self) -> Iterator[RecordBytes]:
+        for index in range(self.partitions):
+            plog = self.broker.partition_log(OFFSETS_TOPIC, index)
+            if plog is None:
+                continue
+            offset = plog.log_start_offset
+            while offset < plog.log_end_offset:
+                data = plog.read(offset, LOAD_CHUNK_BYTES)
+                batches = decode_batches(data)
+                if not batches:
+                    break
+                for batch in batches:
+                    if not batch.header.is_control:
+                        for record in batch.records:
+                            if record.offset >= offset:
+                                yield record.key, record.value
+                    offset = batch.header.next_offset

@@ -1,0 +1,40 @@
+"""FindCoordinator (key 10), v0-6: which broker coordinates a group or a transactional id.
+
+v1 added the key type (0 group, 1 transaction) and an error message, v3 became flexible, v4
+batches several keys in one request (KIP-699). A single node coordinates everything: groups
+through its group coordinator, transactional ids through the transaction coordinator that lives
+in this process too.
+"""
+
+from __future__ import annotations
+
+from kproto import ErrorCode
+from kproto.messages import FindCoordinatorRequest, FindCoordinatorResponse
+
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+FIND_COORDINATOR = 10
+GROUP_KEY = 0
+TRANSACTION_KEY = 1
+
+
+def locate(ctx: RequestContext, key: str, key_type: int) -> FindCoordinatorResponse.Coordinator:
+    if key_type not in (GROUP_KEY, TRANSACTION_KEY):
+        return FindCoordinatorResponse.Coordinator(key=key, node_id=-1, host="", port=-1,
+                                                   error_code=ErrorCode.INVALID_REQUEST,
+                                                   error_message=f"Unknown coordinator type {key_type}")
+    host, port = ctx.broker.advertised_address
+    return FindCoordinatorResponse.Coordinator(key=key, node_id=ctx.broker.node_id, host=host, port=port,
+                                               error_code=ErrorCode.NONE, error_message=None)
+
+
+@handles(FIND_COORDINATOR, 0, 6)
+def find_coordinator(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
+    if ctx.api_version >= 4:
+        return FindCoordinatorResponse(coordinators=[
+            locate(ctx, key, request.key_type) for key in request.coordinator_keys
+        ])
+    found = locate(ctx, request.key, request.key_type)
+    return FindCoordinatorResponse(error_code=found.error_code, error_message=found.error_message,
+                                   node_id=found.node_id, host=found.host, port=found.port)

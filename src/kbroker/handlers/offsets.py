@@ -1,0 +1,119 @@
+"""Committed offsets: OffsetCommit (key 8) v0-9, OffsetFetch (9) v0-9, OffsetDelete (47) v0.
+
+OffsetCommit v1 added the generation and member id (and a per-partition commit time, v1 only),
+v2-4 carry a retention time, v6 the leader epoch, v7 the instance id, v8 is flexible. OffsetFetch
+v2 fetches every offset of a group with null topics and adds a top-level error, v5 the leader
+epoch, v7 require-stable (transactions), v8 several groups per request, v9 the KIP-848 member id
+and epoch. Topics and partitions the broker does not host get UNKNOWN_TOPIC_OR_PARTITION, as
+Kafka answers them before asking the coordinator.
+"""
+
+from __future__ import annotations
+
+from kproto import ErrorCode
+from kproto.messages import (
+    OffsetCommitRequest,
+    OffsetCommitResponse,
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
+    OffsetFetchRequest,
+    OffsetFetchResponse,
+)
+
+from kbroker.groups import OffsetCommit
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+OFFSET_COMMIT = 8
+OFFSET_FETCH = 9
+OFFSET_DELETE = 47
+
+
+def hosts(ctx: RequestContext, topic: str, partition: int) -> bool:
+    info = ctx.broker.topics.get(topic)
+    return info is not None and 0 <= partition < info.partitions
+
+
+@handles(OFFSET_COMMIT, 0, 9)
+def offset_commit(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
+    commits: list[OffsetCommit] = []
+    errors: dict[tuple[str, int], ErrorCode] = {}
+    for topic in request.topics:
+        for p in topic.partitions:
+            if hosts(ctx, topic.name, p.partition_index):
+                commits.append(OffsetCommit(topic.name, p.partition_index, p.committed_offset,
+                                            p.committed_leader_epoch, p.committed_metadata))
+            else:
+                errors[(topic.name, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    if not request.group_id:
+        outcome = [ErrorCode.INVALID_GROUP_ID] * len(commits)
+    else:
+        outcome = ctx.broker.groups.commit_offsets(
+            request.group_id, request.generation_id_or_member_epoch, request.member_id, request.group_instance_id,
+            commits, request.retention_time_ms, ctx.api_version)
+    errors.update(((c.topic, c.partition), e) for c, e in zip(commits, outcome))
+    return OffsetCommitResponse(topics=[
+        OffsetCommitResponse.OffsetCommitResponseTopic(name=topic.name, partitions=[
+            OffsetCommitResponse.OffsetCommitResponsePartition(
+                partition_index=p.partition_index, error_code=errors[(topic.name, p.partition_index)])
+            for p in topic.partitions
+        ])
+        for topic in request.topics
+    ])
+
+
+def fetch_group(ctx: RequestContext, group_id: str, wanted: list[tuple[str, list[int]]] | None):
+    """(topic, [(partition, offset, leader epoch, metadata)]) for one group; -1 where nothing is committed."""
+    out = []
+    for topic, partitions in ctx.broker.groups.fetch_offsets(group_id, wanted):
+        out.append((topic, [(p, -1, -1, "") if o is None else (p, o.offset, o.leader_epoch, o.metadata)
+                            for p, o in partitions]))
+    return out
+
+
+@handles(OFFSET_FETCH, 0, 9)
+def offset_fetch(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
+    if ctx.api_version >= 8:
+        groups = []
+        for group in request.groups:
+            wanted = None if group.topics is None else [(t.name, list(t.partition_indexes)) for t in group.topics]
+            groups.append(OffsetFetchResponse.OffsetFetchResponseGroup(
+                group_id=group.group_id, error_code=ErrorCode.NONE,
+                topics=[OffsetFetchResponse.OffsetFetchResponseTopics(name=topic, partitions=[
+                    OffsetFetchResponse.OffsetFetchResponsePartitions(
+                        partition_index=p, committed_offset=o, committed_leader_epoch=e, metadata=m,
+                        error_code=ErrorCode.NONE)
+                    for p, o, e, m in parts]) for topic, parts in fetch_group(ctx, group.group_id, wanted)]))
+        return OffsetFetchResponse(groups=groups)
+    wanted = None if request.topics is None else [(t.name, list(t.partition_indexes)) for t in request.topics]
+    return OffsetFetchResponse(error_code=ErrorCode.NONE, topics=[
+        OffsetFetchResponse.OffsetFetchResponseTopic(name=topic, partitions=[
+            OffsetFetchResponse.OffsetFetchResponsePartition(
+                partition_index=p, committed_offset=o, committed_leader_epoch=e, metadata=m,
+                error_code=ErrorCode.NONE)
+            for p, o, e, m in parts])
+        for topic, parts in fetch_group(ctx, request.group_id, wanted)
+    ])
+
+
+@handles(OFFSET_DELETE, 0, 0)
+def offset_delete(ctx: RequestContext, request: OffsetDeleteRequest) -> OffsetDeleteResponse:
+    known, unknown = [], set()
+    for topic in request.topics:
+        partitions = [p.partition_index for p in topic.partitions]
+        for index in partitions:
+            if not hosts(ctx, topic.name, index):
+                unknown.add((topic.name, index))
+        known.append((topic.name, [i for i in partitions if (topic.name, i) not in unknown]))
+    error, results = ctx.broker.groups.delete_offsets(request.group_id, known)
+    if error:
+        return OffsetDeleteResponse(error_code=error)
+    errors = {(topic, p): e for topic, parts in results for p, e in parts}
+    errors.update(dict.fromkeys(unknown, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+    return OffsetDeleteResponse(error_code=ErrorCode.NONE, topics=[
+        OffsetDeleteResponse.OffsetDeleteResponseTopic(name=topic.name, partitions=[
+            OffsetDeleteResponse.OffsetDeleteResponsePartition(
+                partition_index=p.partition_index, error_code=errors[(topic.name, p.partition_index)])
+            for p in topic.partitions])
+        for topic in request.topics
+    ])
