@@ -382,6 +382,8 @@ class _Compiler:
             i += 1
         if self.flexible:
             body += self.encode_tags(s)
+        if len(body) == 1:
+            body.append("    pass")  # a struct with nothing on the wire at this version
         self.lines += body + [""]
         return name
 

@@ -50,7 +50,8 @@ class FrameReader:
         end = 4 + size
         if len(buf) < end:
             return None
-        frame = bytes(buf[4:end])
+        with memoryview(buf) as view:
+            frame = bytes(view[4:end])  # one copy; slicing the bytearray first would make two
         del buf[:end]
         return frame
 
