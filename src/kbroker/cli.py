@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
 import sys
+import tempfile
 
 import click
 
-from kbroker.config import ConfigError, load_broker_config
+from kbroker.config import BrokerConfig, ConfigError, load_broker_config
+from kbroker.dev import topic_specs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,9 +37,20 @@ def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
               help="A server.properties file.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any broker config key, e.g. --set num.partitions=3 (repeatable).")
+@click.option("--dev/--no-dev", default=True, show_default=True,
+              help="Kafka's single-node sample profile: internal topics with one replica, no initial "
+                   "rebalance delay, loopback listener. --no-dev keeps Kafka's code defaults.")
+@click.option("--partitions", type=click.IntRange(min=1), metavar="N",
+              help="num.partitions: partitions of auto-created topics and of --topic without a count.")
+@click.option("--topic", "topics", multiple=True, metavar="NAME[:PARTITIONS]",
+              help="Create this topic at start unless it exists (repeatable).")
+@click.option("--ephemeral", is_flag=True, help="Keep data in a temporary folder removed at exit.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), metavar="PORT",
+              help="Serve Prometheus metrics on http://HOST:PORT/metrics (needs prometheus-client).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
-def serve(listen: str | None, data_dir: str | None, config_file: str | None, sets: tuple[str, ...],
+def serve(listen: str | None, data_dir: str | None, config_file: str | None, sets: tuple[str, ...], dev: bool,
+          partitions: int | None, topics: tuple[str, ...], ephemeral: bool, metrics_port: int | None,
           log_level: str) -> None:
     """Run a single-node broker until SIGTERM or Ctrl-C.
 
@@ -45,26 +59,68 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
       kbroker serve
       kbroker serve --listen localhost:9093 --data-dir /tmp/k --set num.partitions=3
       kbroker serve -c server.properties --set log.retention.hours=1
+      kbroker serve --dev --ephemeral --partitions 3 --topic orders:6 --topic events
     """
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = _parse_sets(sets)
+    if partitions is not None:
+        if "num.partitions" in overrides:
+            raise click.UsageError("num.partitions given both by --partitions and by --set")
+        overrides["num.partitions"] = str(partitions)
+    if ephemeral and data_dir:
+        raise click.UsageError("--ephemeral and --data-dir exclude each other")
     try:
-        config = load_broker_config(config_file=config_file, overrides=overrides, listen=listen, data_dir=data_dir)
-    except ConfigError as exc:
+        wanted = topic_specs(topics)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--topic") from None
+    if metrics_port is not None:
+        try:
+            import kbroker.metrics.exporter  # noqa: F401 - fail now, with the hint, not after start
+        except ImportError as exc:
+            click.echo(f"kbroker: --metrics-port: {exc}", err=True)
+            sys.exit(2)
+    if ephemeral:
+        data_dir = tempfile.mkdtemp(prefix="kbroker-")
+    try:
+        try:
+            config = load_broker_config(config_file=config_file, overrides=overrides, listen=listen,
+                                        data_dir=data_dir, dev_profile=dev)
+        except ConfigError as exc:
+            click.echo(f"kbroker: {exc}", err=True)
+            sys.exit(2)
+        asyncio.run(_run(config, wanted, ephemeral, metrics_port))
+    finally:
+        if ephemeral:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def _run(config: BrokerConfig, topics: dict[str, int], ephemeral: bool, metrics_port: int | None) -> None:
+    from kbroker.broker import Broker, listen_hosts
+    from kbroker.dev import banner, create_start_topics
+    from kbroker.metrics import NO_METRICS, BrokerMetrics
+
+    counters = BrokerMetrics() if metrics_port is not None else None
+    broker = Broker(config, counters or NO_METRICS)
+    try:
+        create_start_topics(broker, topics)
+    except ValueError as exc:
         click.echo(f"kbroker: {exc}", err=True)
+        broker.logs.close()
         sys.exit(2)
-    asyncio.run(_run(config))
-
-
-async def _run(config) -> None:
-    from kbroker.broker import Broker
-
-    broker = Broker(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    exporter = None
+    if counters is not None:
+        from kbroker.metrics.exporter import metrics_url, serve_metrics
+
+        hosts = listen_hosts(broker.listen_host)
+        exporter = await serve_metrics(broker, counters, None if None in hosts else hosts, metrics_port)
     await broker.start()
+    click.echo(banner(broker, topics, ephemeral, metrics_url(exporter) if exporter else None))
     await stop.wait()
+    if exporter is not None:
+        exporter.close()
     await broker.stop()

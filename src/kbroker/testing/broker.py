@@ -1,0 +1,177 @@
+"""`KBroker`: a throwaway single-node broker for a test, shaped like testcontainers' KafkaContainer.
+
+    with KBroker(topics={"orders": 3}) as kafka:
+        producer = kafka.producer()            # or Producer({"bootstrap.servers": kafka.bootstrap_server})
+
+It listens on a free loopback port, keeps its data in a temporary folder unless given one, and is
+stopped on leaving the `with` block however the block ends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping
+
+from kbroker.dev import topic_specs
+from kbroker.testing import clients, wire
+from kbroker.testing.runners import HOST, BrokerStartError, Launch, SubprocessRunner, ThreadRunner
+
+Mode = Literal["subprocess", "thread"]
+MODES: tuple[str, ...] = ("subprocess", "thread")
+
+
+class KBroker:
+    """A kbroker for tests: `start()`/`stop()` or a `with` block; `bootstrap_server` says where it is.
+
+    `topics` are created before the broker reports ready: a mapping of name to partitions, or
+    `NAME[:PARTITIONS]` strings. `config` takes broker keys with Kafka's names
+    (`{"auto.create.topics.enable": "false"}`); the broker runs Kafka's single-node profile and
+    ignores KAFKA_CFG_* / KBROKER_* variables of the environment, so tests do not depend on the
+    shell they run from. `mode="thread"` runs it inside this process (see `kbroker.testing.runners`
+    for the trade-off). `client_library` chooses what `producer()`, `consumer()` and `admin()`
+    return: "auto" (confluent-kafka if installed, else kafka-python), "confluent-kafka" or
+    "kafka-python".
+    """
+
+    def __init__(self, topics: Mapping[str, int] | Iterable[str] | None = None,
+                 config: Mapping[str, Any] | None = None, *, mode: Mode = "subprocess",
+                 data_dir: str | Path | None = None, keep_data: bool = False, metrics: bool = False,
+                 client_library: str = clients.AUTO, startup_timeout: float = 30.0,
+                 stop_timeout: float = 10.0) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+        self.mode = mode
+        self.topics = topic_specs(topics)
+        self.config = {key: _config_text(value) for key, value in (config or {}).items()}
+        self.keep_data = keep_data
+        self.metrics = metrics
+        self.client_library = client_library
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self._given_dir = Path(data_dir) if data_dir is not None else None
+        self.data_dir: Path | None = self._given_dir
+        self.pid: int | None = None  # of the broker process; kept after stop() so tests can check it is gone
+        self._launch: Launch | None = None
+        self._runner: SubprocessRunner | ThreadRunner | None = None
+        self._clients: list[Any] = []
+
+    # -- where it is
+
+    @property
+    def host(self) -> str:
+        return HOST
+
+    @property
+    def port(self) -> int:
+        if self._runner is None or self._launch is None:
+            raise RuntimeError("the broker is not running")
+        return self._launch.port
+
+    @property
+    def bootstrap_server(self) -> str:
+        """`host:port` for a client's bootstrap servers setting."""
+        return f"{self.host}:{self.port}"
+
+    def get_bootstrap_server(self) -> str:
+        """The same as `bootstrap_server`, under testcontainers' name."""
+        return self.bootstrap_server
+
+    @property
+    def metrics_url(self) -> str:
+        """The Prometheus endpoint, when started with `metrics=True`."""
+        if self._launch is None or self._launch.metrics_port is None:
+            raise RuntimeError("the broker runs without metrics; pass metrics=True")
+        return f"http://{self.host}:{self._launch.metrics_port}/metrics"
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    # -- lifecycle
+
+    def start(self) -> KBroker:
+        """Start the broker and return once it accepts connections and its topics exist."""
+        if self._runner is not None:
+            raise RuntimeError("the broker is already running")
+        if self._given_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="kbroker-test-"))
+        assert self.data_dir is not None
+        self._launch = Launch(self.data_dir, self.config, self.topics, self.metrics, self.startup_timeout,
+                              self.stop_timeout)
+        runner = SubprocessRunner() if self.mode == "subprocess" else ThreadRunner()
+        try:
+            runner.start(self._launch)
+        except BaseException:
+            self.pid = runner.pid
+            self._remove_data()
+            raise
+        self._runner = runner
+        self.pid = runner.pid
+        return self
+
+    def stop(self) -> None:
+        """Close the clients the helpers made, stop the broker and remove a temporary data folder."""
+        runner, self._runner = self._runner, None
+        clients_made, self._clients = self._clients, []
+        for client in clients_made:
+            clients.close_quietly(client)
+        try:
+            if runner is not None:
+                runner.stop(self.stop_timeout)
+        finally:
+            self._remove_data()
+
+    def __enter__(self) -> KBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def logs(self) -> str:
+        """The last few hundred lines the broker logged, for failure messages."""
+        return self._runner.log_text() if self._runner is not None else ""
+
+    def _remove_data(self) -> None:
+        if self._given_dir is None and not self.keep_data and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # -- conveniences
+
+    def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, Any] | None = None,
+                     exist_ok: bool = False) -> str:
+        """Create a topic over the wire (CreateTopics) and return its name."""
+        wire.create_topics(self.host, self.port, {name: partitions},
+                           {k: _config_text(v) for k, v in (config or {}).items()}, exist_ok=exist_ok)
+        return name
+
+    def producer(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """A producer of the chosen client library; closed by `stop()`."""
+        return self._track(clients.producer(self.bootstrap_server, self._library(), {**(config or {}), **kwargs}))
+
+    def consumer(self, *topics: str, group_id: str | None = None, config: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> Any:
+        """A consumer subscribed to `topics`, reading from the earliest offset; closed by `stop()`."""
+        return self._track(clients.consumer(self.bootstrap_server, self._library(), group_id, topics,
+                                            {**(config or {}), **kwargs}))
+
+    def admin(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """An admin client of the chosen client library."""
+        return self._track(clients.admin(self.bootstrap_server, self._library(), {**(config or {}), **kwargs}))
+
+    def _library(self) -> str:
+        return clients.resolve_library(self.client_library)
+
+    def _track(self, client: Any) -> Any:
+        self._clients.append(client)
+        return client
+
+    def __repr__(self) -> str:
+        where = self.bootstrap_server if self.running else "stopped"
+        return f"<KBroker {self.mode} {where} data={self.data_dir}>"
+
+
+def _config_text(value: Any) -> str:
+    """Config values as server.properties would spell them (True -> "true")."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

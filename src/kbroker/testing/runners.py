@@ -1,0 +1,234 @@
+"""The two ways a test broker runs: a child process (the default) or a thread of the test's process.
+
+A child process costs an interpreter start but is isolated: it has its own GIL, a crash or a hang
+in the broker cannot take the test run down, and it is stopped by PID. A thread starts faster and
+lets a debugger step into the broker, but shares the GIL with the test (a busy client slows the
+broker and the other way round), shares logging and signals, and a fault in the broker is a fault
+in the test process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import contextlib
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kbroker.config.properties import ENV_PREFIXES
+
+HOST = "127.0.0.1"
+_READY = re.compile(r"kbroker ready on (\S+):(\d+)")
+_METRICS = re.compile(r"metrics on http://(\S+):(\d+)/metrics")
+_LOG_LINES = 400  # enough for a start-up failure or the last requests before one
+
+
+class BrokerStartError(RuntimeError):
+    """The broker did not become ready; the message carries the end of its log."""
+
+
+@dataclass
+class Launch:
+    """What to start: the same for both runners, so both modes serve the same broker."""
+
+    data_dir: Path
+    config: dict[str, str]
+    topics: dict[str, int]
+    metrics: bool
+    startup_timeout: float
+    stop_timeout: float
+    port: int = 0
+    metrics_port: int | None = field(default=None)
+
+
+class SubprocessRunner:
+    """`python -m kbroker serve --dev` on port 0; the port comes from its ready line."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.lines: collections.deque[str] = collections.deque(maxlen=_LOG_LINES)
+        self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def command(self, launch: Launch) -> list[str]:
+        argv = [sys.executable, "-m", "kbroker", "serve", "--dev", "--listen", f"{HOST}:0",
+                "--data-dir", str(launch.data_dir)]
+        for name, partitions in launch.topics.items():
+            argv += ["--topic", f"{name}:{partitions}"]
+        for key, value in launch.config.items():
+            argv += ["--set", f"{key}={value}"]
+        if launch.metrics:
+            argv += ["--metrics-port", "0"]
+        return argv
+
+    def start(self, launch: Launch) -> None:
+        # The test broker is configured by its arguments alone, not by the variables of the shell it runs from.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+        env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen(self.command(launch), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=env)
+        _LIVE.add(self)
+        self._reader = threading.Thread(target=self._read, args=(launch,), name=f"kbroker-log-{self.proc.pid}",
+                                        daemon=True)
+        self._reader.start()
+        if not self._ready.wait(launch.startup_timeout):
+            self.stop(launch.stop_timeout)
+            raise BrokerStartError(f"kbroker was not ready within {launch.startup_timeout}s:\n{self.log_text()}")
+        if not launch.port:
+            code = self.proc.poll()
+            self.stop(launch.stop_timeout)
+            raise BrokerStartError(f"kbroker exited with status {code} before it was ready:\n{self.log_text()}")
+
+    def _read(self, launch: Launch) -> None:
+        """Keep the last lines of the broker's output; note its ports; never let the pipe fill up."""
+        assert self.proc is not None and self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.lines.append(line)
+            if not self._ready.is_set():
+                if (found := _METRICS.search(line)) is not None:
+                    launch.metrics_port = int(found[2])
+                elif (found := _READY.search(line)) is not None:
+                    launch.port = int(found[2])
+                    self._ready.set()
+        self._ready.set()  # EOF: the process is gone, wake a waiting start()
+
+    def stop(self, timeout: float) -> None:
+        """SIGTERM the PID and wait; SIGKILL if it has not gone within `timeout` seconds."""
+        proc, self.proc = self.proc, None
+        _LIVE.discard(self)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                self.lines.append(f"(kbroker did not stop within {timeout}s of SIGTERM; killed)")
+        if self._reader is not None:
+            self._reader.join(timeout)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def log_text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class _ThreadLog(logging.Handler):
+    """Keeps the records the broker's own thread logs, whatever level the test's logging lets through."""
+
+    def __init__(self, thread_name: str, lines: collections.deque[str]) -> None:
+        super().__init__()
+        self.thread_name = thread_name
+        self.lines = lines
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.threadName == self.thread_name:
+            self.lines.append(self.format(record))
+
+
+class ThreadRunner:
+    """The broker on a daemon thread of this process, with an event loop of its own."""
+
+    pid = None
+
+    def __init__(self) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=_LOG_LINES)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._log: _ThreadLog | None = None
+
+    def start(self, launch: Launch) -> None:
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(launch),), daemon=True,
+                                        name=f"kbroker-{id(self):x}")
+        self._log = _ThreadLog(self._thread.name, self.lines)
+        logging.getLogger("kbroker").addHandler(self._log)
+        self._thread.start()
+        if not self._ready.wait(launch.startup_timeout):
+            self.stop(launch.stop_timeout)
+            raise BrokerStartError(f"kbroker was not ready within {launch.startup_timeout}s:\n{self.log_text()}")
+        if self._error is not None:
+            self.stop(launch.stop_timeout)
+            raise BrokerStartError(f"kbroker could not start: {self._error!r}") from self._error
+
+    async def _serve(self, launch: Launch) -> None:
+        from kbroker.broker import Broker
+        from kbroker.config import load_broker_config
+        from kbroker.dev import create_start_topics
+        from kbroker.metrics import NO_METRICS, BrokerMetrics
+
+        exporter = None
+        try:
+            config = load_broker_config(overrides=launch.config, listen=f"{HOST}:0", data_dir=str(launch.data_dir),
+                                        environ={})
+            counters = BrokerMetrics() if launch.metrics else None
+            broker = Broker(config, counters or NO_METRICS)
+            create_start_topics(broker, launch.topics)
+            self._stop = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
+            if counters is not None:
+                from kbroker.metrics.exporter import serve_metrics
+
+                exporter = await serve_metrics(broker, counters, HOST, 0)
+                launch.metrics_port = exporter.sockets[0].getsockname()[1]
+            await broker.start()
+            launch.port = broker.listen_port
+        except BaseException as exc:
+            if exporter is not None:
+                exporter.close()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            if exporter is not None:
+                exporter.close()
+            await broker.stop()
+
+    def stop(self, timeout: float) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop may have finished on its own
+                self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self.lines.append(f"(kbroker thread did not stop within {timeout}s)")
+            self._thread = None
+        if self._log is not None:
+            logging.getLogger("kbroker").removeHandler(self._log)
+            self._log = None
+
+    def log_text(self) -> str:
+        return "\n".join(self.lines)
+
+
+_LIVE: set[SubprocessRunner] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """Stop brokers whose owner never called stop(), so no process outlives the test run."""
+    for runner in list(_LIVE):
+        runner.stop(5.0)
