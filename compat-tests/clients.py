@@ -274,7 +274,8 @@ def _kcat_produce(bootstrap: str, topic: str, records: Sequence[Out], compressio
                   partitioner: str = "murmur2_random") -> list[None]:
     """kcat -P: one message per line, `key<TAB>value`, the same -H headers on every message.
 
-    kcat reports no offsets, so the placement is for the caller to check by consuming.
+    kcat reports no offsets, so the placement is for the caller to check by consuming. With -Z an
+    empty key (or value) goes out as null, so a keyless record stays keyless.
     """
     heads = {r.headers for r in records}
     parts = {r.partition for r in records}
@@ -289,7 +290,7 @@ def _kcat_produce(bootstrap: str, topic: str, records: Sequence[Out], compressio
         args += ["-p", str(part)]
     keyed = any(r.key is not None for r in records)
     if keyed:
-        args += ["-K", "\t"]
+        args += ["-K", "\t", "-Z"]  # -Z: an empty key or value is sent as null
     lines = [(r.key or b"") + b"\t" + (r.value or b"") if keyed else (r.value or b"") for r in records]
     kcat(args, stdin=b"\n".join(lines) + b"\n")
     return [None] * len(records)
