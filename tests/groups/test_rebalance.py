@@ -29,6 +29,13 @@ async def form_group(coord, count: int, **kwargs):
     return results
 
 
+async def joined_pair(coord):
+    """Two members' join answers for generation 1, leader first, before anyone syncs."""
+    pending = [await join_new(coord) for _ in range(2)]
+    a, b = [await p for p in pending]
+    return (a, b) if a.members else (b, a)
+
+
 def test_first_join_asks_for_a_member_id_then_forms_generation_one() -> None:
     async def scenario():
         coord = coordinator()
@@ -190,9 +197,7 @@ def test_request_checks_answer_kafkas_errors() -> None:
 def test_a_member_without_an_assignment_gets_an_empty_one() -> None:
     async def scenario():
         coord = coordinator()
-        pending = [await join_new(coord) for _ in range(2)]
-        a, b = [await p for p in pending]
-        leader, follower = (a, b) if a.members else (b, a)
+        leader, follower = await joined_pair(coord)
         waiting = coord.sync("g", 1, follower.member_id, None, None, None, {})
         await coord.sync("g", 1, leader.member_id, None, None, None, {leader.member_id: b"all"})
         answer = await waiting
@@ -214,9 +219,7 @@ def test_other_protocol_types_carry_opaque_metadata() -> None:
 def test_a_rebalance_during_sync_answers_waiting_members_rebalance_in_progress() -> None:
     async def scenario():
         coord = coordinator()
-        pending = [await join_new(coord) for _ in range(2)]
-        a, b = [await p for p in pending]
-        follower = b if a.members else a
+        _, follower = await joined_pair(coord)
         waiting = coord.sync("g", 1, follower.member_id, None, None, None, {})
         newcomer = await join_new(coord)
         assert (await waiting).error == E.REBALANCE_IN_PROGRESS
