@@ -16,6 +16,8 @@ from typing import Any, Iterable
 
 from kproto import ErrorCode
 
+from kbroker.admin.configs import DynamicBrokerConfigs
+from kbroker.admin.quotas import QuotaStore
 from kbroker.cluster.topic_names import collision_key, topic_name_problem
 from kbroker.cluster.topics import TopicInfo, TopicRegistry
 from kbroker.config import BrokerConfig, ConfigError
@@ -46,6 +48,8 @@ class Broker:
         self.node_id: int = config.node_id
         data_dir = Path(config.log_dirs[0])
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.dynamic_configs = DynamicBrokerConfigs(data_dir, config)  # before logs: they read its values
+        self.quotas = QuotaStore(data_dir)
         self.logs = LogManager([Path(d) for d in config.log_dirs], node_id=self.node_id)
         self.cluster_id: str = self.logs.cluster_id
         self.topics = TopicRegistry(data_dir)

@@ -3,15 +3,21 @@
 from kbroker.handlers import (  # noqa: F401 - imported for their registrations
     api_versions,
     cluster,
+    configs,
     coordinator,
     fetch,
     groups,
+    leader_epochs,
     list_offsets,
+    log_dirs,
     metadata,
     offsets,
     partitions,
     produce,
     producer_ids,
+    quotas,
+    reassignments,
+    topic_partitions,
     topics,
 )
 from kbroker.handlers.registry import HANDLERS

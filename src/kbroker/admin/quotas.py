@@ -1,0 +1,133 @@
+"""Client quotas: stored and described as Kafka does, kept in `kbroker-client-quotas.json`.
+
+kbroker records quotas but does not throttle anyone (see docs/compatibility.md). An entity is a
+set of (type, name) pairs — `user`, `client-id`, or `ip` alone — where a None name is the default
+entity of that type.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from kproto import ErrorCode
+
+from kbroker.admin.configs import Refused
+from kbroker.admin.store import load_json, save_json
+
+QUOTA_FILE = "kbroker-client-quotas.json"
+USER, CLIENT_ID, IP = "user", "client-id", "ip"
+# Kafka's QuotaConfig keys and whether each takes whole numbers only.
+CLIENT_KEYS = {"producer_byte_rate": True, "consumer_byte_rate": True, "request_percentage": False,
+               "controller_mutation_rate": False}
+IP_KEYS = {"connection_creation_rate": True}
+MATCH_EXACT, MATCH_DEFAULT, MATCH_SPECIFIED = 0, 1, 2
+
+Entity = frozenset[tuple[str, str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaOp:
+    key: str
+    value: float
+    remove: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """One part of a DescribeClientQuotas filter."""
+
+    entity_type: str
+    match_type: int
+    match: str | None
+
+
+def check_entity(pairs: Iterable[tuple[str, str | None]]) -> Entity:
+    pairs = list(pairs)
+    types = [kind for kind, _ in pairs]
+    if not pairs:
+        raise Refused(ErrorCode.INVALID_REQUEST, "Invalid empty client quota entity")
+    if len(set(types)) != len(types):
+        raise Refused(ErrorCode.INVALID_REQUEST, "Invalid quota entity: an entity type is given twice")
+    unknown = [kind for kind in types if kind not in (USER, CLIENT_ID, IP)]
+    if unknown:
+        raise Refused(ErrorCode.INVALID_REQUEST, f"Unhandled client quota entity type: {unknown[0]}")
+    if IP in types and len(types) > 1:
+        raise Refused(ErrorCode.INVALID_REQUEST,
+                      "Invalid quota entity combination, IP entity should not be combined with User or ClientId")
+    for kind, name in pairs:
+        if kind == IP and name is not None:
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                raise Refused(ErrorCode.INVALID_REQUEST, f"{name} is not a valid IP or resolvable host.") from None
+    return frozenset(pairs)
+
+
+class QuotaStore:
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / QUOTA_FILE
+        doc = load_json(self.path, {"version": 1, "entries": []})
+        self._quotas: dict[Entity, dict[str, float]] = {
+            frozenset((kind, name) for kind, name in entry["entity"]): dict(entry["values"])
+            for entry in doc["entries"]}
+
+    def alter(self, pairs: Iterable[tuple[str, str | None]], ops: list[QuotaOp], validate_only: bool) -> None:
+        entity = check_entity(pairs)
+        allowed = IP_KEYS if any(kind == IP for kind, _ in entity) else CLIENT_KEYS
+        keys = [op.key for op in ops]
+        if len(set(keys)) != len(keys):
+            raise Refused(ErrorCode.INVALID_REQUEST, "Duplicate quota key in one entry")
+        for op in ops:
+            if op.key not in allowed:
+                raise Refused(ErrorCode.INVALID_REQUEST, f"Invalid configuration key {op.key}")
+            if not op.remove and (op.value <= 0 or (allowed[op.key] and op.value != int(op.value))):
+                kind = "a positive whole number" if allowed[op.key] else "positive"
+                raise Refused(ErrorCode.INVALID_REQUEST, f"Quota {op.key} must be {kind}, not {op.value}")
+        if validate_only:
+            return
+        values = self._quotas.setdefault(entity, {})
+        for op in ops:
+            if op.remove:
+                values.pop(op.key, None)
+            else:
+                values[op.key] = op.value
+        if not values:
+            del self._quotas[entity]
+        save_json(self.path, {"version": 1, "entries": [
+            {"entity": sorted(entity, key=lambda pair: pair[0]), "values": values}
+            for entity, values in self._quotas.items()]})
+
+    def describe(self, components: list[Component], strict: bool) -> list[tuple[Entity, dict[str, float]]]:
+        """The entities the filter matches, with their quotas."""
+        types = [c.entity_type for c in components]
+        if len(set(types)) != len(types):
+            raise Refused(ErrorCode.INVALID_REQUEST, "Duplicate entity type in the filter")
+        for component in components:
+            if component.entity_type not in (USER, CLIENT_ID, IP):
+                raise Refused(ErrorCode.INVALID_REQUEST, f"Custom entity type '{component.entity_type}' not supported")
+            if component.match_type not in (MATCH_EXACT, MATCH_DEFAULT, MATCH_SPECIFIED):
+                raise Refused(ErrorCode.INVALID_REQUEST, f"Unknown match type {component.match_type}")
+            if component.match_type == MATCH_EXACT and component.match is None:
+                raise Refused(ErrorCode.INVALID_REQUEST, "Exact match requested, but the match string is null")
+        return [(entity, dict(values)) for entity, values in self._quotas.items()
+                if matches(entity, components, strict)]
+
+
+def matches(entity: Entity, components: list[Component], strict: bool) -> bool:
+    names = dict(entity)
+    if strict and set(names) != {c.entity_type for c in components}:
+        return False
+    for component in components:
+        if component.entity_type not in names:
+            return False
+        name = names[component.entity_type]
+        if component.match_type == MATCH_EXACT and name != component.match:
+            return False
+        if component.match_type == MATCH_DEFAULT and name is not None:
+            return False
+        if component.match_type == MATCH_SPECIFIED and name is None:
+            return False
+    return True

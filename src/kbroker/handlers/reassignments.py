@@ -1,0 +1,79 @@
+"""ElectLeaders (key 43, v0-2), ListPartitionReassignments (key 46, v0), AlterPartitionReassignments
+(key 45, v0): answered truthfully for a single node, which leads every partition it has.
+
+ElectLeaders v1 added the election type and a top-level error, v2 became flexible; every named
+partition already has its only replica as leader, so ELECTION_NOT_NEEDED (and, for "all
+partitions", an empty list, as Kafka leaves out partitions that needed nothing). No reassignment
+is ever in progress; moving a replica to another broker is refused, keeping it here is a no-op.
+"""
+
+from __future__ import annotations
+
+from kproto import ErrorCode
+from kproto.messages import (
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ElectLeadersRequest,
+    ElectLeadersResponse, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+)
+
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+ELECT_LEADERS = 43
+ALTER_PARTITION_REASSIGNMENTS = 45
+LIST_PARTITION_REASSIGNMENTS = 46
+
+
+def partition_problem(ctx: RequestContext, topic: str, partition: int) -> tuple[ErrorCode, str] | None:
+    if ctx.broker.partition_log(topic, partition) is None:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The partition does not exist."
+    return None
+
+
+def election(ctx: RequestContext, topic: str, partition: int) -> ElectLeadersResponse.PartitionResult:
+    error, message = partition_problem(ctx, topic, partition) or (
+        ErrorCode.ELECTION_NOT_NEEDED, "Leader election not needed for topic partition.")
+    return ElectLeadersResponse.PartitionResult(partition_id=partition, error_code=error, error_message=message)
+
+
+@handles(ELECT_LEADERS, 0, 2)
+def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse:
+    return ElectLeadersResponse(replica_election_results=[
+        ElectLeadersResponse.ReplicaElectionResult(
+            topic=t.topic, partition_result=[election(ctx, t.topic, p) for p in t.partitions])
+        for t in request.topic_partitions or []])
+
+
+@handles(LIST_PARTITION_REASSIGNMENTS, 0, 0)
+def list_partition_reassignments(ctx: RequestContext,
+                                 request: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse:
+    return ListPartitionReassignmentsResponse(error_message=None, topics=[])
+
+
+def reassign(ctx: RequestContext, topic: str, wanted: AlterPartitionReassignmentsRequest.ReassignablePartition
+             ) -> AlterPartitionReassignmentsResponse.ReassignablePartitionResponse:
+    node = ctx.broker.node_id
+    replicas = wanted.replicas
+    if problem := partition_problem(ctx, topic, wanted.partition_index):
+        error, message = problem
+    elif replicas is None:
+        error, message = ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, "No ongoing reassignment for this partition."
+    elif not replicas:
+        error, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "The manual partition assignment includes an empty replica list."
+    elif len(set(replicas)) != len(replicas):
+        error, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "The manual partition assignment includes duplicate replicas."
+    elif other := [r for r in replicas if r != node]:
+        error, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, (
+            f"The manual partition assignment includes broker {other[0]}, but no such broker is registered.")
+    else:
+        error, message = ErrorCode.NONE, None
+    return AlterPartitionReassignmentsResponse.ReassignablePartitionResponse(
+        partition_index=wanted.partition_index, error_code=error, error_message=message)
+
+
+@handles(ALTER_PARTITION_REASSIGNMENTS, 0, 0)
+def alter_partition_reassignments(ctx: RequestContext, request: AlterPartitionReassignmentsRequest
+                                  ) -> AlterPartitionReassignmentsResponse:
+    return AlterPartitionReassignmentsResponse(error_message=None, responses=[
+        AlterPartitionReassignmentsResponse.ReassignableTopicResponse(
+            name=t.name, partitions=[reassign(ctx, t.name, p) for p in t.partitions])
+        for t in request.topics])

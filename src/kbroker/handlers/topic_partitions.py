@@ -1,0 +1,65 @@
+"""DescribeTopicPartitions (key 75, v0, flexible): topics and their partitions, paged by a cursor.
+
+Topics come sorted by name (all of them when none are named); at most
+`response_partition_limit` partitions are returned (capped at Kafka's broker default of 2000), and
+`next_cursor` says where the next page starts. A cursor naming a topic outside the requested list
+is an invalid request, as in Kafka.
+"""
+
+from __future__ import annotations
+
+from kproto import ErrorCode
+from kproto.messages import DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse
+
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+DESCRIBE_TOPIC_PARTITIONS = 75
+MAX_PARTITIONS_PER_RESPONSE = 2000  # Kafka's max.request.partition.size.limit default
+UNKNOWN_AUTHORIZED_OPERATIONS = -(2**31)
+
+Response = DescribeTopicPartitionsResponse
+
+
+def one_topic(ctx: RequestContext, name: str, first: int, room: int) -> tuple[Response.DescribeTopicPartitionsResponseTopic, int]:
+    """The topic's entry from partition `first` on, at most `room` partitions; and how many it has."""
+    broker = ctx.broker
+    info = broker.topics.get(name)
+    if info is None:
+        return Response.DescribeTopicPartitionsResponseTopic(
+            error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name), 0
+    node = broker.node_id
+    partitions = [
+        Response.DescribeTopicPartitionsResponsePartition(
+            partition_index=index, leader_id=node, leader_epoch=broker.leader_epoch(name, index),
+            replica_nodes=[node], isr_nodes=[node], eligible_leader_replicas=[], last_known_elr=[])
+        for index in range(first, min(info.partitions, first + room))]
+    return Response.DescribeTopicPartitionsResponseTopic(
+        name=name, topic_id=info.topic_id, is_internal=info.internal, partitions=partitions,
+        topic_authorized_operations=UNKNOWN_AUTHORIZED_OPERATIONS), info.partitions
+
+
+@handles(DESCRIBE_TOPIC_PARTITIONS, 0, 0)
+def describe_topic_partitions(ctx: RequestContext, request: DescribeTopicPartitionsRequest) -> Response:
+    requested = sorted({t.name for t in request.topics})
+    names = requested or sorted(info.name for info in ctx.broker.topics)
+    cursor = request.cursor
+    if cursor is not None and requested and cursor.topic_name not in requested:
+        return Response(topics=[Response.DescribeTopicPartitionsResponseTopic(
+            error_code=ErrorCode.INVALID_REQUEST, name=name) for name in requested])
+    if cursor is not None:
+        names = [name for name in names if name >= cursor.topic_name]
+    room = max(1, min(request.response_partition_limit, MAX_PARTITIONS_PER_RESPONSE))
+    topics, next_cursor = [], None
+    for name in names:
+        first = cursor.partition_index if cursor is not None and name == cursor.topic_name else 0
+        if room == 0:
+            next_cursor = Response.Cursor(topic_name=name, partition_index=first)
+            break
+        topic, count = one_topic(ctx, name, first, room)
+        topics.append(topic)
+        room -= len(topic.partitions)
+        if first + len(topic.partitions) < count:
+            next_cursor = Response.Cursor(topic_name=name, partition_index=first + len(topic.partitions))
+            break
+    return Response(topics=topics, next_cursor=next_cursor)
