@@ -1,0 +1,138 @@
+"""One consumer-group member in its own process, so a test can stop it cleanly or kill it.
+
+    python group_member.py CLIENT BOOTSTRAP TOPIC GROUP [--assignor NAME] [--instance ID] [--session-ms N]
+
+CLIENT is kafka-python, confluent-kafka or aiokafka. The member commits after every batch and
+prints one JSON object per line: {"assigned": [partitions]} whenever its assignment changes and
+{"p": partition, "o": offset, "v": value} per record. SIGTERM closes it (leaving the group);
+SIGKILL is the crash case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+
+POLL_SECONDS = 0.3
+stopping = False
+
+
+def emit(**fields: object) -> None:
+    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+def on_sigterm(*_: object) -> None:
+    global stopping
+    stopping = True
+
+
+class Reporter:
+    """Prints the assignment each time it differs from the last one printed."""
+
+    def __init__(self) -> None:
+        self.last: list[int] | None = None
+
+    def update(self, partitions: list[int]) -> None:
+        partitions = sorted(partitions)
+        if partitions != self.last:
+            self.last = partitions
+            emit(assigned=partitions)
+
+
+def run_kafka_python(args: argparse.Namespace) -> None:
+    import kafka
+    from kafka.coordinator.assignors.range import RangePartitionAssignor
+    from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+
+    assignors = {"range": RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor}
+    consumer = kafka.KafkaConsumer(
+        args.topic, bootstrap_servers=args.bootstrap, group_id=args.group, enable_auto_commit=False,
+        auto_offset_reset="earliest", session_timeout_ms=args.session_ms, heartbeat_interval_ms=1000,
+        group_instance_id=args.instance, partition_assignment_strategy=[assignors[args.assignor or "range"]])
+    reporter = Reporter()
+    while not stopping:
+        batches = consumer.poll(timeout_ms=int(POLL_SECONDS * 1000))
+        for records in batches.values():
+            for r in records:
+                emit(p=r.partition, o=r.offset, v=r.value.decode())
+        if batches:
+            consumer.commit()
+        reporter.update([tp.partition for tp in consumer.assignment()])
+    consumer.close()
+
+
+def run_confluent(args: argparse.Namespace) -> None:
+    import confluent_kafka
+
+    config = {
+        "bootstrap.servers": args.bootstrap, "group.id": args.group, "enable.auto.commit": False,
+        "auto.offset.reset": "earliest", "session.timeout.ms": args.session_ms, "heartbeat.interval.ms": 1000,
+        "partition.assignment.strategy": args.assignor or "range",
+    }
+    if args.instance:
+        config["group.instance.id"] = args.instance
+    consumer = confluent_kafka.Consumer(config)
+    consumer.subscribe([args.topic])
+    reporter = Reporter()
+    while not stopping:
+        records = consumer.consume(num_messages=500, timeout=POLL_SECONDS)
+        good = [r for r in records if r.error() is None]
+        for r in good:
+            emit(p=r.partition(), o=r.offset(), v=r.value().decode())
+        if good:
+            consumer.commit(asynchronous=False)
+        reporter.update([tp.partition for tp in consumer.assignment()])
+    consumer.close()
+
+
+async def run_aiokafka(args: argparse.Namespace) -> None:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+    from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+
+    assignors = {"range": RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor}
+    consumer = AIOKafkaConsumer(
+        args.topic, bootstrap_servers=args.bootstrap, group_id=args.group, enable_auto_commit=False,
+        auto_offset_reset="earliest", session_timeout_ms=args.session_ms, heartbeat_interval_ms=1000,
+        group_instance_id=args.instance, partition_assignment_strategy=(assignors[args.assignor or "range"],))
+    await consumer.start()
+    reporter = Reporter()
+    try:
+        while not stopping:
+            batches = await consumer.getmany(timeout_ms=int(POLL_SECONDS * 1000))
+            for records in batches.values():
+                for r in records:
+                    emit(p=r.partition, o=r.offset, v=r.value.decode())
+            if batches:
+                await consumer.commit()
+            reporter.update([tp.partition for tp in consumer.assignment()])
+    finally:
+        await consumer.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("client", choices=["kafka-python", "confluent-kafka", "aiokafka"])
+    parser.add_argument("bootstrap")
+    parser.add_argument("topic")
+    parser.add_argument("group")
+    parser.add_argument("--assignor")
+    parser.add_argument("--instance")
+    parser.add_argument("--session-ms", type=int, default=6000)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, on_sigterm)
+    if args.client == "kafka-python":
+        run_kafka_python(args)
+    elif args.client == "confluent-kafka":
+        run_confluent(args)
+    else:
+        asyncio.run(run_aiokafka(args))
+    emit(closed=True)
+
+
+if __name__ == "__main__":
+    main()

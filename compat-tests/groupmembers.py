@@ -1,0 +1,112 @@
+"""Consumer-group members as child processes (group_member.py), watched from the test.
+
+Each member's output is read on a thread into its latest assignment and the records it saw, so a
+test can wait for "every partition owned by exactly one live member" and check no record was lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from confluent_kafka import Producer
+
+SCRIPT = Path(__file__).with_name("group_member.py")
+
+
+class Member:
+    def __init__(self, client: str, bootstrap: str, topic: str, group: str, assignor: str | None = None,
+                 instance: str | None = None, session_ms: int = 6000) -> None:
+        command = [sys.executable, str(SCRIPT), client, bootstrap, topic, group, "--session-ms", str(session_ms)]
+        if assignor:
+            command += ["--assignor", assignor]
+        if instance:
+            command += ["--instance", instance]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assignment: list[int] | None = None
+        self.assignments: list[list[int]] = []
+        self.seen: set[tuple[int, str]] = set()
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            event = json.loads(line)
+            with self.lock:
+                if "assigned" in event:
+                    self.assignment = event["assigned"]
+                    self.assignments.append(event["assigned"])
+                elif "p" in event:
+                    self.seen.add((event["p"], event["v"]))
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM: the member closes its consumer, leaving the group."""
+        if self.alive:
+            self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.alive:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stderr_tail(self) -> str:
+        if self.alive:
+            return ""
+        return (self.proc.stderr.read() or "")[-2000:]
+
+
+def stop_all(members: Iterable[Member]) -> None:
+    for member in members:
+        if member.alive:
+            member.kill()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def owned_once(members: list[Member], partitions: int) -> bool:
+    """Every partition owned by exactly one of these members, by their latest assignments."""
+    owned: list[int] = []
+    for member in members:
+        with member.lock:
+            owned += member.assignment or []
+    return sorted(owned) == list(range(partitions))
+
+
+def seen_by(members: Iterable[Member]) -> set[tuple[int, str]]:
+    out: set[tuple[int, str]] = set()
+    for member in members:
+        with member.lock:
+            out |= member.seen
+    return out
+
+
+def produce_round(bootstrap: str, topic: str, label: str, partitions: int, per_partition: int) -> set[tuple[int, str]]:
+    """Send `per_partition` records to each partition; returns the (partition, value) pairs sent."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    sent = set()
+    for p in range(partitions):
+        for i in range(per_partition):
+            value = f"{label}-{p}-{i}"
+            producer.produce(topic, value=value.encode(), partition=p)
+            sent.add((p, value))
+    assert producer.flush(30) == 0, "records left unsent"
+    return sent
