@@ -13,6 +13,7 @@ import click
 
 from kbroker.config import BrokerConfig, ConfigError, load_broker_config
 from kbroker.dev import topic_specs
+from kbroker.tools import register as register_tools
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -124,3 +125,6 @@ async def _run(config: BrokerConfig, topics: dict[str, int], ephemeral: bool, me
     if exporter is not None:
         exporter.close()
     await broker.stop()
+
+
+register_tools(main)

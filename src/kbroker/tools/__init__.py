@@ -1,0 +1,13 @@
+"""The operator's tools, `kbroker <tool>`: each talks the Kafka protocol to any compatible broker."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(group: click.Group) -> None:
+    """Add every tool command to the `kbroker` command group."""
+    from kbroker.tools.topics import topics
+
+    for command in (topics,):
+        group.add_command(command)
