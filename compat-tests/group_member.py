@@ -3,8 +3,9 @@
     python group_member.py CLIENT BOOTSTRAP TOPIC GROUP [--assignor NAME] [--instance ID] [--session-ms N]
 
 CLIENT is kafka-python, confluent-kafka or aiokafka. The member commits after every batch and
-prints one JSON object per line: {"assigned": [partitions]} whenever its assignment changes and
-{"p": partition, "o": offset, "v": value} per record. SIGTERM closes it (leaving the group);
+prints one JSON object per line: {"assigned": [partitions]} whenever its assignment changes,
+{"p": partition, "o": offset, "v": value} per record, and (librdkafka only) {"on_assign": [...]} from
+each rebalance callback, which counts rebalances exactly. SIGTERM closes it (leaving the group);
 SIGKILL is the crash case.
 """
 
@@ -76,7 +77,7 @@ def run_confluent(args: argparse.Namespace) -> None:
     if args.instance:
         config["group.instance.id"] = args.instance
     consumer = confluent_kafka.Consumer(config)
-    consumer.subscribe([args.topic])
+    consumer.subscribe([args.topic], on_assign=lambda _c, parts: emit(on_assign=sorted(p.partition for p in parts)))
     reporter = Reporter()
     while not stopping:
         records = consumer.consume(num_messages=500, timeout=POLL_SECONDS)

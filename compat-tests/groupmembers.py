@@ -32,6 +32,7 @@ class Member:
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.assignment: list[int] | None = None
         self.assignments: list[list[int]] = []
+        self.rebalances: list[list[int]] = []  # librdkafka's on_assign calls
         self.seen: set[tuple[int, str]] = set()
         self.lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -44,6 +45,8 @@ class Member:
                 if "assigned" in event:
                     self.assignment = event["assigned"]
                     self.assignments.append(event["assigned"])
+                elif "on_assign" in event:
+                    self.rebalances.append(event["on_assign"])
                 elif "p" in event:
                     self.seen.add((event["p"], event["v"]))
 

@@ -1,0 +1,61 @@
+"""The admin views of groups, through kafka-python's KafkaAdminClient and librdkafka's AdminClient:
+list, describe and delete groups, list and delete a group's committed offsets."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+from kafka import KafkaAdminClient
+from kafka.structs import TopicPartition as KpTopicPartition
+
+from conftest import create_topic
+from groupmembers import Member, produce_round, stop_all, wait_until
+
+pytestmark = pytest.mark.broker_config({"group.initial.rebalance.delay.ms": "0"})
+
+
+@pytest.mark.timeout(120)
+def test_admin_clients_see_a_live_group_and_an_empty_one(kafka_broker) -> None:
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, f"admin-{uuid.uuid4().hex[:8]}", 2)
+    produce_round(bootstrap, topic, "x", 2, 3)
+    live, idle = f"live-{uuid.uuid4().hex[:6]}", f"idle-{uuid.uuid4().hex[:6]}"
+    member = Member("confluent-kafka", bootstrap, topic, live, "range")
+    ck = AdminClient({"bootstrap.servers": bootstrap})
+    kp = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        wait_until(lambda: member.assignment == [0, 1] and len(member.seen) == 6, 30, "the member consuming")
+        ck.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(idle, [TopicPartition(topic, 0, 2)])])[idle].result(15)
+
+        listed = ck.list_consumer_groups(request_timeout=15).result()
+        states = {g.group_id: g.state for g in listed.valid}
+        assert states[live] == ConsumerGroupState.STABLE and states[idle] == ConsumerGroupState.EMPTY
+        only_stable = ck.list_consumer_groups(states={ConsumerGroupState.STABLE}).result()
+        assert {g.group_id for g in only_stable.valid} & {live, idle} == {live}
+        kp_listed = {g["group_id"]: g for g in kp.list_groups()}
+        assert kp_listed[live]["protocol_type"] == "consumer" and kp_listed[idle]["group_state"] == "Empty"
+
+        described = ck.describe_consumer_groups([live])[live].result(15)
+        assert described.state == ConsumerGroupState.STABLE and described.partition_assignor == "range"
+        [m] = described.members
+        assert sorted(tp.partition for tp in m.assignment.topic_partitions) == [0, 1]
+        kp_described = kp.describe_groups([live])[live]
+        assert kp_described["group_state"] == "Stable" and len(kp_described["members"]) == 1
+
+        offsets = ck.list_consumer_group_offsets([ConsumerGroupTopicPartitions(live)])[live].result(15)
+        assert sorted((tp.partition, tp.offset) for tp in offsets.topic_partitions) == [(0, 3), (1, 3)]
+        assert kp.list_group_offsets(idle)[idle][KpTopicPartition(topic, 0)].offset == 2
+
+        kp.delete_group_offsets(idle, [KpTopicPartition(topic, 0)])
+        assert kp.list_group_offsets(idle)[idle] == {}
+        deleted = ck.delete_consumer_groups([idle, live], request_timeout=15)
+        deleted[idle].result(15)
+        with pytest.raises(Exception, match="NON_EMPTY_GROUP|not empty"):
+            deleted[live].result(15)
+        assert idle not in {g.group_id for g in ck.list_consumer_groups().result().valid}
+    finally:
+        stop_all([member])
+        kp.close()
