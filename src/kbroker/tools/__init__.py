@@ -7,7 +7,8 @@ import click
 
 def register(group: click.Group) -> None:
     """Add every tool command to the `kbroker` command group."""
+    from kbroker.tools.configs import configs
     from kbroker.tools.topics import topics
 
-    for command in (topics,):
+    for command in (topics, configs):
         group.add_command(command)

@@ -92,16 +92,21 @@ class Connection:
             n -= len(chunk)
         return b"".join(chunks)
 
-    def send(self, message: Any, max_version: int | None = None, min_version: int = 0) -> Any:
-        """Send at the highest version this broker, kproto and the caller all accept."""
+    def api_versions(self) -> dict[int, tuple[int, int]]:
+        """api key -> (min, max) version the broker serves, asked once."""
         if self.versions is None:
             answer = self.request(ApiVersionsRequest(), 0)
             check(answer.error_code, f"ApiVersions to {self.address}")
             self.versions = {k.api_key: (k.min_version, k.max_version) for k in answer.api_keys}
+        return self.versions
+
+    def send(self, message: Any, max_version: int | None = None, min_version: int = 0) -> Any:
+        """Send at the highest version this broker, kproto and the caller all accept."""
+        versions = self.api_versions()
         name = type(message).__name__.removesuffix("Request")
-        if message.API_KEY not in self.versions:
+        if message.API_KEY not in versions:
             raise ToolError(f"broker at {self.address} does not support {name}")
-        low, high = self.versions[message.API_KEY]
+        low, high = versions[message.API_KEY]
         ours_low, ours_high = type(message).SPEC.versions
         version = min(high, ours_high, max_version if max_version is not None else ours_high)
         if version < max(low, ours_low, min_version):
