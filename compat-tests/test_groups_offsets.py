@@ -55,10 +55,16 @@ def test_committed_offsets_survive_a_broker_restart(kafka_broker, kill: bool) ->
     consumer.close()
 
 
+def topic_with_records(bootstrap: str, count: int) -> str:
+    """A one-partition topic holding `count` records and no group's offsets."""
+    topic = create_topic(bootstrap, f"reset-{uuid.uuid4().hex[:8]}", 1)
+    produce_round(bootstrap, topic, "old", 1, count)
+    return topic
+
+
 def test_auto_offset_reset_earliest_and_latest_apply_without_committed_offsets(kafka_broker) -> None:
     bootstrap = kafka_broker.bootstrap_server
-    topic = create_topic(bootstrap, f"reset-{uuid.uuid4().hex[:8]}", 1)
-    produce_round(bootstrap, topic, "old", 1, 5)
+    topic = topic_with_records(bootstrap, 5)
 
     earliest = ck_consumer(bootstrap, f"e-{uuid.uuid4().hex[:8]}", "earliest")
     earliest.subscribe([topic])
@@ -80,8 +86,7 @@ def test_auto_offset_reset_earliest_and_latest_apply_without_committed_offsets(k
 
 def test_auto_offset_reset_none_fails_without_committed_offsets(kafka_broker) -> None:
     bootstrap = kafka_broker.bootstrap_server
-    topic = create_topic(bootstrap, f"none-{uuid.uuid4().hex[:8]}", 1)
-    produce_round(bootstrap, topic, "x", 1, 3)
+    topic = topic_with_records(bootstrap, 3)
 
     consumer = ck_consumer(bootstrap, f"n-{uuid.uuid4().hex[:8]}", "error")
     consumer.subscribe([topic])
