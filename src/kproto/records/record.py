@@ -19,12 +19,13 @@ from __future__ import annotations
 from typing import Iterable, NamedTuple, Sequence
 
 from kproto.exceptions import ProtocolError
-from kproto.records.varint import INT64_BYTES, read_varint, write_varint
+from kproto.records.varint import INT64_BYTES, SMALL, read_varint, varint_bytes
 
 Header = tuple[str, "bytes | None"]
 
 # attributes, timestampDelta, offsetDelta, keyLength, valueLength, headerCount: one byte each
 MIN_RECORD_SIZE = 6
+NULL = b"\x01"  # zigzag -1: the length of a null key or value
 
 
 class Record(NamedTuple):
@@ -42,70 +43,103 @@ class Record(NamedTuple):
 
 
 def encode_records(records: Iterable[Record], base_offset: int, base_timestamp: int) -> bytearray:
-    """The record section for `records`, deltas taken from the given bases."""
+    """The record section for `records`, deltas taken from the given bases.
+
+    Small varints come from a table (`SMALL.get(v) or varint_bytes(v)`): no call for most fields.
+    """
     out = bytearray()
-    body = bytearray()
-    for record in records:
-        body.clear()
-        body.append(0)
-        write_varint(body, record.timestamp - base_timestamp)
-        write_varint(body, record.offset - base_offset)
-        _write_bytes(body, record.key)
-        _write_bytes(body, record.value)
-        write_varint(body, len(record.headers))
-        for name, value in record.headers:
-            _write_bytes(body, name.encode())
-            _write_bytes(body, value)
-        write_varint(out, len(body))
+    small = SMALL.get
+    for offset, timestamp, key, value, headers in records:
+        delta = timestamp - base_timestamp
+        offset_delta = offset - base_offset
+        body = bytearray(b"\x00")  # attributes
+        body += small(delta) or varint_bytes(delta)
+        body += small(offset_delta) or varint_bytes(offset_delta)
+        if key is None:
+            body += NULL
+        else:
+            body += small(len(key)) or varint_bytes(len(key))
+            body += key
+        if value is None:
+            body += NULL
+        else:
+            body += small(len(value)) or varint_bytes(len(value))
+            body += value
+        body += small(len(headers)) or varint_bytes(len(headers))
+        for name, data in headers:
+            encoded = name.encode()
+            body += small(len(encoded)) or varint_bytes(len(encoded))
+            body += encoded
+            if data is None:
+                body += NULL
+            else:
+                body += small(len(data)) or varint_bytes(len(data))
+                body += data
+        out += small(len(body)) or varint_bytes(len(body))
         out += body
     return out
-
-
-def _write_bytes(out: bytearray, data: bytes | None) -> None:
-    if data is None:
-        out.append(1)  # zigzag -1
-    else:
-        write_varint(out, len(data))
-        out += data
 
 
 def decode_records(data: bytes, count: int, base_offset: int, base_timestamp: int,
                    append_time: int | None) -> list[Record]:
     """Decode the whole record section `data`, which must hold exactly `count` records.
 
-    With `append_time` (a LogAppendTime batch) every record carries that timestamp.
+    With `append_time` (a LogAppendTime batch) every record carries that timestamp. Each varint
+    is read inline when it fits one byte, as nearly all do, and by `read_varint` otherwise: this
+    loop is where decoding spends its time.
     """
     records: list[Record] = []
+    append = records.append
+    new = tuple.__new__
     pos = 0
     end = len(data)
-    new = tuple.__new__
     for index in range(count):
         if pos >= end:
             raise ProtocolError(f"batch declares {count} records, its records end after {index}")
         try:
-            length, pos = read_varint(data, pos, end)
+            if (byte := data[pos]) < 0x80:
+                length = (byte >> 1) ^ -(byte & 1)
+                pos += 1
+            else:
+                length, pos = read_varint(data, pos, end)
             if length < MIN_RECORD_SIZE or length > end - pos:
                 raise ProtocolError(f"length {length} at byte {pos}, {end - pos} bytes remain")
             stop = pos + length
-            pos += 1  # attributes
-            delta, pos = read_varint(data, pos, stop, INT64_BYTES)
-            offset_delta, pos = read_varint(data, pos, stop)
+            pos += 1  # attributes; the minimum length leaves room for the next four fields
+            if (byte := data[pos]) < 0x80:
+                delta = (byte >> 1) ^ -(byte & 1)
+                pos += 1
+            else:
+                delta, pos = read_varint(data, pos, stop, INT64_BYTES)
+            if pos < stop and (byte := data[pos]) < 0x80:
+                offset_delta = (byte >> 1) ^ -(byte & 1)
+                pos += 1
+            else:
+                offset_delta, pos = read_varint(data, pos, stop)
             key, pos = _read_bytes(data, pos, stop, "key")
             value, pos = _read_bytes(data, pos, stop, "value")
-            headers, pos = _read_headers(data, pos, stop)
+            if pos < stop and data[pos] == 0:
+                headers: list[Header] = []
+                pos += 1
+            else:
+                headers, pos = _read_headers(data, pos, stop)
             if pos != stop:
                 raise ProtocolError(f"{stop - pos} bytes left over after its fields at byte {pos}")
         except ProtocolError as exc:
             raise ProtocolError(f"record {index}: {exc}") from None
         timestamp = append_time if append_time is not None else base_timestamp + delta
-        records.append(new(Record, (base_offset + offset_delta, timestamp, key, value, headers)))
+        append(new(Record, (base_offset + offset_delta, timestamp, key, value, headers)))
     if pos != end:
         raise ProtocolError(f"{end - pos} bytes follow the {count} declared records")
     return records
 
 
 def _read_bytes(data: bytes, pos: int, stop: int, what: str) -> tuple[bytes | None, int]:
-    length, pos = read_varint(data, pos, stop)
+    if pos < stop and (byte := data[pos]) < 0x80:
+        length = (byte >> 1) ^ -(byte & 1)
+        pos += 1
+    else:
+        length, pos = read_varint(data, pos, stop)
     if length < 0:
         return None, pos
     if length > stop - pos:
@@ -115,8 +149,6 @@ def _read_bytes(data: bytes, pos: int, stop: int, what: str) -> tuple[bytes | No
 
 def _read_headers(data: bytes, pos: int, stop: int) -> tuple[list[Header], int]:
     count, pos = read_varint(data, pos, stop)
-    if count == 0:
-        return [], pos
     if count < 0 or count > (stop - pos) // 2:  # each header takes at least two bytes
         raise ProtocolError(f"header count {count} at byte {pos} does not fit the record")
     headers: list[Header] = []

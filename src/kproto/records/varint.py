@@ -13,7 +13,7 @@ INT32_BYTES = 5
 INT64_BYTES = 10
 
 # One-byte encodings cover -64..63, which is most lengths, deltas and counts in small records.
-_SMALL = {value: bytes([((value << 1) ^ (value >> 63)) & 0xFF]) for value in range(-64, 64)}
+SMALL = {value: bytes([((value << 1) ^ (value >> 63)) & 0xFF]) for value in range(-64, 64)}
 
 
 def read_varint(buf: bytes | bytearray | memoryview, pos: int, end: int,
@@ -41,24 +41,15 @@ def read_varint(buf: bytes | bytearray | memoryview, pos: int, end: int,
             raise ProtocolError(f"varint at byte {start} is longer than {max_bytes} bytes")
 
 
-def write_varint(out: bytearray, value: int) -> None:
-    """Append `value` (an int64) to `out` as a zigzag varint."""
-    small = _SMALL.get(value)
+def varint_bytes(value: int) -> bytes:
+    """`value` (an int64) as a zigzag varint."""
+    small = SMALL.get(value)
     if small is not None:
-        out += small
-        return
+        return small
     zigzag = ((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF
+    out = bytearray()
     while zigzag >= 0x80:
         out.append((zigzag & 0x7F) | 0x80)
         zigzag >>= 7
     out.append(zigzag)
-
-
-def varint_size(value: int) -> int:
-    """Bytes `write_varint` uses for `value`."""
-    zigzag = ((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF
-    size = 1
-    while zigzag >= 0x80:
-        zigzag >>= 7
-        size += 1
-    return size
+    return bytes(out)
