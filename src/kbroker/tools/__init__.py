@@ -8,7 +8,9 @@ import click
 def register(group: click.Group) -> None:
     """Add every tool command to the `kbroker` command group."""
     from kbroker.tools.configs import configs
+    from kbroker.tools.console import console_consumer, console_producer
+    from kbroker.tools.offsets import get_offsets
     from kbroker.tools.topics import topics
 
-    for command in (topics, configs):
+    for command in (topics, configs, get_offsets, console_producer, console_consumer):
         group.add_command(command)
