@@ -73,15 +73,13 @@ class IndexFile:
         self.cut()
 
     def close(self) -> None:
-        """Cut the file to its entries, as a rolled or closed segment keeps it."""
+        """Cut the file to its entries, as a rolled or closed segment keeps it, and make that
+        durable: from now on no recovery scan rebuilds it."""
         if self._fd is not None:
             os.ftruncate(self._fd, len(self) * self.entry.size)
+            os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
-
-    def flush(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
 
     def cut(self) -> None:
         """Drop the file's entries past the in-memory ones; an open file keeps its preallocated

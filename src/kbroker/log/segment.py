@@ -188,9 +188,10 @@ class LogSegment:
         return removed
 
     def flush(self) -> None:
+        """fsync the batches. The indexes of an active segment are left to the page cache: the
+        segment holding the recovery point is always rescanned after an unclean stop, which
+        rebuilds them; they are fsynced once, when the segment rolls or closes."""
         os.fsync(self.fd)
-        self.offset_index.flush()
-        self.time_index.flush()
 
     def close(self) -> None:
         self.become_inactive()
