@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from kproto.records.batch import build_batch
+from kproto.records.header import iter_batch_headers
 from kproto.records.record import Record
 
 from kbroker.log import LogConfig, PartitionLog
@@ -47,8 +48,6 @@ def bench_read(plog: PartitionLog) -> tuple[float, int]:
 
 
 def last_whole_offset(data: bytes) -> int:
-    from kproto.records.header import iter_batch_headers
-
     last = -1
     for _, header in iter_batch_headers(data):
         last = header.last_offset
