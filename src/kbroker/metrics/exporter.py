@@ -52,6 +52,7 @@ class BrokerCollector:
         yield from self._topic_counters()
         yield from self._requests()
         yield from self._logs()
+        yield from self._group_lag()
         connections = GaugeMetricFamily("kafka_server_socket_server_metrics_connection_count",
                                         "Client connections open now.", labels=["listener"])
         connections.add_metric(["PLAINTEXT"], len(self.broker.connections))
@@ -96,6 +97,23 @@ class BrokerCollector:
                 start.add_metric(key, plog.log_start_offset)
                 size.add_metric(key, plog.size_in_bytes)
         yield from (end, start, size)
+
+    def _group_lag(self) -> Iterator[Metric]:
+        """Committed offsets and lag; a commit below the log start counts from the log start (that is
+        where the group resumes under auto.offset.reset=earliest, and older records are gone)."""
+        labels = ["group", "topic", "partition"]
+        current = GaugeMetricFamily("kafka_consumergroup_current_offset", "Committed offset.", labels=labels)
+        lag = GaugeMetricFamily("kafka_consumergroup_lag", "High watermark minus committed offset.", labels=labels)
+        offsets = self.broker.groups.offsets
+        for group in sorted(offsets.groups()):
+            for (topic, partition), committed in sorted(offsets.of_group(group).items()):
+                plog = self.broker.partition_log(topic, partition)
+                if plog is None:
+                    continue
+                key = [group, topic, str(partition)]
+                current.add_metric(key, committed.offset)
+                lag.add_metric(key, max(plog.high_watermark - max(committed.offset, plog.log_start_offset), 0))
+        yield from (current, lag)
 
 
 async def serve_metrics(broker: Broker, counters: BrokerMetrics, host: str | list[str] | None,
