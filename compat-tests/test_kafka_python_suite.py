@@ -27,7 +27,7 @@ def test_kafka_python_integration_suite(kafka_broker: BrokerProcess, tmp_path: P
     log = tmp_path / "suite.log"
     results = suite.run_suite(kafka_broker.bootstrap_server, tmp_path,
                               os.environ.get("COMPAT_KAFKA_VERSION", suite.DEFAULT_KAFKA_VERSION),
-                              per_test_timeout=int(os.environ.get("COMPAT_SUITE_TEST_TIMEOUT", "60")),
+                              per_test_timeout=int(os.environ.get("COMPAT_SUITE_TEST_TIMEOUT", "120")),
                               total_timeout=TOTAL_TIMEOUT, log=log)
     verdict = suite.Verdict(results, expected)
     assert verdict.ok, f"{verdict.report()}\n(suite output: {log})"

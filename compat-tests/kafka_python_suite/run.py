@@ -179,7 +179,7 @@ class Verdict:
 
 
 def run_suite(bootstrap: str, workdir: Path, kafka_version: str = DEFAULT_KAFKA_VERSION,
-              per_test_timeout: int = 60, total_timeout: int = 2400, select: str | None = None,
+              per_test_timeout: int = 120, total_timeout: int = 2400, select: str | None = None,
               log: Path | None = None) -> dict[str, tuple[str, str]]:
     """Run the suite in a pytest subprocess against `bootstrap`; returns the per-test outcomes."""
     tree = prepare_tree(fetch_sdist(), workdir)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kafka-version", default=os.environ.get("COMPAT_KAFKA_VERSION", DEFAULT_KAFKA_VERSION),
                         help="KAFKA_VERSION the suite is told the broker is (default %(default)s)")
     parser.add_argument("--expected", help="expected-failures file, or 'none' (default: the broker's own list)")
-    parser.add_argument("--timeout", type=int, default=60, help="seconds per test (default %(default)s)")
+    parser.add_argument("--timeout", type=int, default=120, help="seconds per test (default %(default)s)")
     parser.add_argument("--total-timeout", type=int, default=2400, help="seconds for the whole run")
     parser.add_argument("-k", dest="select", help="pytest -k expression, to run part of the suite")
     parser.add_argument("--workdir", help="where the tree, report and logs go (default: a fresh temp dir)")
