@@ -1,11 +1,11 @@
-"""What every tool shares: the --bootstrap-server option, one-line errors, tables and JSON output."""
+"""What every tool shares: the --bootstrap-server option, one-line errors and JSON output."""
 
 from __future__ import annotations
 
 import functools
 import json
 import sys
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable
 
 import click
 
@@ -44,14 +44,6 @@ def one_line_errors(func: Callable) -> Callable:
 
 def connect(bootstrap: str, timeout: float) -> Client:
     return Client(bootstrap, timeout=timeout)
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """Left-aligned columns separated by two spaces, as Kafka's tools print them."""
-    rows = [["-" if cell is None else str(cell) for cell in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [list(headers)] + rows]
-    return "\n".join(lines)
 
 
 def print_json(doc: Any) -> None:
