@@ -27,7 +27,7 @@ from kbroker.log import LogManager, PartitionLog
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.server.connection import Connection
 from kbroker.txn.producer_ids import ProducerIdAllocator
-from kbroker.validation import RecordError, TopicLimits, validate_records
+from kbroker.validation import RecordError, validate_records
 
 log = logging.getLogger("kbroker")
 
@@ -50,7 +50,12 @@ class Broker:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.dynamic_configs = DynamicBrokerConfigs(data_dir, config)  # before logs: they read its values
         self.quotas = QuotaStore(data_dir)
-        self.logs = LogManager([Path(d) for d in config.log_dirs], node_id=self.node_id)
+        self.logs = LogManager(
+            [Path(d) for d in config.log_dirs], node_id=self.node_id,
+            retention_check_interval_ms=config["log.retention.check.interval.ms"],
+            offset_checkpoint_interval_ms=config["log.flush.offset.checkpoint.interval.ms"],
+            high_watermark_checkpoint_interval_ms=config["replica.high.watermark.checkpoint.interval.ms"],
+        )
         self.cluster_id: str = self.logs.cluster_id
         self.topics = TopicRegistry(data_dir)
         self.producer_ids = ProducerIdAllocator(data_dir)
@@ -236,9 +241,8 @@ class Broker:
             return AppendOutcome(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message="This server does not host this topic-partition.")
         if info.internal:
             return AppendOutcome(ErrorCode.INVALID_TOPIC_EXCEPTION, message=f"Cannot append to internal topic {topic}")
-        limits = plog.limits
         try:
-            buf, count, append_time = validate_records(records, limits, produce_version)
+            buf, count, append_time = validate_records(records, plog.config, produce_version)
         except RecordError as exc:
             return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
         base_offset = plog.append(buf)

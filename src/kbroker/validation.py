@@ -8,12 +8,13 @@ clients) are converted to a v2 batch, since the log holds v2 batches only.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from kproto import ErrorCode, ProtocolError
 from kproto.records import iter_batch_headers, set_log_append_time, validate_batch
 from kproto.records.header import MAGIC_OFFSET
 from kproto.records.legacy import message_set_to_batch
+
+from kbroker.log import LogConfig
 
 
 class RecordError(Exception):
@@ -24,15 +25,7 @@ class RecordError(Exception):
         self.error = error
 
 
-@dataclass(frozen=True, slots=True)
-class TopicLimits:
-    """The topic configs that decide whether a batch is accepted and how it is stamped."""
-
-    max_message_bytes: int
-    log_append_time: bool
-
-
-def validate_records(records: bytes | None, limits: TopicLimits, produce_version: int) -> tuple[bytearray, int, int]:
+def validate_records(records: bytes | None, limits: LogConfig, produce_version: int) -> tuple[bytearray, int, int]:
     """Return (bytes to append, record count, log append time or -1), or raise RecordError."""
     if not records:
         raise RecordError(ErrorCode.INVALID_RECORD, "Produce request has no records")

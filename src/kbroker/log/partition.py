@@ -58,11 +58,6 @@ class PartitionLog:
         return f"{self.topic}-{self.partition}"
 
     @property
-    def limits(self) -> LogConfig:
-        """The settings produce validation reads (max.message.bytes, message.timestamp.type)."""
-        return self.config
-
-    @property
     def size_in_bytes(self) -> int:
         return sum(s.size for s in self._segments)
 
