@@ -509,8 +509,13 @@ def compiled_source(cls: type[Message], version: int) -> str:
     return "\n".join(compiler.lines)
 
 
-def decode(cls: type[Message], version: int, data: bytes, pos: int = 0, end: int | None = None) -> Any:
-    """Decode one whole message body of `cls` at `version` from data[pos:end]."""
+def decode(cls: type[Message], version: int, data: bytes, pos: int = 0, end: int | None = None,
+           allow_trailing: bool = False) -> Any:
+    """Decode one whole message body of `cls` at `version` from data[pos:end].
+
+    Bytes left after the body are an error unless `allow_trailing`: Apache Kafka's broker
+    ignores them, and some clients send them (librdkafka's all-topics Metadata v13 request).
+    """
     decoder = compiled(cls, version)[0]
     if type(data) is not bytes:
         data = bytes(data)
@@ -519,7 +524,7 @@ def decode(cls: type[Message], version: int, data: bytes, pos: int = 0, end: int
         obj, p = decoder(data, pos, end)
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"{cls.SPEC.name} v{version}: string is not valid UTF-8 ({exc.reason} at {exc.start})") from None
-    if p != end:
+    if p != end and not allow_trailing:
         raise ProtocolError(f"{cls.SPEC.name} v{version}: {end - p} trailing bytes after byte {p}")
     return obj
 

@@ -120,7 +120,7 @@ class Connection(asyncio.Protocol):
                 self.abort(f"unsupported api key {api_key} version {version}")
             return
         try:
-            request = decode(request_class(api_key), version, frame, pos)
+            request = decode(request_class(api_key), version, frame, pos, allow_trailing=True)  # as Kafka does
         except ProtocolError as exc:
             self.abort(f"malformed request: {exc}")
             return
