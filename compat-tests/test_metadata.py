@@ -20,6 +20,6 @@ def test_kafka_python_describes_the_cluster(shared_broker):
     try:
         cluster = admin.describe_cluster()
         assert cluster["controller_id"] == 1
-        assert [b["node_id"] for b in cluster["brokers"]] == [1]
+        assert [b["broker_id"] for b in cluster["brokers"]] == [1]
     finally:
         admin.close()
