@@ -1,0 +1,127 @@
+"""Fetch details that stock clients rely on without showing them: sessions, long polls, whole batches."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from kafka.record.default_records import DefaultRecordBatchBuilder
+
+from kproto import ErrorCode
+from kproto.messages import CreateTopicsRequest, FetchRequest, ProduceRequest
+from rawclient import RawClient
+
+FETCH_VERSION = 12
+
+
+def create(client: RawClient, partitions: int) -> str:
+    name = f"f-{uuid.uuid4().hex[:10]}"
+    response = client.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name=name, num_partitions=partitions, replication_factor=1)], timeout_ms=10000), 5)
+    assert response.topics[0].error_code == ErrorCode.NONE
+    return name
+
+
+def produce(client: RawClient, topic: str, partition: int, count: int) -> int:
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
+                                        producer_epoch=-1, base_sequence=-1, batch_size=2**30)
+    for i in range(count):
+        builder.append(i, timestamp=int(time.time() * 1000), key=None, value=b"v%d" % i, headers=[])
+    response = client.request(ProduceRequest(acks=1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(
+        name=topic, partition_data=[ProduceRequest.PartitionProduceData(index=partition, records=bytes(builder.build()))])]), 9)
+    result = response.responses[0].partition_responses[0]
+    assert result.error_code == ErrorCode.NONE
+    return result.base_offset
+
+
+def fetch(client: RawClient, topic: str, offsets: dict[int, int], *, session_id: int = 0, epoch: int = -1,
+          max_wait_ms: int = 0, min_bytes: int = 1, forgotten: list[int] | None = None):
+    request = FetchRequest(
+        replica_id=-1, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=1 << 20, isolation_level=0,
+        session_id=session_id, session_epoch=epoch,
+        topics=[FetchRequest.FetchTopic(topic=topic, partitions=[
+            FetchRequest.FetchPartition(partition=p, fetch_offset=o, partition_max_bytes=1 << 20)
+            for p, o in offsets.items()])] if offsets else [],
+        forgotten_topics_data=[FetchRequest.ForgottenTopic(topic=topic, partitions=forgotten)] if forgotten else [],
+    )
+    return client.request(request, FETCH_VERSION)
+
+
+def partitions_in(response) -> dict[int, object]:
+    return {p.partition_index: p for t in response.responses for p in t.partitions}
+
+
+@pytest.fixture
+def client(shared_broker):
+    with RawClient(shared_broker.bootstrap_server) as c:
+        yield c
+
+
+def test_incremental_fetch_session_sends_only_what_changed(client):
+    topic = create(client, 2)
+    produce(client, topic, 0, 3)
+    full = fetch(client, topic, {0: 0, 1: 0}, epoch=0)
+    assert full.error_code == ErrorCode.NONE and full.session_id != 0
+    assert set(partitions_in(full)) == {0, 1}
+    session = full.session_id
+
+    consumed = fetch(client, topic, {0: 3}, session_id=session, epoch=1)  # the client read p0 up to offset 3
+    assert (consumed.error_code, partitions_in(consumed)) == (ErrorCode.NONE, {}), "nothing new anywhere"
+
+    produce(client, topic, 1, 2)
+    update = fetch(client, topic, {}, session_id=session, epoch=2)
+    changed = partitions_in(update)
+    assert set(changed) == {1}, "only the partition with new records comes back"
+    assert changed[1].high_watermark == 2 and changed[1].records
+
+    assert fetch(client, topic, {}, session_id=session, epoch=9).error_code == ErrorCode.INVALID_FETCH_SESSION_EPOCH
+    forget = fetch(client, topic, {}, session_id=session, epoch=3, forgotten=[1])
+    assert forget.error_code == ErrorCode.NONE
+    produce(client, topic, 1, 1)
+    assert partitions_in(fetch(client, topic, {}, session_id=session, epoch=4)) == {}, "a forgotten partition stays out"
+
+    closed = fetch(client, topic, {0: 0}, session_id=session, epoch=-1)
+    assert closed.error_code == ErrorCode.NONE and closed.session_id == 0
+    gone = fetch(client, topic, {}, session_id=session, epoch=5)
+    assert gone.error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND
+
+
+def test_long_poll_is_woken_by_an_append(client, shared_broker):
+    topic = create(client, 1)
+
+    def produce_later() -> None:
+        time.sleep(0.5)
+        with RawClient(shared_broker.bootstrap_server) as other:
+            produce(other, topic, 0, 1)
+
+    threading.Thread(target=produce_later).start()
+    started = time.monotonic()
+    response = fetch(client, topic, {0: 0}, max_wait_ms=20000)
+    waited = time.monotonic() - started
+    assert partitions_in(response)[0].records, "the fetch returned the appended batch"
+    assert 0.4 < waited < 10, f"answered after {waited:.1f}s: woken by the append, not by max_wait_ms"
+
+
+def test_long_poll_without_data_waits_max_wait(client):
+    topic = create(client, 1)
+    started = time.monotonic()
+    response = fetch(client, topic, {0: 0}, max_wait_ms=700)
+    waited = time.monotonic() - started
+    assert partitions_in(response)[0].records == b""
+    assert waited >= 0.6
+
+
+def test_fetch_from_inside_a_batch_returns_the_whole_batch(client):
+    topic = create(client, 1)
+    produce(client, topic, 0, 5)
+    records = partitions_in(fetch(client, topic, {0: 3}))[0].records
+    base_offset = int.from_bytes(records[:8], "big")
+    assert base_offset == 0, "the batch holding offset 3 starts at 0 and comes back whole"
+
+
+def test_fetch_past_the_end_is_offset_out_of_range(client):
+    topic = create(client, 1)
+    produce(client, topic, 0, 2)
+    assert partitions_in(fetch(client, topic, {0: 5}))[0].error_code == ErrorCode.OFFSET_OUT_OF_RANGE
