@@ -1,0 +1,103 @@
+"""FrameReader: whole frames out of a byte stream however it is split, oversize frames refused early."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kproto import FrameReader, ProtocolError, decode_request, encode_request
+from kproto.frames import frame
+from kproto.messages import ApiVersionsRequest, MetadataRequest
+from kproto.schema.headers import RequestHeader
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def stream() -> tuple[bytes, list[bytes]]:
+    payloads = [
+        encode_request(RequestHeader(request_api_key=18, request_api_version=3, correlation_id=1, client_id="c"),
+                       ApiVersionsRequest(client_software_name="kproto", client_software_version="1")),
+        b"",  # a zero-length frame is a frame
+        encode_request(RequestHeader(request_api_key=3, request_api_version=12, correlation_id=2, client_id=None),
+                       MetadataRequest(topics=None)),
+        bytes(range(256)) * 3,
+    ]
+    return b"".join(frame(p) for p in payloads), payloads
+
+
+def drain(reader: FrameReader) -> list[bytes]:
+    out = []
+    while (f := reader.next_frame()) is not None:
+        out.append(f)
+    return out
+
+
+def test_split_at_every_byte_boundary() -> None:
+    data, payloads = stream()
+    for cut in range(len(data) + 1):
+        reader = FrameReader()
+        reader.feed(data[:cut])
+        got = drain(reader)
+        reader.feed(data[cut:])
+        got += drain(reader)
+        assert got == payloads, cut
+        assert reader.buffered == 0
+
+
+def test_one_byte_at_a_time() -> None:
+    data, payloads = stream()
+    reader = FrameReader()
+    got = []
+    for i in range(len(data)):
+        reader.feed(data[i:i + 1])
+        got += drain(reader)
+    assert got == payloads
+    assert decode_request(got[0])[1].client_software_name == "kproto"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 2000), max_size=8))
+def test_any_split_into_pieces(cuts: list[int]) -> None:
+    data, payloads = stream()
+    points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    reader = FrameReader()
+    got = []
+    for a, b in zip(points, points[1:]):
+        reader.feed(data[a:b])
+        got += drain(reader)
+    assert got == payloads
+
+
+def test_oversize_frame_refused_before_buffering() -> None:
+    reader = FrameReader(max_size=1024)
+    reader.feed(struct.pack(">i", 1025))
+    with pytest.raises(ProtocolError, match="1025"):
+        reader.next_frame()
+    reader = FrameReader(max_size=1024)
+    reader.feed(struct.pack(">i", 1024) + b"x" * 10)
+    assert reader.next_frame() is None  # within the limit: waits for the rest
+
+
+def test_default_limit_is_kafkas_and_huge_sizes_are_refused_at_once() -> None:
+    reader = FrameReader()
+    reader.feed(struct.pack(">i", 0x7FFFFFFF))
+    with pytest.raises(ProtocolError):
+        reader.next_frame()
+
+
+def test_negative_size_refused() -> None:
+    reader = FrameReader()
+    reader.feed(struct.pack(">i", -1))
+    with pytest.raises(ProtocolError):
+        reader.next_frame()
+
+
+def test_partial_size_prefix_waits() -> None:
+    reader = FrameReader()
+    reader.feed(b"\x00\x00")
+    assert reader.next_frame() is None
+    reader.feed(b"\x00\x01z")
+    assert reader.next_frame() == b"z"
