@@ -28,6 +28,11 @@ class LogConfig:
     flush_ms: int = LONG_MAX
     max_message_bytes: int = 1024 * 1024 + 12  # 1 MiB of records plus the batch's log overhead
     message_timestamp_type: str = CREATE_TIME
+    cleanup_policy: str = "delete"  # "delete", "compact" or "compact,delete"
+    delete_retention_ms: int = 24 * 3600 * 1000
+    min_cleanable_dirty_ratio: float = 0.5
+    min_compaction_lag_ms: int = 0
+    max_compaction_lag_ms: int = LONG_MAX
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None = None) -> LogConfig:
@@ -39,8 +44,21 @@ class LogConfig:
             if values.get(name) is None:
                 continue
             raw = values[name]
-            chosen[field.name] = raw if field.type == "str" else int(raw)
+            if field.type == "str":
+                chosen[field.name] = raw if isinstance(raw, str) else ",".join(raw)  # lists come as tuples
+            else:
+                chosen[field.name] = float(raw) if field.type == "float" else int(raw)
         return cls(**chosen)
+
+    @property
+    def compact(self) -> bool:
+        """True when the cleaner keeps the last record per key (`compact` or `compact,delete`)."""
+        return "compact" in {p.strip() for p in self.cleanup_policy.split(",")}
+
+    @property
+    def delete(self) -> bool:
+        """True when retention by time and size applies (`delete` or `compact,delete`)."""
+        return "delete" in {p.strip() for p in self.cleanup_policy.split(",")}
 
     @property
     def log_append_time(self) -> bool:

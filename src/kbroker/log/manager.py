@@ -21,6 +21,7 @@ from kbroker.log.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
+from kbroker.log.cleaner import Cleaner
 from kbroker.log.config import LogConfig
 from kbroker.log.files import fsync_dir
 from kbroker.log.metadata import (
@@ -51,16 +52,18 @@ def parse_partition_dir(name: str) -> TopicPartition | None:
 
 
 class LogManager:
-    """Opens, creates and deletes partition logs; runs flushes, retention and checkpoints.
+    """Opens, creates and deletes partition logs; runs flushes, retention, compaction and checkpoints.
 
     Intervals default to Kafka's: retention checked every 5 minutes
     (`log.retention.check.interval.ms`), recovery points and log start offsets checkpointed every
-    minute, high watermarks every 5 seconds.
+    minute, high watermarks every 5 seconds, the cleaner idle for 15 seconds when nothing is dirty
+    (`log.cleaner.backoff.ms`).
     """
 
     def __init__(self, log_dirs: Sequence[Path | str], node_id: int, *, cluster_id: str | None = None,
                  retention_check_interval_ms: int = 300_000, offset_checkpoint_interval_ms: int = 60_000,
-                 high_watermark_checkpoint_interval_ms: int = 5_000) -> None:
+                 high_watermark_checkpoint_interval_ms: int = 5_000, cleaner_enable: bool = True,
+                 cleaner_backoff_ms: int = 15_000) -> None:
         if not log_dirs:
             raise ValueError("at least one log dir is needed")
         self.dirs = [Path(d) for d in log_dirs]
@@ -82,6 +85,7 @@ class LogManager:
             self._recovery_points[directory] = read_checkpoint(directory / RECOVERY_POINT)
             self._start_offsets[directory] = read_checkpoint(directory / LOG_START_OFFSET)
             self._discover(directory)
+        self.cleaner = Cleaner(self.dirs, enabled=cleaner_enable, backoff_ms=cleaner_backoff_ms)
 
     def _check_identity(self, cluster_id: str | None) -> str:
         """Every dir must belong to this node and one cluster; dirs without meta.properties get one."""
@@ -171,23 +175,36 @@ class LogManager:
         fsync_dir(directory.parent)
         self._recovery_points[directory.parent].pop(key, None)
         self._start_offsets[directory.parent].pop(key, None)
+        self.cleaner.forget(directory.parent, key)
         self.checkpoint()
         shutil.rmtree(doomed, ignore_errors=True)
 
     # -- periodic work
 
     def maintenance(self, now: float | None = None) -> None:
-        """flush.ms flushes at every call; retention and checkpoints when their intervals are due."""
+        """flush.ms flushes at every call, and one cleaner pass when a compacted log is dirty enough;
+        retention and checkpoints when their intervals are due."""
         now = now_ms() if now is None else now
         for plog in self._logs.values():
             plog.flush_if_due(now)
         if self._due("retention", now):
             for plog in self._logs.values():
                 plog.apply_retention(now)
+        self.cleaner.maybe_clean(self._logs, now)
         if self._due("offsets", now):
             self._write_offsets()
         if self._due("high_watermarks", now):
             self._write_high_watermarks()
+
+    def run_cleaner(self, now: float | None = None) -> list[TopicPartition]:
+        """Clean every compacted log with dirty segments now, whatever its dirty ratio: a hook for
+        tests and test brokers. Returns the partitions cleaned."""
+        now = now_ms() if now is None else now
+        cleaned = []
+        while (key := self.cleaner.clean_dirtiest(
+                {k: p for k, p in self._logs.items() if k not in cleaned}, now, force=True)) is not None:
+            cleaned.append(key)
+        return cleaned
 
     def _due(self, task: str, now: float) -> bool:
         if now - self._last_run[task] < self._intervals[task]:

@@ -193,14 +193,16 @@ class PartitionLog:
         return self.log_start_offset
 
     def apply_retention(self, now: float | None = None) -> int:
-        """Delete old segments by `retention.ms` (a segment's largest timestamp), `retention.bytes`,
-        and the log start offset; returns how many were deleted.
+        """Delete old segments by `retention.ms` (a segment's largest timestamp), `retention.bytes`
+        (both only with cleanup.policy `delete`), and the log start offset; returns how many were deleted.
 
         As in Kafka, only a prefix of segments goes, never beyond the high watermark; the active
         segment goes too when it qualifies, after a roll to an empty one.
         """
         now = now_ms() if now is None else now
         deleted = self._delete_while(lambda segment, upper: upper <= self.log_start_offset)
+        if not self.config.delete:
+            return deleted  # cleanup.policy=compact alone: the cleaner, not age or size, removes records
         retention_ms = self.config.retention_ms
         if retention_ms >= 0:
             deleted += self._delete_while(lambda segment, upper: now - segment.largest_timestamp() > retention_ms)
@@ -232,6 +234,13 @@ class PartitionLog:
         del self._segments[:count], self._bases[:count]
         self.log_start_offset = max(self.log_start_offset, self._bases[0])
         return count
+
+    def replace_segments(self, old: list[LogSegment], new: LogSegment) -> None:
+        """Put a compacted segment where the consecutive segments `old` were; the cleaner has
+        already swapped the files on disk. Offsets are unchanged, so nothing else moves."""
+        first = self._segments.index(old[0])
+        self._segments[first:first + len(old)] = [new]
+        self._bases = [s.base_offset for s in self._segments]
 
     def truncate_to(self, offset: int) -> None:
         """Remove every batch holding offsets >= `offset` (a replica diverging from its leader).
