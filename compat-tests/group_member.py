@@ -1,12 +1,14 @@
 """One consumer-group member in its own process, so a test can stop it cleanly or kill it.
 
     python group_member.py CLIENT BOOTSTRAP TOPIC GROUP [--assignor NAME] [--instance ID] [--session-ms N]
+                           [--protocol classic|consumer]
 
 CLIENT is kafka-python, confluent-kafka or aiokafka. The member commits after every batch and
 prints one JSON object per line: {"assigned": [partitions]} whenever its assignment changes,
 {"p": partition, "o": offset, "v": value} per record, and (librdkafka only) {"on_assign": [...]} from
 each rebalance callback, which counts rebalances exactly. SIGTERM closes it (leaving the group);
-SIGKILL is the crash case.
+SIGKILL is the crash case. `--protocol consumer` (confluent-kafka only) joins through KIP-848, with
+the assignor as `group.remote.assignor`.
 """
 
 from __future__ import annotations
@@ -71,9 +73,13 @@ def run_confluent(args: argparse.Namespace) -> None:
 
     config = {
         "bootstrap.servers": args.bootstrap, "group.id": args.group, "enable.auto.commit": False,
-        "auto.offset.reset": "earliest", "session.timeout.ms": args.session_ms, "heartbeat.interval.ms": 1000,
-        "partition.assignment.strategy": args.assignor or "range",
+        "auto.offset.reset": "earliest",
     }
+    if args.protocol == "consumer":  # KIP-848: the broker sets timeouts and assigns (group.remote.assignor)
+        config.update({"group.protocol": "consumer", "group.remote.assignor": args.assignor or "uniform"})
+    else:
+        config.update({"session.timeout.ms": args.session_ms, "heartbeat.interval.ms": 1000,
+                       "partition.assignment.strategy": args.assignor or "range"})
     if args.instance:
         config["group.instance.id"] = args.instance
     consumer = confluent_kafka.Consumer(config)
@@ -124,6 +130,7 @@ def main() -> None:
     parser.add_argument("--assignor")
     parser.add_argument("--instance")
     parser.add_argument("--session-ms", type=int, default=6000)
+    parser.add_argument("--protocol", choices=["classic", "consumer"], default="classic")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, on_sigterm)
     if args.client == "kafka-python":

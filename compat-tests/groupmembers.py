@@ -23,8 +23,9 @@ SCRIPT = Path(__file__).with_name("group_member.py")
 
 class Member:
     def __init__(self, client: str, bootstrap: str, topic: str, group: str, assignor: str | None = None,
-                 instance: str | None = None, session_ms: int = 6000) -> None:
-        command = [sys.executable, str(SCRIPT), client, bootstrap, topic, group, "--session-ms", str(session_ms)]
+                 instance: str | None = None, session_ms: int = 6000, protocol: str = "classic") -> None:
+        command = [sys.executable, str(SCRIPT), client, bootstrap, topic, group, "--session-ms", str(session_ms),
+                   "--protocol", protocol]
         if assignor:
             command += ["--assignor", assignor]
         if instance:
@@ -113,3 +114,32 @@ def produce_round(bootstrap: str, topic: str, label: str, partitions: int, per_p
             sent.add((p, value))
     assert producer.flush(30) == 0, "records left unsent"
     return sent
+
+
+def leave_then_crash(bootstrap: str, topic: str, members: list[Member], partitions: int, session_s: float,
+                     first_wait: float) -> None:
+    """The shared scenario: three members share every partition, one leaves, one is killed.
+
+    After each step every partition is owned by exactly one live member (the killed member's
+    within its session timeout plus slack), and every record produced so far has been consumed.
+    """
+    sent = produce_round(bootstrap, topic, "a", partitions, 20)
+    try:
+        wait_until(lambda: all(m.assignment for m in members) and owned_once(members, partitions), first_wait,
+                   "three members sharing every partition")
+        wait_until(lambda: sent <= seen_by(members), 30, "the first round consumed")
+
+        leaving, crashing, staying = members
+        leaving.stop()
+        wait_until(lambda: owned_once([crashing, staying], partitions), 30, "two members after a leave")
+        sent |= produce_round(bootstrap, topic, "b", partitions, 20)
+        wait_until(lambda: sent <= seen_by(members), 30, "the second round consumed")
+
+        crashing.kill()
+        wait_until(lambda: owned_once([staying], partitions), session_s + 20,
+                   "the survivor owning every partition after the crash")
+        sent |= produce_round(bootstrap, topic, "c", partitions, 20)
+        wait_until(lambda: sent <= seen_by(members), 30, "the last round consumed")
+    except AssertionError:
+        details = [(m.assignments, m.stderr_tail()) for m in members]
+        raise AssertionError(f"member assignments and errors: {details}") from None

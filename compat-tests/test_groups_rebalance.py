@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from conftest import create_topic
-from groupmembers import Member, owned_once, produce_round, seen_by, stop_all, wait_until
+from groupmembers import Member, leave_then_crash, stop_all
 
 pytestmark = pytest.mark.broker_config({"group.initial.rebalance.delay.ms": "0"})
 
@@ -34,26 +34,8 @@ def test_three_members_share_partitions_through_leave_and_crash(kafka_broker, cl
     bootstrap = kafka_broker.bootstrap_server
     topic = create_topic(bootstrap, f"rebalance-{uuid.uuid4().hex[:8]}", PARTITIONS)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    sent = produce_round(bootstrap, topic, "a", PARTITIONS, 20)
     members = [Member(client, bootstrap, topic, group, assignor, session_ms=SESSION_MS) for _ in range(3)]
     try:
-        wait_until(lambda: all(m.assignment for m in members) and owned_once(members, PARTITIONS),
-                   REBALANCE_WAIT, "three members sharing every partition")
-        wait_until(lambda: sent <= seen_by(members), 30, "the first round consumed")
-
-        leaving, crashing, staying = members
-        leaving.stop()
-        wait_until(lambda: owned_once([crashing, staying], PARTITIONS), 30, "two members after a leave")
-        sent |= produce_round(bootstrap, topic, "b", PARTITIONS, 20)
-        wait_until(lambda: sent <= seen_by(members), 30, "the second round consumed")
-
-        crashing.kill()
-        wait_until(lambda: owned_once([staying], PARTITIONS), SESSION_MS / 1000 + 20,
-                   "the survivor owning every partition after the crash")
-        sent |= produce_round(bootstrap, topic, "c", PARTITIONS, 20)
-        wait_until(lambda: sent <= seen_by(members), 30, "the last round consumed")
-    except AssertionError:
-        details = [(m.assignments, m.stderr_tail()) for m in members]
-        raise AssertionError(f"member assignments and errors: {details}") from None
+        leave_then_crash(bootstrap, topic, members, PARTITIONS, SESSION_MS / 1000, REBALANCE_WAIT)
     finally:
         stop_all(members)

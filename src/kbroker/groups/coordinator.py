@@ -18,6 +18,7 @@ from kproto import ErrorCode
 from kbroker.groups import records
 from kbroker.groups.classic import ClassicGroup
 from kbroker.groups.config import GroupConfig
+from kbroker.groups.consumer_groups import ConsumerGroups, TopicCounts
 from kbroker.groups.member import ClassicMember
 from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, expired_offsets
 from kbroker.groups.rebalance import JoinRequest, Rebalancer
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kbroker.groups")
 CLASSIC_TYPE = "classic"
+CONSUMER_TYPE = "consumer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +53,13 @@ class GroupCoordinator:
     @classmethod
     def for_broker(cls, broker: Broker) -> GroupCoordinator:
         """The broker's coordinator, keeping its records in `__consumer_offsets`."""
-        return cls(GroupConfig.from_broker(broker.config), OffsetsTopicLog(broker))
+        def topics() -> dict[str, int]:
+            return {t.name: t.partitions for t in broker.topics if not t.internal}
 
-    def __init__(self, config: GroupConfig, storage: GroupLog, clock: Callable[[], int] = now_ms) -> None:
+        return cls(GroupConfig.from_broker(broker.config), OffsetsTopicLog(broker), topics=topics)
+
+    def __init__(self, config: GroupConfig, storage: GroupLog, clock: Callable[[], int] = now_ms,
+                 topics: TopicCounts = dict) -> None:
         self.config = config
         self.storage = storage
         self.now_ms = clock
@@ -61,6 +67,7 @@ class GroupCoordinator:
         self.offsets = OffsetStore()
         self.timers = Timers()
         self.rebalancer = Rebalancer(self.groups, config, self.timers, self.storage.append, clock)
+        self.consumer = ConsumerGroups(config, self.timers, topics)
         self._expiry_task: asyncio.Task | None = None
 
     # -- lifecycle
@@ -139,6 +146,10 @@ class GroupCoordinator:
                        commits: list[OffsetCommit], retention_ms: int = -1,
                        api_version: int = 9) -> list[ErrorCode]:
         """One error per commit, in order; a group-level problem is every commit's error."""
+        consumer_group = self.consumer.groups.get(group_id)
+        if consumer_group is not None:
+            error = self.consumer.validate_commit(consumer_group, member_id, generation)
+            return self._store_commits(group_id, commits, retention_ms) if not error else [error] * len(commits)
         group = self.groups.get(group_id)
         if group is None:
             if generation >= 0:
@@ -150,6 +161,9 @@ class GroupCoordinator:
             return [error] * len(commits)
         if group.is_in(STABLE, PREPARING_REBALANCE):
             self.rebalancer.touch(group, member_id)
+        return self._store_commits(group_id, commits, retention_ms)
+
+    def _store_commits(self, group_id: str, commits: list[OffsetCommit], retention_ms: int) -> list[ErrorCode]:
         now = self.now_ms()
         expire = now + retention_ms if retention_ms != -1 else None
         errors, written = [], []
@@ -225,9 +239,19 @@ class GroupCoordinator:
             GroupListing(g.group_id, g.protocol_type or "", str(g.state), CLASSIC_TYPE)
             for g in self.groups.values()
             if (not wanted_states or g.state in wanted_states) and (not wanted_types or CLASSIC_TYPE in wanted_types)
+        ] + [
+            GroupListing(g.group_id, CONSUMER_TYPE, g.state, CONSUMER_TYPE)
+            for g in self.consumer.groups.values()
+            if (not states or g.state.lower() in {s.strip().lower() for s in states})
+            and (not wanted_types or CONSUMER_TYPE in wanted_types)
         ]
 
     def describe_group(self, group_id: str) -> GroupDescription:
+        consumer_group = self.consumer.groups.get(group_id)
+        if consumer_group is not None:
+            return GroupDescription(group_id, consumer_group.state, CONSUMER_TYPE, consumer_group.assignor, [
+                DescribedMember(m.member_id, m.instance_id, m.client_id, m.client_host, b"", b"")
+                for m in consumer_group.members.values()])
         group = self.groups.get(group_id)
         if group is None:
             return GroupDescription(group_id, str(DEAD))

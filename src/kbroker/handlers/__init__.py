@@ -4,6 +4,7 @@ from kbroker.handlers import (  # noqa: F401 - imported for their registrations
     api_versions,
     cluster,
     configs,
+    consumer_groups,
     coordinator,
     fetch,
     groups,

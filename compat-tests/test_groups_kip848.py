@@ -1,0 +1,50 @@
+"""KIP-848 (`group.protocol=consumer`): librdkafka members share a 6-partition topic, then one
+leaves and one is killed.
+
+The broker assigns (uniform and range); every partition is owned by exactly one live member after
+each step, the killed member's partitions move within the consumer session timeout, and no record
+produced at any stage goes unconsumed.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from confluent_kafka import ConsumerGroupType
+from confluent_kafka.admin import AdminClient
+
+from conftest import create_topic
+from groupmembers import Member, leave_then_crash, stop_all
+
+SESSION_MS = 6000
+pytestmark = pytest.mark.broker_config({
+    "group.initial.rebalance.delay.ms": "0",
+    "group.consumer.min.session.timeout.ms": "1000", "group.consumer.session.timeout.ms": str(SESSION_MS),
+    "group.consumer.min.heartbeat.interval.ms": "100", "group.consumer.heartbeat.interval.ms": "500",
+})
+
+PARTITIONS = 6
+
+
+def described_members(bootstrap: str, group: str) -> list:
+    """librdkafka's describe (ConsumerGroupDescribe once the broker offers it); the group must be KIP-848."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    described = admin.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+    assert described.type == ConsumerGroupType.CONSUMER, described.type
+    return described.members
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("assignor", ["uniform", "range"])
+def test_three_members_share_partitions_through_leave_and_crash(kafka_broker, assignor: str) -> None:
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, f"kip848-{uuid.uuid4().hex[:8]}", PARTITIONS)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    members = [Member("confluent-kafka", bootstrap, topic, group, assignor, protocol="consumer") for _ in range(3)]
+    try:
+        leave_then_crash(bootstrap, topic, members, PARTITIONS, SESSION_MS / 1000, 30)
+        assert len(described_members(bootstrap, group)) == 1
+    finally:
+        stop_all(members)

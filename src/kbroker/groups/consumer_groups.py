@@ -1,0 +1,274 @@
+"""ConsumerGroupHeartbeat (KIP-848): joining, heartbeats, leaving, fencing, and target assignments.
+
+A heartbeat carries everything: the member's subscription, what it owns, and its epoch. The group
+epoch moves whenever membership, a subscription or a subscribed topic's partition count changes;
+the target assignment is then recomputed by the group's assignor, and each member reconciles
+towards it (see consumer.py). Errors follow Kafka's coordinator: UNKNOWN_MEMBER_ID for a member it
+does not know, FENCED_MEMBER_EPOCH for an epoch it did not give (the member must rejoin with 0),
+UNRELEASED_INSTANCE_ID while a static member's old incarnation is still in the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from kproto import ErrorCode
+
+from kbroker.groups.assignors import ASSIGNORS, Assignment
+from kbroker.groups.config import GroupConfig
+from kbroker.groups.consumer import (
+    LEAVE_EPOCH,
+    STATIC_LEAVE_EPOCH,
+    UNREVOKED_PARTITIONS,
+    ConsumerGroup,
+    ConsumerMember,
+    copy,
+    minus,
+    reconcile,
+)
+from kbroker.groups.timers import Timers
+
+log = logging.getLogger("kbroker.groups")
+TopicCounts = Callable[[], Mapping[str, int]]  # every topic a consumer may subscribe to -> partitions
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    group_id: str
+    member_id: str
+    member_epoch: int
+    instance_id: str | None = None
+    rack_id: str | None = None
+    rebalance_timeout_ms: int = -1
+    subscribed_topics: list[str] | None = None
+    subscribed_regex: str | None = None
+    server_assignor: str | None = None
+    #: by topic name; None when the heartbeat did not say (unchanged since the last one)
+    owned: Assignment | None = None
+    client_id: str = ""
+    client_host: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatResult:
+    error: ErrorCode
+    message: str | None = None
+    member_id: str | None = None
+    member_epoch: int = 0
+    heartbeat_interval_ms: int = 0
+    assignment: Assignment | None = None
+
+
+class ConsumerGroups:
+    def __init__(self, config: GroupConfig, timers: Timers, topics: TopicCounts) -> None:
+        self.config = config
+        self.timers = timers
+        self.topics = topics
+        self.groups: dict[str, ConsumerGroup] = {}
+
+    def heartbeat(self, hb: Heartbeat) -> HeartbeatResult:
+        if not hb.group_id:
+            return HeartbeatResult(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
+        if hb.member_epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
+            return self._leave(hb)
+        if hb.member_epoch == 0:
+            problem = _first_heartbeat_problem(hb, self.config.consumer_assignors)
+            if problem:
+                return HeartbeatResult(*problem)
+            found = self._join(hb)
+        else:
+            found = self._known(hb)
+        if isinstance(found, HeartbeatResult):
+            return found
+        group, member, is_new = found
+        changed_subscription = self._update(member, hb)
+        counts = self._subscribed_counts(group)
+        if changed_subscription or is_new or counts != group.topic_partitions:
+            group.group_epoch += 1
+        if group.group_epoch != group.assignment_epoch:
+            self._assign(group, counts)
+        changed = reconcile(group, member, hb.owned)
+        self._arm_timers(group, member)
+        full = hb.member_epoch == 0 or (hb.owned is not None and hb.owned != member.assigned)
+        return HeartbeatResult(ErrorCode.NONE, None, member.member_id, member.member_epoch,
+                               self.config.consumer_heartbeat_interval_ms,
+                               copy(member.assigned) if changed or full else None)
+
+    # -- membership
+
+    def _join(self, hb: Heartbeat) -> tuple[ConsumerGroup, ConsumerMember, bool] | HeartbeatResult:
+        group = self.groups.get(hb.group_id)
+        if group is None:
+            group = self.groups[hb.group_id] = ConsumerGroup(hb.group_id, assignor=self.config.consumer_assignors[0])
+        member_id = hb.member_id or uuid.uuid4().hex
+        existing = group.members.get(member_id)
+        if existing is not None:
+            return group, existing, False
+        if len(group.members) >= self.config.consumer_max_size and hb.instance_id is None:
+            return HeartbeatResult(ErrorCode.GROUP_MAX_SIZE_REACHED, f"The consumer group has reached its maximum capacity of {self.config.consumer_max_size} members.")
+        member = ConsumerMember(member_id, hb.instance_id, hb.rack_id, hb.client_id, hb.client_host,
+                                hb.rebalance_timeout_ms)
+        if hb.instance_id is not None:
+            old = group.by_instance(hb.instance_id)
+            if old is not None:
+                if old.member_epoch != STATIC_LEAVE_EPOCH:
+                    return HeartbeatResult(ErrorCode.UNRELEASED_INSTANCE_ID,
+                                           f"Static member {old.member_id} with instance id {hb.instance_id} "
+                                           "is not released yet.")
+                # the returning static member takes its old place: same assignment, same epoch
+                self._drop(group, old, bump=False)
+                member.assigned, member.member_epoch = copy(old.assigned), old.previous_member_epoch
+                member.previous_member_epoch = old.previous_member_epoch
+                member.subscribed_topics, member.subscribed_regex = old.subscribed_topics, old.subscribed_regex
+                member.server_assignor = old.server_assignor
+                group.target[member_id] = group.target.pop(old.member_id, {})
+                group.members[member_id] = member
+                return group, member, False
+        group.members[member_id] = member
+        log.info("member %s joined consumer group %s", member_id, group.group_id)
+        return group, member, True
+
+    def _known(self, hb: Heartbeat) -> tuple[ConsumerGroup, ConsumerMember, bool] | HeartbeatResult:
+        group = self.groups.get(hb.group_id)
+        if group is None:
+            return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {hb.group_id} not found.")
+        member = group.members.get(hb.member_id)
+        if member is None:
+            return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
+                                   f"Member {hb.member_id} is not a member of group {hb.group_id}.")
+        if hb.instance_id is not None and member.instance_id != hb.instance_id:
+            return HeartbeatResult(ErrorCode.FENCED_INSTANCE_ID, f"Instance id {hb.instance_id} was fenced.")
+        if hb.member_epoch != member.member_epoch:
+            # a lost response: the previous epoch is fine while the member owns nothing beyond it
+            lost_response = (hb.member_epoch == member.previous_member_epoch and hb.owned is not None
+                             and not minus(hb.owned, member.assigned))
+            if not lost_response:
+                return HeartbeatResult(ErrorCode.FENCED_MEMBER_EPOCH,
+                                       f"The consumer group member has a smaller member epoch ({hb.member_epoch})"
+                                       f" than the one known by the group coordinator ({member.member_epoch})."
+                                       if hb.member_epoch < member.member_epoch else
+                                       f"The consumer group member has a greater member epoch ({hb.member_epoch})"
+                                       f" than the one known by the group coordinator ({member.member_epoch}).")
+        return group, member, False
+
+    def _update(self, member: ConsumerMember, hb: Heartbeat) -> bool:
+        """Take what the heartbeat says; True when the subscription (or assignor) changed."""
+        before = (member.subscribed_topics, member.subscribed_regex, member.server_assignor)
+        if hb.subscribed_topics is not None:
+            member.subscribed_topics = frozenset(hb.subscribed_topics)
+        if hb.subscribed_regex is not None:
+            member.subscribed_regex = hb.subscribed_regex or None
+        if hb.server_assignor is not None:
+            member.server_assignor = hb.server_assignor
+        if hb.rebalance_timeout_ms > 0:
+            member.rebalance_timeout_ms = hb.rebalance_timeout_ms
+        if hb.rack_id is not None:
+            member.rack_id = hb.rack_id
+        member.client_id, member.client_host = hb.client_id or member.client_id, hb.client_host or member.client_host
+        return (member.subscribed_topics, member.subscribed_regex, member.server_assignor) != before
+
+    def _leave(self, hb: Heartbeat) -> HeartbeatResult:
+        group = self.groups.get(hb.group_id)
+        member = None
+        if group is not None:
+            member = group.members.get(hb.member_id)
+            if member is None and hb.instance_id is not None:
+                member = group.by_instance(hb.instance_id)
+        if group is None or member is None:
+            return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
+                                   f"Member {hb.member_id} is not a member of group {hb.group_id}.")
+        if hb.member_epoch == STATIC_LEAVE_EPOCH and member.instance_id is not None:
+            # a static member leaving for a while keeps its partitions until its session expires
+            member.previous_member_epoch, member.member_epoch = member.member_epoch, STATIC_LEAVE_EPOCH
+            self.timers.cancel(("consumer-revoke", group.group_id, member.member_id))
+        else:
+            self._drop(group, member, bump=True)
+            log.info("member %s left consumer group %s", member.member_id, group.group_id)
+        return HeartbeatResult(ErrorCode.NONE, None, hb.member_id, hb.member_epoch)
+
+    def _drop(self, group: ConsumerGroup, member: ConsumerMember, bump: bool) -> None:
+        group.members.pop(member.member_id, None)
+        group.target.pop(member.member_id, None)
+        self.timers.cancel(("consumer-session", group.group_id, member.member_id))
+        self.timers.cancel(("consumer-revoke", group.group_id, member.member_id))
+        if bump:
+            group.group_epoch += 1
+
+    def _fence(self, group_id: str, member_id: str, why: str) -> None:
+        group = self.groups.get(group_id)
+        member = group.members.get(member_id) if group is not None else None
+        if member is not None:
+            log.info("member %s of consumer group %s fenced: %s", member_id, group_id, why)
+            self._drop(group, member, bump=True)
+
+    def _arm_timers(self, group: ConsumerGroup, member: ConsumerMember) -> None:
+        key = (group.group_id, member.member_id)
+        self.timers.schedule(("consumer-session",) + key, self.config.consumer_session_timeout_ms,
+                             lambda: self._fence(*key, "session timeout"))
+        revoke_key = ("consumer-revoke",) + key
+        if member.state != UNREVOKED_PARTITIONS:
+            self.timers.cancel(revoke_key)
+        elif not self.timers.is_scheduled(revoke_key):
+            self.timers.schedule(revoke_key, member.rebalance_timeout_ms,
+                                 lambda: self._fence(*key, "partitions not revoked within the rebalance timeout"))
+
+    # -- assignment
+
+    def _subscribed_counts(self, group: ConsumerGroup) -> dict[str, int]:
+        """Partition counts of the existing topics some member subscribes to, by name or regex."""
+        every = self.topics()
+        wanted: set[str] = group.subscribed_topics() & set(every)
+        for regex in {m.subscribed_regex for m in group.members.values() if m.subscribed_regex}:
+            wanted.update(t for t in every if _matches(regex, t))
+        return {t: every[t] for t in wanted}
+
+    def _assign(self, group: ConsumerGroup, counts: dict[str, int]) -> None:
+        votes = Counter(m.server_assignor for m in group.members.values() if m.server_assignor)
+        group.assignor = votes.most_common(1)[0][0] if votes else self.config.consumer_assignors[0]
+        subscriptions = {
+            m.member_id: frozenset(t for t in counts if t in m.subscribed_topics
+                                   or (m.subscribed_regex and _matches(m.subscribed_regex, t)))
+            for m in group.members.values()
+        }
+        group.target = ASSIGNORS[group.assignor](subscriptions, counts, group.target)
+        group.topic_partitions = counts
+        group.assignment_epoch = group.group_epoch
+
+    # -- offsets
+
+    def validate_commit(self, group: ConsumerGroup, member_id: str, member_epoch: int) -> ErrorCode:
+        """OffsetCommit v9+ in a consumer group: by a member at its epoch (or the one before, while
+        its heartbeat answer is on the way), or by a tool (epoch -1) while the group is empty."""
+        if member_epoch < 0 and not member_id:
+            return ErrorCode.NONE if not group.members else ErrorCode.UNKNOWN_MEMBER_ID
+        member = group.members.get(member_id)
+        if member is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if member_epoch not in (member.member_epoch, member.previous_member_epoch):
+            return ErrorCode.STALE_MEMBER_EPOCH
+        return ErrorCode.NONE
+
+
+def _matches(regex: str, topic: str) -> bool:
+    try:
+        return re.fullmatch(regex, topic) is not None
+    except re.error:
+        return False
+
+
+def _first_heartbeat_problem(hb: Heartbeat, assignors: tuple[str, ...]) -> tuple[ErrorCode, str] | None:
+    """Kafka's checks of a joining heartbeat, with its messages."""
+    if hb.rebalance_timeout_ms == -1:
+        return ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request."
+    if hb.owned is None or any(hb.owned.values()):
+        return ErrorCode.INVALID_REQUEST, "TopicPartitions must be empty when (re-)joining."
+    if hb.subscribed_topics is None and hb.subscribed_regex is None:
+        return ErrorCode.INVALID_REQUEST, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request."
+    if hb.server_assignor is not None and hb.server_assignor not in assignors:
+        return ErrorCode.UNSUPPORTED_ASSIGNOR, f"ServerAssignor {hb.server_assignor} is not supported."
+    return None
