@@ -55,6 +55,7 @@ class Broker:
             retention_check_interval_ms=config["log.retention.check.interval.ms"],
             offset_checkpoint_interval_ms=config["log.flush.offset.checkpoint.interval.ms"],
             high_watermark_checkpoint_interval_ms=config["replica.high.watermark.checkpoint.interval.ms"],
+            cleaner_enable=config["log.cleaner.enable"], cleaner_backoff_ms=config["log.cleaner.backoff.ms"],
         )
         self.cluster_id: str = self.logs.cluster_id
         self.topics = TopicRegistry(data_dir)

@@ -1,0 +1,81 @@
+"""Log compaction seen by stock clients: after the cleaner runs, a consumer from offset 0 reads
+one record per live key, at the offset it was produced at, and no tombstones.
+
+The broker is made eager: the cleaner idles 100 ms between looks, and the topic rolls segments
+every 100 ms, cleans at any dirty ratio and drops tombstones as soon as their horizon is set.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+from conftest import create_topic, unique_topic
+
+pytestmark = pytest.mark.broker_config({"log.cleaner.backoff.ms": "100"})
+
+EAGER = {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01",
+         "delete.retention.ms": "0"}
+DEADLINE = 30.0
+
+
+def produce(bootstrap: str, topic: str, pairs: list[tuple[bytes, bytes | None]]) -> list[int]:
+    """Produce (key, value) pairs in order, one at a time; return their offsets."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "enable.idempotence": False})
+    offsets: list[int] = []
+
+    def delivered(err, msg) -> None:
+        assert err is None, err
+        offsets.append(msg.offset())
+
+    for key, value in pairs:
+        producer.produce(topic, key=key, value=value, partition=0, on_delivery=delivered)
+        producer.flush(10)
+    assert len(offsets) == len(pairs)
+    return offsets
+
+
+def read_all(bootstrap: str, topic: str) -> list[tuple[int, bytes, bytes | None]]:
+    """(offset, key, value) of every record from offset 0 to the end of the partition."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-reader",
+                         "enable.auto.commit": False, "enable.partition.eof": True})
+    try:
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        out = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    return out
+                raise AssertionError(msg.error())
+            out.append((msg.offset(), msg.key(), msg.value()))
+        raise AssertionError(f"no end of partition within 15 s; read {out}")
+    finally:
+        consumer.close()
+
+
+def test_a_compacted_topic_keeps_one_record_per_live_key(kafka_broker, request) -> None:
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, unique_topic(request), config=EAGER)
+    history = [(b"a", b"1"), (b"b", b"1"), (b"c", b"1"), (b"a", b"2"), (b"b", None), (b"c", b"2"),
+               (b"d", b"1"), (b"a", b"3"), (b"d", None)]
+    offsets = produce(bootstrap, topic, history)
+    assert offsets == list(range(len(history)))
+    expected_live = [(5, b"c", b"2"), (7, b"a", b"3")]
+    # Keep writing one more key so earlier segments roll and stay cleanable; the newest filler
+    # record sits in the active segment, which is never cleaned.
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        time.sleep(0.3)
+        [filler_offset] = produce(bootstrap, topic, [(b"filler", b"%d" % time.monotonic_ns())])
+        seen = read_all(bootstrap, topic)
+        if [r for r in seen if r[1] != b"filler"] == expected_live:
+            break
+        assert time.monotonic() < deadline, f"not compacted after {DEADLINE}s: {seen}"
+    assert [r for r in seen if r[1] == b"filler"][-1][0] == filler_offset
+    assert [o for o, _, _ in seen] == sorted(o for o, _, _ in seen)
