@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kbroker.config.properties import ENV_PREFIXES
@@ -46,7 +46,7 @@ class Launch:
     startup_timeout: float
     stop_timeout: float
     port: int = 0
-    metrics_port: int | None = field(default=None)
+    metrics_port: int | None = None
 
 
 class SubprocessRunner:
