@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -27,6 +29,7 @@ from kbroker.log import LogManager, PartitionLog
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.server.connection import Connection
 from kbroker.txn.producer_ids import ProducerIdAllocator
+from kbroker.txn.producer_state import ProducerStateError, ProducerStates
 from kbroker.validation import RecordError, validate_records
 
 log = logging.getLogger("kbroker")
@@ -60,6 +63,8 @@ class Broker:
         self.cluster_id: str = self.logs.cluster_id
         self.topics = TopicRegistry(data_dir)
         self.producer_ids = ProducerIdAllocator(data_dir)
+        self._producer_states: weakref.WeakKeyDictionary[PartitionLog, ProducerStates] = weakref.WeakKeyDictionary()
+        self._next_producer_expiry = 0.0
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Connection] = set()
         self.listen_host, self.listen_port = config.listener
@@ -106,6 +111,9 @@ class Broker:
         for server in self.servers:
             await server.wait_closed()
         await self.groups.stop()
+        for plog, states in list(self._producer_states.items()):
+            plog.flush()
+            states.write_snapshot(plog.log_end_offset)
         self.logs.close()
         log.info("kbroker stopped")
 
@@ -117,8 +125,18 @@ class Broker:
             await asyncio.sleep(interval)
             try:
                 self.logs.maintenance()
+                self._expire_producers()
             except Exception:
                 log.exception("log maintenance failed")
+
+    def _expire_producers(self) -> None:
+        """Drop idle producers' sequence state, every `producer.id.expiration.check.interval.ms`."""
+        now = time.time() * 1000
+        if now < self._next_producer_expiry:
+            return
+        self._next_producer_expiry = now + self.config["producer.id.expiration.check.interval.ms"]
+        for states in self._producer_states.values():
+            states.expire(now, self.config["producer.id.expiration.ms"])
 
     # -- topics
 
@@ -227,6 +245,14 @@ class Broker:
     def leader_epoch(self, topic: str, partition: int) -> int:
         return 0
 
+    def producer_states(self, plog: PartitionLog) -> ProducerStates:
+        """The partition's producer state, rebuilt from snapshot and log the first time it is needed."""
+        states = self._producer_states.get(plog)
+        if states is None:
+            states = self._producer_states[plog] = ProducerStates(plog.directory, str(plog))
+            states.load(plog)
+        return states
+
     def last_stable_offset(self, plog: PartitionLog) -> int:
         """Where read_committed consumers stop: no transactions are open, so the high watermark."""
         return plog.high_watermark
@@ -246,7 +272,15 @@ class Broker:
             buf, count, append_time = validate_records(records, plog.config, produce_version)
         except RecordError as exc:
             return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
+        producers = self.producer_states(plog)
+        try:
+            duplicate = producers.check(buf)
+        except ProducerStateError as exc:
+            return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
+        if duplicate is not None:  # a retry: answered as Kafka does, with the first append's offset
+            return AppendOutcome(ErrorCode.NONE, duplicate.first_offset, -1, plog.log_start_offset)
         base_offset = plog.append(buf)
+        producers.record(buf)
         self.metrics.appended(topic, count, len(buf))
         self._wake(topic, partition)
         return AppendOutcome(ErrorCode.NONE, base_offset, append_time, plog.log_start_offset)

@@ -1,0 +1,140 @@
+"""Idempotent producer state: duplicates, sequence and epoch errors, expiry, rebuilding after a restart."""
+
+from __future__ import annotations
+
+import pytest
+from kproto import ErrorCode
+from kproto.records.batch import build_batch
+from kproto.records.control import ControlType, build_end_txn_marker
+from kproto.records.record import Record
+
+from kbroker.log import LogConfig, PartitionLog
+from kbroker.txn.producer_state import ProducerStateError, ProducerStates, encode_snapshot, read_snapshot
+
+PID = 7
+
+
+def produced(seq: int, count: int = 1, *, epoch: int = 0, pid: int = PID, transactional: bool = False) -> bytearray:
+    records = [Record(i, 1_700_000_000_000, None, b"v%d" % (seq + i)) for i in range(count)]
+    return bytearray(build_batch(records, producer_id=pid, producer_epoch=epoch, base_sequence=seq,
+                                 transactional=transactional))
+
+
+def open_partition(path) -> tuple[PartitionLog, ProducerStates]:
+    plog = PartitionLog(path / "t-0", "t", 0, LogConfig.from_mapping({}))
+    states = ProducerStates(plog.directory, str(plog))
+    states.load(plog)
+    return plog, states
+
+
+def append(plog: PartitionLog, states: ProducerStates, data: bytearray) -> int:
+    """What the broker does: check, then append (or answer a retry with its first offset)."""
+    duplicate = states.check(data)
+    if duplicate is not None:
+        return duplicate.first_offset
+    offset = plog.append(data)
+    states.record(data)
+    return offset
+
+
+def error_of(plog: PartitionLog, states: ProducerStates, data: bytearray) -> ErrorCode:
+    with pytest.raises(ProducerStateError) as caught:
+        append(plog, states, data)
+    return caught.value.error
+
+
+def test_retry_of_any_of_the_last_five_batches_gets_its_first_offset(tmp_path):
+    plog, states = open_partition(tmp_path)
+    offsets = [append(plog, states, produced(seq * 2, 2)) for seq in range(6)]
+    assert offsets == [0, 2, 4, 6, 8, 10]
+    for seq in range(1, 6):
+        assert append(plog, states, produced(seq * 2, 2)) == offsets[seq]
+    assert plog.log_end_offset == 12
+    # the sixth-last batch is forgotten: its retry is out of order, not a duplicate
+    assert error_of(plog, states, produced(0, 2)) == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert plog.log_end_offset == 12
+
+
+def test_gap_in_sequence_is_out_of_order(tmp_path):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(0, 3))
+    assert error_of(plog, states, produced(5)) == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert append(plog, states, produced(3)) == 3
+
+
+def test_unknown_producer_may_start_at_any_sequence(tmp_path):
+    plog, states = open_partition(tmp_path)
+    assert append(plog, states, produced(42)) == 0
+    assert append(plog, states, produced(43)) == 1
+
+
+def test_stale_epoch_is_refused_and_a_new_epoch_starts_at_zero(tmp_path):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(0, epoch=1))
+    assert error_of(plog, states, produced(1, epoch=0)) == ErrorCode.INVALID_PRODUCER_EPOCH
+    assert error_of(plog, states, produced(1, epoch=2)) == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert append(plog, states, produced(0, epoch=2)) == 1
+    assert plog.log_end_offset == 2
+
+
+def test_sequence_wraps_after_int_max(tmp_path):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(2**31 - 2, 2))
+    assert append(plog, states, produced(0)) == 2
+
+
+def test_state_is_rebuilt_from_the_log_without_a_snapshot(tmp_path):
+    plog, states = open_partition(tmp_path)
+    for seq in range(3):
+        append(plog, states, produced(seq))
+    plog.close()
+    plog, states = open_partition(tmp_path)
+    assert append(plog, states, produced(2)) == 2
+    assert error_of(plog, states, produced(9)) == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert append(plog, states, produced(3)) == 3
+
+
+def test_snapshot_then_the_log_after_it(tmp_path):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(0, 2))
+    append(plog, states, produced(0, epoch=0, pid=PID + 1, transactional=True))
+    states.write_snapshot(plog.log_end_offset)
+    append(plog, states, produced(2))
+    plog.close()
+    assert [p.name for p in plog.directory.glob("*.snapshot")] == ["00000000000000000003.snapshot"]
+    plog, states = open_partition(tmp_path)
+    assert append(plog, states, produced(2)) == 3  # from the log after the snapshot
+    assert append(plog, states, produced(3)) == 4
+    assert states.producers[PID + 1].current_txn_first_offset == 2  # from the snapshot
+
+
+def test_snapshot_round_trip_and_corruption(tmp_path):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(5, 3, epoch=4))
+    data = encode_snapshot(states.producers.values())
+    restored = read_snapshot(data)[PID]
+    assert (restored.epoch, restored.last_seq, restored.batches[-1].first_offset) == (4, 7, 0)
+    damaged = bytearray(data)
+    damaged[-1] ^= 1
+    with pytest.raises(ValueError, match="CRC"):
+        read_snapshot(bytes(damaged))
+
+
+def test_control_batch_ends_the_open_transaction(tmp_path):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(0, transactional=True))
+    assert states.producers[PID].current_txn_first_offset == 0
+    plog_marker = bytearray(build_end_txn_marker(ControlType.COMMIT, producer_id=PID, producer_epoch=0,
+                                                 coordinator_epoch=0, timestamp=1_700_000_000_000))
+    plog.append(plog_marker)
+    states.record(plog_marker)
+    assert states.producers[PID].current_txn_first_offset == -1
+    assert append(plog, states, produced(1, transactional=True)) == 2
+
+
+def test_idle_producers_expire_unless_in_a_transaction(tmp_path):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(0))
+    append(plog, states, produced(0, pid=PID + 1, transactional=True))
+    assert states.expire(1_700_000_000_000 + 1000, 1000) == 1
+    assert list(states.producers) == [PID + 1]
