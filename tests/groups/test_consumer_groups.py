@@ -136,3 +136,27 @@ def test_assignors_balance_and_stick() -> None:
         for topic, parts in first[m].items():
             assert parts <= after[m].get(topic, set())
     assert range_(subs, {"t": 4}, {}) == {"a": {"t": {0, 1}}, "b": {"t": {2}}, "c": {"t": {3}}}
+
+
+def test_groups_come_back_from_their_records() -> None:
+    async def main():
+        storage = MemoryGroupLog()
+        coord = GroupCoordinator(CONFIG, storage, topics=lambda: TOPICS)
+        a = join(coord, "a")
+        join(coord, "b")
+        a = beat(coord, "a", 1, owned=a.assignment)  # revoking half
+        await coord.stop()
+        again = GroupCoordinator(CONFIG, storage, topics=lambda: TOPICS, topic_ids=(coord.consumer.topic_id,
+                                                                                    coord.consumer.topic_name))
+        await again.start()
+        before, after = coord.consumer.groups["g"], again.consumer.groups["g"]
+        assert (after.group_epoch, after.assignment_epoch, after.target) == (
+            before.group_epoch, before.assignment_epoch, before.target)
+        for member_id, m in before.members.items():
+            n = after.members[member_id]
+            assert (n.member_epoch, n.state, n.assigned, n.pending_revocation, n.subscribed_topics) == (
+                m.member_epoch, m.state, m.assigned, m.pending_revocation, m.subscribed_topics)
+        assert beat(again, "b", 2, owned={}).error == E.NONE
+        assert again.delete_groups(["g"]) == [("g", E.NON_EMPTY_GROUP)]
+        await again.stop()
+    run(main())

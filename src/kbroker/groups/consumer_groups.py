@@ -19,6 +19,7 @@ from typing import Callable, Mapping
 
 from kproto import ErrorCode
 
+from kbroker.groups import consumer_records as records
 from kbroker.groups.assignors import ASSIGNORS, Assignment
 from kbroker.groups.config import GroupConfig
 from kbroker.groups.consumer import (
@@ -31,10 +32,27 @@ from kbroker.groups.consumer import (
     minus,
     reconcile,
 )
+from kbroker.groups.records import RecordBytes
 from kbroker.groups.timers import Timers
 
 log = logging.getLogger("kbroker.groups")
 TopicCounts = Callable[[], Mapping[str, int]]  # every topic a consumer may subscribe to -> partitions
+Write = Callable[[str, list[RecordBytes]], None]
+
+
+class DerivedTopicIds:
+    """Topic ids made from names, for coordinators without a broker (tests, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.names: dict[uuid.UUID, str] = {}
+
+    def id_of(self, name: str) -> uuid.UUID:
+        topic_id = uuid.uuid5(uuid.NAMESPACE_OID, name)
+        self.names[topic_id] = name
+        return topic_id
+
+    def name_of(self, topic_id: uuid.UUID) -> str | None:
+        return self.names.get(topic_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +83,23 @@ class HeartbeatResult:
 
 
 class ConsumerGroups:
-    def __init__(self, config: GroupConfig, timers: Timers, topics: TopicCounts) -> None:
+    def __init__(self, config: GroupConfig, timers: Timers, topics: TopicCounts, write: Write,
+                 topic_id: records.TopicId, topic_name: records.TopicName) -> None:
         self.config = config
         self.timers = timers
         self.topics = topics
+        self.write = write
+        self.topic_id = topic_id
+        self.topic_name = topic_name
         self.groups: dict[str, ConsumerGroup] = {}
+
+    def load(self, loader: records.Loader) -> None:
+        """Groups as last written; their members' sessions start now, as after a coordinator move."""
+        self.groups.update(loader.groups(self.topic_name))
+        for group in self.groups.values():
+            group.topic_partitions = self._subscribed_counts(group)
+            for member in group.members.values():
+                self._arm_timers(group, member)
 
     def heartbeat(self, hb: Heartbeat) -> HeartbeatResult:
         if not hb.group_id:
@@ -86,13 +116,21 @@ class ConsumerGroups:
         if isinstance(found, HeartbeatResult):
             return found
         group, member, is_new = found
+        written: list[RecordBytes] = []
         changed_subscription = self._update(member, hb)
+        if changed_subscription or is_new:
+            written.append(records.member_metadata(group.group_id, member))
         counts = self._subscribed_counts(group)
         if changed_subscription or is_new or counts != group.topic_partitions:
             group.group_epoch += 1
+            written.append(records.group_epoch(group))
         if group.group_epoch != group.assignment_epoch:
             self._assign(group, counts)
+            written += records.target(group, self.topic_id)
         changed = reconcile(group, member, hb.owned)
+        if changed or hb.member_epoch == 0:
+            written.append(records.current(group.group_id, member, self.topic_id))
+        self.write(group.group_id, written)
         self._arm_timers(group, member)
         full = hb.member_epoch == 0 or (hb.owned is not None and hb.owned != member.assigned)
         return HeartbeatResult(ErrorCode.NONE, None, member.member_id, member.member_epoch,
@@ -122,6 +160,7 @@ class ConsumerGroups:
                                            "is not released yet.")
                 # the returning static member takes its old place: same assignment, same epoch
                 self._drop(group, old, bump=False)
+                self.write(group.group_id, [records.member_metadata(group.group_id, member)])
                 member.assigned, member.member_epoch = copy(old.assigned), old.previous_member_epoch
                 member.previous_member_epoch = old.previous_member_epoch
                 member.subscribed_topics, member.subscribed_regex = old.subscribed_topics, old.subscribed_regex
@@ -186,6 +225,7 @@ class ConsumerGroups:
             # a static member leaving for a while keeps its partitions until its session expires
             member.previous_member_epoch, member.member_epoch = member.member_epoch, STATIC_LEAVE_EPOCH
             self.timers.cancel(("consumer-revoke", group.group_id, member.member_id))
+            self.write(group.group_id, [records.current(group.group_id, member, self.topic_id)])
         else:
             self._drop(group, member, bump=True)
             log.info("member %s left consumer group %s", member.member_id, group.group_id)
@@ -196,8 +236,11 @@ class ConsumerGroups:
         group.target.pop(member.member_id, None)
         self.timers.cancel(("consumer-session", group.group_id, member.member_id))
         self.timers.cancel(("consumer-revoke", group.group_id, member.member_id))
+        written = records.member_tombstones(group.group_id, member.member_id)
         if bump:
             group.group_epoch += 1
+            written.append(records.group_epoch(group))
+        self.write(group.group_id, written)
 
     def _fence(self, group_id: str, member_id: str, why: str) -> None:
         group = self.groups.get(group_id)

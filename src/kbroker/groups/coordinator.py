@@ -18,7 +18,8 @@ from kproto import ErrorCode
 from kbroker.groups import records
 from kbroker.groups.classic import ClassicGroup
 from kbroker.groups.config import GroupConfig
-from kbroker.groups.consumer_groups import ConsumerGroups, TopicCounts
+from kbroker.groups import consumer_records
+from kbroker.groups.consumer_groups import ConsumerGroups, DerivedTopicIds, TopicCounts
 from kbroker.groups.member import ClassicMember
 from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, expired_offsets
 from kbroker.groups.rebalance import JoinRequest, Rebalancer
@@ -56,10 +57,20 @@ class GroupCoordinator:
         def topics() -> dict[str, int]:
             return {t.name: t.partitions for t in broker.topics if not t.internal}
 
-        return cls(GroupConfig.from_broker(broker.config), OffsetsTopicLog(broker), topics=topics)
+        def topic_id(name: str):
+            info = broker.topics.get(name)
+            return info.topic_id if info is not None else None
+
+        def topic_name(topic_id):
+            info = broker.topics.by_id(topic_id)
+            return info.name if info is not None else None
+
+        return cls(GroupConfig.from_broker(broker.config), OffsetsTopicLog(broker), topics=topics,
+                   topic_ids=(topic_id, topic_name))
 
     def __init__(self, config: GroupConfig, storage: GroupLog, clock: Callable[[], int] = now_ms,
-                 topics: TopicCounts = dict) -> None:
+                 topics: TopicCounts = dict,
+                 topic_ids: tuple[consumer_records.TopicId, consumer_records.TopicName] | None = None) -> None:
         self.config = config
         self.storage = storage
         self.now_ms = clock
@@ -67,14 +78,22 @@ class GroupCoordinator:
         self.offsets = OffsetStore()
         self.timers = Timers()
         self.rebalancer = Rebalancer(self.groups, config, self.timers, self.storage.append, clock)
-        self.consumer = ConsumerGroups(config, self.timers, topics)
+        if topic_ids is None:
+            derived = DerivedTopicIds()
+            topic_ids = (derived.id_of, derived.name_of)
+        self.consumer = ConsumerGroups(config, self.timers, topics, self.storage.append, *topic_ids)
         self._expiry_task: asyncio.Task | None = None
 
     # -- lifecycle
 
     async def start(self) -> None:
         """Load groups and offsets from storage, then run session timers and offset expiry."""
-        self.load(self.storage.load())
+        kip848 = consumer_records.Loader()
+        self.load(self.storage.load(), kip848)
+        self.consumer.load(kip848)
+        for group_id in self.consumer.groups:  # offsets alone made a classic placeholder for it
+            if group_id in self.groups and self.groups[group_id].is_in(EMPTY):
+                del self.groups[group_id]
         for group in self.groups.values():
             for member in group.members.values():
                 self.rebalancer.touch(group, member.member_id)
@@ -89,10 +108,15 @@ class GroupCoordinator:
         for group in self.groups.values():
             self.rebalancer.abandon(group, ErrorCode.NOT_COORDINATOR)
 
-    def load(self, stored: Iterable[RecordBytes]) -> None:
-        """Replay records: the last value of each key wins and a tombstone deletes it."""
+    def load(self, stored: Iterable[RecordBytes], kip848: consumer_records.Loader | None = None) -> None:
+        """Replay records: the last value of each key wins and a tombstone deletes it.
+
+        KIP-848 group records go to `kip848`, which needs the topics and timers of a started broker.
+        """
         metadata: dict[str, object] = {}
         for key, value in stored:
+            if kip848 is not None and kip848.feed(key, value):
+                continue
             record = records.read_record(key, value)
             if isinstance(record, OffsetRecord):
                 if record.offset is None:
@@ -267,6 +291,13 @@ class GroupCoordinator:
     def delete_groups(self, group_ids: list[str]) -> list[tuple[str, ErrorCode]]:
         results = []
         for group_id in group_ids:
+            consumer_group = self.consumer.groups.get(group_id)
+            if consumer_group is not None:
+                error = ErrorCode.NON_EMPTY_GROUP if consumer_group.members else ErrorCode.NONE
+                if not error:
+                    self._delete_consumer_group(group_id)
+                results.append((group_id, error))
+                continue
             group = self.groups.get(group_id)
             if group is None or group.is_in(DEAD):
                 results.append((group_id, ErrorCode.GROUP_ID_NOT_FOUND))
@@ -276,6 +307,12 @@ class GroupCoordinator:
                 self._delete_group(group)
                 results.append((group_id, ErrorCode.NONE))
         return results
+
+    def _delete_consumer_group(self, group_id: str) -> None:
+        tombstones = [records.offset_tombstone(group_id, t, p) for t, p in self.offsets.delete_group(group_id)]
+        self.storage.append(group_id, tombstones + consumer_records.group_tombstones(group_id))
+        del self.consumer.groups[group_id]
+        log.info("deleted consumer group %s", group_id)
 
     def _delete_group(self, group: ClassicGroup) -> None:
         tombstones = [records.offset_tombstone(group.group_id, t, p) for t, p in self.offsets.delete_group(group.group_id)]

@@ -1,0 +1,158 @@
+"""KIP-848 groups in `__consumer_offsets`, in Kafka's record formats (key types 3 and 5-8).
+
+A group is its epoch (type 3), each member's metadata (5), the target assignment's epoch (6) and
+each member's target (7), and each member's current assignment with its epoch and state (8).
+Assignments are stored by topic id, as Kafka stores them. Kafka 4.1 stopped writing the
+subscribed-topic metadata (type 4), keeping a hash instead; we write neither and recount the
+topics at load. Replay is last value per key, a tombstone deleting the key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Callable
+
+from kproto.codec import decode, encode
+from kproto.messages import (
+    ConsumerGroupCurrentMemberAssignmentKey,
+    ConsumerGroupCurrentMemberAssignmentValue,
+    ConsumerGroupMemberMetadataKey,
+    ConsumerGroupMemberMetadataValue,
+    ConsumerGroupMetadataKey,
+    ConsumerGroupMetadataValue,
+    ConsumerGroupTargetAssignmentMemberKey,
+    ConsumerGroupTargetAssignmentMemberValue,
+    ConsumerGroupTargetAssignmentMetadataKey,
+    ConsumerGroupTargetAssignmentMetadataValue,
+)
+
+from kbroker.groups.assignors import Assignment
+from kbroker.groups.consumer import STABLE, UNRELEASED_PARTITIONS, UNREVOKED_PARTITIONS, ConsumerGroup, ConsumerMember
+from kbroker.groups.records import VERSION, RecordBytes
+
+GROUP, MEMBER, TARGET_EPOCH, TARGET_MEMBER, CURRENT = 3, 5, 6, 7, 8
+KEYS = {
+    GROUP: ConsumerGroupMetadataKey, MEMBER: ConsumerGroupMemberMetadataKey,
+    TARGET_EPOCH: ConsumerGroupTargetAssignmentMetadataKey, TARGET_MEMBER: ConsumerGroupTargetAssignmentMemberKey,
+    CURRENT: ConsumerGroupCurrentMemberAssignmentKey,
+}
+VALUES = {
+    GROUP: ConsumerGroupMetadataValue, MEMBER: ConsumerGroupMemberMetadataValue,
+    TARGET_EPOCH: ConsumerGroupTargetAssignmentMetadataValue, TARGET_MEMBER: ConsumerGroupTargetAssignmentMemberValue,
+    CURRENT: ConsumerGroupCurrentMemberAssignmentValue,
+}
+#: Kafka's MemberState byte values
+STATE_CODES = {STABLE: 0, UNREVOKED_PARTITIONS: 1, UNRELEASED_PARTITIONS: 2}
+TopicId = Callable[[str], "uuid.UUID | None"]
+TopicName = Callable[[uuid.UUID], "str | None"]
+
+
+def _key(kind: int, group_id: str, member_id: str | None = None) -> bytes:
+    fields = {"group_id": group_id} if member_id is None else {"group_id": group_id, "member_id": member_id}
+    return VERSION.pack(kind) + encode(KEYS[kind](**fields), kind)
+
+
+def _record(kind: int, group_id: str, member_id: str | None, value) -> RecordBytes:
+    return _key(kind, group_id, member_id), VERSION.pack(0) + encode(value, 0)
+
+
+def _by_id(assignment: Assignment, topic_id: TopicId, struct: type) -> list:
+    out = []
+    for topic in sorted(assignment):
+        tid = topic_id(topic)
+        if tid is not None and assignment[topic]:
+            out.append(struct(topic_id=tid, partitions=sorted(assignment[topic])))
+    return out
+
+
+def _by_name(parts: list, topic_name: TopicName) -> Assignment:
+    out: Assignment = {}
+    for tp in parts:
+        name = topic_name(tp.topic_id)
+        if name is not None:
+            out[name] = set(tp.partitions)
+    return out
+
+
+def group_epoch(group: ConsumerGroup) -> RecordBytes:
+    return _record(GROUP, group.group_id, None, ConsumerGroupMetadataValue(epoch=group.group_epoch))
+
+
+def member_metadata(group_id: str, m: ConsumerMember) -> RecordBytes:
+    return _record(MEMBER, group_id, m.member_id, ConsumerGroupMemberMetadataValue(
+        instance_id=m.instance_id, rack_id=m.rack_id, client_id=m.client_id, client_host=m.client_host,
+        subscribed_topic_names=sorted(m.subscribed_topics), subscribed_topic_regex=m.subscribed_regex,
+        rebalance_timeout_ms=m.rebalance_timeout_ms, server_assignor=m.server_assignor))
+
+
+def target(group: ConsumerGroup, topic_id: TopicId) -> list[RecordBytes]:
+    """The whole target assignment: each member's part, then the epoch that makes it current."""
+    out = [_record(TARGET_MEMBER, group.group_id, member_id, ConsumerGroupTargetAssignmentMemberValue(
+        topic_partitions=_by_id(parts, topic_id, ConsumerGroupTargetAssignmentMemberValue.TopicPartition)))
+        for member_id, parts in group.target.items()]
+    out.append(_record(TARGET_EPOCH, group.group_id, None,
+                       ConsumerGroupTargetAssignmentMetadataValue(assignment_epoch=group.assignment_epoch)))
+    return out
+
+
+def current(group_id: str, m: ConsumerMember, topic_id: TopicId) -> RecordBytes:
+    tp = ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions
+    return _record(CURRENT, group_id, m.member_id, ConsumerGroupCurrentMemberAssignmentValue(
+        member_epoch=m.member_epoch, previous_member_epoch=m.previous_member_epoch, state=STATE_CODES[m.state],
+        assigned_partitions=_by_id(m.assigned, topic_id, tp),
+        partitions_pending_revocation=_by_id(m.pending_revocation, topic_id, tp)))
+
+
+def member_tombstones(group_id: str, member_id: str) -> list[RecordBytes]:
+    return [(_key(kind, group_id, member_id), None) for kind in (CURRENT, TARGET_MEMBER, MEMBER)]
+
+
+def group_tombstones(group_id: str) -> list[RecordBytes]:
+    return [(_key(kind, group_id), None) for kind in (TARGET_EPOCH, GROUP)]
+
+
+class Loader:
+    """Rebuilds KIP-848 groups from replayed records (the last value of each key wins)."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[int, str, str | None], object] = {}
+
+    def feed(self, key: bytes, value: bytes | None) -> bool:
+        """Take a record if it is a KIP-848 group record; False otherwise."""
+        (kind,) = VERSION.unpack_from(key)
+        if kind not in KEYS:
+            return False
+        k = decode(KEYS[kind], kind, key, 2)
+        ident = (kind, k.group_id, getattr(k, "member_id", None))
+        if value is None:
+            self.values.pop(ident, None)
+        else:
+            (version,) = VERSION.unpack_from(value)
+            self.values[ident] = decode(VALUES[kind], version, value, 2)
+        return True
+
+    def groups(self, topic_name: TopicName) -> dict[str, ConsumerGroup]:
+        groups: dict[str, ConsumerGroup] = {}
+        states = {code: name for name, code in STATE_CODES.items()}
+        for (kind, group_id, _), v in self.values.items():
+            if kind == GROUP:
+                groups[group_id] = ConsumerGroup(group_id, group_epoch=v.epoch)
+        for (kind, group_id, member_id), v in sorted(self.values.items(), key=lambda item: item[0][0]):
+            group = groups.get(group_id)
+            if group is None:
+                continue
+            if kind == MEMBER:
+                group.members[member_id] = ConsumerMember(
+                    member_id, v.instance_id, v.rack_id, v.client_id, v.client_host, v.rebalance_timeout_ms,
+                    frozenset(v.subscribed_topic_names), v.subscribed_topic_regex, v.server_assignor)
+            elif kind == TARGET_EPOCH:
+                group.assignment_epoch = v.assignment_epoch
+            elif kind == TARGET_MEMBER and member_id in group.members:
+                group.target[member_id] = _by_name(v.topic_partitions, topic_name)
+            elif kind == CURRENT and member_id in group.members:
+                m = group.members[member_id]
+                m.member_epoch, m.previous_member_epoch = v.member_epoch, v.previous_member_epoch
+                m.state = states.get(v.state, STABLE)
+                m.assigned = _by_name(v.assigned_partitions, topic_name)
+                m.pending_revocation = _by_name(v.partitions_pending_revocation, topic_name)
+        return groups
