@@ -10,8 +10,9 @@ def register(group: click.Group) -> None:
     from kbroker.tools.configs import configs
     from kbroker.tools.console import console_consumer, console_producer
     from kbroker.tools.dump_log import dump_log
+    from kbroker.tools.groups import groups
     from kbroker.tools.offsets import get_offsets
     from kbroker.tools.topics import topics
 
-    for command in (topics, configs, get_offsets, console_producer, console_consumer, dump_log):
+    for command in (topics, configs, groups, get_offsets, console_producer, console_consumer, dump_log):
         group.add_command(command)
