@@ -8,6 +8,8 @@ from kbroker.groups import GroupConfig, GroupCoordinator, MemoryGroupLog, Offset
 from kbroker.groups.assignors import range_, uniform
 from kbroker.groups.consumer_groups import Heartbeat
 
+from helpers import join_request
+
 TOPICS = {"t": 6}
 CONFIG = GroupConfig(consumer_session_timeout_ms=80, consumer_heartbeat_interval_ms=20)
 
@@ -159,4 +161,21 @@ def test_groups_come_back_from_their_records() -> None:
         assert beat(again, "b", 2, owned={}).error == E.NONE
         assert again.delete_groups(["g"]) == [("g", E.NON_EMPTY_GROUP)]
         await again.stop()
+    run(main())
+
+
+def test_classic_and_consumer_groups_share_ids_only_when_empty() -> None:
+    async def main():
+        coord = coordinator()
+        commit = [OffsetCommit("t", 0, 5)]
+        assert coord.commit_offsets("g", -1, "", None, commit) == [E.NONE]  # an empty classic group
+        assert coord.consumer_heartbeat(Heartbeat("g", "a", 0, None, None, 1000, ["t"], owned={})).error == E.NONE
+        assert "g" not in coord.groups and coord.fetch_offsets("g", None)[0][1][0][1].offset == 5
+        refused = await coord.join(join_request(session_ms=6000))
+        assert refused.error == E.INCONSISTENT_GROUP_PROTOCOL
+        assert beat(coord, "a", -1).error == E.NONE
+        first = await coord.join(join_request(session_ms=6000))  # the empty consumer group gives way
+        assert first.error == E.MEMBER_ID_REQUIRED and "g" not in coord.consumer.groups
+        assert coord.consumer_heartbeat(Heartbeat("g", "b", 0, None, None, 1000, ["t"], owned={})).error == \
+            E.GROUP_ID_NOT_FOUND
     run(main())

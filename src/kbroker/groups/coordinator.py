@@ -19,12 +19,12 @@ from kbroker.groups import records
 from kbroker.groups.classic import ClassicGroup
 from kbroker.groups.config import GroupConfig
 from kbroker.groups import consumer_records
-from kbroker.groups.consumer_groups import ConsumerGroups, DerivedTopicIds, TopicCounts
+from kbroker.groups.consumer_groups import ConsumerGroups, DerivedTopicIds, Heartbeat, HeartbeatResult, TopicCounts
 from kbroker.groups.member import ClassicMember
 from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, expired_offsets
 from kbroker.groups.rebalance import JoinRequest, Rebalancer
 from kbroker.groups.records import GroupRecord, OffsetRecord, RecordBytes
-from kbroker.groups.results import DescribedMember, GroupDescription, GroupListing
+from kbroker.groups.results import DescribedMember, GroupDescription, GroupListing, JoinResult
 from kbroker.groups.states import COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE, parse_state
 from kbroker.groups.storage import GroupLog, OffsetsTopicLog
 from kbroker.groups.timers import Timers
@@ -151,7 +151,29 @@ class GroupCoordinator:
     # -- the classic protocol
 
     def join(self, request: JoinRequest) -> asyncio.Future:
+        """A classic join; an empty KIP-848 group of that id gives way, one with members refuses."""
+        consumer_group = self.consumer.groups.get(request.group_id)
+        if consumer_group is not None:
+            if consumer_group.members:
+                refused = asyncio.get_running_loop().create_future()
+                refused.set_result(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
+                return refused
+            del self.consumer.groups[request.group_id]
+            self.storage.append(request.group_id, consumer_records.group_tombstones(request.group_id))
         return self.rebalancer.join(request)
+
+    def consumer_heartbeat(self, heartbeat: Heartbeat) -> HeartbeatResult:
+        """A KIP-848 heartbeat; an empty classic group of that id gives way, one in use refuses."""
+        classic = self.groups.get(heartbeat.group_id)
+        if classic is not None and heartbeat.group_id not in self.consumer.groups:
+            if not classic.is_in(EMPTY) or classic.pending_members:
+                return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND,
+                                       f"Group {heartbeat.group_id} is not a consumer group.")
+            classic.transition(DEAD, self.now_ms())
+            self.timers.cancel(("join", heartbeat.group_id))
+            del self.groups[heartbeat.group_id]
+            self.storage.append(heartbeat.group_id, [records.group_tombstone(heartbeat.group_id)])
+        return self.consumer.heartbeat(heartbeat)
 
     def sync(self, group_id: str, generation: int, member_id: str, group_instance_id: str | None,
              protocol_type: str | None, protocol_name: str | None, assignments: dict[str, bytes]) -> asyncio.Future:

@@ -51,7 +51,7 @@ def by_id(ctx: RequestContext, assignment: Assignment, struct: type) -> list:
 @handles(CONSUMER_GROUP_HEARTBEAT, 0, 1)
 def consumer_group_heartbeat(ctx: RequestContext,
                              request: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
-    result = ctx.broker.groups.consumer.heartbeat(Heartbeat(
+    result = ctx.broker.groups.consumer_heartbeat(Heartbeat(
         group_id=request.group_id, member_id=request.member_id, member_epoch=request.member_epoch,
         instance_id=request.instance_id, rack_id=request.rack_id, rebalance_timeout_ms=request.rebalance_timeout_ms,
         subscribed_topics=request.subscribed_topic_names, subscribed_regex=request.subscribed_topic_regex,
