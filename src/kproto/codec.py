@@ -31,6 +31,10 @@ FIXED = {"bool": "?", "int8": "b", "int16": "h", "uint16": "H", "int32": "i", "u
 #: no real message has more elements than this, so a larger count is malformed.
 MAX_EMPTY_ELEMENTS = 1 << 16
 
+#: Arrays of fixed-width numbers shorter than this use a prepared Struct, saving a format per call.
+SMALL_ARRAY = 32
+ARRAYS = {code: tuple(struct.Struct(f">{n}{code}") for n in range(SMALL_ARRAY)) for code in FIXED.values()}
+
 I8 = struct.Struct(">b")
 I16 = struct.Struct(">h")
 I32 = struct.Struct(">i")
@@ -118,6 +122,7 @@ RUNTIME = {
     "read_uvarint": read_uvarint, "uvarint": uvarint, "short": short, "bad_length": bad_length,
     "not_nullable": not_nullable, "read_uuid": read_uuid, "ProtocolError": ProtocolError,
     "tags_section": unknown_tags_section, "MAX_EMPTY_ELEMENTS": MAX_EMPTY_ELEMENTS,
+    "ARRAYS": ARRAYS, "SMALL_ARRAY": SMALL_ARRAY,
 }
 
 
@@ -216,13 +221,28 @@ class _Compiler:
         self.lines += body + [""]
         return name
 
+    def fresh(self, s: StructSpec) -> str:
+        """A function making a struct of defaults: cheaper than calling the class with keywords."""
+        name = f"fresh_{s.name}"
+        if name in self.done:
+            return name
+        self.done.add(name)
+        body = [f"def {name}():", f"    o = new({self.class_of(s)})", "    o._unknown_tags = None"]
+        body += [f"    o.{f.attr} = {self.default_expr(f)}" for f in s.fields]
+        self.lines += body + ["    return o", ""]
+        return name
+
+    def default_struct(self, s: StructSpec) -> str:
+        """A shared struct of defaults, only ever compared against, never handed out."""
+        return self.const(getattr(self.cls, s.name)(), "D")
+
     def default_expr(self, f: FieldSpec) -> str:
         if f.default is not ZERO:
             return self.const(f.default) if f.default is not None else "None"
         if f.is_array:
             return "[]"
         if f.struct is not None:
-            return f"{self.class_of(f.struct)}()"
+            return f"{self.fresh(f.struct)}()"
         return self.const(zero_value(f))
 
     def decode_field(self, f: FieldSpec, target: str, end: str, where: str, ind: str) -> list[str]:
@@ -299,7 +319,9 @@ class _Compiler:
         if element in FIXED:
             size = struct.calcsize(">" + FIXED[element])
             out.append(f"    if {n} * {size} > {end} - p: raise bad_length({where!r}, p, {n} * {size}, {end})")
-            out.append(f"    {target} = list(struct.unpack_from('>%d{FIXED[element]}' % {n}, b, p))")
+            code = FIXED[element]
+            out.append(f"    {target} = list(ARRAYS[{code!r}][{n}].unpack_from(b, p) if {n} < SMALL_ARRAY else "
+                       f"struct.unpack_from('>%d{code}' % {n}, b, p))")
             out.append(f"    p += {n} * {size}")
             return out
         min_size = 16 if element == "uuid" else (self.min_size(f.struct) if f.struct is not None else 1)
@@ -392,7 +414,7 @@ class _Compiler:
         if f.is_array:
             test = f"o.{f.attr}"
         elif f.struct is not None:
-            test = f"o.{f.attr} is not None and o.{f.attr} != {self.class_of(f.struct)}()"
+            test = f"o.{f.attr} is not None and o.{f.attr} != {self.default_struct(f.struct)}"
             if f.default is None:
                 test = f"o.{f.attr} is not None"
         else:
@@ -446,7 +468,9 @@ class _Compiler:
         out = [f"{sink}.append(uvarint(len({x}) + 1))" if flex else f"{sink}.append(I32.pack(len({x})))"]
         element = f.element_type
         if element in FIXED:
-            out.append(f"{sink}.append(struct.pack('>%d{FIXED[element]}' % len({x}), *{x}))")
+            code = FIXED[element]
+            out.append(f"{sink}.append(ARRAYS[{code!r}][len({x})].pack(*{x}) if len({x}) < SMALL_ARRAY else "
+                       f"struct.pack('>%d{code}' % len({x}), *{x}))")
             return out
         item = self.var()
         out.append(f"for {item} in {x}:")
@@ -468,7 +492,7 @@ class _Compiler:
                 test = f"o.{f.attr}" if f.default is ZERO else f"o.{f.attr} is not None"
             elif f.struct is not None:
                 test = f"o.{f.attr} is not None" + (
-                    f" and o.{f.attr} != {self.class_of(f.struct)}()" if f.default is ZERO else "")
+                    f" and o.{f.attr} != {self.default_struct(f.struct)}" if f.default is ZERO else "")
             else:
                 test = f"o.{f.attr} != {self.default_expr(f)}"
             out.append(f"    if {test}:")

@@ -39,7 +39,7 @@ from kproto.schema.types import FieldSpec, StructSpec
 from spec_strategies import message
 
 ZERO_UUID = UUID(int=0)
-SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def kafka_python_classes() -> dict[tuple[int, str], type[ApiMessage]]:
