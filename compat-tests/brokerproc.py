@@ -193,7 +193,7 @@ class BrokerProcess:
             return argv, r"ready in \d+"
         argv = [sys.executable, "-m", "kbroker", "serve", "--listen", listen, "--data-dir", str(self.data_dir)]
         for key, value in self.config.items():
-            argv += ["--set", f"{key}={value}"]
+            argv += ["--set", f"{key}={value.replace('{port}', str(self.port))}"]  # a value may name the port
         return argv, re.escape(f"kbroker ready on {listen}")
 
     def _note(self, text: str) -> None:

@@ -40,9 +40,18 @@ SDIST = f"kafka_python-{VERSION}.tar.gz"
 SDIST_SHA256 = "4ccda3616b9aa5c353d74a97f2770d6cd1b950890d77ab0e8890e09a48eeed65"
 CACHE = COMPAT / ".cache"
 LEFT_OUT = ("test/integration/test_ssl_integration.py",)  # always starts its own JVM broker
-# The suite's own broker fixture makes topics with 4 partitions; auto-created ones should match.
-BROKER_CONFIG = {"num.partitions": "4"}
-DEFAULT_KAFKA_VERSION = "4.2.0"
+# What the suite's own broker fixture (kafka-python's servers/resources kafka.properties) sets:
+# broker id 0, 4 partitions, short session timeouts allowed, 2 offsets partitions, and an
+# advertised listener given explicitly.
+BROKER_CONFIG = {
+    "num.partitions": "4",
+    "node.id": "0",
+    "group.min.session.timeout.ms": "1000",
+    "offsets.topic.num.partitions": "2",
+    "advertised.listeners": "PLAINTEXT://127.0.0.1:{port}",
+}
+# The API set kbroker advertises is Kafka 4.0's (the message definitions it is built from).
+DEFAULT_KAFKA_VERSION = "4.0.0"
 FAILED = ("failed", "error")
 
 

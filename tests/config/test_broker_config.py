@@ -276,7 +276,7 @@ def test_describe_broker():
     assert entries["log.roll.ms"].value is None
     assert entries["log.cleanup.policy"].value == "delete"
     assert entries["log.cleaner.io.max.bytes.per.second"].value == "1.7976931348623157E308"
-    assert entries["listeners"].read_only is False
+    assert entries["listener.security.protocol.map"].read_only is False
 
 
 def test_dynamic_broker_updates():
@@ -298,7 +298,7 @@ def test_dynamic_broker_updates():
 
 @pytest.mark.parametrize("updates, per_broker, reason", [
     ({"num.partitions": "3"}, True, "cannot be updated dynamically"),
-    ({"listeners": "PLAINTEXT://:1"}, False, "can only be set for one broker"),
+    ({"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT"}, False, "can only be set for one broker"),
     ({"message.max.bytes": "x"}, True, "is not an int"),
     ({"nope": "1"}, True, "unknown broker config"),
 ])

@@ -96,8 +96,8 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("zookeeper.set.acl", BOOLEAN, False, HIGH, "Create ZooKeeper nodes with secure ACLs."),
     d("zookeeper.max.in.flight.requests", INT, 10, HIGH, "ZooKeeper requests a broker may have outstanding at once.", Range(1)),
     # -- listeners and sockets
-    d("listeners", STRING, "PLAINTEXT://:9092", HIGH, "Addresses to listen on, as NAME://host:port; an empty host binds every interface.", LISTENERS, PER_BROKER),
-    d("advertised.listeners", STRING, None, HIGH, "Addresses given to clients in metadata; unset means the listeners.", LISTENERS, PER_BROKER),
+    d("listeners", STRING, "PLAINTEXT://:9092", HIGH, "Addresses to listen on, as NAME://host:port; an empty host binds every interface.", LISTENERS),
+    d("advertised.listeners", STRING, None, HIGH, "Addresses given to clients in metadata; unset means the listeners.", LISTENERS),
     d("listener.security.protocol.map", STRING, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT", LOW,
       "Security protocol of each listener name.", PROTOCOL_MAP, PER_BROKER),
     d("socket.send.buffer.bytes", INT, 102400, HIGH, "SO_SNDBUF of client sockets; -1 keeps the OS default."),
