@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kproto import ErrorCode
+from kproto.records.control import ControlType, build_end_txn_marker
 
 from kbroker.admin.configs import DynamicBrokerConfigs
 from kbroker.admin.quotas import QuotaStore
@@ -24,12 +25,13 @@ from kbroker.cluster.topic_names import collision_key, topic_name_problem
 from kbroker.cluster.topics import TopicInfo, TopicRegistry
 from kbroker.config import BrokerConfig, ConfigError
 from kbroker.fetch_sessions import FetchSessionCache
-from kbroker.groups import GroupCoordinator
+from kbroker.groups import GroupCoordinator, OffsetCommit
 from kbroker.log import LogManager, PartitionLog
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.server.connection import Connection
+from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
 from kbroker.txn.producer_ids import ProducerIdAllocator
-from kbroker.txn.producer_state import ProducerStateError, ProducerStates
+from kbroker.txn.producer_state import AbortedTxn, ProducerStateError, ProducerStates
 from kbroker.validation import RecordError, validate_records
 
 log = logging.getLogger("kbroker")
@@ -65,6 +67,9 @@ class Broker:
         self.producer_ids = ProducerIdAllocator(data_dir)
         self._producer_states: weakref.WeakKeyDictionary[PartitionLog, ProducerStates] = weakref.WeakKeyDictionary()
         self._next_producer_expiry = 0.0
+        self._next_txn_timeout_check = 0.0
+        self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers,
+                                                   self._commit_txn_offsets, config["transaction.max.timeout.ms"])
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Connection] = set()
         self.listen_host, self.listen_port = config.listener
@@ -126,8 +131,17 @@ class Broker:
             try:
                 self.logs.maintenance()
                 self._expire_producers()
+                self._abort_timed_out_transactions()
             except Exception:
                 log.exception("log maintenance failed")
+
+    def _abort_timed_out_transactions(self) -> None:
+        now = time.time() * 1000
+        if now < self._next_txn_timeout_check:
+            return
+        self._next_txn_timeout_check = now + self.config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
+        for transactional_id in self.transactions.abort_timed_out(int(now)):
+            log.info("aborted transaction %s: it outlived its transaction.timeout.ms", transactional_id)
 
     def _expire_producers(self) -> None:
         """Drop idle producers' sequence state, every `producer.id.expiration.check.interval.ms`."""
@@ -254,12 +268,29 @@ class Broker:
         return states
 
     def last_stable_offset(self, plog: PartitionLog) -> int:
-        """Where read_committed consumers stop: no transactions are open, so the high watermark."""
-        return plog.high_watermark
+        """Where read_committed consumers stop: the start of the oldest open transaction."""
+        return min(self.producer_states(plog).last_stable_offset(plog.high_watermark), plog.high_watermark)
 
-    def aborted_transactions(self, plog: PartitionLog, start: int, upper: int) -> list:
-        """Aborted transactions in [start, upper) for read_committed fetches: none without transactions."""
-        return []
+    def aborted_transactions(self, plog: PartitionLog, start: int, upper: int) -> list[AbortedTxn]:
+        """Aborted transactions overlapping [start, upper), for read_committed fetches."""
+        return self.producer_states(plog).aborted_between(start, upper)
+
+    def write_txn_markers(self, partitions: Iterable[TopicPartition], producer_id: int, epoch: int,
+                          commit: bool) -> None:
+        """End a transaction on each partition with a COMMIT or ABORT control batch."""
+        kind = ControlType.COMMIT if commit else ControlType.ABORT
+        for topic, partition in partitions:
+            plog = self.logs.get(topic, partition)
+            if plog is None:
+                continue  # deleted since it joined the transaction
+            marker = bytearray(build_end_txn_marker(kind, producer_id=producer_id, producer_epoch=epoch,
+                                                    coordinator_epoch=0, timestamp=int(time.time() * 1000)))
+            plog.append(marker)
+            self.producer_states(plog).record(plog, marker)
+            self._wake(topic, partition)
+
+    def _commit_txn_offsets(self, group_id: str, commits: list[OffsetCommit]) -> None:
+        self.groups._store_commits(group_id, commits, -1)
 
     def append(self, topic: str, partition: int, records: bytes | None, produce_version: int) -> AppendOutcome:
         info: TopicInfo | None = self.topics.get(topic)
@@ -280,7 +311,7 @@ class Broker:
         if duplicate is not None:  # a retry: answered as Kafka does, with the first append's offset
             return AppendOutcome(ErrorCode.NONE, duplicate.first_offset, -1, plog.log_start_offset)
         base_offset = plog.append(buf)
-        producers.record(buf)
+        producers.record(plog, buf)
         self.metrics.appended(topic, count, len(buf))
         self._wake(topic, partition)
         return AppendOutcome(ErrorCode.NONE, base_offset, append_time, plog.log_start_offset)

@@ -33,7 +33,7 @@ def append(plog: PartitionLog, states: ProducerStates, data: bytearray) -> int:
     if duplicate is not None:
         return duplicate.first_offset
     offset = plog.append(data)
-    states.record(data)
+    states.record(plog, data)
     return offset
 
 
@@ -127,7 +127,7 @@ def test_control_batch_ends_the_open_transaction(tmp_path):
     plog_marker = bytearray(build_end_txn_marker(ControlType.COMMIT, producer_id=PID, producer_epoch=0,
                                                  coordinator_epoch=0, timestamp=1_700_000_000_000))
     plog.append(plog_marker)
-    states.record(plog_marker)
+    states.record(plog, plog_marker)
     assert states.producers[PID].current_txn_first_offset == -1
     assert append(plog, states, produced(1, transactional=True)) == 2
 
@@ -138,3 +138,32 @@ def test_idle_producers_expire_unless_in_a_transaction(tmp_path):
     append(plog, states, produced(0, pid=PID + 1, transactional=True))
     assert states.expire(1_700_000_000_000 + 1000, 1000) == 1
     assert list(states.producers) == [PID + 1]
+
+
+def abort_marker(plog: PartitionLog, states: ProducerStates, kind: ControlType = ControlType.ABORT) -> None:
+    marker = bytearray(build_end_txn_marker(kind, producer_id=PID, producer_epoch=0, coordinator_epoch=0,
+                                            timestamp=1_700_000_000_000))
+    plog.append(marker)
+    states.record(plog, marker)
+
+
+def test_open_transaction_holds_the_last_stable_offset_and_aborts_are_indexed(tmp_path):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(0, pid=PID + 1))
+    append(plog, states, produced(0, 2, transactional=True))
+    assert states.last_stable_offset(plog.high_watermark) == 1
+    abort_marker(plog, states)
+    assert states.last_stable_offset(plog.high_watermark) == plog.high_watermark == 4
+    assert [(t.first_offset, t.last_offset) for t in states.aborted_between(0, 4)] == [(1, 3)]
+    assert states.aborted_between(4, 4) == []
+    assert (plog.directory / "00000000000000000000.txnindex").stat().st_size == 34
+    states.write_snapshot(plog.log_end_offset)
+    plog.close()
+    plog, states = open_partition(tmp_path)  # from the snapshot and the .txnindex
+    assert [(t.first_offset, t.last_offset) for t in states.aborted_between(0, 4)] == [(1, 3)]
+    for path in plog.directory.glob("*.snapshot"):
+        path.unlink()
+    (plog.directory / "00000000000000000000.txnindex").unlink()
+    plog.close()
+    plog, states = open_partition(tmp_path)  # from the log alone
+    assert [(t.first_offset, t.last_offset) for t in states.aborted_between(0, 4)] == [(1, 3)]

@@ -78,7 +78,9 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
                 total += len(records)
                 remaining -= len(records)
             if committed_only:
-                data.aborted_transactions = broker.aborted_transactions(log, state.fetch_offset, upper)
+                data.aborted_transactions = [
+                    FetchResponse.AbortedTransaction(producer_id=t.producer_id, first_offset=t.first_offset)
+                    for t in broker.aborted_transactions(log, state.fetch_offset, upper)]
         if not incremental or data.records or data.error_code or state.moved(data):
             out.append((item.key, data))
     return out, total

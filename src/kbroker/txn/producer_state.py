@@ -7,7 +7,9 @@ most five requests in flight. The rules follow Kafka 2.5+ (KIP-360): a producer 
 not know may start at any sequence, so UNKNOWN_PRODUCER_ID is never sent for a produce.
 
 The state is rebuilt at load from the latest `<offset>.snapshot` file (Kafka's format, version 1)
-and the batch headers after it, or from the whole log when no snapshot fits.
+and the batch headers after it, or from the whole log when no snapshot fits. It also knows each
+producer's open transaction, which gives the last stable offset, and the aborted transactions, kept
+in each segment's `.txnindex` file in Kafka's format so that read_committed fetches can skip them.
 """
 
 from __future__ import annotations
@@ -22,11 +24,15 @@ from typing import Iterable, Iterator
 
 import crc32c
 from kproto import ErrorCode
+from kproto.exceptions import ProtocolError
+from kproto.records.batch import decode_batch
+from kproto.records.control import ControlType, read_control_type
 from kproto.records.header import NO_SEQUENCE, BatchHeader, iter_batch_headers
 
 from kbroker.log import PartitionLog
 from kbroker.log.files import fsync_dir
-from kbroker.log.scan import CorruptBatchError, iter_file_batches
+from kbroker.log.files import TXN_INDEX_SUFFIX
+from kbroker.log.scan import CorruptBatchError, iter_file_batches, read_exactly
 
 log = logging.getLogger("kbroker.txn")
 
@@ -40,6 +46,7 @@ SNAPSHOT_HEAD = struct.Struct(">hIi")  # version, CRC-32C of what follows it, en
 SNAPSHOT_ENTRY = struct.Struct(">qhiqiqiq")  # id, epoch, last seq, last offset, offset delta, timestamp,
 #                                              coordinator epoch, current transaction's first offset
 CRC_START = 6  # the CRC covers the entries: everything after version and CRC
+TXN_INDEX_ENTRY = struct.Struct(">hqqqq")  # version 0, producer id, first offset, last offset, last stable offset
 
 
 class ProducerStateError(Exception):
@@ -89,6 +96,21 @@ class ProducerEntry:
             self.epoch = epoch
 
 
+@dataclass(frozen=True, slots=True)
+class AbortedTxn:
+    producer_id: int
+    first_offset: int
+    last_offset: int  # the ABORT marker's offset
+
+
+def is_abort_marker(batch: bytes | bytearray, position: int = 0) -> bool:
+    try:
+        records = decode_batch(batch, position).records
+        return bool(records) and read_control_type(records[0].key) == ControlType.ABORT
+    except ProtocolError:
+        return False
+
+
 def in_sequence(last_seq: int, next_seq: int) -> bool:
     return next_seq == (last_seq + 1) % SEQUENCE_MODULUS
 
@@ -100,6 +122,7 @@ class ProducerStates:
         self.directory = directory
         self.context = context
         self.producers: dict[int, ProducerEntry] = {}
+        self.aborted: list[AbortedTxn] = []
 
     # -- produce path
 
@@ -140,25 +163,47 @@ class ProducerStates:
                                      f"Out of order sequence number for {where}: {header.base_sequence} "
                                      f"(incoming seq. number), {last_seq} (current end sequence number)")
 
-    def record(self, records: bytes | bytearray) -> None:
-        """Note the producer batches of a record set once it is appended (offsets assigned)."""
-        for _, header in iter_batch_headers(records):
-            self.apply(header)
+    def record(self, plog: PartitionLog, records: bytes | bytearray) -> None:
+        """Note the producer batches of a record set once it is appended (offsets assigned); an
+        aborted transaction goes into the `.txnindex` of the segment holding its marker."""
+        for position, header in iter_batch_headers(records):
+            aborted = self.apply(header, header.is_control and is_abort_marker(records, position))
+            if aborted is not None:
+                segment = plog.segments[-1]
+                with open(f"{segment.stem}{TXN_INDEX_SUFFIX}", "ab") as fh:
+                    fh.write(TXN_INDEX_ENTRY.pack(0, aborted.producer_id, aborted.first_offset,
+                                                  aborted.last_offset, self.last_stable_offset(plog.high_watermark)))
 
-    def apply(self, header: BatchHeader) -> None:
+    def apply(self, header: BatchHeader, abort: bool = False) -> AbortedTxn | None:
+        """Update the producer's entry; returns the transaction an ABORT marker ends."""
         if header.producer_id < 0:
-            return
+            return None
         entry = self.producers.setdefault(header.producer_id, ProducerEntry(header.producer_id))
         entry.set_epoch(header.producer_epoch)
         entry.last_timestamp = header.max_timestamp
         if header.is_control:
-            entry.current_txn_first_offset = NO_OFFSET
-            return
+            first, entry.current_txn_first_offset = entry.current_txn_first_offset, NO_OFFSET
+            if abort and first != NO_OFFSET:
+                aborted = AbortedTxn(header.producer_id, first, header.base_offset)
+                if aborted not in self.aborted:
+                    self.aborted.append(aborted)
+                return aborted
+            return None
         if header.base_sequence != NO_SEQUENCE:
             entry.batches.append(BatchMetadata(header.base_sequence, header.last_sequence, header.last_offset,
                                                header.last_offset_delta, header.max_timestamp))
         if header.is_transactional and entry.current_txn_first_offset == NO_OFFSET:
             entry.current_txn_first_offset = header.base_offset
+        return None
+
+    def last_stable_offset(self, high_watermark: int) -> int:
+        """The first offset of the oldest open transaction, else the high watermark."""
+        return min((e.current_txn_first_offset for e in self.producers.values()
+                    if e.current_txn_first_offset != NO_OFFSET), default=high_watermark)
+
+    def aborted_between(self, start: int, upper: int) -> list[AbortedTxn]:
+        """Aborted transactions a read_committed fetch of [start, upper) must be told of."""
+        return [t for t in self.aborted if t.last_offset >= start and t.first_offset < upper]
 
     def expire(self, now_ms: float, expiration_ms: int) -> int:
         """Forget producers idle for `producer.id.expiration.ms` with no open transaction."""
@@ -171,7 +216,9 @@ class ProducerStates:
     # -- loading and snapshots
 
     def load(self, plog: PartitionLog) -> None:
-        """Rebuild from the newest usable snapshot and the batches after it."""
+        """Rebuild from the newest usable snapshot, the `.txnindex` files and the batches after it."""
+        self.aborted = [t for segment in plog.segments for t in read_txn_index(Path(f"{segment.stem}{TXN_INDEX_SUFFIX}"))
+                        if t.last_offset < plog.log_end_offset]
         start = plog.log_start_offset
         for offset, path in sorted(self._snapshots(), reverse=True):
             if offset > plog.log_end_offset:
@@ -183,8 +230,8 @@ class ProducerStates:
                 continue
             start = max(offset, start)
             break
-        for header in log_headers(plog, start):
-            self.apply(header)
+        for header, abort in log_headers(plog, start):
+            self.apply(header, abort)
 
     def write_snapshot(self, offset: int) -> None:
         """Write `<offset>.snapshot` (as Kafka does on roll and shutdown) and drop older ones."""
@@ -207,15 +254,26 @@ class ProducerStates:
                 yield int(stem), path
 
 
-def log_headers(plog: PartitionLog, start: int) -> Iterator[BatchHeader]:
-    """Headers of the batches holding offsets >= `start`."""
+def log_headers(plog: PartitionLog, start: int) -> Iterator[tuple[BatchHeader, bool]]:
+    """Headers of the batches holding offsets >= `start`, each with whether it is an ABORT marker."""
     for segment in plog.segments:
         try:
-            for _, header in iter_file_batches(segment.fd, 0, segment.size):
+            for position, header in iter_file_batches(segment.fd, 0, segment.size):
                 if header.last_offset >= start:
-                    yield header
+                    abort = header.is_control and is_abort_marker(read_exactly(segment.fd, header.size, position))
+                    yield header, abort
         except CorruptBatchError:
             return  # recovery has already cut torn writes; a damaged tail holds no state
+
+
+def read_txn_index(path: Path) -> list[AbortedTxn]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    usable = len(data) - len(data) % TXN_INDEX_ENTRY.size  # a torn last entry is rebuilt from the log
+    return [AbortedTxn(pid, first, last) for _, pid, first, last, _ in
+            (TXN_INDEX_ENTRY.unpack_from(data, pos) for pos in range(0, usable, TXN_INDEX_ENTRY.size))]
 
 
 def encode_snapshot(entries: Iterable[ProducerEntry]) -> bytes:

@@ -1,0 +1,145 @@
+"""Transactions with stock clients: commit, abort, isolation levels, offsets in a transaction, fencing."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import kafka
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from conftest import create_topic, unique_topic
+
+TIMEOUT = 20
+
+
+def txn_producer(bootstrap: str, transactional_id: str) -> Producer:
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id, "linger.ms": 5})
+    producer.init_transactions(TIMEOUT)
+    return producer
+
+
+def in_transaction(producer: Producer, topic: str, values: list[bytes], commit: bool) -> None:
+    producer.begin_transaction()
+    for value in values:
+        producer.produce(topic, value=value, partition=0)
+    producer.flush(TIMEOUT)
+    if commit:
+        producer.commit_transaction(TIMEOUT)
+    else:
+        producer.abort_transaction(TIMEOUT)
+
+
+def with_open_transaction(bootstrap: str, topic: str, value: bytes) -> Producer:
+    """A producer whose transaction holds `value`, flushed but neither committed nor aborted."""
+    producer = txn_producer(bootstrap, f"t-{topic}")
+    producer.begin_transaction()
+    producer.produce(topic, value=value, partition=0)
+    producer.flush(TIMEOUT)
+    return producer
+
+
+def ck_values(bootstrap: str, topic: str, isolation: str, until: bytes) -> list[bytes]:
+    """Values a confluent-kafka consumer reads from the start up to and including `until`."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{uuid.uuid4().hex[:8]}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "isolation.level": isolation})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    values: list[bytes] = []
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while until not in values and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=100, timeout=0.5):
+                if msg.error() is None:
+                    values.append(msg.value())
+    finally:
+        consumer.close()
+    return values
+
+
+def kp_values(bootstrap: str, topic: str, isolation: str, until: bytes) -> list[bytes]:
+    consumer = kafka.KafkaConsumer(bootstrap_servers=bootstrap, isolation_level=isolation,
+                                   auto_offset_reset="earliest", enable_auto_commit=False)
+    tp = kafka.TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek(tp, 0)
+    values: list[bytes] = []
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while until not in values and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                values += [r.value for r in records]
+    finally:
+        consumer.close()
+    return values
+
+
+@pytest.fixture
+def committed_and_aborted(request, bootstrap) -> str:
+    """A topic holding: a committed transaction, an aborted one, a committed one, then 'end'."""
+    topic = create_topic(bootstrap, unique_topic(request))
+    producer = txn_producer(bootstrap, f"t-{topic}")
+    in_transaction(producer, topic, [b"c1", b"c2"], commit=True)
+    in_transaction(producer, topic, [b"a1", b"a2"], commit=False)
+    in_transaction(producer, topic, [b"c3"], commit=True)
+    plain = Producer({"bootstrap.servers": bootstrap})
+    plain.produce(topic, value=b"end", partition=0)
+    assert plain.flush(TIMEOUT) == 0
+    return topic
+
+
+@pytest.mark.parametrize("consume", [ck_values, kp_values], ids=["confluent-kafka", "kafka-python"])
+def test_read_committed_skips_aborted_records(bootstrap, committed_and_aborted, consume):
+    assert consume(bootstrap, committed_and_aborted, "read_committed", b"end") == [b"c1", b"c2", b"c3", b"end"]
+
+
+@pytest.mark.parametrize("consume", [ck_values, kp_values], ids=["confluent-kafka", "kafka-python"])
+def test_read_uncommitted_sees_aborted_records(bootstrap, committed_and_aborted, consume):
+    assert consume(bootstrap, committed_and_aborted, "read_uncommitted", b"end") == [
+        b"c1", b"c2", b"a1", b"a2", b"c3", b"end"]
+
+
+def test_open_transaction_holds_back_read_committed(request, bootstrap):
+    topic = create_topic(bootstrap, unique_topic(request))
+    producer = with_open_transaction(bootstrap, topic, b"open")
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{topic}", "isolation.level": "read_committed"})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT, cached=False)
+        assert (low, high) == (0, 0)  # read_committed's latest offset is the last stable offset
+        producer.commit_transaction(TIMEOUT)
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT, cached=False)
+        assert (low, high) == (0, 2)  # the record and the commit marker
+    finally:
+        consumer.close()
+    assert ck_values(bootstrap, topic, "read_committed", b"open") == [b"open"]
+
+
+def test_offsets_sent_in_a_transaction_are_committed_with_it(request, bootstrap):
+    topic = create_topic(bootstrap, unique_topic(request))
+    group = f"g-{topic}"
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        producer = txn_producer(bootstrap, f"t-{topic}")
+        for commit, offset in ((False, 5), (True, 7)):
+            producer.begin_transaction()
+            producer.produce(topic, value=b"x", partition=0)
+            producer.send_offsets_to_transaction([TopicPartition(topic, 0, offset)],
+                                                 consumer.consumer_group_metadata(), TIMEOUT)
+            producer.commit_transaction(TIMEOUT) if commit else producer.abort_transaction(TIMEOUT)
+            committed = consumer.committed([TopicPartition(topic, 0)], timeout=TIMEOUT)[0].offset
+            assert committed == (offset if commit else -1001)  # nothing is committed by an abort
+    finally:
+        consumer.close()
+
+
+def test_second_producer_with_the_same_id_fences_the_first(request, bootstrap):
+    topic = create_topic(bootstrap, unique_topic(request))
+    first = with_open_transaction(bootstrap, topic, b"zombie")
+    second = txn_producer(bootstrap, f"t-{topic}")  # aborts the first's open transaction
+    in_transaction(second, topic, [b"live"], commit=True)
+    with pytest.raises(KafkaException) as caught:
+        first.produce(topic, value=b"late", partition=0)
+        first.flush(TIMEOUT)
+        first.commit_transaction(TIMEOUT)
+    assert caught.value.args[0].fatal()
+    assert ck_values(bootstrap, topic, "read_committed", b"live") == [b"live"]

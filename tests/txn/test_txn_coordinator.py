@@ -1,0 +1,88 @@
+"""Transaction coordinator state rules: epochs and fencing, EndTxn retries, timeouts, pending offsets."""
+
+from __future__ import annotations
+
+import itertools
+
+from kproto import ErrorCode
+
+from kbroker.groups import OffsetCommit
+from kbroker.txn.coordinator import TransactionCoordinator, TxnState
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.markers: list[tuple[list, int, int, bool]] = []
+        self.offsets: list[tuple[str, list[OffsetCommit]]] = []
+        ids = itertools.count(100)
+        self.coordinator = TransactionCoordinator(lambda: next(ids), self.write_markers, self.write_offsets, 60_000)
+
+    def write_markers(self, partitions, producer_id, epoch, commit) -> None:
+        self.markers.append((list(partitions), producer_id, epoch, commit))
+
+    def write_offsets(self, group, commits) -> None:
+        self.offsets.append((group, commits))
+
+
+def test_init_bumps_the_epoch_and_fences_the_older_instance():
+    r = Recorder()
+    c = r.coordinator
+    first = c.init_producer_id("t", 10_000, -1, -1)
+    assert (first.error, first.producer_id, first.epoch) == (ErrorCode.NONE, 100, 0)
+    assert c.add_partitions("t", 100, 0, [("a", 0)]) == ErrorCode.NONE
+    # a second instance: the open transaction is aborted under a bumped epoch, then the client retries
+    assert c.init_producer_id("t", 10_000, -1, -1).error == ErrorCode.CONCURRENT_TRANSACTIONS
+    assert r.markers == [([("a", 0)], 100, 1, False)]
+    second = c.init_producer_id("t", 10_000, -1, -1)
+    assert (second.producer_id, second.epoch) == (100, 2)
+    assert c.end_txn("t", 100, 0, True) == ErrorCode.PRODUCER_FENCED
+    assert c.add_partitions("t", 99, 2, [("a", 0)]) == ErrorCode.INVALID_PRODUCER_ID_MAPPING
+    assert c.init_producer_id("t", 10_000, 100, 0).error == ErrorCode.PRODUCER_FENCED
+
+
+def test_bad_timeouts_and_ids():
+    c = Recorder().coordinator
+    assert c.init_producer_id("t", 60_001, -1, -1).error == ErrorCode.INVALID_TRANSACTION_TIMEOUT
+    assert c.init_producer_id("", 1000, -1, -1).error == ErrorCode.INVALID_REQUEST
+    assert c.end_txn("nobody", 1, 0, True) == ErrorCode.INVALID_PRODUCER_ID_MAPPING
+
+
+def test_end_txn_retry_succeeds_and_a_mismatched_one_does_not():
+    r = Recorder()
+    c = r.coordinator
+    c.init_producer_id("t", 10_000, -1, -1)
+    assert c.end_txn("t", 100, 0, True) == ErrorCode.INVALID_TXN_STATE  # nothing begun
+    c.add_partitions("t", 100, 0, [("a", 0), ("b", 1)])
+    assert c.end_txn("t", 100, 0, True) == ErrorCode.NONE
+    assert c.end_txn("t", 100, 0, True) == ErrorCode.NONE
+    assert c.end_txn("t", 100, 0, False) == ErrorCode.INVALID_TXN_STATE
+    assert r.markers == [([("a", 0), ("b", 1)], 100, 0, True)]
+
+
+def test_offsets_wait_for_the_commit():
+    r = Recorder()
+    c = r.coordinator
+    c.init_producer_id("t", 10_000, -1, -1)
+    commit = [OffsetCommit("in", 0, 42)]
+    assert c.txn_offset_commit("t", 100, 0, "g", commit) == ErrorCode.INVALID_TXN_STATE  # group not added
+    c.add_offsets("t", 100, 0, "g")
+    assert c.txn_offset_commit("t", 100, 0, "g", commit) == ErrorCode.NONE
+    c.end_txn("t", 100, 0, False)
+    assert r.offsets == []
+    c.add_offsets("t", 100, 0, "g")
+    c.txn_offset_commit("t", 100, 0, "g", commit)
+    c.end_txn("t", 100, 0, True)
+    assert r.offsets == [("g", commit)]
+
+
+def test_timed_out_transactions_are_aborted_and_their_producer_fenced():
+    r = Recorder()
+    c = r.coordinator
+    c.init_producer_id("t", 1000, -1, -1)
+    c.add_partitions("t", 100, 0, [("a", 0)])
+    start = c.transactions["t"].start_ms
+    assert c.abort_timed_out(start + 1000) == []
+    assert c.abort_timed_out(start + 1001) == ["t"]
+    assert c.transactions["t"].state is TxnState.COMPLETE_ABORT
+    assert r.markers == [([("a", 0)], 100, 1, False)]
+    assert c.end_txn("t", 100, 0, True) == ErrorCode.PRODUCER_FENCED
