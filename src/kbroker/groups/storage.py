@@ -44,31 +44,39 @@ class MemoryGroupLog:
 
 
 class OffsetsTopicLog:
-    """`__consumer_offsets` on the broker's own partition logs, created on first start."""
+    """`__consumer_offsets` on the broker's own partition logs, created on first write as Kafka does.
+
+    Creating its partitions costs a few fsyncs each, so a broker that never sees a group never
+    pays for them.
+    """
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
-        info = broker.topics.get(OFFSETS_TOPIC)
+
+    def _partitions(self) -> int:
+        """The topic's partition count, creating the topic when it does not exist yet."""
+        info = self.broker.topics.get(OFFSETS_TOPIC)
         if info is None:
-            config = broker.config
-            error, message = broker.create_topic(
+            config = self.broker.config
+            error, message = self.broker.create_topic(
                 OFFSETS_TOPIC, config["offsets.topic.num.partitions"], 1,
                 {"cleanup.policy": "compact", "segment.bytes": str(config["offsets.topic.segment.bytes"])})
             if message:
                 raise RuntimeError(f"cannot create {OFFSETS_TOPIC}: {error.name}: {message}")
-            info = broker.topics.get(OFFSETS_TOPIC)
-        self.partitions = info.partitions
+            info = self.broker.topics.get(OFFSETS_TOPIC)
+        return info.partitions
 
     def append(self, group_id: str, records: list[RecordBytes]) -> None:
         if not records:
             return
-        plog = self.broker.partition_log(OFFSETS_TOPIC, partition_for(group_id, self.partitions))
+        plog = self.broker.partition_log(OFFSETS_TOPIC, partition_for(group_id, self._partitions()))
         now = int(time.time() * 1000)
         batch = build_batch([Record(i, now, key, value) for i, (key, value) in enumerate(records)])
         plog.append(bytearray(batch))
 
     def load(self) -> Iterator[RecordBytes]:
-        for index in range(self.partitions):
+        info = self.broker.topics.get(OFFSETS_TOPIC)
+        for index in range(info.partitions if info else 0):
             plog = self.broker.partition_log(OFFSETS_TOPIC, index)
             if plog is None:
                 continue
