@@ -179,3 +179,14 @@ def test_classic_and_consumer_groups_share_ids_only_when_empty() -> None:
         assert coord.consumer_heartbeat(Heartbeat("g", "b", 0, None, None, 1000, ["t"], owned={})).error == \
             E.GROUP_ID_NOT_FOUND
     run(main())
+
+
+def test_offset_fetch_by_a_member_checks_its_epoch() -> None:
+    async def main():
+        coord = coordinator()
+        join(coord, "a")
+        assert coord.check_fetch("g", "a", 1) == E.NONE
+        assert coord.check_fetch("g", None, -1) == E.NONE  # a tool
+        assert coord.check_fetch("g", "a", 5) == E.STALE_MEMBER_EPOCH
+        assert coord.check_fetch("g", "x", 1) == E.UNKNOWN_MEMBER_ID
+    run(main())

@@ -285,8 +285,9 @@ class ConsumerGroups:
     # -- offsets
 
     def validate_commit(self, group: ConsumerGroup, member_id: str, member_epoch: int) -> ErrorCode:
-        """OffsetCommit v9+ in a consumer group: by a member at its epoch (or the one before, while
-        its heartbeat answer is on the way), or by a tool (epoch -1) while the group is empty."""
+        """OffsetCommit v9+ (and OffsetFetch v9) in a consumer group: by a member at its epoch (or the
+        one before, while its heartbeat answer is on the way), or by a tool (epoch -1) while the
+        group is empty."""
         if member_epoch < 0 and not member_id:
             return ErrorCode.NONE if not group.members else ErrorCode.UNKNOWN_MEMBER_ID
         member = group.members.get(member_id)

@@ -244,6 +244,13 @@ class GroupCoordinator:
             return ErrorCode.REBALANCE_IN_PROGRESS
         return ErrorCode.NONE
 
+    def check_fetch(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
+        """OffsetFetch v9 from a KIP-848 member is checked like its commits; tools (epoch -1) are not."""
+        group = self.consumer.groups.get(group_id)
+        if group is None or (member_epoch < 0 and not member_id):
+            return ErrorCode.NONE
+        return self.consumer.validate_commit(group, member_id or "", member_epoch)
+
     def fetch_offsets(self, group_id: str, wanted: list[tuple[str, list[int]]] | None
                       ) -> list[tuple[str, list[tuple[int, OffsetAndMetadata | None]]]]:
         """Committed offsets by topic; None where nothing is committed. `wanted=None` means all."""

@@ -77,6 +77,10 @@ def offset_fetch(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
         groups = []
         for group in request.groups:
             wanted = None if group.topics is None else [(t.name, list(t.partition_indexes)) for t in group.topics]
+            error = ctx.broker.groups.check_fetch(group.group_id, group.member_id, group.member_epoch)
+            if error:
+                groups.append(OffsetFetchResponse.OffsetFetchResponseGroup(group_id=group.group_id, error_code=error))
+                continue
             groups.append(OffsetFetchResponse.OffsetFetchResponseGroup(
                 group_id=group.group_id, error_code=ErrorCode.NONE,
                 topics=[OffsetFetchResponse.OffsetFetchResponseTopics(name=topic, partitions=[
