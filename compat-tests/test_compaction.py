@@ -109,3 +109,33 @@ def test_tombstones_kept_until_their_horizon_read_with_their_own_timestamps(kafk
         assert before - 60_000 < stamp <= time.time() * 1000  # not the horizon, a day ahead
     finally:
         consumer.close()
+
+
+@pytest.mark.broker_config({"offsets.topic.num.partitions": "1", "offsets.topic.segment.bytes": "100",
+                            "log.cleaner.min.cleanable.ratio": "0.01"})
+def test_consumer_offsets_is_compacted_and_keeps_the_last_commit(kafka_broker, request) -> None:
+    """Every commit rolls a tiny `__consumer_offsets` segment; the cleaner leaves the last commit per
+    partition, and a restarted broker replays it."""
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, unique_topic(request))
+    group = f"{topic}-group"
+    committer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        for offset in range(1, 21):
+            committer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+    finally:
+        committer.close()
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        commits = [r for r in read_all(bootstrap, "__consumer_offsets") if topic.encode() in r[1]]
+        if len(commits) <= 2:  # the last cleaned one, and the last commit if it is in the active segment
+            break
+        assert time.monotonic() < deadline, f"{len(commits)} commit records left after {DEADLINE}s"
+        time.sleep(0.3)
+    kafka_broker.restart()
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        [found] = reader.committed([TopicPartition(topic, 0)], timeout=15)
+        assert found.offset == 20
+    finally:
+        reader.close()
