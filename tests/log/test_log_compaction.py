@@ -83,6 +83,20 @@ def test_a_batch_losing_records_keeps_its_base_offset_last_offset_and_producer_f
     assert [r.offset for r in second.records] == [3, 4]
 
 
+def test_a_producers_last_batch_stays_empty_when_all_its_records_go(manager):
+    """Kafka keeps it so the producer's epoch and sequence can be rebuilt from the log."""
+    plog = manager.open("t", 0, config=COMPACT)
+    fill(plog, keyed((b"a", b"1"), producer_id=9, producer_epoch=1, base_sequence=0),
+         keyed((b"a", b"2"), (b"b", b"1"), producer_id=9, producer_epoch=1, base_sequence=1),
+         keyed((b"a", b"3"), (b"b", b"2")))
+    manager.run_cleaner(T0)
+    batches = decode_batches(plog.read(0, 1 << 20))
+    assert [(b.header.base_offset, b.header.last_offset, len(b.records)) for b in batches] == [(1, 2, 0), (3, 4, 2)]
+    empty = batches[0].header
+    assert (empty.producer_id, empty.producer_epoch, empty.base_sequence, empty.record_count) == (9, 1, 1, 0)
+    assert empty.max_timestamp == T0
+
+
 def test_tombstones_get_a_delete_horizon_then_go_once_it_passes(manager):
     plog = manager.open("t", 0, config={**COMPACT, "delete.retention.ms": 1000})
     fill(plog, keyed((b"a", b"1"), (b"b", b"1")), keyed((b"a", None), timestamp=T0 - 5))

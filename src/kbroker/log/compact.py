@@ -18,7 +18,9 @@ The rules are those of Kafka's log cleaner (see docs/storage.md, "Compaction"):
 - records of aborted transactions go; records of transactions whose marker is not in the cleaned
   range stay untouched and do not hide older records, since they may still abort; a commit or abort
   marker goes once none of its transaction's records are left and its horizon has passed;
-- records without a key are dropped, as Kafka counts them invalid in a compacted topic.
+- records without a key are dropped, as Kafka counts them invalid in a compacted topic;
+- the last data batch of each producer id in the log stays, emptied of records if none survive,
+  so that its producer's epoch and sequence can still be rebuilt from the log (as Kafka keeps it).
 
 Cleaned segments are swapped in as Kafka does: write `<base>.log.cleaned`, fsync, rename it to
 `.log.swap`, delete the segments it replaces, rename it to `.log`, rebuild its indexes. Loading a
@@ -36,7 +38,16 @@ from typing import Iterator
 from kproto.compression import Codec
 from kproto.records.batch import build_batch, decode_batch
 from kproto.records.control import ControlType, read_control_type
-from kproto.records.header import ATTRIBUTES_OFFSET, DELETE_HORIZON_BIT, BatchHeader
+from kproto.records.header import (
+    ATTRIBUTES_OFFSET,
+    DELETE_HORIZON_BIT,
+    HEADER,
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    TIMESTAMP_TYPE_BIT,
+    TRANSACTIONAL_BIT,
+    BatchHeader,
+)
 from kproto.records.inplace import write_crc
 from kproto.records.record import Record
 
@@ -67,10 +78,11 @@ class Cleanable:
 
 @dataclass
 class Transactions:
-    """The transactional batches of the range being cleaned, by base offset."""
+    """The producers' batches of the range being cleaned, by base offset."""
 
     aborted: set[int] = field(default_factory=set)
     unresolved: set[int] = field(default_factory=set)  # no marker yet in the range: left as they are
+    last_of_producer: set[int] = field(default_factory=set)  # each producer's last data batch in the log
 
 
 def first_batch_timestamp(segment: LogSegment) -> int:
@@ -128,7 +140,7 @@ def clean(plog: PartitionLog, cleanable: Cleanable, now: float) -> None:
     segments = [s for s in plog.segments if s.base_offset < cleanable.end]
     bounded = list(with_upper_bounds(segments, cleanable.end))
     horizon = int(now) + plog.config.delete_retention_ms  # for batches meeting the cleaner for the first time
-    transactions = transaction_status(segments)
+    transactions = transaction_status(segments, [s for s in plog.segments if s.base_offset >= cleanable.end])
     latest = offset_map([s for s, upper in bounded if upper > cleanable.first_dirty], cleanable.first_dirty,
                         transactions)
     kept_in_transaction: dict[int, bool] = {}
@@ -139,11 +151,18 @@ def clean(plog: PartitionLog, cleanable: Cleanable, now: float) -> None:
         swap_in(plog, group, kept)
 
 
-def transaction_status(segments: list[LogSegment]) -> Transactions:
-    """Which transactional batches belong to aborted transactions, and which to open ones."""
+def transaction_status(segments: list[LogSegment], later: list[LogSegment]) -> Transactions:
+    """Which transactional batches belong to aborted transactions, which to open ones, and which
+    batches are their producer's last (looking at the `later` segments too, by header only)."""
     found = Transactions()
     pending: dict[int, list[int]] = {}
+    last: dict[int, int] = {}
+    for _, _, header in batches_of(later):
+        if header.producer_id >= 0 and not header.is_control:
+            last[header.producer_id] = -1  # a later batch exists, so none in the range is the last
     for segment, position, header in batches_of(segments):
+        if header.producer_id >= 0 and not header.is_control and last.get(header.producer_id) != -1:
+            last[header.producer_id] = header.base_offset
         if not header.is_transactional:
             continue
         if not header.is_control:
@@ -154,6 +173,7 @@ def transaction_status(segments: list[LogSegment]) -> Transactions:
         if records and read_control_type(records[0].key) == ControlType.ABORT:
             found.aborted.update(batches)
     found.unresolved = {offset for batches in pending.values() for offset in batches}
+    found.last_of_producer = {offset for offset in last.values() if offset >= 0}
     return found
 
 
@@ -207,6 +227,8 @@ def filter_segment(segment: LogSegment, latest: dict[bytes, int], transactions: 
                 yield data, header.next_offset
             continue
         if header.base_offset in transactions.aborted:
+            if header.base_offset in transactions.last_of_producer:
+                yield empty_batch(header), header.next_offset
             continue
         data = read_exactly(segment.fd, header.size, position)
         if header.base_offset in transactions.unresolved:
@@ -217,6 +239,8 @@ def filter_segment(segment: LogSegment, latest: dict[bytes, int], transactions: 
         kept = [r for r in records if r.key is not None and latest.get(r.key, -1) <= r.offset
                 and not (r.value is None and expired)]
         if not kept:
+            if header.base_offset in transactions.last_of_producer:
+                yield empty_batch(header), header.next_offset
             continue
         if header.is_transactional:
             kept_in_transaction[producer] = True
@@ -241,6 +265,19 @@ def rebuild(header: BatchHeader, kept: list[Record], new_horizon: int | None) ->
     if horizon is not None:
         attributes = ATTRIBUTES.unpack_from(data, ATTRIBUTES_OFFSET)[0]
         ATTRIBUTES.pack_into(data, ATTRIBUTES_OFFSET, attributes | DELETE_HORIZON_BIT)
+    write_crc(data, 0, len(data))
+    return bytes(data)
+
+
+def empty_batch(header: BatchHeader) -> bytes:
+    """The batch's header alone, with no records: what Kafka keeps of a producer's last batch.
+    Offsets, producer fields, timestamp type and the transactional bit stay; both timestamps are
+    the batch's max timestamp."""
+    data = bytearray(HEADER_SIZE)
+    attributes = header.attributes & (TIMESTAMP_TYPE_BIT | TRANSACTIONAL_BIT)
+    HEADER.pack_into(data, 0, header.base_offset, HEADER_SIZE - LOG_OVERHEAD, header.partition_leader_epoch, 2, 0,
+                     attributes, header.last_offset_delta, header.max_timestamp, header.max_timestamp,
+                     header.producer_id, header.producer_epoch, header.base_sequence, 0)
     write_crc(data, 0, len(data))
     return bytes(data)
 
