@@ -3,7 +3,8 @@ leaves and one is killed.
 
 The broker assigns (uniform and range); every partition is owned by exactly one live member after
 each step, the killed member's partitions move within the consumer session timeout, and no record
-produced at any stage goes unconsumed.
+produced at any stage goes unconsumed. The group is kept in `__consumer_offsets`: members carry on
+through a broker restart without a rebalance.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from confluent_kafka import ConsumerGroupType
 from confluent_kafka.admin import AdminClient
 
 from conftest import create_topic
-from groupmembers import Member, leave_then_crash, stop_all
+from groupmembers import Member, leave_then_crash, produce_round, seen_by, stop_all, wait_until
 
 SESSION_MS = 6000
 pytestmark = pytest.mark.broker_config({
@@ -46,5 +47,25 @@ def test_three_members_share_partitions_through_leave_and_crash(kafka_broker, as
     try:
         leave_then_crash(bootstrap, topic, members, PARTITIONS, SESSION_MS / 1000, 30)
         assert len(described_members(bootstrap, group)) == 1
+    finally:
+        stop_all(members)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
+def test_members_carry_on_through_a_broker_restart(kafka_broker, kill: bool) -> None:
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, f"kip848-restart-{uuid.uuid4().hex[:8]}", PARTITIONS)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    members = [Member("confluent-kafka", bootstrap, topic, group, protocol="consumer") for _ in range(2)]
+    try:
+        sent = produce_round(bootstrap, topic, "a", PARTITIONS, 10)
+        wait_until(lambda: sent <= seen_by(members) and all(m.assignment for m in members), 30,
+                   "two members sharing the topic, first round consumed")
+        before = [(len(m.rebalances), m.assignment) for m in members]
+        kafka_broker.restart(kill=kill)
+        sent |= produce_round(bootstrap, topic, "b", PARTITIONS, 10)
+        wait_until(lambda: sent <= seen_by(members), 30, "the round after the restart consumed")
+        assert [(len(m.rebalances), m.assignment) for m in members] == before
     finally:
         stop_all(members)

@@ -163,10 +163,11 @@ class GroupCoordinator:
         return self.rebalancer.join(request)
 
     def consumer_heartbeat(self, heartbeat: Heartbeat) -> HeartbeatResult:
-        """A KIP-848 heartbeat; an empty classic group of that id gives way, one in use refuses."""
+        """A KIP-848 heartbeat; an empty classic group of that id gives way to a joining member,
+        as in Kafka; anything else meeting a classic group gets GROUP_ID_NOT_FOUND."""
         classic = self.groups.get(heartbeat.group_id)
         if classic is not None and heartbeat.group_id not in self.consumer.groups:
-            if not classic.is_in(EMPTY) or classic.pending_members:
+            if heartbeat.member_epoch != 0 or not classic.is_in(EMPTY) or classic.pending_members:
                 return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND,
                                        f"Group {heartbeat.group_id} is not a consumer group.")
             classic.transition(DEAD, self.now_ms())
