@@ -143,3 +143,17 @@ def test_second_producer_with_the_same_id_fences_the_first(request, bootstrap):
         first.commit_transaction(TIMEOUT)
     assert caught.value.args[0].fatal()
     assert ck_values(bootstrap, topic, "read_committed", b"live") == [b"live"]
+
+
+def test_transaction_state_survives_a_broker_restart(request, kafka_broker):
+    """An open transaction is still known after a restart: a new instance aborts it and fences the old."""
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, unique_topic(request))
+    first = with_open_transaction(bootstrap, topic, b"before-restart")
+    kafka_broker.restart()
+    second = txn_producer(bootstrap, f"t-{topic}")
+    in_transaction(second, topic, [b"after"], commit=True)
+    assert ck_values(bootstrap, topic, "read_committed", b"after") == [b"after"]
+    assert ck_values(bootstrap, topic, "read_uncommitted", b"after") == [b"before-restart", b"after"]
+    with pytest.raises(KafkaException):
+        first.commit_transaction(TIMEOUT)

@@ -32,6 +32,7 @@ from kbroker.server.connection import Connection
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
 from kbroker.txn.producer_ids import ProducerIdAllocator
 from kbroker.txn.producer_state import AbortedTxn, ProducerStateError, ProducerStates
+from kbroker.txn.state_log import TransactionStateLog
 from kbroker.validation import RecordError, validate_records
 
 log = logging.getLogger("kbroker")
@@ -68,8 +69,10 @@ class Broker:
         self._producer_states: weakref.WeakKeyDictionary[PartitionLog, ProducerStates] = weakref.WeakKeyDictionary()
         self._next_producer_expiry = 0.0
         self._next_txn_timeout_check = 0.0
+        txn_log = TransactionStateLog(self)
         self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers,
-                                                   self._commit_txn_offsets, config["transaction.max.timeout.ms"])
+                                                   self._commit_txn_offsets, txn_log.write,
+                                                   config["transaction.max.timeout.ms"])
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Connection] = set()
         self.listen_host, self.listen_port = config.listener
@@ -80,6 +83,7 @@ class Broker:
             for index in range(info.partitions):
                 self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
         self.groups = GroupCoordinator.for_broker(self)
+        self.transactions.load(txn_log.load())
 
     # -- addresses
 

@@ -7,15 +7,21 @@ import itertools
 from kproto import ErrorCode
 
 from kbroker.groups import OffsetCommit
-from kbroker.txn.coordinator import TransactionCoordinator, TxnState
+from kbroker.txn.coordinator import TransactionCoordinator, TxnMetadata, TxnState
+from kbroker.txn.state_log import read_state_record, state_record
 
 
 class Recorder:
     def __init__(self) -> None:
         self.markers: list[tuple[list, int, int, bool]] = []
         self.offsets: list[tuple[str, list[OffsetCommit]]] = []
+        self.states: list[tuple[str, TxnState]] = []
         ids = itertools.count(100)
-        self.coordinator = TransactionCoordinator(lambda: next(ids), self.write_markers, self.write_offsets, 60_000)
+        self.coordinator = TransactionCoordinator(lambda: next(ids), self.write_markers, self.write_offsets,
+                                                  self.persist, 60_000)
+
+    def persist(self, txn) -> None:
+        self.states.append((txn.transactional_id, txn.state))
 
     def write_markers(self, partitions, producer_id, epoch, commit) -> None:
         self.markers.append((list(partitions), producer_id, epoch, commit))
@@ -86,3 +92,33 @@ def test_timed_out_transactions_are_aborted_and_their_producer_fenced():
     assert c.transactions["t"].state is TxnState.COMPLETE_ABORT
     assert r.markers == [([("a", 0)], 100, 1, False)]
     assert c.end_txn("t", 100, 0, True) == ErrorCode.PRODUCER_FENCED
+
+
+def test_state_changes_are_persisted_prepare_before_markers():
+    r = Recorder()
+    c = r.coordinator
+    c.init_producer_id("t", 10_000, -1, -1)
+    c.add_partitions("t", 100, 0, [("a", 0)])
+    c.end_txn("t", 100, 0, True)
+    assert [state for _, state in r.states] == [TxnState.EMPTY, TxnState.ONGOING, TxnState.PREPARE_COMMIT,
+                                                TxnState.COMPLETE_COMMIT]
+
+
+def test_loading_a_prepared_transaction_finishes_it():
+    stored = TxnMetadata("t", 100, 3, 10_000, TxnState.PREPARE_ABORT, {("a", 0), ("b", 2)})
+    r = Recorder()
+    r.coordinator.load([stored, TxnMetadata("u", 101, 0, 10_000, TxnState.COMPLETE_COMMIT)])
+    assert r.markers == [([("a", 0), ("b", 2)], 100, 3, False)]
+    assert r.coordinator.transactions["t"].state is TxnState.COMPLETE_ABORT
+    assert r.coordinator.init_producer_id("u", 10_000, -1, -1).epoch == 1
+
+
+def test_state_record_round_trip():
+    txn = TxnMetadata("tid-é", 100, 7, 60_000, TxnState.ONGOING, {("a", 0), ("a", 3), ("b", 1)},
+                      start_ms=1_700_000_000_000, last_update_ms=1_700_000_000_500)
+    key, value = state_record(txn)
+    assert key[:2] == b"\x00\x00" and value[:2] == b"\x00\x00"  # versions 0, as Kafka writes for these clients
+    transactional_id, restored = read_state_record(key, value)
+    assert transactional_id == "tid-é"
+    assert (restored.producer_id, restored.epoch, restored.timeout_ms, restored.state, restored.partitions,
+            restored.start_ms) == (100, 7, 60_000, TxnState.ONGOING, txn.partitions, 1_700_000_000_000)

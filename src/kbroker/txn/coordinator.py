@@ -1,10 +1,9 @@
 """The transaction coordinator: transactional ids, their producer ids and epochs, and their state.
 
-Kafka's coordinator moves through PrepareCommit/PrepareAbort while markers travel to other
-brokers; here every partition is local, so markers are written at once and a transaction goes
-from Ongoing straight to CompleteCommit or CompleteAbort. The state lives in memory: a restart
-forgets open transactions (their partitions keep them open until a new producer with the same id
-initialises, which is the usual recovery anyway).
+Every change is handed to `persist` (the `__transaction_state` topic) before it takes effect
+elsewhere: PrepareCommit/PrepareAbort is recorded before any marker is written, so a coordinator
+that stops half way finishes the markers when it loads the state again. Offsets sent in a
+transaction wait in memory until it commits.
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ TopicPartition = tuple[str, int]
 class TxnState(enum.Enum):
     EMPTY = "Empty"
     ONGOING = "Ongoing"
+    PREPARE_COMMIT = "PrepareCommit"
+    PREPARE_ABORT = "PrepareAbort"
     COMPLETE_COMMIT = "CompleteCommit"
     COMPLETE_ABORT = "CompleteAbort"
 
@@ -59,16 +60,25 @@ def now_ms() -> int:
 MarkerWriter = Callable[[Iterable[TopicPartition], int, int, bool], None]
 # (group, commits) -> stores offsets made visible by a commit
 OffsetWriter = Callable[[str, list[OffsetCommit]], None]
+StateWriter = Callable[[TxnMetadata], None]
 
 
 class TransactionCoordinator:
     def __init__(self, allocate_id: Callable[[], int], write_markers: MarkerWriter, write_offsets: OffsetWriter,
-                 max_timeout_ms: int) -> None:
+                 persist: StateWriter, max_timeout_ms: int) -> None:
         self.allocate_id = allocate_id
         self.write_markers = write_markers
         self.write_offsets = write_offsets
+        self.persist = persist
         self.max_timeout_ms = max_timeout_ms
         self.transactions: dict[str, TxnMetadata] = {}
+
+    def load(self, transactions: Iterable[TxnMetadata]) -> None:
+        """Take over stored state, finishing transactions that stopped between prepare and complete."""
+        for txn in transactions:
+            self.transactions[txn.transactional_id] = txn
+            if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+                self._finish(txn)
 
     def init_producer_id(self, transactional_id: str, timeout_ms: int, producer_id: int, epoch: int) -> InitResult:
         """A new producer instance: bump the epoch (fencing older instances), abort what is open."""
@@ -80,6 +90,7 @@ class TransactionCoordinator:
         if txn is None:
             txn = TxnMetadata(transactional_id, self.allocate_id(), 0, timeout_ms, last_update_ms=now_ms())
             self.transactions[transactional_id] = txn
+            self.persist(txn)
             return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
         if producer_id != NO_PRODUCER_ID and (producer_id, epoch) != (txn.producer_id, txn.epoch):
             return InitResult(ErrorCode.PRODUCER_FENCED)
@@ -88,9 +99,12 @@ class TransactionCoordinator:
             self._bump(txn)
             self._complete(txn, commit=False)
             return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
+        if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+            return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
         self._bump(txn)
         txn.timeout_ms = timeout_ms
         txn.state = TxnState.EMPTY
+        self.persist(txn)
         return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
 
     def _bump(self, txn: TxnMetadata) -> None:
@@ -114,16 +128,22 @@ class TransactionCoordinator:
         error, txn = self._member(transactional_id, producer_id, epoch)
         if txn is None:
             return error
+        if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+            return ErrorCode.CONCURRENT_TRANSACTIONS
         self._begin(txn)
         txn.partitions.update(partitions)
+        self.persist(txn)
         return ErrorCode.NONE
 
     def add_offsets(self, transactional_id: str, producer_id: int, epoch: int, group_id: str) -> ErrorCode:
         error, txn = self._member(transactional_id, producer_id, epoch)
         if txn is None:
             return error
+        if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+            return ErrorCode.CONCURRENT_TRANSACTIONS
         self._begin(txn)
         txn.offsets.setdefault(group_id, [])
+        self.persist(txn)
         return ErrorCode.NONE
 
     def _begin(self, txn: TxnMetadata) -> None:
@@ -152,10 +172,20 @@ class TransactionCoordinator:
         if txn.state is TxnState.ONGOING:
             self._complete(txn, commit)
             return ErrorCode.NONE
+        if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+            return ErrorCode.CONCURRENT_TRANSACTIONS
         done = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
         return ErrorCode.NONE if txn.state is done else ErrorCode.INVALID_TXN_STATE  # a retry succeeds again
 
     def _complete(self, txn: TxnMetadata, commit: bool) -> None:
+        txn.state = TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT
+        txn.last_update_ms = now_ms()
+        self.persist(txn)
+        self._finish(txn)
+
+    def _finish(self, txn: TxnMetadata) -> None:
+        """Markers and offsets for a prepared transaction; writing them twice does no harm."""
+        commit = txn.state is TxnState.PREPARE_COMMIT
         self.write_markers(sorted(txn.partitions), txn.producer_id, txn.epoch, commit)
         if commit:
             for group_id, commits in txn.offsets.items():
@@ -165,6 +195,7 @@ class TransactionCoordinator:
         txn.partitions.clear()
         txn.offsets.clear()
         txn.last_update_ms = now_ms()
+        self.persist(txn)
 
     def abort_timed_out(self, now: int | None = None) -> list[str]:
         """Abort transactions open longer than their timeout, fencing their producer as Kafka does."""

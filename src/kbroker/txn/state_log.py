@@ -1,0 +1,99 @@
+"""`__transaction_state`: the coordinator's records, in Kafka's format, so transactions outlive restarts.
+
+Each record is keyed by transactional id (TransactionLogKey v0) and holds the id's whole state
+(TransactionLogValue v0, as Kafka writes it for clients before transaction version 2), in the
+partition Kafka picks: abs(hashCode) mod `transaction.state.log.num.partitions`. Replaying the
+records with "the last value per key wins" gives the current state.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import TYPE_CHECKING, Iterator
+
+from kproto.codec import decode, encode
+from kproto.records import Record, build_batch, decode_batches
+from kproto.schema.transaction_log import TransactionLogKey, TransactionLogValue
+
+from kbroker.groups.records import partition_for
+from kbroker.txn.coordinator import TxnMetadata, TxnState
+
+if TYPE_CHECKING:
+    from kbroker.broker import Broker
+
+STATE_TOPIC = "__transaction_state"
+KEY_VERSION = 0
+VALUE_VERSION = 0
+VERSION = struct.Struct(">h")
+LOAD_CHUNK_BYTES = 1 << 20
+STATUS_CODES = {TxnState.EMPTY: 0, TxnState.ONGOING: 1, TxnState.PREPARE_COMMIT: 2, TxnState.PREPARE_ABORT: 3,
+                TxnState.COMPLETE_COMMIT: 4, TxnState.COMPLETE_ABORT: 5}
+STATES = {code: state for state, code in STATUS_CODES.items()}
+
+
+def state_record(txn: TxnMetadata) -> tuple[bytes, bytes]:
+    key = VERSION.pack(KEY_VERSION) + encode(TransactionLogKey(transactional_id=txn.transactional_id), KEY_VERSION)
+    by_topic: dict[str, list[int]] = {}
+    for topic, partition in sorted(txn.partitions):
+        by_topic.setdefault(topic, []).append(partition)
+    value = TransactionLogValue(
+        producer_id=txn.producer_id, producer_epoch=txn.epoch, transaction_timeout_ms=txn.timeout_ms,
+        transaction_status=STATUS_CODES[txn.state],
+        transaction_partitions=[TransactionLogValue.PartitionsSchema(topic=t, partition_ids=p) for t, p in by_topic.items()],
+        transaction_last_update_timestamp_ms=txn.last_update_ms, transaction_start_timestamp_ms=txn.start_ms)
+    return key, VERSION.pack(VALUE_VERSION) + encode(value, VALUE_VERSION)
+
+
+def read_state_record(key: bytes, value: bytes | None) -> tuple[str, TxnMetadata | None]:
+    (key_version,) = VERSION.unpack_from(key)
+    transactional_id = decode(TransactionLogKey, key_version, key, 2).transactional_id
+    if value is None:
+        return transactional_id, None
+    (version,) = VERSION.unpack_from(value)
+    v = decode(TransactionLogValue, version, value, 2)
+    return transactional_id, TxnMetadata(
+        transactional_id, v.producer_id, v.producer_epoch, v.transaction_timeout_ms, STATES[v.transaction_status],
+        {(p.topic, i) for p in v.transaction_partitions or [] for i in p.partition_ids},
+        start_ms=v.transaction_start_timestamp_ms, last_update_ms=v.transaction_last_update_timestamp_ms)
+
+
+class TransactionStateLog:
+    """The topic on the broker's own logs, created on the first write, as Kafka does."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    def _partitions(self) -> int:
+        info = self.broker.topics.get(STATE_TOPIC)
+        if info is None:
+            config = self.broker.config
+            error, message = self.broker.create_topic(
+                STATE_TOPIC, config["transaction.state.log.num.partitions"], 1,
+                {"cleanup.policy": "compact", "segment.bytes": str(config["transaction.state.log.segment.bytes"])})
+            if message:
+                raise RuntimeError(f"cannot create {STATE_TOPIC}: {error.name}: {message}")
+            info = self.broker.topics.get(STATE_TOPIC)
+        return info.partitions
+
+    def write(self, txn: TxnMetadata) -> None:
+        plog = self.broker.partition_log(STATE_TOPIC, partition_for(txn.transactional_id, self._partitions()))
+        key, value = state_record(txn)
+        plog.append(bytearray(build_batch([Record(0, int(time.time() * 1000), key, value)])))
+
+    def load(self) -> Iterator[TxnMetadata]:
+        """The last state of every transactional id."""
+        latest: dict[str, TxnMetadata | None] = {}
+        info = self.broker.topics.get(STATE_TOPIC)
+        for index in range(info.partitions if info else 0):
+            plog = self.broker.partition_log(STATE_TOPIC, index)
+            offset = plog.log_start_offset if plog else 0
+            while plog is not None and offset < plog.log_end_offset:
+                batches = decode_batches(plog.read(offset, LOAD_CHUNK_BYTES))
+                if not batches:
+                    break
+                for record in (r for b in batches if not b.header.is_control for r in b.records if r.offset >= offset):
+                    transactional_id, txn = read_state_record(record.key, record.value)
+                    latest[transactional_id] = txn
+                offset = batches[-1].header.next_offset
+        return (txn for txn in latest.values() if txn is not None)
