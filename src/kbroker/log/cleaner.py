@@ -50,7 +50,8 @@ class Cleaner:
     def clean_dirtiest(self, logs: Mapping[TopicPartition, PartitionLog], now: float, *,
                        force: bool = False) -> TopicPartition | None:
         """Clean the log with the highest dirty ratio among those at or above their
-        min.cleanable.dirty.ratio or past max.compaction.lag.ms (any dirty log with `force`)."""
+        min.cleanable.dirty.ratio or past max.compaction.lag.ms (any dirty log with `force`).
+        As in Kafka the ratio must be exceeded, so a ratio of 0 still needs some dirty bytes."""
         best = None
         for key, plog in logs.items():
             if not plog.config.compact or key in self._failed:
@@ -58,7 +59,7 @@ class Cleaner:
             roll_if_overdue(plog, now)
             found = find_cleanable(plog, self._offsets[plog.directory.parent].get(key), now)
             if found is None or not (force or found.overdue
-                                     or found.dirty_ratio >= plog.config.min_cleanable_dirty_ratio):
+                                     or found.dirty_ratio > plog.config.min_cleanable_dirty_ratio):
                 continue
             if best is None or found.dirty_ratio > best[2].dirty_ratio:
                 best = (key, plog, found)

@@ -124,7 +124,7 @@ def find_cleanable(plog: PartitionLog, checkpoint: int | None, now: float) -> Cl
             overdue = first >= 0 and now - first > config.max_compaction_lag_ms
         dirty_bytes += segment.size
         end = upper
-    if end <= first_dirty:
+    if end <= first_dirty or not dirty_bytes:
         return None
     return Cleanable(first_dirty, end, dirty_bytes / max(clean_bytes + dirty_bytes, 1), overdue)
 
