@@ -8,8 +8,16 @@ import uuid
 import kafka
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from kproto import ErrorCode
+from kproto.messages import (
+    DescribeProducersRequest,
+    DescribeTransactionsRequest,
+    EndTxnRequest,
+    ListTransactionsRequest,
+)
 
 from conftest import create_topic, unique_topic
+from rawclient import RawClient
 
 TIMEOUT = 20
 
@@ -157,3 +165,29 @@ def test_transaction_state_survives_a_broker_restart(request, kafka_broker):
     assert ck_values(bootstrap, topic, "read_uncommitted", b"after") == [b"before-restart", b"after"]
     with pytest.raises(KafkaException):
         first.commit_transaction(TIMEOUT)
+
+
+def test_hanging_transaction_admin_calls(request, bootstrap):
+    """DescribeProducers, DescribeTransactions and ListTransactions, as kafka-transactions.sh uses them."""
+    topic = create_topic(bootstrap, unique_topic(request))
+    producer = with_open_transaction(bootstrap, topic, b"open")
+    tid = f"t-{topic}"
+    with RawClient(bootstrap) as client:
+        described = client.request(DescribeTransactionsRequest(transactional_ids=[tid, "nobody"]), 0)
+        state, unknown = described.transaction_states
+        assert (state.error_code, state.transaction_state, [(t.topic, t.partitions) for t in state.topics]) == (
+            ErrorCode.NONE, "Ongoing", [(topic, [0])])
+        assert unknown.error_code == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND
+        producers = client.request(DescribeProducersRequest(topics=[
+            DescribeProducersRequest.TopicRequest(name=topic, partition_indexes=[0])]), 0)
+        (active,) = producers.topics[0].partitions[0].active_producers
+        assert (active.producer_id, active.last_sequence, active.current_txn_start_offset) == (
+            state.producer_id, 0, 0)
+        listed = client.request(ListTransactionsRequest(state_filters=["Ongoing", "Bogus"]), 1)
+        assert tid in [t.transactional_id for t in listed.transaction_states]
+        assert listed.unknown_state_filters == ["Bogus"]
+        # EndTxn from a producer id the coordinator did not give this transactional id
+        wrong = client.request(EndTxnRequest(transactional_id=tid, producer_id=state.producer_id + 1,
+                                             producer_epoch=state.producer_epoch, committed=True), 3)
+        assert wrong.error_code == ErrorCode.INVALID_PRODUCER_ID_MAPPING
+    producer.abort_transaction(TIMEOUT)

@@ -20,6 +20,7 @@ from kbroker.handlers import (  # noqa: F401 - imported for their registrations
     reassignments,
     topic_partitions,
     topics,
+    transaction_admin,
     transactions,
 )
 from kbroker.handlers.registry import HANDLERS

@@ -1,0 +1,89 @@
+"""The KIP-664 admin calls for hanging transactions: DescribeProducers (key 61) v0,
+DescribeTransactions (65) v0 and ListTransactions (66) v0-1.
+
+ListTransactions v1 added the duration filter (KIP-994); v2's transactional-id pattern is not served.
+"""
+
+from __future__ import annotations
+
+import time
+
+from kproto import ErrorCode
+from kproto.messages import (
+    DescribeProducersRequest,
+    DescribeProducersResponse,
+    DescribeTransactionsRequest,
+    DescribeTransactionsResponse,
+    ListTransactionsRequest,
+    ListTransactionsResponse,
+)
+
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+from kbroker.txn.coordinator import TxnMetadata, TxnState
+
+DESCRIBE_PRODUCERS = 61
+DESCRIBE_TRANSACTIONS = 65
+LIST_TRANSACTIONS = 66
+STATE_NAMES = {state.value for state in TxnState} | {"Dead", "PrepareEpochFence"}  # Kafka's, some never used here
+
+
+def partition_producers(ctx: RequestContext, topic: str, index: int) -> DescribeProducersResponse.PartitionResponse:
+    plog = ctx.broker.partition_log(topic, index)
+    if plog is None:
+        return DescribeProducersResponse.PartitionResponse(partition_index=index,
+                                                           error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    return DescribeProducersResponse.PartitionResponse(partition_index=index, active_producers=[
+        DescribeProducersResponse.ProducerState(
+            producer_id=e.producer_id, producer_epoch=e.epoch, last_sequence=e.last_seq,
+            last_timestamp=e.last_timestamp, coordinator_epoch=e.coordinator_epoch,
+            current_txn_start_offset=e.current_txn_first_offset)
+        for e in ctx.broker.producer_states(plog).producers.values()])
+
+
+@handles(DESCRIBE_PRODUCERS, 0, 0)
+def describe_producers(ctx: RequestContext, request: DescribeProducersRequest) -> DescribeProducersResponse:
+    return DescribeProducersResponse(topics=[
+        DescribeProducersResponse.TopicResponse(
+            name=t.name, partitions=[partition_producers(ctx, t.name, i) for i in t.partition_indexes])
+        for t in request.topics])
+
+
+def transaction_state(transactional_id: str, txn: TxnMetadata | None) -> DescribeTransactionsResponse.TransactionState:
+    if txn is None:
+        return DescribeTransactionsResponse.TransactionState(
+            error_code=ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, transactional_id=transactional_id, producer_id=-1,
+            producer_epoch=-1, transaction_start_time_ms=-1)
+    by_topic: dict[str, list[int]] = {}
+    for topic, partition in sorted(txn.partitions):
+        by_topic.setdefault(topic, []).append(partition)
+    return DescribeTransactionsResponse.TransactionState(
+        transactional_id=transactional_id, transaction_state=txn.state.value, transaction_timeout_ms=txn.timeout_ms,
+        transaction_start_time_ms=txn.start_ms, producer_id=txn.producer_id, producer_epoch=txn.epoch,
+        topics=[DescribeTransactionsResponse.TopicData(topic=t, partitions=p) for t, p in by_topic.items()])
+
+
+@handles(DESCRIBE_TRANSACTIONS, 0, 0)
+def describe_transactions(ctx: RequestContext, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse:
+    known = ctx.broker.transactions.transactions
+    return DescribeTransactionsResponse(transaction_states=[
+        transaction_state(tid, known.get(tid)) for tid in request.transactional_ids])
+
+
+@handles(LIST_TRANSACTIONS, 0, 1)
+def list_transactions(ctx: RequestContext, request: ListTransactionsRequest) -> ListTransactionsResponse:
+    states = set(request.state_filters or [])
+    producer_ids = set(request.producer_id_filters or [])
+    duration = request.duration_filter if request.duration_filter is not None else -1
+    now = int(time.time() * 1000)
+    matching = [
+        txn for txn in ctx.broker.transactions.transactions.values()
+        if (not states or txn.state.value in states) and (not producer_ids or txn.producer_id in producer_ids)
+        and (duration < 0 or now - txn.start_ms > duration)
+    ]
+    return ListTransactionsResponse(
+        unknown_state_filters=sorted(states - STATE_NAMES),
+        transaction_states=[
+            ListTransactionsResponse.TransactionState(transactional_id=txn.transactional_id,
+                                                      producer_id=txn.producer_id, transaction_state=txn.state.value)
+            for txn in matching])
