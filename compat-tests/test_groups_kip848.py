@@ -17,7 +17,7 @@ from confluent_kafka import ConsumerGroupType
 from confluent_kafka.admin import AdminClient
 
 from conftest import create_topic
-from groupmembers import Member, leave_then_crash, produce_round, seen_by, stop_all, wait_until
+from groupmembers import Member, leave_then_crash, owned_once, produce_round, seen_by, stop_all, wait_until
 
 SESSION_MS = 6000
 pytestmark = pytest.mark.broker_config({
@@ -60,8 +60,8 @@ def test_members_carry_on_through_a_broker_restart(kafka_broker, kill: bool) -> 
     members = [Member("confluent-kafka", bootstrap, topic, group, protocol="consumer") for _ in range(2)]
     try:
         sent = produce_round(bootstrap, topic, "a", PARTITIONS, 10)
-        wait_until(lambda: sent <= seen_by(members) and all(m.assignment for m in members), 30,
-                   "two members sharing the topic, first round consumed")
+        wait_until(lambda: sent <= seen_by(members) and all(m.assignment for m in members)
+                   and owned_once(members, PARTITIONS), 30, "two members sharing the topic, first round consumed")
         before = [(len(m.rebalances), m.assignment) for m in members]
         kafka_broker.restart(kill=kill)
         sent |= produce_round(bootstrap, topic, "b", PARTITIONS, 10)
@@ -69,3 +69,17 @@ def test_members_carry_on_through_a_broker_restart(kafka_broker, kill: bool) -> 
         assert [(len(m.rebalances), m.assignment) for m in members] == before
     finally:
         stop_all(members)
+
+
+@pytest.mark.timeout(90)
+def test_regex_subscription_picks_up_new_topics(kafka_broker) -> None:
+    bootstrap = kafka_broker.bootstrap_server
+    prefix = f"kip848-re-{uuid.uuid4().hex[:8]}"
+    create_topic(bootstrap, f"{prefix}-a", 3)
+    member = Member("confluent-kafka", bootstrap, f"^{prefix}-.*", f"g-{uuid.uuid4().hex[:8]}", protocol="consumer")
+    try:
+        wait_until(lambda: len(member.assignment or []) == 3, 30, "the matching topic's three partitions")
+        create_topic(bootstrap, f"{prefix}-b", 2)
+        wait_until(lambda: len(member.assignment or []) == 5, 30, "the new matching topic's partitions too")
+    finally:
+        stop_all([member])

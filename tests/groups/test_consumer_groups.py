@@ -75,6 +75,7 @@ def test_epoch_errors_as_kafka_sends_them() -> None:
         first = coord.consumer.heartbeat(Heartbeat("g", "b", 0, subscribed_topics=["t"], owned={}))
         assert first.error == E.INVALID_REQUEST  # no rebalance timeout
         assert join(coord, "c", assignor="sticky").error == E.UNSUPPORTED_ASSIGNOR
+        assert coord.consumer.heartbeat(Heartbeat("g", "a", 1, server_assignor="sticky")).error == E.UNSUPPORTED_ASSIGNOR
     run(main())
 
 

@@ -106,8 +106,10 @@ class ConsumerGroups:
             return HeartbeatResult(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
         if hb.member_epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
             return self._leave(hb)
+        if hb.server_assignor is not None and hb.server_assignor not in self.config.consumer_assignors:
+            return HeartbeatResult(ErrorCode.UNSUPPORTED_ASSIGNOR, f"ServerAssignor {hb.server_assignor} is not supported.")
         if hb.member_epoch == 0:
-            problem = _first_heartbeat_problem(hb, self.config.consumer_assignors)
+            problem = _first_heartbeat_problem(hb)
             if problem:
                 return HeartbeatResult(*problem)
             found = self._join(hb)
@@ -305,7 +307,7 @@ def _matches(regex: str, topic: str) -> bool:
         return False
 
 
-def _first_heartbeat_problem(hb: Heartbeat, assignors: tuple[str, ...]) -> tuple[ErrorCode, str] | None:
+def _first_heartbeat_problem(hb: Heartbeat) -> tuple[ErrorCode, str] | None:
     """Kafka's checks of a joining heartbeat, with its messages."""
     if hb.rebalance_timeout_ms == -1:
         return ErrorCode.INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request."
@@ -313,6 +315,4 @@ def _first_heartbeat_problem(hb: Heartbeat, assignors: tuple[str, ...]) -> tuple
         return ErrorCode.INVALID_REQUEST, "TopicPartitions must be empty when (re-)joining."
     if hb.subscribed_topics is None and hb.subscribed_regex is None:
         return ErrorCode.INVALID_REQUEST, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request."
-    if hb.server_assignor is not None and hb.server_assignor not in assignors:
-        return ErrorCode.UNSUPPORTED_ASSIGNOR, f"ServerAssignor {hb.server_assignor} is not supported."
     return None
