@@ -29,6 +29,11 @@ pytestmark = pytest.mark.broker_config({
 PARTITIONS = 6
 
 
+def topic_and_group(bootstrap: str, label: str) -> tuple[str, str]:
+    """A fresh 6-partition topic and group id, unique across xdist workers."""
+    return create_topic(bootstrap, f"{label}-{uuid.uuid4().hex[:8]}", PARTITIONS), f"g-{uuid.uuid4().hex[:8]}"
+
+
 def described_members(bootstrap: str, group: str) -> list:
     """librdkafka's describe (ConsumerGroupDescribe once the broker offers it); the group must be KIP-848."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -41,8 +46,7 @@ def described_members(bootstrap: str, group: str) -> list:
 @pytest.mark.parametrize("assignor", ["uniform", "range"])
 def test_three_members_share_partitions_through_leave_and_crash(kafka_broker, assignor: str) -> None:
     bootstrap = kafka_broker.bootstrap_server
-    topic = create_topic(bootstrap, f"kip848-{uuid.uuid4().hex[:8]}", PARTITIONS)
-    group = f"g-{uuid.uuid4().hex[:8]}"
+    topic, group = topic_and_group(bootstrap, "kip848")
     members = [Member("confluent-kafka", bootstrap, topic, group, assignor, protocol="consumer") for _ in range(3)]
     try:
         leave_then_crash(bootstrap, topic, members, PARTITIONS, SESSION_MS / 1000, 30)
@@ -55,8 +59,7 @@ def test_three_members_share_partitions_through_leave_and_crash(kafka_broker, as
 @pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
 def test_members_carry_on_through_a_broker_restart(kafka_broker, kill: bool) -> None:
     bootstrap = kafka_broker.bootstrap_server
-    topic = create_topic(bootstrap, f"kip848-restart-{uuid.uuid4().hex[:8]}", PARTITIONS)
-    group = f"g-{uuid.uuid4().hex[:8]}"
+    topic, group = topic_and_group(bootstrap, "kip848-restart")
     members = [Member("confluent-kafka", bootstrap, topic, group, protocol="consumer") for _ in range(2)]
     try:
         sent = produce_round(bootstrap, topic, "a", PARTITIONS, 10)
@@ -83,3 +86,29 @@ def test_regex_subscription_picks_up_new_topics(kafka_broker) -> None:
         wait_until(lambda: len(member.assignment or []) == 5, 30, "the new matching topic's partitions too")
     finally:
         stop_all([member])
+
+
+@pytest.mark.timeout(90)
+def test_static_member_back_after_a_clean_stop_keeps_its_partitions(kafka_broker) -> None:
+    """A static member's close sends epoch -2: its partitions wait for it, and nobody else moves."""
+    bootstrap = kafka_broker.bootstrap_server
+    topic, group = topic_and_group(bootstrap, "kip848-static")
+
+    def member(n: int) -> Member:
+        return Member("confluent-kafka", bootstrap, topic, group, instance=f"instance-{n}", protocol="consumer")
+
+    members = [member(0), member(1)]
+    stopped = members[1]
+    try:
+        wait_until(lambda: owned_once(members, PARTITIONS) and all(m.assignment for m in members), 30,
+                   "two static members sharing every partition")
+        before = len(members[0].rebalances), members[0].assignment
+        old_share = stopped.assignment
+        stopped.stop()
+        members[1] = member(1)
+        wait_until(lambda: members[1].assignment == old_share, 20, "the restarted member's old partitions")
+        sent = produce_round(bootstrap, topic, "s", PARTITIONS, 5)
+        wait_until(lambda: sent <= seen_by(members), 30, "every record consumed")
+        assert (len(members[0].rebalances), members[0].assignment) == before
+    finally:
+        stop_all(members + [stopped])
