@@ -10,7 +10,9 @@ the output: classic uses the client's `heartbeat.interval.ms`, KIP-848 the broke
 `group.consumer.heartbeat.interval.ms` (Tansu ignores broker settings).
 
 Memory: an in-process coordinator (records discarded) with --groups groups of --members members,
-for each protocol, measured with tracemalloc (Python allocations the groups keep alive).
+for each protocol, measured with tracemalloc (Python allocations the groups keep alive); and the
+resident memory of a kbroker process before and after as many KIP-848 members join through
+ConsumerGroupHeartbeat (records written to `__consumer_offsets` as usual).
 """
 
 from __future__ import annotations
@@ -170,6 +172,34 @@ def coordinator_memory(groups: int, members: int) -> dict[str, float]:
     return out
 
 
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def broker_memory(groups: int, members: int) -> tuple[float, float]:
+    """kbroker's RSS in MiB before and after `groups` x `members` KIP-848 members join."""
+    from kbroker.tools.client import Connection, split_address
+    from kproto.messages import ConsumerGroupHeartbeatRequest
+
+    broker = BrokerProcess(Path(tempfile.mkdtemp(prefix="kbroker-memory-")) / "kbroker", kind="kbroker")
+    bootstrap = broker.start().bootstrap_server
+    try:
+        topic = create_topic(bootstrap, 60)
+        before = rss_mib(broker.pid)
+        with Connection(*split_address(bootstrap), timeout=30) as conn:
+            for g in range(groups):
+                for m in range(members):
+                    answer = conn.request(ConsumerGroupHeartbeatRequest(
+                        group_id=f"g{g}", member_id=f"m{m}", member_epoch=0, rebalance_timeout_ms=300000,
+                        subscribed_topic_names=[topic], topic_partitions=[]), 1)
+                    if answer.error_code:
+                        raise RuntimeError(f"heartbeat refused: error {answer.error_code}")
+        return before, rss_mib(broker.pid)
+    finally:
+        broker.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.rebalance", description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=5)
@@ -195,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     memory = coordinator_memory(args.groups, args.members)
     print(f"\nCoordinator memory for {args.groups} groups x {args.members} members (tracemalloc): "
           + ", ".join(f"{name} {mib:.1f} MiB" for name, mib in memory.items()))
+    before, after = broker_memory(args.groups, args.members)
+    print(f"kbroker RSS with {args.groups} x {args.members} KIP-848 members: {after:.0f} MiB "
+          f"({before:.0f} MiB before they joined)")
     return 0
 
 
