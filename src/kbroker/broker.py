@@ -246,6 +246,17 @@ class Broker:
         self.topics.set_partitions(name, count)
         return ErrorCode.NONE, None
 
+    def internal_topic_partitions(self, name: str, partitions: int, segment_bytes: int) -> int:
+        """Partition count of a compacted internal topic, created on first use as Kafka does."""
+        info = self.topics.get(name)
+        if info is None:
+            error, message = self.create_topic(
+                name, partitions, 1, {"cleanup.policy": "compact", "segment.bytes": str(segment_bytes)})
+            if message:
+                raise RuntimeError(f"cannot create {name}: {error.name}: {message}")
+            info = self.topics.get(name)
+        return info.partitions
+
     def delete_topic(self, name: str) -> tuple[ErrorCode, str | None]:
         if not self.config["delete.topic.enable"]:
             return ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."

@@ -54,17 +54,9 @@ class OffsetsTopicLog:
         self.broker = broker
 
     def _partitions(self) -> int:
-        """The topic's partition count, creating the topic when it does not exist yet."""
-        info = self.broker.topics.get(OFFSETS_TOPIC)
-        if info is None:
-            config = self.broker.config
-            error, message = self.broker.create_topic(
-                OFFSETS_TOPIC, config["offsets.topic.num.partitions"], 1,
-                {"cleanup.policy": "compact", "segment.bytes": str(config["offsets.topic.segment.bytes"])})
-            if message:
-                raise RuntimeError(f"cannot create {OFFSETS_TOPIC}: {error.name}: {message}")
-            info = self.broker.topics.get(OFFSETS_TOPIC)
-        return info.partitions
+        config = self.broker.config
+        return self.broker.internal_topic_partitions(
+            OFFSETS_TOPIC, config["offsets.topic.num.partitions"], config["offsets.topic.segment.bytes"])
 
     def append(self, group_id: str, records: list[RecordBytes]) -> None:
         if not records:

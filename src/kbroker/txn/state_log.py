@@ -65,16 +65,9 @@ class TransactionStateLog:
         self.broker = broker
 
     def _partitions(self) -> int:
-        info = self.broker.topics.get(STATE_TOPIC)
-        if info is None:
-            config = self.broker.config
-            error, message = self.broker.create_topic(
-                STATE_TOPIC, config["transaction.state.log.num.partitions"], 1,
-                {"cleanup.policy": "compact", "segment.bytes": str(config["transaction.state.log.segment.bytes"])})
-            if message:
-                raise RuntimeError(f"cannot create {STATE_TOPIC}: {error.name}: {message}")
-            info = self.broker.topics.get(STATE_TOPIC)
-        return info.partitions
+        config = self.broker.config
+        return self.broker.internal_topic_partitions(
+            STATE_TOPIC, config["transaction.state.log.num.partitions"], config["transaction.state.log.segment.bytes"])
 
     def write(self, txn: TxnMetadata) -> None:
         plog = self.broker.partition_log(STATE_TOPIC, partition_for(txn.transactional_id, self._partitions()))
