@@ -191,3 +191,21 @@ def test_offset_fetch_by_a_member_checks_its_epoch() -> None:
         assert coord.check_fetch("g", "a", 5) == E.STALE_MEMBER_EPOCH
         assert coord.check_fetch("g", "x", 1) == E.UNKNOWN_MEMBER_ID
     run(main())
+
+
+def test_offsets_expire_unless_the_group_consumes_their_topic() -> None:
+    async def main():
+        now = [0]
+        coord = GroupCoordinator(GroupConfig(offsets_retention_ms=1000), MemoryGroupLog(), clock=lambda: now[0],
+                                 topics=lambda: {"t": 6, "old": 1})
+        join(coord, "a")
+        assert coord.commit_offsets("g", 1, "a", None, [OffsetCommit("t", 0, 5), OffsetCommit("old", 0, 7)]) == \
+            [E.NONE, E.NONE]
+        now[0] = 5000
+        assert coord.expire_offsets() == 1  # "old" is not subscribed
+        assert [topic for topic, _ in coord.fetch_offsets("g", None)] == ["t"]
+        assert beat(coord, "a", -1).error == E.NONE
+        coord.expire_offsets()  # empty now: "t" goes, and the group with it
+        assert "g" not in coord.consumer.groups and coord.fetch_offsets("g", None) == []
+        await coord.stop()
+    run(main())

@@ -367,9 +367,12 @@ class GroupCoordinator:
         """Drop offsets past retention; an empty group left with none is deleted. Returns the count."""
         now = self.now_ms()
         total = 0
-        for group_id in set(self.groups) | set(self.offsets.groups()):
+        for group_id in set(self.groups) | set(self.offsets.groups()) | set(self.consumer.groups):
             group = self.groups.get(group_id)
             offsets = self.offsets.of_group(group_id)
+            consumer_group = self.consumer.groups.get(group_id)
+            if consumer_group is not None and consumer_group.members:  # it keeps the offsets of topics it consumes
+                offsets = {tp: o for tp, o in offsets.items() if tp[0] not in consumer_group.topic_partitions}
             expired, all_gone = expired_offsets(group, offsets, now, self.config.offsets_retention_ms)
             tombstones = []
             for topic, partition in expired:
@@ -379,6 +382,8 @@ class GroupCoordinator:
             total += len(expired)
             if (all_gone or not offsets) and group is not None and group.is_in(EMPTY) and not group.pending_members:
                 self._delete_group(group)
+            elif consumer_group is not None and not consumer_group.members and not self.offsets.has_group(group_id):
+                self._delete_consumer_group(group_id)
         if total:
             log.info("expired %d committed offsets", total)
         return total
