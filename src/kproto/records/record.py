@@ -174,9 +174,13 @@ def walk_records(data: bytes | bytearray | memoryview, start: int, end: int) -> 
     pos = start
     while pos < end:
         byte = data[pos]
-        if byte < 0x80:  # the common one-byte length, inlined
+        if byte < 0x80:  # one-byte lengths (records under 64 bytes), inlined
             length = (byte >> 1) ^ -(byte & 1)
             pos += 1
+        elif pos + 1 < end and data[pos + 1] < 0x80:  # two-byte lengths (up to 8 KiB), inlined
+            zigzag = (byte & 0x7F) | (data[pos + 1] << 7)
+            length = (zigzag >> 1) ^ -(zigzag & 1)
+            pos += 2
         else:
             length, pos = read_varint(data, pos, end)
         if length < MIN_RECORD_SIZE or length > end - pos:
