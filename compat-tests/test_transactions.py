@@ -191,3 +191,29 @@ def test_hanging_transaction_admin_calls(request, bootstrap):
                                              producer_epoch=state.producer_epoch, committed=True), 3)
         assert wrong.error_code == ErrorCode.INVALID_PRODUCER_ID_MAPPING
     producer.abort_transaction(TIMEOUT)
+
+
+@pytest.mark.broker_config({"transaction.abort.timed.out.transaction.cleanup.interval.ms": "200"})
+def test_transaction_outliving_its_timeout_is_aborted(request, kafka_broker):
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, unique_topic(request))
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"t-{topic}",
+                         "transaction.timeout.ms": 1000})
+    producer.init_transactions(TIMEOUT)
+    producer.begin_transaction()
+    producer.produce(topic, value=b"stale", partition=0)
+    producer.flush(TIMEOUT)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{topic}", "isolation.level": "read_committed"})
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT, cached=False)[1] != 2:
+            assert time.monotonic() < deadline, "the open transaction was never aborted"
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+    with pytest.raises(KafkaException):
+        producer.commit_transaction(TIMEOUT)
+    plain = Producer({"bootstrap.servers": bootstrap})
+    plain.produce(topic, value=b"end", partition=0)
+    assert plain.flush(TIMEOUT) == 0
+    assert ck_values(bootstrap, topic, "read_committed", b"end") == [b"end"]

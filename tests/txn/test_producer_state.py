@@ -167,3 +167,10 @@ def test_open_transaction_holds_the_last_stable_offset_and_aborts_are_indexed(tm
     plog.close()
     plog, states = open_partition(tmp_path)  # from the log alone
     assert [(t.first_offset, t.last_offset) for t in states.aborted_between(0, 4)] == [(1, 3)]
+
+
+def test_plain_write_while_a_transaction_is_open_is_refused(tmp_path):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(0, transactional=True))
+    assert error_of(plog, states, produced(1)) == ErrorCode.INVALID_TXN_STATE
+    assert plog.log_end_offset == 1

@@ -144,6 +144,10 @@ class ProducerStates:
             stored_epoch = entry.epoch if entry else NO_EPOCH
             epoch, last_seq = pending.get(header.producer_id, (stored_epoch, entry.last_seq if entry else NO_SEQUENCE))
             self._check_batch(header, epoch, last_seq, stored_epoch)
+            if entry is not None and entry.current_txn_first_offset != NO_OFFSET and not header.is_transactional:
+                raise ProducerStateError(ErrorCode.INVALID_TXN_STATE,
+                                         f"Expected transactional write from producer {header.producer_id} in "
+                                         f"{self.context}, which has a transaction open")
             pending[header.producer_id] = (header.producer_epoch, header.last_sequence)
         return None
 
