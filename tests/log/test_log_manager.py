@@ -89,6 +89,7 @@ def test_maintenance_runs_retention_and_checkpoints_on_their_intervals(tmp_path)
     assert plog.log_start_offset == 0
     manager.maintenance(now=start + 2000)
     assert plog.log_start_offset == 3
+    manager.wait_for_checkpoint_writes()  # they are written off the caller's thread
     assert (tmp_path / "replication-offset-checkpoint").read_text() == "0\n1\nt 0 3\n"
 
 

@@ -10,8 +10,9 @@ import logging
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from kbroker.log.checkpoint import (
     LOG_START_OFFSET,
@@ -73,6 +74,9 @@ class LogManager:
         self._clean: dict[Path, bool] = {}
         self._recovery_points: dict[Path, dict[TopicPartition, int]] = {}
         self._start_offsets: dict[Path, dict[TopicPartition, int]] = {}
+        # Checkpoint files are written (and fsynced) on one thread of their own, in order, so that the
+        # event loop serving clients never waits on the disk for them; close() writes them directly.
+        self._checkpoint_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
         self._intervals = {"retention": retention_check_interval_ms, "offsets": offset_checkpoint_interval_ms,
                            "high_watermarks": high_watermark_checkpoint_interval_ms}
         started = now_ms()
@@ -192,9 +196,9 @@ class LogManager:
                 plog.apply_retention(now)
         self.cleaner.maybe_clean(self._logs, now)
         if self._due("offsets", now):
-            self._write_offsets()
+            self._write_offsets(self._write_in_background)
         if self._due("high_watermarks", now):
-            self._write_high_watermarks()
+            self._write_high_watermarks(self._write_in_background)
 
     def run_cleaner(self, now: float | None = None) -> list[TopicPartition]:
         """Clean every compacted log with dirty segments now, whatever its dirty ratio: a hook for
@@ -213,9 +217,17 @@ class LogManager:
         return True
 
     def checkpoint(self) -> None:
-        """Write all three checkpoint files of every log dir."""
-        self._write_offsets()
-        self._write_high_watermarks()
+        """Write all three checkpoint files of every log dir, now, after any still being written."""
+        self.wait_for_checkpoint_writes()
+        self._write_offsets(write_checkpoint)
+        self._write_high_watermarks(write_checkpoint)
+
+    def wait_for_checkpoint_writes(self) -> None:
+        """Return once the checkpoint files handed to the writer thread are on disk."""
+        self._checkpoint_writer.submit(lambda: None).result()
+
+    def _write_in_background(self, path: Path, entries: dict[TopicPartition, int]) -> None:
+        self._checkpoint_writer.submit(write_checkpoint, path, entries)
 
     def _by_dir(self) -> dict[Path, dict[TopicPartition, PartitionLog]]:
         grouped: dict[Path, dict[TopicPartition, PartitionLog]] = {d: {} for d in self.dirs}
@@ -223,29 +235,30 @@ class LogManager:
             grouped[plog.directory.parent][key] = plog
         return grouped
 
-    def _write_offsets(self) -> None:
+    def _write_offsets(self, write: Callable[[Path, dict[TopicPartition, int]], Any]) -> None:
         """Recovery points and log start offsets; entries of partitions not opened are kept."""
         for directory, logs in self._by_dir().items():
             kept = {k: v for k, v in self._recovery_points[directory].items() if k in self._on_disk}
             points = {**kept, **{k: p.recovery_point for k, p in logs.items()}}
-            write_checkpoint(directory / RECOVERY_POINT, points)
+            write(directory / RECOVERY_POINT, points)
             self._recovery_points[directory] = points
             kept = {k: v for k, v in self._start_offsets[directory].items() if k in self._on_disk}
             # As Kafka, only logs whose start moved past their first segment need an entry.
             starts = {**kept, **{k: p.log_start_offset for k, p in logs.items()
                                  if p.log_start_offset > p.segments[0].base_offset}}
-            write_checkpoint(directory / LOG_START_OFFSET, starts)
+            write(directory / LOG_START_OFFSET, starts)
             self._start_offsets[directory] = starts
 
-    def _write_high_watermarks(self) -> None:
+    def _write_high_watermarks(self, write: Callable[[Path, dict[TopicPartition, int]], Any]) -> None:
         for directory, logs in self._by_dir().items():
-            write_checkpoint(directory / REPLICATION_OFFSET, {k: p.high_watermark for k, p in logs.items()})
+            write(directory / REPLICATION_OFFSET, {k: p.high_watermark for k, p in logs.items()})
 
     def close(self) -> None:
         """Flush and close every log, write the checkpoints, then mark each dir cleanly shut down."""
         for plog in self._logs.values():
             plog.close()
         self.checkpoint()
+        self._checkpoint_writer.shutdown()
         for directory in self.dirs:
             write_clean_shutdown(directory)
         self._logs.clear()
