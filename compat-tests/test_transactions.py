@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import kafka
 import pytest
@@ -20,6 +24,7 @@ from conftest import create_topic, unique_topic
 from rawclient import RawClient
 
 TIMEOUT = 20
+COUNT = 30  # inputs to the consume-transform-produce worker, in batches of five
 
 
 def txn_producer(bootstrap: str, transactional_id: str) -> Producer:
@@ -217,3 +222,22 @@ def test_transaction_outliving_its_timeout_is_aborted(request, kafka_broker):
     plain.produce(topic, value=b"end", partition=0)
     assert plain.flush(TIMEOUT) == 0
     assert ck_values(bootstrap, topic, "read_committed", b"end") == [b"end"]
+
+
+def test_consume_transform_produce_is_exactly_once_across_crashes(request, kafka_broker):
+    """A worker SIGKILLed mid-transaction, then a broker restart, then a new worker: one output per input."""
+    bootstrap = kafka_broker.bootstrap_server
+    source = create_topic(bootstrap, unique_topic(request) + "-in")
+    target = create_topic(bootstrap, unique_topic(request) + "-out")
+    inputs = Producer({"bootstrap.servers": bootstrap})
+    for i in range(COUNT):
+        inputs.produce(source, value=b"%d" % i, partition=0)
+    assert inputs.flush(TIMEOUT) == 0
+    worker = [sys.executable, str(Path(__file__).with_name("txn_worker.py")), bootstrap, source, target,
+              f"g-{source}", f"t-{source}", str(COUNT)]
+    crashed = subprocess.run(worker + ["2"], timeout=90, capture_output=True)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr.decode()
+    kafka_broker.restart()
+    subprocess.run(worker, timeout=90, check=True, capture_output=True)
+    outputs = ck_values(bootstrap, target, "read_committed", b"out-%d" % (COUNT - 1))
+    assert outputs == [b"out-%d" % i for i in range(COUNT)]
