@@ -305,7 +305,7 @@ class Broker:
             self._wake(topic, partition)
 
     def _commit_txn_offsets(self, group_id: str, commits: list[OffsetCommit]) -> None:
-        self.groups._store_commits(group_id, commits, -1)
+        self.groups.commit_transaction_offsets(group_id, commits)
 
     def append(self, topic: str, partition: int, records: bytes | None, produce_version: int) -> AppendOutcome:
         info: TopicInfo | None = self.topics.get(topic)

@@ -210,6 +210,11 @@ class GroupCoordinator:
             self.rebalancer.touch(group, member_id)
         return self._store_commits(group_id, commits, retention_ms)
 
+    def commit_transaction_offsets(self, group_id: str, commits: list[OffsetCommit]) -> None:
+        """Offsets sent in a transaction, stored when it commits: the group's generation may have
+        moved on since they were sent, so there is nothing left to check."""
+        self._store_commits(group_id, commits, -1)
+
     def _store_commits(self, group_id: str, commits: list[OffsetCommit], retention_ms: int) -> list[ErrorCode]:
         now = self.now_ms()
         expire = now + retention_ms if retention_ms != -1 else None
