@@ -14,6 +14,7 @@ the test's `--set` pairs configure it):
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import re
@@ -69,6 +70,18 @@ def tansu_binary() -> Path:
     if not mode & stat.S_IXUSR:
         path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
+
+
+PR_SET_PDEATHSIG = 1  # prctl option: the signal Linux sends a child when its parent dies
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: have Linux SIGTERM the broker if the test process dies first.
+
+    Teardown stops brokers by PID; this covers a test run that is itself killed and never tears down.
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _port_open(port: int) -> bool:
@@ -210,7 +223,7 @@ class BrokerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_BROKER_CONFIG_ENV_PREFIXES)}
         env.update(PYTHONUNBUFFERED="1", RUST_BACKTRACE="0")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
+                                     env=env, start_new_session=True, preexec_fn=_stop_with_parent)
         deadline = time.monotonic() + self.startup_timeout
         pattern = re.compile(ready)
         while time.monotonic() < deadline:
