@@ -37,7 +37,8 @@ def validate_records(records: bytes | None, limits: LogConfig, produce_version: 
             records = message_set_to_batch(records)
         except ProtocolError as exc:
             raise RecordError(ErrorCode.CORRUPT_MESSAGE, str(exc)) from None
-    buf = bytearray(records)
+    buf = bytearray(records)  # a private copy: stamping it before a later batch fails costs nothing
+    append_time = int(time.time() * 1000) if limits.log_append_time else -1
     count = 0
     batches = 0
     position = 0
@@ -48,6 +49,8 @@ def validate_records(records: bytes | None, limits: LogConfig, produce_version: 
                                   f"The record batch of {header.size} bytes is larger than max.message.bytes "
                                   f"({limits.max_message_bytes})")
             validate_batch(buf, position)
+            if append_time >= 0:
+                set_log_append_time(buf, position, append_time)
             count += header.record_count
             batches += 1
             position += header.size
@@ -58,10 +61,5 @@ def validate_records(records: bytes | None, limits: LogConfig, produce_version: 
     if produce_version >= 3 and batches != 1:
         raise RecordError(ErrorCode.INVALID_RECORD,
                           "Produce requests with version 3 and above must contain exactly one record batch")
-    append_time = -1
-    if limits.log_append_time:
-        append_time = int(time.time() * 1000)
-        for position, _ in iter_batch_headers(buf):
-            set_log_append_time(buf, position, append_time)
     return buf, count, append_time
 
