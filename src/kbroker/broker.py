@@ -360,10 +360,8 @@ class Broker:
 
 
 def listen_hosts(host: str) -> list[str | None]:
-    """The addresses to bind: both loopbacks for 'localhost', since clients may resolve it to ::1."""
-    if host in ("localhost", ""):
-        hosts: list[str | None] = ["127.0.0.1"]
-        if socket.has_ipv6:
-            hosts.append("::1")
-        return hosts if host else [None]
-    return [host]
+    """The addresses to bind: both loopbacks for 'localhost', since clients may resolve it to ::1;
+    every interface (None) for an empty host, as Kafka reads `PLAINTEXT://:9092`."""
+    if host == "localhost":
+        return ["127.0.0.1", "::1"] if socket.has_ipv6 else ["127.0.0.1"]
+    return [host or None]
