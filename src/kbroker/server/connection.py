@@ -21,6 +21,7 @@ from kproto.frames import FrameReader
 from kproto.messages import ApiVersionsResponse, ResponseHeader
 from kproto.protocol import API_VERSIONS_KEY, decode_request_header, encode_response_parts, request_class
 
+from kbroker.handlers.api_versions import supported_versions
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import HANDLERS
 
@@ -169,8 +170,6 @@ class Connection(asyncio.Protocol):
 
     def answer_unsupported_api_versions(self, correlation_id: int) -> None:
         """Kafka answers an ApiVersions version it does not know in v0, listing what it has."""
-        from kbroker.handlers.api_versions import supported_versions
-
         response = ApiVersionsResponse(error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=supported_versions())
         self.send(encode_response_parts(ResponseHeader(correlation_id=correlation_id), response, API_VERSIONS_KEY, 0))
 
