@@ -272,7 +272,9 @@ class Broker:
         return self.logs.get(topic, partition)
 
     def leader_epoch(self, topic: str, partition: int) -> int:
-        return 0
+        """The epoch this node leads the partition in; -1 for a partition it does not have."""
+        plog = self.logs.get(topic, partition)
+        return plog.leader_epoch if plog is not None else -1
 
     def producer_states(self, plog: PartitionLog) -> ProducerStates:
         """The partition's producer state, rebuilt from snapshot and log the first time it is needed."""

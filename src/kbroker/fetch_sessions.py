@@ -31,6 +31,7 @@ class PartitionState:
 
     fetch_offset: int
     max_bytes: int
+    current_leader_epoch: int = -1  # the client's view, checked against the leader's (-1: unknown)
     high_watermark: int = -1
     last_stable_offset: int = -1
     log_start_offset: int = -1

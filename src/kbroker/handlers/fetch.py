@@ -3,7 +3,12 @@
 v4 added the isolation level, last stable offset and aborted transactions; v5 the log start
 offset; v7 incremental fetch sessions (KIP-227); v11 the rack id and preferred read replica; v12
 became flexible with the last fetched epoch; v13 names topics by id; v15 moved the replica id
-into a tagged replica state. Batches come back exactly as they were stored.
+into a tagged replica state; v16 names the current leader (and its endpoint) with a
+FENCED_LEADER_EPOCH error. Batches come back exactly as they were stored.
+
+A partition whose current leader epoch (v9+) differs from the leader's is answered
+FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH with no data, as Kafka does. The last fetched epoch
+(v12+, sent by follower replicas only) is not checked for divergence: there are no followers.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from kproto.messages import FetchRequest, FetchResponse
 
 from kbroker.fetch_sessions import FINAL_EPOCH, INITIAL_EPOCH, FetchSessionError, PartitionState
 from kbroker.handlers.context import RequestContext
+from kbroker.handlers.leader_epochs import fence_error
 from kbroker.handlers.registry import handles
 
 FETCH = 1
@@ -41,7 +47,7 @@ def wanted(ctx: RequestContext, key: PartitionKey, state: PartitionState) -> Wan
 def request_partitions(ctx: RequestContext, request: FetchRequest, by_id: bool) -> list[Wanted]:
     return [
         wanted(ctx, (topic.topic_id if by_id else topic.topic, p.partition),
-               PartitionState(p.fetch_offset, p.partition_max_bytes))
+               PartitionState(p.fetch_offset, p.partition_max_bytes, p.current_leader_epoch))
         for topic in request.topics
         for p in topic.partitions
     ]
@@ -64,6 +70,13 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
             out.append((item.key, data))
             continue
         state = item.state
+        data.error_code = fence_error(log, state.current_leader_epoch)
+        if data.error_code:
+            data.high_watermark = data.last_stable_offset = data.log_start_offset = -1
+            if data.error_code == ErrorCode.FENCED_LEADER_EPOCH and ctx.api_version >= 16:
+                data.current_leader.leader_id, data.current_leader.leader_epoch = broker.node_id, log.leader_epoch
+            out.append((item.key, data))
+            continue
         data.high_watermark = log.high_watermark
         data.last_stable_offset = broker.last_stable_offset(log)
         data.log_start_offset = log.log_start_offset
@@ -127,6 +140,7 @@ def session_partitions(ctx: RequestContext, request: FetchRequest, by_id: bool) 
             session.partitions[item.key] = item.state
         else:
             known.fetch_offset, known.max_bytes = item.state.fetch_offset, item.state.max_bytes
+            known.current_leader_epoch = item.state.current_leader_epoch
     for forgotten in request.forgotten_topics_data:
         topic_key = forgotten.topic_id if by_id else forgotten.topic
         for index in forgotten.partitions:
@@ -142,7 +156,11 @@ def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: i
         item.state.remember(data)
         if data.records:
             metrics.fetched(item.name, len(data.records))
-    return FetchResponse(error_code=ErrorCode.NONE, session_id=session_id, responses=group_by_topic(parts, by_id, ctx))
+    response = FetchResponse(error_code=ErrorCode.NONE, session_id=session_id, responses=group_by_topic(parts, by_id, ctx))
+    if ctx.api_version >= 16 and any(data.error_code == ErrorCode.FENCED_LEADER_EPOCH for _, data in parts):
+        host, port = ctx.broker.advertised_address
+        response.node_endpoints = [FetchResponse.NodeEndpoint(node_id=ctx.broker.node_id, host=host, port=port)]
+    return response
 
 
 @handles(FETCH, 4, 17)

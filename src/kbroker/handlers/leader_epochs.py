@@ -1,9 +1,12 @@
 """OffsetForLeaderEpoch (key 23, v0-4): where each leader epoch of a partition ends.
 
-A single node leads every partition in epoch 0 from the partition's first offset (Metadata says
-so too), so epoch 0 ends at the log end offset; a later epoch is unknown (-1, -1), as Kafka's
-leader-epoch cache answers. v1 added the epoch to the answer, v2 the current leader epoch fence
-(checked as Kafka does), v3 a replica id, v4 became flexible.
+Answered from the partition log's leader-epoch cache (`log/leader_epochs.py`), as Kafka's
+LeaderEpochFileCache answers: the latest epoch ends at the log end offset, an older one where
+the next higher epoch begins, an unknown later one is (-1, -1). v1 added the epoch to the
+answer, v2 the current leader epoch fence, v3 a replica id, v4 became flexible.
+
+`fence_error` is the current-leader-epoch check that Fetch (v9+), ListOffsets (v4+) and this API
+(v2+) make before anything else, with Kafka's error codes.
 """
 
 from __future__ import annotations
@@ -13,10 +16,18 @@ from kproto.messages import OffsetForLeaderEpochRequest, OffsetForLeaderEpochRes
 
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
+from kbroker.log import PartitionLog
+from kbroker.log.leader_epochs import UNDEFINED_EPOCH
 
 OFFSET_FOR_LEADER_EPOCH = 23
-UNDEFINED_EPOCH = -1
-UNDEFINED_OFFSET = -1
+
+
+def fence_error(plog: PartitionLog, requested: int) -> ErrorCode:
+    """FENCED_LEADER_EPOCH for a client behind the leader's epoch, UNKNOWN_LEADER_EPOCH for one
+    ahead of it; no check for -1 (a client that does not know the epoch)."""
+    if requested == UNDEFINED_EPOCH or requested == plog.leader_epoch:
+        return ErrorCode.NONE
+    return ErrorCode.FENCED_LEADER_EPOCH if requested < plog.leader_epoch else ErrorCode.UNKNOWN_LEADER_EPOCH
 
 
 def epoch_end(ctx: RequestContext, topic: str, wanted: OffsetForLeaderEpochRequest.OffsetForLeaderPartition
@@ -26,14 +37,10 @@ def epoch_end(ctx: RequestContext, topic: str, wanted: OffsetForLeaderEpochReque
     if plog is None:
         result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         return result
-    current = ctx.broker.leader_epoch(topic, wanted.partition)
-    fence = wanted.current_leader_epoch
-    if fence != UNDEFINED_EPOCH and fence > current:
-        result.error_code = ErrorCode.UNKNOWN_LEADER_EPOCH
-    elif fence != UNDEFINED_EPOCH and fence < current:
-        result.error_code = ErrorCode.FENCED_LEADER_EPOCH
-    elif wanted.leader_epoch == current:
-        result.leader_epoch, result.end_offset = current, plog.log_end_offset
+    result.error_code = fence_error(plog, wanted.current_leader_epoch)
+    if result.error_code == ErrorCode.NONE:
+        result.leader_epoch, result.end_offset = plog.leader_epochs.end_offset_for(
+            wanted.leader_epoch, plog.log_end_offset)
     return result
 
 

@@ -1,8 +1,9 @@
 """ListOffsets (key 2), v0-10: offsets by timestamp, and the special earliest / latest / max-timestamp.
 
 v0 answers with a list of old-style offsets; v1 one offset and its timestamp; v2 added the
-isolation level (latest means the last stable offset for read_committed); v4 leader epochs;
-v7 MAX_TIMESTAMP (-3); v8 EARLIEST_LOCAL (-4); v9 LATEST_TIERED (-5).
+isolation level (latest means the last stable offset for read_committed); v4 leader epochs (the
+epoch of the batch at the offset found, and the client's current epoch fenced as in Fetch); v7
+MAX_TIMESTAMP (-3); v8 EARLIEST_LOCAL (-4); v9 LATEST_TIERED (-5).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from kproto import ErrorCode
 from kproto.messages import ListOffsetsRequest, ListOffsetsResponse
 
 from kbroker.handlers.context import RequestContext
+from kbroker.handlers.leader_epochs import fence_error
 from kbroker.handlers.registry import handles
 
 LIST_OFFSETS = 2
@@ -28,6 +30,9 @@ def lookup(ctx: RequestContext, topic: str, wanted: ListOffsetsRequest.ListOffse
     log = ctx.broker.partition_log(topic, wanted.partition_index)
     if log is None:
         result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return result
+    result.error_code = fence_error(log, wanted.current_leader_epoch)
+    if result.error_code:
         return result
     ts = wanted.timestamp
     offset, timestamp = -1, -1
@@ -53,7 +58,7 @@ def lookup(ctx: RequestContext, topic: str, wanted: ListOffsetsRequest.ListOffse
     result.offset = offset
     result.timestamp = timestamp
     if ctx.api_version >= 4 and offset >= 0:
-        result.leader_epoch = ctx.broker.leader_epoch(topic, wanted.partition_index)
+        result.leader_epoch = log.leader_epochs.epoch_for_offset(offset)
     if ctx.api_version == 0:
         result.old_style_offsets = [offset] if offset >= 0 and wanted.max_num_offsets > 0 else []
     return result

@@ -129,7 +129,10 @@ class LogManager:
     def open(self, topic: str, partition: int, topic_id: uuid.UUID | None = None,
              config: Mapping[str, Any] | None = None) -> PartitionLog:
         """The partition's log: already open (its config replaced), found on disk (loaded, with
-        recovery if the last stop was unclean), or created in the log dir holding fewest partitions."""
+        recovery if the last stop was unclean), or created in the log dir holding fewest partitions.
+
+        A single node leads every partition it opens, in a new leader epoch each time it opens it
+        (0 for a new partition), as a KRaft controller elects a restarted broker again."""
         key = (topic, partition)
         settings = LogConfig.from_mapping(config)
         if key in self._logs:
@@ -151,6 +154,7 @@ class LogManager:
             write_partition_metadata(directory, topic_id)
         if created:
             fsync_dir(parent)
+        plog.become_leader()
         self._logs[key] = plog
         return plog
 

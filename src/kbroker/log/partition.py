@@ -7,11 +7,13 @@ from bisect import bisect_right
 from pathlib import Path
 from typing import Callable
 
+from kproto.records.batch import NO_PARTITION_LEADER_EPOCH
 from kproto.records.header import iter_batch_headers
-from kproto.records.inplace import set_base_offset
+from kproto.records.inplace import set_base_offset, set_partition_leader_epoch
 
 from kbroker.log.config import LogConfig
 from kbroker.log.files import fsync_dir
+from kbroker.log.leader_epochs import LeaderEpochCache
 from kbroker.log.loader import load_segments
 from kbroker.log.segment import BatchInfo, LogSegment
 
@@ -30,6 +32,8 @@ class PartitionLog:
     Offsets: `log_start_offset` (the first readable), `high_watermark` (the first not yet
     replicated everywhere; on a single node it follows the end at once), `log_end_offset` (the
     next to assign) and `recovery_point` (everything below it has been fsynced).
+    `leader_epoch` is the epoch this broker leads the partition in (stamped on every appended
+    batch), -1 until `become_leader`; `leader_epochs` says where each epoch began.
     """
 
     def __init__(self, directory: Path, topic: str, partition: int, config: LogConfig, *,
@@ -40,6 +44,8 @@ class PartitionLog:
         self.config = config
         self.on_append: list[Callable[[], None]] = []  # called after each append, e.g. to wake fetches
         directory.mkdir(parents=True, exist_ok=True)
+        self.leader_epoch = NO_PARTITION_LEADER_EPOCH
+        self.leader_epochs = LeaderEpochCache(directory)
         self._segments = load_segments(directory, recovery_point, clean, config.index_interval_bytes,
                                        config.segment_index_bytes, str(self))
         if not self._segments:
@@ -53,6 +59,7 @@ class PartitionLog:
         self.recovery_point = self.log_end_offset if clean else min(recovery_point, self.log_end_offset)
         self.high_watermark = self.log_end_offset
         self._last_flush_ms = now_ms()
+        self._align_leader_epochs()
 
     def __str__(self) -> str:
         return f"{self.topic}-{self.partition}"
@@ -71,8 +78,8 @@ class PartitionLog:
     def append(self, records: bytearray) -> int:
         """Append validated v2 batches, assigning offsets from the log end; returns the first offset.
 
-        Only the base offset of each batch is rewritten (the CRC does not cover it), so the
-        producer's bytes are stored as they came.
+        Only the base offset and partition leader epoch of each batch are rewritten (the CRC does
+        not cover them), so the producer's bytes are stored as they came.
         """
         if not isinstance(records, bytearray):
             records = bytearray(records)
@@ -81,6 +88,7 @@ class PartitionLog:
         end = 0
         for position, header in iter_batch_headers(records):
             set_base_offset(records, position, offset)
+            set_partition_leader_epoch(records, position, self.leader_epoch)
             offset += header.last_offset_delta + 1
             batches.append(BatchInfo(header.size, offset - 1, header.max_timestamp))
             end = position + header.size
@@ -97,6 +105,13 @@ class PartitionLog:
         for callback in self.on_append:
             callback()
         return first
+
+    def become_leader(self) -> int:
+        """Lead the partition in the epoch after the latest one the log has seen, from the log end;
+        returns that epoch. Its entry is on disk before any batch of the epoch."""
+        self.leader_epoch = self.leader_epochs.latest_epoch + 1
+        self._align_leader_epochs()
+        return self.leader_epoch
 
     def roll(self) -> LogSegment:
         """Start a new segment at the log end; the old one is trimmed and fsynced.
@@ -233,6 +248,7 @@ class PartitionLog:
             segment.delete()
         del self._segments[:count], self._bases[:count]
         self.log_start_offset = max(self.log_start_offset, self._bases[0])
+        self._align_leader_epochs()
         return count
 
     def replace_segments(self, old: list[LogSegment], new: LogSegment) -> None:
@@ -263,6 +279,7 @@ class PartitionLog:
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
         self.recovery_point = min(self.recovery_point, self.log_end_offset)
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
+        self._align_leader_epochs()
 
     def _restart_at(self, offset: int) -> None:
         """Drop every segment and start empty at `offset`."""
@@ -274,6 +291,18 @@ class PartitionLog:
         self.log_start_offset = self.log_end_offset = self.high_watermark = offset
         self.recovery_point = offset
         fsync_dir(self.directory)
+        self._align_leader_epochs()
+
+    def _align_leader_epochs(self) -> None:
+        """Fit the epoch entries to the offsets the log now holds, as Kafka's log does after a moved
+        log start or a truncation: the entry covering the log start moves there, and the epoch
+        being led starts at or before the log end (entries past it go). Before the partition is
+        led, entries past the end are kept: the next leader's entry replaces them, and takes an
+        epoch number above theirs, so no epoch a client has seen is ever reused."""
+        self.leader_epochs.truncate_from_start(self.log_start_offset)
+        if self.leader_epoch >= 0:
+            self.leader_epochs.assign(self.leader_epoch, self.log_end_offset)
+        self.leader_epochs.save()
 
     def _new_segment(self, base_offset: int) -> LogSegment:
         return LogSegment(self.directory, base_offset, self.config.index_interval_bytes,

@@ -1,9 +1,9 @@
 """Record batches (magic 2), legacy message sets (magic 0 and 1) and control records.
 
 Read and build whole batches with `decode_batch` / `build_batch`; on the broker's hot path,
-check and stamp a batch's bytes in place with `validate_batch`, `set_base_offset` and
-`set_log_append_time`. Old clients' message sets convert up with `message_set_to_batch` and
-down with `batches_to_message_set`.
+check and stamp a batch's bytes in place with `validate_batch`, `set_base_offset`,
+`set_partition_leader_epoch` and `set_log_append_time`. Old clients' message sets convert up
+with `message_set_to_batch` and down with `batches_to_message_set`.
 """
 
 from kproto.records.batch import (
@@ -31,7 +31,7 @@ from kproto.records.header import (
     iter_batch_headers,
     read_batch_header,
 )
-from kproto.records.inplace import set_base_offset, set_log_append_time, validate_batch
+from kproto.records.inplace import set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch
 from kproto.records.legacy import (
     batches_to_message_set,
     build_message_set,
@@ -67,6 +67,7 @@ __all__ = [
     "read_control_type",
     "read_end_txn_marker",
     "set_base_offset",
+    "set_partition_leader_epoch",
     "set_log_append_time",
     "validate_batch",
 ]

@@ -29,6 +29,7 @@ from kproto.exceptions import ProtocolError
 HEADER = struct.Struct(">qiibIhiqqqhii")
 HEADER_SIZE = HEADER.size  # 61
 LOG_OVERHEAD = 12  # baseOffset + batchLength: the part not counted by batchLength
+PARTITION_LEADER_EPOCH_OFFSET = 12  # outside the CRC, like the base offset before it
 MAGIC_OFFSET = 16  # position of the magic byte, the same in every message format
 CRC_OFFSET = 17
 ATTRIBUTES_OFFSET = 21  # the CRC covers the batch from here to its end

@@ -1,8 +1,9 @@
 """Checks and rewrites on a batch's bytes, without decoding its records: the broker's hot path.
 
 Produce appends the producer's bytes as they came. Before that it checks them here, as Kafka's
-broker does, then stamps the base offset (outside the CRC) and, for LogAppendTime topics, the
-timestamp type and max timestamp (inside it, so the CRC is written again).
+broker does, then stamps the base offset and partition leader epoch (both outside the CRC) and,
+for LogAppendTime topics, the timestamp type and max timestamp (inside it, so the CRC is written
+again).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kproto.records.header import (
     CRC_OFFSET,
     HEADER_SIZE,
     MAX_TIMESTAMP_OFFSET,
+    PARTITION_LEADER_EPOCH_OFFSET,
     TIMESTAMP_TYPE_BIT,
     BatchHeader,
     read_batch_header,
@@ -28,6 +30,7 @@ from kproto.records.record import walk_records
 _INT64 = struct.Struct(">q")
 _UINT32 = struct.Struct(">I")
 _INT16 = struct.Struct(">h")
+_INT32 = struct.Struct(">i")
 
 
 def write_crc(buf: bytearray, pos: int, end: int) -> None:
@@ -87,6 +90,13 @@ def set_base_offset(buf: bytearray, pos: int, offset: int) -> None:
     if len(buf) - pos < HEADER_SIZE:
         raise ProtocolError(f"record batch header truncated at byte {pos}")
     _INT64.pack_into(buf, pos, offset)
+
+
+def set_partition_leader_epoch(buf: bytearray, pos: int, epoch: int) -> None:
+    """Stamp the epoch of the leader appending the batch at `pos`; outside the CRC, like the base offset."""
+    if len(buf) - pos < HEADER_SIZE:
+        raise ProtocolError(f"record batch header truncated at byte {pos}")
+    _INT32.pack_into(buf, pos + PARTITION_LEADER_EPOCH_OFFSET, epoch)
 
 
 def set_log_append_time(buf: bytearray, pos: int, timestamp: int) -> None:
