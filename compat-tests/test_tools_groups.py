@@ -10,6 +10,8 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from kproto import ErrorCode
+
 from conftest import unique_topic
 
 TIMEOUT = 60
@@ -50,16 +52,22 @@ def consume_and_commit(bootstrap: str, group: str, topic: str, count: int) -> Co
     return consumer
 
 
+def committed_group(bootstrap: str, topic_factory, request: pytest.FixtureRequest) -> tuple[str, str, Consumer]:
+    """A new two-partition topic with 5 records in each, and a running member of a new group that
+    has read and committed all ten."""
+    topic = topic_factory(partitions=2)
+    group = unique_topic(request)
+    fill(bootstrap, topic, 5)
+    return topic, group, consume_and_commit(bootstrap, group, topic, 10)
+
+
 def rows(output: str) -> list[list[str]]:
     lines = [line for line in output.splitlines() if line.strip()]
     return [line.split() for line in lines]
 
 
 def test_groups_list_describe_reset_delete(bootstrap: str, topic_factory, request: pytest.FixtureRequest) -> None:
-    topic = topic_factory(partitions=2)
-    group = unique_topic(request)
-    fill(bootstrap, topic, 5)
-    consumer = consume_and_commit(bootstrap, group, topic, 10)
+    topic, group, consumer = committed_group(bootstrap, topic_factory, request)
     try:
         assert group in ok(bootstrap, "--list").splitlines()
         table = rows(ok(bootstrap, "--describe", "--group", group))
@@ -108,3 +116,72 @@ def test_groups_list_describe_reset_delete(bootstrap: str, topic_factory, reques
     assert group not in ok(bootstrap, "--list").splitlines()
     missing = kbroker(bootstrap, "--describe", "--group", group)
     assert missing.returncode == 1 and f"Consumer group '{group}' does not exist." in missing.stderr
+
+
+def test_reset_plans_export_and_read_back(bootstrap: str, topic_factory, request: pytest.FixtureRequest,
+                                          tmp_path) -> None:
+    topic = topic_factory(partitions=2)
+    group, other = unique_topic(request), unique_topic(request) + "-b"
+    fill(bootstrap, topic, 5)
+    for g in (group, other):
+        consume_and_commit(bootstrap, g, topic, 10).close()
+
+    exported = ok(bootstrap, "--reset-offsets", "--group", group, "--topic", topic, "--to-offset", "2",
+                  "--export", "--dry-run")
+    assert exported == f"{topic},0,2\n{topic},1,2\n\n"  # as kafka-consumer-groups prints it, blank line too
+    both = ok(bootstrap, "--reset-offsets", "--group", group, "--group", other, "--topic", f"{topic}:1",
+              "--to-earliest", "--export", "--dry-run")
+    assert both == f"{group},{topic},1,0\n{other},{topic},1,0\n\n"
+
+    plan = tmp_path / "plan.csv"
+    plan.write_text(f"{topic},0,3\n{topic},1,100\n")  # 100 is past the log end: kept at 5
+    table = rows(ok(bootstrap, "--reset-offsets", "--group", group, "--from-file", str(plan), "--execute"))
+    assert table == [["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"], [group, topic, "0", "3"], [group, topic, "1", "5"]]
+    doc = json.loads(ok(bootstrap, "--describe", "--group", group, "--output", "json"))
+    assert [r["current_offset"] for r in doc[0]["offsets"]] == [3, 5]
+
+    plan.write_text(both)  # the two-group export, read back for each group in it
+    ok(bootstrap, "--reset-offsets", "--group", group, "--group", other, "--from-file", str(plan), "--execute")
+    for g in (group, other):
+        doc = json.loads(ok(bootstrap, "--describe", "--group", g, "--output", "json"))
+        assert [r["current_offset"] for r in doc[0]["offsets"]] == [3 if g == group else 5, 0]
+
+    missing = kbroker(bootstrap, "--reset-offsets", "--group", "nobody", "--group", group, "--from-file", str(plan),
+                      "--dry-run")
+    assert missing.returncode == 1 and "No reset plan for group nobody found." in missing.stderr
+    plan.write_text("not,a,plan,at,all\n")
+    bad = kbroker(bootstrap, "--reset-offsets", "--group", group, "--from-file", str(plan), "--dry-run")
+    assert bad.returncode == 2 and "line 1" in bad.stderr
+
+
+def test_delete_offsets(bootstrap: str, topic_factory, request: pytest.FixtureRequest) -> None:
+    topic, group, consumer = committed_group(bootstrap, topic_factory, request)
+    try:
+        refused = kbroker(bootstrap, "--delete-offsets", "--group", group, "--topic", topic)
+        assert refused.returncode == 1
+        assert rows(refused.stdout)[0][:2] == ["Error:", "Encountered"]
+        assert [r[:3] for r in rows(refused.stdout)[1:]] == [
+            ["TOPIC", "PARTITION", "STATUS"], [topic, "0", "Error:"], [topic, "1", "Error:"]]
+        assert "GROUP_SUBSCRIBED_TO_TOPIC" in refused.stdout
+    finally:
+        consumer.close()
+
+    assert ok(bootstrap, "--delete-offsets", "--group", group, "--topic", f"{topic}:0") == (
+        f"Request succeeded for deleting offsets from group {group}.\n\n"
+        f"{'TOPIC'.ljust(max(15, len(topic)))} PARTITION  STATUS\n"
+        f"{topic.ljust(15)} 0          Successful\n")
+    doc = json.loads(ok(bootstrap, "--describe", "--group", group, "--output", "json"))
+    assert [(r["partition"], r["current_offset"]) for r in doc[0]["offsets"]] == [(1, 5)]
+
+    unknown = kbroker(bootstrap, "--delete-offsets", "--group", group, "--topic", topic, "--topic", "no-such-topic",
+                      "--output", "json")
+    assert unknown.returncode == 1 and "no-such-topic" in unknown.stderr
+    assert json.loads(unknown.stdout)["partitions"] == [
+        {"topic": "no-such-topic", "partition": None,
+         "status": "Error: " + ErrorCode.UNKNOWN_TOPIC_OR_PARTITION.description + " (UNKNOWN_TOPIC_OR_PARTITION)"},
+        {"topic": topic, "partition": 0, "status": "Successful"},
+        {"topic": topic, "partition": 1, "status": "Successful"}]
+    gone = kbroker(bootstrap, "--delete-offsets", "--group", "no-such-group", "--topic", topic)
+    assert gone.returncode == 1 and "GROUP_ID_NOT_FOUND" in gone.stderr
+    usage = kbroker(bootstrap, "--delete-offsets", "--group", group)
+    assert usage.returncode == 2 and "--topic" in usage.stderr

@@ -18,6 +18,7 @@ from kproto.records import (
     read_batch_header,
     set_base_offset,
     set_log_append_time,
+    set_partition_leader_epoch,
     validate_batch,
 )
 from kproto.records.record import encode_records
@@ -50,6 +51,18 @@ def test_set_base_offset_leaves_the_crc_alone() -> None:
         set_base_offset(bytearray(10), 0, 1)
     with pytest.raises(ProtocolError, match="declares"):
         set_log_append_time(buf[:-1], 0, 1)
+
+
+def test_partition_leader_epoch_is_stamped_at_byte_12_outside_the_crc() -> None:
+    buf = bytearray(build_batch(RECORDS))
+    before = bytes(buf)
+    set_partition_leader_epoch(buf, 0, 7)
+    header = read_batch_header(buf)
+    assert header.partition_leader_epoch == 7 and buf[12:16] == b"\x00\x00\x00\x07"
+    assert buf[:12] == before[:12] and buf[16:] == before[16:]  # the CRC and everything it covers unchanged
+    assert batch_crc_ok(buf, 0, header) and MemoryRecords(bytes(buf)).next_batch().validate_crc()
+    with pytest.raises(ProtocolError, match="truncated"):
+        set_partition_leader_epoch(bytearray(10), 0, 1)
 
 
 def test_bad_crc() -> None:

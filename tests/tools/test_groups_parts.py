@@ -11,7 +11,15 @@ from kproto.messages import ConsumerProtocolAssignment
 
 from kbroker.tools.group_admin import decode_assignment
 from kbroker.tools.groups import VIEWS, groups, print_table
-from kbroker.tools.reset_plan import Scenario, parse_datetime, parse_duration, parse_topic_specs, scenario_from
+from kbroker.tools.reset_plan import (
+    Scenario,
+    export_csv,
+    parse_datetime,
+    parse_duration,
+    parse_topic_specs,
+    read_plan,
+    scenario_from,
+)
 
 
 def test_durations_read_as_java_duration_parse_reads_them() -> None:
@@ -37,6 +45,27 @@ def test_exactly_one_scenario() -> None:
         scenario_from(True, True, None, None, None, None)
     with pytest.raises(click.UsageError):
         scenario_from(False, False, None, None, None, None)
+
+
+def test_plans_export_as_csv_and_read_back(tmp_path) -> None:
+    plans = {"app": {("orders", 1): 7, ("orders", 0): 3}, "a,b": {("t", 0): 0}}
+    assert export_csv({"app": plans["app"]}, with_group=False) == "orders,0,3\norders,1,7\n"
+    text = export_csv(plans, with_group=True)
+    assert text == 'app,orders,0,3\napp,orders,1,7\n"a,b",t,0,0\n'
+    path = tmp_path / "plan.csv"
+    path.write_text(text + "\n")
+    assert read_plan(path, ("app", "a,b")) == plans
+    assert read_plan(path, ("app",)) == plans  # four columns: the groups come from the file
+    path.write_text("orders,0,3\n\norders,1,7\n")
+    assert read_plan(path, ("app",)) == {"app": plans["app"]}
+    from_file = scenario_from(False, False, None, None, None, None, path, ("app",))
+    assert from_file == Scenario("file", plans={"app": plans["app"]})
+    for bad in ("orders,zero,3\n", "orders,0\n"):
+        path.write_text(bad)
+        with pytest.raises(click.BadParameter, match="line 1"):
+            read_plan(path, ("app",))
+    with pytest.raises(click.BadParameter):
+        read_plan(tmp_path / "missing.csv", ("app",))
 
 
 def test_topic_specs_with_and_without_partitions() -> None:

@@ -156,7 +156,8 @@ def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: i
         item.state.remember(data)
         if data.records:
             metrics.fetched(item.name, len(data.records))
-    response = FetchResponse(error_code=ErrorCode.NONE, session_id=session_id, responses=group_by_topic(parts, by_id, ctx))
+    response = FetchResponse(error_code=ErrorCode.NONE, session_id=session_id,
+                             responses=group_by_topic(parts, by_id, ctx))
     if ctx.api_version >= 16 and any(data.error_code == ErrorCode.FENCED_LEADER_EPOCH for _, data in parts):
         host, port = ctx.broker.advertised_address
         response.node_endpoints = [FetchResponse.NodeEndpoint(node_id=ctx.broker.node_id, host=host, port=port)]

@@ -1,16 +1,18 @@
-"""The group requests behind `kbroker groups`: list, describe, committed offsets, delete, commit."""
+"""The group requests behind `kbroker groups`: list, describe, committed offsets, delete groups,
+delete offsets."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kproto import ProtocolError
+from kproto import ErrorCode, ProtocolError
 from kproto.codec import decode
 from kproto.messages import (
     ConsumerProtocolAssignment,
     DeleteGroupsRequest,
     DescribeGroupsRequest,
     ListGroupsRequest,
+    OffsetDeleteRequest,
     OffsetFetchRequest,
 )
 
@@ -96,3 +98,30 @@ def delete_groups(client: Client, group_ids: list[str]) -> dict[str, int]:
         answer = client.send(DeleteGroupsRequest(groups_names=[group_id]), node=coordinator(client, group_id))
         results.update({r.group_id: r.error_code for r in answer.results})
     return results
+
+
+def delete_offsets(client: Client, group_id: str, specs: dict[str, list[int] | None]
+                   ) -> tuple[ErrorCode, dict[tuple[str, int], ErrorCode]]:
+    """OffsetDelete for the partitions named (all of a topic's for None): the group-level error and
+    each partition's. A topic that does not exist is partition -1 with its metadata error, as
+    kafka-consumer-groups reports it, and is not sent."""
+    statuses: dict[tuple[str, int], ErrorCode] = {}
+    wanted: dict[str, list[int]] = {}
+    for topic, partitions in specs.items():
+        if partitions is not None:
+            wanted[topic] = partitions
+            continue
+        found = client.metadata([topic]).topics[0]
+        if found.error_code:
+            statuses[(topic, -1)] = ErrorCode(found.error_code)
+        else:
+            wanted[topic] = sorted(p.partition_index for p in found.partitions)
+    request = OffsetDeleteRequest(group_id=group_id, topics=[
+        OffsetDeleteRequest.OffsetDeleteRequestTopic(name=t, partitions=[
+            OffsetDeleteRequest.OffsetDeleteRequestPartition(partition_index=p) for p in partitions])
+        for t, partitions in wanted.items()])
+    answer = client.send(request, node=coordinator(client, group_id))
+    for topic in answer.topics:
+        for partition in topic.partitions:
+            statuses[(topic.name, partition.partition_index)] = ErrorCode(partition.error_code)
+    return ErrorCode(answer.error_code), statuses

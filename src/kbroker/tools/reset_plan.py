@@ -1,11 +1,15 @@
 """Where `kbroker groups --reset-offsets` moves a group's offsets: the scenarios of
-kafka-consumer-groups, each turned into one offset per partition within the log's bounds."""
+kafka-consumer-groups, each turned into one offset per partition within the log's bounds, and
+the CSV plans it exports and reads back (`--export`, `--from-file`)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -16,16 +20,22 @@ from kbroker.tools.client import Client, ToolError
 DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
 
 
+Plan = dict[tuple[str, int], int]  # (topic, partition) -> offset
+
+
 @dataclass(frozen=True)
 class Scenario:
-    """One reset rule: `kind` is earliest, latest, offset, timestamp or shift, with its number."""
+    """One reset rule: `kind` is earliest, latest, offset, timestamp or shift, with its number, or
+    file, with the offsets a CSV plan gives each group."""
 
     kind: str
     value: int = 0
+    plans: dict[str, Plan] = field(default_factory=dict)
 
 
 def scenario_from(to_earliest: bool, to_latest: bool, to_offset: int | None, to_datetime: str | None,
-                  shift_by: int | None, by_duration: str | None, now_ms: float | None = None) -> Scenario:
+                  shift_by: int | None, by_duration: str | None, from_file: Path | None = None,
+                  group_ids: tuple[str, ...] = (), now_ms: float | None = None) -> Scenario:
     """The one scenario the options name; a usage error for none or several."""
     given = [s for s in (
         Scenario("earliest") if to_earliest else None,
@@ -35,11 +45,44 @@ def scenario_from(to_earliest: bool, to_latest: bool, to_offset: int | None, to_
         Scenario("shift", shift_by) if shift_by is not None else None,
         Scenario("timestamp", int((now_ms if now_ms is not None else datetime.now().timestamp() * 1000)
                                   - parse_duration(by_duration))) if by_duration is not None else None,
+        Scenario("file", plans=read_plan(from_file, group_ids)) if from_file is not None else None,
     ) if s is not None]
     if len(given) != 1:
         raise click.UsageError("--reset-offsets needs exactly one of --to-earliest, --to-latest, --to-offset, "
-                               "--to-datetime, --shift-by, --by-duration")
+                               "--to-datetime, --shift-by, --by-duration, --from-file")
     return given[0]
+
+
+def read_plan(path: Path, group_ids: tuple[str, ...]) -> dict[str, Plan]:
+    """group -> plan from a CSV file as `--export` writes it: `topic,partition,offset` lines when
+    one group is named and the first line reads that way, else `group,topic,partition,offset`."""
+    try:
+        lines = [row for row in csv.reader(io.StringIO(path.read_text())) if row]
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: {exc.strerror or exc}", param_hint="--from-file") from None
+    plans: dict[str, Plan] = {}
+    without_group = len(group_ids) == 1 and bool(lines) and len(lines[0]) == 3
+    for number, row in enumerate(lines, 1):
+        fields = [group_ids[0], *row] if without_group else row
+        try:
+            group, topic, partition, offset = fields
+            plans.setdefault(group, {})[(topic, int(partition))] = int(offset)
+        except ValueError:
+            expected = "topic,partition,offset" if without_group else "group,topic,partition,offset"
+            raise click.BadParameter(f"{path} line {number}: expected {expected}, got {','.join(row)!r}",
+                                     param_hint="--from-file") from None
+    return plans
+
+
+def export_csv(plans: dict[str, Plan], with_group: bool) -> str:
+    """The plans as kafka-consumer-groups exports them: `topic,partition,offset` lines for one
+    group, `group,topic,partition,offset` lines otherwise."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for group, plan in plans.items():
+        for (topic, partition), offset in sorted(plan.items()):
+            writer.writerow([group, topic, partition, offset] if with_group else [topic, partition, offset])
+    return out.getvalue()
 
 
 def parse_datetime(text: str) -> int:
@@ -77,8 +120,7 @@ def parse_topic_specs(specs: tuple[str, ...]) -> dict[str, list[int] | None]:
     return result
 
 
-def plan_reset(client: Client, specs: dict[str, list[int] | None], committed: dict[tuple[str, int], int],
-               scenario: Scenario, now_ms: float) -> dict[tuple[str, int], int]:
+def plan_reset(client: Client, specs: dict[str, list[int] | None], committed: Plan, scenario: Scenario) -> Plan:
     """(topic, partition) -> new offset. Like Kafka, offsets stay within [log start, log end], and
     a time after the last record resets to the log end."""
     plan = {}
