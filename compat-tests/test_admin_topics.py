@@ -15,7 +15,8 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import InvalidReplicationAssignmentError
 from kproto import ErrorCode
 from kproto.messages import (
-    AlterClientQuotasRequest, DescribeClientQuotasRequest, OffsetForLeaderEpochRequest,
+    AlterClientQuotasRequest, AlterPartitionReassignmentsRequest, DescribeClientQuotasRequest,
+    DescribeClusterRequest, DescribeLogDirsRequest, OffsetForLeaderEpochRequest,
 )
 
 from conftest import unique_topic
@@ -124,6 +125,24 @@ def test_reassignments_none_ongoing_and_moves_refused(bootstrap: str, topic_fact
     assert admin.alter_partition_reassignments({tp: [1]}) == {tp: None}
     moved = admin.alter_partition_reassignments({tp: [2]})
     assert moved[tp] is InvalidReplicationAssignmentError or isinstance(moved[tp], InvalidReplicationAssignmentError)
+
+
+def test_the_newest_versions_of_log_dirs_reassignments_and_cluster(bootstrap: str, topic_factory) -> None:
+    """DescribeLogDirs v5, AlterPartitionReassignments v1 and DescribeCluster v2, which Kafka 4 admin
+    clients send: nothing is cordoned or fenced, and the replication-factor flag comes back."""
+    topic = topic_factory()
+    with RawClient(bootstrap) as client:
+        dirs = client.request(DescribeLogDirsRequest(topics=None), 5).results
+        assert dirs and not any(d.is_cordoned for d in dirs) and all(d.error_code == 0 for d in dirs)
+        for allow in (True, False):
+            answer = client.request(AlterPartitionReassignmentsRequest(
+                allow_replication_factor_change=allow, topics=[AlterPartitionReassignmentsRequest.ReassignableTopic(
+                    name=topic, partitions=[AlterPartitionReassignmentsRequest.ReassignablePartition(
+                        partition_index=0, replicas=[1])])]), 1)
+            assert answer.allow_replication_factor_change is allow
+            assert answer.responses[0].partitions[0].error_code == ErrorCode.NONE
+        cluster = client.request(DescribeClusterRequest(include_fenced_brokers=True), 2)
+        assert cluster.error_code == 0 and [(b.broker_id, b.is_fenced) for b in cluster.brokers] == [(1, False)]
 
 
 def test_describe_topic_partitions_pages_with_a_cursor(bootstrap: str, topic_factory) -> None:

@@ -1,7 +1,7 @@
-"""DescribeCluster (key 60), v0-1: the brokers, the controller and the cluster id.
+"""DescribeCluster (key 60), v0-2: the brokers, the controller and the cluster id.
 
 v1 added the endpoint type (1 = brokers; 2 = controllers, which a combined single node does not
-expose separately).
+expose separately); v2 fenced brokers on request (KIP-1073): a broker that answers is not fenced.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ BROKERS_ENDPOINT = 1
 UNKNOWN_AUTHORIZED_OPERATIONS = -(2**31)
 
 
-@handles(DESCRIBE_CLUSTER, 0, 1)
+@handles(DESCRIBE_CLUSTER, 0, 2)
 def describe_cluster(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
     broker = ctx.broker
     if ctx.api_version >= 1 and request.endpoint_type != BROKERS_ENDPOINT:
