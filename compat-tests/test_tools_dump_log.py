@@ -113,6 +113,7 @@ def test_segment_kbroker_wrote(kafka_broker: BrokerProcess, request) -> None:
     records = [line for line in lines if line.startswith("| offset:")]
     assert [line.split()[1] for line in batches] == ["0", "1", "2"]
     assert all("isvalid: true" in line and "magic: 2" in line for line in batches)
+    assert all("partitionLeaderEpoch: 0 " in line for line in batches)  # stamped by the leader, not the producer's -1
     assert [line.split(" key: ")[1] for line in records] == ["k0 payload: v0", "k1 payload: v1", "k2 payload: v2"]
     timeindex = segment.with_suffix(".timeindex")
     assert dump(str(timeindex))[0] == f"Dumping {timeindex}"
