@@ -180,6 +180,10 @@ def test_librdkafka_validates_its_position_after_a_restart(broker: BrokerProcess
         assert any("validation succeeded: broker end offset 3 (offset leader epoch 0)" in line
                    for line in validation.lines), validation.lines
         assert c.position([TopicPartition(TOPIC, 0)])[0].offset == 5
+        c.seek(TopicPartition(TOPIC, 0, 1, leader_epoch=0))  # validated: epoch 0 reaches offset 1
+        assert consume(c, 1) == [(1, 0, "b")]
+        c.seek(TopicPartition(TOPIC, 0, 4, leader_epoch=0))  # epoch 0 ended at 3: librdkafka goes there
+        assert consume(c, 1) == [(3, 1, "d")]
     finally:
         c.close()
 
