@@ -15,8 +15,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import InvalidReplicationAssignmentError
 from kproto import ErrorCode
 from kproto.messages import (
-    AlterClientQuotasRequest, AlterPartitionReassignmentsRequest, DescribeClientQuotasRequest,
-    DescribeClusterRequest, DescribeLogDirsRequest, OffsetForLeaderEpochRequest,
+    AlterClientQuotasRequest, DescribeClientQuotasRequest, DescribeClusterRequest, OffsetForLeaderEpochRequest,
 )
 
 from conftest import unique_topic
@@ -127,22 +126,11 @@ def test_reassignments_none_ongoing_and_moves_refused(bootstrap: str, topic_fact
     assert moved[tp] is InvalidReplicationAssignmentError or isinstance(moved[tp], InvalidReplicationAssignmentError)
 
 
-def test_the_newest_versions_of_log_dirs_reassignments_and_cluster(bootstrap: str, topic_factory) -> None:
-    """DescribeLogDirs v5, AlterPartitionReassignments v1 and DescribeCluster v2, which Kafka 4 admin
-    clients send: nothing is cordoned or fenced, and the replication-factor flag comes back."""
-    topic = topic_factory()
+def test_describe_cluster_v2_lists_this_broker_unfenced(bootstrap: str) -> None:
+    """DescribeCluster v2 (Kafka 4.0's newest) asks for fenced brokers too: a broker that answers is not fenced."""
     with RawClient(bootstrap) as client:
-        dirs = client.request(DescribeLogDirsRequest(topics=None), 5).results
-        assert dirs and not any(d.is_cordoned for d in dirs) and all(d.error_code == 0 for d in dirs)
-        for allow in (True, False):
-            answer = client.request(AlterPartitionReassignmentsRequest(
-                allow_replication_factor_change=allow, topics=[AlterPartitionReassignmentsRequest.ReassignableTopic(
-                    name=topic, partitions=[AlterPartitionReassignmentsRequest.ReassignablePartition(
-                        partition_index=0, replicas=[1])])]), 1)
-            assert answer.allow_replication_factor_change is allow
-            assert answer.responses[0].partitions[0].error_code == ErrorCode.NONE
         cluster = client.request(DescribeClusterRequest(include_fenced_brokers=True), 2)
-        assert cluster.error_code == 0 and [(b.broker_id, b.is_fenced) for b in cluster.brokers] == [(1, False)]
+    assert cluster.error_code == 0 and [(b.broker_id, b.is_fenced) for b in cluster.brokers] == [(1, False)]
 
 
 def test_describe_topic_partitions_pages_with_a_cursor(bootstrap: str, topic_factory) -> None:

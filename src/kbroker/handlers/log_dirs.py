@@ -1,7 +1,6 @@
-"""DescribeLogDirs (key 35, v0-5): each log dir with the size of every partition it holds.
+"""DescribeLogDirs (key 35, v0-4): each log dir with the size of every partition it holds.
 
-v2 became flexible, v3 added a top-level error code, v4 the dir's total and usable bytes, v5
-whether the dir is cordoned (never, here: no dir is closed to new partitions). A null
+v2 became flexible, v3 added a top-level error code, v4 the dir's total and usable bytes. A null
 topic list means every partition; unknown topics or partitions are left out, as Kafka does.
 """
 
@@ -26,7 +25,7 @@ def wanted_partitions(ctx: RequestContext, request: DescribeLogDirsRequest) -> l
     return [(t.topic, p) for t in request.topics for p in t.partitions]
 
 
-@handles(DESCRIBE_LOG_DIRS, 0, 5)
+@handles(DESCRIBE_LOG_DIRS, 0, 4)
 def describe_log_dirs(ctx: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
     broker = ctx.broker
     by_dir: dict[str, dict[str, list]] = {str(d): defaultdict(list) for d in broker.logs.dirs}

@@ -1,12 +1,10 @@
 """ElectLeaders (key 43, v0-2), ListPartitionReassignments (key 46, v0), AlterPartitionReassignments
-(key 45, v0-1): answered truthfully for a single node, which leads every partition it has.
+(key 45, v0): answered truthfully for a single node, which leads every partition it has.
 
 ElectLeaders v1 added the election type and a top-level error, v2 became flexible; every named
 partition already has its only replica as leader, so ELECTION_NOT_NEEDED (and, for "all
 partitions", an empty list, as Kafka leaves out partitions that needed nothing). No reassignment
 is ever in progress; moving a replica to another broker is refused, keeping it here is a no-op.
-AlterPartitionReassignments v1 carries allow-replication-factor-change, echoed in the answer; the
-only assignment accepted keeps the factor at 1, so it never matters.
 """
 
 from __future__ import annotations
@@ -72,11 +70,10 @@ def reassign(ctx: RequestContext, topic: str, wanted: AlterPartitionReassignment
         partition_index=wanted.partition_index, error_code=error, error_message=message)
 
 
-@handles(ALTER_PARTITION_REASSIGNMENTS, 0, 1)
+@handles(ALTER_PARTITION_REASSIGNMENTS, 0, 0)
 def alter_partition_reassignments(ctx: RequestContext, request: AlterPartitionReassignmentsRequest
                                   ) -> AlterPartitionReassignmentsResponse:
-    responses = [AlterPartitionReassignmentsResponse.ReassignableTopicResponse(
-        name=t.name, partitions=[reassign(ctx, t.name, p) for p in t.partitions]) for t in request.topics]
-    return AlterPartitionReassignmentsResponse(
-        error_message=None, allow_replication_factor_change=request.allow_replication_factor_change,
-        responses=responses)
+    return AlterPartitionReassignmentsResponse(error_message=None, responses=[
+        AlterPartitionReassignmentsResponse.ReassignableTopicResponse(
+            name=t.name, partitions=[reassign(ctx, t.name, p) for p in t.partitions])
+        for t in request.topics])
