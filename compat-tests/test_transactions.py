@@ -18,6 +18,7 @@ from kproto.messages import (
     DescribeTransactionsRequest,
     EndTxnRequest,
     ListTransactionsRequest,
+    OffsetFetchRequest,
 )
 
 from conftest import create_topic, unique_topic
@@ -143,6 +144,44 @@ def test_offsets_sent_in_a_transaction_are_committed_with_it(request, bootstrap)
             assert committed == (offset if commit else -1001)  # nothing is committed by an abort
     finally:
         consumer.close()
+
+
+def fetch_offset(bootstrap: str, group: str, topic: str, require_stable: bool) -> tuple[ErrorCode, int]:
+    """OffsetFetch v7 of one partition: what a read_committed consumer (require_stable) or another one sees."""
+    with RawClient(bootstrap) as client:
+        response = client.request(OffsetFetchRequest(group_id=group, require_stable=require_stable, topics=[
+            OffsetFetchRequest.OffsetFetchRequestTopic(name=topic, partition_indexes=[0])]), 7)
+    partition = response.topics[0].partitions[0]
+    return partition.error_code, partition.committed_offset
+
+
+@pytest.mark.parametrize("kill, commit", [(False, True), (True, True), (True, False)],
+                         ids=["SIGTERM-commit", "SIGKILL-commit", "SIGKILL-abort"])
+def test_offsets_sent_in_a_transaction_survive_a_broker_restart(request, kafka_broker, kill, commit):
+    """TxnOffsetCommit's offsets are in __consumer_offsets, pending, before EndTxn: a restart keeps them."""
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, unique_topic(request))
+    group = f"g-{topic}"
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    metadata = consumer.consumer_group_metadata()
+    consumer.close()
+    producer = txn_producer(bootstrap, f"t-{topic}")
+    producer.begin_transaction()
+    producer.produce(topic, value=b"x", partition=0)
+    producer.send_offsets_to_transaction([TopicPartition(topic, 0, 42)], metadata, TIMEOUT)
+    assert producer.flush(TIMEOUT) == 0
+    kafka_broker.restart(kill=kill)
+    assert fetch_offset(bootstrap, group, topic, require_stable=True) == (ErrorCode.UNSTABLE_OFFSET_COMMIT, -1)
+    assert fetch_offset(bootstrap, group, topic, require_stable=False) == (ErrorCode.NONE, -1)
+    producer.commit_transaction(TIMEOUT) if commit else producer.abort_transaction(TIMEOUT)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_committed"})
+    try:
+        assert consumer.committed([TopicPartition(topic, 0)], timeout=TIMEOUT)[0].offset == (42 if commit else -1001)
+    finally:
+        consumer.close()
+    assert fetch_offset(bootstrap, group, topic, require_stable=True) == (ErrorCode.NONE, 42 if commit else -1)
+    kafka_broker.restart(kill=kill)  # the marker is replayed like the offsets
+    assert fetch_offset(bootstrap, group, topic, require_stable=True) == (ErrorCode.NONE, 42 if commit else -1)
 
 
 def test_second_producer_with_the_same_id_fences_the_first(request, bootstrap):

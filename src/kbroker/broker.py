@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from kproto import ErrorCode
 from kproto.records.control import ControlType, build_end_txn_marker
+from kproto.records.header import BatchHeader
 
 from kbroker.admin.configs import DynamicBrokerConfigs
 from kbroker.admin.quotas import QuotaStore
@@ -25,7 +26,8 @@ from kbroker.cluster.topic_names import collision_key, topic_name_problem
 from kbroker.cluster.topics import TopicInfo, TopicRegistry
 from kbroker.config import BrokerConfig, ConfigError
 from kbroker.fetch_sessions import FetchSessionCache
-from kbroker.groups import GroupCoordinator, OffsetCommit
+from kbroker.groups import GroupCoordinator
+from kbroker.groups.storage import OFFSETS_TOPIC
 from kbroker.log import LogManager, PartitionLog
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.server.connection import Connection
@@ -33,6 +35,7 @@ from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
 from kbroker.txn.producer_ids import ProducerIdAllocator
 from kbroker.txn.producer_state import AbortedTxn, ProducerStateError, ProducerStates
 from kbroker.txn.state_log import TransactionStateLog
+from kbroker.txn.verification import NOT_IN_TRANSACTION, for_produce
 from kbroker.validation import RecordError, validate_records
 
 log = logging.getLogger("kbroker")
@@ -70,9 +73,8 @@ class Broker:
         self._next_producer_expiry = 0.0
         self._next_txn_timeout_check = 0.0
         txn_log = TransactionStateLog(self)
-        self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers,
-                                                   self._commit_txn_offsets, txn_log.write,
-                                                   config["transaction.max.timeout.ms"])
+        self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers, txn_log.write,
+                                                   self._offsets_partition, config["transaction.max.timeout.ms"])
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Connection] = set()
         self.listen_host, self.listen_port = config.listener
@@ -292,7 +294,8 @@ class Broker:
 
     def write_txn_markers(self, partitions: Iterable[TopicPartition], producer_id: int, epoch: int,
                           commit: bool) -> None:
-        """End a transaction on each partition with a COMMIT or ABORT control batch."""
+        """End a transaction on each partition with a COMMIT or ABORT control batch; in a
+        `__consumer_offsets` partition the marker also settles the offsets sent in the transaction."""
         kind = ControlType.COMMIT if commit else ControlType.ABORT
         for topic, partition in partitions:
             plog = self.logs.get(topic, partition)
@@ -302,12 +305,15 @@ class Broker:
                                                     coordinator_epoch=0, timestamp=int(time.time() * 1000)))
             plog.append(marker)
             self.producer_states(plog).record(plog, marker)
+            if topic == OFFSETS_TOPIC:
+                self.groups.complete_transaction(producer_id, commit)
             self._wake(topic, partition)
 
-    def _commit_txn_offsets(self, group_id: str, commits: list[OffsetCommit]) -> None:
-        self.groups.commit_transaction_offsets(group_id, commits)
+    def _offsets_partition(self, group_id: str) -> TopicPartition:
+        return OFFSETS_TOPIC, self.groups.offsets_partition(group_id)
 
-    def append(self, topic: str, partition: int, records: bytes | None, produce_version: int) -> AppendOutcome:
+    def append(self, topic: str, partition: int, records: bytes | None, produce_version: int,
+               transactional_id: str | None = None) -> AppendOutcome:
         info: TopicInfo | None = self.topics.get(topic)
         plog = self.logs.get(topic, partition) if info else None
         if plog is None:
@@ -320,9 +326,10 @@ class Broker:
             return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
         producers = self.producer_states(plog)
         try:
-            duplicate = producers.check(buf)
+            duplicate = producers.check(buf, lambda header: self._verify_transactional(
+                topic, partition, header, transactional_id, produce_version))
         except ProducerStateError as exc:
-            return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
+            return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=exc.client_message)
         if duplicate is not None:  # a retry: answered as Kafka does, with the first append's offset
             return AppendOutcome(ErrorCode.NONE, duplicate.first_offset, -1, plog.log_start_offset)
         base_offset = plog.append(buf)
@@ -330,6 +337,20 @@ class Broker:
         self.metrics.appended(topic, count, len(buf))
         self._wake(topic, partition)
         return AppendOutcome(ErrorCode.NONE, base_offset, append_time, plog.log_start_offset)
+
+    def _verify_transactional(self, topic: str, partition: int, header: BatchHeader, transactional_id: str | None,
+                              produce_version: int) -> None:
+        """KIP-890: a producer's first transactional batch in a partition must belong to a
+        transaction the partition was added to; raises ProducerStateError as Kafka refuses it."""
+        if not self.config["transaction.partition.verification.enable"]:
+            return
+        if transactional_id is None:
+            raise ProducerStateError(ErrorCode.INVALID_TXN_STATE, NOT_IN_TRANSACTION)
+        verified = self.transactions.verify(transactional_id, header.producer_id, header.producer_epoch,
+                                            [(topic, partition)])
+        error, message = for_produce(verified[(topic, partition)], produce_version)
+        if error != ErrorCode.NONE:
+            raise ProducerStateError(error, message or f"{topic}-{partition} is not in the transaction", message)
 
     # -- long polls
 

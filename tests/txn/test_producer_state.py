@@ -174,3 +174,27 @@ def test_plain_write_while_a_transaction_is_open_is_refused(tmp_path):
     append(plog, states, produced(0, transactional=True))
     assert error_of(plog, states, produced(1)) == ErrorCode.INVALID_TXN_STATE
     assert plog.log_end_offset == 1
+
+
+def test_verification_is_asked_only_when_a_batch_would_open_the_transaction(tmp_path):
+    plog, states = open_partition(tmp_path)
+    asked = []
+
+    def refuse_second(header) -> None:
+        asked.append(header.base_sequence)
+        if len(asked) > 1:
+            raise ProducerStateError(ErrorCode.INVALID_TXN_STATE, "not in the transaction")
+
+    assert states.check(produced(0), refuse_second) is None  # not transactional: nothing to verify
+    data = produced(0, pid=PID + 1, transactional=True)
+    assert states.check(data, refuse_second) is None
+    plog.append(data)
+    states.record(plog, data)
+    assert states.check(produced(1, pid=PID + 1, transactional=True), refuse_second) is None  # already open here
+    assert asked == [0]
+    commit_marker = bytearray(build_end_txn_marker(ControlType.COMMIT, producer_id=PID + 1, producer_epoch=0,
+                                                      coordinator_epoch=0, timestamp=1_700_000_000_000))
+    plog.append(commit_marker)
+    states.record(plog, commit_marker)
+    with pytest.raises(ProducerStateError):
+        states.check(produced(1, pid=PID + 1, transactional=True), refuse_second)  # a new transaction: asked again

@@ -1,4 +1,5 @@
-"""Transaction coordinator state rules: epochs and fencing, EndTxn retries, timeouts, pending offsets."""
+"""Transaction coordinator state rules: epochs and fencing, EndTxn retries, timeouts, the offsets
+partition of AddOffsetsToTxn, KIP-890 verification."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import itertools
 
 from kproto import ErrorCode
 
-from kbroker.groups import OffsetCommit
 from kbroker.txn.coordinator import TransactionCoordinator, TxnMetadata, TxnState
 from kbroker.txn.state_log import read_state_record, state_record
 
@@ -14,20 +14,16 @@ from kbroker.txn.state_log import read_state_record, state_record
 class Recorder:
     def __init__(self) -> None:
         self.markers: list[tuple[list, int, int, bool]] = []
-        self.offsets: list[tuple[str, list[OffsetCommit]]] = []
         self.states: list[tuple[str, TxnState]] = []
         ids = itertools.count(100)
-        self.coordinator = TransactionCoordinator(lambda: next(ids), self.write_markers, self.write_offsets,
-                                                  self.persist, 60_000)
+        self.coordinator = TransactionCoordinator(lambda: next(ids), self.write_markers, self.persist,
+                                                  lambda group: ("__consumer_offsets", len(group)), 60_000)
 
     def persist(self, txn) -> None:
         self.states.append((txn.transactional_id, txn.state))
 
     def write_markers(self, partitions, producer_id, epoch, commit) -> None:
         self.markers.append((list(partitions), producer_id, epoch, commit))
-
-    def write_offsets(self, group, commits) -> None:
-        self.offsets.append((group, commits))
 
 
 def test_init_bumps_the_epoch_and_fences_the_older_instance():
@@ -65,20 +61,41 @@ def test_end_txn_retry_succeeds_and_a_mismatched_one_does_not():
     assert r.markers == [([("a", 0), ("b", 1)], 100, 0, True)]
 
 
-def test_offsets_wait_for_the_commit():
+def test_add_offsets_puts_the_groups_offsets_partition_in_the_transaction():
     r = Recorder()
     c = r.coordinator
     c.init_producer_id("t", 10_000, -1, -1)
-    commit = [OffsetCommit("in", 0, 42)]
-    assert c.txn_offset_commit("t", 100, 0, "g", commit) == ErrorCode.INVALID_TXN_STATE  # group not added
-    c.add_offsets("t", 100, 0, "g")
-    assert c.txn_offset_commit("t", 100, 0, "g", commit) == ErrorCode.NONE
-    c.end_txn("t", 100, 0, False)
-    assert r.offsets == []
-    c.add_offsets("t", 100, 0, "g")
-    c.txn_offset_commit("t", 100, 0, "g", commit)
+    assert c.verify("t", 100, 0, [("__consumer_offsets", 3)]) == {("__consumer_offsets", 3): ErrorCode.TRANSACTION_ABORTABLE}
+    assert c.add_offsets("t", 100, 0, "abc") == ErrorCode.NONE
+    assert c.transactions["t"].partitions == {("__consumer_offsets", 3)}
     c.end_txn("t", 100, 0, True)
-    assert r.offsets == [("g", commit)]
+    assert r.markers == [([("__consumer_offsets", 3)], 100, 0, True)]  # the marker settles the pending offsets
+
+
+def test_verify_only_answers_as_kafka():
+    r = Recorder()
+    c = r.coordinator
+    c.init_producer_id("t", 10_000, -1, -1)
+    c.add_partitions("t", 100, 0, [("a", 0)])
+    assert c.verify("t", 100, 0, [("a", 0), ("a", 1)]) == {("a", 0): ErrorCode.NONE,
+                                                           ("a", 1): ErrorCode.TRANSACTION_ABORTABLE}
+    assert c.verify("t", 100, 1, [("a", 0)]) == {("a", 0): ErrorCode.PRODUCER_FENCED}
+    assert c.verify("t", 99, 0, [("a", 0)]) == {("a", 0): ErrorCode.INVALID_PRODUCER_ID_MAPPING}
+    assert c.verify("nobody", 100, 0, [("a", 0)]) == {("a", 0): ErrorCode.INVALID_PRODUCER_ID_MAPPING}
+    assert c.verify("", 100, 0, [("a", 0)]) == {("a", 0): ErrorCode.INVALID_REQUEST}
+    c.transactions["t"].state = TxnState.PREPARE_COMMIT
+    assert c.verify("t", 100, 0, [("a", 0)]) == {("a", 0): ErrorCode.CONCURRENT_TRANSACTIONS}
+
+
+def test_adding_partitions_already_in_the_transaction_records_nothing():
+    r = Recorder()
+    c = r.coordinator
+    c.init_producer_id("t", 10_000, -1, -1)
+    c.add_partitions("t", 100, 0, [("a", 0), ("a", 1)])
+    written = len(r.states)
+    assert c.add_partitions("t", 100, 0, [("a", 1)]) == ErrorCode.NONE
+    assert len(r.states) == written
+    assert c.add_partitions("", 100, 0, [("a", 1)]) == ErrorCode.INVALID_REQUEST
 
 
 def test_timed_out_transactions_are_aborted_and_their_producer_fenced():

@@ -20,7 +20,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import crc32c
 from kproto import ErrorCode
@@ -50,11 +50,16 @@ TXN_INDEX_ENTRY = struct.Struct(">hqqqq")  # version 0, producer id, first offse
 
 
 class ProducerStateError(Exception):
-    """A producer's batch breaks the sequence rules; nothing of the request is appended."""
+    """A producer's batch breaks the sequence rules; nothing of the request is appended.
 
-    def __init__(self, error: ErrorCode, message: str) -> None:
+    `client_message` is the produce answer's error message: Kafka sends one only for some of
+    these errors, the others go with none.
+    """
+
+    def __init__(self, error: ErrorCode, message: str, client_message: str | None = None) -> None:
         super().__init__(message)
         self.error = error
+        self.client_message = client_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +131,13 @@ class ProducerStates:
 
     # -- produce path
 
-    def check(self, records: bytes | bytearray) -> BatchMetadata | None:
+    def check(self, records: bytes | bytearray,
+              verify: Callable[[BatchHeader], None] | None = None) -> BatchMetadata | None:
         """Check the producer batches of a validated record set before it is appended.
 
         Returns the earlier batch when the set is a retry of one (nothing is to be appended);
-        raises ProducerStateError when a sequence or epoch is wrong.
+        raises ProducerStateError when a sequence or epoch is wrong, or when `verify` refuses a
+        transactional batch that would open the producer's transaction in this partition.
         """
         pending: dict[int, tuple[int, int]] = {}  # producer id -> (epoch, last sequence) within this set
         for _, header in iter_batch_headers(records):
@@ -141,6 +148,9 @@ class ProducerStates:
                 duplicate = entry.duplicate_of(header)
                 if duplicate is not None:
                     return duplicate
+            if verify is not None and header.is_transactional and (
+                    entry is None or entry.current_txn_first_offset == NO_OFFSET):
+                verify(header)
             stored_epoch = entry.epoch if entry else NO_EPOCH
             epoch, last_seq = pending.get(header.producer_id, (stored_epoch, entry.last_seq if entry else NO_SEQUENCE))
             self._check_batch(header, epoch, last_seq, stored_epoch)

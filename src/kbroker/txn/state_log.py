@@ -42,6 +42,8 @@ def state_record(txn: TxnMetadata) -> tuple[bytes, bytes]:
         transaction_status=STATUS_CODES[txn.state],
         transaction_partitions=[TransactionLogValue.PartitionsSchema(topic=t, partition_ids=p) for t, p in by_topic.items()],
         transaction_last_update_timestamp_ms=txn.last_update_ms, transaction_start_timestamp_ms=txn.start_ms)
+    if txn.state is TxnState.EMPTY:
+        value.transaction_partitions = None  # Kafka writes no partition list for an Empty transaction
     return key, VERSION.pack(VALUE_VERSION) + encode(value, VALUE_VERSION)
 
 
@@ -52,9 +54,11 @@ def read_state_record(key: bytes, value: bytes | None) -> tuple[str, TxnMetadata
         return transactional_id, None
     (version,) = VERSION.unpack_from(value)
     v = decode(TransactionLogValue, version, value, 2)
+    state = STATES[v.transaction_status]
+    partitions = [] if state is TxnState.EMPTY else v.transaction_partitions or []  # Kafka ignores them when Empty
     return transactional_id, TxnMetadata(
-        transactional_id, v.producer_id, v.producer_epoch, v.transaction_timeout_ms, STATES[v.transaction_status],
-        {(p.topic, i) for p in v.transaction_partitions or [] for i in p.partition_ids},
+        transactional_id, v.producer_id, v.producer_epoch, v.transaction_timeout_ms, state,
+        {(p.topic, i) for p in partitions for i in p.partition_ids},
         start_ms=v.transaction_start_timestamp_ms, last_update_ms=v.transaction_last_update_timestamp_ms)
 
 
