@@ -39,6 +39,7 @@ from kbroker.txn.verification import NOT_IN_TRANSACTION, for_produce
 from kbroker.validation import RecordError, validate_records
 
 log = logging.getLogger("kbroker")
+COORDINATOR_EPOCH = 0  # this node has always been the transaction coordinator
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,20 +295,35 @@ class Broker:
 
     def write_txn_markers(self, partitions: Iterable[TopicPartition], producer_id: int, epoch: int,
                           commit: bool) -> None:
-        """End a transaction on each partition with a COMMIT or ABORT control batch; in a
-        `__consumer_offsets` partition the marker also settles the offsets sent in the transaction."""
-        kind = ControlType.COMMIT if commit else ControlType.ABORT
+        """The coordinator ends a transaction on each of its partitions."""
         for topic, partition in partitions:
-            plog = self.logs.get(topic, partition)
-            if plog is None:
-                continue  # deleted since it joined the transaction
-            marker = bytearray(build_end_txn_marker(kind, producer_id=producer_id, producer_epoch=epoch,
-                                                    coordinator_epoch=0, timestamp=int(time.time() * 1000)))
-            plog.append(marker)
-            self.producer_states(plog).record(plog, marker)
-            if topic == OFFSETS_TOPIC:
-                self.groups.complete_transaction(producer_id, commit)
-            self._wake(topic, partition)
+            error = self.write_txn_marker(topic, partition, producer_id, epoch, commit, COORDINATOR_EPOCH)
+            if error not in (ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION):  # unknown: deleted since
+                log.warning("no %s marker for producer %d in %s-%d: %s", "COMMIT" if commit else "ABORT",
+                            producer_id, topic, partition, error.name)
+
+    def write_txn_marker(self, topic: str, partition: int, producer_id: int, epoch: int, commit: bool,
+                         coordinator_epoch: int) -> ErrorCode:
+        """End a transaction in a partition with a COMMIT or ABORT control batch, unless it comes from
+        an older producer epoch or coordinator; in a `__consumer_offsets` partition the marker also
+        settles the offsets sent in the transaction."""
+        plog = self.logs.get(topic, partition)
+        if plog is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        states = self.producer_states(plog)
+        try:
+            states.check_marker(producer_id, epoch, coordinator_epoch)
+        except ProducerStateError as exc:
+            return exc.error
+        kind = ControlType.COMMIT if commit else ControlType.ABORT
+        marker = bytearray(build_end_txn_marker(kind, producer_id=producer_id, producer_epoch=epoch,
+                                                coordinator_epoch=coordinator_epoch, timestamp=int(time.time() * 1000)))
+        plog.append(marker)
+        states.record(plog, marker)
+        if topic == OFFSETS_TOPIC:
+            self.groups.complete_transaction(producer_id, commit)
+        self._wake(topic, partition)
+        return ErrorCode.NONE
 
     def _offsets_partition(self, group_id: str) -> TopicPartition:
         return OFFSETS_TOPIC, self.groups.offsets_partition(group_id)

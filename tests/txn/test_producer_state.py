@@ -198,3 +198,21 @@ def test_verification_is_asked_only_when_a_batch_would_open_the_transaction(tmp_
     states.record(plog, commit_marker)
     with pytest.raises(ProducerStateError):
         states.check(produced(1, pid=PID + 1, transactional=True), refuse_second)  # a new transaction: asked again
+
+
+def test_a_marker_records_its_coordinator_epoch_and_older_ones_are_refused(tmp_path):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(0, epoch=2, transactional=True))
+    marker = bytearray(build_end_txn_marker(ControlType.ABORT, producer_id=PID, producer_epoch=2,
+                                            coordinator_epoch=5, timestamp=1_700_000_000_000))
+    plog.append(marker)
+    states.record(plog, marker)
+    assert states.producers[PID].coordinator_epoch == 5
+    with pytest.raises(ProducerStateError) as caught:
+        states.check_marker(PID, 1, 5)
+    assert caught.value.error == ErrorCode.INVALID_PRODUCER_EPOCH
+    with pytest.raises(ProducerStateError) as caught:
+        states.check_marker(PID, 2, 4)
+    assert caught.value.error == ErrorCode.TRANSACTION_COORDINATOR_FENCED
+    states.check_marker(PID, 3, 5)
+    states.check_marker(PID + 1, 0, -1)  # a producer the partition does not know

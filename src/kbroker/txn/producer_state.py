@@ -26,7 +26,7 @@ import crc32c
 from kproto import ErrorCode
 from kproto.exceptions import ProtocolError
 from kproto.records.batch import decode_batch
-from kproto.records.control import ControlType, read_control_type
+from kproto.records.control import ControlType, EndTxnMarker, read_end_txn_marker
 from kproto.records.header import NO_SEQUENCE, BatchHeader, iter_batch_headers
 
 from kbroker.log import PartitionLog
@@ -108,12 +108,13 @@ class AbortedTxn:
     last_offset: int  # the ABORT marker's offset
 
 
-def is_abort_marker(batch: bytes | bytearray, position: int = 0) -> bool:
+def read_marker(batch: bytes | bytearray, position: int = 0) -> EndTxnMarker | None:
+    """The COMMIT or ABORT a control batch holds; None for other control records."""
     try:
         records = decode_batch(batch, position).records
-        return bool(records) and read_control_type(records[0].key) == ControlType.ABORT
+        return read_end_txn_marker(records[0]) if records else None
     except ProtocolError:
-        return False
+        return None
 
 
 def in_sequence(last_seq: int, next_seq: int) -> bool:
@@ -181,14 +182,14 @@ class ProducerStates:
         """Note the producer batches of a record set once it is appended (offsets assigned); an
         aborted transaction goes into the `.txnindex` of the segment holding its marker."""
         for position, header in iter_batch_headers(records):
-            aborted = self.apply(header, header.is_control and is_abort_marker(records, position))
+            aborted = self.apply(header, read_marker(records, position) if header.is_control else None)
             if aborted is not None:
                 segment = plog.segments[-1]
                 with open(f"{segment.stem}{TXN_INDEX_SUFFIX}", "ab") as fh:
                     fh.write(TXN_INDEX_ENTRY.pack(0, aborted.producer_id, aborted.first_offset,
                                                   aborted.last_offset, self.last_stable_offset(plog.high_watermark)))
 
-    def apply(self, header: BatchHeader, abort: bool = False) -> AbortedTxn | None:
+    def apply(self, header: BatchHeader, marker: EndTxnMarker | None = None) -> AbortedTxn | None:
         """Update the producer's entry; returns the transaction an ABORT marker ends."""
         if header.producer_id < 0:
             return None
@@ -197,7 +198,9 @@ class ProducerStates:
         entry.last_timestamp = header.max_timestamp
         if header.is_control:
             first, entry.current_txn_first_offset = entry.current_txn_first_offset, NO_OFFSET
-            if abort and first != NO_OFFSET:
+            if marker is not None:
+                entry.coordinator_epoch = marker.coordinator_epoch
+            if marker is not None and marker.type == ControlType.ABORT and first != NO_OFFSET:
                 aborted = AbortedTxn(header.producer_id, first, header.base_offset)
                 if aborted not in self.aborted:
                     self.aborted.append(aborted)
@@ -209,6 +212,21 @@ class ProducerStates:
         if header.is_transactional and entry.current_txn_first_offset == NO_OFFSET:
             entry.current_txn_first_offset = header.base_offset
         return None
+
+    def check_marker(self, producer_id: int, epoch: int, coordinator_epoch: int) -> None:
+        """Kafka's checks of a marker sent with WriteTxnMarkers: not from an older producer epoch,
+        nor from an older coordinator than the last marker's."""
+        entry = self.producers.get(producer_id)
+        if entry is None:
+            return
+        if epoch < entry.epoch:
+            raise ProducerStateError(ErrorCode.INVALID_PRODUCER_EPOCH,
+                                     f"Epoch of producer {producer_id} in {self.context} is {epoch}, which is "
+                                     f"smaller than the last seen epoch {entry.epoch}")
+        if coordinator_epoch < entry.coordinator_epoch:
+            raise ProducerStateError(ErrorCode.TRANSACTION_COORDINATOR_FENCED,
+                                     f"Invalid coordinator epoch for producer {producer_id} in {self.context}: "
+                                     f"{coordinator_epoch} (zombie), {entry.coordinator_epoch} (current)")
 
     def last_stable_offset(self, high_watermark: int) -> int:
         """The first offset of the oldest open transaction, else the high watermark."""
@@ -244,8 +262,8 @@ class ProducerStates:
                 continue
             start = max(offset, start)
             break
-        for header, abort in log_headers(plog, start):
-            self.apply(header, abort)
+        for header, marker in log_headers(plog, start):
+            self.apply(header, marker)
 
     def write_snapshot(self, offset: int) -> None:
         """Write `<offset>.snapshot` (as Kafka does on roll and shutdown) and drop older ones."""
@@ -268,14 +286,14 @@ class ProducerStates:
                 yield int(stem), path
 
 
-def log_headers(plog: PartitionLog, start: int) -> Iterator[tuple[BatchHeader, bool]]:
-    """Headers of the batches holding offsets >= `start`, each with whether it is an ABORT marker."""
+def log_headers(plog: PartitionLog, start: int) -> Iterator[tuple[BatchHeader, EndTxnMarker | None]]:
+    """Headers of the batches holding offsets >= `start`, each with the marker a control batch holds."""
     for segment in plog.segments:
         try:
             for position, header in iter_file_batches(segment.fd, 0, segment.size):
                 if header.last_offset >= start:
-                    abort = header.is_control and is_abort_marker(read_exactly(segment.fd, header.size, position))
-                    yield header, abort
+                    marker = read_marker(read_exactly(segment.fd, header.size, position)) if header.is_control else None
+                    yield header, marker
         except CorruptBatchError:
             return  # recovery has already cut torn writes; a damaged tail holds no state
 
