@@ -125,7 +125,7 @@ class Broker:
         await self.groups.stop()
         for plog, states in list(self._producer_states.items()):
             plog.flush()
-            states.write_snapshot(plog.log_end_offset)
+            states.write_snapshot(plog)
         self.logs.close()
         log.info("kbroker stopped")
 
@@ -283,6 +283,7 @@ class Broker:
         if states is None:
             states = self._producer_states[plog] = ProducerStates(plog.directory, str(plog))
             states.load(plog)
+            plog.on_roll.append(states.write_snapshot)  # a snapshot per segment, as Kafka writes them
         return states
 
     def last_stable_offset(self, plog: PartitionLog) -> int:

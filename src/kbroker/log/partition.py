@@ -39,6 +39,7 @@ class PartitionLog:
         self.partition = partition
         self.config = config
         self.on_append: list[Callable[[], None]] = []  # called after each append, e.g. to wake fetches
+        self.on_roll: list[Callable[[PartitionLog], None]] = []  # called when a new segment starts (producer snapshots)
         directory.mkdir(parents=True, exist_ok=True)
         self._segments = load_segments(directory, recovery_point, clean, config.index_interval_bytes,
                                        config.segment_index_bytes, str(self))
@@ -115,6 +116,8 @@ class PartitionLog:
         self._segments.append(segment)
         self._bases.append(segment.base_offset)
         self.recovery_point = max(self.recovery_point, segment.base_offset)
+        for callback in self.on_roll:
+            callback(self)
         return segment
 
     def flush(self) -> None:
