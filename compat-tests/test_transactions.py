@@ -28,7 +28,6 @@ from kproto.messages import (
     EndTxnRequest,
     InitProducerIdRequest,
     ListTransactionsRequest,
-    OffsetFetchRequest,
 )
 
 from conftest import create_topic, unique_topic
@@ -157,12 +156,9 @@ def test_offsets_sent_in_a_transaction_are_committed_with_it(request, bootstrap)
 
 
 def fetch_offset(bootstrap: str, group: str, topic: str, require_stable: bool) -> tuple[ErrorCode, int]:
-    """OffsetFetch v7 of one partition: what a read_committed consumer (require_stable) or another one sees."""
+    """What a read_committed consumer (require_stable) or another one sees committed."""
     with RawClient(bootstrap) as client:
-        response = client.request(OffsetFetchRequest(group_id=group, require_stable=require_stable, topics=[
-            OffsetFetchRequest.OffsetFetchRequestTopic(name=topic, partition_indexes=[0])]), 7)
-    partition = response.topics[0].partitions[0]
-    return partition.error_code, partition.committed_offset
+        return client.committed(group, topic, require_stable=require_stable)
 
 
 @pytest.mark.parametrize("kill, commit", [(False, True), (True, True), (True, False)],
@@ -386,3 +382,25 @@ def test_aiokafka_transaction_with_offsets_in_version_0_requests(request, bootst
     finally:
         consumer.close()
     assert ck_values(bootstrap, topic, "read_committed", b"committed") == [b"committed"]
+
+
+@pytest.mark.broker_config({"transactional.id.expiration.ms": "1000",
+                            "transaction.remove.expired.transaction.cleanup.interval.ms": "200"})
+def test_an_unused_transactional_id_expires_and_stays_gone_after_a_restart(request, kafka_broker):
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, unique_topic(request))
+    producer = txn_producer(bootstrap, f"t-{topic}")
+    in_transaction(producer, topic, [b"done"], commit=True)
+
+    def described() -> ErrorCode:
+        with RawClient(bootstrap) as client:
+            answer = client.request(DescribeTransactionsRequest(transactional_ids=[f"t-{topic}"]), 0)
+        return answer.transaction_states[0].error_code
+
+    deadline = time.monotonic() + TIMEOUT
+    while described() == ErrorCode.NONE:
+        assert time.monotonic() < deadline, "the idle transactional id never expired"
+        time.sleep(0.2)
+    assert described() == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND
+    kafka_broker.restart(kill=True)
+    assert described() == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND  # its tombstone is replayed

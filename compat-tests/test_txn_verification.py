@@ -150,11 +150,13 @@ def test_txn_offset_commit_needs_the_groups_partition_in_the_transaction(client,
         return response.topics[0].partitions[0].error_code
 
     assert commit() == ErrorCode.INVALID_TXN_STATE
+    assert client.committed(group, topic, require_stable=True) == (ErrorCode.NONE, -1)  # nothing committed, nothing pending
     added = client.request(AddOffsetsToTxnRequest(transactional_id=producer.transactional_id,
                                                   producer_id=producer.producer_id, producer_epoch=producer.epoch,
                                                   group_id=group), 3)
     assert added.error_code == ErrorCode.NONE
     assert commit() == ErrorCode.NONE
+    assert client.committed(group, topic, require_stable=True) == (ErrorCode.UNSTABLE_OFFSET_COMMIT, -1)  # pending until EndTxn
 
 
 def test_kafka_python_transactions_across_partitions_are_verified_and_committed(bootstrap, topic):

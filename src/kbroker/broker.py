@@ -73,9 +73,11 @@ class Broker:
         self._producer_states: weakref.WeakKeyDictionary[PartitionLog, ProducerStates] = weakref.WeakKeyDictionary()
         self._next_producer_expiry = 0.0
         self._next_txn_timeout_check = 0.0
+        self._next_txn_id_expiry = 0.0
         txn_log = TransactionStateLog(self)
         self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers, txn_log.write,
-                                                   self._offsets_partition, config["transaction.max.timeout.ms"])
+                                                   txn_log.remove, self._offsets_partition,
+                                                   config["transaction.max.timeout.ms"])
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Connection] = set()
         self.listen_host, self.listen_port = config.listener
@@ -139,6 +141,7 @@ class Broker:
                 self.logs.maintenance()
                 self._expire_producers()
                 self._abort_timed_out_transactions()
+                self._expire_transactional_ids()
             except Exception:
                 log.exception("log maintenance failed")
 
@@ -149,6 +152,15 @@ class Broker:
         self._next_txn_timeout_check = now + self.config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
         for transactional_id in self.transactions.abort_timed_out(int(now)):
             log.info("aborted transaction %s: it outlived its transaction.timeout.ms", transactional_id)
+
+    def _expire_transactional_ids(self) -> None:
+        now = time.time() * 1000
+        if now < self._next_txn_id_expiry:
+            return
+        self._next_txn_id_expiry = now + self.config["transaction.remove.expired.transaction.cleanup.interval.ms"]
+        for transactional_id in self.transactions.expire_transactional_ids(
+                self.config["transactional.id.expiration.ms"], int(now)):
+            log.info("expired transactional id %s: unused for transactional.id.expiration.ms", transactional_id)
 
     def _expire_producers(self) -> None:
         """Drop idle producers' sequence state, every `producer.id.expiration.check.interval.ms`."""

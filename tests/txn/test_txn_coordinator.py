@@ -16,8 +16,10 @@ class Recorder:
         self.markers: list[tuple[list, int, int, bool]] = []
         self.states: list[tuple[str, TxnState]] = []
         ids = itertools.count(100)
+        self.removed: list[str] = []
         self.coordinator = TransactionCoordinator(lambda: next(ids), self.write_markers, self.persist,
-                                                  lambda group: ("__consumer_offsets", len(group)), 60_000)
+                                                  self.removed.append, lambda group: ("__consumer_offsets", len(group)),
+                                                  60_000)
 
     def persist(self, txn) -> None:
         self.states.append((txn.transactional_id, txn.state))
@@ -139,3 +141,28 @@ def test_state_record_round_trip():
     assert transactional_id == "tid-é"
     assert (restored.producer_id, restored.epoch, restored.timeout_ms, restored.state, restored.partitions,
             restored.start_ms) == (100, 7, 60_000, TxnState.ONGOING, txn.partitions, 1_700_000_000_000)
+
+
+def test_a_retried_epoch_bump_gets_the_same_epoch_and_older_ones_are_fenced():
+    c = Recorder().coordinator
+    c.init_producer_id("t", 10_000, -1, -1)
+    bumped = c.init_producer_id("t", 10_000, 100, 0)  # KIP-360: the producer names its id and epoch
+    assert (bumped.error, bumped.producer_id, bumped.epoch) == (ErrorCode.NONE, 100, 1)
+    retried = c.init_producer_id("t", 10_000, 100, 0)  # the answer was lost: the same again
+    assert (retried.error, retried.epoch) == (ErrorCode.NONE, 1)
+    assert c.init_producer_id("t", 10_000, 100, 5).error == ErrorCode.PRODUCER_FENCED
+    assert c.init_producer_id("t", 10_000, 99, 1).error == ErrorCode.PRODUCER_FENCED
+    assert c.init_producer_id("t", 10_000, -1, -1).epoch == 2  # a new instance: the retry is over
+    assert c.init_producer_id("t", 10_000, 100, 1).error == ErrorCode.PRODUCER_FENCED
+
+
+def test_idle_transactional_ids_expire_unless_a_transaction_is_open():
+    r = Recorder()
+    c = r.coordinator
+    c.init_producer_id("idle", 10_000, -1, -1)
+    c.init_producer_id("busy", 10_000, -1, -1)
+    c.add_partitions("busy", 101, 0, [("a", 0)])
+    later = max(t.last_update_ms for t in c.transactions.values()) + 1000
+    assert c.expire_transactional_ids(1000, later) == ["idle"]
+    assert r.removed == ["idle"] and list(c.transactions) == ["busy"]
+    assert c.init_producer_id("idle", 10_000, -1, -1).producer_id == 102  # starts afresh

@@ -41,6 +41,9 @@ class TxnMetadata:
     partitions: set[TopicPartition] = field(default_factory=set)
     start_ms: int = -1
     last_update_ms: int = 0
+    #: the epoch before the last bump a producer asked for by its epoch (KIP-360), so that a retry of
+    #: that InitProducerId gets the bumped epoch again; kept in memory only, as Kafka keeps it
+    last_epoch: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +60,19 @@ def now_ms() -> int:
 # (partitions, producer id, epoch, commit?) -> writes the markers
 MarkerWriter = Callable[[Iterable[TopicPartition], int, int, bool], None]
 StateWriter = Callable[[TxnMetadata], None]
+# transactional id -> its tombstone written
+StateRemover = Callable[[str], None]
 # group id -> its __consumer_offsets partition
 OffsetsPartition = Callable[[str], TopicPartition]
 
 
 class TransactionCoordinator:
     def __init__(self, allocate_id: Callable[[], int], write_markers: MarkerWriter, persist: StateWriter,
-                 offsets_partition: OffsetsPartition, max_timeout_ms: int) -> None:
+                 remove: StateRemover, offsets_partition: OffsetsPartition, max_timeout_ms: int) -> None:
         self.allocate_id = allocate_id
         self.write_markers = write_markers
         self.persist = persist
+        self.remove = remove
         self.offsets_partition = offsets_partition
         self.max_timeout_ms = max_timeout_ms
         self.transactions: dict[str, TxnMetadata] = {}
@@ -79,7 +85,11 @@ class TransactionCoordinator:
                 self._finish(txn)
 
     def init_producer_id(self, transactional_id: str, timeout_ms: int, producer_id: int, epoch: int) -> InitResult:
-        """A new producer instance: bump the epoch (fencing older instances), abort what is open."""
+        """A new producer instance: bump the epoch (fencing older instances), abort what is open.
+
+        A producer naming its producer id and epoch (v3+, KIP-360) continues after an error: its
+        epoch is bumped if it is the current one, a retry of that bump gets the same answer, any
+        other epoch or producer id is fenced."""
         if not transactional_id:
             return InitResult(ErrorCode.INVALID_REQUEST)
         if not 0 < timeout_ms <= self.max_timeout_ms:
@@ -90,7 +100,8 @@ class TransactionCoordinator:
             self.transactions[transactional_id] = txn
             self.persist(txn)
             return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
-        if producer_id != NO_PRODUCER_ID and (producer_id, epoch) != (txn.producer_id, txn.epoch):
+        named = producer_id != NO_PRODUCER_ID
+        if named and producer_id != txn.producer_id:
             return InitResult(ErrorCode.PRODUCER_FENCED)
         if txn.state is TxnState.ONGOING:
             # As Kafka does: abort under a bumped epoch, and have the client retry for one more bump.
@@ -99,18 +110,23 @@ class TransactionCoordinator:
             return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
         if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
             return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
-        self._bump(txn)
+        if named and epoch != txn.epoch:
+            if epoch == txn.last_epoch:
+                return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
+            return InitResult(ErrorCode.PRODUCER_FENCED)
+        self._bump(txn, kept_epoch=txn.epoch if named else -1)
         txn.timeout_ms = timeout_ms
         txn.state = TxnState.EMPTY
         txn.start_ms = -1  # Kafka's Empty state has no start time
         self.persist(txn)
         return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
 
-    def _bump(self, txn: TxnMetadata) -> None:
+    def _bump(self, txn: TxnMetadata, kept_epoch: int = -1) -> None:
+        """A new epoch (a new producer id when epochs run out); `kept_epoch` answers a retry."""
         if txn.epoch + 1 >= MAX_EPOCH - 1:
-            txn.producer_id, txn.epoch = self.allocate_id(), 0
+            txn.producer_id, txn.epoch, txn.last_epoch = self.allocate_id(), 0, -1
         else:
-            txn.epoch += 1
+            txn.epoch, txn.last_epoch = txn.epoch + 1, kept_epoch
         txn.last_update_ms = now_ms()
 
     def _member(self, transactional_id: str, producer_id: int, epoch: int) -> tuple[ErrorCode, TxnMetadata | None]:
@@ -194,3 +210,15 @@ class TransactionCoordinator:
             self._bump(txn)
             self._complete(txn, commit=False)
         return [t.transactional_id for t in timed_out]
+
+    def expire_transactional_ids(self, expiration_ms: int, now: int | None = None) -> list[str]:
+        """Forget ids unused for `transactional.id.expiration.ms` with no transaction in progress,
+        as Kafka does: a tombstone in `__transaction_state`, and the id starts afresh."""
+        now = now_ms() if now is None else now
+        expired = [t.transactional_id for t in self.transactions.values()
+                   if t.state in (TxnState.EMPTY, TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT)
+                   and t.last_update_ms <= now - expiration_ms]
+        for transactional_id in expired:
+            self.remove(transactional_id)
+            del self.transactions[transactional_id]
+        return expired

@@ -32,8 +32,12 @@ STATUS_CODES = {TxnState.EMPTY: 0, TxnState.ONGOING: 1, TxnState.PREPARE_COMMIT:
 STATES = {code: state for state, code in STATUS_CODES.items()}
 
 
+def state_key(transactional_id: str) -> bytes:
+    return VERSION.pack(KEY_VERSION) + encode(TransactionLogKey(transactional_id=transactional_id), KEY_VERSION)
+
+
 def state_record(txn: TxnMetadata) -> tuple[bytes, bytes]:
-    key = VERSION.pack(KEY_VERSION) + encode(TransactionLogKey(transactional_id=txn.transactional_id), KEY_VERSION)
+    key = state_key(txn.transactional_id)
     by_topic: dict[str, list[int]] = {}
     for topic, partition in sorted(txn.partitions):
         by_topic.setdefault(topic, []).append(partition)
@@ -74,8 +78,14 @@ class TransactionStateLog:
             STATE_TOPIC, config["transaction.state.log.num.partitions"], config["transaction.state.log.segment.bytes"])
 
     def write(self, txn: TxnMetadata) -> None:
-        plog = self.broker.partition_log(STATE_TOPIC, partition_for(txn.transactional_id, self._partitions()))
-        key, value = state_record(txn)
+        self._append(txn.transactional_id, *state_record(txn))
+
+    def remove(self, transactional_id: str) -> None:
+        """The tombstone of an expired transactional id."""
+        self._append(transactional_id, state_key(transactional_id), None)
+
+    def _append(self, transactional_id: str, key: bytes, value: bytes | None) -> None:
+        plog = self.broker.partition_log(STATE_TOPIC, partition_for(transactional_id, self._partitions()))
         plog.append(bytearray(build_batch([Record(0, int(time.time() * 1000), key, value)])))
 
     def load(self) -> Iterator[TxnMetadata]:
