@@ -29,19 +29,17 @@ from kproto.records.control import ControlType, EndTxnMarker, read_end_txn_marke
 from kproto.records.header import NO_SEQUENCE, BatchHeader, iter_batch_headers
 
 from kbroker.log import PartitionLog
-from kbroker.log.files import TXN_INDEX_SUFFIX
 from kbroker.log.scan import CorruptBatchError, iter_file_batches, read_exactly
 from kbroker.log.segment import LogSegment
 from kbroker.txn.state_files import (
-    TXN_INDEX_ENTRY,
     AbortedTxn,
     SnapshotRow,
     append_txn_index,
     decode_snapshot,
     encode_snapshot,
-    read_txn_index,
-    rewrite_txn_index,
+    load_txn_indexes,
     snapshot_files,
+    txn_index_path,
     write_snapshot_file,
 )
 
@@ -312,24 +310,6 @@ def row_of(entry: ProducerEntry) -> SnapshotRow:
     return SnapshotRow(entry.producer_id, entry.epoch, last.last_seq if last else NO_SEQUENCE,
                        last.last_offset if last else NO_OFFSET, last.offset_delta if last else 0,
                        entry.last_timestamp, entry.coordinator_epoch, entry.current_txn_first_offset)
-
-
-def txn_index_path(segment: LogSegment) -> Path:
-    return Path(f"{segment.stem}{TXN_INDEX_SUFFIX}")
-
-
-def load_txn_indexes(plog: PartitionLog) -> list[AbortedTxn]:
-    """The aborted transactions of every segment's index; an index with a torn entry or entries
-    past the log end (the log was cut after a crash) is rewritten without them."""
-    aborted = []
-    for segment in plog.segments:
-        path = txn_index_path(segment)
-        entries, size = read_txn_index(path)
-        kept = [t for t in entries if t.last_offset < plog.log_end_offset]
-        if len(kept) < len(entries) or size > len(entries) * TXN_INDEX_ENTRY.size:
-            rewrite_txn_index(path, kept)
-        aborted += kept
-    return aborted
 
 
 def log_headers(plog: PartitionLog, start: int) -> Iterator[tuple[LogSegment, BatchHeader, EndTxnMarker | None]]:

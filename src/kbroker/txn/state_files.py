@@ -22,7 +22,9 @@ from typing import Iterable, NamedTuple
 
 import crc32c
 
-from kbroker.log.files import fsync_dir
+from kbroker.log import PartitionLog
+from kbroker.log.files import TXN_INDEX_SUFFIX, fsync_dir
+from kbroker.log.segment import LogSegment
 
 SNAPSHOT_SUFFIX = ".snapshot"
 SNAPSHOT_VERSION = 1
@@ -125,3 +127,21 @@ def rewrite_txn_index(path: Path, entries: list[AbortedTxn]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(encode_txn_index(entries))
     os.replace(tmp, path)
+
+
+def txn_index_path(segment: LogSegment) -> Path:
+    return Path(f"{segment.stem}{TXN_INDEX_SUFFIX}")
+
+
+def load_txn_indexes(plog: PartitionLog) -> list[AbortedTxn]:
+    """The aborted transactions of every segment's index; an index with a torn entry or entries
+    past the log end (the log was cut after a crash) is rewritten without them."""
+    aborted = []
+    for segment in plog.segments:
+        path = txn_index_path(segment)
+        entries, size = read_txn_index(path)
+        kept = [t for t in entries if t.last_offset < plog.log_end_offset]
+        if len(kept) < len(entries) or size > len(entries) * TXN_INDEX_ENTRY.size:
+            rewrite_txn_index(path, kept)
+        aborted += kept
+    return aborted
