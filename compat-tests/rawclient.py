@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import socket
 
+from kproto.messages import OffsetFetchRequest
+
 from kbroker.tools.client import Connection, split_address
 
 
@@ -27,3 +29,11 @@ class RawClient(Connection):
             return True
         except socket.timeout:
             return False
+
+    def committed(self, group: str, topic: str, partition: int = 0, require_stable: bool = False) -> tuple[int, int]:
+        """(error code, committed offset) of one partition by OffsetFetch v7; require_stable is what
+        read_committed consumers ask for."""
+        response = self.request(OffsetFetchRequest(group_id=group, require_stable=require_stable, topics=[
+            OffsetFetchRequest.OffsetFetchRequestTopic(name=topic, partition_indexes=[partition])]), 7)
+        found = response.topics[0].partitions[0]
+        return found.error_code, found.committed_offset

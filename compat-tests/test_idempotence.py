@@ -1,19 +1,28 @@
-"""Idempotent producers: a produce that was appended but never answered is retried without duplicates."""
+"""Idempotent producers: a produce that was appended but never answered is retried without
+duplicates; producer state is snapshotted at each segment roll and recovered after SIGKILL from the
+latest snapshot and the log after it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from kproto import ErrorCode
+from kproto.messages import InitProducerIdRequest, ListOffsetsRequest, ProduceRequest, ProduceResponse
+from kproto.records import Record, build_batch
 
 from brokerproc import BrokerProcess, broker_kind
 from conftest import create_topic, unique_topic
 from frameproxy import FrameProxy
+from rawclient import RawClient
 
 PRODUCE = 0
 MESSAGES = 200
+SEGMENT_BYTES = 1024
+BATCHES = 12  # of about 330 bytes: a segment rolls every third batch
 
 
 @pytest.fixture
@@ -72,3 +81,46 @@ def test_retry_after_lost_produce_response_appends_once(request, proxied):
     assert errors == []
     assert proxy.dropped == 3
     assert consume_all(bootstrap, topic, MESSAGES) == [b"%d" % i for i in range(MESSAGES)]
+
+
+def produce_sequence(client: RawClient, topic: str, producer_id: int, sequence: int
+                     ) -> ProduceResponse.PartitionProduceResponse:
+    records = build_batch([Record(0, 1_700_000_000_000, None, b"%03d" % sequence + b"x" * 250)],
+                          producer_id=producer_id, producer_epoch=0, base_sequence=sequence)
+    response = client.request(ProduceRequest(acks=-1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(
+        name=topic, partition_data=[ProduceRequest.PartitionProduceData(index=0, records=records)])]), 9)
+    return response.responses[0].partition_responses[0]
+
+
+def log_end(client: RawClient, topic: str) -> int:
+    response = client.request(ListOffsetsRequest(replica_id=-1, topics=[ListOffsetsRequest.ListOffsetsTopic(
+        name=topic, partitions=[ListOffsetsRequest.ListOffsetsPartition(partition_index=0, timestamp=-1)])]), 5)
+    return response.topics[0].partitions[0].offset
+
+
+def file_offsets(directory: Path, suffix: str) -> list[int]:
+    return sorted(int(p.name[:-len(suffix)]) for p in directory.glob(f"*{suffix}"))
+
+
+def test_producer_state_comes_back_from_the_roll_snapshots_after_sigkill(request, kafka_broker):
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, unique_topic(request), config={"segment.bytes": str(SEGMENT_BYTES)})
+    partition_dir = kafka_broker.data_dir / f"{topic}-0"
+    with RawClient(bootstrap) as client:
+        producer_id = client.request(InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=-1),
+                                     4).producer_id
+        for sequence in range(BATCHES):
+            assert produce_sequence(client, topic, producer_id, sequence).base_offset == sequence
+    bases = file_offsets(partition_dir, ".log")
+    assert len(bases) >= 3 and file_offsets(partition_dir, ".snapshot") == bases[1:]  # one per roll
+    kafka_broker.restart(kill=True)  # no snapshot at shutdown: only those of the rolls
+    with RawClient(bootstrap) as client:
+        retry = produce_sequence(client, topic, producer_id, BATCHES - 1)  # its answer was lost, say
+        assert (retry.error_code, retry.base_offset) == (ErrorCode.NONE, BATCHES - 1)
+        gap = produce_sequence(client, topic, producer_id, BATCHES + 1)
+        assert gap.error_code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+        assert produce_sequence(client, topic, producer_id, BATCHES).base_offset == BATCHES
+        assert log_end(client, topic) == BATCHES + 1
+    replays = re.findall(rf"{re.escape(topic)}-0: producer state from offset (\d+), (\d+) batches replayed",
+                         kafka_broker.log_tail(200))
+    assert replays == [(str(bases[-1]), str(BATCHES - bases[-1]))]  # the last segment only

@@ -1,7 +1,10 @@
-"""Transactions with stock clients: commit, abort, isolation levels, offsets in a transaction, fencing."""
+"""Transactions with stock clients: commit, abort, isolation levels, offsets in a transaction across
+restarts, fencing, the versions each client speaks, and the hanging-transaction admin calls."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -11,12 +14,19 @@ from pathlib import Path
 
 import kafka
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import TopicPartition as AioTopicPartition
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.admin._transactions import AbortTransactionSpec
 from kproto import ErrorCode
 from kproto.messages import (
+    AddOffsetsToTxnRequest,
+    AddPartitionsToTxnRequest,
     DescribeProducersRequest,
     DescribeTransactionsRequest,
     EndTxnRequest,
+    InitProducerIdRequest,
     ListTransactionsRequest,
 )
 
@@ -145,6 +155,41 @@ def test_offsets_sent_in_a_transaction_are_committed_with_it(request, bootstrap)
         consumer.close()
 
 
+def fetch_offset(bootstrap: str, group: str, topic: str, require_stable: bool) -> tuple[ErrorCode, int]:
+    """What a read_committed consumer (require_stable) or another one sees committed."""
+    with RawClient(bootstrap) as client:
+        return client.committed(group, topic, require_stable=require_stable)
+
+
+@pytest.mark.parametrize("kill, commit", [(False, True), (True, True), (True, False)],
+                         ids=["SIGTERM-commit", "SIGKILL-commit", "SIGKILL-abort"])
+def test_offsets_sent_in_a_transaction_survive_a_broker_restart(request, kafka_broker, kill, commit):
+    """TxnOffsetCommit's offsets are in __consumer_offsets, pending, before EndTxn: a restart keeps them."""
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, unique_topic(request))
+    group = f"g-{topic}"
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    metadata = consumer.consumer_group_metadata()
+    consumer.close()
+    producer = txn_producer(bootstrap, f"t-{topic}")
+    producer.begin_transaction()
+    producer.produce(topic, value=b"x", partition=0)
+    producer.send_offsets_to_transaction([TopicPartition(topic, 0, 42)], metadata, TIMEOUT)
+    assert producer.flush(TIMEOUT) == 0
+    kafka_broker.restart(kill=kill)
+    assert fetch_offset(bootstrap, group, topic, require_stable=True) == (ErrorCode.UNSTABLE_OFFSET_COMMIT, -1)
+    assert fetch_offset(bootstrap, group, topic, require_stable=False) == (ErrorCode.NONE, -1)
+    producer.commit_transaction(TIMEOUT) if commit else producer.abort_transaction(TIMEOUT)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_committed"})
+    try:
+        assert consumer.committed([TopicPartition(topic, 0)], timeout=TIMEOUT)[0].offset == (42 if commit else -1001)
+    finally:
+        consumer.close()
+    assert fetch_offset(bootstrap, group, topic, require_stable=True) == (ErrorCode.NONE, 42 if commit else -1)
+    kafka_broker.restart(kill=kill)  # the marker is replayed like the offsets
+    assert fetch_offset(bootstrap, group, topic, require_stable=True) == (ErrorCode.NONE, 42 if commit else -1)
+
+
 def test_second_producer_with_the_same_id_fences_the_first(request, bootstrap):
     topic = create_topic(bootstrap, unique_topic(request))
     first = with_open_transaction(bootstrap, topic, b"zombie")
@@ -191,6 +236,12 @@ def test_hanging_transaction_admin_calls(request, bootstrap):
         listed = client.request(ListTransactionsRequest(state_filters=["Ongoing", "Bogus"]), 1)
         assert tid in [t.transactional_id for t in listed.transaction_states]
         assert listed.unknown_state_filters == ["Bogus"]
+        by_pattern = client.request(ListTransactionsRequest(transactional_id_pattern=re.escape(tid)), 2)
+        assert [t.transactional_id for t in by_pattern.transaction_states] == [tid]
+        assert client.request(ListTransactionsRequest(transactional_id_pattern=re.escape(tid[:-1])),
+                              2).transaction_states == []  # the whole id must match
+        bad = client.request(ListTransactionsRequest(transactional_id_pattern="(ab(cd"), 2)
+        assert bad.error_code == ErrorCode.INVALID_REGULAR_EXPRESSION
         # EndTxn from a producer id the coordinator did not give this transactional id
         wrong = client.request(EndTxnRequest(transactional_id=tid, producer_id=state.producer_id + 1,
                                              producer_epoch=state.producer_epoch, committed=True), 3)
@@ -241,3 +292,115 @@ def test_consume_transform_produce_is_exactly_once_across_crashes(request, kafka
     subprocess.run(worker, timeout=90, check=True, capture_output=True)
     outputs = ck_values(bootstrap, target, "read_committed", b"out-%d" % (COUNT - 1))
     assert outputs == [b"out-%d" % i for i in range(COUNT)]
+
+
+def test_kafka_python_admin_finds_and_aborts_a_hanging_transaction(request, bootstrap):
+    """kafka-transactions.sh's flow through kafka-python: list by pattern, describe the partition's
+    producers, abort with WriteTxnMarkers; read_committed consumers then move past it."""
+    topic = create_topic(bootstrap, unique_topic(request))
+    tid = f"t-{topic}"
+    producer = with_open_transaction(bootstrap, topic, b"hanging")
+    tp = kafka.TopicPartition(topic, 0)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        listed = admin.list_transactions(state_filters=["Ongoing"], transactional_id_pattern=re.escape(tid))
+        assert [t.transactional_id for listings in listed.values() for t in listings] == [tid]
+        (hanging,) = admin.describe_producers([tp])[tp].active_producers
+        assert (hanging.current_transaction_start_offset, hanging.coordinator_epoch) == (0, -1)  # no marker yet
+        stale = AbortTransactionSpec(tp, hanging.producer_id, hanging.producer_epoch - 1, hanging.coordinator_epoch)
+        with pytest.raises(kafka.errors.InvalidProducerEpochError):
+            admin.abort_transaction(stale)
+        admin.abort_transaction(AbortTransactionSpec(tp, hanging.producer_id, hanging.producer_epoch,
+                                                     hanging.coordinator_epoch))
+        (aborted,) = admin.describe_producers([tp])[tp].active_producers
+        assert (aborted.current_transaction_start_offset, aborted.coordinator_epoch) == (-1, hanging.coordinator_epoch)
+    finally:
+        admin.close()
+    plain = Producer({"bootstrap.servers": bootstrap})
+    plain.produce(topic, value=b"end", partition=0)
+    assert plain.flush(TIMEOUT) == 0
+    assert ck_values(bootstrap, topic, "read_committed", b"end") == [b"end"]
+    producer.abort_transaction(TIMEOUT)  # the coordinator still ends it: one more ABORT marker, harmless
+
+
+def test_fenced_producers_of_old_versions_hear_invalid_producer_epoch(request, bootstrap):
+    """librdkafka speaks AddPartitionsToTxn and AddOffsetsToTxn v0 and EndTxn v1, older than
+    PRODUCER_FENCED: a fenced instance is told INVALID_PRODUCER_EPOCH, as Kafka tells it."""
+    topic = create_topic(bootstrap, unique_topic(request))
+    tid = f"t-{topic}"
+    with RawClient(bootstrap) as client:
+        first = client.request(InitProducerIdRequest(transactional_id=tid, transaction_timeout_ms=60_000), 0)
+        second = client.request(InitProducerIdRequest(transactional_id=tid, transaction_timeout_ms=60_000), 0)
+        assert (second.producer_id, second.producer_epoch) == (first.producer_id, first.producer_epoch + 1)
+        fenced = {"transactional_id": tid, "producer_id": first.producer_id, "producer_epoch": first.producer_epoch}
+        for version, expected in ((1, ErrorCode.INVALID_PRODUCER_EPOCH), (2, ErrorCode.PRODUCER_FENCED)):
+            added = client.request(AddPartitionsToTxnRequest(
+                v3_and_below_transactional_id=tid, v3_and_below_producer_id=first.producer_id,
+                v3_and_below_producer_epoch=first.producer_epoch, v3_and_below_topics=[
+                    AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(name=topic, partitions=[0])]), version)
+            assert added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code == expected
+            assert client.request(AddOffsetsToTxnRequest(group_id="g", **fenced), version).error_code == expected
+            assert client.request(EndTxnRequest(committed=True, **fenced), version).error_code == expected
+        for version, expected in ((3, ErrorCode.INVALID_PRODUCER_EPOCH), (4, ErrorCode.PRODUCER_FENCED)):
+            init = client.request(InitProducerIdRequest(transactional_id=tid, transaction_timeout_ms=60_000,
+                                                        producer_id=first.producer_id,
+                                                        producer_epoch=first.producer_epoch), version)
+            assert init.error_code == expected
+
+
+def test_an_idempotent_producer_asking_again_gets_a_new_producer_id(bootstrap):
+    with RawClient(bootstrap) as client:
+        first = client.request(InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=-1), 4)
+        again = client.request(InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=-1,
+                                                     producer_id=first.producer_id,
+                                                     producer_epoch=first.producer_epoch), 4)
+    assert again.error_code == ErrorCode.NONE
+    assert (again.producer_id != first.producer_id, again.producer_epoch) == (True, 0)
+
+
+def test_aiokafka_transaction_with_offsets_in_version_0_requests(request, bootstrap):
+    """aiokafka speaks v0 of every transaction API (no generation in TxnOffsetCommit)."""
+    topic = create_topic(bootstrap, unique_topic(request))
+    group = f"g-{topic}"
+
+    async def transact() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"t-{topic}")
+        await producer.start()
+        try:
+            for commit, offset in ((False, 3), (True, 8)):
+                await producer.begin_transaction()
+                await producer.send_and_wait(topic, b"committed" if commit else b"aborted", partition=0)
+                await producer.send_offsets_to_transaction({AioTopicPartition(topic, 0): offset}, group)
+                await (producer.commit_transaction() if commit else producer.abort_transaction())
+        finally:
+            await producer.stop()
+
+    asyncio.run(asyncio.wait_for(transact(), TIMEOUT * 2))
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_committed"})
+    try:
+        assert consumer.committed([TopicPartition(topic, 0)], timeout=TIMEOUT)[0].offset == 8
+    finally:
+        consumer.close()
+    assert ck_values(bootstrap, topic, "read_committed", b"committed") == [b"committed"]
+
+
+@pytest.mark.broker_config({"transactional.id.expiration.ms": "1000",
+                            "transaction.remove.expired.transaction.cleanup.interval.ms": "200"})
+def test_an_unused_transactional_id_expires_and_stays_gone_after_a_restart(request, kafka_broker):
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, unique_topic(request))
+    producer = txn_producer(bootstrap, f"t-{topic}")
+    in_transaction(producer, topic, [b"done"], commit=True)
+
+    def described() -> ErrorCode:
+        with RawClient(bootstrap) as client:
+            answer = client.request(DescribeTransactionsRequest(transactional_ids=[f"t-{topic}"]), 0)
+        return answer.transaction_states[0].error_code
+
+    deadline = time.monotonic() + TIMEOUT
+    while described() == ErrorCode.NONE:
+        assert time.monotonic() < deadline, "the idle transactional id never expired"
+        time.sleep(0.2)
+    assert described() == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND
+    kafka_broker.restart(kill=True)
+    assert described() == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND  # its tombstone is replayed

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from kproto import ErrorCode
 from kproto.records.control import ControlType, build_end_txn_marker
+from kproto.records.header import BatchHeader
 
 from kbroker.admin.configs import DynamicBrokerConfigs
 from kbroker.admin.quotas import QuotaStore
@@ -25,7 +26,8 @@ from kbroker.cluster.topic_names import collision_key, topic_name_problem
 from kbroker.cluster.topics import TopicInfo, TopicRegistry
 from kbroker.config import BrokerConfig, ConfigError
 from kbroker.fetch_sessions import FetchSessionCache
-from kbroker.groups import GroupCoordinator, OffsetCommit
+from kbroker.groups import GroupCoordinator
+from kbroker.groups.storage import OFFSETS_TOPIC
 from kbroker.log import LogManager, PartitionLog
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.server.connection import Connection
@@ -33,9 +35,11 @@ from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
 from kbroker.txn.producer_ids import ProducerIdAllocator
 from kbroker.txn.producer_state import AbortedTxn, ProducerStateError, ProducerStates
 from kbroker.txn.state_log import TransactionStateLog
+from kbroker.txn.verification import NOT_IN_TRANSACTION, for_produce
 from kbroker.validation import RecordError, validate_records
 
 log = logging.getLogger("kbroker")
+COORDINATOR_EPOCH = 0  # this node has always been the transaction coordinator
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +73,10 @@ class Broker:
         self._producer_states: weakref.WeakKeyDictionary[PartitionLog, ProducerStates] = weakref.WeakKeyDictionary()
         self._next_producer_expiry = 0.0
         self._next_txn_timeout_check = 0.0
+        self._next_txn_id_expiry = 0.0
         txn_log = TransactionStateLog(self)
-        self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers,
-                                                   self._commit_txn_offsets, txn_log.write,
+        self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers, txn_log.write,
+                                                   txn_log.remove, self._offsets_partition,
                                                    config["transaction.max.timeout.ms"])
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Connection] = set()
@@ -122,7 +127,7 @@ class Broker:
         await self.groups.stop()
         for plog, states in list(self._producer_states.items()):
             plog.flush()
-            states.write_snapshot(plog.log_end_offset)
+            states.write_snapshot(plog)
         self.logs.close()
         log.info("kbroker stopped")
 
@@ -136,6 +141,7 @@ class Broker:
                 self.logs.maintenance()
                 self._expire_producers()
                 self._abort_timed_out_transactions()
+                self._expire_transactional_ids()
             except Exception:
                 log.exception("log maintenance failed")
 
@@ -146,6 +152,15 @@ class Broker:
         self._next_txn_timeout_check = now + self.config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
         for transactional_id in self.transactions.abort_timed_out(int(now)):
             log.info("aborted transaction %s: it outlived its transaction.timeout.ms", transactional_id)
+
+    def _expire_transactional_ids(self) -> None:
+        now = time.time() * 1000
+        if now < self._next_txn_id_expiry:
+            return
+        self._next_txn_id_expiry = now + self.config["transaction.remove.expired.transaction.cleanup.interval.ms"]
+        for transactional_id in self.transactions.expire_transactional_ids(
+                self.config["transactional.id.expiration.ms"], int(now)):
+            log.info("expired transactional id %s: unused for transactional.id.expiration.ms", transactional_id)
 
     def _expire_producers(self) -> None:
         """Drop idle producers' sequence state, every `producer.id.expiration.check.interval.ms`."""
@@ -282,6 +297,7 @@ class Broker:
         if states is None:
             states = self._producer_states[plog] = ProducerStates(plog.directory, str(plog))
             states.load(plog)
+            plog.on_roll.append(states.write_snapshot)  # a snapshot per segment, as Kafka writes them
         return states
 
     def last_stable_offset(self, plog: PartitionLog) -> int:
@@ -294,22 +310,41 @@ class Broker:
 
     def write_txn_markers(self, partitions: Iterable[TopicPartition], producer_id: int, epoch: int,
                           commit: bool) -> None:
-        """End a transaction on each partition with a COMMIT or ABORT control batch."""
-        kind = ControlType.COMMIT if commit else ControlType.ABORT
+        """The coordinator ends a transaction on each of its partitions."""
         for topic, partition in partitions:
-            plog = self.logs.get(topic, partition)
-            if plog is None:
-                continue  # deleted since it joined the transaction
-            marker = bytearray(build_end_txn_marker(kind, producer_id=producer_id, producer_epoch=epoch,
-                                                    coordinator_epoch=0, timestamp=int(time.time() * 1000)))
-            plog.append(marker)
-            self.producer_states(plog).record(plog, marker)
-            self._wake(topic, partition)
+            error = self.write_txn_marker(topic, partition, producer_id, epoch, commit, COORDINATOR_EPOCH)
+            if error not in (ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION):  # unknown: deleted since
+                log.warning("no %s marker for producer %d in %s-%d: %s", "COMMIT" if commit else "ABORT",
+                            producer_id, topic, partition, error.name)
 
-    def _commit_txn_offsets(self, group_id: str, commits: list[OffsetCommit]) -> None:
-        self.groups.commit_transaction_offsets(group_id, commits)
+    def write_txn_marker(self, topic: str, partition: int, producer_id: int, epoch: int, commit: bool,
+                         coordinator_epoch: int) -> ErrorCode:
+        """End a transaction in a partition with a COMMIT or ABORT control batch, unless it comes from
+        an older producer epoch or coordinator; in a `__consumer_offsets` partition the marker also
+        settles the offsets sent in the transaction."""
+        plog = self.logs.get(topic, partition)
+        if plog is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        states = self.producer_states(plog)
+        try:
+            states.check_marker(producer_id, epoch, coordinator_epoch)
+        except ProducerStateError as exc:
+            return exc.error
+        kind = ControlType.COMMIT if commit else ControlType.ABORT
+        marker = bytearray(build_end_txn_marker(kind, producer_id=producer_id, producer_epoch=epoch,
+                                                coordinator_epoch=coordinator_epoch, timestamp=int(time.time() * 1000)))
+        plog.append(marker)
+        states.record(plog, marker)
+        if topic == OFFSETS_TOPIC:
+            self.groups.complete_transaction(producer_id, commit)
+        self._wake(topic, partition)
+        return ErrorCode.NONE
 
-    def append(self, topic: str, partition: int, records: bytes | None, produce_version: int) -> AppendOutcome:
+    def _offsets_partition(self, group_id: str) -> TopicPartition:
+        return OFFSETS_TOPIC, self.groups.offsets_partition(group_id)
+
+    def append(self, topic: str, partition: int, records: bytes | None, produce_version: int,
+               transactional_id: str | None = None) -> AppendOutcome:
         info: TopicInfo | None = self.topics.get(topic)
         plog = self.logs.get(topic, partition) if info else None
         if plog is None:
@@ -322,9 +357,10 @@ class Broker:
             return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
         producers = self.producer_states(plog)
         try:
-            duplicate = producers.check(buf)
+            duplicate = producers.check(buf, lambda header: self._verify_transactional(
+                topic, partition, header, transactional_id, produce_version))
         except ProducerStateError as exc:
-            return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
+            return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=exc.client_message)
         if duplicate is not None:  # a retry: answered as Kafka does, with the first append's offset
             return AppendOutcome(ErrorCode.NONE, duplicate.first_offset, -1, plog.log_start_offset)
         base_offset = plog.append(buf)
@@ -332,6 +368,20 @@ class Broker:
         self.metrics.appended(topic, count, len(buf))
         self._wake(topic, partition)
         return AppendOutcome(ErrorCode.NONE, base_offset, append_time, plog.log_start_offset)
+
+    def _verify_transactional(self, topic: str, partition: int, header: BatchHeader, transactional_id: str | None,
+                              produce_version: int) -> None:
+        """KIP-890: a producer's first transactional batch in a partition must belong to a
+        transaction the partition was added to; raises ProducerStateError as Kafka refuses it."""
+        if not self.config["transaction.partition.verification.enable"]:
+            return
+        if transactional_id is None:
+            raise ProducerStateError(ErrorCode.INVALID_TXN_STATE, NOT_IN_TRANSACTION)
+        verified = self.transactions.verify(transactional_id, header.producer_id, header.producer_epoch,
+                                            [(topic, partition)])
+        error, message = for_produce(verified[(topic, partition)], produce_version)
+        if error != ErrorCode.NONE:
+            raise ProducerStateError(error, message or f"{topic}-{partition} is not in the transaction", message)
 
     # -- long polls
 

@@ -91,7 +91,7 @@ def test_deleting_a_group_writes_tombstones_that_a_restart_honours() -> None:
         coord = coordinator(storage=storage)
         coord.commit_offsets("tool", -1, "", None, [OffsetCommit("t", 0, 3), OffsetCommit("t", 1, 4)])
         assert coord.delete_groups(["tool"]) == [("tool", E.NONE)]
-        tombstones = [read_record(k, v) for _, (k, v) in storage.records if v is None]
+        tombstones = [read_record(e.key, e.value) for _, e in storage.entries if e.value is None]
         assert len(tombstones) == 3
         again = coordinator(storage=storage)
         await again.start()

@@ -1,4 +1,5 @@
-"""Transaction coordinator state rules: epochs and fencing, EndTxn retries, timeouts, pending offsets."""
+"""Transaction coordinator state rules: epochs and fencing, EndTxn retries, timeouts, the offsets
+partition of AddOffsetsToTxn, KIP-890 verification."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import itertools
 
 from kproto import ErrorCode
 
-from kbroker.groups import OffsetCommit
 from kbroker.txn.coordinator import TransactionCoordinator, TxnMetadata, TxnState
 from kbroker.txn.state_log import read_state_record, state_record
 
@@ -14,20 +14,18 @@ from kbroker.txn.state_log import read_state_record, state_record
 class Recorder:
     def __init__(self) -> None:
         self.markers: list[tuple[list, int, int, bool]] = []
-        self.offsets: list[tuple[str, list[OffsetCommit]]] = []
         self.states: list[tuple[str, TxnState]] = []
         ids = itertools.count(100)
-        self.coordinator = TransactionCoordinator(lambda: next(ids), self.write_markers, self.write_offsets,
-                                                  self.persist, 60_000)
+        self.removed: list[str] = []
+        self.coordinator = TransactionCoordinator(lambda: next(ids), self.write_markers, self.persist,
+                                                  self.removed.append, lambda group: ("__consumer_offsets", len(group)),
+                                                  60_000)
 
     def persist(self, txn) -> None:
         self.states.append((txn.transactional_id, txn.state))
 
     def write_markers(self, partitions, producer_id, epoch, commit) -> None:
         self.markers.append((list(partitions), producer_id, epoch, commit))
-
-    def write_offsets(self, group, commits) -> None:
-        self.offsets.append((group, commits))
 
 
 def test_init_bumps_the_epoch_and_fences_the_older_instance():
@@ -65,20 +63,41 @@ def test_end_txn_retry_succeeds_and_a_mismatched_one_does_not():
     assert r.markers == [([("a", 0), ("b", 1)], 100, 0, True)]
 
 
-def test_offsets_wait_for_the_commit():
+def test_add_offsets_puts_the_groups_offsets_partition_in_the_transaction():
     r = Recorder()
     c = r.coordinator
     c.init_producer_id("t", 10_000, -1, -1)
-    commit = [OffsetCommit("in", 0, 42)]
-    assert c.txn_offset_commit("t", 100, 0, "g", commit) == ErrorCode.INVALID_TXN_STATE  # group not added
-    c.add_offsets("t", 100, 0, "g")
-    assert c.txn_offset_commit("t", 100, 0, "g", commit) == ErrorCode.NONE
-    c.end_txn("t", 100, 0, False)
-    assert r.offsets == []
-    c.add_offsets("t", 100, 0, "g")
-    c.txn_offset_commit("t", 100, 0, "g", commit)
+    assert c.verify("t", 100, 0, [("__consumer_offsets", 3)]) == {("__consumer_offsets", 3): ErrorCode.TRANSACTION_ABORTABLE}
+    assert c.add_offsets("t", 100, 0, "abc") == ErrorCode.NONE
+    assert c.transactions["t"].partitions == {("__consumer_offsets", 3)}
     c.end_txn("t", 100, 0, True)
-    assert r.offsets == [("g", commit)]
+    assert r.markers == [([("__consumer_offsets", 3)], 100, 0, True)]  # the marker settles the pending offsets
+
+
+def test_verify_only_answers_as_kafka():
+    r = Recorder()
+    c = r.coordinator
+    c.init_producer_id("t", 10_000, -1, -1)
+    c.add_partitions("t", 100, 0, [("a", 0)])
+    assert c.verify("t", 100, 0, [("a", 0), ("a", 1)]) == {("a", 0): ErrorCode.NONE,
+                                                           ("a", 1): ErrorCode.TRANSACTION_ABORTABLE}
+    assert c.verify("t", 100, 1, [("a", 0)]) == {("a", 0): ErrorCode.PRODUCER_FENCED}
+    assert c.verify("t", 99, 0, [("a", 0)]) == {("a", 0): ErrorCode.INVALID_PRODUCER_ID_MAPPING}
+    assert c.verify("nobody", 100, 0, [("a", 0)]) == {("a", 0): ErrorCode.INVALID_PRODUCER_ID_MAPPING}
+    assert c.verify("", 100, 0, [("a", 0)]) == {("a", 0): ErrorCode.INVALID_REQUEST}
+    c.transactions["t"].state = TxnState.PREPARE_COMMIT
+    assert c.verify("t", 100, 0, [("a", 0)]) == {("a", 0): ErrorCode.CONCURRENT_TRANSACTIONS}
+
+
+def test_adding_partitions_already_in_the_transaction_records_nothing():
+    r = Recorder()
+    c = r.coordinator
+    c.init_producer_id("t", 10_000, -1, -1)
+    c.add_partitions("t", 100, 0, [("a", 0), ("a", 1)])
+    written = len(r.states)
+    assert c.add_partitions("t", 100, 0, [("a", 1)]) == ErrorCode.NONE
+    assert len(r.states) == written
+    assert c.add_partitions("", 100, 0, [("a", 1)]) == ErrorCode.INVALID_REQUEST
 
 
 def test_timed_out_transactions_are_aborted_and_their_producer_fenced():
@@ -122,3 +141,28 @@ def test_state_record_round_trip():
     assert transactional_id == "tid-é"
     assert (restored.producer_id, restored.epoch, restored.timeout_ms, restored.state, restored.partitions,
             restored.start_ms) == (100, 7, 60_000, TxnState.ONGOING, txn.partitions, 1_700_000_000_000)
+
+
+def test_a_retried_epoch_bump_gets_the_same_epoch_and_older_ones_are_fenced():
+    c = Recorder().coordinator
+    c.init_producer_id("t", 10_000, -1, -1)
+    bumped = c.init_producer_id("t", 10_000, 100, 0)  # KIP-360: the producer names its id and epoch
+    assert (bumped.error, bumped.producer_id, bumped.epoch) == (ErrorCode.NONE, 100, 1)
+    retried = c.init_producer_id("t", 10_000, 100, 0)  # the answer was lost: the same again
+    assert (retried.error, retried.epoch) == (ErrorCode.NONE, 1)
+    assert c.init_producer_id("t", 10_000, 100, 5).error == ErrorCode.PRODUCER_FENCED
+    assert c.init_producer_id("t", 10_000, 99, 1).error == ErrorCode.PRODUCER_FENCED
+    assert c.init_producer_id("t", 10_000, -1, -1).epoch == 2  # a new instance: the retry is over
+    assert c.init_producer_id("t", 10_000, 100, 1).error == ErrorCode.PRODUCER_FENCED
+
+
+def test_idle_transactional_ids_expire_unless_a_transaction_is_open():
+    r = Recorder()
+    c = r.coordinator
+    c.init_producer_id("idle", 10_000, -1, -1)
+    c.init_producer_id("busy", 10_000, -1, -1)
+    c.add_partitions("busy", 101, 0, [("a", 0)])
+    later = max(t.last_update_ms for t in c.transactions.values()) + 1000
+    assert c.expire_transactional_ids(1000, later) == ["idle"]
+    assert r.removed == ["idle"] and list(c.transactions) == ["busy"]
+    assert c.init_producer_id("idle", 10_000, -1, -1).producer_id == 102  # starts afresh

@@ -2,7 +2,9 @@
 
 It owns the classic groups and the offset store, hands the rebalance protocol to `Rebalancer`,
 writes every change as `__consumer_offsets` records through a `GroupLog`, and replays those
-records at start-up. A single node is the coordinator of every group.
+records at start-up. A single node is the coordinator of every group. Offsets sent in a
+transaction are written at once but wait beside the committed ones until the transaction's
+marker reaches their partition, live or on replay.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from kproto import ErrorCode
@@ -21,12 +23,12 @@ from kbroker.groups.config import GroupConfig
 from kbroker.groups import consumer_records
 from kbroker.groups.consumer_groups import ConsumerGroups, DerivedTopicIds, Heartbeat, HeartbeatResult, TopicCounts
 from kbroker.groups.member import ClassicMember
-from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, expired_offsets
+from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, PendingOffsets, expired_offsets
 from kbroker.groups.rebalance import JoinRequest, Rebalancer
 from kbroker.groups.records import GroupRecord, OffsetRecord, RecordBytes
 from kbroker.groups.results import DescribedMember, GroupDescription, GroupListing, JoinResult
 from kbroker.groups.states import COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE, parse_state
-from kbroker.groups.storage import GroupLog, OffsetsTopicLog
+from kbroker.groups.storage import NO_PRODUCER_ID, GroupLog, OffsetsTopicLog, Producer, Replayed, StoredRecord, TxnMarker
 from kbroker.groups.timers import Timers
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class GroupCoordinator:
         self.now_ms = clock
         self.groups: dict[str, ClassicGroup] = {}
         self.offsets = OffsetStore()
+        self.pending = PendingOffsets()
         self.timers = Timers()
         self.rebalancer = Rebalancer(self.groups, config, self.timers, self.storage.append, clock)
         if topic_ids is None:
@@ -108,21 +111,22 @@ class GroupCoordinator:
         for group in self.groups.values():
             self.rebalancer.abandon(group, ErrorCode.NOT_COORDINATOR)
 
-    def load(self, stored: Iterable[RecordBytes], kip848: consumer_records.Loader | None = None) -> None:
-        """Replay records: the last value of each key wins and a tombstone deletes it.
+    def load(self, stored: Iterable[Replayed], kip848: consumer_records.Loader | None = None) -> None:
+        """Replay records: the last value of each key wins and a tombstone deletes it; offsets of a
+        transaction wait for its marker.
 
         KIP-848 group records go to `kip848`, which needs the topics and timers of a started broker.
         """
         metadata: dict[str, object] = {}
-        for key, value in stored:
-            if kip848 is not None and kip848.feed(key, value):
+        for entry in stored:
+            if isinstance(entry, TxnMarker):
+                self.complete_transaction(entry.producer_id, entry.commit)
                 continue
-            record = records.read_record(key, value)
+            if kip848 is not None and kip848.feed(entry.key, entry.value):
+                continue
+            record = records.read_record(entry.key, entry.value)
             if isinstance(record, OffsetRecord):
-                if record.offset is None:
-                    self.offsets.delete(record.group_id, record.topic, record.partition)
-                else:
-                    self.offsets.put(record.group_id, record.topic, record.partition, record.offset)
+                self._replay_offset(record, entry)
             elif isinstance(record, GroupRecord):
                 metadata[record.group_id] = record.value
         for group_id, value in metadata.items():
@@ -131,6 +135,19 @@ class GroupCoordinator:
         for group_id in self.offsets.groups():
             if group_id not in self.groups:
                 self.groups[group_id] = ClassicGroup(group_id, self.now_ms())
+
+    def _replay_offset(self, record: OffsetRecord, entry: StoredRecord) -> None:
+        if record.offset is None:
+            self.offsets.delete(record.group_id, record.topic, record.partition)
+            self.pending.discard(record.group_id, record.topic, record.partition)
+            return
+        offset = replace(record.offset, record_offset=entry.offset)
+        if entry.producer_id == NO_PRODUCER_ID:
+            self.offsets.put(record.group_id, record.topic, record.partition, offset)
+        else:
+            self.pending.put(entry.producer_id, record.group_id, record.topic, record.partition, offset)
+            if record.group_id not in self.groups:  # a simple group, as Kafka makes for a first commit
+                self.groups[record.group_id] = ClassicGroup(record.group_id, self.now_ms())
 
     def _restore_group(self, group_id: str, value) -> ClassicGroup:
         """A group as last written: Stable with its members and their assignments, or Empty."""
@@ -196,7 +213,7 @@ class GroupCoordinator:
         consumer_group = self.consumer.groups.get(group_id)
         if consumer_group is not None:
             error = self.consumer.validate_commit(consumer_group, member_id, generation)
-            return self._store_commits(group_id, commits, retention_ms) if not error else [error] * len(commits)
+            return self._commit(group_id, commits, retention_ms) if not error else [error] * len(commits)
         group = self.groups.get(group_id)
         if group is None:
             if generation >= 0:
@@ -208,17 +225,50 @@ class GroupCoordinator:
             return [error] * len(commits)
         if group.is_in(STABLE, PREPARING_REBALANCE):
             self.rebalancer.touch(group, member_id)
-        return self._store_commits(group_id, commits, retention_ms)
+        return self._commit(group_id, commits, retention_ms)
 
-    def commit_transaction_offsets(self, group_id: str, commits: list[OffsetCommit]) -> None:
-        """Offsets sent in a transaction, stored when it commits: the group's generation may have
-        moved on since they were sent, so there is nothing left to check."""
-        self._store_commits(group_id, commits, -1)
+    def _commit(self, group_id: str, commits: list[OffsetCommit], retention_ms: int) -> list[ErrorCode]:
+        errors, written = self._write_commits(group_id, commits, retention_ms, None)
+        for commit, value in written:
+            self.offsets.put(group_id, commit.topic, commit.partition, value)
+        return errors
 
-    def _store_commits(self, group_id: str, commits: list[OffsetCommit], retention_ms: int) -> list[ErrorCode]:
+    def commit_transactional_offsets(self, group_id: str, producer: Producer, generation: int, member_id: str,
+                                     instance_id: str | None, commits: list[OffsetCommit]) -> list[ErrorCode]:
+        """TxnOffsetCommit, once the transaction coordinator knows the group's partition is in the
+        transaction: checked by Kafka's rules for transactional commits, written as the producer's
+        transactional batch, and pending until the transaction's marker."""
+        error = self._check_transactional_commit(group_id, generation, member_id, instance_id)
+        if error:
+            return [error] * len(commits)
+        errors, written = self._write_commits(group_id, commits, -1, producer)
+        for commit, value in written:
+            self.pending.put(producer.producer_id, group_id, commit.topic, commit.partition, value)
+        return errors
+
+    def complete_transaction(self, producer_id: int, commit: bool) -> None:
+        """A transaction's marker reached `__consumer_offsets`: its pending offsets become committed
+        offsets, unless a later plain commit of the partition is there already, or are dropped."""
+        for group_id, offsets in self.pending.take(producer_id).items():
+            for (topic, partition), offset in offsets.items() if commit else ():
+                current = self.offsets.get(group_id, topic, partition)
+                if current is None or offset.record_offset > current.record_offset:
+                    self.offsets.put(group_id, topic, partition, offset)
+
+    def has_pending_offset(self, group_id: str, topic: str, partition: int) -> bool:
+        """Whether an open transaction holds an offset of the partition (OffsetFetch's require_stable)."""
+        return self.pending.has(group_id, topic, partition)
+
+    def offsets_partition(self, group_id: str) -> int:
+        """The group's `__consumer_offsets` partition, which AddOffsetsToTxn adds to a transaction."""
+        return self.storage.partition_of(group_id)
+
+    def _write_commits(self, group_id: str, commits: list[OffsetCommit], retention_ms: int,
+                       producer: Producer | None) -> tuple[list[ErrorCode], list[tuple[OffsetCommit, OffsetAndMetadata]]]:
+        """Append the commits' records; one error per commit and the written values with their record offsets."""
         now = self.now_ms()
         expire = now + retention_ms if retention_ms != -1 else None
-        errors, written = [], []
+        errors, accepted, written = [], [], []
         for commit in commits:
             metadata = commit.metadata or ""
             if len(metadata) > self.config.offset_metadata_max_bytes:
@@ -226,14 +276,30 @@ class GroupCoordinator:
                 continue
             value = OffsetAndMetadata(commit.offset, commit.leader_epoch, metadata, now, expire)
             written.append(records.offset_commit_record(group_id, commit.topic, commit.partition, value))
-            self.offsets.put(group_id, commit.topic, commit.partition, value)
+            accepted.append((commit, value))
             errors.append(ErrorCode.NONE)
-        self.storage.append(group_id, written)
-        return errors
+        first = self.storage.append(group_id, written, producer)
+        return errors, [(commit, replace(value, record_offset=first + i)) for i, (commit, value) in enumerate(accepted)]
+
+    def _check_transactional_commit(self, group_id: str, generation: int, member_id: str,
+                                    instance_id: str | None) -> ErrorCode:
+        consumer_group = self.consumer.groups.get(group_id)
+        if consumer_group is not None:
+            error = self.consumer.validate_commit(consumer_group, member_id, generation)
+            return ErrorCode.ILLEGAL_GENERATION if error == ErrorCode.STALE_MEMBER_EPOCH else error
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation >= 0:
+                return ErrorCode.ILLEGAL_GENERATION
+            group = self.groups[group_id] = ClassicGroup(group_id, self.now_ms())
+        return self._check_commit(group, generation, member_id, instance_id, transactional=True)
 
     @staticmethod
-    def _check_commit(group: ClassicGroup, generation: int, member_id: str, instance_id: str | None) -> ErrorCode:
-        """Kafka's rules: tools and standalone consumers (generation -1) commit only to empty groups."""
+    def _check_commit(group: ClassicGroup, generation: int, member_id: str, instance_id: str | None,
+                      transactional: bool = False) -> ErrorCode:
+        """Kafka's rules: tools and standalone consumers (generation -1) commit only to empty groups;
+        transactional commits are also taken without a generation (TxnOffsetCommit v0-2) and during
+        a rebalance."""
         if group.is_in(DEAD):
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         if generation < 0 and group.is_in(EMPTY):
@@ -244,9 +310,9 @@ class GroupCoordinator:
                 return error
             if generation != group.generation:
                 return ErrorCode.ILLEGAL_GENERATION
-        elif not group.is_in(EMPTY):
+        elif not transactional and not group.is_in(EMPTY):
             return ErrorCode.UNKNOWN_MEMBER_ID
-        if group.is_in(COMPLETING_REBALANCE):
+        if not transactional and group.is_in(COMPLETING_REBALANCE):
             return ErrorCode.REBALANCE_IN_PROGRESS
         return ErrorCode.NONE
 
@@ -283,8 +349,10 @@ class GroupCoordinator:
                 results.append((topic, [(p, ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC) for p in partitions]))
                 continue
             for partition in partitions:
-                if self.offsets.delete(group_id, topic, partition):
+                pending = self.pending.has(group_id, topic, partition)
+                if self.offsets.delete(group_id, topic, partition) or pending:
                     tombstones.append(records.offset_tombstone(group_id, topic, partition))
+                    self.pending.discard(group_id, topic, partition)
             results.append((topic, [(p, ErrorCode.NONE) for p in partitions]))
         self.storage.append(group_id, tombstones)
         return ErrorCode.NONE, results
@@ -343,15 +411,20 @@ class GroupCoordinator:
                 results.append((group_id, ErrorCode.NONE))
         return results
 
+    def _offset_tombstones(self, group_id: str) -> list[RecordBytes]:
+        """Drop every offset of the group, committed or pending in a transaction, as Kafka does."""
+        partitions = set(self.offsets.delete_group(group_id)) | self.pending.partitions_of(group_id)
+        for topic, partition in partitions:
+            self.pending.discard(group_id, topic, partition)
+        return [records.offset_tombstone(group_id, t, p) for t, p in sorted(partitions)]
+
     def _delete_consumer_group(self, group_id: str) -> None:
-        tombstones = [records.offset_tombstone(group_id, t, p) for t, p in self.offsets.delete_group(group_id)]
-        self.storage.append(group_id, tombstones + consumer_records.group_tombstones(group_id))
+        self.storage.append(group_id, self._offset_tombstones(group_id) + consumer_records.group_tombstones(group_id))
         del self.consumer.groups[group_id]
         log.info("deleted consumer group %s", group_id)
 
     def _delete_group(self, group: ClassicGroup) -> None:
-        tombstones = [records.offset_tombstone(group.group_id, t, p) for t, p in self.offsets.delete_group(group.group_id)]
-        tombstones.append(records.group_tombstone(group.group_id))
+        tombstones = self._offset_tombstones(group.group_id) + [records.group_tombstone(group.group_id)]
         self.storage.append(group.group_id, tombstones)
         group.transition(DEAD, self.now_ms())
         self.timers.cancel(("join", group.group_id))
@@ -378,6 +451,7 @@ class GroupCoordinator:
             consumer_group = self.consumer.groups.get(group_id)
             if consumer_group is not None and consumer_group.members:  # it keeps the offsets of topics it consumes
                 offsets = {tp: o for tp, o in offsets.items() if tp[0] not in consumer_group.topic_partitions}
+            offsets = {tp: o for tp, o in offsets.items() if not self.pending.has(group_id, *tp)}  # Kafka waits for them
             expired, all_gone = expired_offsets(group, offsets, now, self.config.offsets_retention_ms)
             tombstones = []
             for topic, partition in expired:
@@ -385,6 +459,8 @@ class GroupCoordinator:
                 tombstones.append(records.offset_tombstone(group_id, topic, partition))
             self.storage.append(group_id, tombstones)
             total += len(expired)
+            if self.pending.has_group(group_id):
+                continue  # a group with an open transaction's offsets stays, as in Kafka
             if (all_gone or not offsets) and group is not None and group.is_in(EMPTY) and not group.pending_members:
                 self._delete_group(group)
             elif consumer_group is not None and not consumer_group.members and not self.offsets.has_group(group_id):

@@ -1,4 +1,5 @@
-"""Committed offsets, by group, topic and partition, and Kafka's rules for when they expire."""
+"""Committed offsets, by group, topic and partition, the offsets of open transactions waiting
+beside them, and Kafka's rules for when offsets expire."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ class OffsetAndMetadata:
     commit_timestamp: int = -1
     #: set only by OffsetCommit v2-4 with an explicit retention time
     expire_timestamp: int | None = None
+    #: where its record sits in `__consumer_offsets`: of a plain and a transactional commit of one
+    #: partition, the later record wins when the transaction commits
+    record_offset: int = -1
 
 
 class OffsetStore:
@@ -53,6 +57,40 @@ class OffsetStore:
 
     def delete_group(self, group_id: str) -> list[TopicPartition]:
         return list(self._by_group.pop(group_id, {}))
+
+
+class PendingOffsets:
+    """Offsets sent in open transactions (TxnOffsetCommit), by producer id, as Kafka keeps them.
+
+    Their records are in `__consumer_offsets` already, in a transactional batch; the transaction's
+    COMMIT marker makes them committed offsets and its ABORT marker drops them. A producer has at
+    most one open transaction, so its pending offsets all belong to it.
+    """
+
+    def __init__(self) -> None:
+        self._by_producer: dict[int, dict[str, dict[TopicPartition, OffsetAndMetadata]]] = {}
+
+    def put(self, producer_id: int, group_id: str, topic: str, partition: int, offset: OffsetAndMetadata) -> None:
+        self._by_producer.setdefault(producer_id, {}).setdefault(group_id, {})[(topic, partition)] = offset
+
+    def take(self, producer_id: int) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
+        """The producer's pending offsets by group, forgotten here: its transaction has ended."""
+        return self._by_producer.pop(producer_id, {})
+
+    def has(self, group_id: str, topic: str, partition: int) -> bool:
+        return any((topic, partition) in groups.get(group_id, ()) for groups in self._by_producer.values())
+
+    def has_group(self, group_id: str) -> bool:
+        """Whether an open transaction holds offsets of the group."""
+        return any(group_id in groups for groups in self._by_producer.values())
+
+    def partitions_of(self, group_id: str) -> set[TopicPartition]:
+        return {tp for groups in self._by_producer.values() for tp in groups.get(group_id, ())}
+
+    def discard(self, group_id: str, topic: str, partition: int) -> None:
+        """A tombstone for the partition removes its pending offsets too, as in Kafka."""
+        for groups in self._by_producer.values():
+            groups.get(group_id, {}).pop((topic, partition), None)
 
 
 def expired_offsets(group: ClassicGroup | None, offsets: dict[TopicPartition, OffsetAndMetadata],

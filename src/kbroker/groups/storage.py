@@ -4,15 +4,21 @@ The coordinator only needs two things from storage: append a group's records (th
 group's partition, in order) and read everything back at start-up. Replaying the records with
 "last value per key wins, a null value deletes" gives the compacted view whether or not the log
 has been compacted yet.
+
+Offsets sent in a transaction are appended as a transactional batch carrying the producer's id
+and epoch, as Kafka's coordinator writes them; they stay pending until the transaction's COMMIT
+or ABORT marker in the same partition, which replay hands over in log order.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Iterator, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Protocol, Union
 
 from kproto.records import Record, build_batch, decode_batches
+from kproto.records.control import ControlType, read_control_type
 
 from kbroker.groups.records import RecordBytes, partition_for
 
@@ -22,25 +28,68 @@ if TYPE_CHECKING:
 log = logging.getLogger("kbroker.groups")
 OFFSETS_TOPIC = "__consumer_offsets"
 LOAD_CHUNK_BYTES = 1 << 20  # read granularity at start-up; a larger batch still comes whole
+NO_PRODUCER_ID = -1
+TXN_BASE_SEQUENCE = 0  # Kafka's coordinator writes its transactional batches with sequence 0
+
+
+@dataclass(frozen=True, slots=True)
+class Producer:
+    """The transactional producer whose TxnOffsetCommit a batch holds."""
+
+    producer_id: int
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    key: bytes
+    value: bytes | None
+    offset: int  # in the group's partition
+    producer_id: int = NO_PRODUCER_ID  # set for offsets committed in a transaction
+
+
+@dataclass(frozen=True, slots=True)
+class TxnMarker:
+    """A transaction's end in the partition: its pending offsets are committed or dropped."""
+
+    producer_id: int
+    commit: bool
+
+
+Replayed = Union[StoredRecord, TxnMarker]
 
 
 class GroupLog(Protocol):
-    def append(self, group_id: str, records: list[RecordBytes]) -> None: ...
+    def append(self, group_id: str, records: list[RecordBytes], producer: Producer | None = None) -> int:
+        """Append the group's records, transactional when `producer` is given; the first record's offset."""
 
-    def load(self) -> Iterator[RecordBytes]: ...
+    def load(self) -> Iterator[Replayed]: ...
+
+    def partition_of(self, group_id: str) -> int: ...
 
 
 class MemoryGroupLog:
-    """Records kept in a list: a coordinator that forgets everything when the process ends."""
+    """Records kept in a list, one partition: a coordinator that forgets everything when the process ends."""
 
     def __init__(self) -> None:
-        self.records: list[tuple[str, RecordBytes]] = []
+        self.entries: list[tuple[str, Replayed]] = []
 
-    def append(self, group_id: str, records: list[RecordBytes]) -> None:
-        self.records.extend((group_id, record) for record in records)
+    def append(self, group_id: str, records: list[RecordBytes], producer: Producer | None = None) -> int:
+        first = len(self.entries)
+        producer_id = producer.producer_id if producer else NO_PRODUCER_ID
+        self.entries.extend((group_id, StoredRecord(key, value, first + i, producer_id))
+                            for i, (key, value) in enumerate(records))
+        return first if records else -1
 
-    def load(self) -> Iterator[RecordBytes]:
-        return iter([record for _, record in self.records])
+    def end_transaction(self, producer_id: int, commit: bool) -> None:
+        """The marker a transaction coordinator writes, as the broker does into `__consumer_offsets`."""
+        self.entries.append(("", TxnMarker(producer_id, commit)))
+
+    def load(self) -> Iterator[Replayed]:
+        return iter([entry for _, entry in self.entries])
+
+    def partition_of(self, group_id: str) -> int:
+        return 0
 
 
 class OffsetsTopicLog:
@@ -58,15 +107,24 @@ class OffsetsTopicLog:
         return self.broker.internal_topic_partitions(
             OFFSETS_TOPIC, config["offsets.topic.num.partitions"], config["offsets.topic.segment.bytes"])
 
-    def append(self, group_id: str, records: list[RecordBytes]) -> None:
-        if not records:
-            return
-        plog = self.broker.partition_log(OFFSETS_TOPIC, partition_for(group_id, self._partitions()))
-        now = int(time.time() * 1000)
-        batch = build_batch([Record(i, now, key, value) for i, (key, value) in enumerate(records)])
-        plog.append(bytearray(batch))
+    def partition_of(self, group_id: str) -> int:
+        return partition_for(group_id, self._partitions())
 
-    def load(self) -> Iterator[RecordBytes]:
+    def append(self, group_id: str, records: list[RecordBytes], producer: Producer | None = None) -> int:
+        if not records:
+            return -1
+        plog = self.broker.partition_log(OFFSETS_TOPIC, self.partition_of(group_id))
+        now = int(time.time() * 1000)
+        entries = [Record(i, now, key, value) for i, (key, value) in enumerate(records)]
+        if producer is None:
+            return plog.append(bytearray(build_batch(entries)))
+        batch = bytearray(build_batch(entries, transactional=True, producer_id=producer.producer_id,
+                                      producer_epoch=producer.epoch, base_sequence=TXN_BASE_SEQUENCE))
+        first = plog.append(batch)
+        self.broker.producer_states(plog).record(plog, batch)  # the partition's open transaction, as for any log
+        return first
+
+    def load(self) -> Iterator[Replayed]:
         info = self.broker.topics.get(OFFSETS_TOPIC)
         for index in range(info.partitions if info else 0):
             plog = self.broker.partition_log(OFFSETS_TOPIC, index)
@@ -79,8 +137,14 @@ class OffsetsTopicLog:
                 if not batches:
                     break
                 for batch in batches:
-                    if not batch.header.is_control:
+                    header = batch.header
+                    if header.is_control:
+                        kind = read_control_type(batch.records[0].key) if batch.records else None
+                        if kind in (ControlType.COMMIT, ControlType.ABORT):
+                            yield TxnMarker(header.producer_id, kind == ControlType.COMMIT)
+                    else:
+                        producer_id = header.producer_id if header.is_transactional else NO_PRODUCER_ID
                         for record in batch.records:
                             if record.offset >= offset:
-                                yield record.key, record.value
-                    offset = batch.header.next_offset
+                                yield StoredRecord(record.key, record.value, record.offset, producer_id)
+                    offset = header.next_offset

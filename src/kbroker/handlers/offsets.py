@@ -3,8 +3,9 @@
 OffsetCommit v1 added the generation and member id (and a per-partition commit time, v1 only),
 v2-4 carry a retention time, v6 the leader epoch, v7 the instance id, v8 is flexible. OffsetFetch
 v2 fetches every offset of a group with null topics and adds a top-level error, v5 the leader
-epoch, v7 require-stable (transactions), v8 several groups per request, v9 the KIP-848 member id
-and epoch. Topics and partitions the broker does not host get UNKNOWN_TOPIC_OR_PARTITION, as
+epoch, v7 require-stable (a partition with an offset pending in an open transaction answers
+UNSTABLE_OFFSET_COMMIT, so that a read_committed consumer waits for it), v8 several groups per
+request, v9 the KIP-848 member id and epoch. Topics and partitions the broker does not host get UNKNOWN_TOPIC_OR_PARTITION, as
 Kafka answers them before asking the coordinator.
 """
 
@@ -62,12 +63,21 @@ def offset_commit(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCo
     ])
 
 
-def fetch_group(ctx: RequestContext, group_id: str, wanted: list[tuple[str, list[int]]] | None):
-    """(topic, [(partition, offset, leader epoch, metadata)]) for one group; -1 where nothing is committed."""
+def fetch_group(ctx: RequestContext, group_id: str, wanted: list[tuple[str, list[int]]] | None,
+                require_stable: bool):
+    """(topic, [(partition, offset, leader epoch, metadata, error)]) for one group; -1 where nothing is
+    committed, or where a transaction's offset is pending and the caller wants stable offsets."""
+    groups = ctx.broker.groups
     out = []
-    for topic, partitions in ctx.broker.groups.fetch_offsets(group_id, wanted):
-        out.append((topic, [(p, -1, -1, "") if o is None else (p, o.offset, o.leader_epoch, o.metadata)
-                            for p, o in partitions]))
+    for topic, partitions in groups.fetch_offsets(group_id, wanted):
+        rows = []
+        for p, o in partitions:
+            if require_stable and groups.has_pending_offset(group_id, topic, p):
+                rows.append((p, -1, -1, "", ErrorCode.UNSTABLE_OFFSET_COMMIT))
+            else:
+                rows.append((p, -1, -1, "", ErrorCode.NONE) if o is None
+                            else (p, o.offset, o.leader_epoch, o.metadata, ErrorCode.NONE))
+        out.append((topic, rows))
     return out
 
 
@@ -86,17 +96,18 @@ def offset_fetch(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
                 topics=[OffsetFetchResponse.OffsetFetchResponseTopics(name=topic, partitions=[
                     OffsetFetchResponse.OffsetFetchResponsePartitions(
                         partition_index=p, committed_offset=o, committed_leader_epoch=e, metadata=m,
-                        error_code=ErrorCode.NONE)
-                    for p, o, e, m in parts]) for topic, parts in fetch_group(ctx, group.group_id, wanted)]))
+                        error_code=error)
+                    for p, o, e, m, error in parts])
+                    for topic, parts in fetch_group(ctx, group.group_id, wanted, request.require_stable)]))
         return OffsetFetchResponse(groups=groups)
     wanted = None if request.topics is None else [(t.name, list(t.partition_indexes)) for t in request.topics]
     return OffsetFetchResponse(error_code=ErrorCode.NONE, topics=[
         OffsetFetchResponse.OffsetFetchResponseTopic(name=topic, partitions=[
             OffsetFetchResponse.OffsetFetchResponsePartition(
                 partition_index=p, committed_offset=o, committed_leader_epoch=e, metadata=m,
-                error_code=ErrorCode.NONE)
-            for p, o, e, m in parts])
-        for topic, parts in fetch_group(ctx, request.group_id, wanted)
+                error_code=error)
+            for p, o, e, m, error in parts])
+        for topic, parts in fetch_group(ctx, request.group_id, wanted, request.require_stable)
     ])
 
 

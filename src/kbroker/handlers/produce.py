@@ -18,10 +18,10 @@ VALID_ACKS = (0, 1, -1)
 
 
 def partition_result(ctx: RequestContext, topic: str, data: ProduceRequest.PartitionProduceData,
-                     acks: int) -> ProduceResponse.PartitionProduceResponse:
+                     acks: int, transactional_id: str | None) -> ProduceResponse.PartitionProduceResponse:
     if acks not in VALID_ACKS:
         return ProduceResponse.PartitionProduceResponse(index=data.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS)
-    outcome = ctx.broker.append(topic, data.index, data.records, ctx.api_version)
+    outcome = ctx.broker.append(topic, data.index, data.records, ctx.api_version, transactional_id)
     return ProduceResponse.PartitionProduceResponse(
         index=data.index,
         error_code=outcome.error,
@@ -37,7 +37,8 @@ def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | N
     responses = [
         ProduceResponse.TopicProduceResponse(
             name=topic.name,
-            partition_responses=[partition_result(ctx, topic.name, data, request.acks) for data in topic.partition_data],
+            partition_responses=[partition_result(ctx, topic.name, data, request.acks, request.transactional_id)
+                                 for data in topic.partition_data],
         )
         for topic in request.topic_data
     ]

@@ -1,21 +1,21 @@
 """InitProducerId (key 22), v0-5, for idempotent and transactional producers.
 
-v3 lets a producer that already has an id ask for an epoch bump (KIP-360), which an idempotent
-producer does after an unknown-producer or sequence error. Transactional ids go to the
-transaction coordinator, which bumps the epoch to fence older instances.
+An idempotent producer (no transactional id) always gets a fresh producer id at epoch 0, even
+when it names its current one (v3+, KIP-360), as Kafka answers: such a producer bumps its epoch
+by itself. Transactional ids go to the transaction coordinator, which bumps the epoch to fence
+older instances; clients before v4 are told INVALID_PRODUCER_EPOCH for PRODUCER_FENCED.
 """
 
 from __future__ import annotations
 
-from kproto import ErrorCode
 from kproto.messages import InitProducerIdRequest, InitProducerIdResponse
 
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
+from kbroker.handlers.transactions import for_client
 
 INIT_PRODUCER_ID = 22
-NO_PRODUCER_ID = -1
-MAX_EPOCH = 32767
+FENCED_VERSION = 4
 
 
 @handles(INIT_PRODUCER_ID, 0, 5)
@@ -23,9 +23,6 @@ def init_producer_id(ctx: RequestContext, request: InitProducerIdRequest) -> Ini
     if request.transactional_id is not None:
         result = ctx.broker.transactions.init_producer_id(request.transactional_id, request.transaction_timeout_ms,
                                                           request.producer_id, request.producer_epoch)
-        return InitProducerIdResponse(error_code=result.error, producer_id=result.producer_id,
-                                      producer_epoch=result.epoch)
-    allocator = ctx.broker.producer_ids
-    if request.producer_id != NO_PRODUCER_ID and request.producer_epoch + 1 < MAX_EPOCH:
-        return InitProducerIdResponse(producer_id=request.producer_id, producer_epoch=request.producer_epoch + 1)
-    return InitProducerIdResponse(producer_id=allocator.allocate(), producer_epoch=0)
+        return InitProducerIdResponse(error_code=for_client(result.error, ctx.api_version, FENCED_VERSION),
+                                      producer_id=result.producer_id, producer_epoch=result.epoch)
+    return InitProducerIdResponse(producer_id=ctx.broker.producer_ids.allocate(), producer_epoch=0)

@@ -1,11 +1,15 @@
 """The KIP-664 admin calls for hanging transactions: DescribeProducers (key 61) v0,
-DescribeTransactions (65) v0 and ListTransactions (66) v0-1.
+DescribeTransactions (65) v0, ListTransactions (66) v0-2, and WriteTxnMarkers (27) v0-2, with
+which an admin client aborts a transaction in a partition (kafka-transactions.sh abort).
 
-ListTransactions v1 added the duration filter (KIP-994); v2's transactional-id pattern is not served.
+ListTransactions v1 added the duration filter (KIP-994), v2 a transactional-id pattern, a regular
+expression the whole id must match (Python's `re`, which reads the usual patterns as Java does).
+WriteTxnMarkers is an inter-broker call in Kafka; v2's transaction version is not needed here.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from kproto import ErrorCode
@@ -16,12 +20,15 @@ from kproto.messages import (
     DescribeTransactionsResponse,
     ListTransactionsRequest,
     ListTransactionsResponse,
+    WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
 )
 
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 from kbroker.txn.coordinator import TxnMetadata, TxnState
 
+WRITE_TXN_MARKERS = 27
 DESCRIBE_PRODUCERS = 61
 DESCRIBE_TRANSACTIONS = 65
 LIST_TRANSACTIONS = 66
@@ -51,9 +58,10 @@ def describe_producers(ctx: RequestContext, request: DescribeProducersRequest) -
 
 def transaction_state(transactional_id: str, txn: TxnMetadata | None) -> DescribeTransactionsResponse.TransactionState:
     if txn is None:
+        error = ErrorCode.TRANSACTIONAL_ID_NOT_FOUND if transactional_id else ErrorCode.INVALID_REQUEST
         return DescribeTransactionsResponse.TransactionState(
-            error_code=ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, transactional_id=transactional_id, producer_id=-1,
-            producer_epoch=-1, transaction_start_time_ms=-1)
+            error_code=error, transactional_id=transactional_id, producer_id=-1, producer_epoch=-1,
+            transaction_start_time_ms=-1)
     by_topic: dict[str, list[int]] = {}
     for topic, partition in sorted(txn.partitions):
         by_topic.setdefault(topic, []).append(partition)
@@ -70,16 +78,21 @@ def describe_transactions(ctx: RequestContext, request: DescribeTransactionsRequ
         transaction_state(tid, known.get(tid)) for tid in request.transactional_ids])
 
 
-@handles(LIST_TRANSACTIONS, 0, 1)
+@handles(LIST_TRANSACTIONS, 0, 2)
 def list_transactions(ctx: RequestContext, request: ListTransactionsRequest) -> ListTransactionsResponse:
     states = set(request.state_filters or [])
     producer_ids = set(request.producer_id_filters or [])
     duration = request.duration_filter if request.duration_filter is not None else -1
+    try:
+        pattern = re.compile(request.transactional_id_pattern) if request.transactional_id_pattern else None
+    except re.error:
+        return ListTransactionsResponse(error_code=ErrorCode.INVALID_REGULAR_EXPRESSION)
     now = int(time.time() * 1000)
     matching = [
         txn for txn in ctx.broker.transactions.transactions.values()
         if (not states or txn.state.value in states) and (not producer_ids or txn.producer_id in producer_ids)
         and (duration < 0 or now - txn.start_ms > duration)
+        and (pattern is None or pattern.fullmatch(txn.transactional_id))
     ]
     return ListTransactionsResponse(
         unknown_state_filters=sorted(states - STATE_NAMES),
@@ -87,3 +100,18 @@ def list_transactions(ctx: RequestContext, request: ListTransactionsRequest) -> 
             ListTransactionsResponse.TransactionState(transactional_id=txn.transactional_id,
                                                       producer_id=txn.producer_id, transaction_state=txn.state.value)
             for txn in matching])
+
+
+@handles(WRITE_TXN_MARKERS, 0, 2)
+def write_txn_markers(ctx: RequestContext, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
+    """Each marker written to each of its partitions, with Kafka's checks of producer and coordinator epoch."""
+    return WriteTxnMarkersResponse(markers=[
+        WriteTxnMarkersResponse.WritableTxnMarkerResult(producer_id=marker.producer_id, topics=[
+            WriteTxnMarkersResponse.WritableTxnMarkerTopicResult(name=topic.name, partitions=[
+                WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult(
+                    partition_index=index, error_code=ctx.broker.write_txn_marker(
+                        topic.name, index, marker.producer_id, marker.producer_epoch, marker.transaction_result,
+                        marker.coordinator_epoch))
+                for index in topic.partition_indexes])
+            for topic in marker.topics])
+        for marker in request.markers])

@@ -43,6 +43,7 @@ class PartitionLog:
         self.partition = partition
         self.config = config
         self.on_append: list[Callable[[], None]] = []  # called after each append, e.g. to wake fetches
+        self.on_roll: list[Callable[[PartitionLog], None]] = []  # called when a new segment starts (producer snapshots)
         directory.mkdir(parents=True, exist_ok=True)
         self.leader_epoch = NO_PARTITION_LEADER_EPOCH
         self.leader_epochs = LeaderEpochCache(directory)
@@ -130,6 +131,8 @@ class PartitionLog:
         self._segments.append(segment)
         self._bases.append(segment.base_offset)
         self.recovery_point = max(self.recovery_point, segment.base_offset)
+        for callback in self.on_roll:
+            callback(self)
         return segment
 
     def flush(self) -> None:

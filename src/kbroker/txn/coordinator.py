@@ -2,8 +2,9 @@
 
 Every change is handed to `persist` (the `__transaction_state` topic) before it takes effect
 elsewhere: PrepareCommit/PrepareAbort is recorded before any marker is written, so a coordinator
-that stops half way finishes the markers when it loads the state again. Offsets sent in a
-transaction wait in memory until it commits.
+that stops half way finishes the markers when it loads the state again. AddOffsetsToTxn adds the
+group's `__consumer_offsets` partition to the transaction, as Kafka does: the offsets sent with
+TxnOffsetCommit wait there, and the transaction's marker in that partition settles them.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from kproto import ErrorCode
-
-from kbroker.groups import OffsetCommit
 
 MAX_EPOCH = 32767  # producer epochs are int16; Kafka starts a new producer id before the last one
 NO_PRODUCER_ID = -1
@@ -40,9 +39,11 @@ class TxnMetadata:
     timeout_ms: int
     state: TxnState = TxnState.EMPTY
     partitions: set[TopicPartition] = field(default_factory=set)
-    offsets: dict[str, list[OffsetCommit]] = field(default_factory=dict)  # group -> pending, until commit
     start_ms: int = -1
     last_update_ms: int = 0
+    #: the epoch before the last bump a producer asked for by its epoch (KIP-360), so that a retry of
+    #: that InitProducerId gets the bumped epoch again; kept in memory only, as Kafka keeps it
+    last_epoch: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +59,21 @@ def now_ms() -> int:
 
 # (partitions, producer id, epoch, commit?) -> writes the markers
 MarkerWriter = Callable[[Iterable[TopicPartition], int, int, bool], None]
-# (group, commits) -> stores offsets made visible by a commit
-OffsetWriter = Callable[[str, list[OffsetCommit]], None]
 StateWriter = Callable[[TxnMetadata], None]
+# transactional id -> its tombstone written
+StateRemover = Callable[[str], None]
+# group id -> its __consumer_offsets partition
+OffsetsPartition = Callable[[str], TopicPartition]
 
 
 class TransactionCoordinator:
-    def __init__(self, allocate_id: Callable[[], int], write_markers: MarkerWriter, write_offsets: OffsetWriter,
-                 persist: StateWriter, max_timeout_ms: int) -> None:
+    def __init__(self, allocate_id: Callable[[], int], write_markers: MarkerWriter, persist: StateWriter,
+                 remove: StateRemover, offsets_partition: OffsetsPartition, max_timeout_ms: int) -> None:
         self.allocate_id = allocate_id
         self.write_markers = write_markers
-        self.write_offsets = write_offsets
         self.persist = persist
+        self.remove = remove
+        self.offsets_partition = offsets_partition
         self.max_timeout_ms = max_timeout_ms
         self.transactions: dict[str, TxnMetadata] = {}
 
@@ -81,7 +85,11 @@ class TransactionCoordinator:
                 self._finish(txn)
 
     def init_producer_id(self, transactional_id: str, timeout_ms: int, producer_id: int, epoch: int) -> InitResult:
-        """A new producer instance: bump the epoch (fencing older instances), abort what is open."""
+        """A new producer instance: bump the epoch (fencing older instances), abort what is open.
+
+        A producer naming its producer id and epoch (v3+, KIP-360) continues after an error: its
+        epoch is bumped if it is the current one, a retry of that bump gets the same answer, any
+        other epoch or producer id is fenced."""
         if not transactional_id:
             return InitResult(ErrorCode.INVALID_REQUEST)
         if not 0 < timeout_ms <= self.max_timeout_ms:
@@ -92,7 +100,8 @@ class TransactionCoordinator:
             self.transactions[transactional_id] = txn
             self.persist(txn)
             return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
-        if producer_id != NO_PRODUCER_ID and (producer_id, epoch) != (txn.producer_id, txn.epoch):
+        named = producer_id != NO_PRODUCER_ID
+        if named and producer_id != txn.producer_id:
             return InitResult(ErrorCode.PRODUCER_FENCED)
         if txn.state is TxnState.ONGOING:
             # As Kafka does: abort under a bumped epoch, and have the client retry for one more bump.
@@ -101,21 +110,29 @@ class TransactionCoordinator:
             return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
         if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
             return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
-        self._bump(txn)
+        if named and epoch != txn.epoch:
+            if epoch == txn.last_epoch:
+                return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
+            return InitResult(ErrorCode.PRODUCER_FENCED)
+        self._bump(txn, kept_epoch=txn.epoch if named else -1)
         txn.timeout_ms = timeout_ms
         txn.state = TxnState.EMPTY
+        txn.start_ms = -1  # Kafka's Empty state has no start time
         self.persist(txn)
         return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
 
-    def _bump(self, txn: TxnMetadata) -> None:
+    def _bump(self, txn: TxnMetadata, kept_epoch: int = -1) -> None:
+        """A new epoch (a new producer id when epochs run out); `kept_epoch` answers a retry."""
         if txn.epoch + 1 >= MAX_EPOCH - 1:
-            txn.producer_id, txn.epoch = self.allocate_id(), 0
+            txn.producer_id, txn.epoch, txn.last_epoch = self.allocate_id(), 0, -1
         else:
-            txn.epoch += 1
+            txn.epoch, txn.last_epoch = txn.epoch + 1, kept_epoch
         txn.last_update_ms = now_ms()
 
     def _member(self, transactional_id: str, producer_id: int, epoch: int) -> tuple[ErrorCode, TxnMetadata | None]:
         """The transaction, if the caller is its current producer."""
+        if not transactional_id:
+            return ErrorCode.INVALID_REQUEST, None
         txn = self.transactions.get(transactional_id)
         if txn is None or txn.producer_id != producer_id:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING, None
@@ -130,40 +147,32 @@ class TransactionCoordinator:
             return error
         if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
             return ErrorCode.CONCURRENT_TRANSACTIONS
-        self._begin(txn)
+        partitions = set(partitions)
+        if txn.state is TxnState.ONGOING and partitions <= txn.partitions:
+            return ErrorCode.NONE  # already there: nothing to record, as in Kafka
+        if txn.state is not TxnState.ONGOING:
+            txn.state = TxnState.ONGOING
+            txn.partitions.clear()
+            txn.start_ms = now_ms()
         txn.partitions.update(partitions)
+        txn.last_update_ms = now_ms()
         self.persist(txn)
         return ErrorCode.NONE
 
     def add_offsets(self, transactional_id: str, producer_id: int, epoch: int, group_id: str) -> ErrorCode:
-        error, txn = self._member(transactional_id, producer_id, epoch)
-        if txn is None:
-            return error
-        if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
-            return ErrorCode.CONCURRENT_TRANSACTIONS
-        self._begin(txn)
-        txn.offsets.setdefault(group_id, [])
-        self.persist(txn)
-        return ErrorCode.NONE
+        return self.add_partitions(transactional_id, producer_id, epoch, [self.offsets_partition(group_id)])
 
-    def _begin(self, txn: TxnMetadata) -> None:
-        if txn.state is not TxnState.ONGOING:
-            txn.state = TxnState.ONGOING
-            txn.partitions.clear()
-            txn.offsets.clear()
-            txn.start_ms = now_ms()
-        txn.last_update_ms = now_ms()
-
-    def txn_offset_commit(self, transactional_id: str, producer_id: int, epoch: int, group_id: str,
-                          commits: list[OffsetCommit]) -> ErrorCode:
-        """Offsets wait in the transaction and become committed offsets only if it commits."""
+    def verify(self, transactional_id: str, producer_id: int, epoch: int,
+               partitions: Iterable[TopicPartition]) -> dict[TopicPartition, ErrorCode]:
+        """KIP-890's check that partitions are in the producer's open transaction (AddPartitionsToTxn's
+        verify-only form): TRANSACTION_ABORTABLE for each partition that is not, as Kafka answers."""
+        partitions = list(partitions)
         error, txn = self._member(transactional_id, producer_id, epoch)
+        if txn is not None and txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+            error, txn = ErrorCode.CONCURRENT_TRANSACTIONS, None
         if txn is None:
-            return error
-        if txn.state is not TxnState.ONGOING or group_id not in txn.offsets:
-            return ErrorCode.INVALID_TXN_STATE
-        txn.offsets[group_id].extend(commits)
-        return ErrorCode.NONE
+            return dict.fromkeys(partitions, error)
+        return {tp: ErrorCode.NONE if tp in txn.partitions else ErrorCode.TRANSACTION_ABORTABLE for tp in partitions}
 
     def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> ErrorCode:
         error, txn = self._member(transactional_id, producer_id, epoch)
@@ -184,16 +193,11 @@ class TransactionCoordinator:
         self._finish(txn)
 
     def _finish(self, txn: TxnMetadata) -> None:
-        """Markers and offsets for a prepared transaction; writing them twice does no harm."""
+        """Markers for a prepared transaction; writing them twice does no harm."""
         commit = txn.state is TxnState.PREPARE_COMMIT
         self.write_markers(sorted(txn.partitions), txn.producer_id, txn.epoch, commit)
-        if commit:
-            for group_id, commits in txn.offsets.items():
-                if commits:
-                    self.write_offsets(group_id, commits)
         txn.state = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
         txn.partitions.clear()
-        txn.offsets.clear()
         txn.last_update_ms = now_ms()
         self.persist(txn)
 
@@ -206,3 +210,15 @@ class TransactionCoordinator:
             self._bump(txn)
             self._complete(txn, commit=False)
         return [t.transactional_id for t in timed_out]
+
+    def expire_transactional_ids(self, expiration_ms: int, now: int | None = None) -> list[str]:
+        """Forget ids unused for `transactional.id.expiration.ms` with no transaction in progress,
+        as Kafka does: a tombstone in `__transaction_state`, and the id starts afresh."""
+        now = now_ms() if now is None else now
+        expired = [t.transactional_id for t in self.transactions.values()
+                   if t.state in (TxnState.EMPTY, TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT)
+                   and t.last_update_ms <= now - expiration_ms]
+        for transactional_id in expired:
+            self.remove(transactional_id)
+            del self.transactions[transactional_id]
+        return expired

@@ -6,33 +6,42 @@ them is answered with its original offset instead of being appended again, since
 most five requests in flight. The rules follow Kafka 2.5+ (KIP-360): a producer the partition does
 not know may start at any sequence, so UNKNOWN_PRODUCER_ID is never sent for a produce.
 
-The state is rebuilt at load from the latest `<offset>.snapshot` file (Kafka's format, version 1)
-and the batch headers after it, or from the whole log when no snapshot fits. It also knows each
-producer's open transaction, which gives the last stable offset, and the aborted transactions, kept
-in each segment's `.txnindex` file in Kafka's format so that read_committed fetches can skip them.
+It also knows each producer's open transaction, which gives the last stable offset, and the
+aborted transactions, kept in each segment's `.txnindex` file so that read_committed fetches can
+skip them. As Kafka does, a snapshot of the table is written whenever a segment rolls and at
+shutdown (`state_files.py`); after any stop the state is rebuilt from the latest usable snapshot
+and only the batches after it, or from the whole log when there is none.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import struct
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterator
 
-import crc32c
 from kproto import ErrorCode
 from kproto.exceptions import ProtocolError
 from kproto.records.batch import decode_batch
-from kproto.records.control import ControlType, read_control_type
+from kproto.records.control import ControlType, EndTxnMarker, read_end_txn_marker
 from kproto.records.header import NO_SEQUENCE, BatchHeader, iter_batch_headers
 
 from kbroker.log import PartitionLog
-from kbroker.log.files import fsync_dir
-from kbroker.log.files import TXN_INDEX_SUFFIX
 from kbroker.log.scan import CorruptBatchError, iter_file_batches, read_exactly
+from kbroker.log.segment import LogSegment
+from kbroker.txn.state_files import (
+    AbortedTxn,
+    SnapshotRow,
+    append_txn_index,
+    decode_snapshot,
+    encode_snapshot,
+    load_txn_indexes,
+    snapshot_files,
+    txn_index_path,
+    write_snapshot_file,
+)
 
 log = logging.getLogger("kbroker.txn")
 
@@ -40,21 +49,19 @@ BATCHES_KEPT = 5  # max.in.flight.requests.per.connection may be at most 5 with 
 NO_EPOCH = -1
 NO_OFFSET = -1
 SEQUENCE_MODULUS = 2**31
-SNAPSHOT_SUFFIX = ".snapshot"
-SNAPSHOT_VERSION = 1
-SNAPSHOT_HEAD = struct.Struct(">hIi")  # version, CRC-32C of what follows it, entry count
-SNAPSHOT_ENTRY = struct.Struct(">qhiqiqiq")  # id, epoch, last seq, last offset, offset delta, timestamp,
-#                                              coordinator epoch, current transaction's first offset
-CRC_START = 6  # the CRC covers the entries: everything after version and CRC
-TXN_INDEX_ENTRY = struct.Struct(">hqqqq")  # version 0, producer id, first offset, last offset, last stable offset
 
 
 class ProducerStateError(Exception):
-    """A producer's batch breaks the sequence rules; nothing of the request is appended."""
+    """A producer's batch breaks the sequence rules; nothing of the request is appended.
 
-    def __init__(self, error: ErrorCode, message: str) -> None:
+    `client_message` is the produce answer's error message: Kafka sends one only for some of
+    these errors, the others go with none.
+    """
+
+    def __init__(self, error: ErrorCode, message: str, client_message: str | None = None) -> None:
         super().__init__(message)
         self.error = error
+        self.client_message = client_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +103,13 @@ class ProducerEntry:
             self.epoch = epoch
 
 
-@dataclass(frozen=True, slots=True)
-class AbortedTxn:
-    producer_id: int
-    first_offset: int
-    last_offset: int  # the ABORT marker's offset
-
-
-def is_abort_marker(batch: bytes | bytearray, position: int = 0) -> bool:
+def read_marker(batch: bytes | bytearray, position: int = 0) -> EndTxnMarker | None:
+    """The COMMIT or ABORT a control batch holds; None for other control records."""
     try:
         records = decode_batch(batch, position).records
-        return bool(records) and read_control_type(records[0].key) == ControlType.ABORT
+        return read_end_txn_marker(records[0]) if records else None
     except ProtocolError:
-        return False
+        return None
 
 
 def in_sequence(last_seq: int, next_seq: int) -> bool:
@@ -126,11 +127,13 @@ class ProducerStates:
 
     # -- produce path
 
-    def check(self, records: bytes | bytearray) -> BatchMetadata | None:
+    def check(self, records: bytes | bytearray,
+              verify: Callable[[BatchHeader], None] | None = None) -> BatchMetadata | None:
         """Check the producer batches of a validated record set before it is appended.
 
         Returns the earlier batch when the set is a retry of one (nothing is to be appended);
-        raises ProducerStateError when a sequence or epoch is wrong.
+        raises ProducerStateError when a sequence or epoch is wrong, or when `verify` refuses a
+        transactional batch that would open the producer's transaction in this partition.
         """
         pending: dict[int, tuple[int, int]] = {}  # producer id -> (epoch, last sequence) within this set
         for _, header in iter_batch_headers(records):
@@ -141,6 +144,9 @@ class ProducerStates:
                 duplicate = entry.duplicate_of(header)
                 if duplicate is not None:
                     return duplicate
+            if verify is not None and header.is_transactional and (
+                    entry is None or entry.current_txn_first_offset == NO_OFFSET):
+                verify(header)
             stored_epoch = entry.epoch if entry else NO_EPOCH
             epoch, last_seq = pending.get(header.producer_id, (stored_epoch, entry.last_seq if entry else NO_SEQUENCE))
             self._check_batch(header, epoch, last_seq, stored_epoch)
@@ -171,15 +177,12 @@ class ProducerStates:
         """Note the producer batches of a record set once it is appended (offsets assigned); an
         aborted transaction goes into the `.txnindex` of the segment holding its marker."""
         for position, header in iter_batch_headers(records):
-            aborted = self.apply(header, header.is_control and is_abort_marker(records, position))
+            aborted = self.apply(header, read_marker(records, position) if header.is_control else None)
             if aborted is not None:
-                segment = plog.segments[-1]
-                with open(f"{segment.stem}{TXN_INDEX_SUFFIX}", "ab") as fh:
-                    fh.write(TXN_INDEX_ENTRY.pack(0, aborted.producer_id, aborted.first_offset,
-                                                  aborted.last_offset, self.last_stable_offset(plog.high_watermark)))
+                append_txn_index(txn_index_path(plog.segments[-1]), aborted)
 
-    def apply(self, header: BatchHeader, abort: bool = False) -> AbortedTxn | None:
-        """Update the producer's entry; returns the transaction an ABORT marker ends."""
+    def apply(self, header: BatchHeader, marker: EndTxnMarker | None = None) -> AbortedTxn | None:
+        """Update the producer's entry; returns the transaction an ABORT marker ends, if not known yet."""
         if header.producer_id < 0:
             return None
         entry = self.producers.setdefault(header.producer_id, ProducerEntry(header.producer_id))
@@ -187,11 +190,15 @@ class ProducerStates:
         entry.last_timestamp = header.max_timestamp
         if header.is_control:
             first, entry.current_txn_first_offset = entry.current_txn_first_offset, NO_OFFSET
-            if abort and first != NO_OFFSET:
-                aborted = AbortedTxn(header.producer_id, first, header.base_offset)
+            if marker is not None:
+                entry.coordinator_epoch = marker.coordinator_epoch
+            if marker is not None and marker.type == ControlType.ABORT and first != NO_OFFSET:
+                # the last stable offset after it, as Kafka records it: the next open transaction's start
+                aborted = AbortedTxn(header.producer_id, first, header.base_offset,
+                                     self.last_stable_offset(header.last_offset + 1))
                 if aborted not in self.aborted:
                     self.aborted.append(aborted)
-                return aborted
+                    return aborted
             return None
         if header.base_sequence != NO_SEQUENCE:
             entry.batches.append(BatchMetadata(header.base_sequence, header.last_sequence, header.last_offset,
@@ -199,6 +206,21 @@ class ProducerStates:
         if header.is_transactional and entry.current_txn_first_offset == NO_OFFSET:
             entry.current_txn_first_offset = header.base_offset
         return None
+
+    def check_marker(self, producer_id: int, epoch: int, coordinator_epoch: int) -> None:
+        """Kafka's checks of a marker sent with WriteTxnMarkers: not from an older producer epoch,
+        nor from an older coordinator than the last marker's."""
+        entry = self.producers.get(producer_id)
+        if entry is None:
+            return
+        if epoch < entry.epoch:
+            raise ProducerStateError(ErrorCode.INVALID_PRODUCER_EPOCH,
+                                     f"Epoch of producer {producer_id} in {self.context} is {epoch}, which is "
+                                     f"smaller than the last seen epoch {entry.epoch}")
+        if coordinator_epoch < entry.coordinator_epoch:
+            raise ProducerStateError(ErrorCode.TRANSACTION_COORDINATOR_FENCED,
+                                     f"Invalid coordinator epoch for producer {producer_id} in {self.context}: "
+                                     f"{coordinator_epoch} (zombie), {entry.coordinator_epoch} (current)")
 
     def last_stable_offset(self, high_watermark: int) -> int:
         """The first offset of the oldest open transaction, else the high watermark."""
@@ -220,98 +242,88 @@ class ProducerStates:
     # -- loading and snapshots
 
     def load(self, plog: PartitionLog) -> None:
-        """Rebuild from the newest usable snapshot, the `.txnindex` files and the batches after it."""
-        self.aborted = [t for segment in plog.segments for t in read_txn_index(Path(f"{segment.stem}{TXN_INDEX_SUFFIX}"))
-                        if t.last_offset < plog.log_end_offset]
-        start = plog.log_start_offset
-        for offset, path in sorted(self._snapshots(), reverse=True):
-            if offset > plog.log_end_offset:
-                continue
+        """Rebuild from the newest usable snapshot and the batches after it, as Kafka does after any
+        stop; the `.txnindex` files are cut to the log and completed with the aborts replayed."""
+        self.aborted = load_txn_indexes(plog)
+        start = self._load_snapshot(plog)
+        replayed = 0
+        for segment, header, marker in log_headers(plog, start):
+            aborted = self.apply(header, marker)
+            if aborted is not None:
+                append_txn_index(txn_index_path(segment), aborted)
+            replayed += 1
+        if replayed:
+            self.write_snapshot(plog)  # Kafka's snapshot at the log end after recovery: the next load starts there
+            log.info("%s: producer state from offset %d, %d batches replayed up to %d", self.context, start,
+                     replayed, plog.log_end_offset)
+
+    def _load_snapshot(self, plog: PartitionLog) -> int:
+        """Take the newest usable snapshot; returns the offset the log must be replayed from.
+
+        As Kafka: snapshots past the log end or not after the log start are deleted, and so are
+        those of no segment (but the newest, from a shutdown); a damaged one is deleted and the
+        next older tried."""
+        snapshots = snapshot_files(self.directory)
+        bases = {s.base_offset for s in plog.segments}
+        newest_stray = max((o for o in snapshots if o not in bases), default=None)
+        for offset, path in list(snapshots.items()):
+            if (offset > plog.log_end_offset or offset <= plog.log_start_offset
+                    or (offset not in bases and (offset != newest_stray or offset < max(bases)))):
+                path.unlink(missing_ok=True)
+                del snapshots[offset]
+        for offset, path in reversed(snapshots.items()):
             try:
-                self.producers = read_snapshot(path.read_bytes())
+                rows = decode_snapshot(path.read_bytes())
             except ValueError as exc:
-                log.warning("%s: ignoring producer snapshot %s: %s", self.context, path.name, exc)
+                log.warning("%s: deleting producer snapshot %s: %s", self.context, path.name, exc)
+                path.unlink(missing_ok=True)
                 continue
-            start = max(offset, start)
-            break
-        for header, abort in log_headers(plog, start):
-            self.apply(header, abort)
+            self.producers = {row.producer_id: entry_of(row) for row in rows}
+            return offset
+        self.producers = {}
+        return plog.log_start_offset
 
-    def write_snapshot(self, offset: int) -> None:
-        """Write `<offset>.snapshot` (as Kafka does on roll and shutdown) and drop older ones."""
-        path = self.directory / f"{offset:020d}{SNAPSHOT_SUFFIX}"
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(encode_snapshot(self.producers.values()))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        for other_offset, other in self._snapshots():
-            if other_offset != offset:
-                other.unlink(missing_ok=True)
-        fsync_dir(self.directory)
-
-    def _snapshots(self) -> Iterator[tuple[int, Path]]:
-        for path in self.directory.glob(f"*{SNAPSHOT_SUFFIX}"):
-            stem = path.name[:-len(SNAPSHOT_SUFFIX)]
-            if stem.isdigit():
-                yield int(stem), path
+    def write_snapshot(self, plog: PartitionLog) -> None:
+        """Snapshot the table at the log end, as Kafka does when a segment rolls and at shutdown;
+        snapshots of segments retention has deleted go."""
+        write_snapshot_file(self.directory, plog.log_end_offset,
+                            encode_snapshot(row_of(e) for e in self.producers.values()))
+        oldest = plog.segments[0].base_offset
+        for offset, path in snapshot_files(self.directory).items():
+            if offset < oldest:
+                path.unlink(missing_ok=True)
 
 
-def log_headers(plog: PartitionLog, start: int) -> Iterator[tuple[BatchHeader, bool]]:
-    """Headers of the batches holding offsets >= `start`, each with whether it is an ABORT marker."""
-    for segment in plog.segments:
+def entry_of(row: SnapshotRow) -> ProducerEntry:
+    entry = ProducerEntry(row.producer_id, row.epoch, coordinator_epoch=row.coordinator_epoch,
+                          last_timestamp=row.timestamp, current_txn_first_offset=row.current_txn_first_offset)
+    if row.last_offset >= 0:
+        first_seq = (row.last_sequence - row.offset_delta) % SEQUENCE_MODULUS if row.last_sequence >= 0 else NO_SEQUENCE
+        entry.batches.append(BatchMetadata(first_seq, row.last_sequence, row.last_offset, row.offset_delta,
+                                           row.timestamp))
+    return entry
+
+
+def row_of(entry: ProducerEntry) -> SnapshotRow:
+    """The entry as Kafka snapshots it: its last batch only, -1 and 0 when it has none."""
+    last = entry.batches[-1] if entry.batches else None
+    return SnapshotRow(entry.producer_id, entry.epoch, last.last_seq if last else NO_SEQUENCE,
+                       last.last_offset if last else NO_OFFSET, last.offset_delta if last else 0,
+                       entry.last_timestamp, entry.coordinator_epoch, entry.current_txn_first_offset)
+
+
+def log_headers(plog: PartitionLog, start: int) -> Iterator[tuple[LogSegment, BatchHeader, EndTxnMarker | None]]:
+    """The batches holding offsets >= `start`, each with its segment and the marker a control batch
+    holds; the segments before `start`'s are not read, and in its segment the offset index finds it."""
+    segments = plog.segments
+    first = max(bisect_right([s.base_offset for s in segments], start) - 1, 0)
+    for segment in segments[first:]:
         try:
-            for position, header in iter_file_batches(segment.fd, 0, segment.size):
-                if header.last_offset >= start:
-                    abort = header.is_control and is_abort_marker(read_exactly(segment.fd, header.size, position))
-                    yield header, abort
+            found = segment.locate(start)
+            if found is None:
+                continue
+            for position, header in iter_file_batches(segment.fd, found[0], segment.size):
+                marker = read_marker(read_exactly(segment.fd, header.size, position)) if header.is_control else None
+                yield segment, header, marker
         except CorruptBatchError:
             return  # recovery has already cut torn writes; a damaged tail holds no state
-
-
-def read_txn_index(path: Path) -> list[AbortedTxn]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    usable = len(data) - len(data) % TXN_INDEX_ENTRY.size  # a torn last entry is rebuilt from the log
-    return [AbortedTxn(pid, first, last) for _, pid, first, last, _ in
-            (TXN_INDEX_ENTRY.unpack_from(data, pos) for pos in range(0, usable, TXN_INDEX_ENTRY.size))]
-
-
-def encode_snapshot(entries: Iterable[ProducerEntry]) -> bytes:
-    body = bytearray()
-    count = 0
-    for e in entries:
-        last = e.batches[-1] if e.batches else None
-        body += SNAPSHOT_ENTRY.pack(
-            e.producer_id, e.epoch, last.last_seq if last else NO_SEQUENCE,
-            last.last_offset if last else NO_OFFSET, last.offset_delta if last else 0, e.last_timestamp,
-            e.coordinator_epoch, e.current_txn_first_offset)
-        count += 1
-    entries_bytes = struct.pack(">i", count) + bytes(body)
-    return struct.pack(">hI", SNAPSHOT_VERSION, crc32c.crc32c(entries_bytes)) + entries_bytes
-
-
-def read_snapshot(data: bytes) -> dict[int, ProducerEntry]:
-    if len(data) < SNAPSHOT_HEAD.size:
-        raise ValueError("truncated header")
-    version, crc, count = SNAPSHOT_HEAD.unpack_from(data)
-    if version != SNAPSHOT_VERSION:
-        raise ValueError(f"unknown version {version}")
-    if crc32c.crc32c(data[CRC_START:]) != crc:
-        raise ValueError("CRC-32C mismatch")
-    if count < 0 or len(data) != SNAPSHOT_HEAD.size + count * SNAPSHOT_ENTRY.size:
-        raise ValueError(f"{count} entries do not fill {len(data)} bytes")
-    producers = {}
-    for i in range(count):
-        (pid, epoch, last_seq, last_offset, delta, timestamp, coordinator_epoch,
-         txn_first) = SNAPSHOT_ENTRY.unpack_from(data, SNAPSHOT_HEAD.size + i * SNAPSHOT_ENTRY.size)
-        entry = ProducerEntry(pid, epoch, coordinator_epoch=coordinator_epoch, last_timestamp=timestamp,
-                              current_txn_first_offset=txn_first)
-        if last_offset >= 0:
-            first_seq = (last_seq - delta) % SEQUENCE_MODULUS if last_seq >= 0 else NO_SEQUENCE
-            entry.batches.append(BatchMetadata(first_seq, last_seq, last_offset, delta, timestamp))
-        producers[pid] = entry
-    return producers

@@ -32,8 +32,12 @@ STATUS_CODES = {TxnState.EMPTY: 0, TxnState.ONGOING: 1, TxnState.PREPARE_COMMIT:
 STATES = {code: state for state, code in STATUS_CODES.items()}
 
 
+def state_key(transactional_id: str) -> bytes:
+    return VERSION.pack(KEY_VERSION) + encode(TransactionLogKey(transactional_id=transactional_id), KEY_VERSION)
+
+
 def state_record(txn: TxnMetadata) -> tuple[bytes, bytes]:
-    key = VERSION.pack(KEY_VERSION) + encode(TransactionLogKey(transactional_id=txn.transactional_id), KEY_VERSION)
+    key = state_key(txn.transactional_id)
     by_topic: dict[str, list[int]] = {}
     for topic, partition in sorted(txn.partitions):
         by_topic.setdefault(topic, []).append(partition)
@@ -42,6 +46,8 @@ def state_record(txn: TxnMetadata) -> tuple[bytes, bytes]:
         transaction_status=STATUS_CODES[txn.state],
         transaction_partitions=[TransactionLogValue.PartitionsSchema(topic=t, partition_ids=p) for t, p in by_topic.items()],
         transaction_last_update_timestamp_ms=txn.last_update_ms, transaction_start_timestamp_ms=txn.start_ms)
+    if txn.state is TxnState.EMPTY:
+        value.transaction_partitions = None  # Kafka writes no partition list for an Empty transaction
     return key, VERSION.pack(VALUE_VERSION) + encode(value, VALUE_VERSION)
 
 
@@ -52,9 +58,11 @@ def read_state_record(key: bytes, value: bytes | None) -> tuple[str, TxnMetadata
         return transactional_id, None
     (version,) = VERSION.unpack_from(value)
     v = decode(TransactionLogValue, version, value, 2)
+    state = STATES[v.transaction_status]
+    partitions = [] if state is TxnState.EMPTY else v.transaction_partitions or []  # Kafka ignores them when Empty
     return transactional_id, TxnMetadata(
-        transactional_id, v.producer_id, v.producer_epoch, v.transaction_timeout_ms, STATES[v.transaction_status],
-        {(p.topic, i) for p in v.transaction_partitions or [] for i in p.partition_ids},
+        transactional_id, v.producer_id, v.producer_epoch, v.transaction_timeout_ms, state,
+        {(p.topic, i) for p in partitions for i in p.partition_ids},
         start_ms=v.transaction_start_timestamp_ms, last_update_ms=v.transaction_last_update_timestamp_ms)
 
 
@@ -70,8 +78,14 @@ class TransactionStateLog:
             STATE_TOPIC, config["transaction.state.log.num.partitions"], config["transaction.state.log.segment.bytes"])
 
     def write(self, txn: TxnMetadata) -> None:
-        plog = self.broker.partition_log(STATE_TOPIC, partition_for(txn.transactional_id, self._partitions()))
-        key, value = state_record(txn)
+        self._append(txn.transactional_id, *state_record(txn))
+
+    def remove(self, transactional_id: str) -> None:
+        """The tombstone of an expired transactional id."""
+        self._append(transactional_id, state_key(transactional_id), None)
+
+    def _append(self, transactional_id: str, key: bytes, value: bytes | None) -> None:
+        plog = self.broker.partition_log(STATE_TOPIC, partition_for(transactional_id, self._partitions()))
         plog.append(bytearray(build_batch([Record(0, int(time.time() * 1000), key, value)])))
 
     def load(self) -> Iterator[TxnMetadata]:
