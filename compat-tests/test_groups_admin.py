@@ -3,16 +3,19 @@ list, describe and delete groups, list and delete a group's committed offsets.""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
-from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, TopicPartition
 from confluent_kafka.admin import AdminClient
 from kafka import KafkaAdminClient
 from kafka.structs import TopicPartition as KpTopicPartition
 
 from conftest import create_topic
-from groupmembers import Member, produce_round, stop_all, wait_until
+from groupmembers import Member, owned_once, produce_round, stop_all, wait_until
 
 pytestmark = pytest.mark.broker_config({"group.initial.rebalance.delay.ms": "0"})
 
@@ -58,4 +61,38 @@ def test_admin_clients_see_a_live_group_and_an_empty_one(kafka_broker) -> None:
         assert idle not in {g.group_id for g in ck.list_consumer_groups().result().valid}
     finally:
         stop_all([member])
+        kp.close()
+
+
+@pytest.mark.timeout(120)
+def test_admin_clients_describe_a_kip848_group_as_kafka_does(kafka_broker) -> None:
+    """DescribeGroups covers classic groups only, so kafka-python sees a `group.protocol=consumer`
+    group as Dead with no members (listed with type consumer); librdkafka and `kbroker groups`
+    describe it through ConsumerGroupDescribe, with each member's assignment."""
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, f"admin848-{uuid.uuid4().hex[:8]}", 4)
+    group = f"kip848-{uuid.uuid4().hex[:6]}"
+    members = [Member("confluent-kafka", bootstrap, topic, group, protocol="consumer") for _ in range(2)]
+    ck = AdminClient({"bootstrap.servers": bootstrap})
+    kp = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        wait_until(lambda: all(m.assignment for m in members) and owned_once(members, 4), 30,
+                   "two members sharing the topic")
+        described = ck.describe_consumer_groups([group])[group].result(15)
+        assert (described.type, described.state) == (ConsumerGroupType.CONSUMER, ConsumerGroupState.STABLE)
+        assert sorted(tp.partition for m in described.members for tp in m.assignment.topic_partitions) == [0, 1, 2, 3]
+
+        kp_described = kp.describe_groups([group])[group]
+        assert (kp_described["error"], kp_described["group_state"], kp_described["protocol_type"],
+                kp_described["members"]) == (None, "Dead", "", [])
+        assert {g["group_id"]: g["protocol_type"] for g in kp.list_groups()}[group] == "consumer"
+
+        tool = subprocess.run([sys.executable, "-m", "kbroker", "groups", "--bootstrap-server", bootstrap, "--describe",
+                               "--group", group, "--members", "--output", "json"], capture_output=True, text=True,
+                              timeout=60)
+        assert tool.returncode == 0, tool.stderr
+        [doc] = json.loads(tool.stdout)
+        assert doc["state"] == "Stable" and sorted(m["partitions"] for m in doc["members"]) == [2, 2]
+    finally:
+        stop_all(members)
         kp.close()
