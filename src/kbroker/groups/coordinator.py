@@ -81,7 +81,7 @@ class GroupCoordinator:
         if topic_ids is None:
             derived = DerivedTopicIds()
             topic_ids = (derived.id_of, derived.name_of)
-        self.consumer = ConsumerGroups(config, self.timers, topics, self.storage.append, *topic_ids)
+        self.consumer = ConsumerGroups(config, self.timers, topics, self.storage.append, *topic_ids, clock)
         self._expiry_task: asyncio.Task | None = None
 
     # -- lifecycle
