@@ -12,10 +12,11 @@ import pytest
 from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, ConsumerGroupType, TopicPartition
 from confluent_kafka.admin import AdminClient
 from kafka import KafkaAdminClient
+from kafka.admin import MemberToRemove
 from kafka.structs import TopicPartition as KpTopicPartition
 
 from conftest import create_topic
-from groupmembers import Member, owned_once, produce_round, stop_all, wait_until
+from groupmembers import Member, owned_once, produce_round, seen_by, stop_all, wait_until
 
 pytestmark = pytest.mark.broker_config({"group.initial.rebalance.delay.ms": "0"})
 
@@ -93,6 +94,36 @@ def test_admin_clients_describe_a_kip848_group_as_kafka_does(kafka_broker) -> No
         assert tool.returncode == 0, tool.stderr
         [doc] = json.loads(tool.stdout)
         assert doc["state"] == "Stable" and sorted(m["partitions"] for m in doc["members"]) == [2, 2]
+    finally:
+        stop_all(members)
+        kp.close()
+
+
+@pytest.mark.timeout(120)
+def test_kafka_python_removes_gone_static_members_and_reads_several_groups_at_once(kafka_broker) -> None:
+    """Batched LeaveGroup (v3+) by group.instance.id empties a group whose static members stopped
+    without leaving; one OffsetFetch (v8+) after one batched FindCoordinator (v4+) answers two groups."""
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, f"admin-static-{uuid.uuid4().hex[:8]}", 2)
+    produce_round(bootstrap, topic, "x", 2, 2)
+    group, other = f"static-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
+    members = [Member("confluent-kafka", bootstrap, topic, group, "range", instance=f"i{n}") for n in (1, 2)]
+    kp = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        wait_until(lambda: owned_once(members, 2) and len(seen_by(members)) == 4, 30, "two static members consuming")
+        for member in members:  # a static member's close does not leave the group
+            member.stop()
+        assert len(kp.describe_groups([group])[group]["members"]) == 2
+
+        removed = kp.remove_group_members(group, [MemberToRemove(group_instance_id=i) for i in ("i1", "i2", "i3")])
+        assert {key: error.__name__ for key, error in removed.items()} == {
+            "i1": "NoError", "i2": "NoError", "i3": "UnknownMemberIdError"}
+        described = kp.describe_groups([group])[group]
+        assert (described["group_state"], described["members"]) == ("Empty", [])
+
+        offsets = kp.list_group_offsets({group: None, other: [KpTopicPartition(topic, 1)]})
+        assert {tp.partition: o.offset for tp, o in offsets[group].items()} == {0: 2, 1: 2}
+        assert {tp.partition: o.offset for tp, o in offsets[other].items()} == {1: -1}
     finally:
         stop_all(members)
         kp.close()
