@@ -8,10 +8,11 @@ partition once. Median over --runs, for the classic protocol (range assignor) an
 protocols learn about the newcomer through the first member's heartbeats, so the heartbeat
 intervals are stated in the output: classic uses the client's `heartbeat.interval.ms`, KIP-848 the
 broker's `group.consumer.heartbeat.interval.ms` (Tansu ignores broker settings). Where in the first
-member's heartbeat cycle the second one subscribes decides much of the time: `--phase random`
-(the default) waits a random part of that interval first (the same draws for every broker and
-protocol), as when a consumer joins at any moment; `--phase aligned` subscribes right after the
-first member got its assignment, just after its heartbeat: the worst case, a whole interval.
+member's heartbeat cycle the second one subscribes decides much of the time: `--phase spread`
+(the default) waits first, run i of n for (i + 1/2)/n of that interval (in a seeded order, the
+same for every broker and protocol), as consumers joining at any moment would; `--phase aligned`
+subscribes right after the first member got its assignment, just after its heartbeat: the worst
+case, a whole interval.
 
 Memory: an in-process coordinator (records discarded) with --groups groups of --members members,
 for each protocol, measured with tracemalloc (Python allocations the groups keep alive); and the
@@ -103,8 +104,9 @@ def rebalance_times(args: argparse.Namespace) -> dict[tuple[str, str], list[floa
               "group.consumer.heartbeat.interval.ms": str(args.kip848_heartbeat_ms)}
     workdir = Path(tempfile.mkdtemp(prefix="kbroker-rebalance-"))
     results: dict[tuple[str, str], list[float] | str] = {}
-    draws = random.Random(args.seed)
-    phases = [draws.random() if args.phase == "random" else 0.0 for _ in range(args.runs)]
+    # evenly spread over the interval, so the median run is the middle of the cycle; seeded order
+    phases = [(run + 0.5) / args.runs if args.phase == "spread" else 0.0 for run in range(args.runs)]
+    random.Random(args.seed).shuffle(phases)
     intervals_ms = {"classic": args.classic_heartbeat_ms, "consumer": args.kip848_heartbeat_ms}
     for kind in args.brokers.split(","):
         broker = BrokerProcess(workdir / kind, config, kind=kind)
@@ -224,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--brokers", default="kbroker,tansu")
     p.add_argument("--classic-heartbeat-ms", type=int, default=500, help="librdkafka heartbeat.interval.ms")
     p.add_argument("--kip848-heartbeat-ms", type=int, default=5000, help="kbroker group.consumer.heartbeat.interval.ms")
-    p.add_argument("--phase", choices=("random", "aligned"), default="random",
+    p.add_argument("--phase", choices=("spread", "aligned"), default="spread",
                    help="when the second consumer subscribes in the first one's heartbeat cycle (see above)")
-    p.add_argument("--seed", type=int, default=848, help="seed of the random phases")
+    p.add_argument("--seed", type=int, default=848, help="seed of the order of the spread phases")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds allowed per rebalance")
     p.add_argument("--groups", type=int, default=1000)
     p.add_argument("--members", type=int, default=10)
