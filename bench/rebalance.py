@@ -5,9 +5,14 @@ Rebalance time: one librdkafka consumer owns a 6-partition topic; a second one s
 clock runs from that subscribe until both hold a non-empty assignment that together covers every
 partition once. Median over --runs, for the classic protocol (range assignor) and KIP-848
 (`group.protocol=consumer`, uniform assignor), against kbroker and Tansu started here. Both
-protocols learn about the newcomer through heartbeats, so the heartbeat intervals are stated in
-the output: classic uses the client's `heartbeat.interval.ms`, KIP-848 the broker's
-`group.consumer.heartbeat.interval.ms` (Tansu ignores broker settings).
+protocols learn about the newcomer through the first member's heartbeats, so the heartbeat
+intervals are stated in the output: classic uses the client's `heartbeat.interval.ms`, KIP-848 the
+broker's `group.consumer.heartbeat.interval.ms` (Tansu ignores broker settings). Where in the first
+member's heartbeat cycle the second one subscribes decides much of the time: `--phase spread`
+(the default) waits first, run i of n for (i + 1/2)/n of that interval (in a seeded order, the
+same for every broker and protocol), as consumers joining at any moment would; `--phase aligned`
+subscribes right after the first member got its assignment, just after its heartbeat: the worst
+case, a whole interval.
 
 Memory: an in-process coordinator (records discarded) with --groups groups of --members members,
 for each protocol, measured with tracemalloc (Python allocations the groups keep alive); and the
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import sys
 import tempfile
@@ -67,13 +73,21 @@ def wait(consumers: list[Consumer], deadline: float) -> None:
             c.poll(POLL_S)
 
 
-def one_rebalance(bootstrap: str, protocol: str, heartbeat_ms: int, timeout_s: float) -> float:
+def keep_polling(c: Consumer, seconds: float) -> None:
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        c.poll(POLL_S)
+
+
+def one_rebalance(bootstrap: str, protocol: str, heartbeat_ms: int, timeout_s: float, delay_s: float) -> float:
+    """ms from the second consumer's subscribe, `delay_s` after the first one was assigned, to both assigned."""
     topic = create_topic(bootstrap, PARTITIONS)
     group = f"bench-{uuid.uuid4().hex[:8]}"
     first = consumer(bootstrap, topic, group, protocol, heartbeat_ms)
     second = None
     try:
         wait([first], time.monotonic() + timeout_s)
+        keep_polling(first, delay_s)
         began = time.monotonic()
         second = consumer(bootstrap, topic, group, protocol, heartbeat_ms)
         wait([first, second], began + timeout_s)
@@ -90,6 +104,10 @@ def rebalance_times(args: argparse.Namespace) -> dict[tuple[str, str], list[floa
               "group.consumer.heartbeat.interval.ms": str(args.kip848_heartbeat_ms)}
     workdir = Path(tempfile.mkdtemp(prefix="kbroker-rebalance-"))
     results: dict[tuple[str, str], list[float] | str] = {}
+    # evenly spread over the interval, so the median run is the middle of the cycle; seeded order
+    phases = [(run + 0.5) / args.runs if args.phase == "spread" else 0.0 for run in range(args.runs)]
+    random.Random(args.seed).shuffle(phases)
+    intervals_ms = {"classic": args.classic_heartbeat_ms, "consumer": args.kip848_heartbeat_ms}
     for kind in args.brokers.split(","):
         broker = BrokerProcess(workdir / kind, config, kind=kind)
         try:
@@ -101,8 +119,10 @@ def rebalance_times(args: argparse.Namespace) -> dict[tuple[str, str], list[floa
             for protocol in ("classic", "consumer"):
                 times: list[float] = []
                 for run in range(args.runs):
+                    delay_s = phases[run] * intervals_ms[protocol] / 1000
                     try:
-                        times.append(one_rebalance(bootstrap, protocol, args.classic_heartbeat_ms, args.timeout))
+                        times.append(one_rebalance(bootstrap, protocol, args.classic_heartbeat_ms, args.timeout,
+                                                   delay_s))
                     except Exception as exc:  # noqa: BLE001 - report the cell, keep measuring the rest
                         results[(kind, protocol)] = f"{type(exc).__name__}: {exc}"[:200]
                         break
@@ -205,15 +225,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--brokers", default="kbroker,tansu")
     p.add_argument("--classic-heartbeat-ms", type=int, default=500, help="librdkafka heartbeat.interval.ms")
-    p.add_argument("--kip848-heartbeat-ms", type=int, default=500, help="kbroker group.consumer.heartbeat.interval.ms")
+    p.add_argument("--kip848-heartbeat-ms", type=int, default=5000, help="kbroker group.consumer.heartbeat.interval.ms")
+    p.add_argument("--phase", choices=("spread", "aligned"), default="spread",
+                   help="when the second consumer subscribes in the first one's heartbeat cycle (see above)")
+    p.add_argument("--seed", type=int, default=848, help="seed of the order of the spread phases")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds allowed per rebalance")
     p.add_argument("--groups", type=int, default=1000)
     p.add_argument("--members", type=int, default=10)
+    p.add_argument("--skip-memory", action="store_true", help="measure rebalance times only")
     args = p.parse_args(argv)
     results = rebalance_times(args)
     print(f"Rebalance time, ms (median of {args.runs}; second consumer's subscribe -> both assigned; "
-          f"6 partitions; initial delay 0; classic heartbeat.interval.ms={args.classic_heartbeat_ms}, "
-          f"KIP-848 group.consumer.heartbeat.interval.ms={args.kip848_heartbeat_ms})\n")
+          f"6 partitions; initial delay 0; {args.phase} phase; classic heartbeat.interval.ms="
+          f"{args.classic_heartbeat_ms}, KIP-848 group.consumer.heartbeat.interval.ms={args.kip848_heartbeat_ms})\n")
     print("| broker | classic (range) | KIP-848 (uniform) |\n|---|---|---|")
     for kind in args.brokers.split(","):
         cells = []
@@ -222,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{statistics.median(value):.0f} (min {min(value):.0f}, max {max(value):.0f})"
                          if isinstance(value, list) else str(value))
         print(f"| {kind} | " + " | ".join(cells) + " |")
+    if args.skip_memory:
+        return 0
     memory = coordinator_memory(args.groups, args.members)
     print(f"\nCoordinator memory for {args.groups} groups x {args.members} members (tracemalloc): "
           + ", ".join(f"{name} {mib:.1f} MiB" for name, mib in memory.items()))

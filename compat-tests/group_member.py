@@ -6,9 +6,12 @@
 CLIENT is kafka-python, confluent-kafka or aiokafka. The member commits after every batch and
 prints one JSON object per line: {"assigned": [partitions]} whenever its assignment changes,
 {"p": partition, "o": offset, "v": value} per record, and (librdkafka only) {"on_assign": [...]} from
-each rebalance callback, which counts rebalances exactly. SIGTERM closes it (leaving the group);
-SIGKILL is the crash case. `--protocol consumer` (confluent-kafka only) joins through KIP-848, with
-the assignor as `group.remote.assignor`.
+each rebalance callback, which counts rebalances exactly. Ownership is reported with the system's
+monotonic clock, which every process shares: {"gained": [...], "t": s} from the client's
+assignment callback, {"released": [...], "t": s} from its revocation callback and when it stops
+consuming to close. SIGTERM closes it (leaving the group); SIGKILL is the crash case.
+`--protocol consumer` (confluent-kafka only) joins through KIP-848, with the assignor as
+`group.remote.assignor`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 
 POLL_SECONDS = 0.3
 stopping = False
@@ -31,6 +35,14 @@ def emit(**fields: object) -> None:
 def on_sigterm(*_: object) -> None:
     global stopping
     stopping = True
+
+
+def gained(partitions: list[int]) -> None:
+    emit(gained=sorted(partitions), t=time.monotonic())
+
+
+def released(partitions: list[int]) -> None:
+    emit(released=sorted(partitions), t=time.monotonic())
 
 
 class Reporter:
@@ -51,11 +63,19 @@ def run_kafka_python(args: argparse.Namespace) -> None:
     from kafka.coordinator.assignors.range import RangePartitionAssignor
     from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
+    class Listener(kafka.ConsumerRebalanceListener):
+        def on_partitions_revoked(self, revoked):
+            released([tp.partition for tp in revoked])
+
+        def on_partitions_assigned(self, assigned):
+            gained([tp.partition for tp in assigned])
+
     assignors = {"range": RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor}
     consumer = kafka.KafkaConsumer(
-        args.topic, bootstrap_servers=args.bootstrap, group_id=args.group, enable_auto_commit=False,
+        bootstrap_servers=args.bootstrap, group_id=args.group, enable_auto_commit=False,
         auto_offset_reset="earliest", session_timeout_ms=args.session_ms, heartbeat_interval_ms=1000,
         group_instance_id=args.instance, partition_assignment_strategy=[assignors[args.assignor or "range"]])
+    consumer.subscribe([args.topic], listener=Listener())
     reporter = Reporter()
     while not stopping:
         batches = consumer.poll(timeout_ms=int(POLL_SECONDS * 1000))
@@ -65,6 +85,7 @@ def run_kafka_python(args: argparse.Namespace) -> None:
         if batches:
             consumer.commit()
         reporter.update([tp.partition for tp in consumer.assignment()])
+    released([tp.partition for tp in consumer.assignment()])
     consumer.close()
 
 
@@ -82,8 +103,15 @@ def run_confluent(args: argparse.Namespace) -> None:
                        "partition.assignment.strategy": args.assignor or "range"})
     if args.instance:
         config["group.instance.id"] = args.instance
+    def on_assign(_consumer, parts) -> None:
+        emit(on_assign=sorted(p.partition for p in parts))
+        gained([p.partition for p in parts])
+
+    def on_revoke(_consumer, parts) -> None:
+        released([p.partition for p in parts])
+
     consumer = confluent_kafka.Consumer(config)
-    consumer.subscribe([args.topic], on_assign=lambda _c, parts: emit(on_assign=sorted(p.partition for p in parts)))
+    consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
     reporter = Reporter()
     while not stopping:
         records = consumer.consume(num_messages=500, timeout=POLL_SECONDS)
@@ -93,19 +121,28 @@ def run_confluent(args: argparse.Namespace) -> None:
         if good:
             consumer.commit(asynchronous=False)
         reporter.update([tp.partition for tp in consumer.assignment()])
+    released([tp.partition for tp in consumer.assignment()])
     consumer.close()
 
 
 async def run_aiokafka(args: argparse.Namespace) -> None:
-    from aiokafka import AIOKafkaConsumer
+    from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
     from aiokafka.coordinator.assignors.range import RangePartitionAssignor
     from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
+    class Listener(ConsumerRebalanceListener):
+        def on_partitions_revoked(self, revoked):
+            released([tp.partition for tp in revoked])
+
+        def on_partitions_assigned(self, assigned):
+            gained([tp.partition for tp in assigned])
+
     assignors = {"range": RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor}
     consumer = AIOKafkaConsumer(
-        args.topic, bootstrap_servers=args.bootstrap, group_id=args.group, enable_auto_commit=False,
+        bootstrap_servers=args.bootstrap, group_id=args.group, enable_auto_commit=False,
         auto_offset_reset="earliest", session_timeout_ms=args.session_ms, heartbeat_interval_ms=1000,
         group_instance_id=args.instance, partition_assignment_strategy=(assignors[args.assignor or "range"],))
+    consumer.subscribe([args.topic], listener=Listener())
     await consumer.start()
     reporter = Reporter()
     try:
@@ -118,6 +155,7 @@ async def run_aiokafka(args: argparse.Namespace) -> None:
                 await consumer.commit()
             reporter.update([tp.partition for tp in consumer.assignment()])
     finally:
+        released([tp.partition for tp in consumer.assignment()])
         await consumer.stop()
 
 

@@ -35,6 +35,8 @@ class Member:
         self.assignments: list[list[int]] = []
         self.rebalances: list[list[int]] = []  # librdkafka's on_assign calls
         self.seen: set[tuple[int, str]] = set()
+        self.held: dict[int, float] = {}  # partition -> since when (the shared monotonic clock)
+        self.ownership: list[tuple[int, float, float]] = []  # (partition, from, until), closed ones
         self.lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -50,6 +52,16 @@ class Member:
                     self.rebalances.append(event["on_assign"])
                 elif "p" in event:
                     self.seen.add((event["p"], event["v"]))
+                if "gained" in event:
+                    for p in event["gained"]:
+                        self.held.setdefault(p, event["t"])
+                elif "released" in event:
+                    self._release(event["released"], event["t"])
+
+    def _release(self, partitions: Iterable[int], at: float) -> None:
+        for p in partitions:
+            if p in self.held:
+                self.ownership.append((p, self.held.pop(p), at))
 
     @property
     def alive(self) -> bool:
@@ -65,6 +77,9 @@ class Member:
         if self.alive:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
+        self.reader.join(10)
+        with self.lock:  # a killed member consumes nothing after its death
+            self._release(list(self.held), time.monotonic())
 
     def stderr_tail(self) -> str:
         if self.alive:
@@ -95,6 +110,25 @@ def owned_once(members: list[Member], partitions: int) -> bool:
     return sorted(owned) == list(range(partitions))
 
 
+def owned_twice_at_once(members: Iterable[Member]) -> list[tuple[int, float, float]]:
+    """Overlaps in time between two members' ownership of one partition, from their rebalance
+    callbacks (a partition still held counts as held until now)."""
+    now = time.monotonic()
+    spans: list[tuple[int, float, float, int]] = []
+    for index, member in enumerate(members):
+        with member.lock:
+            spans += [(p, start, end, index) for p, start, end in member.ownership]
+            spans += [(p, start, now, index) for p, start in member.held.items()]
+    overlaps = []
+    latest: dict[int, tuple[float, int]] = {}  # partition -> the latest end so far, and whose
+    for p, start, end, who in sorted(spans):
+        if p in latest and start < latest[p][0] and latest[p][1] != who:
+            overlaps.append((p, start, latest[p][0]))
+        if p not in latest or end > latest[p][0]:
+            latest[p] = (end, who)
+    return overlaps
+
+
 def seen_by(members: Iterable[Member]) -> set[tuple[int, str]]:
     out: set[tuple[int, str]] = set()
     for member in members:
@@ -121,7 +155,8 @@ def leave_then_crash(bootstrap: str, topic: str, members: list[Member], partitio
     """The shared scenario: three members share every partition, one leaves, one is killed.
 
     After each step every partition is owned by exactly one live member (the killed member's
-    within its session timeout plus slack), and every record produced so far has been consumed.
+    within its session timeout plus slack), and every record produced so far has been consumed;
+    at no time did two members hold one partition.
     """
     sent = produce_round(bootstrap, topic, "a", partitions, 20)
     try:
@@ -140,6 +175,8 @@ def leave_then_crash(bootstrap: str, topic: str, members: list[Member], partitio
                    "the survivor owning every partition after the crash")
         sent |= produce_round(bootstrap, topic, "c", partitions, 20)
         wait_until(lambda: sent <= seen_by(members), 30, "the last round consumed")
+        assert all(m.ownership or m.held for m in members), "a member's rebalance callbacks went unreported"
+        assert not owned_twice_at_once(members), owned_twice_at_once(members)
     except AssertionError:
         details = [(m.assignments, m.stderr_tail()) for m in members]
         raise AssertionError(f"member assignments and errors: {details}") from None

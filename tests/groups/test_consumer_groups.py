@@ -182,6 +182,16 @@ def test_classic_and_consumer_groups_share_ids_only_when_empty() -> None:
     run(main())
 
 
+def test_describe_groups_answers_a_consumer_group_as_unknown() -> None:
+    async def main():
+        coord = coordinator()
+        join(coord, "a")
+        d = coord.describe_group("g")
+        assert (d.state, d.protocol_type, d.protocol, d.members, d.error) == ("Dead", "", "", [], E.NONE)
+        assert [(g.group_id, g.protocol_type, g.state) for g in coord.list_groups()] == [("g", "consumer", "Stable")]
+    run(main())
+
+
 def test_offset_fetch_by_a_member_checks_its_epoch() -> None:
     async def main():
         coord = coordinator()

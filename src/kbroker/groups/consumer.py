@@ -53,6 +53,10 @@ class ConsumerMember:
     state: str = STABLE
     assigned: Assignment = field(default_factory=dict)
     pending_revocation: Assignment = field(default_factory=dict)
+    #: when the member's next heartbeat is expected (its last one plus the interval it was given)
+    heartbeat_due_ms: int = 0
+    #: answers since it was last stable (pacing.py doubles its interval with each)
+    pending_heartbeats: int = 0
 
     def holds(self) -> Assignment:
         """What the member may still be consuming: its assignment and what it has yet to revoke."""

@@ -24,6 +24,7 @@ from kbroker.groups.assignors import ASSIGNORS, Assignment
 from kbroker.groups.config import GroupConfig
 from kbroker.groups.consumer import (
     LEAVE_EPOCH,
+    STABLE,
     STATIC_LEAVE_EPOCH,
     UNREVOKED_PARTITIONS,
     ConsumerGroup,
@@ -32,6 +33,7 @@ from kbroker.groups.consumer import (
     minus,
     reconcile,
 )
+from kbroker.groups.pacing import heartbeat_interval
 from kbroker.groups.records import RecordBytes
 from kbroker.groups.timers import Timers
 
@@ -84,8 +86,9 @@ class HeartbeatResult:
 
 class ConsumerGroups:
     def __init__(self, config: GroupConfig, timers: Timers, topics: TopicCounts, write: Write,
-                 topic_id: records.TopicId, topic_name: records.TopicName) -> None:
+                 topic_id: records.TopicId, topic_name: records.TopicName, clock: Callable[[], int]) -> None:
         self.config = config
+        self.clock = clock
         self.timers = timers
         self.topics = topics
         self.write = write
@@ -134,10 +137,18 @@ class ConsumerGroups:
             written.append(records.current(group.group_id, member, self.topic_id))
         self.write(group.group_id, written)
         self._arm_timers(group, member)
+        interval = self._pace(group, member)
         full = hb.member_epoch == 0 or (hb.owned is not None and hb.owned != member.assigned)
-        return HeartbeatResult(ErrorCode.NONE, None, member.member_id, member.member_epoch,
-                               self.config.consumer_heartbeat_interval_ms,
+        return HeartbeatResult(ErrorCode.NONE, None, member.member_id, member.member_epoch, interval,
                                copy(member.assigned) if changed or full else None)
+
+    def _pace(self, group: ConsumerGroup, member: ConsumerMember) -> int:
+        """The interval to answer with, noting when the member is due back (see pacing.py)."""
+        now = self.clock()
+        interval = heartbeat_interval(group, member, self.config.consumer_heartbeat_interval_ms, now)
+        member.pending_heartbeats = 0 if member.state == STABLE else member.pending_heartbeats + 1
+        member.heartbeat_due_ms = now + interval
+        return interval
 
     # -- membership
 

@@ -84,7 +84,7 @@ class GroupCoordinator:
         if topic_ids is None:
             derived = DerivedTopicIds()
             topic_ids = (derived.id_of, derived.name_of)
-        self.consumer = ConsumerGroups(config, self.timers, topics, self.storage.append, *topic_ids)
+        self.consumer = ConsumerGroups(config, self.timers, topics, self.storage.append, *topic_ids, clock)
         self._expiry_task: asyncio.Task | None = None
 
     # -- lifecycle
@@ -374,13 +374,10 @@ class GroupCoordinator:
         ]
 
     def describe_group(self, group_id: str) -> GroupDescription:
-        consumer_group = self.consumer.groups.get(group_id)
-        if consumer_group is not None:
-            return GroupDescription(group_id, consumer_group.state, CONSUMER_TYPE, consumer_group.assignor, [
-                DescribedMember(m.member_id, m.instance_id, m.client_id, m.client_host, b"", b"")
-                for m in consumer_group.members.values()])
+        """DescribeGroups describes classic groups only: a KIP-848 group answers as an unknown one
+        (Dead, no members), as Kafka's does; clients describe those with ConsumerGroupDescribe."""
         group = self.groups.get(group_id)
-        if group is None:
+        if group is None or group_id in self.consumer.groups:
             return GroupDescription(group_id, str(DEAD))
         stable = group.is_in(STABLE)
         members = [

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from kproto import ErrorCode, ProtocolError
 from kproto.codec import decode
 from kproto.messages import (
+    ConsumerGroupDescribeRequest,
     ConsumerProtocolAssignment,
     DeleteGroupsRequest,
     DescribeGroupsRequest,
@@ -55,13 +56,24 @@ def list_groups(client: Client) -> list[tuple[str, str, str]]:
 
 
 def describe_group(client: Client, group_id: str) -> Group:
+    """As Kafka's admin client: ConsumerGroupDescribe first (KIP-848 groups), and DescribeGroups
+    for the groups it does not know (classic ones), or when the broker does not offer it."""
     node = coordinator(client, group_id)
+    brokers = {b.node_id: f"{b.host}:{b.port}" for b in client.metadata([]).brokers}
+    where = (node, brokers.get(node, "?"))
+    if ConsumerGroupDescribeRequest.API_KEY in client.node(node).api_versions():
+        answer = client.send(ConsumerGroupDescribeRequest(group_ids=[group_id]), node=node)
+        described = answer.groups[0]
+        if described.error_code != ErrorCode.GROUP_ID_NOT_FOUND:
+            check(described.error_code, f"describe group {group_id}", described.error_message)
+            return Group(group_id, described.group_state, "consumer", described.assignor_name, where, [
+                Member(m.member_id, m.client_id, m.client_host,
+                       sorted((t.topic_name, p) for t in m.assignment.topic_partitions for p in t.partitions))
+                for m in described.members])
     answer = client.send(DescribeGroupsRequest(groups=[group_id]), node=node, max_version=5)
     described = answer.groups[0]
     check(described.error_code, f"describe group {group_id}")
-    brokers = {b.node_id: f"{b.host}:{b.port}" for b in client.metadata([]).brokers}
-    group = Group(group_id, described.group_state, described.protocol_type, described.protocol_data,
-                  (node, brokers.get(node, "?")))
+    group = Group(group_id, described.group_state, described.protocol_type, described.protocol_data, where)
     for member in described.members:
         assignment = decode_assignment(member.member_assignment) if described.protocol_type == "consumer" else []
         group.members.append(Member(member.member_id, member.client_id, member.client_host, assignment))
