@@ -37,6 +37,12 @@ def on_sigterm(*_: object) -> None:
     stopping = True
 
 
+def commit_failed(error: object) -> None:
+    """A commit refused because the group moved on is normal in a rebalance (Kafka answers
+    ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS or UNKNOWN_MEMBER_ID): the records are read again."""
+    emit(commit_failed=str(error))
+
+
 def gained(partitions: list[int]) -> None:
     emit(gained=sorted(partitions), t=time.monotonic())
 
@@ -60,6 +66,7 @@ class Reporter:
 
 def run_kafka_python(args: argparse.Namespace) -> None:
     import kafka
+    from kafka.errors import CommitFailedError
     from kafka.coordinator.assignors.range import RangePartitionAssignor
     from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
@@ -83,7 +90,10 @@ def run_kafka_python(args: argparse.Namespace) -> None:
             for r in records:
                 emit(p=r.partition, o=r.offset, v=r.value.decode())
         if batches:
-            consumer.commit()
+            try:
+                consumer.commit()
+            except CommitFailedError as error:
+                commit_failed(error)
         reporter.update([tp.partition for tp in consumer.assignment()])
     released([tp.partition for tp in consumer.assignment()])
     consumer.close()
@@ -91,6 +101,10 @@ def run_kafka_python(args: argparse.Namespace) -> None:
 
 def run_confluent(args: argparse.Namespace) -> None:
     import confluent_kafka
+
+    rebalance_errors = {confluent_kafka.KafkaError.ILLEGAL_GENERATION,
+                        confluent_kafka.KafkaError.REBALANCE_IN_PROGRESS,
+                        confluent_kafka.KafkaError.UNKNOWN_MEMBER_ID}
 
     config = {
         "bootstrap.servers": args.bootstrap, "group.id": args.group, "enable.auto.commit": False,
@@ -119,7 +133,12 @@ def run_confluent(args: argparse.Namespace) -> None:
         for r in good:
             emit(p=r.partition(), o=r.offset(), v=r.value().decode())
         if good:
-            consumer.commit(asynchronous=False)
+            try:
+                consumer.commit(asynchronous=False)
+            except confluent_kafka.KafkaException as error:
+                if error.args[0].code() not in rebalance_errors:
+                    raise
+                commit_failed(error)
         reporter.update([tp.partition for tp in consumer.assignment()])
     released([tp.partition for tp in consumer.assignment()])
     consumer.close()
@@ -127,6 +146,7 @@ def run_confluent(args: argparse.Namespace) -> None:
 
 async def run_aiokafka(args: argparse.Namespace) -> None:
     from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+    from aiokafka.errors import CommitFailedError
     from aiokafka.coordinator.assignors.range import RangePartitionAssignor
     from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
@@ -152,7 +172,10 @@ async def run_aiokafka(args: argparse.Namespace) -> None:
                 for r in records:
                     emit(p=r.partition, o=r.offset, v=r.value.decode())
             if batches:
-                await consumer.commit()
+                try:
+                    await consumer.commit()
+                except CommitFailedError as error:
+                    commit_failed(error)
             reporter.update([tp.partition for tp in consumer.assignment()])
     finally:
         released([tp.partition for tp in consumer.assignment()])
