@@ -5,14 +5,23 @@ latest snapshot and the log after it."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer
 from kproto import ErrorCode
-from kproto.messages import InitProducerIdRequest, ListOffsetsRequest, ProduceRequest, ProduceResponse
+from kproto.messages import (
+    DeleteRecordsRequest,
+    InitProducerIdRequest,
+    ListOffsetsRequest,
+    ProduceRequest,
+    ProduceResponse,
+)
 from kproto.records import Record, build_batch
+
+from kbroker.txn.state_files import decode_snapshot
 
 from brokerproc import BrokerProcess, broker_kind
 from conftest import create_topic, unique_topic
@@ -83,9 +92,9 @@ def test_retry_after_lost_produce_response_appends_once(request, proxied):
     assert consume_all(bootstrap, topic, MESSAGES) == [b"%d" % i for i in range(MESSAGES)]
 
 
-def produce_sequence(client: RawClient, topic: str, producer_id: int, sequence: int
-                     ) -> ProduceResponse.PartitionProduceResponse:
-    records = build_batch([Record(0, 1_700_000_000_000, None, b"%03d" % sequence + b"x" * 250)],
+def produce_sequence(client: RawClient, topic: str, producer_id: int, sequence: int,
+                     timestamp: int = 1_700_000_000_000) -> ProduceResponse.PartitionProduceResponse:
+    records = build_batch([Record(0, timestamp, None, b"%03d" % sequence + b"x" * 250)],
                           producer_id=producer_id, producer_epoch=0, base_sequence=sequence)
     response = client.request(ProduceRequest(acks=-1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(
         name=topic, partition_data=[ProduceRequest.PartitionProduceData(index=0, records=records)])]), 9)
@@ -124,3 +133,67 @@ def test_producer_state_comes_back_from_the_roll_snapshots_after_sigkill(request
     replays = re.findall(rf"{re.escape(topic)}-0: producer state from offset (\d+), (\d+) batches replayed",
                          kafka_broker.log_tail(200))
     assert replays == [(str(bases[-1]), str(BATCHES - bases[-1]))]  # the last segment only
+
+
+def new_producer_id(client: RawClient) -> int:
+    return client.request(InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=-1), 4).producer_id
+
+
+def rolled_partition(request, broker: BrokerProcess, retention_ms: int) -> tuple[str, Path]:
+    """A topic whose partition holds BATCHES batches of one idempotent producer, in segments of
+    three; returns its name and the partition's directory."""
+    topic = create_topic(broker.bootstrap_server, unique_topic(request), config={
+        "segment.bytes": str(SEGMENT_BYTES), "retention.ms": str(retention_ms)})
+    with RawClient(broker.bootstrap_server) as client:
+        producer_id = new_producer_id(client)
+        for sequence in range(BATCHES):
+            produce_sequence(client, topic, producer_id, sequence)
+    return topic, broker.data_dir / f"{topic}-0"
+
+
+def test_delete_records_deletes_the_snapshots_of_the_segments_it_deletes(request, kafka_broker):
+    topic, partition_dir = rolled_partition(request, kafka_broker, retention_ms=-1)
+    bases = file_offsets(partition_dir, ".log")
+    assert len(bases) >= 4 and file_offsets(partition_dir, ".snapshot") == bases[1:]
+    with RawClient(kafka_broker.bootstrap_server) as client:
+        deleted = client.request(DeleteRecordsRequest(timeout_ms=5000, topics=[DeleteRecordsRequest.DeleteRecordsTopic(
+            name=topic, partitions=[DeleteRecordsRequest.DeleteRecordsPartition(partition_index=0,
+                                                                                 offset=bases[2])])]), 2)
+    assert deleted.topics[0].partitions[0].low_watermark == bases[2]
+    assert file_offsets(partition_dir, ".log") == bases[2:]
+    assert file_offsets(partition_dir, ".snapshot") == bases[2:]  # at once, not at the next roll
+
+
+@pytest.mark.broker_config({"log.retention.check.interval.ms": "200"})
+def test_retention_deletes_the_snapshots_of_the_segments_it_deletes(request, kafka_broker):
+    """Every segment outlives retention.ms (its records are from 2023): all go, and the log rolls to
+    an empty segment at its end, whose snapshot is the only one left."""
+    _, partition_dir = rolled_partition(request, kafka_broker, retention_ms=3_600_000)
+    deadline = time.monotonic() + 20
+    while file_offsets(partition_dir, ".log") != [BATCHES]:
+        assert time.monotonic() < deadline, file_offsets(partition_dir, ".log")
+        time.sleep(0.1)
+    assert file_offsets(partition_dir, ".snapshot") == [BATCHES]
+
+
+@pytest.mark.broker_config({"producer.id.expiration.ms": "3000"})  # checked every 10 minutes (the default)
+def test_producers_expired_while_the_broker_was_down_are_not_loaded_from_the_snapshot(request, kafka_broker):
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, unique_topic(request), config={"segment.bytes": str(SEGMENT_BYTES)})
+    partition_dir = kafka_broker.data_dir / f"{topic}-0"
+    with RawClient(bootstrap) as client:
+        idle, other = new_producer_id(client), new_producer_id(client)
+        started = time.time()
+        for sequence in range(3):
+            assert produce_sequence(client, topic, idle, sequence, int(started * 1000)).error_code == ErrorCode.NONE
+        for sequence in range(4):  # rolls a segment after the idle producer's last batch
+            produce_sequence(client, topic, other, sequence, int(started * 1000))
+    latest = file_offsets(partition_dir, ".snapshot")[-1]
+    assert latest >= 3 and idle in {row.producer_id for row in decode_snapshot(
+        (partition_dir / f"{latest:020d}.snapshot").read_bytes())}
+    kafka_broker.stop(kill=True)
+    time.sleep(max(0.0, started + 3.5 - time.time()))  # the idle producer expires meanwhile
+    kafka_broker.restart()
+    with RawClient(bootstrap) as client:
+        # unknown again: it may start at any sequence, where a known one would be out of order
+        assert produce_sequence(client, topic, idle, 10).error_code == ErrorCode.NONE

@@ -30,6 +30,14 @@ from kproto.messages import (
     ListTransactionsRequest,
 )
 
+from kproto.records import Record, build_batch
+
+from kbroker.log import LogManager
+from kbroker.log.metadata import read_meta_properties
+from kbroker.txn.coordinator import TxnMetadata
+from kbroker.txn.state_log import STATE_TOPIC, state_record
+
+from brokerproc import BrokerProcess
 from conftest import create_topic, unique_topic
 from rawclient import RawClient
 
@@ -348,6 +356,48 @@ def test_fenced_producers_of_old_versions_hear_invalid_producer_epoch(request, b
             assert init.error_code == expected
 
 
+def seed_transaction_state(broker: BrokerProcess, txn: TxnMetadata) -> None:
+    """Restart the broker with `txn` as the last `__transaction_state` record of its id, written while
+    it is stopped as its coordinator writes one: the state after 32765 epoch bumps, which would take
+    as many InitProducerId requests."""
+    broker.stop()
+    logs = LogManager([broker.data_dir], read_meta_properties(broker.data_dir).node_id)
+    key, value = state_record(txn)
+    logs.open(STATE_TOPIC, 0).append(bytearray(build_batch([Record(0, txn.last_update_ms, key, value)])))
+    logs.close()
+    broker.restart()
+
+
+@pytest.mark.broker_config({"transaction.state.log.num.partitions": "1"})
+def test_a_retry_across_a_producer_id_renewal_gets_the_new_id(request, kafka_broker):
+    """Kafka renews a transactional id's producer id when the epoch to bump is 32766, and a KIP-360
+    retry naming the old id at that epoch (its answer lost) gets the new id instead of being fenced."""
+    topic = create_topic(kafka_broker.bootstrap_server, unique_topic(request))
+    tid = f"t-{topic}"
+
+    def init(producer_id: int = -1, epoch: int = -1):
+        with RawClient(kafka_broker.bootstrap_server) as client:
+            answer = client.request(InitProducerIdRequest(transactional_id=tid, transaction_timeout_ms=60_000,
+                                                          producer_id=producer_id, producer_epoch=epoch), 4)
+        return answer.error_code, answer.producer_id, answer.producer_epoch
+
+    _, old, _ = init()
+    seed_transaction_state(kafka_broker, TxnMetadata(tid, old, 32765, 60_000, last_update_ms=int(time.time() * 1000)))
+    assert init(old, 32765) == (ErrorCode.NONE, old, 32766)  # 32765 is bumped
+    error, new, epoch = init(old, 32766)
+    assert (error, new != old, epoch) == (ErrorCode.NONE, True, 0)  # 32766 is not: a new producer id
+    assert init(old, 32766) == (ErrorCode.NONE, new, 0)  # the retry
+    assert init(old, 32765)[0] == ErrorCode.PRODUCER_FENCED
+    with RawClient(kafka_broker.bootstrap_server) as client:
+        added = client.request(AddPartitionsToTxnRequest(
+            v3_and_below_transactional_id=tid, v3_and_below_producer_id=new, v3_and_below_producer_epoch=0,
+            v3_and_below_topics=[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(name=topic, partitions=[0])]), 3)
+        assert added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code == ErrorCode.NONE
+        ended = client.request(EndTxnRequest(transactional_id=tid, producer_id=new, producer_epoch=0,
+                                             committed=True), 3)
+        assert ended.error_code == ErrorCode.NONE
+
+
 def test_an_idempotent_producer_asking_again_gets_a_new_producer_id(bootstrap):
     with RawClient(bootstrap) as client:
         first = client.request(InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=-1), 4)
@@ -385,7 +435,9 @@ def test_aiokafka_transaction_with_offsets_in_version_0_requests(request, bootst
 
 
 @pytest.mark.broker_config({"transactional.id.expiration.ms": "1000",
-                            "transaction.remove.expired.transaction.cleanup.interval.ms": "200"})
+                            "transaction.remove.expired.transaction.cleanup.interval.ms": "200",
+                            # one partition: creating 50 can take longer than the expiration on a busy machine
+                            "transaction.state.log.num.partitions": "1"})
 def test_an_unused_transactional_id_expires_and_stays_gone_after_a_restart(request, kafka_broker):
     bootstrap = kafka_broker.bootstrap_server
     topic = create_topic(bootstrap, unique_topic(request))

@@ -1,7 +1,8 @@
 """KIP-890 part 1 on a real broker: a transactional write to a partition that is not in the
 producer's transaction is refused with Kafka's codes (raw kproto client, since stock clients
 always add partitions first), AddPartitionsToTxn v4/v5 batches and verify-only checks, and stock
-transactional producers are unaffected."""
+transactional producers are unaffected. Also Kafka's checks of a whole transactional Produce: a
+transactional id is needed, and one producer only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import uuid
 import kafka
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from kproto import ErrorCode
+from kproto import ErrorCode, encode_request
+from kproto.frames import frame
 from kproto.messages import (
     AddOffsetsToTxnRequest,
     AddPartitionsToTxnRequest,
@@ -18,6 +20,7 @@ from kproto.messages import (
     ListOffsetsRequest,
     ProduceRequest,
     ProduceResponse,
+    RequestHeader,
     TxnOffsetCommitRequest,
 )
 from kproto.records import Record, build_batch
@@ -52,16 +55,25 @@ class RawProducer:
         assert [p.partition_error_code for p in response.results_by_topic_v3_and_below[0].results_by_partition] == [
             ErrorCode.NONE] * len(partitions)
 
+    def batch(self, epoch: int | None = None) -> bytes:
+        return build_batch([Record(0, 1_700_000_000_000, None, b"v")], transactional=True,
+                           producer_id=self.producer_id, producer_epoch=self.epoch if epoch is None else epoch,
+                           base_sequence=0)
+
     def produce(self, topic: str, partition: int, version: int, epoch: int | None = None,
                 transactional_id: str | None = "") -> ProduceResponse.PartitionProduceResponse:
-        records = build_batch([Record(0, 1_700_000_000_000, None, b"v")], transactional=True,
-                              producer_id=self.producer_id, producer_epoch=self.epoch if epoch is None else epoch,
-                              base_sequence=0)
-        response = self.client.request(ProduceRequest(
-            transactional_id=self.transactional_id if transactional_id == "" else transactional_id,
-            acks=-1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(name=topic, partition_data=[
-                ProduceRequest.PartitionProduceData(index=partition, records=records)])]), version)
-        return response.responses[0].partition_responses[0]
+        request = produce_request(self.transactional_id if transactional_id == "" else transactional_id,
+                                  {(topic, partition): self.batch(epoch)})
+        return self.client.request(request, version).responses[0].partition_responses[0]
+
+
+def produce_request(transactional_id: str | None, records: dict[tuple[str, int], bytes],
+                    acks: int = -1) -> ProduceRequest:
+    """A Produce of one topic's partitions, each with its records."""
+    (topic,) = {t for t, _ in records}
+    return ProduceRequest(transactional_id=transactional_id, acks=acks, timeout_ms=5000, topic_data=[
+        ProduceRequest.TopicProduceData(name=topic, partition_data=[
+            ProduceRequest.PartitionProduceData(index=p, records=r) for (_, p), r in records.items()])])
 
 
 def log_end(client: RawClient, topic: str, partition: int) -> int:
@@ -97,13 +109,48 @@ def test_transactional_batch_for_a_partition_not_in_the_transaction_is_refused(c
 def test_transactional_batch_refused_without_a_transactional_id_or_from_a_fenced_epoch(client, topic):
     producer = RawProducer(client, f"t-{uuid.uuid4().hex[:8]}")
     missing = producer.produce(topic, 0, 9, transactional_id=None)
-    assert missing.error_code == ErrorCode.INVALID_TXN_STATE
+    assert (missing.error_code, missing.error_message) == (ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, None)
     stale = producer.epoch
     producer.init()  # a new instance: the epoch moves on
     producer.add(topic, [0])
     assert producer.produce(topic, 1, 9, epoch=stale).error_code == ErrorCode.INVALID_PRODUCER_EPOCH
     assert producer.produce(topic, 0, 9).error_code == ErrorCode.NONE
     assert (log_end(client, topic, 0), log_end(client, topic, 1)) == (1, 0)
+
+
+@pytest.mark.parametrize("version", [3, 9, 11])
+def test_transactional_batches_of_two_producers_in_one_request_are_refused_whole(client, topic, version):
+    first = RawProducer(client, f"t-{uuid.uuid4().hex[:8]}")
+    second = RawProducer(client, f"t-{uuid.uuid4().hex[:8]}")
+    first.add(topic, [0])
+    second.add(topic, [1])
+    response = client.request(produce_request(first.transactional_id, {
+        (topic, 0): first.batch(), (topic, 1): second.batch()}), version)
+    message = "Transactional records contained more than one producer ID" if version >= 8 else None  # v8+ carry one
+    assert [(p.index, p.error_code, p.base_offset, p.error_message)
+            for p in response.responses[0].partition_responses] == [
+        (0, ErrorCode.INVALID_PRODUCER_ID_MAPPING, -1, message), (1, ErrorCode.INVALID_PRODUCER_ID_MAPPING, -1, message)]
+    assert (log_end(client, topic, 0), log_end(client, topic, 1)) == (0, 0)
+    # the same epoch counts too: one producer is one id at one epoch
+    stale = client.request(produce_request(first.transactional_id, {
+        (topic, 0): first.batch(), (topic, 1): first.batch(epoch=first.epoch + 1)}), version)
+    assert {p.error_code for p in stale.responses[0].partition_responses} == {ErrorCode.INVALID_PRODUCER_ID_MAPPING}
+    assert first.produce(topic, 0, version).error_code == ErrorCode.NONE  # each producer alone is taken
+    assert second.produce(topic, 1, version).error_code == ErrorCode.NONE
+
+
+def test_with_acks_0_a_request_of_two_producers_closes_the_connection(bootstrap, client, topic):
+    first = RawProducer(client, f"t-{uuid.uuid4().hex[:8]}")
+    second = RawProducer(client, f"t-{uuid.uuid4().hex[:8]}")
+    first.add(topic, [0])
+    second.add(topic, [1])
+    header = RequestHeader(request_api_key=ProduceRequest.API_KEY, request_api_version=9, correlation_id=99,
+                           client_id="rawclient")
+    request = produce_request(first.transactional_id, {(topic, 0): first.batch(), (topic, 1): second.batch()}, acks=0)
+    with RawClient(bootstrap) as unanswered:
+        unanswered.send_bytes(frame(encode_request(header, request)))
+        assert unanswered.is_closed_by_peer()  # no answer to acks=0: Kafka closes the connection instead
+    assert (log_end(client, topic, 0), log_end(client, topic, 1)) == (0, 0)
 
 
 @pytest.mark.parametrize("version", [4, 5])
@@ -189,3 +236,11 @@ def test_without_verification_the_batch_is_taken_as_kafka_takes_it(request, kafk
         producer = RawProducer(client, f"t-{uuid.uuid4().hex[:8]}")
         assert producer.produce(topic, 1, 9).error_code == ErrorCode.NONE
         assert log_end(client, topic, 1) == 1
+        # Kafka's checks of the whole request do not depend on verification
+        missing = producer.produce(topic, 0, 9, transactional_id=None)
+        assert missing.error_code == ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        other = RawProducer(client, f"t-{uuid.uuid4().hex[:8]}")
+        two = client.request(produce_request(producer.transactional_id, {
+            (topic, 0): producer.batch(), (topic, 1): other.batch()}), 9)
+        assert {p.error_code for p in two.responses[0].partition_responses} == {ErrorCode.INVALID_PRODUCER_ID_MAPPING}
+        assert (log_end(client, topic, 0), log_end(client, topic, 1)) == (0, 1)

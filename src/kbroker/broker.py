@@ -296,7 +296,7 @@ class Broker:
         states = self._producer_states.get(plog)
         if states is None:
             states = self._producer_states[plog] = ProducerStates(plog.directory, str(plog))
-            states.load(plog)
+            states.load(plog, self.config["producer.id.expiration.ms"], time.time() * 1000)
             plog.on_roll.append(states.write_snapshot)  # a snapshot per segment, as Kafka writes them
         return states
 

@@ -13,10 +13,14 @@ from kbroker.txn.producer_state import ProducerStateError, ProducerStates, entry
 from kbroker.txn.state_files import decode_snapshot, encode_snapshot
 
 PID = 7
+PRODUCED_MS = 1_700_000_000_000  # the timestamp of every record produced here
+EXPIRATION_MS = 86_400_000  # producer.id.expiration.ms's default
+NOW = PRODUCED_MS + 1000  # when partitions are loaded: no producer has expired yet
+RETENTION_MS = 7 * 86_400_000  # retention.ms's default
 
 
 def produced(seq: int, count: int = 1, *, epoch: int = 0, pid: int = PID, transactional: bool = False) -> bytearray:
-    records = [Record(i, 1_700_000_000_000, None, b"v%d" % (seq + i)) for i in range(count)]
+    records = [Record(i, PRODUCED_MS, None, b"v%d" % (seq + i)) for i in range(count)]
     return bytearray(build_batch(records, producer_id=pid, producer_epoch=epoch, base_sequence=seq,
                                  transactional=transactional))
 
@@ -24,7 +28,7 @@ def produced(seq: int, count: int = 1, *, epoch: int = 0, pid: int = PID, transa
 def open_partition(path) -> tuple[PartitionLog, ProducerStates]:
     plog = PartitionLog(path / "t-0", "t", 0, LogConfig.from_mapping({}))
     states = ProducerStates(plog.directory, str(plog))
-    states.load(plog)
+    states.load(plog, EXPIRATION_MS, NOW)
     return plog, states
 
 
@@ -126,7 +130,7 @@ def test_control_batch_ends_the_open_transaction(tmp_path):
     append(plog, states, produced(0, transactional=True))
     assert states.producers[PID].current_txn_first_offset == 0
     plog_marker = bytearray(build_end_txn_marker(ControlType.COMMIT, producer_id=PID, producer_epoch=0,
-                                                 coordinator_epoch=0, timestamp=1_700_000_000_000))
+                                                 coordinator_epoch=0, timestamp=PRODUCED_MS))
     plog.append(plog_marker)
     states.record(plog, plog_marker)
     assert states.producers[PID].current_txn_first_offset == -1
@@ -137,13 +141,28 @@ def test_idle_producers_expire_unless_in_a_transaction(tmp_path):
     plog, states = open_partition(tmp_path)
     append(plog, states, produced(0))
     append(plog, states, produced(0, pid=PID + 1, transactional=True))
-    assert states.expire(1_700_000_000_000 + 1000, 1000) == 1
+    assert states.expire(PRODUCED_MS + 1000, 1000) == 1
     assert list(states.producers) == [PID + 1]
+
+
+@pytest.mark.parametrize("now, loaded", [(PRODUCED_MS + 999, {PID, PID + 1, PID + 2}),
+                                         (PRODUCED_MS + 1000, {PID + 1, PID + 2})])
+def test_producers_a_snapshot_holds_are_left_out_on_load_once_expired(tmp_path, now, loaded):
+    plog, states = open_partition(tmp_path)
+    append(plog, states, produced(0))
+    append(plog, states, produced(0, pid=PID + 1, transactional=True))  # its open transaction keeps it
+    states.write_snapshot(plog)  # as at shutdown
+    append(plog, states, produced(0, pid=PID + 2))  # after the snapshot: replayed
+    plog.close()
+    plog = PartitionLog(tmp_path / "t-0", "t", 0, LogConfig.from_mapping({}))
+    states = ProducerStates(plog.directory, str(plog))
+    states.load(plog, 1000, now)
+    assert set(states.producers) == loaded  # replayed ones wait for the next expiry check, as in Kafka
 
 
 def abort_marker(plog: PartitionLog, states: ProducerStates, kind: ControlType = ControlType.ABORT) -> None:
     marker = bytearray(build_end_txn_marker(kind, producer_id=PID, producer_epoch=0, coordinator_epoch=0,
-                                            timestamp=1_700_000_000_000))
+                                            timestamp=PRODUCED_MS))
     plog.append(marker)
     states.record(plog, marker)
 
@@ -194,7 +213,7 @@ def test_verification_is_asked_only_when_a_batch_would_open_the_transaction(tmp_
     assert states.check(produced(1, pid=PID + 1, transactional=True), refuse_second) is None  # already open here
     assert asked == [0]
     commit_marker = bytearray(build_end_txn_marker(ControlType.COMMIT, producer_id=PID + 1, producer_epoch=0,
-                                                      coordinator_epoch=0, timestamp=1_700_000_000_000))
+                                                      coordinator_epoch=0, timestamp=PRODUCED_MS))
     plog.append(commit_marker)
     states.record(plog, commit_marker)
     with pytest.raises(ProducerStateError):
@@ -205,7 +224,7 @@ def test_a_marker_records_its_coordinator_epoch_and_older_ones_are_refused(tmp_p
     plog, states = open_partition(tmp_path)
     append(plog, states, produced(0, epoch=2, transactional=True))
     marker = bytearray(build_end_txn_marker(ControlType.ABORT, producer_id=PID, producer_epoch=2,
-                                            coordinator_epoch=5, timestamp=1_700_000_000_000))
+                                            coordinator_epoch=5, timestamp=PRODUCED_MS))
     plog.append(marker)
     states.record(plog, marker)
     assert states.producers[PID].coordinator_epoch == 5
@@ -223,7 +242,7 @@ def rolling_partition(path) -> tuple[PartitionLog, ProducerStates]:
     """A partition whose segments roll at every batch, snapshotting on roll as the broker has it."""
     plog = PartitionLog(path / "t-0", "t", 0, LogConfig.from_mapping({"segment.bytes": 100}))
     states = ProducerStates(plog.directory, str(plog))
-    states.load(plog)
+    states.load(plog, EXPIRATION_MS, NOW)
     plog.on_roll.append(states.write_snapshot)
     return plog, states
 
@@ -232,16 +251,17 @@ def snapshot_offsets(plog: PartitionLog) -> list[int]:
     return sorted(int(p.name.split(".")[0]) for p in plog.directory.glob("*.snapshot"))
 
 
-def test_a_snapshot_is_written_at_each_roll_and_dropped_with_its_segment(tmp_path):
+def test_a_snapshot_is_written_at_each_roll_and_deleted_with_its_segment(tmp_path):
     plog, states = rolling_partition(tmp_path)
     for seq in range(4):
         append(plog, states, produced(seq))
-    bases = [s.base_offset for s in plog.segments]
-    assert len(bases) >= 3 and snapshot_offsets(plog) == bases[1:]
-    plog.delete_records_before(bases[2])
-    plog.apply_retention()
-    append(plog, states, produced(4))  # the next roll's snapshot drops those of deleted segments
-    assert snapshot_offsets(plog)[0] == bases[2]
+    assert [s.base_offset for s in plog.segments] == [0, 1, 2, 3] and snapshot_offsets(plog) == [1, 2, 3]
+    plog.delete_records_before(2)  # DeleteRecords: the segments wholly before offset 2 go, and their snapshots
+    assert snapshot_offsets(plog) == [2, 3]
+    plog.apply_retention(now=PRODUCED_MS + 1000)  # nothing is older than retention.ms
+    assert snapshot_offsets(plog) == [2, 3]
+    plog.apply_retention(now=PRODUCED_MS + RETENTION_MS + 1)  # every segment goes; the log rolls to offset 4
+    assert [s.base_offset for s in plog.segments] == [4] and snapshot_offsets(plog) == [4]
 
 
 def test_recovery_starts_at_the_latest_snapshot_and_replays_only_what_follows(tmp_path):

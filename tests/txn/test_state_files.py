@@ -115,4 +115,5 @@ def test_a_flexible_value_from_a_newer_kafka_is_read():
     assert transactional_id == "orders-app"
     assert (txn.producer_id, txn.epoch, txn.timeout_ms, txn.state, txn.partitions, txn.start_ms) == (
         5000, 7, 60_000, TxnState.PREPARE_COMMIT, {("orders", 3)}, 1_700_000_000_000)
+    assert txn.prev_producer_id == 4999  # PreviousProducerId (tag 0): a retry across a renewal continues
     assert read_state_record(key, None) == ("orders-app", None)  # a tombstone: the id expired

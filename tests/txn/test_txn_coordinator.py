@@ -166,3 +166,63 @@ def test_idle_transactional_ids_expire_unless_a_transaction_is_open():
     assert c.expire_transactional_ids(1000, later) == ["idle"]
     assert r.removed == ["idle"] and list(c.transactions) == ["busy"]
     assert c.init_producer_id("idle", 10_000, -1, -1).producer_id == 102  # starts afresh
+
+
+def at_epoch(c: TransactionCoordinator, epoch: int) -> TxnMetadata:
+    """Transactional id "t" (producer id 100) after its epochs were bumped up to `epoch`."""
+    c.init_producer_id("t", 10_000, -1, -1)
+    txn = c.transactions["t"]
+    txn.epoch = epoch
+    return txn
+
+
+def test_the_producer_id_is_renewed_when_the_epoch_to_bump_is_32766_as_in_kafka():
+    c = Recorder().coordinator
+    at_epoch(c, 32765)
+    last = c.init_producer_id("t", 10_000, 100, 32765)
+    assert (last.error, last.producer_id, last.epoch) == (ErrorCode.NONE, 100, 32766)  # still bumped
+    renewed = c.init_producer_id("t", 10_000, 100, 32766)
+    assert (renewed.error, renewed.producer_id, renewed.epoch) == (ErrorCode.NONE, 101, 0)
+    assert c.init_producer_id("t", 10_000, -1, -1).producer_id == 101  # a new instance bumps the new id
+    assert c.transactions["t"].epoch == 1
+
+
+def test_a_retry_across_the_renewal_gets_the_new_producer_id():
+    c = Recorder().coordinator
+    at_epoch(c, 32766)
+    assert c.init_producer_id("t", 10_000, 100, 32766).producer_id == 101
+    retried = c.init_producer_id("t", 10_000, 100, 32766)  # the answer with the new id was lost
+    assert (retried.error, retried.producer_id, retried.epoch) == (ErrorCode.NONE, 101, 0)
+    # the previous id is the one before the last InitProducerId, as Kafka keeps it: that retry moved it on
+    assert c.init_producer_id("t", 10_000, 100, 32766).error == ErrorCode.PRODUCER_FENCED
+    assert c.init_producer_id("t", 10_000, 101, 0).epoch == 1
+
+
+def test_only_the_exhausted_epoch_of_the_previous_producer_id_continues():
+    c = Recorder().coordinator
+    at_epoch(c, 32766)
+    assert c.init_producer_id("t", 10_000, -1, -1).producer_id == 101  # renewed by a new instance
+    assert c.init_producer_id("t", 10_000, 100, 32765).error == ErrorCode.PRODUCER_FENCED  # not exhausted
+    # the old instance's retry passes the producer id check, but its epoch is not the last one bumped
+    assert c.init_producer_id("t", 10_000, 100, 32766).error == ErrorCode.PRODUCER_FENCED
+
+
+def test_fencing_an_open_transaction_bumps_the_epoch_and_never_renews_the_id():
+    r = Recorder()
+    c = r.coordinator
+    at_epoch(c, 32766)
+    c.add_partitions("t", 100, 32766, [("a", 0)])
+    assert c.init_producer_id("t", 10_000, -1, -1).error == ErrorCode.CONCURRENT_TRANSACTIONS
+    assert r.markers == [([("a", 0)], 100, 32767, False)]  # the abort ends producer 100's transaction
+    retried = c.init_producer_id("t", 10_000, -1, -1)
+    assert (retried.producer_id, retried.epoch) == (101, 0)
+
+
+def test_a_timed_out_transaction_at_the_last_epoch_is_aborted_under_its_own_producer_id():
+    r = Recorder()
+    c = r.coordinator
+    at_epoch(c, 32766)
+    c.add_partitions("t", 100, 32766, [("a", 0)])
+    assert c.abort_timed_out(c.transactions["t"].start_ms + 10_001) == ["t"]
+    assert r.markers == [([("a", 0)], 100, 32767, False)]
+    assert c.end_txn("t", 100, 32766, True) == ErrorCode.PRODUCER_FENCED

@@ -9,6 +9,7 @@ LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
 TXN_INDEX_SUFFIX = ".txnindex"
+SNAPSHOT_SUFFIX = ".snapshot"  # producer state as it stood at that offset (txn/state_files.py)
 DELETED_SUFFIX = ".deleted"  # a segment file on its way out
 CLEANED_SUFFIX = ".cleaned"  # compaction output not yet swapped in
 SWAP_SUFFIX = ".swap"  # compaction output ready to replace the segments it covers

@@ -12,7 +12,7 @@ from kproto.records.header import iter_batch_headers
 from kproto.records.inplace import set_base_offset, set_partition_leader_epoch
 
 from kbroker.log.config import LogConfig
-from kbroker.log.files import fsync_dir
+from kbroker.log.files import SNAPSHOT_SUFFIX, fsync_dir
 from kbroker.log.leader_epochs import LeaderEpochCache
 from kbroker.log.loader import load_segments
 from kbroker.log.segment import BatchInfo, LogSegment
@@ -249,6 +249,7 @@ class PartitionLog:
             self.roll()
         for segment in self._segments[:count]:
             segment.delete()
+            Path(f"{segment.stem}{SNAPSHOT_SUFFIX}").unlink(missing_ok=True)  # its producer snapshot, as Kafka
         del self._segments[:count], self._bases[:count]
         self.log_start_offset = max(self.log_start_offset, self._bases[0])
         self._align_leader_epochs()

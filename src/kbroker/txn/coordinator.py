@@ -16,8 +16,9 @@ from typing import Callable, Iterable
 
 from kproto import ErrorCode
 
-MAX_EPOCH = 32767  # producer epochs are int16; Kafka starts a new producer id before the last one
+MAX_EPOCH = 32767  # producer epochs are int16
 NO_PRODUCER_ID = -1
+NO_EPOCH = -1
 
 TopicPartition = tuple[str, int]
 
@@ -43,7 +44,10 @@ class TxnMetadata:
     last_update_ms: int = 0
     #: the epoch before the last bump a producer asked for by its epoch (KIP-360), so that a retry of
     #: that InitProducerId gets the bumped epoch again; kept in memory only, as Kafka keeps it
-    last_epoch: int = -1
+    last_epoch: int = NO_EPOCH
+    #: the producer id before the last InitProducerId: after a renewal the old one, so that a KIP-360
+    #: retry naming it at its last epoch gets the new id; v0 records do not hold it, as in Kafka
+    prev_producer_id: int = NO_PRODUCER_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def epoch_exhausted(epoch: int) -> bool:
+    """Kafka hands out epochs up to 32766 and keeps 32767 for fencing: an InitProducerId that
+    would bump an epoch of 32766 or more gets a new producer id at epoch 0 instead."""
+    return epoch >= MAX_EPOCH - 1
+
+
 # (partitions, producer id, epoch, commit?) -> writes the markers
 MarkerWriter = Callable[[Iterable[TopicPartition], int, int, bool], None]
 StateWriter = Callable[[TxnMetadata], None]
@@ -64,6 +74,12 @@ StateWriter = Callable[[TxnMetadata], None]
 StateRemover = Callable[[str], None]
 # group id -> its __consumer_offsets partition
 OffsetsPartition = Callable[[str], TopicPartition]
+
+
+def may_continue(txn: TxnMetadata, producer_id: int, epoch: int) -> bool:
+    """Kafka's check of the producer id a KIP-360 InitProducerId names: the current one, or the one
+    before a renewal named with its exhausted epoch (a retry whose answer, the new id, was lost)."""
+    return producer_id == txn.producer_id or (producer_id == txn.prev_producer_id and epoch_exhausted(epoch))
 
 
 class TransactionCoordinator:
@@ -88,8 +104,9 @@ class TransactionCoordinator:
         """A new producer instance: bump the epoch (fencing older instances), abort what is open.
 
         A producer naming its producer id and epoch (v3+, KIP-360) continues after an error: its
-        epoch is bumped if it is the current one, a retry of that bump gets the same answer, any
-        other epoch or producer id is fenced."""
+        epoch is bumped if it is the current one, a retry of that bump gets the same answer (also
+        across a renewal of the producer id), any other epoch or producer id is fenced. As Kafka
+        does, the producer id is renewed when the epoch to bump is exhausted."""
         if not transactional_id:
             return InitResult(ErrorCode.INVALID_REQUEST)
         if not 0 < timeout_ms <= self.max_timeout_ms:
@@ -101,32 +118,37 @@ class TransactionCoordinator:
             self.persist(txn)
             return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
         named = producer_id != NO_PRODUCER_ID
-        if named and producer_id != txn.producer_id:
+        if named and not may_continue(txn, producer_id, epoch):
             return InitResult(ErrorCode.PRODUCER_FENCED)
         if txn.state is TxnState.ONGOING:
             # As Kafka does: abort under a bumped epoch, and have the client retry for one more bump.
-            self._bump(txn)
+            self._fence(txn)
             self._complete(txn, commit=False)
             return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
         if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
             return InitResult(ErrorCode.CONCURRENT_TRANSACTIONS)
+        previous = txn.producer_id
+        kept_epoch = epoch if named else NO_EPOCH
         if named and epoch != txn.epoch:
-            if epoch == txn.last_epoch:
-                return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
-            return InitResult(ErrorCode.PRODUCER_FENCED)
-        self._bump(txn, kept_epoch=txn.epoch if named else -1)
+            if epoch != txn.last_epoch:
+                return InitResult(ErrorCode.PRODUCER_FENCED)
+            # a retry of the last bump, its answer lost: the same producer id and epoch again
+        elif epoch_exhausted(txn.epoch):
+            txn.producer_id, txn.epoch, txn.last_epoch = self.allocate_id(), 0, kept_epoch
+        else:
+            txn.epoch, txn.last_epoch = txn.epoch + 1, kept_epoch
+        txn.prev_producer_id = previous
         txn.timeout_ms = timeout_ms
         txn.state = TxnState.EMPTY
         txn.start_ms = -1  # Kafka's Empty state has no start time
+        txn.last_update_ms = now_ms()
         self.persist(txn)
         return InitResult(ErrorCode.NONE, txn.producer_id, txn.epoch)
 
-    def _bump(self, txn: TxnMetadata, kept_epoch: int = -1) -> None:
-        """A new epoch (a new producer id when epochs run out); `kept_epoch` answers a retry."""
-        if txn.epoch + 1 >= MAX_EPOCH - 1:
-            txn.producer_id, txn.epoch, txn.last_epoch = self.allocate_id(), 0, -1
-        else:
-            txn.epoch, txn.last_epoch = txn.epoch + 1, kept_epoch
+    def _fence(self, txn: TxnMetadata) -> None:
+        """Bump the epoch of an open transaction before aborting it, as Kafka does: never a new
+        producer id here, since the markers must end that producer id's transaction."""
+        txn.epoch, txn.last_epoch = min(txn.epoch + 1, MAX_EPOCH), NO_EPOCH  # 32767 only from a client's bad epoch
         txn.last_update_ms = now_ms()
 
     def _member(self, transactional_id: str, producer_id: int, epoch: int) -> tuple[ErrorCode, TxnMetadata | None]:
@@ -207,7 +229,7 @@ class TransactionCoordinator:
         timed_out = [t for t in self.transactions.values()
                      if t.state is TxnState.ONGOING and now - t.start_ms > t.timeout_ms]
         for txn in timed_out:
-            self._bump(txn)
+            self._fence(txn)
             self._complete(txn, commit=False)
         return [t.transactional_id for t in timed_out]
 

@@ -233,19 +233,21 @@ class ProducerStates:
 
     def expire(self, now_ms: float, expiration_ms: int) -> int:
         """Forget producers idle for `producer.id.expiration.ms` with no open transaction."""
-        expired = [pid for pid, e in self.producers.items()
-                   if e.current_txn_first_offset == NO_OFFSET and now_ms - e.last_timestamp >= expiration_ms]
+        expired = [pid for pid, e in self.producers.items() if is_expired(e, now_ms, expiration_ms)]
         for pid in expired:
             del self.producers[pid]
         return len(expired)
 
     # -- loading and snapshots
 
-    def load(self, plog: PartitionLog) -> None:
+    def load(self, plog: PartitionLog, expiration_ms: int, now_ms: float) -> None:
         """Rebuild from the newest usable snapshot and the batches after it, as Kafka does after any
-        stop; the `.txnindex` files are cut to the log and completed with the aborts replayed."""
+        stop; the `.txnindex` files are cut to the log and completed with the aborts replayed.
+
+        As in Kafka, producers of the snapshot that `producer.id.expiration.ms` has expired by
+        `now_ms` are left out; those of the replayed batches wait for the next expiry check."""
         self.aborted = load_txn_indexes(plog)
-        start = self._load_snapshot(plog)
+        start = self._load_snapshot(plog, expiration_ms, now_ms)
         replayed = 0
         for segment, header, marker in log_headers(plog, start):
             aborted = self.apply(header, marker)
@@ -257,7 +259,7 @@ class ProducerStates:
             log.info("%s: producer state from offset %d, %d batches replayed up to %d", self.context, start,
                      replayed, plog.log_end_offset)
 
-    def _load_snapshot(self, plog: PartitionLog) -> int:
+    def _load_snapshot(self, plog: PartitionLog, expiration_ms: int, now_ms: float) -> int:
         """Take the newest usable snapshot; returns the offset the log must be replayed from.
 
         As Kafka: snapshots past the log end or not after the log start are deleted, and so are
@@ -278,20 +280,22 @@ class ProducerStates:
                 log.warning("%s: deleting producer snapshot %s: %s", self.context, path.name, exc)
                 path.unlink(missing_ok=True)
                 continue
-            self.producers = {row.producer_id: entry_of(row) for row in rows}
+            entries = (entry_of(row) for row in rows)
+            self.producers = {e.producer_id: e for e in entries if not is_expired(e, now_ms, expiration_ms)}
             return offset
         self.producers = {}
         return plog.log_start_offset
 
     def write_snapshot(self, plog: PartitionLog) -> None:
         """Snapshot the table at the log end, as Kafka does when a segment rolls and at shutdown;
-        snapshots of segments retention has deleted go."""
+        the log deletes a segment's snapshot with the segment."""
         write_snapshot_file(self.directory, plog.log_end_offset,
                             encode_snapshot(row_of(e) for e in self.producers.values()))
-        oldest = plog.segments[0].base_offset
-        for offset, path in snapshot_files(self.directory).items():
-            if offset < oldest:
-                path.unlink(missing_ok=True)
+
+
+def is_expired(entry: ProducerEntry, now_ms: float, expiration_ms: int) -> bool:
+    """Idle for `producer.id.expiration.ms` (by its last batch's timestamp) with no open transaction."""
+    return entry.current_txn_first_offset == NO_OFFSET and now_ms - entry.last_timestamp >= expiration_ms
 
 
 def entry_of(row: SnapshotRow) -> ProducerEntry:

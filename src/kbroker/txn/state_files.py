@@ -23,10 +23,9 @@ from typing import Iterable, NamedTuple
 import crc32c
 
 from kbroker.log import PartitionLog
-from kbroker.log.files import TXN_INDEX_SUFFIX, fsync_dir
+from kbroker.log.files import SNAPSHOT_SUFFIX, TXN_INDEX_SUFFIX, fsync_dir
 from kbroker.log.segment import LogSegment
 
-SNAPSHOT_SUFFIX = ".snapshot"
 SNAPSHOT_VERSION = 1
 SNAPSHOT_HEAD = struct.Struct(">hIi")  # version, CRC-32C, entry count
 SNAPSHOT_ENTRY = struct.Struct(">qhiqiqiq")

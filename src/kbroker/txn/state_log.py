@@ -1,9 +1,10 @@
 """`__transaction_state`: the coordinator's records, in Kafka's format, so transactions outlive restarts.
 
 Each record is keyed by transactional id (TransactionLogKey v0) and holds the id's whole state
-(TransactionLogValue v0, as Kafka writes it for clients before transaction version 2), in the
-partition Kafka picks: abs(hashCode) mod `transaction.state.log.num.partitions`. Replaying the
-records with "the last value per key wins" gives the current state.
+(TransactionLogValue v0, as Kafka writes it at transaction.version 0: without v1's tagged fields
+such as the previous producer id, which are read when a record has them), in the partition Kafka
+picks: abs(hashCode) mod `transaction.state.log.num.partitions`. Replaying the records with "the
+last value per key wins" gives the current state.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def read_state_record(key: bytes, value: bytes | None) -> tuple[str, TxnMetadata
     return transactional_id, TxnMetadata(
         transactional_id, v.producer_id, v.producer_epoch, v.transaction_timeout_ms, state,
         {(p.topic, i) for p in partitions for i in p.partition_ids},
-        start_ms=v.transaction_start_timestamp_ms, last_update_ms=v.transaction_last_update_timestamp_ms)
+        start_ms=v.transaction_start_timestamp_ms, last_update_ms=v.transaction_last_update_timestamp_ms,
+        prev_producer_id=v.previous_producer_id)  # a v1 record's tagged field; -1 in v0
 
 
 class TransactionStateLog:
