@@ -173,6 +173,8 @@ def test_list_table_pads_the_group_column_ten_past_the_longest_name(capsys) -> N
     (["--delete", "--group", "g", "--state"], "--state goes with --describe or --list"),
     (["--list", "--state", "stable,sleepy"], "Invalid state list 'stable,sleepy'. Valid states are:"),
     (["--list", "--type", "classic,other"], "Invalid types list 'classic,other'. Valid types are: Consumer, Classic"),
+    (["--describe", "--group", "g", "--topic", "t"], "--topic goes with --reset-offsets or --delete-offsets"),
+    (["--delete", "--group", "g", "--topic", "t"], "does not support topic-specific offset deletion"),
 ])
 def test_sub_options_are_checked_before_any_broker_is_asked(args: list[str], message: str) -> None:
     result = CliRunner().invoke(groups, [*args, "--bootstrap-server", "127.0.0.1:1"])

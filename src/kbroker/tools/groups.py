@@ -104,7 +104,7 @@ def groups(bootstrap: str, timeout: float, output: str, do_list: bool, describe:
                                      ("--reset-offsets", reset_offsets), ("--delete-offsets", delete_offsets)) if on]
     if len(actions) != 1:
         raise click.UsageError("give exactly one of --list, --describe, --delete, --reset-offsets, --delete-offsets")
-    check_view_options(actions[0], offsets, members, states, types, verbose)
+    check_sub_options(actions[0], offsets, members, states, types, verbose, bool(topics))
     if delete_offsets and (len(group_ids) != 1 or not topics):
         raise click.UsageError("--delete-offsets takes one --group and at least one --topic")
     if export and not reset_offsets:
@@ -143,9 +143,13 @@ def groups(bootstrap: str, timeout: float, output: str, do_list: bool, describe:
             show_plans(plans, output, export, with_group=len(group_ids) != 1)
 
 
-def check_view_options(action: str, offsets: bool, members: bool, states: str | None, types: str | None,
-                       verbose: bool) -> None:
+def check_sub_options(action: str, offsets: bool, members: bool, states: str | None, types: str | None,
+                      verbose: bool, with_topics: bool) -> None:
     """The sub-options each action takes, as kafka-consumer-groups checks them."""
+    if with_topics and action == "--delete":
+        raise click.UsageError("The consumer does not support topic-specific offset deletion from a consumer group.")
+    if with_topics and action not in ("--reset-offsets", "--delete-offsets"):
+        raise click.UsageError("--topic goes with --reset-offsets or --delete-offsets")
     if action == "--describe":
         if offsets + members + (states is not None) > 1:
             raise click.UsageError("--describe takes at most one of --offsets, --members, --state")
