@@ -10,6 +10,8 @@ import subprocess
 import sys
 
 import pytest
+from confluent_kafka import TopicCollection
+from confluent_kafka.admin import AdminClient
 
 from brokerproc import free_port
 from conftest import unique_topic
@@ -35,7 +37,9 @@ def test_topics_create_list_describe_alter_delete(bootstrap: str, request: pytes
         f"Created topic {topic}.\n"
     assert topic in ok("topics", "--list", *b).splitlines()
     lines = ok("topics", "--describe", "--topic", topic, *b).splitlines()
-    assert lines[0].startswith(f"Topic: {topic}\tTopicId: ")
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: its futures die with it
+    topic_id = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout=15).topic_id
+    assert lines[0].startswith(f"Topic: {topic}\tTopicId: {topic_id}\t")  # Kafka's base64 form of the id
     assert lines[0].endswith("\tPartitionCount: 2\tReplicationFactor: 1\tConfigs: retention.ms=60000")
     assert lines[1:] == [f"\tTopic: {topic}\tPartition: {p}\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr: "
                          for p in (0, 1)]  # one node: no eligible leader replicas, as KRaft answers then

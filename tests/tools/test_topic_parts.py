@@ -17,7 +17,7 @@ def test_a_partition_without_leader_or_elr_reads_as_kafka_prints_it() -> None:
     topic = Topic("t", TOPIC_ID, [Partition(0, None, [1, 2], [2], None, None), Partition(1, 2, [2, 1], [2, 1], [1], [])],
                   {"retention.ms": "60000", "min.insync.replicas": "2"}, 2)
     doc = topic_doc(topic, topic.partitions)
-    assert topic_line(doc) == (f"Topic: t\tTopicId: {TOPIC_ID}\tPartitionCount: 2\tReplicationFactor: 2\t"
+    assert topic_line(doc) == ("Topic: t\tTopicId: Xyt_DDwfSleahj88KwxOEQ\tPartitionCount: 2\tReplicationFactor: 2\t"
                                "Configs: retention.ms=60000,min.insync.replicas=2")
     assert [partition_line("t", p) for p in doc["partitions"]] == [
         "\tTopic: t\tPartition: 0\tLeader: none\tReplicas: 1,2\tIsr: 2\tElr: N/A\tLastKnownElr: N/A",

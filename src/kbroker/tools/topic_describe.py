@@ -10,6 +10,7 @@ from uuid import UUID
 import click
 from kproto.messages import DescribeTopicPartitionsRequest
 
+from kbroker.log.metadata import uuid_to_str
 from kbroker.tools.admin import TOPIC_RESOURCE, describe_configs
 from kbroker.tools.client import Client, check
 from kbroker.tools.common import print_json
@@ -115,7 +116,7 @@ def describe(client: Client, names: list[str], output: str, reports: frozenset[s
 
 
 def topic_doc(topic: Topic, partitions: list[Partition]) -> dict[str, Any]:
-    return {"topic": topic.name, "topic_id": None if topic.topic_id == ZERO_UUID else str(topic.topic_id),
+    return {"topic": topic.name, "topic_id": None if topic.topic_id == ZERO_UUID else uuid_to_str(topic.topic_id),
             "partition_count": len(topic.partitions),
             "replication_factor": len(topic.partitions[0].replicas) if topic.partitions else 0,
             "configs": topic.configs,
