@@ -5,6 +5,7 @@ Each tool runs as `python -m kbroker <tool>`, a separate process talking TCP to 
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -38,8 +39,10 @@ def test_topics_create_list_describe_alter_delete(bootstrap: str, request: pytes
     assert topic in ok("topics", "--list", *b).splitlines()
     lines = ok("topics", "--describe", "--topic", topic, *b).splitlines()
     admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: its futures die with it
-    topic_id = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout=15).topic_id
-    assert lines[0].startswith(f"Topic: {topic}\tTopicId: {topic_id}\t")  # Kafka's base64 form of the id
+    found = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout=15).topic_id
+    bits = (found.get_most_significant_bits() & (2**64 - 1)) << 64 | (found.get_least_significant_bits() & (2**64 - 1))
+    topic_id = base64.urlsafe_b64encode(bits.to_bytes(16, "big")).rstrip(b"=").decode()
+    assert lines[0].startswith(f"Topic: {topic}\tTopicId: {topic_id}\t")  # Kafka's base64url form of the id
     assert lines[0].endswith("\tPartitionCount: 2\tReplicationFactor: 1\tConfigs: retention.ms=60000")
     assert lines[1:] == [f"\tTopic: {topic}\tPartition: {p}\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr: "
                          for p in (0, 1)]  # one node: no eligible leader replicas, as KRaft answers then
