@@ -5,11 +5,14 @@ Each tool runs as `python -m kbroker <tool>`, a separate process talking TCP to 
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
 
 import pytest
+from confluent_kafka import TopicCollection
+from confluent_kafka.admin import AdminClient
 
 from brokerproc import free_port
 from conftest import unique_topic
@@ -35,9 +38,14 @@ def test_topics_create_list_describe_alter_delete(bootstrap: str, request: pytes
         f"Created topic {topic}.\n"
     assert topic in ok("topics", "--list", *b).splitlines()
     lines = ok("topics", "--describe", "--topic", topic, *b).splitlines()
-    assert lines[0].startswith(f"Topic: {topic}\tTopicId: ")
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: its futures die with it
+    found = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout=15).topic_id
+    bits = (found.get_most_significant_bits() & (2**64 - 1)) << 64 | (found.get_least_significant_bits() & (2**64 - 1))
+    topic_id = base64.urlsafe_b64encode(bits.to_bytes(16, "big")).rstrip(b"=").decode()
+    assert lines[0].startswith(f"Topic: {topic}\tTopicId: {topic_id}\t")  # Kafka's base64url form of the id
     assert lines[0].endswith("\tPartitionCount: 2\tReplicationFactor: 1\tConfigs: retention.ms=60000")
-    assert lines[1:] == [f"\tTopic: {topic}\tPartition: {p}\tLeader: 1\tReplicas: 1\tIsr: 1" for p in (0, 1)]
+    assert lines[1:] == [f"\tTopic: {topic}\tPartition: {p}\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr: "
+                         for p in (0, 1)]  # one node: no eligible leader replicas, as KRaft answers then
     ok("topics", "--alter", "--topic", topic, "--partitions", "3", *b)
     doc = json.loads(ok("topics", "--describe", "--topic", topic, "--output", "json", *b))
     assert doc[0]["partition_count"] == 3 and doc[0]["configs"] == {"retention.ms": "60000"}
@@ -45,6 +53,45 @@ def test_topics_create_list_describe_alter_delete(bootstrap: str, request: pytes
     assert done.returncode == 1 and "TOPIC_ALREADY_EXISTS" in done.stderr and len(done.stderr.splitlines()) == 1
     ok("topics", "--delete", "--topic", topic, *b)
     assert topic not in ok("topics", "--list", *b).splitlines()
+
+
+def test_topics_describe_reports_and_regex_selection(bootstrap: str, request: pytest.FixtureRequest) -> None:
+    b = ["--bootstrap-server", bootstrap]
+    prefix = unique_topic(request)
+    strict, plain = f"{prefix}.strict", f"{prefix}.plain"
+    ok("topics", "--create", "--topic", strict, "--partitions", "2", "--config", "min.insync.replicas=2", *b)
+    ok("topics", "--create", "--topic", plain, "--partitions", "1", *b)
+    regex = f"{prefix}\\..*"
+    assert ok("topics", "--list", "--topic", regex, *b).splitlines() == [plain, strict]
+    assert ok("topics", "--list", "--topic", f"{strict}, {plain}", *b).splitlines() == [plain, strict]  # , is |
+    lines = ok("topics", "--describe", "--topic", regex, *b).splitlines()
+    assert [line.split("\t")[0] for line in lines] == [f"Topic: {plain}", "", f"Topic: {strict}", "", ""]
+    assert lines[2].endswith("\tConfigs: min.insync.replicas=2")
+
+    def partitions(*report: str) -> list[tuple[str, str]]:
+        out = ok("topics", "--describe", "--topic", regex, *report, *b).splitlines()
+        assert all(line.startswith("\tTopic: ") for line in out)  # reports print partitions only
+        return [(line.split("\t")[1], line.split("\t")[2]) for line in out]
+
+    # one replica in sync everywhere: below min.insync.replicas=2, at the default of 1
+    assert partitions("--under-min-isr-partitions") == [(f"Topic: {strict}", "Partition: 0"),
+                                                        (f"Topic: {strict}", "Partition: 1")]
+    assert partitions("--at-min-isr-partitions") == [(f"Topic: {plain}", "Partition: 0")]
+    assert partitions("--under-replicated-partitions") == []
+    assert partitions("--unavailable-partitions") == []
+    assert partitions("--under-replicated-partitions", "--at-min-isr-partitions") == [(f"Topic: {plain}", "Partition: 0")]
+    overrides = ok("topics", "--describe", "--topic", regex, "--topics-with-overrides", *b).splitlines()
+    assert len(overrides) == 1 and overrides[0].startswith(f"Topic: {strict}\t")
+    doc = json.loads(ok("topics", "--describe", "--topic", regex, "--under-min-isr-partitions", "--output", "json", *b))
+    assert [(t["topic"], [p["partition"] for p in t["partitions"]]) for t in doc] == [(strict, [0, 1])]
+    assert doc[0]["partitions"][0]["elr"] == [] and doc[0]["partitions"][0]["last_known_elr"] == []
+
+    missing = kbroker("topics", "--describe", "--topic", f"{prefix}-none.*", *b)
+    assert missing.returncode == 1 and f"Topic '{prefix}-none.*' does not exist as expected" in missing.stderr
+    assert ok("topics", "--describe", "--topic", f"{prefix}-none.*", "--if-exists", *b) == ""
+    for bad in (["--describe", "--topic", "(", *b], ["--list", "--under-replicated-partitions", *b],
+                ["--describe", "--topics-with-overrides", "--at-min-isr-partitions", *b]):
+        assert kbroker("topics", *bad).returncode == 2
 
 
 def test_configs_describe_and_alter(bootstrap: str, topic_factory) -> None:

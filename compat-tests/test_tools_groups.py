@@ -9,6 +9,7 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
 
 from kproto import ErrorCode
 
@@ -185,3 +186,97 @@ def test_delete_offsets(bootstrap: str, topic_factory, request: pytest.FixtureRe
     assert gone.returncode == 1 and "GROUP_ID_NOT_FOUND" in gone.stderr
     usage = kbroker(bootstrap, "--delete-offsets", "--group", group)
     assert usage.returncode == 2 and "--topic" in usage.stderr
+
+
+def kip848_member(bootstrap: str, group: str, topic: str, count: int) -> Consumer:
+    """A KIP-848 member (`group.protocol=consumer`) of `group` that has read and committed `count` records."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "client.id": "tools-test-kip848",
+                         "group.protocol": "consumer", "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    seen, deadline = 0, time.monotonic() + 30
+    while seen < count:
+        assert time.monotonic() < deadline, f"read {seen} of {count}"
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error():
+            seen += 1
+    consumer.commit(asynchronous=False)
+    return consumer
+
+
+def leader_epochs(bootstrap: str, topic: str) -> dict[int, int]:
+    from kbroker.tools.client import Client
+
+    with Client(bootstrap) as client:
+        return {p.partition_index: p.leader_epoch for p in client.metadata([topic]).topics[0].partitions}
+
+
+def test_verbose_views_of_a_classic_and_a_kip848_group(bootstrap: str, topic_factory,
+                                                       request: pytest.FixtureRequest) -> None:
+    topic, classic, classic_member = committed_group(bootstrap, topic_factory, request)
+    kip848 = unique_topic(request) + "-kip848"
+    kip848_consumer = kip848_member(bootstrap, kip848, topic, 10)
+    try:
+        epochs = leader_epochs(bootstrap, topic)
+        table = rows(ok(bootstrap, "--describe", "--group", classic, "--offsets", "--verbose"))
+        assert table[0] == ["GROUP", "TOPIC", "PARTITION", "LEADER-EPOCH", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG",
+                            "CONSUMER-ID", "HOST", "CLIENT-ID"]
+        assert [r[:7] for r in table[1:]] == [[classic, topic, str(p), str(epochs[p]), "5", "5", "0"] for p in (0, 1)]
+
+        members = rows(ok(bootstrap, "--describe", "--group", classic, "--members", "--verbose"))
+        assert members[0] == ["GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "CURRENT-EPOCH",
+                              "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT"]
+        assert members[1][0] == classic and members[1][3:] == ["tools-test-client", "2", "-", f"{topic}:0,1", "-", "-"]
+        state = rows(ok(bootstrap, "--describe", "--group", classic, "--state", "--verbose"))
+        assert state[0] == ["GROUP", "COORDINATOR", "(ID)", "ASSIGNMENT-STRATEGY", "STATE", "GROUP-EPOCH",
+                            "TARGET-ASSIGNMENT-EPOCH", "#MEMBERS"]
+        assert state[1][0] == classic and state[1][3:] == ["range", "Stable", "-", "-", "1"]
+
+        admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: its futures die with it
+        described = admin.describe_consumer_groups([kip848], request_timeout=10)[kip848].result(timeout=15)
+        member = described.members[0]
+        members = rows(ok(bootstrap, "--describe", "--group", kip848, "--members", "--verbose"))
+        assert members[1][:5] == [kip848, member.member_id, member.host, member.client_id, "2"]
+        current_epoch, current, target_epoch, target = members[1][5:]
+        assert (current, target) == (f"{topic}:0,1", f"{topic}:0,1") and int(current_epoch) > 0
+        state = rows(ok(bootstrap, "--describe", "--group", kip848, "--state", "--verbose"))
+        assert state[1][0] == kip848 and state[1][3:5] == [described.partition_assignor, "Stable"]
+        assert state[1][5:] == [current_epoch, target_epoch, "1"]  # one stable member: every epoch is the group's
+        doc = json.loads(ok(bootstrap, "--describe", "--group", kip848, "--members", "--output", "json"))
+        assert doc[0]["members"][0]["target_assignment"] == {topic: [0, 1]}
+
+        listed = rows(ok(bootstrap, "--list", "--type", "--state"))
+        assert listed[0] == ["GROUP", "TYPE", "STATE"]
+        assert [classic, "Classic", "Stable"] in listed and [kip848, "Consumer", "Stable"] in listed
+        only = [r[0] for r in rows(ok(bootstrap, "--list", "--type", "consumer"))]
+        assert kip848 in only and classic not in only
+        assert rows(ok(bootstrap, "--list", "--state", "Empty,PreparingRebalance"))[0] == ["GROUP", "STATE"]
+        assert not {classic, kip848} & {r[0] for r in rows(ok(bootstrap, "--list", "--state", "empty"))}
+    finally:
+        classic_member.close()
+        kip848_consumer.close()
+
+    done = kbroker(bootstrap, "--describe", "--group", classic, "--members")
+    assert done.returncode == 0 and done.stdout == ""  # no members: no table
+    assert done.stderr == f"\nConsumer group '{classic}' has no active members.\n"
+    assert {classic, kip848} <= {r[0] for r in rows(ok(bootstrap, "--list", "--state", "empty"))}
+
+
+def test_reset_to_current_keeps_committed_offsets(bootstrap: str, topic_factory,
+                                                  request: pytest.FixtureRequest) -> None:
+    from confluent_kafka import TopicPartition
+
+    topic = topic_factory(partitions=3)
+    group = unique_topic(request)
+    fill(bootstrap, topic, 5)  # partitions 0 and 1; partition 2 stays empty
+    committer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    committer.commit(offsets=[TopicPartition(topic, 0, 100), TopicPartition(topic, 1, 2)], asynchronous=False)
+    committer.close()
+
+    plan = rows(ok(bootstrap, "--reset-offsets", "--group", group, "--topic", topic, "--to-current", "--dry-run"))
+    # committed offsets stay as they are, even past the log end; partition 2 without one gets its log end
+    assert plan[1:] == [[group, topic, "0", "100"], [group, topic, "1", "2"], [group, topic, "2", "0"]]
+    ok(bootstrap, "--reset-offsets", "--group", group, "--topic", topic, "--to-current", "--execute")
+    doc = json.loads(ok(bootstrap, "--describe", "--group", group, "--output", "json"))
+    assert [(r["partition"], r["current_offset"]) for r in doc[0]["offsets"]] == [(0, 100), (1, 2), (2, 0)]
+    both = kbroker(bootstrap, "--reset-offsets", "--group", group, "--topic", topic, "--to-current", "--to-latest")
+    assert both.returncode == 2 and "exactly one of" in both.stderr

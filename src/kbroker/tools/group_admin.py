@@ -1,14 +1,18 @@
 """The group requests behind `kbroker groups`: list, describe, committed offsets, delete groups,
-delete offsets."""
+delete offsets. Consumer groups only, as kafka-consumer-groups sees them: protocol type
+`consumer` (or none), described with ConsumerGroupDescribe where the broker has it (KIP-848
+groups) and with DescribeGroups otherwise (classic groups)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from kproto import ErrorCode, ProtocolError
 from kproto.codec import decode
 from kproto.messages import (
     ConsumerGroupDescribeRequest,
+    ConsumerGroupDescribeResponse,
     ConsumerProtocolAssignment,
     DeleteGroupsRequest,
     DescribeGroupsRequest,
@@ -22,6 +26,11 @@ from kbroker.tools.console import coordinator
 
 ASSIGNMENT_VERSIONS = ConsumerProtocolAssignment.SPEC.versions
 INACTIVE_STATES = ("Empty", "Dead")  # Dead: the coordinator knows no such group
+REBALANCING_STATES = ("PreparingRebalance", "CompletingRebalance", "Assigning", "Reconciling")
+CONSUMER_PROTOCOL = "consumer"
+NO_LEADER_EPOCH = -1
+
+TopicPartitions = list[tuple[str, int]]
 
 
 @dataclass
@@ -29,58 +38,108 @@ class Member:
     member_id: str
     client_id: str
     host: str
-    assignment: list[tuple[str, int]]
+    assignment: TopicPartitions
+    instance_id: str | None = None
+    member_epoch: int | None = None  # the epochs and the target: KIP-848 groups only
+    target_assignment: TopicPartitions | None = None
 
 
 @dataclass
 class Group:
-    """What DescribeGroups says of one group, and who coordinates it."""
+    """What the coordinator says of one group, and who it is."""
 
     group_id: str
     state: str
     protocol_type: str
-    protocol: str
+    protocol: str  # the assignment strategy: the classic protocol name or the KIP-848 assignor
     coordinator: tuple[int, str]  # node id, host:port
     members: list[Member] = field(default_factory=list)
+    group_type: str = "Classic"
+    group_epoch: int | None = None
+    target_assignment_epoch: int | None = None
 
 
-def list_groups(client: Client) -> list[tuple[str, str, str]]:
-    """(group id, protocol type, state) of every group on every broker."""
+@dataclass(frozen=True)
+class Listing:
+    """One group as ListGroups lists it; empty state or type when the broker is too old to say."""
+
+    group_id: str
+    protocol_type: str
+    state: str
+    group_type: str
+
+
+@dataclass(frozen=True)
+class Committed:
+    offset: int
+    leader_epoch: int | None
+
+
+def list_groups(client: Client, states: Iterable[str] = (), types: Iterable[str] = ()) -> list[Listing]:
+    """The consumer groups on every broker, in these states and of these types (any when empty);
+    the filters go to the broker, which needs ListGroups v4 for states and v5 for types."""
+    states, types = sorted(states), sorted(types)
     found = {}
     for node in sorted(b.node_id for b in client.metadata([]).brokers):
-        answer = client.send(ListGroupsRequest(), node=node, max_version=4)
+        request = ListGroupsRequest(states_filter=states, types_filter=types)
+        answer = client.send(request, node=node, max_version=5, min_version=5 if types else 4 if states else 0)
         check(answer.error_code, f"list groups on broker {node}")
         for group in answer.groups:
-            found[group.group_id] = (group.group_id, group.protocol_type, group.group_state or "")
+            if group.protocol_type in (CONSUMER_PROTOCOL, ""):
+                found[group.group_id] = Listing(group.group_id, group.protocol_type, group.group_state or "",
+                                                group.group_type or "")
     return [found[g] for g in sorted(found)]
 
 
 def describe_group(client: Client, group_id: str) -> Group:
-    """As Kafka's admin client: ConsumerGroupDescribe first (KIP-848 groups), and DescribeGroups
-    for the groups it does not know (classic ones), or when the broker does not offer it."""
+    """The group as Kafka's admin client describes it: ConsumerGroupDescribe first, DescribeGroups
+    for a group that is not a KIP-848 group or a broker without that API."""
     node = coordinator(client, group_id)
     brokers = {b.node_id: f"{b.host}:{b.port}" for b in client.metadata([]).brokers}
     where = (node, brokers.get(node, "?"))
     if ConsumerGroupDescribeRequest.API_KEY in client.node(node).api_versions():
-        answer = client.send(ConsumerGroupDescribeRequest(group_ids=[group_id]), node=node)
-        described = answer.groups[0]
-        if described.error_code != ErrorCode.GROUP_ID_NOT_FOUND:
-            check(described.error_code, f"describe group {group_id}", described.error_message)
-            return Group(group_id, described.group_state, "consumer", described.assignor_name, where, [
-                Member(m.member_id, m.client_id, m.client_host,
-                       sorted((t.topic_name, p) for t in m.assignment.topic_partitions for p in t.partitions))
-                for m in described.members])
-    answer = client.send(DescribeGroupsRequest(groups=[group_id]), node=node, max_version=5)
+        group = describe_consumer_group(client, group_id, where)
+        if group is not None:
+            return group
+    return describe_classic_group(client, group_id, where)
+
+
+def describe_consumer_group(client: Client, group_id: str, where: tuple[int, str]) -> Group | None:
+    """A KIP-848 group, or None when the coordinator has no such group (it may be classic)."""
+    answer = client.send(ConsumerGroupDescribeRequest(group_ids=[group_id]), node=where[0])
     described = answer.groups[0]
-    check(described.error_code, f"describe group {group_id}")
-    group = Group(group_id, described.group_state, described.protocol_type, described.protocol_data, where)
-    for member in described.members:
-        assignment = decode_assignment(member.member_assignment) if described.protocol_type == "consumer" else []
-        group.members.append(Member(member.member_id, member.client_id, member.client_host, assignment))
+    if described.error_code == ErrorCode.GROUP_ID_NOT_FOUND:
+        return None
+    check(described.error_code, f"describe group {group_id}", described.error_message)
+    group = Group(group_id, described.group_state, CONSUMER_PROTOCOL, described.assignor_name, where,
+                  group_type="Consumer", group_epoch=described.group_epoch,
+                  target_assignment_epoch=described.assignment_epoch)
+    for m in described.members:
+        group.members.append(Member(m.member_id, m.client_id, m.client_host, topic_partitions(m.assignment),
+                                    m.instance_id, m.member_epoch, topic_partitions(m.target_assignment)))
     return group
 
 
-def decode_assignment(data: bytes | None) -> list[tuple[str, int]]:
+def topic_partitions(assignment: ConsumerGroupDescribeResponse.Assignment) -> TopicPartitions:
+    return sorted((t.topic_name, p) for t in assignment.topic_partitions for p in t.partitions)
+
+
+def describe_classic_group(client: Client, group_id: str, where: tuple[int, str]) -> Group:
+    answer = client.send(DescribeGroupsRequest(groups=[group_id]), node=where[0], max_version=5)
+    described = answer.groups[0]
+    if described.error_code == ErrorCode.GROUP_ID_NOT_FOUND:  # newer brokers say so rather than Dead
+        return Group(group_id, "Dead", "", "", where)
+    check(described.error_code, f"describe group {group_id}")
+    if described.protocol_type not in (CONSUMER_PROTOCOL, ""):
+        raise ToolError(f"GroupId {group_id} is not a consumer group ({described.protocol_type}).")
+    group = Group(group_id, described.group_state, described.protocol_type, described.protocol_data, where)
+    for member in described.members:
+        group.members.append(Member(member.member_id, member.client_id, member.client_host,
+                                    decode_assignment(member.member_assignment), member.group_instance_id))
+    return group
+
+
+def decode_assignment(data: bytes | None) -> TopicPartitions:
     """The (topic, partition) pairs of a consumer's assignment: a version int16, then the body;
     a newer version than ours is read as ours, ignoring what follows (as Kafka's clients do)."""
     if not data or len(data) < 2:
@@ -93,13 +152,15 @@ def decode_assignment(data: bytes | None) -> list[tuple[str, int]]:
     return sorted((t.topic, p) for t in body.assigned_partitions for p in t.partitions)
 
 
-def committed_offsets(client: Client, group_id: str) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> committed offset, for every partition the group has committed."""
+def committed_offsets(client: Client, group_id: str) -> dict[tuple[str, int], Committed]:
+    """(topic, partition) -> committed offset and the leader epoch committed with it (OffsetFetch
+    v5+; None without one), for every partition the group has committed."""
     request = OffsetFetchRequest(group_id=group_id)
     request.topics = None  # null: every topic (the constructor would make it an empty list)
     answer = client.send(request, node=coordinator(client, group_id), max_version=7, min_version=2)
     check(answer.error_code, f"committed offsets of group {group_id}")
-    return {(t.name, p.partition_index): p.committed_offset
+    return {(t.name, p.partition_index): Committed(
+                p.committed_offset, None if p.committed_leader_epoch == NO_LEADER_EPOCH else p.committed_leader_epoch)
             for t in answer.topics for p in t.partitions if p.committed_offset >= 0}
 
 

@@ -16,6 +16,7 @@ from kbroker.tools.common import bootstrap_option, connect, one_line_errors, out
 from kbroker.tools.console import commit
 from kbroker.tools.group_admin import (
     INACTIVE_STATES,
+    REBALANCING_STATES,
     Group,
     committed_offsets,
     delete_groups,
@@ -23,28 +24,48 @@ from kbroker.tools.group_admin import (
     describe_group,
     list_groups,
 )
+from kbroker.tools.group_views import (
+    DELETE_OFFSETS_COLUMNS,
+    KNOWN_STATES,
+    KNOWN_TYPES,
+    RESET_COLUMNS,
+    list_columns,
+    listing_row,
+    member_row,
+    members_columns,
+    offsets_columns,
+    print_table,
+    state_columns,
+    state_row,
+)
 from kbroker.tools.reset_plan import Plan, Scenario, export_csv, parse_topic_specs, plan_reset, scenario_from
-
-MISSING = "-"
 
 
 @click.command("groups")
 @bootstrap_option
 @output_option
-@click.option("--list", "do_list", is_flag=True, help="List every group.")
-@click.option("--describe", is_flag=True, help="Describe groups: offsets and lag (default), --members or --state.")
+@click.option("--list", "do_list", is_flag=True, help="List the consumer groups (with --state/--type: a table).")
+@click.option("--describe", is_flag=True, help="Describe groups: --offsets (default), --members or --state.")
 @click.option("--delete", is_flag=True, help="Delete groups that have no active members.")
 @click.option("--reset-offsets", is_flag=True, help="Reset committed offsets of an inactive group.")
 @click.option("--delete-offsets", is_flag=True, help="Delete a group's committed offsets of --topic (OffsetDelete).")
 @click.option("--group", "group_ids", multiple=True, metavar="GROUP", help="A group (repeatable).")
-@click.option("--all-groups", is_flag=True, help="Every group, for --describe and --delete.")
+@click.option("--all-groups", is_flag=True, help="Every group, for --describe, --delete and --reset-offsets.")
+@click.option("--offsets", is_flag=True, help="With --describe: offsets and lag per partition (the default).")
 @click.option("--members", is_flag=True, help="With --describe: one line per member.")
-@click.option("--state", is_flag=True, help="With --describe: coordinator, strategy, state, member count.")
+@click.option("--state", "states", is_flag=False, flag_value="", default=None, metavar="[STATE,...]",
+              help="With --describe: coordinator, strategy, state, member count. With --list: the state "
+                   "column, and only groups in these states when given.")
+@click.option("--type", "types", is_flag=False, flag_value="", default=None, metavar="[TYPE,...]",
+              help="With --list: the type column (Classic, Consumer), and only groups of these types when given.")
+@click.option("--verbose", is_flag=True, help="With --describe: leader epochs, member epochs and assignments, "
+                                               "group epochs.")
 @click.option("--topic", "topics", multiple=True, metavar="TOPIC[:P,...]",
               help="With --reset-offsets or --delete-offsets: a topic, optionally with partitions (repeatable).")
 @click.option("--all-topics", is_flag=True, help="With --reset-offsets: every topic the group has committed.")
 @click.option("--to-earliest", is_flag=True, help="Reset to the log start.")
 @click.option("--to-latest", is_flag=True, help="Reset to the log end.")
+@click.option("--to-current", is_flag=True, help="Reset to the committed offset (the log end where there is none).")
 @click.option("--to-offset", type=int, help="Reset to this offset (kept within the log).")
 @click.option("--to-datetime", metavar="YYYY-MM-DDTHH:mm:SS.sss[+HH:MM]",
               help="Reset to the first offset at or after this time (local time without a zone).")
@@ -57,18 +78,20 @@ MISSING = "-"
 @click.option("--execute", is_flag=True, help="Commit the new offsets.")
 @one_line_errors
 def groups(bootstrap: str, timeout: float, output: str, do_list: bool, describe: bool, delete: bool,
-           reset_offsets: bool, delete_offsets: bool, group_ids: tuple[str, ...], all_groups: bool, members: bool,
-           state: bool, topics: tuple[str, ...], all_topics: bool, to_earliest: bool, to_latest: bool,
-           to_offset: int | None, to_datetime: str | None, shift_by: int | None, by_duration: str | None,
-           from_file: Path | None, export: bool, dry_run: bool, execute: bool) -> None:
+           reset_offsets: bool, delete_offsets: bool, group_ids: tuple[str, ...], all_groups: bool, offsets: bool,
+           members: bool, states: str | None, types: str | None, verbose: bool, topics: tuple[str, ...],
+           all_topics: bool, to_earliest: bool, to_latest: bool, to_current: bool, to_offset: int | None,
+           to_datetime: str | None, shift_by: int | None, by_duration: str | None, from_file: Path | None,
+           export: bool, dry_run: bool, execute: bool) -> None:
     """List, describe and delete consumer groups; reset and delete their offsets.
 
     \b
     Examples:
       kbroker groups --list
+      kbroker groups --list --state stable,empty --type
       kbroker groups --describe --group orders-app
-      kbroker groups --describe --group orders-app --members
-      kbroker groups --describe --all-groups --state
+      kbroker groups --describe --group orders-app --members --verbose
+      kbroker groups --describe --all-groups --state --verbose
       kbroker groups --delete --group old-app
       kbroker groups --reset-offsets --group orders-app --topic orders --to-earliest --execute
       kbroker groups --reset-offsets --group orders-app --topic orders:0,1 --shift-by -10 --dry-run
@@ -81,21 +104,25 @@ def groups(bootstrap: str, timeout: float, output: str, do_list: bool, describe:
                                      ("--reset-offsets", reset_offsets), ("--delete-offsets", delete_offsets)) if on]
     if len(actions) != 1:
         raise click.UsageError("give exactly one of --list, --describe, --delete, --reset-offsets, --delete-offsets")
+    check_sub_options(actions[0], offsets, members, states, types, verbose, bool(topics))
     if delete_offsets and (len(group_ids) != 1 or not topics):
         raise click.UsageError("--delete-offsets takes one --group and at least one --topic")
     if export and not reset_offsets:
         raise click.UsageError("--export goes with --reset-offsets")
     scenario = scenario_from(to_earliest, to_latest, to_offset, to_datetime, shift_by, by_duration, from_file,
-                             group_ids) if reset_offsets else None
+                             group_ids, to_current=to_current) if reset_offsets else None
+    wanted_states = parse_names(states, KNOWN_STATES, "state", "--state") if do_list else []
+    wanted_types = parse_names(types, KNOWN_TYPES, "type", "--type") if do_list else []
     with connect(bootstrap, timeout) as client:
         if do_list:
-            show_list(client, output)
+            show_list(client, wanted_states, wanted_types, states is not None, types is not None, output)
             return
-        chosen = list(group_ids) or ([g for g, _, _ in list_groups(client)] if all_groups else [])
+        chosen = list(group_ids) or ([g.group_id for g in list_groups(client)] if all_groups else [])
         if not chosen and not all_groups:
-            raise click.UsageError(f"{actions[0]} needs --group GROUP" + (" or --all-groups" if not reset_offsets else ""))
+            raise click.UsageError(f"{actions[0]} needs --group GROUP or --all-groups")
         if describe:
-            show_describe(client, chosen, "members" if members else "state" if state else "offsets", output)
+            show_describe(client, chosen, "members" if members else "state" if states is not None else "offsets",
+                          verbose, output)
         elif delete:
             show_delete(client, chosen)
         elif delete_offsets:
@@ -116,46 +143,84 @@ def groups(bootstrap: str, timeout: float, output: str, do_list: bool, describe:
             show_plans(plans, output, export, with_group=len(group_ids) != 1)
 
 
-def show_list(client: Client, output: str) -> None:
-    found = list_groups(client)
+def check_sub_options(action: str, offsets: bool, members: bool, states: str | None, types: str | None,
+                      verbose: bool, with_topics: bool) -> None:
+    """The sub-options each action takes, as kafka-consumer-groups checks them."""
+    if with_topics and action == "--delete":
+        raise click.UsageError("The consumer does not support topic-specific offset deletion from a consumer group.")
+    if with_topics and action not in ("--reset-offsets", "--delete-offsets"):
+        raise click.UsageError("--topic goes with --reset-offsets or --delete-offsets")
+    if action == "--describe":
+        if offsets + members + (states is not None) > 1:
+            raise click.UsageError("--describe takes at most one of --offsets, --members, --state")
+        if states:
+            raise click.UsageError("--describe does not take a value for --state")
+    elif offsets or members or verbose:
+        raise click.UsageError("--offsets, --members and --verbose go with --describe")
+    if states is not None and action not in ("--describe", "--list"):
+        raise click.UsageError("--state goes with --describe or --list")
+    if types is not None and action != "--list":
+        raise click.UsageError("--type goes with --list")
+
+
+def parse_names(text: str | None, known: tuple[str, ...], what: str, option: str) -> list[str]:
+    """`stable,Empty` as Kafka's names (`Stable`, `Empty`), matched without regard to case; none
+    for an option left out or given without a value."""
+    if not text:
+        return []
+    by_lower = {name.lower(): name for name in known}
+    names = [by_lower.get(item.strip().lower()) for item in text.split(",")]
+    if None in names:
+        label = {"state": "state", "type": "types"}[what]  # Kafka's own wording for each
+        raise click.BadParameter(f"Invalid {label} list '{text}'. Valid {what}s are: {', '.join(known)}",
+                                 param_hint=option)
+    return sorted(set(names))
+
+
+def show_list(client: Client, states: list[str], types: list[str], with_state: bool, with_type: bool,
+              output: str) -> None:
+    """Names only, or with --state/--type the GROUP TYPE STATE table of kafka-consumer-groups."""
+    rows = [listing_row(listing) for listing in list_groups(client, states, types)]
     if output == "json":
-        print_json([{"group": g, "protocol_type": t, "state": s} for g, t, s in found])
-        return
-    for group_id, _, _ in found:
-        click.echo(group_id)
+        print_json(rows)
+    elif with_state or with_type:
+        print_table(list_columns(rows, with_type, with_state), rows, blank_line=False)
+    else:
+        for row in rows:
+            click.echo(row["group"])
 
 
-def show_describe(client: Client, group_ids: list[str], view: str, output: str) -> None:
+def show_describe(client: Client, group_ids: list[str], view: str, verbose: bool, output: str) -> None:
+    """Each group in name order; to standard error, as Kafka: a note for a group without members or
+    one that is rebalancing. A view without rows prints no table."""
     documents = []
-    for group_id in group_ids:
+    for group_id in sorted(group_ids):
         group = describe_group(client, group_id)
         if group.state == "Dead":
             raise ToolError(f"Consumer group '{group_id}' does not exist.")
         if view == "state":
-            rows = [state_row(group)]
+            rows, columns = [state_row(group)], state_columns(verbose)
         elif view == "members":
-            rows = [{"group": group_id, "consumer_id": m.member_id, "host": m.host, "client_id": m.client_id,
-                     "partitions": len(m.assignment)} for m in group.members]
+            rows = [member_row(group, m) for m in group.members]
+            columns = members_columns(rows, verbose)
         else:
-            rows = offset_rows(client, group)
+            rows, columns = offset_rows(client, group), offsets_columns(verbose)
         if output == "json":
             documents.append({"group": group_id, "state": group.state, view: rows})
             continue
-        if not group.members and view != "state":
-            click.echo(f"\nConsumer group '{group_id}' has no active members.")
-        print_table(VIEWS[view], rows)
+        if group.state == "Empty":
+            click.echo(f"\nConsumer group '{group_id}' has no active members.", err=True)
+        elif group.state in REBALANCING_STATES:
+            click.echo(f"\nWarning: Consumer group '{group_id}' is rebalancing.", err=True)
+        if rows:
+            print_table(columns, rows)
     if output == "json":
         print_json(documents)
 
 
-def state_row(group: Group) -> dict[str, Any]:
-    node, address = group.coordinator
-    return {"group": group.group_id, "coordinator": f"{address} ({node})", "assignment_strategy": group.protocol,
-            "state": group.state, "members": len(group.members)}
-
-
 def offset_rows(client: Client, group: Group) -> list[dict[str, Any]]:
-    """One row per partition the group has committed or a member holds, with lag to the log end."""
+    """One row per partition the group has committed or a member holds, with lag to the log end and
+    the leader epoch committed with the offset."""
     committed = committed_offsets(client, group.group_id)
     owners = {tp: m for m in group.members for tp in m.assignment}
     partitions = sorted(set(committed) | set(owners))
@@ -166,39 +231,14 @@ def offset_rows(client: Client, group: Group) -> list[dict[str, Any]]:
         ends.update({(topic, p): o for p, o in list_offsets(client, topic, wanted, LATEST).items()})
     rows = []
     for tp in partitions:
-        owner = owners.get(tp)
-        current, end = committed.get(tp), ends.get(tp)
-        rows.append({"group": group.group_id, "topic": tp[0], "partition": tp[1], "current_offset": current,
-                     "log_end_offset": end,
-                     "lag": end - current if current is not None and end is not None else None,
+        owner, found, end = owners.get(tp), committed.get(tp), ends.get(tp)
+        current = found.offset if found else None
+        rows.append({"group": group.group_id, "topic": tp[0], "partition": tp[1],
+                     "leader_epoch": found.leader_epoch if found else None, "current_offset": current,
+                     "log_end_offset": end, "lag": end - current if current is not None and end is not None else None,
                      "consumer_id": owner.member_id if owner else None, "host": owner.host if owner else None,
                      "client_id": owner.client_id if owner else None})
     return rows
-
-
-# Columns of each view as kafka-consumer-groups prints them: (header, row key, minimum width).
-VIEWS = {
-    "offsets": [("GROUP", "group", 15), ("TOPIC", "topic", 15), ("PARTITION", "partition", 10),
-                ("CURRENT-OFFSET", "current_offset", 15), ("LOG-END-OFFSET", "log_end_offset", 15),
-                ("LAG", "lag", 15), ("CONSUMER-ID", "consumer_id", 15), ("HOST", "host", 15),
-                ("CLIENT-ID", "client_id", 0)],
-    "members": [("GROUP", "group", 15), ("CONSUMER-ID", "consumer_id", 15), ("HOST", "host", 15),
-                ("CLIENT-ID", "client_id", 15), ("#PARTITIONS", "partitions", 0)],
-    "state": [("GROUP", "group", 15), ("COORDINATOR (ID)", "coordinator", 25),
-              ("ASSIGNMENT-STRATEGY", "assignment_strategy", 20), ("STATE", "state", 15), ("#MEMBERS", "members", 0)],
-    "reset": [("GROUP", "group", 30), ("TOPIC", "topic", 30), ("PARTITION", "partition", 10),
-              ("NEW-OFFSET", "new_offset", 0)],
-    "delete_offsets": [("TOPIC", "topic", 15), ("PARTITION", "partition", 10), ("STATUS", "status", 0)],
-}
-
-
-def print_table(columns: list[tuple[str, str, int]], rows: list[dict[str, Any]]) -> None:
-    """A blank line, then left-aligned columns one space apart; a missing value prints as `-`."""
-    cells = [[MISSING if row[key] is None else str(row[key]) for _, key, _ in columns] for row in rows]
-    widths = [max([minimum, len(header)] + [len(c[i]) for c in cells]) for i, (header, _, minimum) in enumerate(columns)]
-    click.echo()
-    for line in [[h for h, _, _ in columns]] + cells:
-        click.echo(" ".join(value.ljust(width) for value, width in zip(line[:-1], widths)) + " " + line[-1])
 
 
 def show_delete(client: Client, group_ids: list[str]) -> None:
@@ -218,7 +258,7 @@ def reset(client: Client, group_id: str, topics: tuple[str, ...], all_topics: bo
     if group.state not in INACTIVE_STATES:
         raise ToolError(f"Assignments can only be reset if the group '{group_id}' is inactive, "
                         f"but the current state is {group.state}.")
-    committed = committed_offsets(client, group_id)
+    committed = {tp: c.offset for tp, c in committed_offsets(client, group_id).items()}
     if scenario.kind == "file":
         if group_id not in scenario.plans:
             raise ToolError(f"No reset plan for group {group_id} found.")
@@ -244,7 +284,7 @@ def show_plans(plans: dict[str, Plan], output: str, export: bool, with_group: bo
     if output == "json":
         print_json(rows)
     else:
-        print_table(VIEWS["reset"], rows)
+        print_table(RESET_COLUMNS, rows)
 
 
 def show_delete_offsets(client: Client, group_id: str, topics: tuple[str, ...], output: str) -> None:
@@ -261,6 +301,6 @@ def show_delete_offsets(client: Client, group_id: str, topics: tuple[str, ...], 
     else:
         click.echo("Error: Encountered some partition-level error, see the follow-up details." if failed else
                    f"Request succeeded for deleting offsets from group {group_id}.")
-        print_table(VIEWS["delete_offsets"], rows)
+        print_table(DELETE_OFFSETS_COLUMNS, rows)
     if failed:
         raise ToolError(f"offsets of group {group_id} not deleted for {', '.join(failed)}")

@@ -25,8 +25,8 @@ Plan = dict[tuple[str, int], int]  # (topic, partition) -> offset
 
 @dataclass(frozen=True)
 class Scenario:
-    """One reset rule: `kind` is earliest, latest, offset, timestamp or shift, with its number, or
-    file, with the offsets a CSV plan gives each group."""
+    """One reset rule: `kind` is earliest, latest, current, offset, timestamp or shift, with its
+    number, or file, with the offsets a CSV plan gives each group."""
 
     kind: str
     value: int = 0
@@ -35,11 +35,12 @@ class Scenario:
 
 def scenario_from(to_earliest: bool, to_latest: bool, to_offset: int | None, to_datetime: str | None,
                   shift_by: int | None, by_duration: str | None, from_file: Path | None = None,
-                  group_ids: tuple[str, ...] = (), now_ms: float | None = None) -> Scenario:
+                  group_ids: tuple[str, ...] = (), now_ms: float | None = None, to_current: bool = False) -> Scenario:
     """The one scenario the options name; a usage error for none or several."""
     given = [s for s in (
         Scenario("earliest") if to_earliest else None,
         Scenario("latest") if to_latest else None,
+        Scenario("current") if to_current else None,
         Scenario("offset", to_offset) if to_offset is not None else None,
         Scenario("timestamp", parse_datetime(to_datetime)) if to_datetime is not None else None,
         Scenario("shift", shift_by) if shift_by is not None else None,
@@ -48,8 +49,8 @@ def scenario_from(to_earliest: bool, to_latest: bool, to_offset: int | None, to_
         Scenario("file", plans=read_plan(from_file, group_ids)) if from_file is not None else None,
     ) if s is not None]
     if len(given) != 1:
-        raise click.UsageError("--reset-offsets needs exactly one of --to-earliest, --to-latest, --to-offset, "
-                               "--to-datetime, --shift-by, --by-duration, --from-file")
+        raise click.UsageError("--reset-offsets needs exactly one of --to-earliest, --to-latest, --to-current, "
+                               "--to-offset, --to-datetime, --shift-by, --by-duration, --from-file")
     return given[0]
 
 
@@ -121,8 +122,9 @@ def parse_topic_specs(specs: tuple[str, ...]) -> dict[str, list[int] | None]:
 
 
 def plan_reset(client: Client, specs: dict[str, list[int] | None], committed: Plan, scenario: Scenario) -> Plan:
-    """(topic, partition) -> new offset. Like Kafka, offsets stay within [log start, log end], and
-    a time after the last record resets to the log end."""
+    """(topic, partition) -> new offset. Like Kafka, offsets stay within [log start, log end], a
+    time after the last record resets to the log end, and --to-current keeps a committed offset as
+    it is (the log end where there is none)."""
     plan = {}
     for topic, wanted in specs.items():
         leaders = client.partitions(topic)
@@ -135,6 +137,9 @@ def plan_reset(client: Client, specs: dict[str, list[int] | None], committed: Pl
         at_time = list_offsets(client, topic, leaders, scenario.value) if scenario.kind == "timestamp" else {}
         for partition in leaders:
             start, end = starts[partition], ends[partition]
+            if scenario.kind == "current":
+                plan[(topic, partition)] = committed.get((topic, partition), end)
+                continue
             if scenario.kind == "earliest":
                 target = start
             elif scenario.kind == "latest":
@@ -145,7 +150,8 @@ def plan_reset(client: Client, specs: dict[str, list[int] | None], committed: Pl
                 target = at_time[partition] if at_time[partition] >= 0 else end
             else:
                 if (topic, partition) not in committed:
-                    raise ToolError(f"--shift-by needs a committed offset; group has none for {topic}-{partition}")
+                    raise ToolError(f"Cannot shift offset for partition {topic}-{partition} since there is no "
+                                    "current committed offset")
                 target = committed[(topic, partition)] + scenario.value
             plan[(topic, partition)] = min(max(target, start), end)
     return plan

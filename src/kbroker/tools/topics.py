@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from typing import Callable
+
 import click
 from kproto import ErrorCode
 from kproto.messages import CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest
 
-from kbroker.tools.admin import TOPIC_RESOURCE, describe_configs
-from kbroker.tools.client import Client, check
+from kbroker.tools.client import Client, ToolError, check
 from kbroker.tools.common import bootstrap_option, connect, key_values, one_line_errors, output_option, print_json
+from kbroker.tools.topic_describe import REPORTS, describe
 
-DYNAMIC_TOPIC_CONFIG = 1
 REQUEST_TIMEOUT_MS = 30_000
 
 
@@ -19,20 +21,31 @@ REQUEST_TIMEOUT_MS = 30_000
 @output_option
 @click.option("--create", "action", flag_value="create", help="Create --topic.")
 @click.option("--list", "action", flag_value="list", help="List topic names.")
-@click.option("--describe", "action", flag_value="describe", help="Partitions, leaders, replicas, ISR and overrides.")
+@click.option("--describe", "action", flag_value="describe", help="Partitions, leaders, replicas, ISR and configs.")
 @click.option("--alter", "action", flag_value="alter", help="Grow --topic to --partitions.")
 @click.option("--delete", "action", flag_value="delete", help="Delete --topic.")
-@click.option("--topic", help="The topic (all topics for --list/--describe when left out).")
+@click.option("--topic", help="The topic; for --list/--describe a regular expression (all topics when left out).")
 @click.option("--partitions", type=click.IntRange(min=1), help="Partition count (default: the broker's num.partitions).")
 @click.option("--replication-factor", type=click.IntRange(min=1), help="Replicas per partition (default: the broker's).")
 @click.option("--config", "configs", multiple=True, metavar="KEY=VALUE", help="A topic config for --create (repeatable).")
 @click.option("--if-not-exists", is_flag=True, help="With --create: no error when the topic exists.")
-@click.option("--if-exists", is_flag=True, help="With --alter/--delete: no error when the topic is missing.")
+@click.option("--if-exists", is_flag=True, help="With --alter/--delete/--describe: no error when the topic is missing.")
 @click.option("--exclude-internal", is_flag=True, help="Leave internal topics out of --list/--describe.")
+@click.option("--under-replicated-partitions", "under_replicated", is_flag=True,
+              help="With --describe: only partitions with fewer in-sync replicas than replicas.")
+@click.option("--unavailable-partitions", "unavailable", is_flag=True,
+              help="With --describe: only partitions without a live leader.")
+@click.option("--under-min-isr-partitions", "under_min_isr", is_flag=True,
+              help="With --describe: only partitions with fewer in-sync replicas than min.insync.replicas.")
+@click.option("--at-min-isr-partitions", "at_min_isr", is_flag=True,
+              help="With --describe: only partitions with exactly min.insync.replicas in-sync replicas.")
+@click.option("--topics-with-overrides", is_flag=True, help="With --describe: only topics with a config set, "
+                                                              "without their partitions.")
 @one_line_errors
 def topics(bootstrap: str, timeout: float, output: str, action: str | None, topic: str | None,
            partitions: int | None, replication_factor: int | None, configs: tuple[str, ...],
-           if_not_exists: bool, if_exists: bool, exclude_internal: bool) -> None:
+           if_not_exists: bool, if_exists: bool, exclude_internal: bool, topics_with_overrides: bool,
+           **report_flags: bool) -> None:
     """Create, list, describe, alter or delete topics.
 
     \b
@@ -40,6 +53,7 @@ def topics(bootstrap: str, timeout: float, output: str, action: str | None, topi
       kbroker topics --create --topic orders --partitions 6 --config retention.ms=86400000
       kbroker topics --list
       kbroker topics --describe --topic orders
+      kbroker topics --describe --topic 'orders.*' --under-min-isr-partitions
       kbroker topics --alter --topic orders --partitions 12
       kbroker topics --delete --topic orders
     """
@@ -49,6 +63,11 @@ def topics(bootstrap: str, timeout: float, output: str, action: str | None, topi
         raise click.UsageError(f"--{action} needs --topic")
     if action == "alter" and partitions is None:
         raise click.UsageError("--alter needs --partitions")
+    reports = frozenset(name for name in REPORTS if report_flags[name])
+    if (reports or topics_with_overrides) and action != "describe":
+        raise click.UsageError("the partition reports and --topics-with-overrides go with --describe")
+    if reports and topics_with_overrides:
+        raise click.UsageError("--topics-with-overrides does not go with the partition reports")
     with connect(bootstrap, timeout) as client:
         if action == "create":
             create(client, topic, partitions, replication_factor, configs, if_not_exists)
@@ -56,7 +75,10 @@ def topics(bootstrap: str, timeout: float, output: str, action: str | None, topi
             names = listed(client, topic, exclude_internal)
             print_json(names) if output == "json" else [click.echo(name) for name in names]
         elif action == "describe":
-            describe(client, listed(client, topic, exclude_internal), output)
+            names = listed(client, topic, exclude_internal)
+            if topic and not names and not if_exists:
+                raise ToolError(f"Topic '{topic}' does not exist as expected")
+            describe(client, names, output, reports, topics_with_overrides)
         elif action == "alter":
             alter(client, topic, partitions, if_exists)
         else:
@@ -79,40 +101,21 @@ def create(client: Client, topic: str, partitions: int | None, factor: int | Non
     click.echo(f"Created topic {topic}.")
 
 
-def listed(client: Client, topic: str | None, exclude_internal: bool) -> list[str]:
-    meta = client.metadata(None if topic is None else [topic])
-    names = []
-    for found in meta.topics:
-        if topic is not None:
-            check(found.error_code, f"topic {topic}")
-        if not (exclude_internal and found.is_internal):
-            names.append(found.name)
-    return sorted(names)
+def listed(client: Client, pattern: str | None, exclude_internal: bool) -> list[str]:
+    """The topic names `pattern` matches whole, as kafka-topics reads it: a regular expression in
+    which `,` means `|` and spaces and surrounding quotes are dropped."""
+    matches = topic_filter(pattern) if pattern is not None else None
+    return sorted(t.name for t in client.metadata(None).topics
+                  if not (exclude_internal and t.is_internal) and (matches is None or matches(t.name)))
 
 
-def describe(client: Client, names: list[str], output: str) -> None:
-    meta = {t.name: t for t in client.metadata(names).topics} if names else {}
-    docs = []
-    for name in names:
-        found = meta[name]
-        overrides = {c.name: c.value for c in describe_configs(client, TOPIC_RESOURCE, name)
-                     if c.config_source == DYNAMIC_TOPIC_CONFIG}
-        parts = sorted(found.partitions, key=lambda p: p.partition_index)
-        factor = len(parts[0].replica_nodes) if parts else 0
-        docs.append({"topic": name, "topic_id": str(found.topic_id), "partition_count": len(parts),
-                     "replication_factor": factor, "configs": overrides,
-                     "partitions": [{"partition": p.partition_index, "leader": p.leader_id,
-                                     "replicas": p.replica_nodes, "isr": p.isr_nodes} for p in parts]})
-    if output == "json":
-        print_json(docs)
-        return
-    for doc in docs:
-        configs = ",".join(f"{k}={v}" for k, v in doc["configs"].items())
-        click.echo(f"Topic: {doc['topic']}\tTopicId: {doc['topic_id']}\tPartitionCount: {doc['partition_count']}\t"
-                   f"ReplicationFactor: {doc['replication_factor']}\tConfigs: {configs}")
-        for p in doc["partitions"]:
-            click.echo(f"\tTopic: {doc['topic']}\tPartition: {p['partition']}\tLeader: {p['leader']}\t"
-                       f"Replicas: {','.join(map(str, p['replicas']))}\tIsr: {','.join(map(str, p['isr']))}")
+def topic_filter(pattern: str) -> Callable[[str], bool]:
+    regex = pattern.strip().replace(",", "|").replace(" ", "").lstrip("\"'").rstrip("\"'")
+    try:
+        compiled = re.compile(regex)
+    except re.error:
+        raise click.BadParameter(f"{regex} is an invalid regex.", param_hint="--topic") from None
+    return lambda name: compiled.fullmatch(name) is not None
 
 
 def alter(client: Client, topic: str, partitions: int, if_exists: bool) -> None:
