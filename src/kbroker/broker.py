@@ -307,7 +307,8 @@ class Broker:
     def _commit_txn_offsets(self, group_id: str, commits: list[OffsetCommit]) -> None:
         self.groups.commit_transaction_offsets(group_id, commits)
 
-    def append(self, topic: str, partition: int, records: bytes | None, produce_version: int) -> AppendOutcome:
+    def append(self, topic: str, partition: int, records: bytes | memoryview | None,
+               produce_version: int) -> AppendOutcome:
         info: TopicInfo | None = self.topics.get(topic)
         plog = self.logs.get(topic, partition) if info else None
         if plog is None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import struct
 from functools import lru_cache
 from typing import Any, Callable
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from kproto.exceptions import ProtocolError
-from kproto.model import ZERO_UUID, Message
+from kproto.model import ZERO_UUID, Message, lazy_default
 from kproto.schema.types import ZERO, FieldSpec, MessageSpec, StructSpec
 
 Decoder = Callable[[bytes, int, int], tuple[Any, int]]
@@ -48,7 +48,7 @@ def zero_value(spec: FieldSpec) -> Any:
     if t.startswith("[]"):
         return []
     if spec.struct is not None:
-        return None  # a fresh struct, made by the generated code through its class
+        return None  # a struct of defaults, made on first read (see kproto.model.lazy_default)
     if t in FIXED:
         return False if t == "bool" else (0.0 if t == "float64" else 0)
     return {"string": "", "bytes": b"", "records": None, "uuid": ZERO_UUID}[t]
@@ -58,7 +58,31 @@ def zero_value(spec: FieldSpec) -> Any:
 
 
 def read_uvarint(b: bytes, p: int, end: int, where: str) -> tuple[int, int]:
-    """Unsigned varint of at most 5 bytes (Kafka's limit for 32-bit values)."""
+    """Unsigned varint of at most 5 bytes (Kafka's limit for 32-bit values).
+
+    Unrolled where five bytes remain, as they do for all but a message's last bytes: record set
+    lengths of 16 KiB and more take three bytes, and a loop costs half as much again.
+    """
+    if end - p >= 5:
+        value = b[p]
+        if value < 0x80:
+            return value, p + 1
+        byte = b[p + 1]
+        value = (value & 0x7F) | (byte & 0x7F) << 7
+        if byte < 0x80:
+            return value, p + 2
+        byte = b[p + 2]
+        value |= (byte & 0x7F) << 14
+        if byte < 0x80:
+            return value, p + 3
+        byte = b[p + 3]
+        value |= (byte & 0x7F) << 21
+        if byte < 0x80:
+            return value, p + 4
+        byte = b[p + 4]
+        if byte < 0x80:
+            return value | byte << 28, p + 5
+        raise ProtocolError(f"{where}: varint longer than 5 bytes at byte {p}")
     value = 0
     shift = 0
     while True:
@@ -100,8 +124,20 @@ def not_nullable(where: str, p: int) -> ProtocolError:
     return ProtocolError(f"{where}: null at byte {p} but the field is not nullable in this version")
 
 
+_NEW = object.__new__
+_SET_UUID_INT = UUID.__dict__["int"].__set__
+_SET_UUID_SAFE = UUID.__dict__["is_safe"].__set__
+_UUID_SAFETY_UNKNOWN = SafeUUID.unknown
+
+
 def read_uuid(raw: bytes) -> UUID:
-    return ZERO_UUID if raw == b"\0" * 16 else UUID(bytes=raw)
+    """The UUID of 16 bytes, made as `UUID.__init__` makes it but without its argument checks (a third of the cost)."""
+    if raw == b"\0" * 16:
+        return ZERO_UUID
+    uuid = _NEW(UUID)
+    _SET_UUID_INT(uuid, int.from_bytes(raw, "big"))
+    _SET_UUID_SAFE(uuid, _UUID_SAFETY_UNKNOWN)
+    return uuid
 
 
 def unknown_tags_section(o: Any, known: list[tuple[int, bytes]]) -> bytes:
@@ -140,6 +176,8 @@ class _Compiler:
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
         self.done: set[str] = set()
+        self.lazy: list[tuple[StructSpec, FieldSpec]] = []
+        self.methods: dict[tuple[str, str], str] = {}
         self.counter = 0
 
     # -- naming
@@ -153,10 +191,18 @@ class _Compiler:
         self.consts[name] = value
         return name
 
+    def struct_method(self, fmt: str, method: str) -> str:
+        """The name of `struct.Struct(fmt).<method>`, bound once rather than looked up on every call."""
+        key = (fmt, method)
+        if key not in self.methods:
+            self.methods[key] = self.const(getattr(struct.Struct(fmt), method), "S")
+        return self.methods[key]
+
+    def struct_class(self, struct_spec: StructSpec) -> type:
+        return self.cls if struct_spec is self.spec.body else getattr(self.cls, struct_spec.name)
+
     def class_of(self, struct_spec: StructSpec) -> str:
-        if struct_spec.name == self.spec.body.name and struct_spec is self.spec.body:
-            return self.const(self.cls, "C")
-        return self.const(getattr(self.cls, struct_spec.name), "C")
+        return self.const(self.struct_class(struct_spec), "C")
 
     def var(self) -> str:
         self.counter += 1
@@ -186,15 +232,41 @@ class _Compiler:
     # -- decoding
 
     def decoder(self, s: StructSpec) -> str:
+        """`decode_S(b, p, end) -> (struct, p)`; `decode_S(b, m, p, end)` when S holds records (see `buffers`)."""
         name = f"decode_{s.name}"
-        if name in self.done:
-            return name
-        self.done.add(name)
+        if name not in self.done:
+            self.done.add(name)
+            body = self.struct_body(s, "o", "    ")
+            if s is self.spec.body:
+                head = ["def %s(b, p, end):" % name] + (["    m = memoryview(b)"] if self.holds_records(s) else [])
+            else:
+                head = [f"def {name}({self.buffers(s)}p, end):"]
+            self.lines += [*head, *body, "    return o, p", ""]
+        return name
+
+    def holds_records(self, s: StructSpec) -> bool:
+        """Whether a value of `s` at this version has a records field, directly or in a nested struct."""
+        return any(f.present_in(self.version) and (f.type == "records" or (f.struct is not None and self.holds_records(f.struct)))
+                   for f in s.fields)
+
+    def buffers(self, s: StructSpec) -> str:
+        """The leading arguments of a nested decoder: the bytes, and for structs holding records a
+        memoryview of them, made once per message, so that records are handed out without a copy."""
+        return "b, m, " if self.holds_records(s) else "b, "
+
+    def struct_body(self, s: StructSpec, o: str, ind: str, end: str = "end") -> list[str]:
+        """Statements making `o`, a struct `s` read from b[p:end], and advancing p past it.
+
+        Arrays of structs are read by loops inlined here, not by a call per element or per array.
+        """
         where = f"{self.spec.name} v{self.version} {s.name}"
-        body: list[str] = [f"def {name}(b, p, end):", f"    o = new({self.class_of(s)})", "    o._unknown_tags = None"]
+        body = [f"{o} = new({self.class_of(s)})", f"{o}._unknown_tags = None"]
         for f in s.fields:
             if not f.present_in(self.version) or f.tagged_in(self.version):
-                body.append(f"    o.{f.attr} = {self.default_expr(f)}")
+                if f.struct is not None and not f.is_array and f.default is ZERO:
+                    self.lazy.append((s, f))  # left unset; see kproto.model.lazy_default
+                else:
+                    body.append(f"{o}.{f.attr} = {self.default_expr(f)}")
         fields = [f for f in s.fields if f.present_in(self.version) and not f.tagged_in(self.version)]
         i = 0
         while i < len(fields):
@@ -204,45 +276,31 @@ class _Compiler:
                 while i + len(run) < len(fields) and fields[i + len(run)].type in FIXED:
                     run.append(fields[i + len(run)])
                 fmt = ">" + "".join(FIXED[g.type] for g in run)
-                packer = self.const(struct.Struct(fmt), "S")
+                unpack = self.struct_method(fmt, "unpack_from")
                 size = struct.calcsize(fmt)
                 label = f"{where}.{run[0].name}" + (f"..{run[-1].name}" if len(run) > 1 else "")
-                body.append(f"    if p + {size} > end: raise short({label!r}, p, {size}, end)")
-                targets = ", ".join(f"o.{g.attr}" for g in run)
-                body.append(f"    {targets}{',' if len(run) == 1 else ''} = {packer}.unpack_from(b, p)")
-                body.append(f"    p += {size}")
+                body.append(f"if p + {size} > {end}: raise short({label!r}, p, {size}, {end})")
+                targets = ", ".join(f"{o}.{g.attr}" for g in run)
+                body.append(f"{targets}{',' if len(run) == 1 else ''} = {unpack}(b, p)")
+                body.append(f"p += {size}")
                 i += len(run)
                 continue
-            body += self.decode_field(f, f"o.{f.attr}", "end", f"{where}.{f.name}", "    ")
+            body += self.decode_field(f, f"{o}.{f.attr}", end, f"{where}.{f.name}", "")
             i += 1
         if self.flexible:
-            body += self.decode_tags(s, where)
-        body.append("    return o, p")
-        self.lines += body + [""]
-        return name
-
-    def fresh(self, s: StructSpec) -> str:
-        """A function making a struct of defaults: cheaper than calling the class with keywords."""
-        name = f"fresh_{s.name}"
-        if name in self.done:
-            return name
-        self.done.add(name)
-        body = [f"def {name}():", f"    o = new({self.class_of(s)})", "    o._unknown_tags = None"]
-        body += [f"    o.{f.attr} = {self.default_expr(f)}" for f in s.fields]
-        self.lines += body + ["    return o", ""]
-        return name
+            body += self.decode_tags(s, o, end, where)
+        return [ind + line for line in body]
 
     def default_struct(self, s: StructSpec) -> str:
         """A shared struct of defaults, only ever compared against, never handed out."""
         return self.const(getattr(self.cls, s.name)(), "D")
 
     def default_expr(self, f: FieldSpec) -> str:
+        """The default of a non-struct field, or of a struct field whose default is null."""
         if f.default is not ZERO:
             return self.const(f.default) if f.default is not None else "None"
         if f.is_array:
             return "[]"
-        if f.struct is not None:
-            return f"{self.fresh(f.struct)}()"
         return self.const(zero_value(f))
 
     def decode_field(self, f: FieldSpec, target: str, end: str, where: str, ind: str) -> list[str]:
@@ -252,10 +310,9 @@ class _Compiler:
         flex = self.is_flexible_field(f)
         out: list[str] = []
         if t in FIXED:
-            packer = self.const(struct.Struct(">" + FIXED[t]), "S")
-            size = packer and struct.calcsize(">" + FIXED[t])
+            size = struct.calcsize(">" + FIXED[t])
             out.append(f"if p + {size} > {end}: raise short({where!r}, p, {size}, {end})")
-            out.append(f"{target}, = {packer}.unpack_from(b, p)")
+            out.append(f"{target}, = {self.struct_method('>' + FIXED[t], 'unpack_from')}(b, p)")
             out.append(f"p += {size}")
         elif t == "uuid":
             out.append(f"if p + 16 > {end}: raise short({where!r}, p, 16, {end})")
@@ -271,6 +328,8 @@ class _Compiler:
             out.append(f"    if {n} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
             if t == "string":
                 out.append(f"    {target} = str(b[p:p + {n}], 'utf-8')")
+            elif t == "records":
+                out.append(f"    {target} = m[p:p + {n}]")
             else:
                 out.append(f"    {target} = b[p:p + {n}]")
             out.append(f"    p += {n}")
@@ -284,27 +343,35 @@ class _Compiler:
                 out.append(f"    {target} = None")
                 out.append("    p += 1")
                 out.append("else:")
-                out.append(f"    {target}, p = {dec}(b, p + 1, {end})")
+                out.append(f"    {target}, p = {dec}({self.buffers(f.struct)}p + 1, {end})")
             else:
-                out.append(f"{target}, p = {dec}(b, p, {end})")
+                out.append(f"{target}, p = {dec}({self.buffers(f.struct)}p, {end})")
         else:
             raise AssertionError(f"no decoder for type {t}")
         return [ind + line for line in out]
 
     def read_length(self, n: str, flex: bool, is_string: bool, end: str, where: str) -> list[str]:
-        """Read a length or count into `n`; -1 stands for null in both encodings."""
-        if flex:
+        """Read a length or count into `n`; -1 stands for null in both encodings.
+
+        A compact length of one or two bytes (below 16 KiB) is read inline, longer ones by a call.
+        """
+        if flex:  # the varint holds the length plus one
             return [
                 f"if p >= {end}: raise short({where!r}, p, 1, {end})",
-                f"{n} = b[p]",
+                f"{n} = b[p] - 1",
                 "p += 1",
-                f"if {n} > 127: {n}, p = read_uvarint(b, p - 1, {end}, {where!r})",
-                f"{n} -= 1",
+                f"if {n} > 126:",
+                f"    if p < {end} and b[p] < 128:",
+                f"        {n} += (b[p] << 7) - 128",
+                "        p += 1",
+                "    else:",
+                f"        {n}, p = read_uvarint(b, p - 1, {end}, {where!r})",
+                f"        {n} -= 1",
             ]
-        packer, size = ("I16", 2) if is_string else ("I32", 4)
+        fmt, size = (">h", 2) if is_string else (">i", 4)
         return [
             f"if p + {size} > {end}: raise short({where!r}, p, {size}, {end})",
-            f"{n}, = {packer}.unpack_from(b, p)",
+            f"{n}, = {self.struct_method(fmt, 'unpack_from')}(b, p)",
             f"p += {size}",
             f"if {n} < -1: raise ProtocolError({where!r} + f': negative length {{{n}}} at byte {{p - {size}}}')",
         ]
@@ -320,8 +387,8 @@ class _Compiler:
             size = struct.calcsize(">" + FIXED[element])
             out.append(f"    if {n} * {size} > {end} - p: raise bad_length({where!r}, p, {n} * {size}, {end})")
             code = FIXED[element]
-            out.append(f"    {target} = list(ARRAYS[{code!r}][{n}].unpack_from(b, p) if {n} < SMALL_ARRAY else "
-                       f"struct.unpack_from('>%d{code}' % {n}, b, p))")
+            out.append(f"    {target} = list({self.const(ARRAYS[code], 'A')}[{n}].unpack_from(b, p) if {n} < SMALL_ARRAY "
+                       f"else struct.unpack_from('>%d{code}' % {n}, b, p))")
             out.append(f"    p += {n} * {size}")
             return out
         min_size = 16 if element == "uuid" else (self.min_size(f.struct) if f.struct is not None else 1)
@@ -330,50 +397,56 @@ class _Compiler:
         else:
             out.append(f"    if {n} > MAX_EMPTY_ELEMENTS: raise bad_length({where!r}, p, {n}, {end})")
         items = self.var()
+        item = self.var()
         out.append(f"    {items} = []")
-        out.append(f"    for _ in range({n}):")
+        out.append(f"    if {n}:")  # an empty array, the usual case of some, skips setting up a loop
+        out.append(f"        for _ in range({n}):")
         if f.struct is not None:
-            dec = self.decoder(f.struct)
-            item = self.var()
-            out.append(f"        {item}, p = {dec}(b, p, {end})")
-            out.append(f"        {items}.append({item})")
+            out += self.struct_body(f.struct, item, "            ", end)
         else:
-            item = self.var()
             scalar = FieldSpec(f.name, item, element, f.versions, f.nullable)
-            out += self.decode_field(scalar, item, end, where + "[]", "        ")
-            out.append(f"        {items}.append({item})")
+            out += self.decode_field(scalar, item, end, where + "[]", "            ")
+        out.append(f"            {items}.append({item})")
         out.append(f"    {target} = {items}")
         return out
 
-    def decode_tags(self, s: StructSpec, where: str) -> list[str]:
+    def decode_tags(self, s: StructSpec, o: str, end: str, where: str) -> list[str]:
+        """The tagged-field section; an empty one, the usual case, costs one test.
+
+        Names are fresh for each section: a tagged array's structs have sections of their own.
+        """
         tagged = [f for f in s.fields if f.tagged_in(self.version)]
+        count, tag, size, tend = self.var(), self.var(), self.var(), self.var()
         out = [
-            "    if p >= end: raise short(%r, p, 1, end)" % (where + " tagged fields"),
-            "    count = b[p]",
+            f"if p >= {end}: raise short({where + ' tagged fields'!r}, p, 1, {end})",
+            "if b[p]:",
+            f"    {count} = b[p]",
             "    p += 1",
-            f"    if count > 127: count, p = read_uvarint(b, p - 1, end, {where!r})",
-            "    if count:",
-            f"        if count > end - p: raise bad_length({where + ' tagged fields'!r}, p, count, end)",
-            "        for _ in range(count):",
-            f"            tag, p = read_uvarint(b, p, end, {where + ' tag'!r})",
-            f"            size, p = read_uvarint(b, p, end, {where + ' tag size'!r})",
-            f"            if size > end - p: raise bad_length({where + ' tagged field'!r}, p, size, end)",
-            "            tend = p + size",
+            f"    if {count} > 127: {count}, p = read_uvarint(b, p - 1, {end}, {where!r})",
+            f"    if {count} > {end} - p: raise bad_length({where + ' tagged fields'!r}, p, {count}, {end})",
+            f"    for _ in range({count}):",
+            f"        {tag}, p = read_uvarint(b, p, {end}, {where + ' tag'!r})",
+            f"        {size}, p = read_uvarint(b, p, {end}, {where + ' tag size'!r})",
+            f"        if {size} > {end} - p: raise bad_length({where + ' tagged field'!r}, p, {size}, {end})",
+            f"        {tend} = p + {size}",
         ]
         keyword = "if"
         for f in tagged:
-            out.append(f"            {keyword} tag == {f.tag}:")
-            out += self.decode_field(f, f"o.{f.attr}", "tend", f"{where}.{f.name}", "                ")
-            out.append("                if p != tend:")
-            out.append(f"                    raise ProtocolError({where + '.' + f.name!r} + f': tagged field ends at byte {{p}}, its size says {{tend}}')")
+            out.append(f"        {keyword} {tag} == {f.tag}:")
+            out += self.decode_field(f, f"{o}.{f.attr}", tend, f"{where}.{f.name}", "            ")
+            out.append(f"            if p != {tend}:")
+            out.append(f"                raise ProtocolError({where + '.' + f.name!r} + f': tagged field ends at byte {{p}}, "
+                       f"its size says {{{tend}}}')")
             keyword = "elif"
-        indent = "            "
+        indent = "        "
         if tagged:
             out.append(f"{indent}else:")
             indent += "    "
-        out.append(f"{indent}if o._unknown_tags is None: o._unknown_tags = {{}}")
-        out.append(f"{indent}o._unknown_tags[tag] = b[p:tend]")
-        out.append(f"{indent}p = tend")
+        out.append(f"{indent}if {o}._unknown_tags is None: {o}._unknown_tags = {{}}")
+        out.append(f"{indent}{o}._unknown_tags[{tag}] = b[p:{tend}]")
+        out.append(f"{indent}p = {tend}")
+        out.append("else:")
+        out.append("    p += 1")
         return out
 
     # -- encoding
@@ -514,6 +587,8 @@ class _Compiler:
         namespace["new"] = object.__new__
         code = compile(source, f"<kproto {self.spec.name} v{self.version}>", "exec")
         exec(code, namespace)  # noqa: S102 - our own generated source, built from the descriptions
+        for owner, f in self.lazy:
+            lazy_default(self.struct_class(owner), f.attr, self.struct_class(f.struct))
         return namespace[decode_name], namespace[encode_name]
 
 
