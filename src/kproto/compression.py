@@ -32,12 +32,14 @@ class Codec(enum.IntEnum):
     ZSTD = 4
 
 
+_CODECS = tuple(Codec)  # by id: indexing is cheaper than calling the enum
+
+
 def codec_of(value: int, where: str) -> Codec:
     """The codec for an attribute's compression bits, or ProtocolError for an unknown id."""
-    try:
-        return Codec(value)
-    except ValueError:
-        raise ProtocolError(f"{where}: unknown compression codec id {value}") from None
+    if 0 <= value < len(_CODECS):
+        return _CODECS[value]
+    raise ProtocolError(f"{where}: unknown compression codec id {value}")
 
 
 def compress(codec: Codec, data: bytes | bytearray | memoryview, *, magic: int = 2,

@@ -109,6 +109,8 @@ def sealed(records_section: bytes, count: int) -> bytes:
     (b"\xff" * 12, "longer than 5 bytes"),
     (b"\x20\x00" + b"\xff" * 11 + bytes(4), "longer than 10 bytes"),  # timestamp delta
     (b"\x10\x00\x00\x00\xfe\xff\xff\xff\x0f", "key length 2147483647"),
+    (b"\x10\x00\x00\x00\x01\x80\x01\x00\x00", "value length 64"),  # a two-byte length, two bytes left
+    (b"\x0e\x00\x00\x00\x7e\x00\x00\x00", "key length 63"),  # a one-byte length, three bytes left
     (b"\x0c\x00\x00\x00\x01\x01\x01", "header count -1"),
     (b"\x14\x00\x00\x00\x01\x01\xfe\xff\xff\xff\x0f", "header count 2147483647"),
     (b"\x10\x00\x00\x00\x01\x01\x02\x01\x00", "null header key"),
