@@ -129,14 +129,26 @@ _SET_UUID_INT = UUID.__dict__["int"].__set__
 _SET_UUID_SAFE = UUID.__dict__["is_safe"].__set__
 _UUID_SAFETY_UNKNOWN = SafeUUID.unknown
 
+#: UUIDs decoded lately, by their bytes. Topic ids come back in request after request, and UUIDs
+#: are immutable, so one object serves them all. Emptied when full: a stream of new ids costs
+#: nothing more than no cache.
+_UUIDS: dict[bytes, UUID] = {}
+_UUIDS_KEPT = 4096
+
 
 def read_uuid(raw: bytes) -> UUID:
-    """The UUID of 16 bytes, made as `UUID.__init__` makes it but without its argument checks (a third of the cost)."""
-    if raw == b"\0" * 16:
-        return ZERO_UUID
-    uuid = _NEW(UUID)
-    _SET_UUID_INT(uuid, int.from_bytes(raw, "big"))
-    _SET_UUID_SAFE(uuid, _UUID_SAFETY_UNKNOWN)
+    """The UUID of 16 bytes: from the cache, or made as `UUID.__init__` makes it but without its
+    argument checks (a third of the cost)."""
+    uuid = _UUIDS.get(raw)
+    if uuid is None:
+        if raw == b"\0" * 16:
+            return ZERO_UUID
+        uuid = _NEW(UUID)
+        _SET_UUID_INT(uuid, int.from_bytes(raw, "big"))
+        _SET_UUID_SAFE(uuid, _UUID_SAFETY_UNKNOWN)
+        if len(_UUIDS) >= _UUIDS_KEPT:
+            _UUIDS.clear()
+        _UUIDS[raw] = uuid
     return uuid
 
 
@@ -327,7 +339,7 @@ class _Compiler:
             out.append("else:")
             out.append(f"    if {n} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
             if t == "string":
-                out.append(f"    {target} = str(b[p:p + {n}], 'utf-8')")
+                out.append(f"    {target} = b[p:p + {n}].decode()")  # UTF-8; cheaper than str(..., 'utf-8')
             elif t == "records":
                 out.append(f"    {target} = m[p:p + {n}]")
             else:
@@ -353,7 +365,8 @@ class _Compiler:
     def read_length(self, n: str, flex: bool, is_string: bool, end: str, where: str) -> list[str]:
         """Read a length or count into `n`; -1 stands for null in both encodings.
 
-        A compact length of one or two bytes (below 16 KiB) is read inline, longer ones by a call.
+        A compact length of up to three bytes (below 2 MiB: record sets of a produce or fetch) is read
+        inline, longer ones by a call.
         """
         if flex:  # the varint holds the length plus one
             return [
@@ -364,6 +377,9 @@ class _Compiler:
                 f"    if p < {end} and b[p] < 128:",
                 f"        {n} += (b[p] << 7) - 128",
                 "        p += 1",
+                f"    elif p + 1 < {end} and b[p + 1] < 128:",
+                f"        {n} += ((b[p] & 127) << 7) + (b[p + 1] << 14) - 128",
+                "        p += 2",
                 "    else:",
                 f"        {n}, p = read_uvarint(b, p - 1, {end}, {where!r})",
                 f"        {n} -= 1",
@@ -377,11 +393,10 @@ class _Compiler:
         ]
 
     def decode_array(self, f: FieldSpec, target: str, end: str, where: str, nullable: bool, flex: bool) -> list[str]:
+        """An array: elements first, then the empty array (the usual case of some), then null."""
         n = self.var()
         out = self.read_length(n, flex, False, end, where)
-        out.append(f"if {n} < 0:")
-        out.append(f"    {target} = None" if nullable else f"    raise not_nullable({where!r}, p)")
-        out.append("else:")
+        out.append(f"if {n} > 0:")
         element = f.element_type
         if element in FIXED:
             size = struct.calcsize(">" + FIXED[element])
@@ -390,24 +405,27 @@ class _Compiler:
             out.append(f"    {target} = list({self.const(ARRAYS[code], 'A')}[{n}].unpack_from(b, p) if {n} < SMALL_ARRAY "
                        f"else struct.unpack_from('>%d{code}' % {n}, b, p))")
             out.append(f"    p += {n} * {size}")
-            return out
-        min_size = 16 if element == "uuid" else (self.min_size(f.struct) if f.struct is not None else 1)
-        if min_size:
-            out.append(f"    if {n} * {min_size} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
         else:
-            out.append(f"    if {n} > MAX_EMPTY_ELEMENTS: raise bad_length({where!r}, p, {n}, {end})")
-        items = self.var()
-        item = self.var()
-        out.append(f"    {items} = []")
-        out.append(f"    if {n}:")  # an empty array, the usual case of some, skips setting up a loop
-        out.append(f"        for _ in range({n}):")
-        if f.struct is not None:
-            out += self.struct_body(f.struct, item, "            ", end)
-        else:
-            scalar = FieldSpec(f.name, item, element, f.versions, f.nullable)
-            out += self.decode_field(scalar, item, end, where + "[]", "            ")
-        out.append(f"            {items}.append({item})")
-        out.append(f"    {target} = {items}")
+            min_size = 16 if element == "uuid" else (self.min_size(f.struct) if f.struct is not None else 1)
+            if min_size:
+                out.append(f"    if {n} * {min_size} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
+            else:
+                out.append(f"    if {n} > MAX_EMPTY_ELEMENTS: raise bad_length({where!r}, p, {n}, {end})")
+            items = self.var()
+            item = self.var()
+            out.append(f"    {items} = []")
+            out.append(f"    for _ in range({n}):")
+            if f.struct is not None:
+                out += self.struct_body(f.struct, item, "        ", end)
+            else:
+                scalar = FieldSpec(f.name, item, element, f.versions, f.nullable)
+                out += self.decode_field(scalar, item, end, where + "[]", "        ")
+            out.append(f"        {items}.append({item})")
+            out.append(f"    {target} = {items}")
+        out.append(f"elif {n} == 0:")
+        out.append(f"    {target} = []")
+        out.append("else:")
+        out.append(f"    {target} = None" if nullable else f"    raise not_nullable({where!r}, p)")
         return out
 
     def decode_tags(self, s: StructSpec, o: str, end: str, where: str) -> list[str]:
@@ -516,7 +534,7 @@ class _Compiler:
                 out.append(f"    raise ProtocolError({where + ' is null but not nullable in this version'!r})")
             out.append("else:")
             if t == "string":
-                out.append(f"    {x} = {x}.encode('utf-8')")
+                out.append(f"    {x} = {x}.encode()")
             if f.is_array:
                 out += ["    " + line for line in self.encode_array_body(f, x, where, flex, sink)]
             else:

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from kproto import ProtocolError
+from kproto import ProtocolError, codec
 from kproto.codec import decode, encode, read_uuid, read_uvarint, uvarint
 from kproto.messages import FetchResponse, MetadataResponse, ProduceRequest, SaslAuthenticateRequest
 
@@ -157,3 +157,11 @@ def test_read_uvarint_refuses_six_bytes(padding: int) -> None:
     data = b"\xff" * 5 + b"\x01" + bytes(padding)
     with pytest.raises(ProtocolError, match="x: varint longer than 5 bytes at byte 0"):
         read_uvarint(data, 0, len(data), "x")
+
+
+def test_uuid_cache_stays_bounded() -> None:
+    """Decoded UUIDs are kept for reuse (topic ids repeat), but a stream of new ones cannot grow the cache."""
+    ids = [uuid4() for _ in range(codec._UUIDS_KEPT + 100)]
+    assert [read_uuid(u.bytes) for u in ids] == ids
+    assert len(codec._UUIDS) <= codec._UUIDS_KEPT
+    assert read_uuid(ids[-1].bytes) is read_uuid(ids[-1].bytes)
