@@ -129,6 +129,13 @@ def test_a_huge_record_count_costs_nothing() -> None:
         decode_batch(data)
 
 
+def test_records_beyond_the_declared_count() -> None:
+    """The records carry headers, whose counts are read on the way: the message keeps the batch's."""
+    data = forge(BATCHES[Codec.NONE], record_count=3)
+    with pytest.raises(ProtocolError, match=r"bytes follow the 3 declared records"):
+        decode_batch(data)
+
+
 def test_huge_declared_sizes() -> None:
     data = bytearray(BATCHES[Codec.NONE])
     data[8:12] = b"\x7f\xff\xff\xff"

@@ -140,11 +140,33 @@ def decode_records(data: bytes, count: int, base_offset: int, base_timestamp: in
                 value = data[pos - size:pos]
             else:
                 value, pos = _read_bytes(data, pos, stop, "value")
-            if pos < stop and data[pos] == 0:
-                headers: list[Header] = []
+            headers: list[Header] = []
+            if pos < stop and not (byte := data[pos]) & 0x81:
+                header_count = byte >> 1
                 pos += 1
             else:
-                headers, pos = _read_headers(data, pos, stop)
+                header_count, pos = read_varint(data, pos, stop)
+            if header_count:
+                if header_count < 0 or header_count > (stop - pos) // 2:  # each header takes at least two bytes
+                    raise ProtocolError(f"header count {header_count} at byte {pos} does not fit the record")
+                for _ in range(header_count):
+                    if pos < stop and not (byte := data[pos]) & 0x81 and (size := byte >> 1) < stop - pos:
+                        pos += 1 + size
+                        name = data[pos - size:pos]
+                    else:
+                        name, pos = _read_bytes(data, pos, stop, "header key")
+                        if name is None:
+                            raise ProtocolError(f"null header key before byte {pos}")
+                    try:
+                        text = name.decode()
+                    except UnicodeDecodeError:
+                        raise ProtocolError(f"header key before byte {pos} is not UTF-8") from None
+                    if pos < stop and not (byte := data[pos]) & 0x81 and (size := byte >> 1) < stop - pos:
+                        pos += 1 + size
+                        headers.append((text, data[pos - size:pos]))
+                    else:
+                        header_value, pos = _read_bytes(data, pos, stop, "header value")
+                        headers.append((text, header_value))
             if pos != stop:
                 raise ProtocolError(f"{stop - pos} bytes left over after its fields at byte {pos}")
         except ProtocolError as exc:
@@ -172,36 +194,6 @@ def _read_bytes(data: bytes, pos: int, stop: int, what: str) -> tuple[bytes | No
     if length > stop - pos:
         raise ProtocolError(f"{what} length {length} at byte {pos}, {stop - pos} bytes remain in the record")
     return data[pos:pos + length], pos + length
-
-
-def _read_headers(data: bytes, pos: int, stop: int) -> tuple[list[Header], int]:
-    if pos < stop and not (byte := data[pos]) & 0x81:
-        count = byte >> 1
-        pos += 1
-    else:
-        count, pos = read_varint(data, pos, stop)
-    if count < 0 or count > (stop - pos) // 2:  # each header takes at least two bytes
-        raise ProtocolError(f"header count {count} at byte {pos} does not fit the record")
-    headers: list[Header] = []
-    for _ in range(count):
-        if pos < stop and not (byte := data[pos]) & 0x81 and (size := byte >> 1) < stop - pos:
-            pos += 1 + size
-            name = data[pos - size:pos]
-        else:
-            name, pos = _read_bytes(data, pos, stop, "header key")
-            if name is None:
-                raise ProtocolError(f"null header key before byte {pos}")
-        try:
-            text = name.decode()
-        except UnicodeDecodeError:
-            raise ProtocolError(f"header key before byte {pos} is not UTF-8") from None
-        if pos < stop and not (byte := data[pos]) & 0x81 and (size := byte >> 1) < stop - pos:
-            pos += 1 + size
-            headers.append((text, data[pos - size:pos]))
-        else:
-            value, pos = _read_bytes(data, pos, stop, "header value")
-            headers.append((text, value))
-    return headers, pos
 
 
 def walk_records(data: bytes | bytearray | memoryview, start: int, end: int) -> int:
