@@ -258,7 +258,8 @@ class _Compiler:
 
     def holds_records(self, s: StructSpec) -> bool:
         """Whether a value of `s` at this version has a records field, directly or in a nested struct."""
-        return any(f.present_in(self.version) and (f.type == "records" or (f.struct is not None and self.holds_records(f.struct)))
+        return any(f.present_in(self.version)
+                   and (f.type == "records" or (f.struct is not None and self.holds_records(f.struct)))
                    for f in s.fields)
 
     def buffers(self, s: StructSpec) -> str:
@@ -333,10 +334,7 @@ class _Compiler:
         elif t in ("string", "bytes", "records"):
             n = self.var()
             out += self.read_length(n, flex, t == "string", end, where)
-            null_body = [f"{target} = None"] if nullable else [f"raise not_nullable({where!r}, p)"]
-            out.append(f"if {n} < 0:")
-            out += ["    " + line for line in null_body]
-            out.append("else:")
+            out.append(f"if {n} >= 0:")
             out.append(f"    if {n} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
             if t == "string":
                 out.append(f"    {target} = b[p:p + {n}].decode()")  # UTF-8; cheaper than str(..., 'utf-8')
@@ -345,6 +343,8 @@ class _Compiler:
             else:
                 out.append(f"    {target} = b[p:p + {n}]")
             out.append(f"    p += {n}")
+            out.append("else:")
+            out.append(f"    {target} = None" if nullable else f"    raise not_nullable({where!r}, p)")
         elif f.is_array:
             out += self.decode_array(f, target, end, where, nullable, flex)
         elif f.struct is not None:
@@ -369,16 +369,17 @@ class _Compiler:
         inline, longer ones by a call.
         """
         if flex:  # the varint holds the length plus one
+            second = self.var()
             return [
                 f"if p >= {end}: raise short({where!r}, p, 1, {end})",
                 f"{n} = b[p] - 1",
                 "p += 1",
                 f"if {n} > 126:",
-                f"    if p < {end} and b[p] < 128:",
-                f"        {n} += (b[p] << 7) - 128",
+                f"    if p < {end} and ({second} := b[p]) < 128:",
+                f"        {n} += ({second} << 7) - 128",
                 "        p += 1",
                 f"    elif p + 1 < {end} and b[p + 1] < 128:",
-                f"        {n} += ((b[p] & 127) << 7) + (b[p + 1] << 14) - 128",
+                f"        {n} += (({second} & 127) << 7) + (b[p + 1] << 14) - 128",
                 "        p += 2",
                 "    else:",
                 f"        {n}, p = read_uvarint(b, p - 1, {end}, {where!r})",
@@ -402,7 +403,8 @@ class _Compiler:
             size = struct.calcsize(">" + FIXED[element])
             out.append(f"    if {n} * {size} > {end} - p: raise bad_length({where!r}, p, {n} * {size}, {end})")
             code = FIXED[element]
-            out.append(f"    {target} = list({self.const(ARRAYS[code], 'A')}[{n}].unpack_from(b, p) if {n} < SMALL_ARRAY "
+            prepared = self.const(ARRAYS[code], "A")
+            out.append(f"    {target} = list({prepared}[{n}].unpack_from(b, p) if {n} < SMALL_ARRAY "
                        f"else struct.unpack_from('>%d{code}' % {n}, b, p))")
             out.append(f"    p += {n} * {size}")
         else:
@@ -453,8 +455,8 @@ class _Compiler:
             out.append(f"        {keyword} {tag} == {f.tag}:")
             out += self.decode_field(f, f"{o}.{f.attr}", tend, f"{where}.{f.name}", "            ")
             out.append(f"            if p != {tend}:")
-            out.append(f"                raise ProtocolError({where + '.' + f.name!r} + f': tagged field ends at byte {{p}}, "
-                       f"its size says {{{tend}}}')")
+            out.append(f"                raise ProtocolError({where + '.' + f.name!r} "
+                       f"+ f': tagged field ends at byte {{p}}, its size says {{{tend}}}')")
             keyword = "elif"
         indent = "        "
         if tagged:
