@@ -271,6 +271,9 @@ class _Compiler:
         """Statements making `o`, a struct `s` read from b[p:end], and advancing p past it.
 
         Arrays of structs are read by loops inlined here, not by a call per element or per array.
+        A run of fixed-width fields followed by a one-byte read (a compact length, or the tag
+        count) checks that byte's bounds with its own and leaves p where it was, so the next read
+        takes its byte at `p + size` (see `at`) and advances p once for both.
         """
         where = f"{self.spec.name} v{self.version} {s.name}"
         body = [f"{o} = new({self.class_of(s)})", f"{o}._unknown_tags = None"]
@@ -282,27 +285,40 @@ class _Compiler:
                     body.append(f"{o}.{f.attr} = {self.default_expr(f)}")
         fields = [f for f in s.fields if f.present_in(self.version) and not f.tagged_in(self.version)]
         i = 0
+        at = None  # set when the next read's first byte, at p + at, is already checked
         while i < len(fields):
             f = fields[i]
             if f.type in FIXED:
                 run = [f]
                 while i + len(run) < len(fields) and fields[i + len(run)].type in FIXED:
                     run.append(fields[i + len(run)])
+                i += len(run)
                 fmt = ">" + "".join(FIXED[g.type] for g in run)
-                unpack = self.struct_method(fmt, "unpack_from")
                 size = struct.calcsize(fmt)
                 label = f"{where}.{run[0].name}" + (f"..{run[-1].name}" if len(run) > 1 else "")
-                body.append(f"if p + {size} > {end}: raise short({label!r}, p, {size}, {end})")
+                following = fields[i] if i < len(fields) else None
+                if following is None and self.flexible or following is not None and self.has_compact_length(following):
+                    after = f"{where}.{following.name}" if following else f"{where} tagged fields"
+                    body.append(f"if p + {size + 1} > {end}: raise short({label!r}, p, {size}, {end}) "
+                                f"if p + {size} > {end} else short({after!r}, p + {size}, 1, {end})")
+                    at = size
+                else:
+                    body.append(f"if p + {size} > {end}: raise short({label!r}, p, {size}, {end})")
                 targets = ", ".join(f"{o}.{g.attr}" for g in run)
-                body.append(f"{targets}{',' if len(run) == 1 else ''} = {unpack}(b, p)")
-                body.append(f"p += {size}")
-                i += len(run)
+                body.append(f"{targets}{',' if len(run) == 1 else ''} = {self.struct_method(fmt, 'unpack_from')}(b, p)")
+                if at is None:
+                    body.append(f"p += {size}")
                 continue
-            body += self.decode_field(f, f"{o}.{f.attr}", end, f"{where}.{f.name}", "")
+            body += self.decode_field(f, f"{o}.{f.attr}", end, f"{where}.{f.name}", "", at)
+            at = None
             i += 1
         if self.flexible:
-            body += self.decode_tags(s, o, end, where)
+            body += self.decode_tags(s, o, end, where, at)
         return [ind + line for line in body]
+
+    def has_compact_length(self, f: FieldSpec) -> bool:
+        """Whether reading `f` starts with a compact (varint) length or count."""
+        return (f.is_array or f.type in ("string", "bytes", "records")) and self.is_flexible_field(f)
 
     def default_struct(self, s: StructSpec) -> str:
         """A shared struct of defaults, only ever compared against, never handed out."""
@@ -316,8 +332,12 @@ class _Compiler:
             return "[]"
         return self.const(zero_value(f))
 
-    def decode_field(self, f: FieldSpec, target: str, end: str, where: str, ind: str) -> list[str]:
-        """Statements reading field `f` into `target`, advancing p, never past `end`."""
+    def decode_field(self, f: FieldSpec, target: str, end: str, where: str, ind: str,
+                     at: int | None = None) -> list[str]:
+        """Statements reading field `f` into `target`, advancing p, never past `end`.
+
+        `at`: the field's compact length is at p + at, already bounds-checked (see `struct_body`).
+        """
         t = f.type
         nullable = f.nullable_in(self.version)
         flex = self.is_flexible_field(f)
@@ -333,7 +353,7 @@ class _Compiler:
             out.append("p += 16")
         elif t in ("string", "bytes", "records"):
             n = self.var()
-            out += self.read_length(n, flex, t == "string", end, where)
+            out += self.read_length(n, flex, t == "string", end, where, at)
             out.append(f"if {n} >= 0:")
             out.append(f"    if {n} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
             if t == "string":
@@ -346,7 +366,7 @@ class _Compiler:
             out.append("else:")
             out.append(f"    {target} = None" if nullable else f"    raise not_nullable({where!r}, p)")
         elif f.is_array:
-            out += self.decode_array(f, target, end, where, nullable, flex)
+            out += self.decode_array(f, target, end, where, nullable, flex, at)
         elif f.struct is not None:
             dec = self.decoder(f.struct)
             if nullable:  # KIP-893: an int8 marker, -1 for null
@@ -362,7 +382,8 @@ class _Compiler:
             raise AssertionError(f"no decoder for type {t}")
         return [ind + line for line in out]
 
-    def read_length(self, n: str, flex: bool, is_string: bool, end: str, where: str) -> list[str]:
+    def read_length(self, n: str, flex: bool, is_string: bool, end: str, where: str,
+                    at: int | None = None) -> list[str]:
         """Read a length or count into `n`; -1 stands for null in both encodings.
 
         A compact length of up to three bytes (below 2 MiB: record sets of a produce or fetch) is read
@@ -370,10 +391,11 @@ class _Compiler:
         """
         if flex:  # the varint holds the length plus one
             second = self.var()
+            first = [f"if p >= {end}: raise short({where!r}, p, 1, {end})", f"{n} = b[p] - 1", "p += 1"]
+            if at is not None:
+                first = [f"{n} = b[p + {at}] - 1", f"p += {at + 1}"]
             return [
-                f"if p >= {end}: raise short({where!r}, p, 1, {end})",
-                f"{n} = b[p] - 1",
-                "p += 1",
+                *first,
                 f"if {n} > 126:",
                 f"    if p < {end} and ({second} := b[p]) < 128:",
                 f"        {n} += ({second} << 7) - 128",
@@ -393,10 +415,11 @@ class _Compiler:
             f"if {n} < -1: raise ProtocolError({where!r} + f': negative length {{{n}}} at byte {{p - {size}}}')",
         ]
 
-    def decode_array(self, f: FieldSpec, target: str, end: str, where: str, nullable: bool, flex: bool) -> list[str]:
+    def decode_array(self, f: FieldSpec, target: str, end: str, where: str, nullable: bool, flex: bool,
+                     at: int | None) -> list[str]:
         """An array: elements first, then the empty array (the usual case of some), then null."""
         n = self.var()
-        out = self.read_length(n, flex, False, end, where)
+        out = self.read_length(n, flex, False, end, where, at)
         out.append(f"if {n} > 0:")
         element = f.element_type
         if element in FIXED:
@@ -430,16 +453,22 @@ class _Compiler:
         out.append(f"    {target} = None" if nullable else f"    raise not_nullable({where!r}, p)")
         return out
 
-    def decode_tags(self, s: StructSpec, o: str, end: str, where: str) -> list[str]:
+    def decode_tags(self, s: StructSpec, o: str, end: str, where: str, at: int | None) -> list[str]:
         """The tagged-field section; an empty one, the usual case, costs one test.
 
         Names are fresh for each section: a tagged array's structs have sections of their own.
+        `at`: the tag count is at p + at, already bounds-checked (see `struct_body`).
         """
         tagged = [f for f in s.fields if f.tagged_in(self.version)]
         count, tag, size, tend = self.var(), self.var(), self.var(), self.var()
+        if at is None:
+            head = [f"if p >= {end}: raise short({where + ' tagged fields'!r}, p, 1, {end})", "if b[p]:"]
+            empty = "    p += 1"
+        else:
+            head = [f"if b[p + {at}]:", f"    p += {at}"]
+            empty = f"    p += {at + 1}"
         out = [
-            f"if p >= {end}: raise short({where + ' tagged fields'!r}, p, 1, {end})",
-            "if b[p]:",
+            *head,
             f"    {count} = b[p]",
             "    p += 1",
             f"    if {count} > 127: {count}, p = read_uvarint(b, p - 1, {end}, {where!r})",
@@ -466,7 +495,7 @@ class _Compiler:
         out.append(f"{indent}{o}._unknown_tags[{tag}] = b[p:{tend}]")
         out.append(f"{indent}p = {tend}")
         out.append("else:")
-        out.append("    p += 1")
+        out.append(empty)
         return out
 
     # -- encoding

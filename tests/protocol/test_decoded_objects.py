@@ -13,7 +13,13 @@ import pytest
 
 from kproto import ProtocolError, codec
 from kproto.codec import decode, encode, read_uuid, read_uvarint, uvarint
-from kproto.messages import FetchResponse, MetadataResponse, ProduceRequest, SaslAuthenticateRequest
+from kproto.messages import (
+    FetchResponse,
+    HeartbeatResponse,
+    MetadataResponse,
+    ProduceRequest,
+    SaslAuthenticateRequest,
+)
 
 
 def fetch_response(records: bytes, **partition: object) -> FetchResponse:
@@ -165,3 +171,14 @@ def test_uuid_cache_stays_bounded() -> None:
     assert [read_uuid(u.bytes) for u in ids] == ids
     assert len(codec._UUIDS) <= codec._UUIDS_KEPT
     assert read_uuid(ids[-1].bytes) is read_uuid(ids[-1].bytes)
+
+
+def test_a_fixed_run_and_the_byte_after_it_are_checked_as_one_but_named_apart() -> None:
+    data = encode(HeartbeatResponse(throttle_time_ms=5, error_code=0), 4)  # int32, int16, tag count
+    with pytest.raises(ProtocolError, match=r"ThrottleTimeMs\.\.ErrorCode: needs 6 bytes at byte 0, 3 left"):
+        decode(HeartbeatResponse, 4, data[:3])
+    with pytest.raises(ProtocolError, match=r"HeartbeatResponse tagged fields: needs 1 bytes at byte 6, 0 left"):
+        decode(HeartbeatResponse, 4, data[:6])
+    fetch = encode(fetch_response(b"r"), 18)  # int32, int16, int32, then the compact count of responses
+    with pytest.raises(ProtocolError, match=r"FetchResponse\.Responses: needs 1 bytes at byte 10, 0 left"):
+        decode(FetchResponse, 18, fetch[:10])
