@@ -163,6 +163,7 @@ def _snappy_decompress(data: bytes | bytearray | memoryview, max_size: int) -> b
 _LZ4_MAGIC = b"\x04\x22\x4d\x18"
 _LZ4_CONTENT_SIZE_FLAG = 0x08
 _LZ4_DICT_ID_FLAG = 0x01
+_LZ4_FIRST_BUFFER = 1 << 20
 
 
 def _lz4_descriptor_end(frame: bytes | bytearray) -> int:
@@ -193,7 +194,10 @@ def _lz4_decompress(data: bytes | bytearray | memoryview, max_size: int) -> byte
             raise ProtocolError("LZ4 frame header checksum mismatch")
         frame[end] = good  # the old magic-0 variant: accept it as Kafka did
     inflater = lz4.frame.LZ4FrameDecompressor()
-    out = inflater.decompress(bytes(frame), max_length=max_size + 1)
+    # python-lz4 allocates max_length up front: start with a buffer that fits common batches.
+    out = inflater.decompress(bytes(frame), max_length=min(max_size + 1, _LZ4_FIRST_BUFFER))
+    while not inflater.eof and not inflater.needs_input and len(out) <= max_size:
+        out += inflater.decompress(b"", max_length=max_size + 1 - len(out))
     if len(out) > max_size:
         raise ProtocolError(f"expands beyond the limit of {max_size} bytes")
     if not inflater.eof:
