@@ -145,10 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     print("| message | kproto µs | kafka-python µs | ratio |")
     print("|---|---:|---:|---:|")
     for name, ours, theirs in rows:
-        print(f"| {name} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.1f}x |")
+        print(f"| {name} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.2f}x |")
     ours_rate, theirs_rate = small_requests_per_second(args.runs, args.budget)
     print(f"| Heartbeat v4 frames decoded per second, one core | {ours_rate:,.0f}/s | {theirs_rate:,.0f}/s "
-          f"| {ours_rate / theirs_rate:.1f}x |")
+          f"| {ours_rate / theirs_rate:.2f}x |")
 
 
 if __name__ == "__main__":
