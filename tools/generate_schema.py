@@ -332,8 +332,9 @@ def is_fresh_default(f: GField) -> bool:
 # ---------------------------------------------------------------- emitting
 
 
+# Decoded record sets are views into the frame (no copy); any bytes-like value encodes.
 PY_TYPES = {"bool": "bool", "float64": "float", "string": "str", "bytes": "bytes",
-            "records": "bytes", "uuid": "UUID"} | {t: "int" for t in INT_TYPES}
+            "records": "bytes | memoryview", "uuid": "UUID"} | {t: "int" for t in INT_TYPES}
 
 
 def annotation(f: GField, owner: str) -> str:

@@ -343,7 +343,7 @@ class Broker:
     def _offsets_partition(self, group_id: str) -> TopicPartition:
         return OFFSETS_TOPIC, self.groups.offsets_partition(group_id)
 
-    def append(self, topic: str, partition: int, records: bytes | None, produce_version: int,
+    def append(self, topic: str, partition: int, records: bytes | memoryview | None, produce_version: int,
                transactional_id: str | None = None) -> AppendOutcome:
         info: TopicInfo | None = self.topics.get(topic)
         plog = self.logs.get(topic, partition) if info else None

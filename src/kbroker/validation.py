@@ -25,7 +25,8 @@ class RecordError(Exception):
         self.error = error
 
 
-def validate_records(records: bytes | None, limits: LogConfig, produce_version: int) -> tuple[bytearray, int, int]:
+def validate_records(records: bytes | memoryview | None, limits: LogConfig,
+                     produce_version: int) -> tuple[bytearray, int, int]:
     """Return (bytes to append, record count, log append time or -1), or raise RecordError."""
     if not records:
         raise RecordError(ErrorCode.INVALID_RECORD, "Produce request has no records")

@@ -15,10 +15,10 @@ from __future__ import annotations
 import struct
 from functools import lru_cache
 from typing import Any, Callable
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from kproto.exceptions import ProtocolError
-from kproto.model import ZERO_UUID, Message
+from kproto.model import ZERO_UUID, Message, lazy_default
 from kproto.schema.types import ZERO, FieldSpec, MessageSpec, StructSpec
 
 Decoder = Callable[[bytes, int, int], tuple[Any, int]]
@@ -48,7 +48,7 @@ def zero_value(spec: FieldSpec) -> Any:
     if t.startswith("[]"):
         return []
     if spec.struct is not None:
-        return None  # a fresh struct, made by the generated code through its class
+        return None  # a struct of defaults, made on first read (see kproto.model.lazy_default)
     if t in FIXED:
         return False if t == "bool" else (0.0 if t == "float64" else 0)
     return {"string": "", "bytes": b"", "records": None, "uuid": ZERO_UUID}[t]
@@ -58,7 +58,31 @@ def zero_value(spec: FieldSpec) -> Any:
 
 
 def read_uvarint(b: bytes, p: int, end: int, where: str) -> tuple[int, int]:
-    """Unsigned varint of at most 5 bytes (Kafka's limit for 32-bit values)."""
+    """Unsigned varint of at most 5 bytes (Kafka's limit for 32-bit values).
+
+    Unrolled where five bytes remain, as they do for all but a message's last bytes: record set
+    lengths of 16 KiB and more take three bytes, and a loop costs half as much again.
+    """
+    if end - p >= 5:
+        value = b[p]
+        if value < 0x80:
+            return value, p + 1
+        byte = b[p + 1]
+        value = (value & 0x7F) | (byte & 0x7F) << 7
+        if byte < 0x80:
+            return value, p + 2
+        byte = b[p + 2]
+        value |= (byte & 0x7F) << 14
+        if byte < 0x80:
+            return value, p + 3
+        byte = b[p + 3]
+        value |= (byte & 0x7F) << 21
+        if byte < 0x80:
+            return value, p + 4
+        byte = b[p + 4]
+        if byte < 0x80:
+            return value | byte << 28, p + 5
+        raise ProtocolError(f"{where}: varint longer than 5 bytes at byte {p}")
     value = 0
     shift = 0
     while True:
@@ -100,8 +124,32 @@ def not_nullable(where: str, p: int) -> ProtocolError:
     return ProtocolError(f"{where}: null at byte {p} but the field is not nullable in this version")
 
 
+_NEW = object.__new__
+_SET_UUID_INT = UUID.__dict__["int"].__set__
+_SET_UUID_SAFE = UUID.__dict__["is_safe"].__set__
+_UUID_SAFETY_UNKNOWN = SafeUUID.unknown
+
+#: UUIDs decoded lately, by their bytes. Topic ids come back in request after request, and UUIDs
+#: are immutable, so one object serves them all. Emptied when full: a stream of new ids costs
+#: nothing more than no cache.
+_UUIDS: dict[bytes, UUID] = {}
+_UUIDS_KEPT = 4096
+
+
 def read_uuid(raw: bytes) -> UUID:
-    return ZERO_UUID if raw == b"\0" * 16 else UUID(bytes=raw)
+    """The UUID of 16 bytes: from the cache, or made as `UUID.__init__` makes it but without its
+    argument checks (a third of the cost)."""
+    uuid = _UUIDS.get(raw)
+    if uuid is None:
+        if raw == b"\0" * 16:
+            return ZERO_UUID
+        uuid = _NEW(UUID)
+        _SET_UUID_INT(uuid, int.from_bytes(raw, "big"))
+        _SET_UUID_SAFE(uuid, _UUID_SAFETY_UNKNOWN)
+        if len(_UUIDS) >= _UUIDS_KEPT:
+            _UUIDS.clear()
+        _UUIDS[raw] = uuid
+    return uuid
 
 
 def unknown_tags_section(o: Any, known: list[tuple[int, bytes]]) -> bytes:
@@ -140,6 +188,8 @@ class _Compiler:
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
         self.done: set[str] = set()
+        self.lazy: list[tuple[StructSpec, FieldSpec]] = []
+        self.methods: dict[tuple[str, str], str] = {}
         self.counter = 0
 
     # -- naming
@@ -153,10 +203,18 @@ class _Compiler:
         self.consts[name] = value
         return name
 
+    def struct_method(self, fmt: str, method: str) -> str:
+        """The name of `struct.Struct(fmt).<method>`, bound once rather than looked up on every call."""
+        key = (fmt, method)
+        if key not in self.methods:
+            self.methods[key] = self.const(getattr(struct.Struct(fmt), method), "S")
+        return self.methods[key]
+
+    def struct_class(self, struct_spec: StructSpec) -> type:
+        return self.cls if struct_spec is self.spec.body else getattr(self.cls, struct_spec.name)
+
     def class_of(self, struct_spec: StructSpec) -> str:
-        if struct_spec.name == self.spec.body.name and struct_spec is self.spec.body:
-            return self.const(self.cls, "C")
-        return self.const(getattr(self.cls, struct_spec.name), "C")
+        return self.const(self.struct_class(struct_spec), "C")
 
     def var(self) -> str:
         self.counter += 1
@@ -186,76 +244,108 @@ class _Compiler:
     # -- decoding
 
     def decoder(self, s: StructSpec) -> str:
+        """`decode_S(b, p, end) -> (struct, p)`; `decode_S(b, m, p, end)` when S holds records (see `buffers`)."""
         name = f"decode_{s.name}"
-        if name in self.done:
-            return name
-        self.done.add(name)
+        if name not in self.done:
+            self.done.add(name)
+            body = self.struct_body(s, "o", "    ")
+            if s is self.spec.body:
+                head = ["def %s(b, p, end):" % name] + (["    m = memoryview(b)"] if self.holds_records(s) else [])
+            else:
+                head = [f"def {name}({self.buffers(s)}p, end):"]
+            self.lines += [*head, *body, "    return o, p", ""]
+        return name
+
+    def holds_records(self, s: StructSpec) -> bool:
+        """Whether a value of `s` at this version has a records field, directly or in a nested struct."""
+        return any(f.present_in(self.version)
+                   and (f.type == "records" or (f.struct is not None and self.holds_records(f.struct)))
+                   for f in s.fields)
+
+    def buffers(self, s: StructSpec) -> str:
+        """The leading arguments of a nested decoder: the bytes, and for structs holding records a
+        memoryview of them, made once per message, so that records are handed out without a copy."""
+        return "b, m, " if self.holds_records(s) else "b, "
+
+    def struct_body(self, s: StructSpec, o: str, ind: str, end: str = "end") -> list[str]:
+        """Statements making `o`, a struct `s` read from b[p:end], and advancing p past it.
+
+        Arrays of structs are read by loops inlined here, not by a call per element or per array.
+        A run of fixed-width fields followed by a one-byte read (a compact length, or the tag
+        count) checks that byte's bounds with its own and leaves p where it was, so the next read
+        takes its byte at `p + size` (see `at`) and advances p once for both.
+        """
         where = f"{self.spec.name} v{self.version} {s.name}"
-        body: list[str] = [f"def {name}(b, p, end):", f"    o = new({self.class_of(s)})", "    o._unknown_tags = None"]
+        body = [f"{o} = new({self.class_of(s)})", f"{o}._unknown_tags = None"]
         for f in s.fields:
             if not f.present_in(self.version) or f.tagged_in(self.version):
-                body.append(f"    o.{f.attr} = {self.default_expr(f)}")
+                if f.struct is not None and not f.is_array and f.default is ZERO:
+                    self.lazy.append((s, f))  # left unset; see kproto.model.lazy_default
+                else:
+                    body.append(f"{o}.{f.attr} = {self.default_expr(f)}")
         fields = [f for f in s.fields if f.present_in(self.version) and not f.tagged_in(self.version)]
         i = 0
+        at = None  # set when the next read's first byte, at p + at, is already checked
         while i < len(fields):
             f = fields[i]
             if f.type in FIXED:
                 run = [f]
                 while i + len(run) < len(fields) and fields[i + len(run)].type in FIXED:
                     run.append(fields[i + len(run)])
+                i += len(run)
                 fmt = ">" + "".join(FIXED[g.type] for g in run)
-                packer = self.const(struct.Struct(fmt), "S")
                 size = struct.calcsize(fmt)
                 label = f"{where}.{run[0].name}" + (f"..{run[-1].name}" if len(run) > 1 else "")
-                body.append(f"    if p + {size} > end: raise short({label!r}, p, {size}, end)")
-                targets = ", ".join(f"o.{g.attr}" for g in run)
-                body.append(f"    {targets}{',' if len(run) == 1 else ''} = {packer}.unpack_from(b, p)")
-                body.append(f"    p += {size}")
-                i += len(run)
+                following = fields[i] if i < len(fields) else None
+                if following is None and self.flexible or following is not None and self.has_compact_length(following):
+                    after = f"{where}.{following.name}" if following else f"{where} tagged fields"
+                    body.append(f"if p + {size + 1} > {end}: raise short({label!r}, p, {size}, {end}) "
+                                f"if p + {size} > {end} else short({after!r}, p + {size}, 1, {end})")
+                    at = size
+                else:
+                    body.append(f"if p + {size} > {end}: raise short({label!r}, p, {size}, {end})")
+                targets = ", ".join(f"{o}.{g.attr}" for g in run)
+                body.append(f"{targets}{',' if len(run) == 1 else ''} = {self.struct_method(fmt, 'unpack_from')}(b, p)")
+                if at is None:
+                    body.append(f"p += {size}")
                 continue
-            body += self.decode_field(f, f"o.{f.attr}", "end", f"{where}.{f.name}", "    ")
+            body += self.decode_field(f, f"{o}.{f.attr}", end, f"{where}.{f.name}", "", at)
+            at = None
             i += 1
         if self.flexible:
-            body += self.decode_tags(s, where)
-        body.append("    return o, p")
-        self.lines += body + [""]
-        return name
+            body += self.decode_tags(s, o, end, where, at)
+        return [ind + line for line in body]
 
-    def fresh(self, s: StructSpec) -> str:
-        """A function making a struct of defaults: cheaper than calling the class with keywords."""
-        name = f"fresh_{s.name}"
-        if name in self.done:
-            return name
-        self.done.add(name)
-        body = [f"def {name}():", f"    o = new({self.class_of(s)})", "    o._unknown_tags = None"]
-        body += [f"    o.{f.attr} = {self.default_expr(f)}" for f in s.fields]
-        self.lines += body + ["    return o", ""]
-        return name
+    def has_compact_length(self, f: FieldSpec) -> bool:
+        """Whether reading `f` starts with a compact (varint) length or count."""
+        return (f.is_array or f.type in ("string", "bytes", "records")) and self.is_flexible_field(f)
 
     def default_struct(self, s: StructSpec) -> str:
         """A shared struct of defaults, only ever compared against, never handed out."""
         return self.const(getattr(self.cls, s.name)(), "D")
 
     def default_expr(self, f: FieldSpec) -> str:
+        """The default of a non-struct field, or of a struct field whose default is null."""
         if f.default is not ZERO:
             return self.const(f.default) if f.default is not None else "None"
         if f.is_array:
             return "[]"
-        if f.struct is not None:
-            return f"{self.fresh(f.struct)}()"
         return self.const(zero_value(f))
 
-    def decode_field(self, f: FieldSpec, target: str, end: str, where: str, ind: str) -> list[str]:
-        """Statements reading field `f` into `target`, advancing p, never past `end`."""
+    def decode_field(self, f: FieldSpec, target: str, end: str, where: str, ind: str,
+                     at: int | None = None) -> list[str]:
+        """Statements reading field `f` into `target`, advancing p, never past `end`.
+
+        `at`: the field's compact length is at p + at, already bounds-checked (see `struct_body`).
+        """
         t = f.type
         nullable = f.nullable_in(self.version)
         flex = self.is_flexible_field(f)
         out: list[str] = []
         if t in FIXED:
-            packer = self.const(struct.Struct(">" + FIXED[t]), "S")
-            size = packer and struct.calcsize(">" + FIXED[t])
+            size = struct.calcsize(">" + FIXED[t])
             out.append(f"if p + {size} > {end}: raise short({where!r}, p, {size}, {end})")
-            out.append(f"{target}, = {packer}.unpack_from(b, p)")
+            out.append(f"{target}, = {self.struct_method('>' + FIXED[t], 'unpack_from')}(b, p)")
             out.append(f"p += {size}")
         elif t == "uuid":
             out.append(f"if p + 16 > {end}: raise short({where!r}, p, 16, {end})")
@@ -263,19 +353,20 @@ class _Compiler:
             out.append("p += 16")
         elif t in ("string", "bytes", "records"):
             n = self.var()
-            out += self.read_length(n, flex, t == "string", end, where)
-            null_body = [f"{target} = None"] if nullable else [f"raise not_nullable({where!r}, p)"]
-            out.append(f"if {n} < 0:")
-            out += ["    " + line for line in null_body]
-            out.append("else:")
+            out += self.read_length(n, flex, t == "string", end, where, at)
+            out.append(f"if {n} >= 0:")
             out.append(f"    if {n} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
             if t == "string":
-                out.append(f"    {target} = str(b[p:p + {n}], 'utf-8')")
+                out.append(f"    {target} = b[p:p + {n}].decode()")  # UTF-8; cheaper than str(..., 'utf-8')
+            elif t == "records":
+                out.append(f"    {target} = m[p:p + {n}]")
             else:
                 out.append(f"    {target} = b[p:p + {n}]")
             out.append(f"    p += {n}")
+            out.append("else:")
+            out.append(f"    {target} = None" if nullable else f"    raise not_nullable({where!r}, p)")
         elif f.is_array:
-            out += self.decode_array(f, target, end, where, nullable, flex)
+            out += self.decode_array(f, target, end, where, nullable, flex, at)
         elif f.struct is not None:
             dec = self.decoder(f.struct)
             if nullable:  # KIP-893: an int8 marker, -1 for null
@@ -284,96 +375,128 @@ class _Compiler:
                 out.append(f"    {target} = None")
                 out.append("    p += 1")
                 out.append("else:")
-                out.append(f"    {target}, p = {dec}(b, p + 1, {end})")
+                out.append(f"    {target}, p = {dec}({self.buffers(f.struct)}p + 1, {end})")
             else:
-                out.append(f"{target}, p = {dec}(b, p, {end})")
+                out.append(f"{target}, p = {dec}({self.buffers(f.struct)}p, {end})")
         else:
             raise AssertionError(f"no decoder for type {t}")
         return [ind + line for line in out]
 
-    def read_length(self, n: str, flex: bool, is_string: bool, end: str, where: str) -> list[str]:
-        """Read a length or count into `n`; -1 stands for null in both encodings."""
-        if flex:
+    def read_length(self, n: str, flex: bool, is_string: bool, end: str, where: str,
+                    at: int | None = None) -> list[str]:
+        """Read a length or count into `n`; -1 stands for null in both encodings.
+
+        A compact length of up to three bytes (below 2 MiB: record sets of a produce or fetch) is read
+        inline, longer ones by a call.
+        """
+        if flex:  # the varint holds the length plus one
+            second = self.var()
+            first = [f"if p >= {end}: raise short({where!r}, p, 1, {end})", f"{n} = b[p] - 1", "p += 1"]
+            if at is not None:
+                first = [f"{n} = b[p + {at}] - 1", f"p += {at + 1}"]
             return [
-                f"if p >= {end}: raise short({where!r}, p, 1, {end})",
-                f"{n} = b[p]",
-                "p += 1",
-                f"if {n} > 127: {n}, p = read_uvarint(b, p - 1, {end}, {where!r})",
-                f"{n} -= 1",
+                *first,
+                f"if {n} > 126:",
+                f"    if p < {end} and ({second} := b[p]) < 128:",
+                f"        {n} += ({second} << 7) - 128",
+                "        p += 1",
+                f"    elif p + 1 < {end} and b[p + 1] < 128:",
+                f"        {n} += (({second} & 127) << 7) + (b[p + 1] << 14) - 128",
+                "        p += 2",
+                "    else:",
+                f"        {n}, p = read_uvarint(b, p - 1, {end}, {where!r})",
+                f"        {n} -= 1",
             ]
-        packer, size = ("I16", 2) if is_string else ("I32", 4)
+        fmt, size = (">h", 2) if is_string else (">i", 4)
         return [
             f"if p + {size} > {end}: raise short({where!r}, p, {size}, {end})",
-            f"{n}, = {packer}.unpack_from(b, p)",
+            f"{n}, = {self.struct_method(fmt, 'unpack_from')}(b, p)",
             f"p += {size}",
             f"if {n} < -1: raise ProtocolError({where!r} + f': negative length {{{n}}} at byte {{p - {size}}}')",
         ]
 
-    def decode_array(self, f: FieldSpec, target: str, end: str, where: str, nullable: bool, flex: bool) -> list[str]:
+    def decode_array(self, f: FieldSpec, target: str, end: str, where: str, nullable: bool, flex: bool,
+                     at: int | None) -> list[str]:
+        """An array: elements first, then the empty array (the usual case of some), then null."""
         n = self.var()
-        out = self.read_length(n, flex, False, end, where)
-        out.append(f"if {n} < 0:")
-        out.append(f"    {target} = None" if nullable else f"    raise not_nullable({where!r}, p)")
-        out.append("else:")
+        out = self.read_length(n, flex, False, end, where, at)
+        out.append(f"if {n} > 0:")
         element = f.element_type
         if element in FIXED:
             size = struct.calcsize(">" + FIXED[element])
             out.append(f"    if {n} * {size} > {end} - p: raise bad_length({where!r}, p, {n} * {size}, {end})")
             code = FIXED[element]
-            out.append(f"    {target} = list(ARRAYS[{code!r}][{n}].unpack_from(b, p) if {n} < SMALL_ARRAY else "
-                       f"struct.unpack_from('>%d{code}' % {n}, b, p))")
+            prepared = self.const(ARRAYS[code], "A")
+            out.append(f"    {target} = list({prepared}[{n}].unpack_from(b, p) if {n} < SMALL_ARRAY "
+                       f"else struct.unpack_from('>%d{code}' % {n}, b, p))")
             out.append(f"    p += {n} * {size}")
-            return out
-        min_size = 16 if element == "uuid" else (self.min_size(f.struct) if f.struct is not None else 1)
-        if min_size:
-            out.append(f"    if {n} * {min_size} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
         else:
-            out.append(f"    if {n} > MAX_EMPTY_ELEMENTS: raise bad_length({where!r}, p, {n}, {end})")
-        items = self.var()
-        out.append(f"    {items} = []")
-        out.append(f"    for _ in range({n}):")
-        if f.struct is not None:
-            dec = self.decoder(f.struct)
+            min_size = 16 if element == "uuid" else (self.min_size(f.struct) if f.struct is not None else 1)
+            if min_size:
+                out.append(f"    if {n} * {min_size} > {end} - p: raise bad_length({where!r}, p, {n}, {end})")
+            else:
+                out.append(f"    if {n} > MAX_EMPTY_ELEMENTS: raise bad_length({where!r}, p, {n}, {end})")
+            items = self.var()
             item = self.var()
-            out.append(f"        {item}, p = {dec}(b, p, {end})")
-            out.append(f"        {items}.append({item})")
-        else:
-            item = self.var()
-            scalar = FieldSpec(f.name, item, element, f.versions, f.nullable)
-            out += self.decode_field(scalar, item, end, where + "[]", "        ")
-            out.append(f"        {items}.append({item})")
-        out.append(f"    {target} = {items}")
+            push = self.var()
+            out.append(f"    {target} = {items} = []")
+            out.append(f"    {push} = {items}.append")
+            out.append(f"    for _ in range({n}):")
+            if f.struct is not None:
+                out += self.struct_body(f.struct, item, "        ", end)
+            else:
+                scalar = FieldSpec(f.name, item, element, f.versions, f.nullable)
+                out += self.decode_field(scalar, item, end, where + "[]", "        ")
+            out.append(f"        {push}({item})")
+        out.append(f"elif {n} == 0:")
+        out.append(f"    {target} = []")
+        out.append("else:")
+        out.append(f"    {target} = None" if nullable else f"    raise not_nullable({where!r}, p)")
         return out
 
-    def decode_tags(self, s: StructSpec, where: str) -> list[str]:
+    def decode_tags(self, s: StructSpec, o: str, end: str, where: str, at: int | None) -> list[str]:
+        """The tagged-field section; an empty one, the usual case, costs one test.
+
+        Names are fresh for each section: a tagged array's structs have sections of their own.
+        `at`: the tag count is at p + at, already bounds-checked (see `struct_body`).
+        """
         tagged = [f for f in s.fields if f.tagged_in(self.version)]
+        count, tag, size, tend = self.var(), self.var(), self.var(), self.var()
+        if at is None:
+            head = [f"if p >= {end}: raise short({where + ' tagged fields'!r}, p, 1, {end})", "if b[p]:"]
+            empty = "    p += 1"
+        else:
+            head = [f"if b[p + {at}]:", f"    p += {at}"]
+            empty = f"    p += {at + 1}"
         out = [
-            "    if p >= end: raise short(%r, p, 1, end)" % (where + " tagged fields"),
-            "    count = b[p]",
+            *head,
+            f"    {count} = b[p]",
             "    p += 1",
-            f"    if count > 127: count, p = read_uvarint(b, p - 1, end, {where!r})",
-            "    if count:",
-            f"        if count > end - p: raise bad_length({where + ' tagged fields'!r}, p, count, end)",
-            "        for _ in range(count):",
-            f"            tag, p = read_uvarint(b, p, end, {where + ' tag'!r})",
-            f"            size, p = read_uvarint(b, p, end, {where + ' tag size'!r})",
-            f"            if size > end - p: raise bad_length({where + ' tagged field'!r}, p, size, end)",
-            "            tend = p + size",
+            f"    if {count} > 127: {count}, p = read_uvarint(b, p - 1, {end}, {where!r})",
+            f"    if {count} > {end} - p: raise bad_length({where + ' tagged fields'!r}, p, {count}, {end})",
+            f"    for _ in range({count}):",
+            f"        {tag}, p = read_uvarint(b, p, {end}, {where + ' tag'!r})",
+            f"        {size}, p = read_uvarint(b, p, {end}, {where + ' tag size'!r})",
+            f"        if {size} > {end} - p: raise bad_length({where + ' tagged field'!r}, p, {size}, {end})",
+            f"        {tend} = p + {size}",
         ]
         keyword = "if"
         for f in tagged:
-            out.append(f"            {keyword} tag == {f.tag}:")
-            out += self.decode_field(f, f"o.{f.attr}", "tend", f"{where}.{f.name}", "                ")
-            out.append("                if p != tend:")
-            out.append(f"                    raise ProtocolError({where + '.' + f.name!r} + f': tagged field ends at byte {{p}}, its size says {{tend}}')")
+            out.append(f"        {keyword} {tag} == {f.tag}:")
+            out += self.decode_field(f, f"{o}.{f.attr}", tend, f"{where}.{f.name}", "            ")
+            out.append(f"            if p != {tend}:")
+            out.append(f"                raise ProtocolError({where + '.' + f.name!r} "
+                       f"+ f': tagged field ends at byte {{p}}, its size says {{{tend}}}')")
             keyword = "elif"
-        indent = "            "
+        indent = "        "
         if tagged:
             out.append(f"{indent}else:")
             indent += "    "
-        out.append(f"{indent}if o._unknown_tags is None: o._unknown_tags = {{}}")
-        out.append(f"{indent}o._unknown_tags[tag] = b[p:tend]")
-        out.append(f"{indent}p = tend")
+        out.append(f"{indent}if {o}._unknown_tags is None: {o}._unknown_tags = {{}}")
+        out.append(f"{indent}{o}._unknown_tags[{tag}] = b[p:{tend}]")
+        out.append(f"{indent}p = {tend}")
+        out.append("else:")
+        out.append(empty)
         return out
 
     # -- encoding
@@ -443,7 +566,7 @@ class _Compiler:
                 out.append(f"    raise ProtocolError({where + ' is null but not nullable in this version'!r})")
             out.append("else:")
             if t == "string":
-                out.append(f"    {x} = {x}.encode('utf-8')")
+                out.append(f"    {x} = {x}.encode()")
             if f.is_array:
                 out += ["    " + line for line in self.encode_array_body(f, x, where, flex, sink)]
             else:
@@ -514,6 +637,8 @@ class _Compiler:
         namespace["new"] = object.__new__
         code = compile(source, f"<kproto {self.spec.name} v{self.version}>", "exec")
         exec(code, namespace)  # noqa: S102 - our own generated source, built from the descriptions
+        for owner, f in self.lazy:
+            lazy_default(self.struct_class(owner), f.attr, self.struct_class(f.struct))
         return namespace[decode_name], namespace[encode_name]
 
 

@@ -7,7 +7,7 @@ splitting a byte stream into frames).
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Callable
 
 from kproto import messages
 from kproto.codec import compiled, decode, encode_into
@@ -17,8 +17,7 @@ from kproto.schema.headers import RequestHeader, ResponseHeader
 
 API_VERSIONS_KEY = 18
 CONTROLLED_SHUTDOWN_KEY = 7
-_KEY_VERSION = struct.Struct(">hh")
-_CORRELATION = struct.Struct(">i")
+_KEY_VERSION_CORRELATION = struct.Struct(">hhi")
 
 
 class UnsupportedVersionError(ProtocolError):
@@ -69,8 +68,24 @@ def decode_request_header(frame: bytes) -> tuple[RequestHeader, int]:
     """The header of a request frame, and the position where the body starts."""
     if len(frame) < 8:
         raise ProtocolError(f"request frame of {len(frame)} bytes is shorter than a header")
-    api_key, api_version = _KEY_VERSION.unpack_from(frame, 0)
-    correlation_id = _CORRELATION.unpack_from(frame, 4)[0]
+    api_key, api_version, correlation_id = _KEY_VERSION_CORRELATION.unpack_from(frame, 0)
+    decoder = _HEADER_DECODERS.get((api_key, api_version)) or _header_decoder(api_key, api_version, correlation_id)
+    if type(frame) is not bytes:
+        frame = bytes(frame)
+    try:
+        return decoder(frame, 0, len(frame))
+    except UnicodeDecodeError:
+        raise ProtocolError("request header: client id is not valid UTF-8") from None
+
+
+#: Header decoders by (api key, version), for the pairs kproto knows: a frame's key and version
+#: are looked up once, not checked and resolved again on every request.
+_HEADER_DECODERS: dict[tuple[int, int], Callable[[bytes, int, int], tuple[RequestHeader, int]]] = {}
+
+
+def _header_decoder(api_key: int, api_version: int,
+                    correlation_id: int) -> Callable[[bytes, int, int], tuple[RequestHeader, int]]:
+    """The header decoder for a key and version kproto knows; UnsupportedVersionError for others."""
     if api_key not in messages.APIS:
         raise UnsupportedVersionError(f"unknown api key {api_key}", api_key, api_version, correlation_id)
     low, high = request_class(api_key).SPEC.versions
@@ -80,13 +95,8 @@ def decode_request_header(frame: bytes) -> tuple[RequestHeader, int]:
             api_key, api_version, correlation_id,
         )
     decoder = compiled(RequestHeader, request_header_version(api_key, api_version))[0]
-    if type(frame) is not bytes:
-        frame = bytes(frame)
-    try:
-        header, pos = decoder(frame, 0, len(frame))
-    except UnicodeDecodeError:
-        raise ProtocolError("request header: client id is not valid UTF-8") from None
-    return header, pos
+    _HEADER_DECODERS[api_key, api_version] = decoder
+    return decoder
 
 
 def decode_request(frame: bytes) -> tuple[RequestHeader, Any]:

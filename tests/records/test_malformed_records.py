@@ -109,6 +109,8 @@ def sealed(records_section: bytes, count: int) -> bytes:
     (b"\xff" * 12, "longer than 5 bytes"),
     (b"\x20\x00" + b"\xff" * 11 + bytes(4), "longer than 10 bytes"),  # timestamp delta
     (b"\x10\x00\x00\x00\xfe\xff\xff\xff\x0f", "key length 2147483647"),
+    (b"\x10\x00\x00\x00\x01\x80\x01\x00\x00", "value length 64"),  # a two-byte length, two bytes left
+    (b"\x0e\x00\x00\x00\x7e\x00\x00\x00", "key length 63"),  # a one-byte length, three bytes left
     (b"\x0c\x00\x00\x00\x01\x01\x01", "header count -1"),
     (b"\x14\x00\x00\x00\x01\x01\xfe\xff\xff\xff\x0f", "header count 2147483647"),
     (b"\x10\x00\x00\x00\x01\x01\x02\x01\x00", "null header key"),
@@ -124,6 +126,13 @@ def test_bad_record_fields(section: bytes, reason: str) -> None:
 def test_a_huge_record_count_costs_nothing() -> None:
     data = sealed(bytes(encode_records(RECORDS[:1], 0, 1_000)), 2**31 - 1)
     with pytest.raises(ProtocolError, match="its records end after 1"):
+        decode_batch(data)
+
+
+def test_records_beyond_the_declared_count() -> None:
+    """The records carry headers, whose counts are read on the way: the message keeps the batch's."""
+    data = forge(BATCHES[Codec.NONE], record_count=3)
+    with pytest.raises(ProtocolError, match=r"bytes follow the 3 declared records"):
         decode_batch(data)
 
 

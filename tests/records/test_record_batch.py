@@ -171,3 +171,30 @@ def test_property_build_then_decode(bodies: list, codec: Codec, base_offset: int
         records = [r._replace(timestamp=append_time) for r in records]
     assert decoded == records
     validate_batch(data, from_producer=False)
+
+
+near_records = st.lists(st.tuples(
+    st.integers(min_value=1, max_value=200),  # offset gap: deltas of one and two bytes
+    st.integers(min_value=-9000, max_value=9000),  # timestamp delta: one, two and three bytes
+    st.one_of(st.none(), st.binary(max_size=70)),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=9000).map(bytes)),  # values either side of 64 B and 8 KiB
+    st.lists(st.tuples(st.text(max_size=70), header_values), max_size=2),
+), min_size=1, max_size=40)
+
+
+@settings(max_examples=100, deadline=None)
+@given(bodies=near_records)
+def test_property_kafka_python_agrees_both_ways(bodies: list) -> None:
+    """The sizes where reading switches between inline one- and two-byte varints and a call."""
+    records = []
+    offset = 0
+    for gap, delta, key, value, headers in bodies:
+        offset += gap if records else 0
+        records.append(Record(offset, 1_700_000_000_000 + delta, key, value, headers))
+    ours = build_batch(records, base_timestamp=1_700_000_000_000)
+    assert kafka_python_records(ours)[1] == [(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in records]
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
+                                        producer_epoch=-1, base_sequence=-1, batch_size=10_000_000)
+    for r in records:
+        builder.append(r.offset, timestamp=r.timestamp, key=r.key, value=r.value, headers=list(r.headers))
+    assert decode_batch(bytes(builder.build())).records == records

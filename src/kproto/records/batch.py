@@ -10,6 +10,7 @@ from kproto.compression import DEFAULT_MAX_DECOMPRESSED, Codec, codec_of, compre
 from kproto.exceptions import ProtocolError
 from kproto.records.header import (
     ATTRIBUTES_OFFSET,
+    COMPRESSION_MASK,
     CONTROL_BIT,
     HEADER,
     HEADER_SIZE,
@@ -98,12 +99,14 @@ def decode_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *,
     crc = crc32c.crc32c(view[pos + ATTRIBUTES_OFFSET:end])
     if crc != header.crc:
         raise ProtocolError(f"record batch at byte {pos} has CRC {header.crc:#010x}, its bytes give {crc:#010x}")
-    codec = codec_of(header.compression, f"record batch at byte {pos}")
     if header.record_count < 0:
         raise ProtocolError(f"record batch at byte {pos} declares {header.record_count} records")
     section = view[pos + HEADER_SIZE:end]
-    data = bytes(section) if codec == Codec.NONE else decompress(codec, section, max_size)
-    append_time = header.max_timestamp if header.log_append_time else None
+    if compression := header.attributes & COMPRESSION_MASK:
+        data = decompress(codec_of(compression, f"record batch at byte {pos}"), section, max_size)
+    else:
+        data = bytes(section)
+    append_time = header.max_timestamp if header.attributes & TIMESTAMP_TYPE_BIT else None
     try:
         records = decode_records(data, header.record_count, header.base_offset, header.base_timestamp,
                                  append_time)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Iterable, NamedTuple, Sequence
 
 from kproto.exceptions import ProtocolError
-from kproto.records.varint import INT64_BYTES, SMALL, read_varint, varint_bytes
+from kproto.records.varint import INT64_BYTES, VARINTS, read_varint
 
 Header = tuple[str, "bytes | None"]
 
@@ -45,48 +45,45 @@ class Record(NamedTuple):
 def encode_records(records: Iterable[Record], base_offset: int, base_timestamp: int) -> bytearray:
     """The record section for `records`, deltas taken from the given bases.
 
-    Small varints come from a table (`SMALL.get(v) or varint_bytes(v)`): no call for most fields.
+    Each record's fields are joined in one call, and its varints come from a table (`VARINTS`).
     """
     out = bytearray()
-    small = SMALL.get
+    varint = VARINTS
+    join = b"".join
     for offset, timestamp, key, value, headers in records:
-        delta = timestamp - base_timestamp
-        offset_delta = offset - base_offset
-        body = bytearray(b"\x00")  # attributes
-        body += small(delta) or varint_bytes(delta)
-        body += small(offset_delta) or varint_bytes(offset_delta)
         if key is None:
-            body += NULL
+            key_length, key = NULL, b""
         else:
-            body += small(len(key)) or varint_bytes(len(key))
-            body += key
+            key_length = varint[len(key)]
         if value is None:
-            body += NULL
+            value_length, value = NULL, b""
         else:
-            body += small(len(value)) or varint_bytes(len(value))
-            body += value
-        body += small(len(headers)) or varint_bytes(len(headers))
-        for name, data in headers:
-            encoded = name.encode()
-            body += small(len(encoded)) or varint_bytes(len(encoded))
-            body += encoded
-            if data is None:
-                body += NULL
-            else:
-                body += small(len(data)) or varint_bytes(len(data))
-                body += data
-        out += small(len(body)) or varint_bytes(len(body))
+            value_length = varint[len(value)]
+        body = join((b"\x00", varint[timestamp - base_timestamp], varint[offset - base_offset], key_length, key,
+                     value_length, value, _encode_headers(headers) if headers else b"\x00"))
+        out += varint[len(body)]
         out += body
     return out
+
+
+def _encode_headers(headers: Sequence[Header]) -> bytes:
+    varint = VARINTS
+    parts = [varint[len(headers)]]
+    for name, data in headers:
+        encoded = name.encode()
+        parts += (varint[len(encoded)], encoded, NULL) if data is None else (
+            varint[len(encoded)], encoded, varint[len(data)], data)
+    return b"".join(parts)
 
 
 def decode_records(data: bytes, count: int, base_offset: int, base_timestamp: int,
                    append_time: int | None) -> list[Record]:
     """Decode the whole record section `data`, which must hold exactly `count` records.
 
-    With `append_time` (a LogAppendTime batch) every record carries that timestamp. Each varint
-    is read inline when it fits one byte, as nearly all do, and by `read_varint` otherwise: this
-    loop is where decoding spends its time.
+    With `append_time` (a LogAppendTime batch) every record carries that timestamp. This loop is
+    where decoding spends its time, so each varint is read inline when it takes one byte, as
+    nearly all do, or two (record and value lengths up to 8 KiB, timestamp deltas up to 8 s),
+    and by `read_varint` otherwise.
     """
     records: list[Record] = []
     append = records.append
@@ -100,29 +97,76 @@ def decode_records(data: bytes, count: int, base_offset: int, base_timestamp: in
             if (byte := data[pos]) < 0x80:
                 length = (byte >> 1) ^ -(byte & 1)
                 pos += 1
+            elif pos + 1 < end and data[pos + 1] < 0x80:
+                zigzag = (byte & 0x7F) | (data[pos + 1] << 7)
+                length = (zigzag >> 1) ^ -(zigzag & 1)
+                pos += 2
             else:
                 length, pos = read_varint(data, pos, end)
             if length < MIN_RECORD_SIZE or length > end - pos:
                 raise ProtocolError(f"length {length} at byte {pos}, {end - pos} bytes remain")
             stop = pos + length
-            pos += 1  # attributes; the minimum length leaves room for the next four fields
-            if (byte := data[pos]) < 0x80:
+            # Skip the attributes; the minimum length puts the timestamp delta's first two bytes in the record.
+            if (byte := data[pos + 1]) < 0x80:
                 delta = (byte >> 1) ^ -(byte & 1)
-                pos += 1
+                pos += 2
+            elif data[pos + 2] < 0x80:
+                zigzag = (byte & 0x7F) | (data[pos + 2] << 7)
+                delta = (zigzag >> 1) ^ -(zigzag & 1)
+                pos += 3
             else:
-                delta, pos = read_varint(data, pos, stop, INT64_BYTES)
+                delta, pos = read_varint(data, pos + 1, stop, INT64_BYTES)
             if pos < stop and (byte := data[pos]) < 0x80:
                 offset_delta = (byte >> 1) ^ -(byte & 1)
                 pos += 1
+            elif pos + 1 < stop and data[pos + 1] < 0x80:
+                zigzag = (byte & 0x7F) | (data[pos + 1] << 7)
+                offset_delta = (zigzag >> 1) ^ -(zigzag & 1)
+                pos += 2
             else:
                 offset_delta, pos = read_varint(data, pos, stop)
-            key, pos = _read_bytes(data, pos, stop, "key")
-            value, pos = _read_bytes(data, pos, stop, "value")
-            if pos < stop and data[pos] == 0:
-                headers: list[Header] = []
+            # Keys and values up to 63 bytes (an even first byte below 0x80) are sliced inline.
+            if pos < stop and not (byte := data[pos]) & 0x81 and (size := byte >> 1) < stop - pos:
+                pos += 1 + size
+                key = data[pos - size:pos]
+            else:
+                key, pos = _read_bytes(data, pos, stop, "key")
+            if pos + 1 < stop and (byte := data[pos]) & 0x81 == 0x80 and data[pos + 1] < 0x80 and (
+                    size := (byte >> 1 & 0x3F) | data[pos + 1] << 6) < stop - pos - 1:  # 64 to 8191 bytes
+                pos += 2 + size
+                value = data[pos - size:pos]
+            elif pos < stop and not (byte := data[pos]) & 0x81 and (size := byte >> 1) < stop - pos:
+                pos += 1 + size
+                value = data[pos - size:pos]
+            else:
+                value, pos = _read_bytes(data, pos, stop, "value")
+            headers: list[Header] = []
+            if pos < stop and not (byte := data[pos]) & 0x81:
+                header_count = byte >> 1
                 pos += 1
             else:
-                headers, pos = _read_headers(data, pos, stop)
+                header_count, pos = read_varint(data, pos, stop)
+            if header_count:
+                if header_count < 0 or header_count > (stop - pos) // 2:  # each header takes at least two bytes
+                    raise ProtocolError(f"header count {header_count} at byte {pos} does not fit the record")
+                for _ in range(header_count):
+                    if pos < stop and not (byte := data[pos]) & 0x81 and (size := byte >> 1) < stop - pos:
+                        pos += 1 + size
+                        name = data[pos - size:pos]
+                    else:
+                        name, pos = _read_bytes(data, pos, stop, "header key")
+                        if name is None:
+                            raise ProtocolError(f"null header key before byte {pos}")
+                    try:
+                        text = name.decode()
+                    except UnicodeDecodeError:
+                        raise ProtocolError(f"header key before byte {pos} is not UTF-8") from None
+                    if pos < stop and not (byte := data[pos]) & 0x81 and (size := byte >> 1) < stop - pos:
+                        pos += 1 + size
+                        headers.append((text, data[pos - size:pos]))
+                    else:
+                        header_value, pos = _read_bytes(data, pos, stop, "header value")
+                        headers.append((text, header_value))
             if pos != stop:
                 raise ProtocolError(f"{stop - pos} bytes left over after its fields at byte {pos}")
         except ProtocolError as exc:
@@ -135,9 +179,14 @@ def decode_records(data: bytes, count: int, base_offset: int, base_timestamp: in
 
 
 def _read_bytes(data: bytes, pos: int, stop: int, what: str) -> tuple[bytes | None, int]:
+    """A length-prefixed key or value; a negative length is null (Kafka writes -1)."""
     if pos < stop and (byte := data[pos]) < 0x80:
         length = (byte >> 1) ^ -(byte & 1)
         pos += 1
+    elif pos + 1 < stop and data[pos + 1] < 0x80:
+        zigzag = (data[pos] & 0x7F) | (data[pos + 1] << 7)
+        length = (zigzag >> 1) ^ -(zigzag & 1)
+        pos += 2
     else:
         length, pos = read_varint(data, pos, stop)
     if length < 0:
@@ -145,24 +194,6 @@ def _read_bytes(data: bytes, pos: int, stop: int, what: str) -> tuple[bytes | No
     if length > stop - pos:
         raise ProtocolError(f"{what} length {length} at byte {pos}, {stop - pos} bytes remain in the record")
     return data[pos:pos + length], pos + length
-
-
-def _read_headers(data: bytes, pos: int, stop: int) -> tuple[list[Header], int]:
-    count, pos = read_varint(data, pos, stop)
-    if count < 0 or count > (stop - pos) // 2:  # each header takes at least two bytes
-        raise ProtocolError(f"header count {count} at byte {pos} does not fit the record")
-    headers: list[Header] = []
-    for _ in range(count):
-        name, pos = _read_bytes(data, pos, stop, "header key")
-        if name is None:
-            raise ProtocolError(f"null header key before byte {pos}")
-        try:
-            text = name.decode()
-        except UnicodeDecodeError:
-            raise ProtocolError(f"header key before byte {pos} is not UTF-8") from None
-        value, pos = _read_bytes(data, pos, stop, "header value")
-        headers.append((text, value))
-    return headers, pos
 
 
 def walk_records(data: bytes | bytearray | memoryview, start: int, end: int) -> int:

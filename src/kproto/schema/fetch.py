@@ -192,7 +192,7 @@ class FetchResponse(Message):
             snapshot_id: FetchResponse.SnapshotId | None = None,
             aborted_transactions: list[FetchResponse.AbortedTransaction] | None = None,
             preferred_read_replica: int = -1,
-            records: bytes | None = None,
+            records: bytes | memoryview | None = None,
         ) -> None:
             self.partition_index = partition_index
             self.error_code = error_code

@@ -130,7 +130,7 @@ class FetchSnapshotResponse(Message):
             current_leader: FetchSnapshotResponse.LeaderIdAndEpoch | None = None,
             size: int = 0,
             position: int = 0,
-            unaligned_records: bytes | None = None,
+            unaligned_records: bytes | memoryview | None = None,
         ) -> None:
             self.index = index
             self.error_code = error_code

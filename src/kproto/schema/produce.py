@@ -36,7 +36,7 @@ class ProduceRequest(Message):
             self,
             *,
             index: int = 0,
-            records: bytes | None = None,
+            records: bytes | memoryview | None = None,
         ) -> None:
             self.index = index
             self.records = records

@@ -156,7 +156,7 @@ class ShareFetchResponse(Message):
             acknowledge_error_code: int = 0,
             acknowledge_error_message: str | None = None,
             current_leader: ShareFetchResponse.LeaderIdAndEpoch | None = None,
-            records: bytes | None = None,
+            records: bytes | memoryview | None = None,
             acquired_records: list[ShareFetchResponse.AcquiredRecords] | None = None,
         ) -> None:
             self.partition_index = partition_index
