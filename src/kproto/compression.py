@@ -182,21 +182,32 @@ def _break_lz4_checksum(frame: bytes) -> bytes:
     return bytes(out)
 
 
+# Output per decompressor call. The decompressor allocates the whole `max_length` up front, and
+# glibc maps anything above 32 MiB freshly (page faults on every page written) on each call, so a
+# step well below that, yet above a produced batch's size, keeps the usual batch to one call.
+_LZ4_STEP = 8 * 1024 * 1024
+
+
 def _lz4_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
-    frame = bytearray(data)
+    frame = data if isinstance(data, (bytes, bytearray)) else bytes(data)
     end = _lz4_descriptor_end(frame)
     good = (xxh32(frame[4:end]) >> 8) & 0xFF
     if frame[end] != good:
         if frame[end] != (xxh32(frame[:end]) >> 8) & 0xFF:
             raise ProtocolError("LZ4 frame header checksum mismatch")
+        frame = bytearray(frame)
         frame[end] = good  # the old magic-0 variant: accept it as Kafka did
     inflater = lz4.frame.LZ4FrameDecompressor()
-    out = inflater.decompress(bytes(frame), max_length=max_size + 1)
-    if len(out) > max_size:
+    parts = [inflater.decompress(frame, max_length=min(_LZ4_STEP, max_size + 1))]
+    size = len(parts[0])
+    while parts[-1] and not inflater.eof and not inflater.needs_input and size <= max_size:
+        parts.append(inflater.decompress(b"", max_length=min(_LZ4_STEP, max_size + 1 - size)))
+        size += len(parts[-1])
+    if size > max_size:
         raise ProtocolError(f"expands beyond the limit of {max_size} bytes")
     if not inflater.eof:
         raise ProtocolError("LZ4 frame is truncated")
-    return out
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _zstd_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:

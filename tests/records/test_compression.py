@@ -35,6 +35,14 @@ def test_output_bound_refuses_bombs(codec: Codec) -> None:
     assert decompress(codec, bomb, max_size=8 * 1024 * 1024) == bytes(8 * 1024 * 1024)
 
 
+@pytest.mark.parametrize("codec", [c for c in Codec if c != Codec.NONE])
+def test_output_larger_than_one_decompressor_step(codec: Codec) -> None:
+    payload = os.urandom(1000) * 20_000  # 20 MB: LZ4 decompresses it in 8 MiB steps
+    assert decompress(codec, compress(codec, payload)) == payload
+    with pytest.raises(ProtocolError, match="limit"):
+        decompress(codec, compress(codec, payload), max_size=len(payload) - 1)
+
+
 def test_xxh32_matches_reference() -> None:
     for size in range(0, 70):
         data = os.urandom(size)
