@@ -114,25 +114,33 @@ def count_by_reading_each_length(data: bytes) -> int | None:
 
 
 # Lengths around the edges (too small, negative, one/two/three varint bytes), bodies mostly of
-# the declared size, sometimes a byte short or long.
+# the declared size, sometimes a byte short or long, often repeated (runs of one size).
 VALID_LENGTHS = st.one_of(st.integers(6, 70), st.integers(60, 9000), st.integers(8180, 8200))
 LENGTHS = st.one_of(VALID_LENGTHS, VALID_LENGTHS, VALID_LENGTHS, st.integers(-3, 6), st.integers(-(2 ** 31), 2 ** 31))
 SLACK = st.sampled_from([0] * 6 + [-1, 1])
+REPEATS = st.one_of(st.just(1), st.integers(1, 40))
 TAIL = st.one_of(st.just(b""), st.binary(min_size=1, max_size=3))
 
 
 @settings(max_examples=500, deadline=None)
-@given(records=st.lists(st.tuples(LENGTHS, SLACK), max_size=6), tail=TAIL)
-def test_walk_agrees_with_reading_each_length(records: list[tuple[int, int]], tail: bytes) -> None:
-    data = b"".join(varint_bytes(length) + bytes(max(0, min(length + slack, 9000)))
-                    for length, slack in records) + tail
+@given(records=st.lists(st.tuples(LENGTHS, SLACK, REPEATS), max_size=6), tail=TAIL)
+def test_walk_agrees_with_reading_each_length(records: list[tuple[int, int, int]], tail: bytes) -> None:
+    data = b"".join((varint_bytes(length) + bytes(max(0, min(length + slack, 9000)))) * repeats
+                    for length, slack, repeats in records) + tail
     expected = count_by_reading_each_length(data)
-    for padded, start in ((data, 0), (b"??" + data + b"??", 2)):
+    padded = b"??" + data + b"??"
+    for buf, start in ((data, 0), (padded, 2), (bytearray(padded), 2), (memoryview(padded), 2)):
         if expected is None:
             with pytest.raises(ProtocolError):
-                walk_records(padded, start, start + len(data))
+                walk_records(buf, start, start + len(data))
         else:
-            assert walk_records(padded, start, start + len(data)) == expected
+            assert walk_records(buf, start, start + len(data)) == expected
+
+
+def test_a_run_of_one_size_ends_where_the_second_length_byte_changes() -> None:
+    shorter, longer = (varint_bytes(n) + bytes(n) for n in (100, 164))  # c8 01 and c8 02: one first byte
+    data = shorter * 5 + longer * 5 + shorter * 5
+    assert walk_records(data, 0, len(data)) == 15
 
 
 def test_compressed_records_are_counted_after_decompression() -> None:
