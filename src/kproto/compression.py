@@ -21,6 +21,11 @@ from kproto.exceptions import ProtocolError
 # caller raises the bound.
 DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024
 
+# Output a decompressor is first given room for. LZ4's and zstd's allocate the whole room up
+# front, and glibc maps anything above 32 MiB afresh (page faults on every page written) on each
+# call; 8 MiB is well above a produced batch and keeps it to one call without that cost.
+OUTPUT_STEP = 8 * 1024 * 1024
+
 
 class Codec(enum.IntEnum):
     """Compression ids as they appear in the low three attribute bits."""
@@ -182,10 +187,6 @@ def _break_lz4_checksum(frame: bytes) -> bytes:
     return bytes(out)
 
 
-# Output per decompressor call. The decompressor allocates the whole `max_length` up front, and
-# glibc maps anything above 32 MiB freshly (page faults on every page written) on each call, so a
-# step well below that, yet above a produced batch's size, keeps the usual batch to one call.
-_LZ4_STEP = 8 * 1024 * 1024
 
 
 def _lz4_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
@@ -198,10 +199,10 @@ def _lz4_decompress(data: bytes | bytearray | memoryview, max_size: int) -> byte
         frame = bytearray(frame)
         frame[end] = good  # the old magic-0 variant: accept it as Kafka did
     inflater = lz4.frame.LZ4FrameDecompressor()
-    parts = [inflater.decompress(frame, max_length=min(_LZ4_STEP, max_size + 1))]
+    parts = [inflater.decompress(frame, max_length=min(OUTPUT_STEP, max_size + 1))]
     size = len(parts[0])
     while parts[-1] and not inflater.eof and not inflater.needs_input and size <= max_size:
-        parts.append(inflater.decompress(b"", max_length=min(_LZ4_STEP, max_size + 1 - size)))
+        parts.append(inflater.decompress(b"", max_length=min(OUTPUT_STEP, max_size + 1 - size)))
         size += len(parts[-1])
     if size > max_size:
         raise ProtocolError(f"expands beyond the limit of {max_size} bytes")
@@ -211,12 +212,18 @@ def _lz4_decompress(data: bytes | bytearray | memoryview, max_size: int) -> byte
 
 
 def _zstd_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
-    # Java's zstd stream writes no content size; then max_output_size bounds the output.
+    # Java's and librdkafka's zstd streams write no content size; then max_output_size bounds the
+    # output, and is allocated whole: a first try within OUTPUT_STEP serves the usual batch.
     # When the frame declares its size, zstandard trusts it, so check it first.
     declared = zstandard.frame_content_size(data)
     if declared > max_size:
         raise ProtocolError(f"frame declares {declared} bytes, beyond the limit of {max_size}")
     inflater = zstandard.ZstdDecompressor()
+    if max_size > OUTPUT_STEP:
+        try:
+            return inflater.decompress(data, max_output_size=OUTPUT_STEP)
+        except zstandard.ZstdError:
+            pass  # larger than the step, or corrupt: the whole bound tells
     try:
         return inflater.decompress(data, max_output_size=max_size)
     except zstandard.ZstdError:
