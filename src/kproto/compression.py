@@ -187,8 +187,6 @@ def _break_lz4_checksum(frame: bytes) -> bytes:
     return bytes(out)
 
 
-
-
 def _lz4_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
     frame = data if isinstance(data, (bytes, bytearray)) else bytes(data)
     end = _lz4_descriptor_end(frame)
