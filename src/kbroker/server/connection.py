@@ -150,6 +150,7 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         self.respond(ctx, response, started)
+        self.flush()  # an answer that was waited for leaves at once, before the frames held behind it
         self.busy = False
         self.process()
 
