@@ -15,6 +15,7 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from brokerproc import BrokerProcess
 from kproto import ErrorCode
+from kproto.frames import frame
 from kproto.messages import (
     ApiVersionsRequest,
     CreateTopicsRequest,
@@ -22,7 +23,9 @@ from kproto.messages import (
     MetadataRequest,
     ProduceRequest,
     ProduceResponse,
+    RequestHeader,
 )
+from kproto.protocol import decode_response, encode_request
 from rawclient import RawClient
 
 MAX_REQUEST = 1024 * 1024
@@ -176,3 +179,22 @@ def test_newer_api_versions_request_gets_a_v0_answer(client):
     payload = client.read_exact(size)
     correlation_id, error_code = struct.unpack_from(">ih", payload)
     assert (correlation_id, error_code) == (42, ErrorCode.UNSUPPORTED_VERSION)
+
+
+def test_pipelined_requests_are_answered_in_order_before_a_bad_frame_closes_the_connection(client):
+    topic = new_topic(client)
+    frames = b"".join(frame(encode_request(
+        RequestHeader(request_api_key=0, request_api_version=PRODUCE_VERSION, correlation_id=100 + i,
+                      client_id="pipeline"),
+        ProduceRequest(acks=1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(
+            name=topic, partition_data=[ProduceRequest.PartitionProduceData(index=0, records=bytes(batch(2)))])]),
+    )) for i in range(5))
+    client.send_bytes(frames + struct.pack(">i", -5))  # five produce requests and a bad frame, in one write
+    answers = []
+    for _ in range(5):
+        size = struct.unpack(">i", client.read_exact(4))[0]
+        header, response = decode_response(client.read_exact(size), 0, PRODUCE_VERSION)
+        partition = response.responses[0].partition_responses[0]
+        answers.append((header.correlation_id, partition.error_code, partition.base_offset))
+    assert answers == [(100 + i, ErrorCode.NONE, 2 * i) for i in range(5)]
+    assert client.is_closed_by_peer()

@@ -13,6 +13,7 @@ import click
 
 from kbroker.config import BrokerConfig, ConfigError, load_broker_config
 from kbroker.dev import topic_specs
+from kbroker.server.allocator import keep_freed_memory
 from kbroker.tools import register as register_tools
 
 
@@ -90,6 +91,7 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
         except ConfigError as exc:
             click.echo(f"kbroker: {exc}", err=True)
             sys.exit(2)
+        keep_freed_memory()
         asyncio.run(_run(config, wanted, ephemeral, metrics_port))
     finally:
         if ephemeral:

@@ -21,6 +21,11 @@ from kproto.exceptions import ProtocolError
 # caller raises the bound.
 DEFAULT_MAX_DECOMPRESSED = 64 * 1024 * 1024
 
+# Output a decompressor is first given room for. LZ4's and zstd's allocate the whole room up
+# front, and glibc maps anything above 32 MiB afresh (page faults on every page written) on each
+# call; 8 MiB is well above a produced batch and keeps it to one call without that cost.
+OUTPUT_STEP = 8 * 1024 * 1024
+
 
 class Codec(enum.IntEnum):
     """Compression ids as they appear in the low three attribute bits."""
@@ -163,7 +168,6 @@ def _snappy_decompress(data: bytes | bytearray | memoryview, max_size: int) -> b
 _LZ4_MAGIC = b"\x04\x22\x4d\x18"
 _LZ4_CONTENT_SIZE_FLAG = 0x08
 _LZ4_DICT_ID_FLAG = 0x01
-_LZ4_FIRST_BUFFER = 1 << 20
 
 
 def _lz4_descriptor_end(frame: bytes | bytearray) -> int:
@@ -186,32 +190,40 @@ def _break_lz4_checksum(frame: bytes) -> bytes:
 
 
 def _lz4_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
-    frame = bytearray(data)
+    frame = data if isinstance(data, (bytes, bytearray)) else bytes(data)
     end = _lz4_descriptor_end(frame)
     good = (xxh32(frame[4:end]) >> 8) & 0xFF
     if frame[end] != good:
         if frame[end] != (xxh32(frame[:end]) >> 8) & 0xFF:
             raise ProtocolError("LZ4 frame header checksum mismatch")
+        frame = bytearray(frame)
         frame[end] = good  # the old magic-0 variant: accept it as Kafka did
     inflater = lz4.frame.LZ4FrameDecompressor()
-    # python-lz4 allocates max_length up front: start with a buffer that fits common batches.
-    out = inflater.decompress(bytes(frame), max_length=min(max_size + 1, _LZ4_FIRST_BUFFER))
-    while not inflater.eof and not inflater.needs_input and len(out) <= max_size:
-        out += inflater.decompress(b"", max_length=max_size + 1 - len(out))
-    if len(out) > max_size:
+    parts = [inflater.decompress(frame, max_length=min(OUTPUT_STEP, max_size + 1))]
+    size = len(parts[0])
+    while parts[-1] and not inflater.eof and not inflater.needs_input and size <= max_size:
+        parts.append(inflater.decompress(b"", max_length=min(OUTPUT_STEP, max_size + 1 - size)))
+        size += len(parts[-1])
+    if size > max_size:
         raise ProtocolError(f"expands beyond the limit of {max_size} bytes")
     if not inflater.eof:
         raise ProtocolError("LZ4 frame is truncated")
-    return out
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _zstd_decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
-    # Java's zstd stream writes no content size; then max_output_size bounds the output.
+    # Java's and librdkafka's zstd streams write no content size; then max_output_size bounds the
+    # output, and is allocated whole: a first try within OUTPUT_STEP serves the usual batch.
     # When the frame declares its size, zstandard trusts it, so check it first.
     declared = zstandard.frame_content_size(data)
     if declared > max_size:
         raise ProtocolError(f"frame declares {declared} bytes, beyond the limit of {max_size}")
     inflater = zstandard.ZstdDecompressor()
+    if max_size > OUTPUT_STEP:
+        try:
+            return inflater.decompress(data, max_output_size=OUTPUT_STEP)
+        except zstandard.ZstdError:
+            pass  # larger than the step, or corrupt: the whole bound tells
     try:
         return inflater.decompress(data, max_output_size=max_size)
     except zstandard.ZstdError:

@@ -12,7 +12,9 @@ A declared size above `max_size` raises `ProtocolError` before any of that frame
 
 from __future__ import annotations
 
+import itertools
 import struct
+from collections import deque
 
 from kproto.exceptions import ProtocolError
 
@@ -23,37 +25,84 @@ DEFAULT_MAX_FRAME = 104857600
 
 
 class FrameReader:
-    """Accumulates bytes and yields complete frames (without their 4-byte size)."""
+    """Accumulates bytes and yields complete frames (without their 4-byte size).
 
-    __slots__ = ("_buffer", "_max_size")
+    The pieces fed are kept as they came, and each frame is copied out of them once: a large
+    produce request arrives in many pieces, and gathering them into one buffer first would copy
+    every byte twice.
+    """
+
+    __slots__ = ("_pieces", "_start", "_buffered", "_max_size")
 
     def __init__(self, max_size: int = DEFAULT_MAX_FRAME) -> None:
-        self._buffer = bytearray()
+        self._pieces: deque[bytes] = deque()
+        self._start = 0  # where the unread bytes begin in the first piece
+        self._buffered = 0
         self._max_size = max_size
 
     def feed(self, data: bytes) -> None:
-        self._buffer += data
+        if data:
+            self._pieces.append(bytes(data))
+            self._buffered += len(data)
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as a frame."""
-        return len(self._buffer)
+        return self._buffered
 
     def next_frame(self) -> bytes | None:
         """The next complete frame, or None when more bytes are needed."""
-        buf = self._buffer
-        if len(buf) < 4:
+        if self._buffered < 4:
             return None
-        size = SIZE.unpack_from(buf, 0)[0]
+        size = SIZE.unpack(self._peek(4))[0]
         if size < 0 or size > self._max_size:
             raise ProtocolError(f"frame size {size} is outside 0..{self._max_size}")
-        end = 4 + size
-        if len(buf) < end:
+        if self._buffered < 4 + size:
             return None
-        with memoryview(buf) as view:
-            frame = bytes(view[4:end])  # one copy; slicing the bytearray first would make two
-        del buf[:end]
-        return frame
+        self._take(4)
+        return self._take(size)
+
+    def _peek(self, n: int) -> bytes:
+        """The next `n` bytes, left in place; all of them are buffered."""
+        first = self._pieces[0]
+        if len(first) - self._start >= n:
+            return first[self._start:self._start + n]
+        joined = first[self._start:]
+        for piece in itertools.islice(self._pieces, 1, None):  # a size split between pieces: rare
+            joined += piece[:n - len(joined)]
+            if len(joined) == n:
+                break
+        return joined
+
+    def _take(self, n: int) -> bytes:
+        """Remove and return the next `n` bytes; all of them are buffered."""
+        if not n:
+            return b""
+        self._buffered -= n
+        first = self._pieces[0]
+        stop = self._start + n
+        if stop <= len(first):  # within one piece: a single slice (none at all for a whole piece)
+            taken = first[self._start:stop]
+            self._advance(stop, first)
+            return taken
+        parts = [memoryview(first)[self._start:]]
+        left = stop - len(first)
+        self._advance(len(first), first)
+        while left:
+            piece = self._pieces[0]
+            used = min(left, len(piece))
+            parts.append(memoryview(piece)[:used])
+            left -= used
+            self._advance(used, piece)
+        return b"".join(parts)
+
+    def _advance(self, stop: int, first: bytes) -> None:
+        """Mark the first piece read up to `stop`, dropping it once read to its end."""
+        if stop == len(first):
+            self._pieces.popleft()
+            self._start = 0
+        else:
+            self._start = stop
 
 
 def frame(payload: bytes) -> bytes:

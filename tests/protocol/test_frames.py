@@ -101,3 +101,18 @@ def test_partial_size_prefix_waits() -> None:
     assert reader.next_frame() is None
     reader.feed(b"\x00\x01z")
     assert reader.next_frame() == b"z"
+
+
+def test_large_frames_across_many_pieces() -> None:
+    payloads = [bytes(range(256)) * 4096, b"after", bytes(300_000)]
+    data = b"".join(frame(p) for p in payloads)
+    second = 4 + len(payloads[0])  # where the second frame's size begins: cut inside it
+    cuts = [*range(0, second, 65536), second + 2, *range(second + 2, len(data), 65536), len(data)]
+    reader = FrameReader()
+    got: list[bytes] = []
+    for a, b in zip(cuts, cuts[1:]):
+        reader.feed(data[a:b])
+        got += drain(reader)
+        assert reader.buffered == b - sum(len(p) + 4 for p in got)
+    assert got == payloads
+    assert reader.buffered == 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import struct
+
 import pytest
+from hypothesis import given, settings, strategies as st
 from kafka.record.memory_records import MemoryRecords
 
 from kproto import ProtocolError
@@ -21,7 +23,8 @@ from kproto.records import (
     set_partition_leader_epoch,
     validate_batch,
 )
-from kproto.records.record import encode_records
+from kproto.records.record import MIN_RECORD_SIZE, encode_records, walk_records
+from kproto.records.varint import read_varint, varint_bytes
 
 from batchforge import forge
 
@@ -104,8 +107,53 @@ def test_records_must_tile_the_batch() -> None:
     data = build_batch(RECORDS)
     with pytest.raises(ProtocolError, match="record 10 declares length"):
         validate_batch(forge(data + b"\x02"))
-    with pytest.raises(ProtocolError, match="record 9 declares length"):
+    with pytest.raises(ProtocolError, match="record 9 runs 1 bytes past the end"):
         validate_batch(forge(data[:-1]))
+
+
+def count_by_reading_each_length(data: bytes) -> int | None:
+    """The walk's meaning, spelled out: every length valid and in bounds, the last ending at the end."""
+    count = pos = 0
+    while pos < len(data):
+        try:
+            length, pos = read_varint(data, pos, len(data))
+        except ProtocolError:
+            return None
+        if length < MIN_RECORD_SIZE or length > len(data) - pos:
+            return None
+        pos += length
+        count += 1
+    return count
+
+
+# Lengths around the edges (too small, negative, one/two/three varint bytes), bodies mostly of
+# the declared size, sometimes a byte short or long, often repeated (runs of one size).
+VALID_LENGTHS = st.one_of(st.integers(6, 70), st.integers(60, 9000), st.integers(8180, 8200))
+LENGTHS = st.one_of(VALID_LENGTHS, VALID_LENGTHS, VALID_LENGTHS, st.integers(-3, 6), st.integers(-(2 ** 31), 2 ** 31))
+SLACK = st.sampled_from([0] * 6 + [-1, 1])
+REPEATS = st.one_of(st.just(1), st.integers(1, 40))
+TAIL = st.one_of(st.just(b""), st.binary(min_size=1, max_size=3))
+
+
+@settings(max_examples=500, deadline=None)
+@given(records=st.lists(st.tuples(LENGTHS, SLACK, REPEATS), max_size=6), tail=TAIL)
+def test_walk_agrees_with_reading_each_length(records: list[tuple[int, int, int]], tail: bytes) -> None:
+    data = b"".join((varint_bytes(length) + bytes(max(0, min(length + slack, 9000)))) * repeats
+                    for length, slack, repeats in records) + tail
+    expected = count_by_reading_each_length(data)
+    padded = b"??" + data + b"??"
+    for buf, start in ((data, 0), (padded, 2), (bytearray(padded), 2), (memoryview(padded), 2)):
+        if expected is None:
+            with pytest.raises(ProtocolError):
+                walk_records(buf, start, start + len(data))
+        else:
+            assert walk_records(buf, start, start + len(data)) == expected
+
+
+def test_a_run_of_one_size_ends_where_the_second_length_byte_changes() -> None:
+    shorter, longer = (varint_bytes(n) + bytes(n) for n in (100, 164))  # c8 01 and c8 02: one first byte
+    data = shorter * 5 + longer * 5 + shorter * 5
+    assert walk_records(data, 0, len(data)) == 15
 
 
 def test_compressed_records_are_counted_after_decompression() -> None:

@@ -35,6 +35,21 @@ def test_output_bound_refuses_bombs(codec: Codec) -> None:
     assert decompress(codec, bomb, max_size=8 * 1024 * 1024) == bytes(8 * 1024 * 1024)
 
 
+STREAMED_ZSTD = "zstd without content size"
+
+
+@pytest.mark.parametrize("codec", [c for c in Codec if c != Codec.NONE] + [STREAMED_ZSTD])
+def test_output_larger_than_the_first_decompressor_step(codec: Codec | str) -> None:
+    payload = os.urandom(1000) * 20_000  # 20 MB, beyond the 8 MiB a decompressor first gets
+    if codec == STREAMED_ZSTD:
+        codec, data = Codec.ZSTD, zstandard.ZstdCompressor(write_content_size=False).compress(payload)
+    else:
+        data = compress(codec, payload)
+    assert decompress(codec, data) == payload
+    with pytest.raises(ProtocolError, match="limit"):
+        decompress(codec, data, max_size=len(payload) - 1)
+
+
 def test_xxh32_matches_reference() -> None:
     for size in range(0, 70):
         data = os.urandom(size)

@@ -3,7 +3,9 @@
 Requests on one connection are handled one after another, as Kafka does: a handler that must
 wait (a long-poll fetch) holds back the requests behind it, so responses always leave in the
 order their requests came. Handlers that answer at once are called straight from
-`data_received`, without a task per request.
+`data_received`, without a task per request, and the answers to all the frames one read
+brought leave in one write: one send system call (and one wake-up of the client) instead of
+one per answer.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Connection(asyncio.Protocol):
         self.write_paused = False
         self.read_paused = False
         self.closed = False
+        self.outgoing: list[bytes] = []  # answers not yet handed to the transport
 
     # -- asyncio callbacks
 
@@ -93,6 +96,7 @@ class Connection(asyncio.Protocol):
             if frame is None:
                 break
             self.handle_frame(frame)
+        self.flush()
         if self.read_paused and not self.busy and self.reader.buffered <= self.reader_limit:
             self.read_paused = False
             if not self.closed:
@@ -146,6 +150,7 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         self.respond(ctx, response, started)
+        self.flush()  # an answer that was waited for leaves at once, before the frames held behind it
         self.busy = False
         self.process()
 
@@ -165,8 +170,14 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def send(self, parts: list[bytes]) -> None:
-        size = sum(map(len, parts))
-        self.transport.writelines([SIZE.pack(size), *parts])
+        """Queue a response; `flush` writes it, after the other frames at hand are handled."""
+        self.outgoing.append(SIZE.pack(sum(map(len, parts))))
+        self.outgoing += parts
+
+    def flush(self) -> None:
+        if self.outgoing and not self.closed:
+            self.transport.writelines(self.outgoing)
+        self.outgoing = []
 
     def answer_unsupported_api_versions(self, correlation_id: int) -> None:
         """Kafka answers an ApiVersions version it does not know in v0, listing what it has."""
@@ -181,5 +192,6 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         if not self.closed:
+            self.flush()  # the answers already given still leave before the connection closes
             self.closed = True
             self.transport.close()

@@ -72,7 +72,7 @@ def validate_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *, from_pr
         if header.attributes & CONTROL_BIT:
             raise ProtocolError(f"{where} is a control batch, which clients may not produce")
     if codec == Codec.NONE:
-        data, start, stop = view, pos + HEADER_SIZE, end
+        data, start, stop = buf, pos + HEADER_SIZE, end
     else:
         data = decompress(codec, view[pos + HEADER_SIZE:end], max_size)
         start, stop = 0, len(data)
