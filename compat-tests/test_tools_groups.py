@@ -37,10 +37,13 @@ def fill(bootstrap: str, topic: str, per_partition: int) -> None:
     assert producer.flush(15) == 0
 
 
-def consume_and_commit(bootstrap: str, group: str, topic: str, count: int) -> Consumer:
-    """A member of `group` that has read and committed `count` records; left running."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "client.id": "tools-test-client",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+def consume_and_commit(bootstrap: str, group: str, topic: str, count: int, **config: object) -> Consumer:
+    """A member of `group` that has read and committed `count` records; left running. `config`
+    adds to the consumer's settings (`group_protocol="consumer"` for a KIP-848 member)."""
+    settings = {"bootstrap.servers": bootstrap, "group.id": group, "client.id": "tools-test-client",
+                "auto.offset.reset": "earliest", "enable.auto.commit": False}
+    settings.update({key.replace("_", "."): value for key, value in config.items()})
+    consumer = Consumer(settings)
     consumer.subscribe([topic])
     seen = 0
     deadline = time.monotonic() + 30
@@ -188,21 +191,6 @@ def test_delete_offsets(bootstrap: str, topic_factory, request: pytest.FixtureRe
     assert usage.returncode == 2 and "--topic" in usage.stderr
 
 
-def kip848_member(bootstrap: str, group: str, topic: str, count: int) -> Consumer:
-    """A KIP-848 member (`group.protocol=consumer`) of `group` that has read and committed `count` records."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "client.id": "tools-test-kip848",
-                         "group.protocol": "consumer", "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    seen, deadline = 0, time.monotonic() + 30
-    while seen < count:
-        assert time.monotonic() < deadline, f"read {seen} of {count}"
-        msg = consumer.poll(0.5)
-        if msg is not None and not msg.error():
-            seen += 1
-    consumer.commit(asynchronous=False)
-    return consumer
-
-
 def leader_epochs(bootstrap: str, topic: str) -> dict[int, int]:
     from kbroker.tools.client import Client
 
@@ -214,7 +202,8 @@ def test_verbose_views_of_a_classic_and_a_kip848_group(bootstrap: str, topic_fac
                                                        request: pytest.FixtureRequest) -> None:
     topic, classic, classic_member = committed_group(bootstrap, topic_factory, request)
     kip848 = unique_topic(request) + "-kip848"
-    kip848_consumer = kip848_member(bootstrap, kip848, topic, 10)
+    kip848_consumer = consume_and_commit(bootstrap, kip848, topic, 10, client_id="tools-test-kip848",
+                                         group_protocol="consumer")
     try:
         epochs = leader_epochs(bootstrap, topic)
         table = rows(ok(bootstrap, "--describe", "--group", classic, "--offsets", "--verbose"))
