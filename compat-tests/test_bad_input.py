@@ -59,18 +59,19 @@ def new_topic(client: RawClient, configs: dict[str, str] | None = None) -> str:
     return name
 
 
-def batch(count: int = 3, value: bytes = b"value") -> bytearray:
-    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+def batch(count: int = 3, value: bytes = b"value", compression: int = 0) -> bytearray:
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=compression, is_transactional=False,
                                         producer_id=-1, producer_epoch=-1, base_sequence=-1, batch_size=2**30)
     for i in range(count):
         builder.append(i, timestamp=1_700_000_000_000 + i, key=b"k%d" % i, value=value, headers=[])
     return bytearray(builder.build())
 
 
-def produce(client: RawClient, topic: str, records: bytes) -> ProduceResponse.PartitionProduceResponse:
+def produce(client: RawClient, topic: str, records: bytes,
+            version: int = PRODUCE_VERSION) -> ProduceResponse.PartitionProduceResponse:
     response = client.request(ProduceRequest(acks=-1, timeout_ms=5000, topic_data=[
         ProduceRequest.TopicProduceData(name=topic, partition_data=[
-            ProduceRequest.PartitionProduceData(index=0, records=bytes(records))])]), PRODUCE_VERSION)
+            ProduceRequest.PartitionProduceData(index=0, records=bytes(records))])]), version)
     return response.responses[0].partition_responses[0]
 
 
@@ -117,6 +118,16 @@ def test_batch_over_max_message_bytes_is_message_too_large(client):
     result = produce(client, topic, batch(count=1, value=b"x" * 5000))
     assert result.error_code == ErrorCode.MESSAGE_TOO_LARGE
     assert log_end(client, topic) == 0
+
+
+def test_zstd_before_produce_v7_is_unsupported_compression_type(client):
+    topic = new_topic(client)
+    zstd = batch(value=b"v" * 500, compression=DefaultRecordBatchBuilder.CODEC_ZSTD)  # small ones stay plain
+    result = produce(client, topic, zstd, version=6)
+    assert result.error_code == ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
+    assert log_end(client, topic) == 0
+    assert produce(client, topic, zstd, version=7).error_code == ErrorCode.NONE
+    assert log_end(client, topic) == 3
 
 
 def test_unknown_topic_with_auto_create_off(client):

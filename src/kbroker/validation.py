@@ -10,11 +10,16 @@ from __future__ import annotations
 import time
 
 from kproto import ErrorCode, ProtocolError
+from kproto.compression import Codec
 from kproto.records import iter_batch_headers, set_log_append_time, validate_batch
 from kproto.records.header import MAGIC_OFFSET
 from kproto.records.legacy import message_set_to_batch
 
 from kbroker.log import LogConfig
+
+
+#: Produce v7 is the first whose clients may send zstd batches (KIP-110); Kafka refuses them before.
+ZSTD_MIN_PRODUCE_VERSION = 7
 
 
 class RecordError(Exception):
@@ -49,6 +54,10 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
                 raise RecordError(ErrorCode.MESSAGE_TOO_LARGE,
                                   f"The record batch of {header.size} bytes is larger than max.message.bytes "
                                   f"({limits.max_message_bytes})")
+            if header.compression == Codec.ZSTD and produce_version < ZSTD_MIN_PRODUCE_VERSION:
+                raise RecordError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+                                  f"Produce requests with version {produce_version} are not allowed to use "
+                                  "ZStandard compression")
             validate_batch(buf, position)
             if append_time >= 0:
                 set_log_append_time(buf, position, append_time)
