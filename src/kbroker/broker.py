@@ -74,9 +74,9 @@ class Broker:
         self._next_producer_expiry = 0.0
         self._next_txn_timeout_check = 0.0
         self._next_txn_id_expiry = 0.0
-        txn_log = TransactionStateLog(self)
-        self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers, txn_log.write,
-                                                   txn_log.remove, self._offsets_partition,
+        self.txn_log = TransactionStateLog(self)
+        self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers,
+                                                   self.txn_log.write, self.txn_log.remove, self._offsets_partition,
                                                    config["transaction.max.timeout.ms"])
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Connection] = set()
@@ -88,7 +88,7 @@ class Broker:
             for index in range(info.partitions):
                 self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
         self.groups = GroupCoordinator.for_broker(self)
-        self.transactions.load(txn_log.load())
+        self.transactions.load(self.txn_log.load())
 
     # -- addresses
 

@@ -93,7 +93,7 @@ class MemoryGroupLog:
 
 
 class OffsetsTopicLog:
-    """`__consumer_offsets` on the broker's own partition logs, created on first write as Kafka does.
+    """`__consumer_offsets` on the broker's own partition logs, created on first use as Kafka does.
 
     Creating its partitions costs a few fsyncs each, so a broker that never sees a group never
     pays for them.

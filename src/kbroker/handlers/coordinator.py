@@ -24,6 +24,12 @@ def locate(ctx: RequestContext, key: str, key_type: int) -> FindCoordinatorRespo
         return FindCoordinatorResponse.Coordinator(key=key, node_id=-1, host="", port=-1,
                                                    error_code=ErrorCode.INVALID_REQUEST,
                                                    error_message=f"Unknown coordinator type {key_type}")
+    # As Kafka does, the first lookup creates the coordinator's internal topic, so that a group's
+    # or transaction's first write does not pay for creating its partitions.
+    if key_type == GROUP_KEY:
+        ctx.broker.groups.offsets_partition(key)
+    else:
+        ctx.broker.txn_log.partition_of(key)
     host, port = ctx.broker.advertised_address
     return FindCoordinatorResponse.Coordinator(key=key, node_id=ctx.broker.node_id, host=host, port=port,
                                                error_code=ErrorCode.NONE, error_message=None)

@@ -69,7 +69,7 @@ def read_state_record(key: bytes, value: bytes | None) -> tuple[str, TxnMetadata
 
 
 class TransactionStateLog:
-    """The topic on the broker's own logs, created on the first write, as Kafka does."""
+    """The topic on the broker's own logs, created on first use (a coordinator lookup or a write), as Kafka does."""
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
@@ -86,8 +86,12 @@ class TransactionStateLog:
         """The tombstone of an expired transactional id."""
         self._append(transactional_id, state_key(transactional_id), None)
 
+    def partition_of(self, transactional_id: str) -> int:
+        """The partition that keeps `transactional_id`; the topic is created if it is not there yet."""
+        return partition_for(transactional_id, self._partitions())
+
     def _append(self, transactional_id: str, key: bytes, value: bytes | None) -> None:
-        plog = self.broker.partition_log(STATE_TOPIC, partition_for(transactional_id, self._partitions()))
+        plog = self.broker.partition_log(STATE_TOPIC, self.partition_of(transactional_id))
         plog.append(bytearray(build_batch([Record(0, int(time.time() * 1000), key, value)])))
 
     def load(self) -> Iterator[TxnMetadata]:
