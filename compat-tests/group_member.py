@@ -24,6 +24,7 @@ import sys
 import time
 
 POLL_SECONDS = 0.3
+FIRST_JOIN_POLL_SECONDS = 10
 stopping = False
 
 
@@ -85,7 +86,12 @@ def run_kafka_python(args: argparse.Namespace) -> None:
     consumer.subscribe([args.topic], listener=Listener())
     reporter = Reporter()
     while not stopping:
-        batches = consumer.poll(timeout_ms=int(POLL_SECONDS * 1000))
+        # kafka-python 3.0.12 can drop a join it started when a poll times out mid-join and the
+        # leader's own assignment has since cleared its reason to rejoin: the member then waits
+        # forever with heartbeats off. A long poll until the first assignment lets the join finish
+        # inside one call, which makes that client bug rare in this test.
+        timeout = POLL_SECONDS if consumer.assignment() else FIRST_JOIN_POLL_SECONDS
+        batches = consumer.poll(timeout_ms=int(timeout * 1000))
         for records in batches.values():
             for r in records:
                 emit(p=r.partition, o=r.offset, v=r.value.decode())
