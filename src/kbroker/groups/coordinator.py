@@ -210,20 +210,11 @@ class GroupCoordinator:
                        commits: list[OffsetCommit], retention_ms: int = -1,
                        api_version: int = 9) -> list[ErrorCode]:
         """One error per commit, in order; a group-level problem is every commit's error."""
-        consumer_group = self.consumer.groups.get(group_id)
-        if consumer_group is not None:
-            error = self.consumer.validate_commit(consumer_group, member_id, generation)
-            return self._commit(group_id, commits, retention_ms) if not error else [error] * len(commits)
-        group = self.groups.get(group_id)
-        if group is None:
-            if generation >= 0:
-                error = ErrorCode.GROUP_ID_NOT_FOUND if api_version >= 9 else ErrorCode.ILLEGAL_GENERATION
-                return [error] * len(commits)
-            group = self.groups[group_id] = ClassicGroup(group_id, self.now_ms())
-        error = self._check_commit(group, generation, member_id, group_instance_id)
+        unknown = ErrorCode.GROUP_ID_NOT_FOUND if api_version >= 9 else ErrorCode.ILLEGAL_GENERATION
+        error, group = self._committer_check(group_id, generation, member_id, group_instance_id, unknown)
         if error:
             return [error] * len(commits)
-        if group.is_in(STABLE, PREPARING_REBALANCE):
+        if group is not None and group.is_in(STABLE, PREPARING_REBALANCE):
             self.rebalancer.touch(group, member_id)
         return self._commit(group_id, commits, retention_ms)
 
@@ -238,7 +229,10 @@ class GroupCoordinator:
         """TxnOffsetCommit, once the transaction coordinator knows the group's partition is in the
         transaction: checked by Kafka's rules for transactional commits, written as the producer's
         transactional batch, and pending until the transaction's marker."""
-        error = self._check_transactional_commit(group_id, generation, member_id, instance_id)
+        error, _ = self._committer_check(group_id, generation, member_id, instance_id, ErrorCode.ILLEGAL_GENERATION,
+                                         transactional=True)
+        if error == ErrorCode.STALE_MEMBER_EPOCH:  # TxnOffsetCommit has no such error
+            error = ErrorCode.ILLEGAL_GENERATION
         if error:
             return [error] * len(commits)
         errors, written = self._write_commits(group_id, commits, -1, producer)
@@ -281,18 +275,20 @@ class GroupCoordinator:
         first = self.storage.append(group_id, written, producer)
         return errors, [(commit, replace(value, record_offset=first + i)) for i, (commit, value) in enumerate(accepted)]
 
-    def _check_transactional_commit(self, group_id: str, generation: int, member_id: str,
-                                    instance_id: str | None) -> ErrorCode:
+    def _committer_check(self, group_id: str, generation: int, member_id: str, instance_id: str | None,
+                         unknown_group: ErrorCode, transactional: bool = False) -> tuple[ErrorCode, ClassicGroup | None]:
+        """Whether the sender may commit to the group, and the classic group it commits to (None for a
+        KIP-848 group). A first commit without a generation makes a simple group, as Kafka does; one
+        with a generation to a group nobody knows gets `unknown_group`."""
         consumer_group = self.consumer.groups.get(group_id)
         if consumer_group is not None:
-            error = self.consumer.validate_commit(consumer_group, member_id, generation)
-            return ErrorCode.ILLEGAL_GENERATION if error == ErrorCode.STALE_MEMBER_EPOCH else error
+            return self.consumer.validate_commit(consumer_group, member_id, generation), None
         group = self.groups.get(group_id)
         if group is None:
             if generation >= 0:
-                return ErrorCode.ILLEGAL_GENERATION
+                return unknown_group, None
             group = self.groups[group_id] = ClassicGroup(group_id, self.now_ms())
-        return self._check_commit(group, generation, member_id, instance_id, transactional=True)
+        return self._check_commit(group, generation, member_id, instance_id, transactional), group
 
     @staticmethod
     def _check_commit(group: ClassicGroup, generation: int, member_id: str, instance_id: str | None,
