@@ -12,6 +12,7 @@ from kbroker.tools.group_admin import Group, Listing, Member, TopicPartitions
 MISSING = "-"
 KNOWN_TYPES = ("Consumer", "Classic", "Share")  # Kafka's GroupType names, as --type takes and prints them
 KNOWN_STATES = ("PreparingRebalance", "CompletingRebalance", "Stable", "Dead", "Empty", "Assigning", "Reconciling")
+KNOWN_NAMES = {name.lower(): name for name in KNOWN_TYPES + KNOWN_STATES}  # as ListGroups may spell them
 
 Column = tuple[str, str, int]  # header, row key, minimum width
 
@@ -83,9 +84,8 @@ def state_row(group: Group) -> dict[str, Any]:
 
 def listing_row(listing: Listing) -> dict[str, Any]:
     """Type and state by Kafka's names, `Unknown` where the broker did not say or said otherwise."""
-    known = {name.lower(): name for name in KNOWN_TYPES + KNOWN_STATES}
-    return {"group": listing.group_id, "type": known.get(listing.group_type.lower(), "Unknown"),
-            "state": known.get(listing.state.lower(), "Unknown"), "protocol_type": listing.protocol_type}
+    return {"group": listing.group_id, "type": KNOWN_NAMES.get(listing.group_type.lower(), "Unknown"),
+            "state": KNOWN_NAMES.get(listing.state.lower(), "Unknown"), "protocol_type": listing.protocol_type}
 
 
 def cell(value: Any) -> str:
