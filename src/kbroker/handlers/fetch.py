@@ -64,14 +64,12 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
         name, index = item.name, item.key[1]
         data = FetchResponse.PartitionData(partition_index=index, aborted_transactions=None, records=b"")
         log = broker.partition_log(name, index) if name is not None else None
+        state = item.state
         if log is None:
             data.error_code = ErrorCode.UNKNOWN_TOPIC_ID if name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            data.high_watermark = data.last_stable_offset = data.log_start_offset = -1
-            out.append((item.key, data))
-            continue
-        state = item.state
-        data.error_code = fence_error(log, state.current_leader_epoch)
-        if data.error_code:
+        else:
+            data.error_code = fence_error(log, state.current_leader_epoch)
+        if data.error_code:  # no offsets and no data for this partition
             data.high_watermark = data.last_stable_offset = data.log_start_offset = -1
             if data.error_code == ErrorCode.FENCED_LEADER_EPOCH and ctx.api_version >= 16:
                 data.current_leader.leader_id, data.current_leader.leader_epoch = broker.node_id, log.leader_epoch

@@ -61,19 +61,18 @@ def transactional_producers(records: bytes, produce_version: int) -> set[tuple[i
 def produce_refusal(request: ProduceRequest, produce_version: int,
                     hosted: Callable[[str, int], object | None]) -> Refusal | None:
     """Kafka's refusal of the whole request, or None; `hosted(topic, partition)` is None for a
-    partition this broker does not have."""
-    transactional = False
+    partition this broker does not have. The missing transactional id is refused first, so the
+    batch headers are read only for a request that has one."""
     producers: set[tuple[int, int]] = set()
     for topic in request.topic_data:
         for data in topic.partition_data:
             first = first_batch_transactional(data.records)
             if first is None or (not first and produce_version >= ONE_BATCH_VERSION):
                 continue  # no transactional batch in it
-            transactional = transactional or first
+            if first and request.transactional_id is None:
+                return Refusal(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
             if hosted(topic.name, data.index) is not None:
                 producers |= transactional_producers(data.records, produce_version)
-    if transactional and request.transactional_id is None:
-        return Refusal(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     if len(producers) > 1:
         return Refusal(ErrorCode.INVALID_PRODUCER_ID_MAPPING, MORE_THAN_ONE_PRODUCER)
     return None

@@ -23,7 +23,7 @@ from typing import Iterable, NamedTuple
 import crc32c
 
 from kbroker.log import PartitionLog
-from kbroker.log.files import SNAPSHOT_SUFFIX, TXN_INDEX_SUFFIX, fsync_dir
+from kbroker.log.files import SNAPSHOT_SUFFIX, TXN_INDEX_SUFFIX, write_atomically
 from kbroker.log.segment import LogSegment
 
 SNAPSHOT_VERSION = 1
@@ -89,13 +89,7 @@ def snapshot_files(directory: Path) -> dict[int, Path]:
 def write_snapshot_file(directory: Path, offset: int, data: bytes) -> Path:
     """Write `<offset>.snapshot` durably: a crash leaves the old file or the new one, never half."""
     path = directory / f"{offset:020d}{SNAPSHOT_SUFFIX}"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(directory)
+    write_atomically(path, data)
     return path
 
 
