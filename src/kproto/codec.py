@@ -60,29 +60,9 @@ def zero_value(spec: FieldSpec) -> Any:
 def read_uvarint(b: bytes, p: int, end: int, where: str) -> tuple[int, int]:
     """Unsigned varint of at most 5 bytes (Kafka's limit for 32-bit values).
 
-    Unrolled where five bytes remain, as they do for all but a message's last bytes: record set
-    lengths of 16 KiB and more take three bytes, and a loop costs half as much again.
+    Lengths of up to three bytes are read inline by the generated decoders (`read_length`); this
+    serves the rest: longer lengths, tag counts, tags and tag sizes.
     """
-    if end - p >= 5:
-        value = b[p]
-        if value < 0x80:
-            return value, p + 1
-        byte = b[p + 1]
-        value = (value & 0x7F) | (byte & 0x7F) << 7
-        if byte < 0x80:
-            return value, p + 2
-        byte = b[p + 2]
-        value |= (byte & 0x7F) << 14
-        if byte < 0x80:
-            return value, p + 3
-        byte = b[p + 3]
-        value |= (byte & 0x7F) << 21
-        if byte < 0x80:
-            return value, p + 4
-        byte = b[p + 4]
-        if byte < 0x80:
-            return value | byte << 28, p + 5
-        raise ProtocolError(f"{where}: varint longer than 5 bytes at byte {p}")
     value = 0
     shift = 0
     while True:

@@ -151,7 +151,7 @@ def test_topic_ids_decode_to_uuids() -> None:
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 16383, 16384, (1 << 21) - 1, 1 << 21, (1 << 28) - 1, 1 << 28,
                                    (1 << 32) - 1, (1 << 35) - 1])
 def test_read_uvarint_near_and_far_from_the_end(value: int) -> None:
-    """Unrolled where five bytes remain, a loop near the end: both read the same."""
+    """With bytes to spare after the varint or none: both read the same."""
     encoded = uvarint(value)
     for padding in (0, 1, 5):
         data = b"\x00" + encoded + bytes(padding)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
+import platform
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -21,8 +21,11 @@ ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")  # an operato
 
 
 def keep_freed_memory() -> bool:
-    """Set glibc's trim and mmap thresholds; False where that is not possible or already set."""
-    if not sys.platform.startswith("linux") or any(name in os.environ for name in ENVIRONMENT):
+    """Set glibc's trim and mmap thresholds; False where that is not possible or already set.
+
+    Only under glibc: the parameter numbers are its own, and other C libraries (musl) lack mallopt.
+    """
+    if platform.libc_ver()[0] != "glibc" or any(name in os.environ for name in ENVIRONMENT):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
