@@ -50,14 +50,14 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
     position = 0
     try:
         for position, header in iter_batch_headers(buf):
-            if header.size > limits.max_message_bytes:
-                raise RecordError(ErrorCode.MESSAGE_TOO_LARGE,
-                                  f"The record batch of {header.size} bytes is larger than max.message.bytes "
-                                  f"({limits.max_message_bytes})")
             if header.compression == Codec.ZSTD and produce_version < ZSTD_MIN_PRODUCE_VERSION:
                 raise RecordError(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
                                   f"Produce requests with version {produce_version} are not allowed to use "
                                   "ZStandard compression")
+            if header.size > limits.max_message_bytes:
+                raise RecordError(ErrorCode.MESSAGE_TOO_LARGE,
+                                  f"The record batch of {header.size} bytes is larger than max.message.bytes "
+                                  f"({limits.max_message_bytes})")
             validate_batch(buf, position)
             if append_time >= 0:
                 set_log_append_time(buf, position, append_time)
