@@ -1,0 +1,95 @@
+"""Decoders with fast paths must decode exactly as the general statements do.
+
+A fast path reads the common shape of a struct in fewer steps (see `_Compiler.empty_array_fast_path`)
+and hands anything else to the general statements. These tests compile each message both ways and
+feed both the same bytes, valid and damaged: the same object and end position, or the same error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kproto import ProtocolError
+from kproto.codec import _Compiler, compiled, encode
+from kproto.messages import (
+    ApiVersionsResponse,
+    DescribeClusterResponse,
+    FetchResponse,
+    ListOffsetsRequest,
+    MetadataResponse,
+    OffsetFetchResponse,
+)
+from kproto.model import Message
+from spec_strategies import message
+
+#: Messages where an array sits between fixed-width fields, at versions that use the fast path.
+WITH_FAST_PATHS = [
+    (FetchResponse, 12), (FetchResponse, 18), (ApiVersionsResponse, 3), (MetadataResponse, 12),
+    (OffsetFetchResponse, 7), (DescribeClusterResponse, 0), (ListOffsetsRequest, 10),
+]
+IDS = [f"{cls.__name__}-v{v}" for cls, v in WITH_FAST_PATHS]
+
+Decoder = Callable[[bytes, int, int], tuple[Any, int]]
+
+
+def general_compiler(cls: type[Message], version: int) -> _Compiler:
+    compiler = _Compiler(cls.SPEC, cls, version, fast_paths=False)
+    compiler.build()
+    return compiler
+
+
+def outcome(decoder: Decoder, data: bytes) -> tuple[Any, ...]:
+    try:
+        return ("decoded", *decoder(data, 0, len(data)))
+    except (ProtocolError, UnicodeDecodeError) as exc:
+        return ("refused", str(exc))
+
+
+def damaged(data: bytes) -> list[bytes]:
+    """Every truncation, and every byte set to the values that steer a fast path: null, empty, one, a varint."""
+    cuts = [data[:n] for n in range(len(data))]
+    changes = [data[:i] + bytes([value]) + data[i + 1:] for i in range(len(data)) for value in (0, 1, 2, 0x80)]
+    return cuts + changes
+
+
+@pytest.mark.parametrize(("cls", "version"), WITH_FAST_PATHS, ids=IDS)
+def test_the_fast_path_is_compiled(cls: type[Message], version: int) -> None:
+    """Else the comparisons below would compare the general statements with themselves."""
+    general = "\n".join(general_compiler(cls, version).lines)
+    fast = _Compiler(cls.SPEC, cls, version)
+    fast.build()
+    assert "\n".join(fast.lines) != general
+
+
+@pytest.mark.parametrize(("cls", "version"), WITH_FAST_PATHS, ids=IDS)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_fast_and_general_decoders_agree(cls: type[Message], version: int, data: st.DataObject) -> None:
+    obj = data.draw(message(cls, version))
+    fast = compiled(cls, version)[0]
+    general = general_compiler(cls, version).build()[0]
+    encoded = encode(obj, version)
+    assert outcome(fast, encoded) == outcome(general, encoded) == ("decoded", obj, len(encoded))
+    for variant in damaged(encoded):
+        assert outcome(fast, variant) == outcome(general, variant)
+
+
+@pytest.mark.parametrize("aborted", [None, [], [FetchResponse.AbortedTransaction(producer_id=4, first_offset=9)]],
+                         ids=["null", "empty", "one"])
+def test_fetch_partition_with_each_kind_of_aborted_list(aborted: list | None) -> None:
+    partitions = [FetchResponse.PartitionData(partition_index=i, high_watermark=100, last_stable_offset=90,
+                                              log_start_offset=3, preferred_read_replica=2, records=bytes(range(200)))
+                  for i in range(3)]
+    for partition in partitions:
+        partition.aborted_transactions = aborted  # set after construction: the constructor makes None []
+    obj = FetchResponse(session_id=5, responses=[
+        FetchResponse.FetchableTopicResponse(topic_id=UUID(int=11), partitions=partitions)])
+    encoded = encode(obj, 18)
+    decoded, end = compiled(FetchResponse, 18)[0](encoded, 0, len(encoded))
+    assert (decoded, end) == (obj, len(encoded))
+    assert [p.aborted_transactions for p in decoded.responses[0].partitions] == [aborted] * 3
