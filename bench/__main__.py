@@ -1,9 +1,15 @@
 """`python -m bench`: kbroker against Tansu, the same librdkafka workloads, one markdown table.
 
-Both brokers run on this machine in the same invocation, the runs interleaved (kbroker, Tansu,
-kbroker, ...) so that a busy machine slows both alike; the ratio column is what to read. Each
-figure is the median over --runs. A broker that fails a workload gets "error" in its cell and the
-reason below the table; the other broker's figures still stand.
+Both brokers run on this machine in the same invocation, the runs interleaved and each run
+starting with the other broker (kbroker then Tansu, Tansu then kbroker, ...) so that a busy
+machine, and whatever one run leaves behind for the next, falls on both alike; the ratio column
+is what to read. Each figure is the median over --runs. A broker that fails a workload gets
+"error" in its cell and the reason below the table; the other broker's figures still stand.
+
+The producer is one Python process driving librdkafka, and with lz4 it is the limit: both brokers
+keep up with all it sends. So each throughput row also gives the CPU time the broker process
+spent per MB (from /proc, for brokers started here), which tells the brokers apart where the
+client's ceiling does not.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
 from brokerproc import BrokerProcess, BrokerStartError  # noqa: E402
 
 BROKERS = ("kbroker", "tansu")
-HIGHER_IS_BETTER = {"msg/s": True, "MB/s": True, "p50 ms": False, "p99 ms": False}
+HIGHER_IS_BETTER = {"msg/s": True, "MB/s": True, "broker CPU ms/MB": False, "p50 ms": False, "p99 ms": False}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,6 +70,14 @@ class Target:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.stop()
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the broker process has used so far (all its threads), or None if unknown."""
+        pid = self.proc.pid if self.proc is not None else None
+        try:
+            return sum(int(path.read_text().split()[0]) for path in Path(f"/proc/{pid}/task").glob("*/schedstat")) / 1e9
+        except (OSError, ValueError, IndexError):
+            return None
 
 
 def workloads(args: argparse.Namespace, s: Settings) -> list[tuple[str, Callable[[str, dict], dict[str, float]]]]:
@@ -123,17 +137,22 @@ def main(argv: list[str] | None = None) -> int:
             t.start()
             print(f"{t.name}: {t.error or t.bootstrap}", file=sys.stderr, flush=True)
         for run in range(args.runs):
-            for t in targets:
+            for t in targets if run % 2 == 0 else targets[::-1]:
                 if t.error:
                     continue
                 state: dict = {}
                 for label, fn in plan:
+                    cpu_before = t.cpu_seconds()
                     try:
                         result = fn(t.bootstrap, state)
                     except (WorkloadError, Exception) as exc:  # noqa: BLE001 - one failed cell, not the run
                         errors[(label, t.name)] = f"{type(exc).__name__}: {exc}"[:300]
                         print(f"run {run + 1} {t.name} {label}: {errors[(label, t.name)]}", file=sys.stderr, flush=True)
                         continue
+                    cpu_after = t.cpu_seconds()
+                    megabytes = result.pop("MB", None)
+                    if megabytes and cpu_before is not None and cpu_after is not None:
+                        result["broker CPU ms/MB"] = (cpu_after - cpu_before) * 1000 / megabytes
                     for metric, value in result.items():
                         samples[label][t.name].setdefault(metric, []).append(value)
                     print(f"run {run + 1} {t.name} {label}: " + ", ".join(f"{k} {fmt(v)}" for k, v in result.items()),
@@ -165,7 +184,7 @@ def render(args: argparse.Namespace, s: Settings, targets: list[Target], plan: l
                 row.append(f"{k / t:.2f}" if k is not None and t else "-")
             lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    lines.append("Throughput ratios above 1 favour kbroker; latency ratios below 1 do.")
+    lines.append("Throughput ratios above 1 favour kbroker; latency and CPU ratios below 1 do.")
     for t in targets:
         if t.error:
             lines.append(f"- {t.name} did not start: {t.error}")

@@ -86,7 +86,7 @@ def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str,
     elapsed = time.perf_counter() - start
     if left or failures:
         raise WorkloadError(f"produce: {left} unacknowledged, errors {failures}")
-    return {"msg/s": count / elapsed, "MB/s": count * s.message_size / elapsed / 1e6}
+    return {"msg/s": count / elapsed, "MB/s": count * s.message_size / elapsed / 1e6, "MB": count * s.message_size / 1e6}
 
 
 def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, float]:
@@ -108,7 +108,7 @@ def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, fl
                 got += 1
                 size += len(msg.value() or b"")
         elapsed = time.perf_counter() - start
-        return {"msg/s": got / elapsed, "MB/s": size / elapsed / 1e6}
+        return {"msg/s": got / elapsed, "MB/s": size / elapsed / 1e6, "MB": size / 1e6}
     finally:
         consumer.close()
 
