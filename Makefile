@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+KAFKAJS := compat-tests/kafkajs
+KAFKAJS_STAMP := $(KAFKAJS)/node_modules/.installed
 
 .PHONY: run test unit compat bench soak generate check-generated clean
 
@@ -12,17 +14,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# kafkajs for the compat-tests, pinned by its lock file.
+$(KAFKAJS_STAMP): $(KAFKAJS)/package-lock.json
+	cd $(KAFKAJS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(KAFKAJS_STAMP)
+
 run: $(STAMP)
 	$(BIN)/kbroker serve
 
-test: $(STAMP)
+test: $(STAMP) $(KAFKAJS_STAMP)
 	$(BIN)/python tools/generate_schema.py --check
 	$(BIN)/pytest -n auto -q tests compat-tests
 
 unit: $(STAMP)
 	$(BIN)/pytest -n auto -q tests
 
-compat: $(STAMP)
+compat: $(STAMP) $(KAFKAJS_STAMP)
 	$(BIN)/pytest -n auto -q compat-tests
 
 bench: $(STAMP)
@@ -32,4 +39,4 @@ generate: $(STAMP)
 	$(BIN)/python tools/generate_schema.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) build src/*.egg-info $(KAFKAJS)/node_modules

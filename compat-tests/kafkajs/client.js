@@ -1,0 +1,123 @@
+// kafkajs driven by the compat-tests: `node client.js <command>` reads one JSON request on stdin
+// and prints one JSON answer on stdout. Keys, values and header values travel as base64 (null
+// stays null), so any bytes survive the trip. A failure exits non-zero with the error on stderr.
+//
+//   produce  {bootstrap, topic, compression, idempotent, records: [{key, value, headers, partition}]}
+//            -> [{partition, offset}] per record, in order
+//   consume  {bootstrap, topic, groupId, count, timeoutMs}
+//            -> [{partition, offset, key, value, headers}]: a group member from the earliest
+//               offset, committing what it read, read_committed as kafkajs defaults to
+//   transaction {bootstrap, topic, transactionalId, batches: [{commit, records}]}
+//            -> {} after each batch is sent in a transaction of its own, committed or aborted
+
+'use strict'
+
+const { Kafka, logLevel, CompressionTypes, CompressionCodecs, Partitioners } = require('kafkajs')
+const SnappyCodec = require('kafkajs-snappy')
+
+CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec
+
+const COMPRESSION = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy }
+
+const decode = (text) => (text === null || text === undefined ? null : Buffer.from(text, 'base64'))
+const encode = (buf) => (buf === null || buf === undefined ? null : Buffer.from(buf).toString('base64'))
+
+function client (bootstrap) {
+  return new Kafka({ clientId: 'kbroker-compat', brokers: [bootstrap], logLevel: logLevel.ERROR,
+    connectionTimeout: 10000, requestTimeout: 10000, retry: { retries: 3 } })
+}
+
+function message (record) {
+  const headers = {}
+  for (const [name, value] of record.headers || []) headers[name] = decode(value)
+  const out = { key: decode(record.key), value: decode(record.value), headers }
+  if (record.partition !== null && record.partition !== undefined) out.partition = record.partition
+  return out
+}
+
+async function produce (request) {
+  // kafkajs answers one base offset per partition; the partition of each record is recorded as the
+  // default partitioner (Java's murmur2 for keys) picks it, and records keep their order within one.
+  const chosen = []
+  const createPartitioner = () => {
+    const pick = Partitioners.DefaultPartitioner()
+    return (args) => { const p = pick(args); chosen.push(p); return p }
+  }
+  const producer = client(request.bootstrap).producer({ createPartitioner, idempotent: request.idempotent,
+    maxInFlightRequests: request.idempotent ? 1 : undefined })
+  await producer.connect()
+  try {
+    const messages = request.records.map(message)
+    const answers = await producer.send({ topic: request.topic, acks: -1, compression: COMPRESSION[request.compression],
+      messages })
+    const base = {}
+    for (const a of answers) base[a.partition] = Number(a.baseOffset)
+    const next = {}
+    return messages.map((m, i) => {
+      const partition = m.partition !== undefined ? m.partition : chosen.shift()
+      const offset = base[partition] + (next[partition] || 0)
+      next[partition] = (next[partition] || 0) + 1
+      return { partition, offset }
+    })
+  } finally {
+    await producer.disconnect()
+  }
+}
+
+async function consume (request) {
+  const consumer = client(request.bootstrap).consumer({ groupId: request.groupId, maxWaitTimeInMs: 100,
+    heartbeatInterval: 500 })
+  await consumer.connect()
+  const got = []
+  try {
+    await consumer.subscribe({ topic: request.topic, fromBeginning: true })
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`consumed ${got.length} of ${request.count} records in time`)),
+        request.timeoutMs)
+      consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ topic, partition, message: m }) => {
+          got.push({ partition, offset: Number(m.offset), key: encode(m.key), value: encode(m.value),
+            headers: Object.entries(m.headers || {}).map(([k, v]) => [k, encode(v)]) })
+          await consumer.commitOffsets([{ topic, partition, offset: String(Number(m.offset) + 1) }])
+          if (got.length >= request.count) { clearTimeout(timer); resolve() }
+        }
+      }).catch(reject)
+    })
+  } finally {
+    await consumer.disconnect()
+  }
+  return got
+}
+
+async function transaction (request) {
+  const producer = client(request.bootstrap).producer({ transactionalId: request.transactionalId, idempotent: true,
+    maxInFlightRequests: 1 })
+  await producer.connect()
+  try {
+    for (const batch of request.batches) {
+      const txn = await producer.transaction()
+      await txn.send({ topic: request.topic, acks: -1, messages: batch.records.map(message) })
+      await (batch.commit ? txn.commit() : txn.abort())
+    }
+  } finally {
+    await producer.disconnect()
+  }
+  return {}
+}
+
+const COMMANDS = { produce, consume, transaction }
+
+async function main () {
+  const command = COMMANDS[process.argv[2]]
+  if (!command) throw new Error(`unknown command ${process.argv[2]}; expected one of ${Object.keys(COMMANDS)}`)
+  const chunks = []
+  for await (const chunk of process.stdin) chunks.push(chunk)
+  const answer = await command(JSON.parse(Buffer.concat(chunks).toString('utf8')))
+  process.stdout.write(JSON.stringify(answer))
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack || error}\n`)
+  process.exit(1)
+})
