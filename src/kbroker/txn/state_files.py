@@ -14,7 +14,6 @@ last stable offset after the abort.
 
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,10 +115,9 @@ def append_txn_index(path: Path, aborted: AbortedTxn) -> None:
 
 
 def rewrite_txn_index(path: Path, entries: list[AbortedTxn]) -> None:
-    """Replace an index that holds a torn entry or entries past the log's end."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(encode_txn_index(entries))
-    os.replace(tmp, path)
+    """Replace an index that holds a torn entry or entries past the log's end, durably: the
+    aborted transactions it keeps are what hides their records from read_committed consumers."""
+    write_atomically(path, encode_txn_index(entries))
 
 
 def txn_index_path(segment: LogSegment) -> Path:
