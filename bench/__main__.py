@@ -73,9 +73,11 @@ class Target:
 
     def cpu_seconds(self) -> float | None:
         """CPU time the broker process has used so far (all its threads), or None if unknown."""
-        pid = self.proc.pid if self.proc is not None else None
+        if self.proc is None or self.proc.pid is None:
+            return None
         try:
-            return sum(int(path.read_text().split()[0]) for path in Path(f"/proc/{pid}/task").glob("*/schedstat")) / 1e9
+            stats = [path.read_text() for path in Path(f"/proc/{self.proc.pid}/task").glob("*/schedstat")]
+            return sum(int(stat.split()[0]) for stat in stats) / 1e9 if stats else None
         except (OSError, ValueError, IndexError):
             return None
 
@@ -178,7 +180,7 @@ def render(args: argparse.Namespace, s: Settings, targets: list[Target], plan: l
         for metric in metrics:
             med = {n: (statistics.median(samples[label][n][metric]) if samples[label][n].get(metric) else None)
                    for n in names}
-            row = [label, metric, *(fmt(med[n]) for n in names)]
+            row = [label, metric, *(fmt(med[n]) if med[n] is not None or (label, n) in errors else "-" for n in names)]
             if ratio:
                 k, t = med["kbroker"], med["tansu"]
                 row.append(f"{k / t:.2f}" if k is not None and t else "-")
