@@ -1,6 +1,7 @@
 """Request handlers, one module per API family; importing this package fills the dispatch table."""
 
 from kbroker.handlers import (  # noqa: F401 - imported for their registrations
+    acls,
     api_versions,
     cluster,
     configs,
