@@ -688,9 +688,10 @@ def compiled(cls: type[Message], version: int) -> tuple[Decoder, Encoder]:
     return _Compiler(spec, cls, version).build()
 
 
-def compiled_source(cls: type[Message], version: int) -> str:
-    """The generated source for one message version, for reading and debugging."""
-    compiler = _Compiler(cls.SPEC, cls, version)
+def compiled_source(cls: type[Message], version: int, fast_paths: bool = True) -> str:
+    """The generated source for one message version, for reading and debugging; `fast_paths=False`
+    gives it without the fast paths, as the tests that compare both ways compile it."""
+    compiler = _Compiler(cls.SPEC, cls, version, fast_paths)
     compiler.build()
     return "\n".join(compiler.lines)
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kproto import ProtocolError
-from kproto.codec import _Compiler, compiled, encode
+from kproto.codec import _Compiler, compiled, compiled_source, encode
 from kproto.messages import FetchResponse
 from kproto.model import Message
 from spec_strategies import all_message_classes, message
@@ -23,17 +23,11 @@ from spec_strategies import all_message_classes, message
 Decoder = Callable[[bytes, int, int], tuple[Any, int]]
 
 
-def source(cls: type[Message], version: int, fast_paths: bool) -> list[str]:
-    compiler = _Compiler(cls.SPEC, cls, version, fast_paths=fast_paths)
-    compiler.build()
-    return compiler.lines
-
-
 def fast_path_versions() -> list[tuple[type[Message], int]]:
     """Every (message, version) whose decoder has a fast path: its source differs from the general one."""
     return [(cls, version) for cls in all_message_classes()
             for version in range(cls.SPEC.versions[0], cls.SPEC.versions[1] + 1)
-            if source(cls, version, True) != source(cls, version, False)]
+            if compiled_source(cls, version) != compiled_source(cls, version, fast_paths=False)]
 
 
 WITH_FAST_PATHS = fast_path_versions()
