@@ -29,6 +29,7 @@ from kbroker.tools.group_views import (
     KNOWN_STATES,
     KNOWN_TYPES,
     RESET_COLUMNS,
+    by_topic,
     list_columns,
     listing_row,
     member_row,
@@ -263,8 +264,7 @@ def reset(client: Client, group_id: str, topics: tuple[str, ...], all_topics: bo
         if group_id not in scenario.plans:
             raise ToolError(f"No reset plan for group {group_id} found.")
         wanted = scenario.plans[group_id]  # each offset as a shift by 0 from the file's
-        specs: dict[str, list[int] | None] = {t: sorted(p for u, p in wanted if u == t) for t, _ in sorted(wanted)}
-        plan = plan_reset(client, specs, wanted, Scenario("shift"))
+        plan = plan_reset(client, by_topic(list(wanted)), wanted, Scenario("shift"))
     else:
         specs = parse_topic_specs(topics) if topics else {t: None for t, _ in sorted(committed)}
         plan = plan_reset(client, specs, committed, scenario)
