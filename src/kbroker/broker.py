@@ -74,7 +74,7 @@ class Broker:
         self._next_run: dict[str, float] = {}  # interval config name -> when its maintenance job runs next
         self.txn_log = TransactionStateLog(self)
         self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers,
-                                                   self.txn_log.write, self.txn_log.remove, self._offsets_partition,
+                                                   self.txn_log.write, self.txn_log.remove, self.offsets_partition,
                                                    config["transaction.max.timeout.ms"])
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Connection] = set()
@@ -343,7 +343,8 @@ class Broker:
         self._wake(topic, partition)
         return ErrorCode.NONE
 
-    def _offsets_partition(self, group_id: str) -> TopicPartition:
+    def offsets_partition(self, group_id: str) -> TopicPartition:
+        """The group's `__consumer_offsets` partition, where its transactional offsets are written."""
         return OFFSETS_TOPIC, self.groups.offsets_partition(group_id)
 
     def append(self, topic: str, partition: int, records: bytes | memoryview | None, produce_version: int,
@@ -380,11 +381,19 @@ class Broker:
             return
         if transactional_id is None:
             raise ProducerStateError(ErrorCode.INVALID_TXN_STATE, NOT_IN_TRANSACTION)
-        verified = self.transactions.verify(transactional_id, header.producer_id, header.producer_epoch,
-                                            [(topic, partition)])
-        error, message = for_produce(verified[(topic, partition)], produce_version)
+        error, message = for_produce(self.verification_error(transactional_id, header.producer_id,
+                                                             header.producer_epoch, (topic, partition)),
+                                     produce_version)
         if error != ErrorCode.NONE:
             raise ProducerStateError(error, message or f"{topic}-{partition} is not in the transaction", message)
+
+    def verification_error(self, transactional_id: str, producer_id: int, epoch: int,
+                           partition: TopicPartition) -> ErrorCode:
+        """KIP-890: the coordinator's verify-only answer for a transactional write to `partition`;
+        NONE when `transaction.partition.verification.enable` is off."""
+        if not self.config["transaction.partition.verification.enable"]:
+            return ErrorCode.NONE
+        return self.transactions.verify(transactional_id, producer_id, epoch, [partition])[partition]
 
     # -- long polls
 
