@@ -71,12 +71,10 @@ class Broker:
         self.topics = TopicRegistry(data_dir)
         self.producer_ids = ProducerIdAllocator(data_dir)
         self._producer_states: weakref.WeakKeyDictionary[PartitionLog, ProducerStates] = weakref.WeakKeyDictionary()
-        self._next_producer_expiry = 0.0
-        self._next_txn_timeout_check = 0.0
-        self._next_txn_id_expiry = 0.0
+        self._next_run: dict[str, float] = {}  # interval config name -> when its maintenance job runs next
         self.txn_log = TransactionStateLog(self)
         self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers,
-                                                   self.txn_log.write, self.txn_log.remove, self._offsets_partition,
+                                                   self.txn_log.write, self.txn_log.remove, self.offsets_partition,
                                                    config["transaction.max.timeout.ms"])
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Connection] = set()
@@ -145,19 +143,25 @@ class Broker:
             except Exception:
                 log.exception("log maintenance failed")
 
+    def _due(self, interval_key: str, now: float) -> bool:
+        """Whether the maintenance job paced by the config `interval_key` runs now; if so, it runs
+        next one interval later."""
+        if now < self._next_run.get(interval_key, 0.0):
+            return False
+        self._next_run[interval_key] = now + self.config[interval_key]
+        return True
+
     def _abort_timed_out_transactions(self) -> None:
         now = time.time() * 1000
-        if now < self._next_txn_timeout_check:
+        if not self._due("transaction.abort.timed.out.transaction.cleanup.interval.ms", now):
             return
-        self._next_txn_timeout_check = now + self.config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
         for transactional_id in self.transactions.abort_timed_out(int(now)):
             log.info("aborted transaction %s: it outlived its transaction.timeout.ms", transactional_id)
 
     def _expire_transactional_ids(self) -> None:
         now = time.time() * 1000
-        if now < self._next_txn_id_expiry:
+        if not self._due("transaction.remove.expired.transaction.cleanup.interval.ms", now):
             return
-        self._next_txn_id_expiry = now + self.config["transaction.remove.expired.transaction.cleanup.interval.ms"]
         for transactional_id in self.transactions.expire_transactional_ids(
                 self.config["transactional.id.expiration.ms"], int(now)):
             log.info("expired transactional id %s: unused for transactional.id.expiration.ms", transactional_id)
@@ -165,9 +169,8 @@ class Broker:
     def _expire_producers(self) -> None:
         """Drop idle producers' sequence state, every `producer.id.expiration.check.interval.ms`."""
         now = time.time() * 1000
-        if now < self._next_producer_expiry:
+        if not self._due("producer.id.expiration.check.interval.ms", now):
             return
-        self._next_producer_expiry = now + self.config["producer.id.expiration.check.interval.ms"]
         for states in self._producer_states.values():
             states.expire(now, self.config["producer.id.expiration.ms"])
 
@@ -340,7 +343,8 @@ class Broker:
         self._wake(topic, partition)
         return ErrorCode.NONE
 
-    def _offsets_partition(self, group_id: str) -> TopicPartition:
+    def offsets_partition(self, group_id: str) -> TopicPartition:
+        """The group's `__consumer_offsets` partition, where its transactional offsets are written."""
         return OFFSETS_TOPIC, self.groups.offsets_partition(group_id)
 
     def append(self, topic: str, partition: int, records: bytes | memoryview | None, produce_version: int,
@@ -377,11 +381,19 @@ class Broker:
             return
         if transactional_id is None:
             raise ProducerStateError(ErrorCode.INVALID_TXN_STATE, NOT_IN_TRANSACTION)
-        verified = self.transactions.verify(transactional_id, header.producer_id, header.producer_epoch,
-                                            [(topic, partition)])
-        error, message = for_produce(verified[(topic, partition)], produce_version)
+        error, message = for_produce(self.verification_error(transactional_id, header.producer_id,
+                                                             header.producer_epoch, (topic, partition)),
+                                     produce_version)
         if error != ErrorCode.NONE:
             raise ProducerStateError(error, message or f"{topic}-{partition} is not in the transaction", message)
+
+    def verification_error(self, transactional_id: str, producer_id: int, epoch: int,
+                           partition: TopicPartition) -> ErrorCode:
+        """KIP-890: the coordinator's verify-only answer for a transactional write to `partition`;
+        NONE when `transaction.partition.verification.enable` is off."""
+        if not self.config["transaction.partition.verification.enable"]:
+            return ErrorCode.NONE
+        return self.transactions.verify(transactional_id, producer_id, epoch, [partition])[partition]
 
     # -- long polls
 

@@ -22,7 +22,7 @@ from kproto.messages import (
 )
 
 from kbroker.groups import OffsetCommit
-from kbroker.groups.storage import OFFSETS_TOPIC, Producer
+from kbroker.groups.storage import Producer
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.offsets import hosts
 from kbroker.handlers.registry import handles
@@ -100,13 +100,11 @@ def commit_in_transaction(ctx: RequestContext, request: TxnOffsetCommitRequest,
     broker = ctx.broker
     if not request.group_id:
         return [ErrorCode.INVALID_GROUP_ID] * len(commits)
-    if broker.config["transaction.partition.verification.enable"]:
-        partition = (OFFSETS_TOPIC, broker.groups.offsets_partition(request.group_id))
-        verified = broker.transactions.verify(request.transactional_id, request.producer_id, request.producer_epoch,
-                                              [partition])
-        error = for_writer(verified[partition], ctx.api_version >= ABORTABLE_TXN_OFFSET_COMMIT_VERSION)
-        if error != ErrorCode.NONE:
-            return [error] * len(commits)
+    verified = broker.verification_error(request.transactional_id, request.producer_id, request.producer_epoch,
+                                         broker.offsets_partition(request.group_id))
+    error = for_writer(verified, ctx.api_version >= ABORTABLE_TXN_OFFSET_COMMIT_VERSION)
+    if error != ErrorCode.NONE:
+        return [error] * len(commits)
     return broker.groups.commit_transactional_offsets(
         request.group_id, Producer(request.producer_id, request.producer_epoch), request.generation_id,
         request.member_id, request.group_instance_id, commits)
