@@ -14,21 +14,22 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from kproto import ErrorCode
 from kproto.records.control import ControlType, build_end_txn_marker
 from kproto.records.header import BatchHeader
 
-from kbroker.admin.configs import DynamicBrokerConfigs
+from kbroker.admin.configs import DynamicBrokerConfigs, refresh_logs
 from kbroker.admin.quotas import QuotaStore
 from kbroker.cluster.topic_names import collision_key, topic_name_problem
-from kbroker.cluster.topics import TopicInfo, TopicRegistry
+from kbroker.cluster.topics import TopicInfo, TopicRegistry, random_topic_id
 from kbroker.config import BrokerConfig, ConfigError
 from kbroker.fetch_sessions import FetchSessionCache
 from kbroker.groups import GroupCoordinator
 from kbroker.groups.storage import OFFSETS_TOPIC
 from kbroker.log import LogManager, PartitionLog
+from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_to_str
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.server.connection import Connection
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
@@ -38,8 +39,14 @@ from kbroker.txn.state_log import TransactionStateLog
 from kbroker.txn.verification import NOT_IN_TRANSACTION, for_produce
 from kbroker.validation import RecordError, validate_records
 
+if TYPE_CHECKING:
+    from kbroker.cluster.member import ClusterMember
+
 log = logging.getLogger("kbroker")
 COORDINATOR_EPOCH = 0  # this node has always been the transaction coordinator
+# The replication factor of each internal topic in a cluster.
+INTERNAL_REPLICATION_FACTOR = {OFFSETS_TOPIC: "offsets.topic.replication.factor",
+                               "__transaction_state": "transaction.state.log.replication.factor"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,7 @@ class AppendOutcome:
     log_append_time: int = -1
     log_start_offset: int = -1
     message: str | None = None
+    end_offset: int = -1  # the log end after the append: what acks=all waits for the ISR to reach
 
 
 class Broker:
@@ -60,8 +68,10 @@ class Broker:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.dynamic_configs = DynamicBrokerConfigs(data_dir, config)  # before logs: they read its values
         self.quotas = QuotaStore(data_dir)
+        self.cluster = self._join_cluster(config, data_dir)
         self.logs = LogManager(
             [Path(d) for d in config.log_dirs], node_id=self.node_id,
+            cluster_id=self.cluster.cluster_id if self.cluster else None,
             retention_check_interval_ms=config["log.retention.check.interval.ms"],
             offset_checkpoint_interval_ms=config["log.flush.offset.checkpoint.interval.ms"],
             high_watermark_checkpoint_interval_ms=config["replica.high.watermark.checkpoint.interval.ms"],
@@ -82,11 +92,32 @@ class Broker:
         self.servers: list[asyncio.base_events.Server] = []
         self._waiters: dict[tuple[str, int], list[asyncio.Future]] = {}
         self._background: list[asyncio.Task] = []
-        for info in self.topics:
-            for index in range(info.partitions):
-                self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
+        if self.cluster is None:  # a single node leads every partition; in a cluster the controller says which
+            for info in self.topics:
+                for index in range(info.partitions):
+                    self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
         self.groups = GroupCoordinator.for_broker(self)
         self.transactions.load(self.txn_log.load())
+
+    def _join_cluster(self, config: BrokerConfig, data_dir: Path) -> ClusterMember | None:
+        """With `zookeeper.connect`, this broker is one of a cluster: connect to ZooKeeper now, as
+        the cluster id it keeps there names the log dirs."""
+        if not config["zookeeper.connect"]:
+            return None
+        try:
+            from kbroker.cluster.member import ClusterMember
+        except ImportError as exc:
+            raise ConfigError(f"zookeeper.connect needs the cluster extra (pip install 'kbroker[cluster]'): {exc}") \
+                from None
+        member = ClusterMember(config, self, self._unclean_election)
+        meta = read_meta_properties(data_dir)
+        member.connect(meta.cluster_id if meta and meta.cluster_id else random_cluster_id())
+        member.on_config_change.append(self._topic_config_changed)
+        return member
+
+    def _unclean_election(self, topic: str) -> bool:
+        overrides = self.cluster.topic_config(topic) if self.cluster else {}
+        return self.config.topic_config(overrides)["unclean.leader.election.enable"]
 
     # -- addresses
 
@@ -94,6 +125,27 @@ class Broker:
     def advertised_address(self) -> tuple[str, int]:
         host, port = self.config.advertised_listener
         return host, (port or self.listen_port)
+
+    def live_brokers(self) -> list[tuple[int, str, int, str | None]]:
+        """(id, host, port, rack) of every live broker: this one alone on a single node."""
+        if self.cluster is not None and self.cluster.view.brokers:
+            return [(b.node_id, b.host, b.port, b.rack) for b in sorted(self.cluster.view.brokers.values(),
+                                                                      key=lambda b: b.node_id)]
+        host, port = self.advertised_address
+        return [(self.node_id, host, port, self.config["broker.rack"])]
+
+    def leader_address(self, topic: str, partition: int) -> tuple[int, str, int] | None:
+        """(id, host, port) of the partition's leader; None while it has none."""
+        if self.cluster is None:
+            return (self.node_id, *self.advertised_address)
+        node = self.cluster.view.leader_node(topic, partition)
+        return (node.node_id, node.host, node.port) if node else None
+
+    @property
+    def controller_id(self) -> int:
+        if self.cluster is not None:
+            return self.cluster.view.controller_id
+        return self.node_id
 
     # -- lifecycle
 
@@ -110,10 +162,14 @@ class Broker:
                 self.listen_port = server.sockets[0].getsockname()[1]
         self._background.append(loop.create_task(self._housekeeping()))
         host, port = self.advertised_address
+        if self.cluster is not None:
+            await self.cluster.start(host, port)
         log.info("kbroker ready on %s:%d (node %d, cluster %s, data in %s)",
                  self.listen_host, self.listen_port, self.node_id, self.cluster_id, self.config.log_dirs[0])
 
     async def stop(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.stop()
         for task in self._background:
             task.cancel()
         for server in self.servers:
@@ -213,16 +269,18 @@ class Broker:
             if sorted(assignments) != list(range(len(assignments))):
                 return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Partitions must be numbered consecutively from 0."
             bad = [b for ids in assignments.values() for b in ids if b != self.node_id]
-            if bad or any(not ids for ids in assignments.values()):
+            if (bad and self.cluster is None) or any(not ids for ids in assignments.values()):
                 return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"Unknown broker ids in the replica assignment: {bad}"
-            replication_factor = 1
+            if any(len(set(ids)) != len(ids) for ids in assignments.values()):
+                return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Duplicate brokers in a partition's replica assignment."
+            replication_factor = len(next(iter(assignments.values())))
         count = self.default_partitions(partitions, assignments)
         factor = self.config["default.replication.factor"] if replication_factor == -1 else replication_factor
         if count <= 0:
             return ErrorCode.INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value."
         if factor <= 0:
             return ErrorCode.INVALID_REPLICATION_FACTOR, "Replication factor must be larger than 0, or -1 to use the default value."
-        if factor > 1:
+        if factor > 1 and self.cluster is None:
             return ErrorCode.INVALID_REPLICATION_FACTOR, (
                 f"Unable to replicate the partition {factor} time(s): The target replication factor of {factor} "
                 "cannot be reached because only 1 broker(s) are registered.")
@@ -231,6 +289,8 @@ class Broker:
             self.config.validate_topic_overrides(overrides)
         except ConfigError as exc:
             return ErrorCode.INVALID_CONFIG, str(exc)
+        if self.cluster is not None:
+            return self._create_cluster_topic(name, count, factor, overrides, assignments, validate_only)
         if validate_only:
             return ErrorCode.NONE, None
         info = self.topics.create(name, count, overrides)
@@ -238,6 +298,28 @@ class Broker:
         for index in range(count):
             self.logs.open(name, index, info.topic_id, effective)
         log.info("created topic %s with %d partitions", name, count)
+        return ErrorCode.NONE, None
+
+    def _create_cluster_topic(self, name: str, count: int, factor: int, overrides: dict[str, str],
+                              assignments: dict[int, list[int]] | None,
+                              validate_only: bool) -> tuple[ErrorCode, str | None]:
+        """Write the topic to ZooKeeper for the controller; the topic is known here at once, and its
+        partitions as the controller's LeaderAndIsr and UpdateMetadata arrive."""
+        live = self.cluster.live_broker_count()
+        if assignments is None and factor > live:
+            return ErrorCode.INVALID_REPLICATION_FACTOR, (
+                f"Unable to replicate the partition {factor} time(s): The target replication factor of {factor} "
+                f"cannot be reached because only {live} broker(s) are registered.")
+        if validate_only:
+            return ErrorCode.NONE, None
+        topic_id = random_topic_id()
+        problem = self.cluster.create_topic(name, count, factor, overrides, assignments, topic_id)
+        if problem is not None:
+            error = ErrorCode.TOPIC_ALREADY_EXISTS if "already exists" in problem else ErrorCode.INVALID_REPLICATION_FACTOR \
+                if "replication factor" in problem else ErrorCode.INVALID_REPLICA_ASSIGNMENT
+            return error, problem
+        self.topics.create(name, count, overrides, topic_id)
+        log.info("created topic %s with %d partitions and replication factor %d", name, count, factor)
         return ErrorCode.NONE, None
 
     def create_partitions(self, name: str, count: int, assignments: list[list[int]] | None,
@@ -254,9 +336,15 @@ class Broker:
                 return ErrorCode.INVALID_REPLICA_ASSIGNMENT, (
                     f"Attempted to add {count - info.partitions} additional partition(s), but only "
                     f"{len(assignments)} assignment(s) were specified.")
-            if any(ids != [self.node_id] for ids in assignments):
+            if self.cluster is None and any(ids != [self.node_id] for ids in assignments):
                 return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Unknown broker ids in the replica assignment."
         if validate_only:
+            return ErrorCode.NONE, None
+        if self.cluster is not None:
+            problem = self.cluster.add_partitions(name, count, assignments)
+            if problem is not None:
+                return ErrorCode.INVALID_REPLICA_ASSIGNMENT, problem
+            self.topics.set_partitions(name, count)
             return ErrorCode.NONE, None
         effective = self.topic_config(name)
         for index in range(info.partitions, count):
@@ -268,8 +356,9 @@ class Broker:
         """Partition count of a compacted internal topic, created on first use as Kafka does."""
         info = self.topics.get(name)
         if info is None:
+            factor = 1 if self.cluster is None else self.config[INTERNAL_REPLICATION_FACTOR[name]]
             error, message = self.create_topic(
-                name, partitions, 1, {"cleanup.policy": "compact", "segment.bytes": str(segment_bytes)})
+                name, partitions, factor, {"cleanup.policy": "compact", "segment.bytes": str(segment_bytes)})
             if message:
                 raise RuntimeError(f"cannot create {name}: {error.name}: {message}")
             info = self.topics.get(name)
@@ -278,11 +367,66 @@ class Broker:
     def delete_topic(self, name: str) -> tuple[ErrorCode, str | None]:
         if not self.config["delete.topic.enable"]:
             return ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."
+        if self.cluster is not None:  # the controller stops and deletes every replica
+            self.cluster.delete_topic(name)
+            return ErrorCode.NONE, None
         info = self.topics.delete(name)
         for index in range(info.partitions):
             self.logs.delete(name, index)
         log.info("deleted topic %s", name)
         return ErrorCode.NONE, None
+
+    def set_topic_configs(self, name: str, overrides: dict[str, str]) -> None:
+        """New topic-level overrides; in a cluster they go to ZooKeeper for every broker."""
+        self.topics.set_configs(name, overrides)
+        if self.cluster is not None:
+            self.cluster.set_topic_config(name, overrides)
+        refresh_logs(self, [name])
+
+    def _topic_config_changed(self, name: str) -> None:
+        """Another broker changed a topic's overrides (ZooKeeper's /config/changes)."""
+        if self.topics.get(name) is not None:
+            self.topics.set_configs(name, self.cluster.topic_config(name))
+            refresh_logs(self, [name])
+
+    def sync_topics(self) -> None:
+        """Bring the topic registry in line with the cluster view after an UpdateMetadata."""
+        view = self.cluster.view
+        for name, topic in view.topics.items():
+            info = self.topics.get(name)
+            count = max(topic.partitions) + 1 if topic.partitions else 0
+            if info is None or info.topic_id != topic.topic_id:
+                if info is not None:
+                    self.topics.delete(name)
+                self.topics.create(name, count, self.cluster.topic_config(name), topic.topic_id)
+            elif info.partitions < count:
+                self.topics.set_partitions(name, count)
+        for info in list(self.topics):
+            if info.name not in view.topics and not self._recently_created(info.name):
+                self.topics.delete(info.name)
+
+    def _recently_created(self, name: str) -> bool:
+        """A topic this broker wrote to ZooKeeper whose partitions the controller has not announced yet."""
+        return name in self.cluster.zk.topic_names() and name not in self.cluster.zk.topics_to_delete()
+
+    # -- what replication asks of the node
+
+    def open_replica_log(self, topic: str, partition: int, topic_id: uuid.UUID) -> PartitionLog:
+        if self.topics.get(topic) is None:
+            self.topics.create(topic, partition + 1, self.cluster.topic_config(topic), topic_id)
+        return self.logs.open(topic, partition, topic_id, self.topic_config(topic), lead=False)
+
+    def delete_replica_log(self, topic: str, partition: int) -> None:
+        self.logs.delete(topic, partition)
+
+    def wake(self, topic: str, partition: int) -> None:
+        self._wake(topic, partition)
+
+    def leadership_changed(self, topic: str, partition: int, is_leader: bool) -> None:
+        """A new leader rebuilds the partition's producer state from its log, as replicated."""
+        plog = self.logs.get(topic, partition)
+        if plog is not None:
+            self._producer_states.pop(plog, None)
 
     # -- partitions
 
@@ -291,6 +435,9 @@ class Broker:
 
     def leader_epoch(self, topic: str, partition: int) -> int:
         """The epoch this node leads the partition in; -1 for a partition it does not have."""
+        if self.cluster is not None:
+            state = self.cluster.view.partition(topic, partition)
+            return state.leader_epoch if state else -1
         plog = self.logs.get(topic, partition)
         return plog.leader_epoch if plog is not None else -1
 
@@ -347,12 +494,27 @@ class Broker:
         """The group's `__consumer_offsets` partition, where its transactional offsets are written."""
         return OFFSETS_TOPIC, self.groups.offsets_partition(group_id)
 
+    def serving_error(self, topic: str, partition: int) -> ErrorCode:
+        """NONE when this broker serves clients for the partition (it leads it); else why not."""
+        if self.cluster is not None:
+            return self.cluster.replicas.leader_error(topic, partition)
+        return ErrorCode.NONE if self.logs.get(topic, partition) is not None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
     def append(self, topic: str, partition: int, records: bytes | memoryview | None, produce_version: int,
-               transactional_id: str | None = None) -> AppendOutcome:
+               transactional_id: str | None = None, acks: int = 1) -> AppendOutcome:
         info: TopicInfo | None = self.topics.get(topic)
         plog = self.logs.get(topic, partition) if info else None
-        if plog is None:
-            return AppendOutcome(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message="This server does not host this topic-partition.")
+        error = self.serving_error(topic, partition) if info else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if error != ErrorCode.NONE:
+            return AppendOutcome(error, message="This server is not the leader for that topic-partition."
+                                 if error == ErrorCode.NOT_LEADER_OR_FOLLOWER else
+                                 "This server does not host this topic-partition.")
+        if acks == -1 and self.cluster is not None:
+            in_sync, needed = self.cluster.replicas.in_sync_count(topic, partition), plog.config.min_insync_replicas
+            if in_sync < needed:
+                return AppendOutcome(ErrorCode.NOT_ENOUGH_REPLICAS, log_start_offset=plog.log_start_offset, message=(
+                    f"The size of the current ISR {in_sync} is insufficient to satisfy the min.isr requirement "
+                    f"of {needed} for partition {topic}-{partition}"))
         if info.internal:
             return AppendOutcome(ErrorCode.INVALID_TOPIC_EXCEPTION, message=f"Cannot append to internal topic {topic}")
         try:
@@ -371,7 +533,19 @@ class Broker:
         producers.record(plog, buf)
         self.metrics.appended(topic, count, len(buf))
         self._wake(topic, partition)
-        return AppendOutcome(ErrorCode.NONE, base_offset, append_time, plog.log_start_offset)
+        if self.cluster is not None:
+            self.cluster.replicas.appended(topic, partition)
+        return AppendOutcome(ErrorCode.NONE, base_offset, append_time, plog.log_start_offset,
+                             end_offset=plog.log_end_offset)
+
+    def replication_waiter(self, topic: str, partition: int, end_offset: int) -> asyncio.Future | None:
+        """In a cluster, a future of the acks=all answer for an append that ended at `end_offset`;
+        None on a single node, whose appends are complete at once."""
+        if self.cluster is None:
+            return None
+        plog = self.logs.get(topic, partition)
+        return self.cluster.replicas.wait_for_replication(topic, partition, end_offset,
+                                                          plog.config.min_insync_replicas if plog else 1)
 
     def _verify_transactional(self, topic: str, partition: int, header: BatchHeader, transactional_id: str | None,
                               produce_version: int) -> None:
@@ -421,6 +595,10 @@ class Broker:
             for future in waiters:
                 if not future.done():
                     future.set_result(None)
+
+
+def random_cluster_id() -> str:
+    return uuid_to_str(random_kafka_uuid())
 
 
 def listen_hosts(host: str) -> list[str | None]:

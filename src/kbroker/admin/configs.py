@@ -225,8 +225,7 @@ def set_topic_configs(broker: Broker, topic: str, wanted: dict[str, str], valida
         raise Refused(ErrorCode.INVALID_CONFIG, str(exc)) from None
     if validate_only:
         return
-    broker.topics.set_configs(topic, wanted)
-    refresh_logs(broker, [topic])
+    broker.set_topic_configs(topic, wanted)
     log.info("topic %s configs now %s", topic, wanted)
 
 
@@ -236,4 +235,5 @@ def refresh_logs(broker: Broker, topics: Iterable[str]) -> None:
         info = broker.topics.get(name)
         effective = broker.topic_config(name)
         for index in range(info.partitions):
-            broker.logs.open(name, index, info.topic_id, effective)
+            if broker.logs.get(name, index) is not None:  # in a cluster, only the replicas this broker holds
+                broker.logs.open(name, index, info.topic_id, effective)

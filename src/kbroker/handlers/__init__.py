@@ -9,6 +9,7 @@ from kbroker.handlers import (  # noqa: F401 - imported for their registrations
     coordinator,
     fetch,
     groups,
+    inter_broker,
     leader_epochs,
     list_offsets,
     log_dirs,

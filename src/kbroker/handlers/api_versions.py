@@ -16,10 +16,11 @@ API_VERSIONS = 18
 _SOFTWARE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
-def supported_versions() -> list[ApiVersionsResponse.ApiVersion]:
+def supported_versions(clustered: bool = False) -> list[ApiVersionsResponse.ApiVersion]:
     return [
         ApiVersionsResponse.ApiVersion(api_key=h.api_key, min_version=h.min_version, max_version=h.max_version)
         for h in sorted(HANDLERS.values(), key=lambda h: h.api_key)
+        if clustered or not h.cluster_only
     ]
 
 
@@ -35,4 +36,4 @@ def api_versions(ctx: RequestContext, request: ApiVersionsRequest) -> ApiVersion
         _valid_software_field(request.client_software_name) and _valid_software_field(request.client_software_version)
     ):
         error = ErrorCode.INVALID_REQUEST
-    return ApiVersionsResponse(error_code=error, api_keys=supported_versions())
+    return ApiVersionsResponse(error_code=error, api_keys=supported_versions(ctx.broker.cluster is not None))

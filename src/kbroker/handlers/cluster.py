@@ -25,11 +25,11 @@ def describe_cluster(ctx: RequestContext, request: DescribeClusterRequest) -> De
             error_code=ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, error_message="Only brokers are listed by this broker",
             endpoint_type=request.endpoint_type, cluster_id=broker.cluster_id,
         )
-    host, port = broker.advertised_address
     return DescribeClusterResponse(
         endpoint_type=BROKERS_ENDPOINT,
         cluster_id=broker.cluster_id,
-        controller_id=broker.node_id,
-        brokers=[DescribeClusterResponse.DescribeClusterBroker(broker_id=broker.node_id, host=host, port=port, rack=None)],
+        controller_id=broker.controller_id,
+        brokers=[DescribeClusterResponse.DescribeClusterBroker(broker_id=node_id, host=host, port=port, rack=rack)
+                 for node_id, host, port, rack in broker.live_brokers()],
         cluster_authorized_operations=UNKNOWN_AUTHORIZED_OPERATIONS,
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from kproto.messages import RequestHeader
 
@@ -18,6 +18,8 @@ class RequestContext:
     client_host: str
     #: Set by a handler to have the connection closed after the response (or instead of it).
     close_connection: bool = False
+    #: (partition answer, future of its acks=all outcome) for a produce that waits for replication.
+    replication_waits: list[tuple[Any, Any]] = field(default_factory=list)
 
     @property
     def api_version(self) -> int:

@@ -13,6 +13,7 @@ from kproto.messages import FindCoordinatorRequest, FindCoordinatorResponse
 
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
+from kbroker.txn.state_log import STATE_TOPIC as TRANSACTION_STATE_TOPIC
 
 FIND_COORDINATOR = 10
 GROUP_KEY = 0
@@ -26,12 +27,18 @@ def locate(ctx: RequestContext, key: str, key_type: int) -> FindCoordinatorRespo
                                                    error_message=f"Unknown coordinator type {key_type}")
     # As Kafka does, the first lookup creates the coordinator's internal topic, so that a group's
     # or transaction's first write does not pay for creating its partitions.
+    # In a cluster the coordinator is the leader of that partition.
     if key_type == GROUP_KEY:
-        ctx.broker.groups.offsets_partition(key)
+        where = ctx.broker.offsets_partition(key)
     else:
-        ctx.broker.txn_log.partition_of(key)
-    host, port = ctx.broker.advertised_address
-    return FindCoordinatorResponse.Coordinator(key=key, node_id=ctx.broker.node_id, host=host, port=port,
+        where = (TRANSACTION_STATE_TOPIC, ctx.broker.txn_log.partition_of(key))
+    found = ctx.broker.leader_address(*where)
+    if found is None:
+        return FindCoordinatorResponse.Coordinator(key=key, node_id=-1, host="", port=-1,
+                                                   error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE,
+                                                   error_message="The coordinator is not available.")
+    node_id, host, port = found
+    return FindCoordinatorResponse.Coordinator(key=key, node_id=node_id, host=host, port=port,
                                                error_code=ErrorCode.NONE, error_message=None)
 
 

@@ -7,8 +7,12 @@ into a tagged replica state; v16 names the current leader (and its endpoint) wit
 FENCED_LEADER_EPOCH error. Batches come back exactly as they were stored.
 
 A partition whose current leader epoch (v9+) differs from the leader's is answered
-FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH with no data, as Kafka does. The last fetched epoch
-(v12+, sent by follower replicas only) is not checked for divergence: there are no followers.
+FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH with no data, as Kafka does.
+
+In a cluster only the leader serves a partition (NOT_LEADER_OR_FOLLOWER elsewhere). A fetch with
+a replica id is a follower's: it reads up to the log end rather than the high watermark, and its
+fetch offset tells the leader how far that follower has come. Followers truncate with
+OffsetForLeaderEpoch before fetching, so the last fetched epoch (v12+) is not checked here.
 """
 
 from __future__ import annotations
@@ -54,7 +58,8 @@ def request_partitions(ctx: RequestContext, request: FetchRequest, by_id: bool) 
 
 
 def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, committed_only: bool,
-                    incremental: bool) -> tuple[list[tuple[PartitionKey, FetchResponse.PartitionData]], int]:
+                    incremental: bool, replica_id: int = -1
+                    ) -> tuple[list[tuple[PartitionKey, FetchResponse.PartitionData]], int]:
     """Read each partition in turn within the request's byte budget; the first batch always fits."""
     broker = ctx.broker
     remaining = max_bytes
@@ -65,8 +70,10 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
         data = FetchResponse.PartitionData(partition_index=index, aborted_transactions=None, records=b"")
         log = broker.partition_log(name, index) if name is not None else None
         state = item.state
-        if log is None:
-            data.error_code = ErrorCode.UNKNOWN_TOPIC_ID if name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if name is None:
+            data.error_code = ErrorCode.UNKNOWN_TOPIC_ID
+        elif log is None or (broker.cluster is not None and broker.serving_error(name, index)):
+            data.error_code = broker.serving_error(name, index)
         else:
             data.error_code = fence_error(log, state.current_leader_epoch)
         if data.error_code:  # no offsets and no data for this partition
@@ -79,6 +86,10 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
         data.last_stable_offset = broker.last_stable_offset(log)
         data.log_start_offset = log.log_start_offset
         upper = data.last_stable_offset if committed_only else data.high_watermark
+        if replica_id >= 0:
+            upper = log.log_end_offset
+            broker.cluster.replicas.follower_fetched(name, index, replica_id, state.fetch_offset)
+            data.high_watermark = log.high_watermark
         if state.fetch_offset < log.log_start_offset or state.fetch_offset > log.log_end_offset:
             data.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
         elif state.fetch_offset < upper:
@@ -171,14 +182,23 @@ def fetch(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaitab
     except FetchSessionError as exc:
         return FetchResponse(error_code=exc.error, session_id=0)
     committed_only = request.isolation_level == READ_COMMITTED
-    parts, total = read_partitions(ctx, items, request.max_bytes, committed_only, incremental)
+    replica_id = follower_id(ctx, request)
+    parts, total = read_partitions(ctx, items, request.max_bytes, committed_only, incremental, replica_id)
     if total >= request.min_bytes or request.max_wait_ms <= 0 or any(data.error_code for _, data in parts):
         return respond(ctx, items, parts, session_id, by_id)
-    return long_poll(ctx, request, items, session_id, by_id, incremental)
+    return long_poll(ctx, request, items, session_id, by_id, incremental, replica_id)
+
+
+def follower_id(ctx: RequestContext, request: FetchRequest) -> int:
+    """The broker id of a follower replica's fetch (in the body before v15, the replica state
+    after); -1 for a consumer, and on a single node, which has no followers."""
+    if ctx.broker.cluster is None:
+        return -1
+    return request.replica_id if ctx.api_version < 15 else request.replica_state.replica_id
 
 
 async def long_poll(ctx: RequestContext, request: FetchRequest, items: list[Wanted], session_id: int,
-                    by_id: bool, incremental: bool) -> FetchResponse:
+                    by_id: bool, incremental: bool, replica_id: int) -> FetchResponse:
     """Wait for appends to the fetched partitions until min_bytes are there or max_wait_ms has passed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + request.max_wait_ms / 1000
@@ -188,6 +208,6 @@ async def long_poll(ctx: RequestContext, request: FetchRequest, items: list[Want
         timeout = deadline - loop.time()
         if timeout > 0:
             await ctx.broker.wait_for_append(keys, timeout)
-        parts, total = read_partitions(ctx, items, request.max_bytes, committed_only, incremental)
+        parts, total = read_partitions(ctx, items, request.max_bytes, committed_only, incremental, replica_id)
         if total >= request.min_bytes or loop.time() >= deadline or any(data.error_code for _, data in parts):
             return respond(ctx, items, parts, session_id, by_id)

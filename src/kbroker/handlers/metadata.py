@@ -3,6 +3,11 @@
 v1 made a null topic list mean "all topics" (v0 used an empty list); v4 added
 AllowAutoTopicCreation; v8-10 carried cluster authorized operations; v10 added topic ids and v12
 lookups by id; v13 added a top-level error code.
+
+In a cluster the answer comes from the controller's UpdateMetadata: every live broker, the
+controller, and each partition's leader, replicas, ISR and offline replicas; a partition with no
+live leader is LEADER_NOT_AVAILABLE, as is a topic just created whose partitions the controller
+has not announced yet.
 """
 
 from __future__ import annotations
@@ -19,7 +24,25 @@ METADATA = 3
 UNKNOWN_AUTHORIZED_OPERATIONS = -(2**31)
 
 
+def cluster_partitions(ctx: RequestContext, info: TopicInfo) -> list[MetadataResponse.MetadataResponsePartition]:
+    view = ctx.broker.cluster.view
+    found = []
+    for index in range(info.partitions):
+        state = view.partition(info.name, index)
+        if state is None:
+            found.append(MetadataResponse.MetadataResponsePartition(
+                error_code=ErrorCode.LEADER_NOT_AVAILABLE, partition_index=index, leader_id=-1, leader_epoch=-1))
+            continue
+        found.append(MetadataResponse.MetadataResponsePartition(
+            error_code=ErrorCode.NONE if state.leader in view.brokers else ErrorCode.LEADER_NOT_AVAILABLE,
+            partition_index=index, leader_id=state.leader, leader_epoch=state.leader_epoch,
+            replica_nodes=list(state.replicas), isr_nodes=list(state.isr), offline_replicas=list(state.offline)))
+    return found
+
+
 def partition_metadata(ctx: RequestContext, info: TopicInfo) -> list[MetadataResponse.MetadataResponsePartition]:
+    if ctx.broker.cluster is not None:
+        return cluster_partitions(ctx, info)
     node = ctx.broker.node_id
     return [
         MetadataResponse.MetadataResponsePartition(
@@ -71,11 +94,11 @@ def metadata(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
     else:
         auto_create = broker.config["auto.create.topics.enable"] and (version < 4 or request.allow_auto_topic_creation)
         topics = [requested_topic(ctx, wanted, auto_create) for wanted in request.topics]
-    host, port = broker.advertised_address
     return MetadataResponse(
-        brokers=[MetadataResponse.MetadataResponseBroker(node_id=broker.node_id, host=host, port=port, rack=None)],
+        brokers=[MetadataResponse.MetadataResponseBroker(node_id=node_id, host=host, port=port, rack=rack)
+                 for node_id, host, port, rack in broker.live_brokers()],
         cluster_id=broker.cluster_id,
-        controller_id=broker.node_id,
+        controller_id=broker.controller_id,
         topics=topics,
         cluster_authorized_operations=UNKNOWN_AUTHORIZED_OPERATIONS,
     )

@@ -4,9 +4,16 @@ v0-2 carry legacy message sets (converted to v2 batches before they are stored),
 RecordBatch of magic 2; v2 added the log append time to the answer, v5 the log start offset, v8
 per-batch record errors and an error message. acks=0 gets no response at all. A request Kafka
 refuses as a whole for its transactional batches (`txn/produce_checks.py`) appends nothing.
+
+In a cluster, only a partition's leader appends (others answer NOT_LEADER_OR_FOLLOWER), acks=all
+is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than `min.insync.replicas`, and its
+answer waits, up to the request's timeout, until every in-sync replica has the batch.
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import Awaitable
 
 from kproto import ErrorCode
 from kproto.messages import ProduceRequest, ProduceResponse
@@ -23,8 +30,8 @@ def partition_result(ctx: RequestContext, topic: str, data: ProduceRequest.Parti
                      acks: int, transactional_id: str | None) -> ProduceResponse.PartitionProduceResponse:
     if acks not in VALID_ACKS:
         return ProduceResponse.PartitionProduceResponse(index=data.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS)
-    outcome = ctx.broker.append(topic, data.index, data.records, ctx.api_version, transactional_id)
-    return ProduceResponse.PartitionProduceResponse(
+    outcome = ctx.broker.append(topic, data.index, data.records, ctx.api_version, transactional_id, acks)
+    result = ProduceResponse.PartitionProduceResponse(
         index=data.index,
         error_code=outcome.error,
         base_offset=outcome.base_offset,
@@ -32,6 +39,11 @@ def partition_result(ctx: RequestContext, topic: str, data: ProduceRequest.Parti
         log_start_offset=outcome.log_start_offset,
         error_message=outcome.message,
     )
+    if outcome.error == ErrorCode.NONE and acks == -1:
+        waiter = ctx.broker.replication_waiter(topic, data.index, outcome.end_offset)
+        if waiter is not None:
+            ctx.replication_waits.append((result, waiter))
+    return result
 
 
 def refused_result(data: ProduceRequest.PartitionProduceData,
@@ -41,8 +53,25 @@ def refused_result(data: ProduceRequest.PartitionProduceData,
                                                     error_message=refusal.message)
 
 
+async def replicated(response: ProduceResponse, waits: list[tuple[ProduceResponse.PartitionProduceResponse,
+                                                                      asyncio.Future]],
+                     timeout_ms: int) -> ProduceResponse:
+    """The answer once every waiting partition is replicated to its ISR, or the request timed out."""
+    await asyncio.wait([future for _, future in waits], timeout=max(timeout_ms, 0) / 1000)
+    for result, future in waits:
+        error = future.result() if future.done() else ErrorCode.REQUEST_TIMED_OUT
+        if not future.done():
+            future.cancel()
+        if error != ErrorCode.NONE:
+            result.error_code = error
+            result.error_message = None
+            if error != ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+                result.base_offset = -1
+    return response
+
+
 @handles(PRODUCE, 0, 11)
-def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | Awaitable[ProduceResponse] | None:
     refusal = produce_refusal(request, ctx.api_version, ctx.broker.partition_log)
     responses = [
         ProduceResponse.TopicProduceResponse(
@@ -59,4 +88,6 @@ def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | N
             p.error_code != ErrorCode.NONE for t in responses for p in t.partition_responses
         )
         return None
+    if ctx.replication_waits:
+        return replicated(ProduceResponse(responses=responses), ctx.replication_waits, request.timeout_ms)
     return ProduceResponse(responses=responses)

@@ -23,18 +23,21 @@ class Handler:
     min_version: int
     max_version: int
     func: HandlerFunc
+    cluster_only: bool = False  # an inter-broker API, served and advertised only by a cluster member
 
 
 HANDLERS: dict[int, Handler] = {}
 
 
-def handles(api_key: int, min_version: int, max_version: int) -> Callable[[HandlerFunc], HandlerFunc]:
-    """Register `func` as the handler of `api_key` for versions min..max."""
+def handles(api_key: int, min_version: int, max_version: int,
+            cluster_only: bool = False) -> Callable[[HandlerFunc], HandlerFunc]:
+    """Register `func` as the handler of `api_key` for versions min..max; `cluster_only` APIs
+    exist only on brokers started with `zookeeper.connect`."""
 
     def register(func: HandlerFunc) -> HandlerFunc:
         if api_key in HANDLERS:
             raise RuntimeError(f"api key {api_key} registered twice")
-        HANDLERS[api_key] = Handler(api_key, min_version, max_version, func)
+        HANDLERS[api_key] = Handler(api_key, min_version, max_version, func, cluster_only)
         return func
 
     return register

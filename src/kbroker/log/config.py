@@ -33,6 +33,7 @@ class LogConfig:
     min_cleanable_dirty_ratio: float = 0.5
     min_compaction_lag_ms: int = 0
     max_compaction_lag_ms: int = LONG_MAX
+    min_insync_replicas: int = 1  # in a cluster: in-sync replicas an acks=all write needs
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None = None) -> LogConfig:

@@ -127,12 +127,14 @@ class LogManager:
         return self._logs.get((topic, partition))
 
     def open(self, topic: str, partition: int, topic_id: uuid.UUID | None = None,
-             config: Mapping[str, Any] | None = None) -> PartitionLog:
+             config: Mapping[str, Any] | None = None, lead: bool = True) -> PartitionLog:
         """The partition's log: already open (its config replaced), found on disk (loaded, with
         recovery if the last stop was unclean), or created in the log dir holding fewest partitions.
 
         A single node leads every partition it opens, in a new leader epoch each time it opens it
-        (0 for a new partition), as a KRaft controller elects a restarted broker again."""
+        (0 for a new partition), as a KRaft controller elects a restarted broker again. In a
+        cluster (`lead` false) the controller decides, and the high watermark starts where it was
+        checkpointed, since not everything in the log may have reached the other replicas."""
         key = (topic, partition)
         settings = LogConfig.from_mapping(config)
         if key in self._logs:
@@ -154,7 +156,12 @@ class LogManager:
             write_partition_metadata(directory, topic_id)
         if created:
             fsync_dir(parent)
-        plog.become_leader()
+        if lead:
+            plog.become_leader()
+        else:
+            plog.replicated = True
+            plog.high_watermark = min(plog.log_end_offset, max(plog.log_start_offset,
+                                      read_checkpoint(parent / REPLICATION_OFFSET).get(key, 0)))
         self._logs[key] = plog
         return plog
 

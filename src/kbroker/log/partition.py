@@ -34,6 +34,7 @@ class PartitionLog:
     next to assign) and `recovery_point` (everything below it has been fsynced).
     `leader_epoch` is the epoch this broker leads the partition in (stamped on every appended
     batch), -1 until `become_leader`; `leader_epochs` says where each epoch began.
+    In a cluster, replication moves the high watermark (`replicated` is set) instead of appends.
     """
 
     def __init__(self, directory: Path, topic: str, partition: int, config: LogConfig, *,
@@ -59,6 +60,7 @@ class PartitionLog:
             self._restart_at(self.log_start_offset)
         self.recovery_point = self.log_end_offset if clean else min(recovery_point, self.log_end_offset)
         self.high_watermark = self.log_end_offset
+        self.replicated = False  # True: the high watermark is moved by replication, not by appends
         self._last_flush_ms = now_ms()
         self._align_leader_epochs()
 
@@ -95,24 +97,54 @@ class PartitionLog:
             end = position + header.size
         if not batches or end != len(records):
             raise ValueError(f"append needs whole batches: {len(records) - end} bytes of a partial batch")
+        self._write(records, batches, offset)
+        return first
+
+    def append_replicated(self, records: bytes | bytearray | memoryview) -> int:
+        """Append batches a follower fetched from its leader, offsets and epochs as the leader set
+        them; a partial batch at the end (a fetch cut at its byte limit) is left out. Returns how
+        many bytes were appended."""
+        batches = []
+        end = 0
+        expected = self.log_end_offset
+        for position, header in iter_batch_headers(records):
+            if header.base_offset != expected:
+                raise ValueError(f"{self}: replicated batch starts at {header.base_offset}, the log ends at {expected}")
+            if header.partition_leader_epoch > self.leader_epochs.latest_epoch:
+                self.leader_epochs.assign(header.partition_leader_epoch, header.base_offset)
+                self.leader_epochs.save()
+            expected = header.next_offset
+            batches.append(BatchInfo(header.size, expected - 1, header.max_timestamp))
+            end = position + header.size
+        if batches:
+            self._write(memoryview(records)[:end], batches, expected)
+        return end
+
+    def _write(self, records: bytes | bytearray | memoryview, batches: list[BatchInfo], next_offset: int) -> None:
         segment = self._segments[-1]
-        if segment.should_roll(len(records), max(b.max_timestamp for b in batches), offset - 1,
+        if segment.should_roll(len(records), max(b.max_timestamp for b in batches), next_offset - 1,
                                self.config.segment_bytes, self.config.segment_ms, now_ms()):
             segment = self.roll()
         segment.append(records, batches)
-        self.log_end_offset = self.high_watermark = offset
-        if offset - self.recovery_point >= self.config.flush_messages:
+        self.log_end_offset = next_offset
+        if not self.replicated:
+            self.high_watermark = next_offset
+        if next_offset - self.recovery_point >= self.config.flush_messages:
             self.flush()
         for callback in self.on_append:
             callback()
-        return first
 
-    def become_leader(self) -> int:
-        """Lead the partition in the epoch after the latest one the log has seen, from the log end;
-        returns that epoch. Its entry is on disk before any batch of the epoch."""
-        self.leader_epoch = self.leader_epochs.latest_epoch + 1
+    def become_leader(self, epoch: int | None = None) -> int:
+        """Lead the partition from the log end in `epoch` (a controller's choice), or else in the
+        epoch after the latest one the log has seen; returns it. Its entry is on disk before any
+        batch of the epoch."""
+        self.leader_epoch = self.leader_epochs.latest_epoch + 1 if epoch is None else epoch
         self._align_leader_epochs()
         return self.leader_epoch
+
+    def become_follower(self) -> None:
+        """Stop leading: appends now come only from the leader, through `append_replicated`."""
+        self.leader_epoch = NO_PARTITION_LEADER_EPOCH
 
     def roll(self) -> LogSegment:
         """Start a new segment at the log end; the old one is trimmed and fsynced.
@@ -284,6 +316,10 @@ class PartitionLog:
         self.recovery_point = min(self.recovery_point, self.log_end_offset)
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
         self._align_leader_epochs()
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Drop everything and continue at `offset` (a follower whose leader deleted past its end)."""
+        self._restart_at(offset)
 
     def _restart_at(self, offset: int) -> None:
         """Drop every segment and start empty at `offset`."""

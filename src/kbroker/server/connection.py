@@ -118,7 +118,8 @@ class Connection(asyncio.Protocol):
         api_key = header.request_api_key
         version = header.request_api_version
         handler = HANDLERS.get(api_key)
-        if handler is None or not handler.min_version <= version <= handler.max_version:
+        if handler is None or not handler.min_version <= version <= handler.max_version \
+                or (handler.cluster_only and self.broker.cluster is None):
             if api_key == API_VERSIONS_KEY:
                 self.answer_unsupported_api_versions(header.correlation_id)
             else:
@@ -181,7 +182,7 @@ class Connection(asyncio.Protocol):
 
     def answer_unsupported_api_versions(self, correlation_id: int) -> None:
         """Kafka answers an ApiVersions version it does not know in v0, listing what it has."""
-        response = ApiVersionsResponse(error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=supported_versions())
+        response = ApiVersionsResponse(error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=supported_versions(self.broker.cluster is not None))
         self.send(encode_response_parts(ResponseHeader(correlation_id=correlation_id), response, API_VERSIONS_KEY, 0))
 
     # -- closing

@@ -1,0 +1,373 @@
+"""The controller: the one broker that decides leaders and ISRs and tells the others.
+
+It runs on the broker holding /controller in ZooKeeper. Its work comes as events, handled one at
+a time in order, as in Kafka's ZooKeeper-era controller: it becomes controller, brokers come and
+go, topics appear, grow or are marked for deletion, leaders ask to change their ISR
+(AlterPartition). Each decision is written to the partition's state node (guarded by the
+controller epoch) before brokers hear of it through LeaderAndIsr (replicas of the partition),
+UpdateMetadata (every broker) and StopReplica (replicas of a deleted topic).
+
+Leader election follows Kafka: the first replica in assignment order that is alive and in the
+ISR; with `unclean.leader.election.enable`, any live replica when the ISR has none; otherwise the
+partition goes offline (leader -1) with its ISR kept, so the last leader can take it back.
+Every change of leader, and every ISR shrink the controller makes, raises the leader epoch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from kproto import ErrorCode
+from kproto.messages import (
+    AlterPartitionRequest, AlterPartitionResponse, LeaderAndIsrRequest, StopReplicaRequest, UpdateMetadataRequest,
+)
+
+from kbroker.cluster.channels import ChannelManager
+from kbroker.cluster.view import LEADER_DURING_DELETE, NO_LEADER
+from kbroker.cluster.zk import BrokerRegistration, ControllerMovedError, LeaderIsr, TopicAssignment, ZkStore
+
+log = logging.getLogger("kbroker.controller")
+
+LEADER_AND_ISR_VERSION = 6
+UPDATE_METADATA_VERSION = 7
+STOP_REPLICA_VERSION = 3
+PLAINTEXT = 0  # SecurityProtocol id of PLAINTEXT in UpdateMetadata endpoints
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass
+class Event:
+    """Something for the controller to handle: a name and what goes with it."""
+
+    kind: str
+    payload: Any = None
+    reply: asyncio.Future | None = None
+
+
+class Controller:
+    def __init__(self, broker_id: int, epoch: int, zk: ZkStore, unclean_election: Callable[[str], bool]) -> None:
+        self.broker_id = broker_id
+        self.epoch = epoch
+        self.zk = zk
+        self.unclean_election = unclean_election  # topic -> its unclean.leader.election.enable
+        self.loop = asyncio.get_running_loop()
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.channels = ChannelManager(f"controller-{broker_id}")
+        self.brokers: dict[int, BrokerRegistration] = {}
+        self.assignments: dict[str, TopicAssignment] = {}
+        self.states: dict[TopicPartition, LeaderIsr] = {}
+        self.deleting: set[str] = set()
+        self._task: asyncio.Task | None = None
+
+    # -- events
+
+    def start(self) -> None:
+        self.post("startup")
+        self._task = self.loop.create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.channels.close()
+
+    def post(self, kind: str, payload: Any = None) -> None:
+        """Queue an event; safe from ZooKeeper's watch thread."""
+        self.loop.call_soon_threadsafe(self.events.put_nowait, Event(kind, payload))
+
+    def _watch(self, kind: str, payload: Any = None) -> Callable[[Any], None]:
+        return lambda _event: self.post(kind, payload)
+
+    async def alter_partition(self, request: AlterPartitionRequest) -> AlterPartitionResponse:
+        reply = self.loop.create_future()
+        self.events.put_nowait(Event("alter_partition", request, reply))
+        return await reply
+
+    async def _run(self) -> None:
+        handlers = {"startup": self._on_startup, "brokers": self._on_brokers_changed,
+                    "topics": self._on_topics_changed, "topic": self._on_topic_changed,
+                    "deletions": self._on_deletions, "alter_partition": self._on_alter_partition}
+        while True:
+            event = await self.events.get()
+            try:
+                result = handlers[event.kind](event.payload)
+                if event.reply is not None and not event.reply.done():
+                    event.reply.set_result(result)
+            except ControllerMovedError:
+                log.warning("broker %d is no longer the controller", self.broker_id)
+                if event.reply is not None and not event.reply.done():
+                    event.reply.set_result(AlterPartitionResponse(error_code=ErrorCode.NOT_CONTROLLER))
+                return
+            except Exception as exc:
+                log.exception("controller event %s failed", event.kind)
+                if event.reply is not None and not event.reply.done():
+                    event.reply.set_exception(exc)
+
+    # -- becoming controller
+
+    def _on_startup(self, _payload: Any) -> None:
+        log.info("broker %d is the controller (epoch %d)", self.broker_id, self.epoch)
+        self.brokers = self.zk.brokers(watch=self._watch("brokers"))
+        for broker in self.brokers.values():
+            self.channels.add(broker.broker_id, broker.host, broker.port)
+        for topic in self.zk.topic_names(watch=self._watch("topics")):
+            self._load_topic(topic)
+        self.deleting = set(self.zk.topics_to_delete(watch=self._watch("deletions")))
+        changed = self._start_partitions(list(self.states) + self._partitions_without_state())
+        changed |= self._elect_offline(self.states)
+        for broker_id in self.brokers:
+            self._send_leader_and_isr(broker_id, [tp for tp in self.states if broker_id in self._replicas(tp)])
+        self._send_update_metadata(list(self.brokers), list(self.states))
+        if self.deleting:
+            self._on_deletions(None)
+
+    def _load_topic(self, topic: str) -> None:
+        assignment = self.zk.topic_assignment(topic, watch=self._watch("topic", topic))
+        if assignment is None:
+            return
+        self.assignments[topic] = assignment
+        for index in assignment.partitions:
+            state = self.zk.partition_state(topic, index)
+            if state is not None:
+                self.states[topic, index] = state
+
+    def _partitions_without_state(self) -> list[TopicPartition]:
+        return [(topic, index) for topic, assignment in self.assignments.items()
+                for index in assignment.partitions if (topic, index) not in self.states]
+
+    def _replicas(self, tp: TopicPartition) -> list[int]:
+        return self.assignments[tp[0]].partitions[tp[1]]
+
+    # -- partition state changes
+
+    def _start_partitions(self, partitions: list[TopicPartition]) -> set[TopicPartition]:
+        """First state of new partitions: the first live replica leads, live replicas are in sync."""
+        new: dict[str, dict[int, LeaderIsr]] = {}
+        for tp in partitions:
+            if tp in self.states:
+                continue
+            live = [r for r in self._replicas(tp) if r in self.brokers]
+            leader = live[0] if live else NO_LEADER
+            new.setdefault(tp[0], {})[tp[1]] = LeaderIsr(leader, 0, live or self._replicas(tp)[:1], self.epoch)
+        for topic, states in new.items():
+            self.zk.create_partition_states(topic, states)
+            for index, state in states.items():
+                self.states[topic, index] = state
+        return {(topic, index) for topic, states in new.items() for index in states}
+
+    def _elect_offline(self, partitions: Any) -> set[TopicPartition]:
+        """Give a leader to every partition among `partitions` whose leader is not alive, and take
+        dead brokers out of ISRs; returns the partitions that changed."""
+        changed = set()
+        for tp in list(partitions):
+            state = self.states.get(tp)
+            if state is None or tp[0] in self.deleting:
+                continue
+            replicas = self._replicas(tp)
+            live_isr = [r for r in state.isr if r in self.brokers]
+            if state.leader in self.brokers and len(live_isr) == len(state.isr):
+                continue
+            if state.leader in self.brokers:
+                leader, isr = state.leader, live_isr
+            else:
+                leader = next((r for r in replicas if r in live_isr), NO_LEADER)
+                isr = live_isr
+                if leader == NO_LEADER and self.unclean_election(tp[0]):
+                    leader = next((r for r in replicas if r in self.brokers), NO_LEADER)
+                    if leader != NO_LEADER:
+                        log.warning("unclean leader election for %s-%d: broker %d leads without the ISR", *tp, leader)
+                        isr = [leader]
+                if leader == NO_LEADER:
+                    if state.leader == NO_LEADER:
+                        continue  # still offline, nothing new to say
+                    isr = state.isr  # kept, so that a returning in-sync replica can lead again
+            updated = LeaderIsr(leader, state.leader_epoch + 1, isr, self.epoch, state.version)
+            if self.zk.update_partition_state(tp[0], tp[1], updated):
+                self.states[tp] = updated
+                changed.add(tp)
+                log.info("%s-%d: leader %d, epoch %d, isr %s", tp[0], tp[1], leader, updated.leader_epoch, isr)
+            else:  # written by someone else since we read it: read it again and try once more later
+                fresh = self.zk.partition_state(*tp)
+                if fresh is not None:
+                    self.states[tp] = fresh
+        return changed
+
+    def _on_brokers_changed(self, _payload: Any) -> None:
+        current = self.zk.brokers(watch=self._watch("brokers"))
+        joined = [b for b in current if b not in self.brokers or current[b].epoch != self.brokers[b].epoch]
+        left = [b for b in self.brokers if b not in current]
+        self.brokers = current
+        for broker_id in left:
+            self.channels.remove(broker_id)
+            log.info("broker %d left the cluster", broker_id)
+        for broker_id in joined:
+            broker = current[broker_id]
+            self.channels.remove(broker_id)  # a restarted broker: a new connection
+            self.channels.add(broker_id, broker.host, broker.port)
+            log.info("broker %d joined the cluster at %s:%d", broker_id, broker.host, broker.port)
+        affected = [tp for tp, state in self.states.items()
+                    if state.leader in left or set(state.isr) & set(left) or state.leader == NO_LEADER]
+        changed = self._elect_offline(affected)
+        self._send_update_metadata(joined, list(self.states))  # the newcomers get the whole picture
+        for broker_id in joined:
+            self._send_leader_and_isr(broker_id, [tp for tp in self.states if broker_id in self._replicas(tp)])
+        self._announce(changed, skip=set(joined))
+
+    def _announce(self, changed: set[TopicPartition], skip: set[int] = frozenset()) -> None:
+        """LeaderAndIsr to the live replicas of changed partitions, UpdateMetadata to every broker."""
+        if not changed:
+            return
+        by_broker: dict[int, list[TopicPartition]] = {}
+        for tp in changed:
+            for replica in self._replicas(tp):
+                if replica in self.brokers and replica not in skip:
+                    by_broker.setdefault(replica, []).append(tp)
+        for broker_id, partitions in by_broker.items():
+            self._send_leader_and_isr(broker_id, partitions)
+        self._send_update_metadata([b for b in self.brokers if b not in skip], list(changed))
+
+    def _on_topics_changed(self, _payload: Any) -> None:
+        names = set(self.zk.topic_names(watch=self._watch("topics")))
+        for topic in names - set(self.assignments):
+            self._load_topic(topic)
+            log.info("new topic %s with %d partitions", topic, len(self.assignments.get(topic, TopicAssignment(None)).partitions))
+        new = self._partitions_without_state()
+        self._announce(self._start_partitions(new) | self._elect_offline(new))
+
+    def _on_topic_changed(self, topic: str) -> None:
+        """A topic's assignment node changed: new partitions were added."""
+        if topic not in self.assignments:
+            return
+        assignment = self.zk.topic_assignment(topic, watch=self._watch("topic", topic))
+        if assignment is None:
+            return
+        self.assignments[topic] = assignment
+        new = [(topic, index) for index in assignment.partitions if (topic, index) not in self.states]
+        self._announce(self._start_partitions(new))
+
+    def _on_deletions(self, _payload: Any) -> None:
+        self.deleting = set(self.zk.topics_to_delete(watch=self._watch("deletions")))
+        for topic in sorted(self.deleting):
+            assignment = self.assignments.pop(topic, None)
+            partitions = [(t, i) for (t, i) in self.states if t == topic]
+            if assignment is not None:
+                for broker_id in self.brokers:
+                    mine = [i for i, replicas in assignment.partitions.items() if broker_id in replicas]
+                    if mine:
+                        self.channels.send(broker_id, StopReplicaRequest(
+                            controller_id=self.broker_id, controller_epoch=self.epoch,
+                            broker_epoch=self.brokers[broker_id].epoch, topic_states=[
+                                StopReplicaRequest.StopReplicaTopicState(topic_name=topic, partition_states=[
+                                    StopReplicaRequest.StopReplicaPartitionState(
+                                        partition_index=i, leader_epoch=-2, delete_partition=True) for i in mine])]),
+                            STOP_REPLICA_VERSION)
+            gone = {tp: self.states.pop(tp) for tp in partitions}
+            for state in gone.values():
+                state.leader = LEADER_DURING_DELETE
+            self._send_update_metadata(list(self.brokers), [], deleted=(topic, assignment, gone))
+            self.zk.delete_topic(topic)
+            log.info("deleted topic %s", topic)
+        self.deleting = set()
+
+    def _on_alter_partition(self, request: AlterPartitionRequest) -> AlterPartitionResponse:
+        """A leader asks to shrink or expand its ISR (Kafka's AlterPartition, by topic name)."""
+        topics = []
+        changed = set()
+        broker = self.brokers.get(request.broker_id)
+        if broker is None or (request.broker_epoch != -1 and broker.epoch != request.broker_epoch):
+            return AlterPartitionResponse(error_code=ErrorCode.STALE_BROKER_EPOCH)
+        for topic in request.topics:
+            results = []
+            for wanted in topic.partitions:
+                tp = (topic.topic_name, wanted.partition_index)
+                state = self.states.get(tp)
+                result = AlterPartitionResponse.PartitionData(partition_index=wanted.partition_index)
+                if state is None:
+                    result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                elif state.leader != request.broker_id:
+                    result.error_code = ErrorCode.NOT_LEADER_OR_FOLLOWER
+                elif wanted.leader_epoch != state.leader_epoch:
+                    result.error_code = ErrorCode.FENCED_LEADER_EPOCH
+                elif wanted.partition_epoch != state.version:
+                    result.error_code = ErrorCode.INVALID_UPDATE_VERSION
+                elif any(r not in self.brokers or r not in self._replicas(tp) for r in wanted.new_isr) \
+                        or state.leader not in wanted.new_isr:
+                    result.error_code = ErrorCode.INELIGIBLE_REPLICA
+                else:
+                    updated = LeaderIsr(state.leader, state.leader_epoch, list(wanted.new_isr), self.epoch,
+                                        state.version)
+                    if self.zk.update_partition_state(tp[0], tp[1], updated):
+                        self.states[tp] = state = updated
+                        changed.add(tp)
+                        log.info("%s-%d: isr %s (asked by the leader)", tp[0], tp[1], updated.isr)
+                    else:
+                        result.error_code = ErrorCode.INVALID_UPDATE_VERSION
+                if state is not None and result.error_code in (ErrorCode.NONE, ErrorCode.FENCED_LEADER_EPOCH,
+                                                               ErrorCode.INVALID_UPDATE_VERSION):
+                    result.leader_id, result.leader_epoch = state.leader, state.leader_epoch
+                    result.isr, result.partition_epoch = list(state.isr), state.version
+                results.append(result)
+            topics.append(AlterPartitionResponse.TopicData(topic_name=topic.topic_name, partitions=results))
+        if changed:
+            self._send_update_metadata(list(self.brokers), list(changed))
+        return AlterPartitionResponse(topics=topics)
+
+    # -- requests to brokers
+
+    def _partition_state(self, cls: type, tp: TopicPartition, state: LeaderIsr, **extra: Any) -> Any:
+        return cls(partition_index=tp[1], controller_epoch=state.controller_epoch, leader=state.leader,
+                   leader_epoch=state.leader_epoch, isr=list(state.isr), replicas=list(self._replicas(tp)), **extra)
+
+    def _send_leader_and_isr(self, broker_id: int, partitions: list[TopicPartition]) -> None:
+        if not partitions or broker_id not in self.brokers:
+            return
+        by_topic: dict[str, list] = {}
+        for tp in partitions:
+            state = self.states[tp]
+            by_topic.setdefault(tp[0], []).append(self._partition_state(
+                LeaderAndIsrRequest.LeaderAndIsrPartitionState, tp, state, partition_epoch=state.version))
+        leaders = {self.states[tp].leader for tp in partitions}
+        self.channels.send(broker_id, LeaderAndIsrRequest(
+            controller_id=self.broker_id, controller_epoch=self.epoch, broker_epoch=self.brokers[broker_id].epoch,
+            topic_states=[LeaderAndIsrRequest.LeaderAndIsrTopicState(
+                topic_name=topic, topic_id=self.assignments[topic].topic_id, partition_states=states)
+                for topic, states in by_topic.items()],
+            live_leaders=[LeaderAndIsrRequest.LeaderAndIsrLiveLeader(
+                broker_id=b, host_name=self.brokers[b].host, port=self.brokers[b].port)
+                for b in sorted(leaders) if b in self.brokers]), LEADER_AND_ISR_VERSION)
+
+    def _send_update_metadata(self, broker_ids: list[int], partitions: list[TopicPartition],
+                              deleted: tuple[str, TopicAssignment | None, dict] | None = None) -> None:
+        by_topic: dict[str, list] = {}
+        for tp in partitions:
+            state = self.states[tp]
+            replicas = self._replicas(tp)
+            by_topic.setdefault(tp[0], []).append(self._partition_state(
+                UpdateMetadataRequest.UpdateMetadataPartitionState, tp, state, zk_version=state.version,
+                offline_replicas=[r for r in replicas if r not in self.brokers]))
+        topic_ids = {topic: self.assignments[topic].topic_id for topic in by_topic}
+        if deleted is not None:
+            topic, assignment, gone = deleted
+            by_topic[topic] = [UpdateMetadataRequest.UpdateMetadataPartitionState(
+                partition_index=tp[1], controller_epoch=self.epoch, leader=LEADER_DURING_DELETE,
+                leader_epoch=state.leader_epoch, isr=list(state.isr), zk_version=state.version,
+                replicas=list(assignment.partitions.get(tp[1], [])) if assignment else [])
+                for tp, state in gone.items()]
+            if assignment is not None:
+                topic_ids[topic] = assignment.topic_id
+        live = [UpdateMetadataRequest.UpdateMetadataBroker(
+            id=b.broker_id, rack=b.rack, endpoints=[UpdateMetadataRequest.UpdateMetadataEndpoint(
+                port=b.port, host=b.host, listener="PLAINTEXT", security_protocol=PLAINTEXT)])
+            for b in self.brokers.values()]
+        for broker_id in broker_ids:
+            if broker_id not in self.brokers:
+                continue
+            self.channels.send(broker_id, UpdateMetadataRequest(
+                controller_id=self.broker_id, controller_epoch=self.epoch, broker_epoch=self.brokers[broker_id].epoch,
+                topic_states=[UpdateMetadataRequest.UpdateMetadataTopicState(
+                    topic_name=topic, topic_id=topic_ids[topic], partition_states=states)
+                    for topic, states in by_topic.items()],
+                live_brokers=live), UPDATE_METADATA_VERSION)

@@ -1,0 +1,179 @@
+"""A broker's membership of a ZooKeeper cluster: registration, controller election, topic changes.
+
+Every broker registers itself under /brokers/ids and watches /controller; whoever creates
+/controller first runs the `Controller` until its session ends, then another broker takes over.
+Topic creation, growth, deletion and config changes can start on any broker: they are written
+to ZooKeeper, and the controller (creation, growth, deletion) or every broker (configs, through
+/config/changes) acts on them, as in Kafka's ZooKeeper mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any, Callable
+
+from kazoo.exceptions import NodeExistsError
+
+from kbroker.cluster.assignment import AssignmentError, assign_replicas
+from kbroker.cluster.controller import Controller
+from kbroker.cluster.link import ControllerLink
+from kbroker.cluster.view import BrokerNode, ClusterView, PartitionView
+from kbroker.cluster.zk import TopicAssignment, ZkStore
+from kbroker.config import BrokerConfig
+from kbroker.replication.manager import ReplicaHost, ReplicaManager
+
+log = logging.getLogger("kbroker.cluster")
+REPLICA_FETCH_KEYS = ("replica.fetch.max.bytes", "replica.fetch.response.max.bytes", "replica.fetch.wait.max.ms",
+                      "replica.fetch.min.bytes", "replica.fetch.backoff.ms", "replica.socket.timeout.ms")
+REGISTRATION_RETRY = 0.2  # seconds between attempts while an earlier session's registration lingers
+
+
+class ClusterMember:
+    def __init__(self, config: BrokerConfig, node: ReplicaHost, unclean_election: Callable[[str], bool]) -> None:
+        self.config = config
+        self.node_id = config.node_id
+        self.zk = ZkStore(config["zookeeper.connect"], config["zookeeper.session.timeout.ms"],
+                          config["zookeeper.connection.timeout.ms"])
+        self.view = ClusterView()
+        self.link = ControllerLink(self.view, f"broker-{self.node_id}")
+        self.broker_epoch = -1
+        self.cluster_id = ""  # set by connect()
+        self.replicas = ReplicaManager(
+            node, self.view, self.link, lag_time_max_ms=config["replica.lag.time.max.ms"],
+            fetch_settings={key: config[key] for key in REPLICA_FETCH_KEYS}, broker_epoch=lambda: self.broker_epoch)
+        self.unclean_election = unclean_election
+        self.controller: Controller | None = None
+        self.on_config_change: list[Callable[[str], None]] = []  # called with a topic whose overrides changed
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._seen_changes: set[str] = set()
+
+    def connect(self, proposed_cluster_id: str) -> str:
+        """Open the ZooKeeper session; returns the cluster id (this broker's proposal if it is the first)."""
+        self.zk.start()
+        self.cluster_id = self.zk.cluster_id(proposed_cluster_id)
+        return self.cluster_id
+
+    async def start(self, host: str, port: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.zk.on_session_lost.append(lambda: log.error("the ZooKeeper session of broker %d expired", self.node_id))
+        self.broker_epoch = await self._register(host, port)
+        self._seen_changes = set(self.zk.config_changes(watch=self._config_changes_watch))
+        self.replicas.start()
+        self._elect()
+        log.info("broker %d registered in ZooKeeper (broker epoch %d)", self.node_id, self.broker_epoch)
+
+    async def _register(self, host: str, port: int) -> int:
+        """Register, waiting out the registration of this broker's previous session (a restart
+        after a crash) for up to the session timeout, as Kafka does."""
+        deadline = time.monotonic() + self.config["zookeeper.session.timeout.ms"] / 1000 * 2
+        while True:
+            try:
+                return self.zk.register_broker(self.node_id, host, port, self.config["broker.rack"])
+            except NodeExistsError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"broker id {self.node_id} is registered in ZooKeeper by another broker") \
+                        from None
+                await asyncio.sleep(REGISTRATION_RETRY)
+
+    async def stop(self) -> None:
+        self.replicas.stop()
+        if self.controller is not None:
+            self.controller.stop()
+            self.zk.resign(self.node_id)
+        self.link.close()
+        await asyncio.to_thread(self.zk.stop)
+
+    # -- the controller
+
+    def _elect(self) -> None:
+        """Try for /controller now, and again whenever it is vacated."""
+        if self.controller is not None:
+            return
+        epoch = self.zk.try_become_controller(self.node_id)
+        if epoch is not None:
+            self.controller = Controller(self.node_id, epoch, self.zk, self.unclean_election)
+            self.controller.start()
+        else:
+            self.zk.controller_id(watch=lambda _event: self._loop.call_soon_threadsafe(self._elect))
+            if self.zk.controller_id() == -1:  # vacated between the attempt and the watch
+                self._loop.call_soon(self._elect)
+
+    @property
+    def is_controller(self) -> bool:
+        return self.controller is not None
+
+    # -- what the controller tells this broker
+
+    def update_metadata(self, request: Any) -> None:
+        brokers = [BrokerNode(b.id, b.endpoints[0].host, b.endpoints[0].port, b.rack)
+                   for b in request.live_brokers if b.endpoints]
+        partitions = [(topic.topic_name, topic.topic_id, p.partition_index,
+                       PartitionView(p.leader, p.leader_epoch, list(p.isr), list(p.replicas), list(p.offline_replicas),
+                                     p.zk_version))
+                      for topic in request.topic_states for p in topic.partition_states]
+        self.view.update(request.controller_id, request.controller_epoch, brokers, partitions)
+
+    # -- topics, from any broker
+
+    def create_topic(self, name: str, partitions: int, replication_factor: int, configs: dict[str, str],
+                     assignments: dict[int, list[int]] | None, topic_id: uuid.UUID) -> str | None:
+        """Write a new topic to ZooKeeper; returns why not (a message), or None."""
+        live = sorted(self.zk.brokers())
+        if assignments is None:
+            try:
+                assignments = assign_replicas(partitions, replication_factor, live)
+            except AssignmentError as exc:
+                return str(exc)
+        elif any(b not in live for replicas in assignments.values() for b in replicas):
+            return f"Unknown broker ids in the replica assignment: {sorted({b for r in assignments.values() for b in r} - set(live))}"
+        if not self.zk.create_topic(name, TopicAssignment(topic_id, assignments), configs):
+            return f"Topic '{name}' already exists."
+        return None
+
+    def live_broker_count(self) -> int:
+        return len(self.view.brokers) or 1
+
+    def add_partitions(self, name: str, count: int, assignments: list[list[int]] | None) -> str | None:
+        current = self.zk.topic_assignment(name)
+        if current is None:
+            return f"The topic '{name}' does not exist."
+        live = sorted(self.zk.brokers())
+        factor = len(next(iter(current.partitions.values())))
+        added = len(current.partitions)
+        if assignments is None:
+            try:
+                new = assign_replicas(count - added, factor, live, first_partition=added)
+            except AssignmentError as exc:
+                return str(exc)
+        else:
+            new = {added + i: replicas for i, replicas in enumerate(assignments)}
+        current.partitions.update(new)
+        self.zk.set_topic_partitions(name, current)
+        return None
+
+    def delete_topic(self, name: str) -> None:
+        self.zk.request_topic_deletion(name)
+
+    def set_topic_config(self, name: str, configs: dict[str, str]) -> None:
+        self.zk.set_topic_config(name, configs)
+
+    def topic_config(self, name: str) -> dict[str, str]:
+        return self.zk.topic_config(name)
+
+    def _config_changes_watch(self, _event: Any) -> None:
+        self._loop.call_soon_threadsafe(self._read_config_changes)
+
+    def _read_config_changes(self) -> None:
+        changes = self.zk.config_changes(watch=self._config_changes_watch)
+        for name in changes:
+            if name in self._seen_changes:
+                continue
+            self._seen_changes.add(name)
+            entity = self.zk.config_change(name) or ""
+            kind, _, topic = entity.partition("/")
+            if kind == "topics":
+                for callback in self.on_config_change:
+                    callback(topic)

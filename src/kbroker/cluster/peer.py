@@ -1,0 +1,119 @@
+"""An asyncio connection from one broker to another, for the controller's and followers' requests.
+
+Requests go out at the version the caller names (brokers of one cluster run the same code, as
+Kafka's inter.broker.protocol.version pins them); answers are matched by correlation id, so
+several requests may be in flight on one connection. A broken connection fails every request
+waiting on it with `PeerError`, and the next request opens a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kproto import ProtocolError, decode_response, encode_request
+from kproto.frames import FrameReader, frame
+from kproto.messages import RequestHeader
+
+log = logging.getLogger("kbroker.peer")
+
+
+class PeerError(Exception):
+    """The other broker could not be reached, or the connection broke before it answered."""
+
+
+class PeerConnection:
+    """Requests from this broker to the broker at `host:port`."""
+
+    def __init__(self, host: str, port: int, client_id: str, connect_timeout: float = 5.0) -> None:
+        self.host, self.port = host, port
+        self.client_id = client_id
+        self.connect_timeout = connect_timeout
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task | None = None
+        self._pending: dict[int, tuple[asyncio.Future, int, int]] = {}  # correlation id -> (future, key, version)
+        self._next_correlation = 0
+        self._connecting: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return f"PeerConnection({self.host}:{self.port})"
+
+    async def request(self, message: Any, version: int, timeout: float = 30.0) -> Any:
+        """Send `message` at `version` and return the decoded answer."""
+        await self._connect()
+        self._next_correlation += 1
+        correlation = self._next_correlation
+        header = RequestHeader(request_api_key=message.API_KEY, request_api_version=version,
+                               correlation_id=correlation, client_id=self.client_id)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[correlation] = (future, message.API_KEY, version)
+        assert self._writer is not None
+        self._writer.write(frame(encode_request(header, message)))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            self._fail(PeerError(f"{self.host}:{self.port} did not answer in {timeout:.1f} s"))
+            raise PeerError(f"{self.host}:{self.port} did not answer in {timeout:.1f} s") from None
+        finally:
+            self._pending.pop(correlation, None)
+
+    async def _connect(self) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            return
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._writer is not None and not self._writer.is_closing():
+                return
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
+                                                        self.connect_timeout)
+            except (OSError, asyncio.TimeoutError) as exc:
+                raise PeerError(f"cannot connect to {self.host}:{self.port}: {exc or 'timed out'}") from None
+            self._writer = writer
+            self._reader_task = asyncio.get_running_loop().create_task(self._read_answers(reader))
+
+    async def _read_answers(self, reader: asyncio.StreamReader) -> None:
+        frames = FrameReader()
+        try:
+            while True:
+                data = await reader.read(1 << 20)
+                if not data:
+                    raise PeerError(f"{self.host}:{self.port} closed the connection")
+                frames.feed(data)
+                while (payload := frames.next_frame()) is not None:
+                    self._answer(payload)
+        except (PeerError, OSError, ProtocolError) as exc:
+            self._fail(exc if isinstance(exc, PeerError) else PeerError(f"{self.host}:{self.port}: {exc}"))
+        except asyncio.CancelledError:
+            self._fail(PeerError("connection closed"))
+            raise
+
+    def _answer(self, payload: bytes) -> None:
+        correlation = int.from_bytes(payload[:4], "big", signed=True)
+        entry = self._pending.pop(correlation, None)
+        if entry is None:
+            return  # its requester gave up waiting
+        future, api_key, version = entry
+        if not future.done():
+            try:
+                future.set_result(decode_response(payload, api_key, version)[1])
+            except ProtocolError as exc:
+                future.set_exception(PeerError(f"unreadable answer from {self.host}:{self.port}: {exc}"))
+
+    def _fail(self, error: PeerError) -> None:
+        """Close the connection and fail every request still waiting on it."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        pending, self._pending = self._pending, {}
+        for future, _, _ in pending.values():
+            if not future.done():
+                future.set_exception(error)
+
+    def close(self) -> None:
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            self._reader_task = None
+        self._fail(PeerError("connection closed"))

@@ -1,0 +1,354 @@
+"""The cluster's metadata in ZooKeeper, in Apache Kafka's ZooKeeper-mode layout and JSON.
+
+Anyone who knows a Kafka 2.x/3.x cluster can read it with `zkCli.sh`:
+
+    /cluster/id                                   {"version":"1","id":"<cluster id>"}
+    /brokers/ids/<id>                             ephemeral: the broker's endpoints
+    /controller                                   ephemeral: {"version":1,"brokerid":<id>,...}
+    /controller_epoch                             the epoch of the latest controller, a number
+    /brokers/topics/<topic>                       {"version":3,"topic_id":..,"partitions":{"0":[1,2]},..}
+    /brokers/topics/<topic>/partitions/<p>/state  {"controller_epoch","leader","version","leader_epoch","isr"}
+    /config/topics/<topic>                        {"version":1,"config":{...}}
+    /config/changes/config_change_<seq>           {"version":2,"entity_path":"topics/<topic>"}
+    /admin/delete_topics/<topic>                  a deletion the controller carries out
+
+The broker epoch is the creation zxid of the broker's registration, and a partition's epoch is the
+version of its state node, as in Kafka. Every write the controller makes checks the version of
+/controller_epoch in the same ZooKeeper transaction, so a deposed controller cannot write.
+Calls block (kazoo is thread-based); watches call back on kazoo's thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
+from kazoo.protocol.states import KazooState
+
+CLUSTER_ID = "/cluster/id"
+BROKER_IDS = "/brokers/ids"
+TOPICS = "/brokers/topics"
+CONTROLLER = "/controller"
+CONTROLLER_EPOCH = "/controller_epoch"
+TOPIC_CONFIGS = "/config/topics"
+CONFIG_CHANGES = "/config/changes"
+DELETE_TOPICS = "/admin/delete_topics"
+PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, CONFIG_CHANGES, DELETE_TOPICS, "/brokers/seqid",
+                    "/isr_change_notification", "/config/brokers", "/config/clients", "/config/users")
+
+
+class ControllerMovedError(Exception):
+    """Another broker became controller: this one's writes are refused."""
+
+
+@dataclass(frozen=True)
+class BrokerRegistration:
+    broker_id: int
+    host: str
+    port: int
+    epoch: int  # the creation zxid of /brokers/ids/<id>
+    rack: str | None = None
+
+
+@dataclass
+class LeaderIsr:
+    """A partition's state node: who leads in which epoch, with which in-sync replicas."""
+
+    leader: int
+    leader_epoch: int
+    isr: list[int]
+    controller_epoch: int
+    version: int = 0  # the node's ZooKeeper version: the partition epoch
+
+    def to_json(self) -> bytes:
+        return _json({"controller_epoch": self.controller_epoch, "leader": self.leader, "version": 1,
+                      "leader_epoch": self.leader_epoch, "isr": self.isr})
+
+
+@dataclass
+class TopicAssignment:
+    topic_id: uuid.UUID
+    partitions: dict[int, list[int]] = field(default_factory=dict)
+
+
+def kafka_uuid_text(value: uuid.UUID) -> str:
+    """A topic id as Kafka prints it: URL-safe base64 of its 16 bytes, without padding."""
+    return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
+
+
+def parse_kafka_uuid(text: str) -> uuid.UUID:
+    return uuid.UUID(bytes=base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+
+
+def _json(doc: Any) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def split_connect(connect: str) -> tuple[str, str]:
+    """`host:port,host:port/chroot` -> (hosts, chroot); the chroot is '' when there is none."""
+    hosts, slash, chroot = connect.partition("/")
+    return hosts, (slash + chroot).rstrip("/") if chroot else ""
+
+
+class ZkStore:
+    """A broker's session with ZooKeeper and the reads and writes Kafka's layout needs."""
+
+    def __init__(self, connect: str, session_timeout_ms: int, connection_timeout_ms: int | None = None) -> None:
+        hosts, chroot = split_connect(connect)
+        self.chroot = chroot
+        self._hosts = hosts
+        self.client = KazooClient(hosts=hosts + chroot, timeout=session_timeout_ms / 1000)
+        self._connection_timeout = (connection_timeout_ms or session_timeout_ms) / 1000
+        self.on_session_lost: list[Callable[[], None]] = []
+        self.client.add_listener(self._state_changed)
+
+    def start(self) -> None:
+        if self.chroot:  # Kafka creates the chroot when it is missing
+            bootstrap = KazooClient(hosts=self._hosts, timeout=self.client._session_timeout / 1000)
+            bootstrap.start(timeout=self._connection_timeout)
+            try:
+                bootstrap.ensure_path(self.chroot)
+            finally:
+                bootstrap.stop()
+                bootstrap.close()
+        self.client.start(timeout=self._connection_timeout)
+        for path in PERSISTENT_PATHS:
+            self.client.ensure_path(path)
+
+    def stop(self) -> None:
+        self.client.stop()
+        self.client.close()
+
+    def _state_changed(self, state: str) -> None:
+        if state == KazooState.LOST:
+            for callback in self.on_session_lost:
+                callback()
+
+    # -- cluster and brokers
+
+    def cluster_id(self, proposed: str) -> str:
+        """The cluster's id, set to `proposed` by the first broker that asks."""
+        try:
+            self.client.create(CLUSTER_ID, _json({"version": "1", "id": proposed}), makepath=True)
+        except NodeExistsError:
+            pass
+        data, _ = self.client.get(CLUSTER_ID)
+        return json.loads(data)["id"]
+
+    def register_broker(self, broker_id: int, host: str, port: int, rack: str | None = None) -> int:
+        """Create this broker's ephemeral registration; returns the broker epoch."""
+        endpoint = f"PLAINTEXT://{host}:{port}"
+        doc = {"features": {}, "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"},
+               "endpoints": [endpoint], "jmx_port": -1, "host": host, "port": port, "rack": rack,
+               "timestamp": str(int(time.time() * 1000)), "version": 5}
+        if rack is None:
+            del doc["rack"]
+        path = f"{BROKER_IDS}/{broker_id}"
+        self.client.create(path, _json(doc), ephemeral=True)
+        return self.client.exists(path).czxid
+
+    def brokers(self, watch: Callable | None = None) -> dict[int, BrokerRegistration]:
+        """The live brokers; `watch` is called once when the set changes."""
+        found = {}
+        for child in self.client.get_children(BROKER_IDS, watch=watch):
+            try:
+                data, stat = self.client.get(f"{BROKER_IDS}/{child}")
+            except NoNodeError:
+                continue  # gone since the listing
+            doc = json.loads(data)
+            host, port = _plaintext_endpoint(doc)
+            found[int(child)] = BrokerRegistration(int(child), host, port, stat.czxid, doc.get("rack"))
+        return found
+
+    # -- the controller
+
+    def try_become_controller(self, broker_id: int) -> int | None:
+        """Take /controller if nobody holds it; returns the new controller epoch, or None."""
+        doc = {"version": 1, "brokerid": broker_id, "timestamp": str(int(time.time() * 1000))}
+        try:
+            self.client.create(CONTROLLER, _json(doc), ephemeral=True)
+        except NodeExistsError:
+            return None
+        while True:
+            try:
+                data, stat = self.client.get(CONTROLLER_EPOCH)
+            except NoNodeError:
+                try:
+                    self.client.create(CONTROLLER_EPOCH, b"1")
+                    self._epoch_version = 0
+                    return 1
+                except NodeExistsError:
+                    continue
+            epoch = int(data) + 1
+            try:
+                self._epoch_version = self.client.set(CONTROLLER_EPOCH, str(epoch).encode(), version=stat.version).version
+                return epoch
+            except BadVersionError:
+                continue
+
+    def controller_id(self, watch: Callable | None = None) -> int:
+        """The current controller's id, -1 when there is none; `watch` fires when that changes."""
+        stat = self.client.exists(CONTROLLER, watch=watch)
+        if stat is None:
+            return -1
+        try:
+            data, _ = self.client.get(CONTROLLER)
+        except NoNodeError:
+            return -1
+        return int(json.loads(data)["brokerid"])
+
+    def resign(self, broker_id: int) -> None:
+        """Give up /controller, if this broker holds it."""
+        try:
+            if self.controller_id() == broker_id:
+                self.client.delete(CONTROLLER)
+        except NoNodeError:
+            pass
+
+    def _guarded(self, build: Callable[[Any], None]) -> list[Any]:
+        """Run writes in one transaction that also checks this controller's epoch is current."""
+        transaction = self.client.transaction()
+        transaction.check(CONTROLLER_EPOCH, self._epoch_version)
+        build(transaction)
+        results = transaction.commit()
+        if any(isinstance(r, BadVersionError) for r in results[:1]):
+            raise ControllerMovedError("the controller epoch has moved on")
+        for result in results:
+            if isinstance(result, Exception) and not isinstance(result, RolledBackError):
+                raise result
+        return results[1:]
+
+    # -- topics
+
+    def topic_names(self, watch: Callable | None = None) -> list[str]:
+        return self.client.get_children(TOPICS, watch=watch)
+
+    def topic_assignment(self, topic: str, watch: Callable | None = None) -> TopicAssignment | None:
+        try:
+            data, _ = self.client.get(f"{TOPICS}/{topic}", watch=watch)
+        except NoNodeError:
+            return None
+        doc = json.loads(data)
+        topic_id = parse_kafka_uuid(doc["topic_id"]) if doc.get("topic_id") else uuid.uuid4()
+        return TopicAssignment(topic_id, {int(p): list(r) for p, r in doc["partitions"].items()})
+
+    def create_topic(self, topic: str, assignment: TopicAssignment, configs: dict[str, str]) -> bool:
+        """Write a new topic's configs, then its assignment (the controller acts on the latter);
+        False when the topic exists already."""
+        self._write_topic_config(topic, configs)
+        try:
+            self.client.create(f"{TOPICS}/{topic}", _assignment_json(assignment))
+        except NodeExistsError:
+            return False
+        return True
+
+    def set_topic_partitions(self, topic: str, assignment: TopicAssignment) -> None:
+        """Grow a topic: the whole assignment, old partitions and new."""
+        self.client.set(f"{TOPICS}/{topic}", _assignment_json(assignment))
+
+    def topic_config(self, topic: str) -> dict[str, str]:
+        try:
+            data, _ = self.client.get(f"{TOPIC_CONFIGS}/{topic}")
+        except NoNodeError:
+            return {}
+        return dict(json.loads(data).get("config") or {})
+
+    def set_topic_config(self, topic: str, configs: dict[str, str]) -> None:
+        """Replace a topic's overrides and announce the change, as Kafka's AdminZkClient does."""
+        self._write_topic_config(topic, configs)
+        self.client.create(f"{CONFIG_CHANGES}/config_change_", _json({"version": 2, "entity_path": f"topics/{topic}"}),
+                           sequence=True)
+
+    def _write_topic_config(self, topic: str, configs: dict[str, str]) -> None:
+        doc = _json({"version": 1, "config": configs})
+        path = f"{TOPIC_CONFIGS}/{topic}"
+        if self.client.exists(path):
+            self.client.set(path, doc)
+        else:
+            self.client.create(path, doc, makepath=True)
+
+    def config_changes(self, watch: Callable | None = None) -> list[str]:
+        return sorted(self.client.get_children(CONFIG_CHANGES, watch=watch))
+
+    def config_change(self, name: str) -> str | None:
+        """The entity a change notification names (`topics/<topic>`), None when it is gone."""
+        try:
+            data, _ = self.client.get(f"{CONFIG_CHANGES}/{name}")
+        except NoNodeError:
+            return None
+        return json.loads(data).get("entity_path")
+
+    def request_topic_deletion(self, topic: str) -> None:
+        try:
+            self.client.create(f"{DELETE_TOPICS}/{topic}")
+        except NodeExistsError:
+            pass
+
+    def topics_to_delete(self, watch: Callable | None = None) -> list[str]:
+        return self.client.get_children(DELETE_TOPICS, watch=watch)
+
+    def delete_topic(self, topic: str) -> None:
+        """The controller's last step of a deletion: remove every node of the topic."""
+        self._guarded(lambda transaction: None)  # only while this broker is still the controller
+        for path in (f"{TOPICS}/{topic}", f"{TOPIC_CONFIGS}/{topic}", f"{DELETE_TOPICS}/{topic}"):
+            try:
+                self.client.delete(path, recursive=True)
+            except NoNodeError:
+                pass
+
+    # -- partition state
+
+    def partition_state(self, topic: str, partition: int) -> LeaderIsr | None:
+        try:
+            data, stat = self.client.get(_state_path(topic, partition))
+        except NoNodeError:
+            return None
+        doc = json.loads(data)
+        return LeaderIsr(doc["leader"], doc["leader_epoch"], list(doc["isr"]), doc["controller_epoch"], stat.version)
+
+    def create_partition_states(self, topic: str, states: dict[int, LeaderIsr]) -> None:
+        """The controller's first state for new partitions (version 0)."""
+        for partition in states:
+            self.client.ensure_path(f"{TOPICS}/{topic}/partitions/{partition}")
+
+        def build(transaction: Any) -> None:
+            for partition, state in states.items():
+                transaction.create(_state_path(topic, partition), state.to_json())
+        self._guarded(build)
+        for state in states.values():
+            state.version = 0
+
+    def update_partition_state(self, topic: str, partition: int, state: LeaderIsr) -> bool:
+        """Write `state` if the node is still at `state.version`; on success the version moves on."""
+        def build(transaction: Any) -> None:
+            transaction.set_data(_state_path(topic, partition), state.to_json(), version=state.version)
+        try:
+            results = self._guarded(build)
+        except BadVersionError:
+            return False
+        state.version = results[0].version
+        return True
+
+
+def _state_path(topic: str, partition: int) -> str:
+    return f"{TOPICS}/{topic}/partitions/{partition}/state"
+
+
+def _assignment_json(assignment: TopicAssignment) -> bytes:
+    return _json({"version": 3, "topic_id": kafka_uuid_text(assignment.topic_id),
+                  "partitions": {str(p): r for p, r in sorted(assignment.partitions.items())},
+                  "adding_replicas": {}, "removing_replicas": {}})
+
+
+def _plaintext_endpoint(doc: dict) -> tuple[str, int]:
+    for endpoint in doc.get("endpoints", []):
+        _, _, address = endpoint.partition("://")
+        host, _, port = address.rpartition(":")
+        return host.strip("[]"), int(port)
+    return doc.get("host", ""), int(doc.get("port", -1))

@@ -1,0 +1,60 @@
+"""The controller's requests to brokers, and the leaders' requests to the controller.
+
+LeaderAndIsr (key 4, v0-7), StopReplica (key 5, v3-4), UpdateMetadata (key 6, v5-8) and
+AlterPartition (key 56, v0-1), as ZooKeeper-era Kafka brokers serve them. They exist only on a
+broker started with `zookeeper.connect`, and are advertised only there. A request from a
+controller of an older epoch is refused with STALE_CONTROLLER_EPOCH; AlterPartition sent to a
+broker that is not the controller gets NOT_CONTROLLER.
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable
+
+from kproto import ErrorCode
+from kproto.messages import (
+    AlterPartitionRequest, AlterPartitionResponse, LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest,
+    StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
+)
+
+from kbroker.handlers.context import RequestContext
+from kbroker.handlers.registry import handles
+
+LEADER_AND_ISR = 4
+STOP_REPLICA = 5
+UPDATE_METADATA = 6
+ALTER_PARTITION = 56
+
+
+@handles(LEADER_AND_ISR, 5, 7, cluster_only=True)
+def leader_and_isr(ctx: RequestContext, request: LeaderAndIsrRequest) -> LeaderAndIsrResponse:
+    return ctx.broker.cluster.replicas.apply_leader_and_isr(request)
+
+
+@handles(STOP_REPLICA, 3, 4, cluster_only=True)
+def stop_replica(ctx: RequestContext, request: StopReplicaRequest) -> StopReplicaResponse:
+    results = ctx.broker.cluster.replicas.stop_replicas(request)
+    if any(p.delete_partition for t in request.topic_states for p in t.partition_states):
+        ctx.broker.sync_topics()
+    return StopReplicaResponse(error_code=ErrorCode.NONE, partition_errors=[
+        StopReplicaResponse.StopReplicaPartitionError(topic_name=topic, partition_index=index, error_code=error)
+        for topic, index, error in results])
+
+
+@handles(UPDATE_METADATA, 5, 8, cluster_only=True)
+def update_metadata(ctx: RequestContext, request: UpdateMetadataRequest) -> UpdateMetadataResponse:
+    cluster = ctx.broker.cluster
+    if request.controller_epoch < cluster.view.controller_epoch:
+        return UpdateMetadataResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
+    cluster.update_metadata(request)
+    ctx.broker.sync_topics()
+    return UpdateMetadataResponse(error_code=ErrorCode.NONE)
+
+
+@handles(ALTER_PARTITION, 0, 1, cluster_only=True)
+def alter_partition(ctx: RequestContext, request: AlterPartitionRequest
+                    ) -> AlterPartitionResponse | Awaitable[AlterPartitionResponse]:
+    controller = ctx.broker.cluster.controller
+    if controller is None:
+        return AlterPartitionResponse(error_code=ErrorCode.NOT_CONTROLLER)
+    return controller.alter_partition(request)
