@@ -211,7 +211,9 @@ class Controller:
         affected = [tp for tp, state in self.states.items()
                     if state.leader in left or set(state.isr) & set(left) or state.leader == NO_LEADER]
         changed = self._elect_offline(affected)
-        self._send_update_metadata(joined, list(self.states))  # the newcomers get the whole picture
+        if joined or left:  # every broker hears of the new membership, the newcomers of every partition too
+            self._send_update_metadata([b for b in self.brokers if b not in joined], [])
+        self._send_update_metadata(joined, list(self.states))
         for broker_id in joined:
             self._send_leader_and_isr(broker_id, [tp for tp in self.states if broker_id in self._replicas(tp)])
         self._announce(changed, skip=set(joined))

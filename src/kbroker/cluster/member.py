@@ -134,7 +134,8 @@ class ClusterMember:
         return None
 
     def live_broker_count(self) -> int:
-        return len(self.view.brokers) or 1
+        """Registered brokers, as ZooKeeper has them now (the view may not have heard yet)."""
+        return len(self.zk.brokers())
 
     def add_partitions(self, name: str, count: int, assignments: list[list[int]] | None) -> str | None:
         current = self.zk.topic_assignment(name)

@@ -1,0 +1,48 @@
+"""What cluster tests ask of a running cluster, through stock clients: leaders, ISRs, readiness."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from zkcluster import Cluster
+
+
+def admin(cluster: Cluster) -> AdminClient:
+    return AdminClient({"bootstrap.servers": cluster.bootstrap_servers, "socket.timeout.ms": 5000})
+
+
+def partitions(cluster: Cluster, topic: str) -> dict[int, tuple[int, list[int], list[int]]]:
+    """partition -> (leader, replicas, isr) as librdkafka's metadata shows them."""
+    meta = admin(cluster).list_topics(topic=topic, timeout=10)
+    found = meta.topics[topic]
+    return {p.id: (p.leader, list(p.replicas), list(p.isrs)) for p in found.partitions.values()}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except Exception:  # a broker mid-restart; ask again
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def create_topic(cluster: Cluster, topic: str, partitions_count: int = 1, replication_factor: int = 3,
+                 config: dict[str, str] | None = None) -> None:
+    """Create a topic and wait until every partition has a leader and a full ISR."""
+    client = admin(cluster)  # kept until the answer is in: its handle ends with it
+    futures = client.create_topics([NewTopic(topic, partitions_count, replication_factor, config=config or {})])
+    futures[topic].result(timeout=15)
+    wait_until(lambda: len(partitions(cluster, topic)) == partitions_count and all(
+        leader >= 0 and len(isr) == replication_factor for leader, _, isr in partitions(cluster, topic).values()),
+        what=f"{topic} to have leaders and full ISRs")
+
+
+def leader_of(cluster: Cluster, topic: str, partition: int = 0) -> int:
+    return partitions(cluster, topic)[partition][0]
