@@ -240,7 +240,9 @@ class ZkStore:
 
     def create_topic(self, topic: str, assignment: TopicAssignment, configs: dict[str, str]) -> bool:
         """Write a new topic's configs, then its assignment (the controller acts on the latter);
-        False when the topic exists already."""
+        False when the topic exists already (its configs untouched)."""
+        if self.client.exists(f"{TOPICS}/{topic}"):
+            return False
         self._write_topic_config(topic, configs)
         try:
             self.client.create(f"{TOPICS}/{topic}", _assignment_json(assignment))

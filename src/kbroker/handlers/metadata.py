@@ -81,7 +81,10 @@ def requested_topic(ctx: RequestContext, wanted: MetadataRequest.MetadataRequest
     if error not in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS):
         return missing_topic(wanted.name, ErrorCode.INVALID_TOPIC_EXCEPTION
                              if error == ErrorCode.INVALID_TOPIC_EXCEPTION else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    return topic_metadata(ctx, broker.topics.get(wanted.name))
+    info = broker.topics.get(wanted.name)
+    if info is None:  # in a cluster: created elsewhere, not announced here yet
+        return missing_topic(wanted.name, ErrorCode.LEADER_NOT_AVAILABLE)
+    return topic_metadata(ctx, info)
 
 
 @handles(METADATA, 0, 13)
