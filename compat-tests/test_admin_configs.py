@@ -52,10 +52,22 @@ def test_kafka_python_describe_with_synonyms_and_all_filter(bootstrap: str, topi
     modified = admin.describe_configs([KPResource(ConfigResourceType.TOPIC, topic)], include_synonyms=True)
     entry = modified["topic"][topic]["retention.ms"]
     assert set(modified["topic"][topic]) == {"retention.ms"}
-    assert [s["source"] for s in entry["synonyms"]][0] == "DYNAMIC_TOPIC_CONFIG"
-    assert any(s["name"].startswith("log.retention") for s in entry["synonyms"])
+    assert [(s["name"], s["source"]) for s in entry["synonyms"]] == [("retention.ms", "DYNAMIC_TOPIC_CONFIG")]
     everything = admin.describe_configs([KPResource(ConfigResourceType.TOPIC, topic)], config_filter="all")
     assert "max.message.bytes" in everything["topic"][topic]
+
+
+def test_topic_synonyms_start_at_the_first_broker_key_with_a_value(bootstrap: str, topic_factory) -> None:
+    """Kafka lists no synonym for retention.ms while log.retention.ms is unset, not even
+    log.retention.hours's default, and then reports the value as DEFAULT_CONFIG."""
+    topic = topic_factory()
+    resource = KPResource(ConfigResourceType.TOPIC, topic)
+    entries = kp_admin(bootstrap).describe_configs([resource], config_filter="all", include_synonyms=True)["topic"][topic]
+    listed = {key: [(s["name"], s["value"], s["source"]) for s in entries[key]["synonyms"]]
+              for key in ("retention.ms", "segment.ms", "flush.ms", "cleanup.policy")}
+    assert listed == {"retention.ms": [], "segment.ms": [], "flush.ms": [],
+                      "cleanup.policy": [("log.cleanup.policy", "delete", "DEFAULT_CONFIG")]}
+    assert (entries["retention.ms"]["value"], entries["retention.ms"]["config_source"]) == ("604800000", "DEFAULT_CONFIG")
 
 
 def test_kafka_python_alter_both_apis(bootstrap: str, topic_factory) -> None:

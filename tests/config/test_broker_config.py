@@ -247,16 +247,52 @@ def test_describe_topic_sources_and_synonyms():
         ("cleanup.policy", "compact", ConfigSource.DYNAMIC_TOPIC_CONFIG),
         ("log.cleanup.policy", "delete", ConfigSource.DEFAULT_CONFIG)]
     retention = entries["retention.ms"]
-    assert (retention.value, retention.source) == ("3600000", ConfigSource.STATIC_BROKER_CONFIG)
-    assert [(s.name, s.value, s.source) for s in retention.synonyms] == [
-        ("log.retention.hours", "1", ConfigSource.STATIC_BROKER_CONFIG),
-        ("log.retention.hours", "168", ConfigSource.DEFAULT_CONFIG)]
+    assert (retention.value, retention.source, retention.synonyms) == ("3600000", ConfigSource.DEFAULT_CONFIG, ())
     assert entries["segment.bytes"].value == "2048"
     default = entries["max.message.bytes"]
     assert (default.value, default.source, default.is_default) == ("1048588", ConfigSource.DEFAULT_CONFIG, True)
     assert default.config_type is ConfigType.INT and default.documentation
     assert entries["remote.storage.enable"].synonyms == ()
     assert entries["min.cleanable.dirty.ratio"].value == "0.5"
+
+
+STATIC, DEFAULT, TOPIC = ConfigSource.STATIC_BROKER_CONFIG, ConfigSource.DEFAULT_CONFIG, ConfigSource.DYNAMIC_TOPIC_CONFIG
+
+
+@pytest.mark.parametrize("broker, overrides, key, synonyms", [
+    # Kafka starts the list at the first value of the topic key's first broker synonym.
+    ({}, {}, "retention.ms", []),
+    ({"log.retention.hours": "1"}, {}, "retention.ms", []),
+    ({"log.retention.minutes": "3"}, {"retention.ms": "7"}, "retention.ms", [("retention.ms", "7", TOPIC)]),
+    ({"log.retention.ms": "5", "log.retention.hours": "2"}, {}, "retention.ms", [
+        ("log.retention.ms", "5", STATIC), ("log.retention.hours", "2", STATIC), ("log.retention.hours", "168", DEFAULT)]),
+    ({}, {}, "segment.ms", []),
+    ({}, {}, "segment.jitter.ms", []),
+    ({}, {}, "flush.ms", []),
+    ({"log.flush.interval.ms": "50"}, {}, "flush.ms", [
+        ("log.flush.interval.ms", "50", STATIC), ("log.flush.scheduler.interval.ms", "9223372036854775807", DEFAULT)]),
+    ({}, {}, "cleanup.policy", [("log.cleanup.policy", "delete", DEFAULT)]),
+    ({}, {}, "remote.storage.enable", []),
+])
+def test_describe_topic_synonyms_are_kafkas(broker, overrides, key, synonyms):
+    entry = by_name(BrokerConfig(broker).describe_topic(overrides, keys=[key]))[key]
+    assert [(s.name, s.value, s.source) for s in entry.synonyms] == synonyms
+    assert entry.source is (synonyms[0][2] if synonyms else DEFAULT)
+
+
+@pytest.mark.parametrize("broker, key, synonyms", [
+    ({}, "log.retention.ms", []),
+    ({}, "log.retention.hours", [("log.retention.hours", "168", DEFAULT)]),
+    ({"log.retention.minutes": "3", "log.retention.ms": "5"}, "log.retention.minutes", [
+        ("log.retention.minutes", "3", STATIC), ("log.retention.hours", "168", DEFAULT)]),
+    ({"log.flush.interval.ms": "50"}, "log.flush.scheduler.interval.ms", [
+        ("log.flush.scheduler.interval.ms", "9223372036854775807", DEFAULT)]),
+    ({"log.flush.interval.ms": "50"}, "log.flush.interval.ms", [
+        ("log.flush.interval.ms", "50", STATIC), ("log.flush.scheduler.interval.ms", "9223372036854775807", DEFAULT)]),
+])
+def test_describe_broker_synonyms_are_kafkas(broker, key, synonyms):
+    entry = by_name(BrokerConfig(broker).describe_broker([key]))[key]
+    assert [(s.name, s.value, s.source) for s in entry.synonyms] == synonyms
 
 
 def test_describe_topic_named_keys_only():
