@@ -22,12 +22,15 @@ from kbroker.config.broker import (
     BROKER_CONFIGS, DEV_PROFILE, IGNORED_KEYS, IGNORED_PREFIXES, LONG_MAX, parse_listeners, parse_protocol_map,
 )
 from kbroker.config.definitions import ConfigDef, ConfigError, ConfigSource, ConfigType, UpdateMode
+from kbroker.config.kafka_keys import KAFKA_ONLY_CONFIGS
 from kbroker.config.properties import config_from_env, read_properties_file
 from kbroker.config.topic import TOPIC_CONFIGS, TOPIC_SYNONYMS
 
 log = logging.getLogger("kbroker.config")
 
-BROKER_DEFS: dict[str, ConfigDef] = {defn.name: defn for defn in BROKER_CONFIGS}
+# Keys kbroker acts on, then Kafka's keys for features kbroker lacks (a key in both: broker.py's wins).
+BROKER_DEFS: dict[str, ConfigDef] = {defn.name: defn for defn in (*KAFKA_ONLY_CONFIGS, *BROKER_CONFIGS)}
+_INERT_KEYS = frozenset(BROKER_DEFS) - {defn.name for defn in BROKER_CONFIGS}
 TOPIC_DEFS: dict[str, ConfigDef] = {defn.name: defn for defn in TOPIC_CONFIGS}
 _CODE_DEFAULTS: dict[str, Any] = {name: defn.default for name, defn in BROKER_DEFS.items() if defn.default is not None}
 
@@ -103,6 +106,8 @@ class BrokerConfig(Mapping[str, Any]):
             key = _canonical_key(key.strip())
             if key in BROKER_DEFS:
                 self._static[key] = BROKER_DEFS[key].parse(raw)
+                if key in _INERT_KEYS:
+                    log.warning("%s is a Kafka setting for a feature kbroker lacks; it has no effect", key)
             elif _is_ignored(key):
                 log.warning("%s is a Kafka setting kbroker ignores", key)
                 self.ignored[key] = str(raw)
@@ -318,6 +323,8 @@ class BrokerConfig(Mapping[str, Any]):
         entries = []
         for name in keys if keys is not None else BROKER_DEFS:
             defn = BROKER_DEFS[name]
+            if defn.internal and not any(name in layer for layer, _ in self._layers()):
+                continue
             synonyms = self._synonyms(name, defn.sensitive)
             if cluster_default:
                 synonyms = [s for s in synonyms if s.source is ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG]
