@@ -27,9 +27,8 @@ READ_COMMITTED = 1
 def lookup(ctx: RequestContext, topic: str, wanted: ListOffsetsRequest.ListOffsetsPartition,
            committed_only: bool) -> ListOffsetsResponse.ListOffsetsPartitionResponse:
     result = ListOffsetsResponse.ListOffsetsPartitionResponse(partition_index=wanted.partition_index)
-    log = ctx.broker.partition_log(topic, wanted.partition_index)
+    log, result.error_code = ctx.broker.leader_log(topic, wanted.partition_index)
     if log is None:
-        result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         return result
     result.error_code = fence_error(log, wanted.current_leader_epoch)
     if result.error_code:
