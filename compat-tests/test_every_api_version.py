@@ -14,7 +14,7 @@ import struct
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import pytest
 
@@ -78,20 +78,31 @@ def subscription(topic: str) -> bytes:
     return struct.pack(">h", 0) + encode(ConsumerProtocolSubscription(topics=[topic]), 0)
 
 
-@dataclass
 class World:
-    """What the cases ask about: made once per module through the setup helpers below."""
+    """What the cases ask about, made when the module starts: a topic with records from a plain
+    and an idempotent producer, a classic group with a member and committed offsets, an open
+    transaction and a KIP-848 group. The helpers make more, each at one version a current client uses."""
 
-    client: RawClient
-    node_id: int
-    topic: str
-    topic_id: uuid.UUID
-    leader_epoch: int
-    group: str
-    transactional_id: str
-    consumer_group: str
-
-    # -- setup helpers, each at one fixed version a current client uses
+    def __init__(self, client: RawClient) -> None:
+        self.client = client
+        self.node_id = client.request(MetadataRequest(topics=[]), 12).brokers[0].node_id
+        self.topic = self.create_topic()
+        [found] = self.ok(client.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(
+            name=self.topic)]), 12)).topics
+        self.topic_id, self.leader_epoch = found.topic_id, found.partitions[0].leader_epoch
+        idempotent = self.ok(client.request(InitProducerIdRequest(transactional_id=None), 4))
+        self.produce(self.topic, records(producer_id=idempotent.producer_id, epoch=idempotent.producer_epoch,
+                                         sequence=0))
+        self.produce(self.topic, records())
+        self.group = fresh("every-api-group")
+        self.commit(self.group, self.topic)
+        self.sync(self.group, *self.join(self.group))
+        self.transactional_id, producer_id, epoch = self.transaction()
+        self.add_partition(self.transactional_id, producer_id, epoch, self.topic)
+        self.consumer_group = fresh("every-api-848")
+        self.ok(client.request(ConsumerGroupHeartbeatRequest(
+            group_id=self.consumer_group, member_id=str(uuid.uuid4()), member_epoch=0,
+            rebalance_timeout_ms=SESSION_MS, subscribed_topic_names=[self.topic], topic_partitions=[]), 1))
 
     def ok(self, response: Any) -> Any:
         errors = error_codes(response.to_dict()) - {ErrorCode.NONE}
@@ -105,9 +116,10 @@ class World:
         return name
 
     def produce(self, topic: str, data: bytes, transactional_id: str | None = None) -> None:
-        self.ok(self.client.request(ProduceRequest(transactional_id=transactional_id, acks=-1, timeout_ms=10_000,
-                                                   topic_data=[ProduceRequest.TopicProduceData(name=topic, partition_data=[
-                                                       ProduceRequest.PartitionProduceData(index=0, records=data)])]), 9))
+        self.ok(self.client.request(ProduceRequest(
+            transactional_id=transactional_id, acks=-1, timeout_ms=10_000, topic_data=[
+                ProduceRequest.TopicProduceData(name=topic, partition_data=[
+                    ProduceRequest.PartitionProduceData(index=0, records=data)])]), 9))
 
     def commit(self, group: str, topic: str, offset: int = 1) -> None:
         self.ok(self.client.request(OffsetCommitRequest(group_id=group, topics=[
@@ -139,34 +151,16 @@ class World:
         return transactional_id, answer.producer_id, answer.producer_epoch
 
     def add_partition(self, transactional_id: str, producer_id: int, epoch: int, topic: str) -> None:
-        answer = self.client.request(AddPartitionsToTxnRequest(
+        self.ok(self.client.request(AddPartitionsToTxnRequest(
             v3_and_below_transactional_id=transactional_id, v3_and_below_producer_id=producer_id,
             v3_and_below_producer_epoch=epoch, v3_and_below_topics=[
-                AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(name=topic, partitions=[0])]), 3)
-        self.ok(answer)
+                AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(name=topic, partitions=[0])]), 3))
 
 
 @pytest.fixture(scope="module")
-def world(shared_broker) -> Iterable[World]:
+def world(shared_broker) -> Iterator[World]:
     with RawClient(shared_broker.bootstrap_server) as client:
-        meta = client.request(MetadataRequest(topics=[]), 12)
-        w = World(client, meta.brokers[0].node_id, "", uuid.UUID(int=0), -1, fresh("every-api-group"), "",
-                  fresh("every-api-848"))
-        w.topic = w.create_topic()
-        [found] = w.ok(client.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=w.topic)]),
-                                      12)).topics
-        w.topic_id, w.leader_epoch = found.topic_id, found.partitions[0].leader_epoch
-        idempotent = w.ok(client.request(InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=0), 4))
-        w.produce(w.topic, records(producer_id=idempotent.producer_id, epoch=idempotent.producer_epoch, sequence=0))
-        w.produce(w.topic, records())
-        w.commit(w.group, w.topic)
-        w.sync(w.group, *w.join(w.group))
-        w.transactional_id, producer_id, epoch = w.transaction()
-        w.add_partition(w.transactional_id, producer_id, epoch, w.topic)
-        w.ok(client.request(ConsumerGroupHeartbeatRequest(
-            group_id=w.consumer_group, member_id=str(uuid.uuid4()), member_epoch=0, rebalance_timeout_ms=SESSION_MS,
-            subscribed_topic_names=[w.topic], topic_partitions=[]), 1))
-        yield w
+        yield World(client)
 
 
 @dataclass
