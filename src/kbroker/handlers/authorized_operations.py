@@ -32,7 +32,7 @@ NOT_ASKED = -(2**31)
 
 
 def bit_field(*operations: AclOperation) -> int:
-    return sum(1 << op for op in set(operations))
+    return sum(1 << op for op in operations)
 
 
 Op = AclOperation
