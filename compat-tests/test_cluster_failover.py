@@ -3,6 +3,9 @@ back, a divergent tail is cut, and min.insync.replicas refuses acks=all rather t
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import threading
 import time
 import uuid
@@ -11,6 +14,7 @@ from typing import Iterator
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from kazoo.client import KazooClient
 from kproto import ErrorCode
 from kproto.messages import ProduceRequest
 from kproto.records.batch import build_batch
@@ -86,16 +90,7 @@ def test_acknowledged_records_survive_a_killed_broker(cluster: Cluster, victim: 
     create_topic(cluster, topic, partitions_count=3)
     load = LoadProducer(cluster.bootstrap_servers, topic).start()
     wait_until(lambda: len(load.acked) > 3000, 30, "acknowledged records before the failure")
-    if victim == "leader":
-        dead = leader_of(cluster, topic, 0)
-    else:
-        from kazoo.client import KazooClient
-        import json
-        zk = KazooClient(hosts=cluster.zookeeper.connect + cluster.chroot)
-        zk.start(timeout=10)
-        dead = json.loads(zk.get("/controller")[0])["brokerid"]
-        zk.stop()
-        zk.close()
+    dead = leader_of(cluster, topic, 0) if victim == "leader" else controller_id(cluster)
     cluster.brokers[dead].stop(kill=True)
     acked_at_kill = len(load.acked)
     wait_until(lambda: all(leader not in (dead, -1) for leader, _, _ in partitions(cluster, topic).values()),
@@ -171,3 +166,32 @@ def test_a_divergent_tail_is_truncated_to_the_new_leader(cluster: Cluster) -> No
                "the old leader's log to match the new leader's byte for byte")
     values = read_partitions(cluster.bootstrap_servers, topic, 1, 130)
     assert values == [b"shared-%d" % i for i in range(100)] + [b"new-%d" % i for i in range(30)]
+
+
+def controller_id(cluster: Cluster) -> int:
+    zk = KazooClient(hosts=cluster.zookeeper.connect + cluster.chroot)
+    zk.start(timeout=10)
+    try:
+        return json.loads(zk.get("/controller")[0])["brokerid"]
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def test_a_paused_controller_loses_its_session_and_comes_back_as_a_broker(cluster: Cluster) -> None:
+    topic = f"paused-{uuid.uuid4().hex[:8]}"
+    create_topic(cluster, topic, partitions_count=3)
+    paused = controller_id(cluster)
+    os.kill(cluster.brokers[paused].pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: controller_id(cluster) not in (paused, -1), 30, "another broker to become controller")
+        wait_until(lambda: all(leader != paused for leader, _, _ in partitions(cluster, topic).values()), 30,
+                   "leadership to move off the paused broker")
+    finally:
+        os.kill(cluster.brokers[paused].pid, signal.SIGCONT)
+    cluster.wait_for_brokers([1, 2, 3])
+    wait_until(lambda: all(sorted(isr) == [1, 2, 3] for _, _, isr in partitions(cluster, topic).values()), 30,
+               "the resumed broker to rejoin every ISR")
+    assert controller_id(cluster) != paused
+    for i in range(20):
+        assert raw_produce(cluster, leader_of(cluster, topic, 0), topic, -1, b"after-%d" % i) == ErrorCode.NONE
