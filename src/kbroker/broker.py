@@ -24,6 +24,7 @@ from kbroker.admin.configs import DynamicBrokerConfigs, refresh_logs
 from kbroker.admin.quotas import QuotaStore
 from kbroker.cluster.topic_names import collision_key, topic_name_problem
 from kbroker.cluster.topics import TopicInfo, TopicRegistry, random_topic_id
+from kbroker.cluster.view import PartitionView
 from kbroker.config import BrokerConfig, ConfigError
 from kbroker.fetch_sessions import FetchSessionCache
 from kbroker.groups import GroupCoordinator
@@ -140,6 +141,16 @@ class Broker:
             return (self.node_id, *self.advertised_address)
         node = self.cluster.view.leader_node(topic, partition)
         return (node.node_id, node.host, node.port) if node else None
+
+    def describe_partition(self, topic: str, partition: int) -> PartitionView | None:
+        """Leader, epoch, replicas, ISR and offline replicas, as Metadata and
+        DescribeTopicPartitions show them; None for a partition not (yet) known."""
+        if self.cluster is not None:
+            return self.cluster.view.partition(topic, partition)
+        return PartitionView(self.node_id, self.leader_epoch(topic, partition), [self.node_id], [self.node_id])
+
+    def leader_alive(self, state: PartitionView) -> bool:
+        return self.cluster is None or state.leader in self.cluster.view.brokers
 
     def current_leader(self, topic: str, partition: int) -> tuple[int, int]:
         """(leader id, leader epoch) of the partition as this broker knows it, (-1, -1) if unknown:

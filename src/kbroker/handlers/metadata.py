@@ -24,33 +24,19 @@ from kbroker.handlers.registry import handles
 METADATA = 3
 
 
-def cluster_partitions(ctx: RequestContext, info: TopicInfo) -> list[MetadataResponse.MetadataResponsePartition]:
-    view = ctx.broker.cluster.view
+def partition_metadata(ctx: RequestContext, info: TopicInfo) -> list[MetadataResponse.MetadataResponsePartition]:
     found = []
     for index in range(info.partitions):
-        state = view.partition(info.name, index)
+        state = ctx.broker.describe_partition(info.name, index)
         if state is None:
             found.append(MetadataResponse.MetadataResponsePartition(
                 error_code=ErrorCode.LEADER_NOT_AVAILABLE, partition_index=index, leader_id=-1, leader_epoch=-1))
             continue
         found.append(MetadataResponse.MetadataResponsePartition(
-            error_code=ErrorCode.NONE if state.leader in view.brokers else ErrorCode.LEADER_NOT_AVAILABLE,
+            error_code=ErrorCode.NONE if ctx.broker.leader_alive(state) else ErrorCode.LEADER_NOT_AVAILABLE,
             partition_index=index, leader_id=state.leader, leader_epoch=state.leader_epoch,
             replica_nodes=list(state.replicas), isr_nodes=list(state.isr), offline_replicas=list(state.offline)))
     return found
-
-
-def partition_metadata(ctx: RequestContext, info: TopicInfo) -> list[MetadataResponse.MetadataResponsePartition]:
-    if ctx.broker.cluster is not None:
-        return cluster_partitions(ctx, info)
-    node = ctx.broker.node_id
-    return [
-        MetadataResponse.MetadataResponsePartition(
-            error_code=ErrorCode.NONE, partition_index=index, leader_id=node,
-            leader_epoch=ctx.broker.leader_epoch(info.name, index), replica_nodes=[node], isr_nodes=[node],
-        )
-        for index in range(info.partitions)
-    ]
 
 
 def topic_metadata(ctx: RequestContext, info: TopicInfo) -> MetadataResponse.MetadataResponseTopic:

@@ -8,6 +8,8 @@ is an invalid request, as in Kafka.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kproto import ErrorCode
 from kproto.messages import DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse
 
@@ -15,10 +17,26 @@ from kbroker.handlers.authorized_operations import TOPIC_OPERATIONS
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
+if TYPE_CHECKING:
+    from kbroker.broker import Broker
+
 DESCRIBE_TOPIC_PARTITIONS = 75
 MAX_PARTITIONS_PER_RESPONSE = 2000  # Kafka's max.request.partition.size.limit default
 
 Response = DescribeTopicPartitionsResponse
+
+
+def partition_entry(broker: Broker, name: str, index: int) -> Response.DescribeTopicPartitionsResponsePartition:
+    state = broker.describe_partition(name, index)
+    if state is None:
+        return Response.DescribeTopicPartitionsResponsePartition(
+            error_code=ErrorCode.LEADER_NOT_AVAILABLE, partition_index=index, leader_id=-1, leader_epoch=-1,
+            eligible_leader_replicas=[], last_known_elr=[])
+    return Response.DescribeTopicPartitionsResponsePartition(
+        error_code=ErrorCode.NONE if broker.leader_alive(state) else ErrorCode.LEADER_NOT_AVAILABLE,
+        partition_index=index, leader_id=state.leader, leader_epoch=state.leader_epoch,
+        replica_nodes=list(state.replicas), isr_nodes=list(state.isr), offline_replicas=list(state.offline),
+        eligible_leader_replicas=[], last_known_elr=[])
 
 
 def one_topic(ctx: RequestContext, name: str, first: int, room: int) -> tuple[Response.DescribeTopicPartitionsResponseTopic, int]:
@@ -29,12 +47,7 @@ def one_topic(ctx: RequestContext, name: str, first: int, room: int) -> tuple[Re
         return Response.DescribeTopicPartitionsResponseTopic(
             error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name,
             topic_authorized_operations=TOPIC_OPERATIONS), 0
-    node = broker.node_id
-    partitions = [
-        Response.DescribeTopicPartitionsResponsePartition(
-            partition_index=index, leader_id=node, leader_epoch=broker.leader_epoch(name, index),
-            replica_nodes=[node], isr_nodes=[node], eligible_leader_replicas=[], last_known_elr=[])
-        for index in range(first, min(info.partitions, first + room))]
+    partitions = [partition_entry(broker, name, index) for index in range(first, min(info.partitions, first + room))]
     return Response.DescribeTopicPartitionsResponseTopic(
         name=name, topic_id=info.topic_id, is_internal=info.internal, partitions=partitions,
         topic_authorized_operations=TOPIC_OPERATIONS), info.partitions
