@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 from confluent_kafka.admin import AdminClient, NewTopic
+from kazoo.client import KazooClient
 
 from zkcluster import Cluster
 
@@ -42,6 +45,23 @@ def create_topic(cluster: Cluster, topic: str, partitions_count: int = 1, replic
     wait_until(lambda: len(partitions(cluster, topic)) == partitions_count and all(
         leader >= 0 and len(isr) == replication_factor for leader, _, isr in partitions(cluster, topic).values()),
         what=f"{topic} to have leaders and full ISRs")
+
+
+@contextlib.contextmanager
+def zookeeper(cluster: Cluster) -> Iterator[KazooClient]:
+    """A ZooKeeper session inside the cluster's chroot, to read what the brokers wrote."""
+    zk = KazooClient(hosts=cluster.zookeeper.connect + cluster.chroot)
+    zk.start(timeout=10)
+    try:
+        yield zk
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def controller_id(cluster: Cluster) -> int:
+    with zookeeper(cluster) as zk:
+        return json.loads(zk.get("/controller")[0])["brokerid"]
 
 
 def leader_of(cluster: Cluster, topic: str, partition: int = 0) -> int:

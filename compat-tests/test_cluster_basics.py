@@ -11,7 +11,6 @@ from typing import Iterator
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions
-from kazoo.client import KazooClient
 from kproto import ErrorCode
 from kproto.messages import ProduceRequest
 from kproto.records.batch import build_batch
@@ -19,7 +18,7 @@ from kproto.records.record import Record
 
 from kbroker.tools.client import Connection
 
-from clusterclients import admin, create_topic, partitions, wait_until
+from clusterclients import admin, create_topic, partitions, wait_until, zookeeper
 from zkcluster import Cluster, zookeeper_available
 
 pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
@@ -47,9 +46,7 @@ def read_all(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> l
 def test_kafka_zookeeper_layout(cluster: Cluster) -> None:
     topic = f"layout-{uuid.uuid4().hex[:8]}"
     create_topic(cluster, topic, partitions_count=2)
-    zk = KazooClient(hosts=cluster.zookeeper.connect + cluster.chroot)
-    zk.start(timeout=10)
-    try:
+    with zookeeper(cluster) as zk:
         assert sorted(zk.get_children("/brokers/ids"), key=int) == ["1", "2", "3"]
         registration = json.loads(zk.get("/brokers/ids/2")[0])
         assert registration["endpoints"] == [f"PLAINTEXT://{cluster.brokers[2].bootstrap_server}"]
@@ -64,9 +61,6 @@ def test_kafka_zookeeper_layout(cluster: Cluster) -> None:
         assert state["leader"] == assignment["partitions"]["0"][0]  # the preferred replica leads
         assert json.loads(zk.get("/cluster/id")[0])["id"]
         assert json.loads(zk.get(f"/config/topics/{topic}")[0]) == {"version": 1, "config": {}}
-    finally:
-        zk.stop()
-        zk.close()
 
 
 def test_every_broker_answers_metadata_for_the_whole_cluster(cluster: Cluster) -> None:

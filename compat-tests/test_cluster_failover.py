@@ -3,7 +3,6 @@ back, a divergent tail is cut, and min.insync.replicas refuses acks=all rather t
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -14,13 +13,12 @@ from typing import Iterator
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
-from kazoo.client import KazooClient
 from kproto import ErrorCode
 from kproto.messages import ProduceRequest
 from kproto.records.batch import build_batch
 from kproto.records.record import Record
 
-from clusterclients import create_topic, leader_of, partitions, wait_until
+from clusterclients import controller_id, create_topic, leader_of, partitions, wait_until
 from kbroker.tools.client import Connection
 from zkcluster import Cluster, zookeeper_available
 
@@ -166,16 +164,6 @@ def test_a_divergent_tail_is_truncated_to_the_new_leader(cluster: Cluster) -> No
                "the old leader's log to match the new leader's byte for byte")
     values = read_partitions(cluster.bootstrap_servers, topic, 1, 130)
     assert values == [b"shared-%d" % i for i in range(100)] + [b"new-%d" % i for i in range(30)]
-
-
-def controller_id(cluster: Cluster) -> int:
-    zk = KazooClient(hosts=cluster.zookeeper.connect + cluster.chroot)
-    zk.start(timeout=10)
-    try:
-        return json.loads(zk.get("/controller")[0])["brokerid"]
-    finally:
-        zk.stop()
-        zk.close()
 
 
 def test_a_paused_controller_loses_its_session_and_comes_back_as_a_broker(cluster: Cluster) -> None:
