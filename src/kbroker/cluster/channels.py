@@ -3,6 +3,9 @@
 As Kafka's controller channel manager does: a LeaderAndIsr must reach a broker before the
 UpdateMetadata that follows it, and a broker that is briefly unreachable gets the same requests
 when it answers again. A broker that leaves the cluster has its queue dropped.
+
+The controller decides on a worker thread (its ZooKeeper calls block); `add`, `remove` and `send`
+may be called from there and take effect on the event loop, in the order they were called.
 """
 
 from __future__ import annotations
@@ -47,8 +50,18 @@ class ChannelManager:
     def __init__(self, client_id: str) -> None:
         self.client_id = client_id
         self.channels: dict[int, BrokerChannel] = {}
+        self.loop = asyncio.get_running_loop()
 
     def add(self, broker_id: int, host: str, port: int) -> None:
+        self.loop.call_soon_threadsafe(self._add, broker_id, host, port)
+
+    def remove(self, broker_id: int) -> None:
+        self.loop.call_soon_threadsafe(self._remove, broker_id)
+
+    def send(self, broker_id: int, message: Any, version: int) -> None:
+        self.loop.call_soon_threadsafe(self._send, broker_id, message, version)
+
+    def _add(self, broker_id: int, host: str, port: int) -> None:
         old = self.channels.get(broker_id)
         if old is not None:
             if (old.connection.host, old.connection.port) == (host, port):
@@ -56,16 +69,16 @@ class ChannelManager:
             old.close()
         self.channels[broker_id] = BrokerChannel(broker_id, host, port, self.client_id)
 
-    def remove(self, broker_id: int) -> None:
+    def _remove(self, broker_id: int) -> None:
         channel = self.channels.pop(broker_id, None)
         if channel is not None:
             channel.close()
 
-    def send(self, broker_id: int, message: Any, version: int) -> None:
+    def _send(self, broker_id: int, message: Any, version: int) -> None:
         channel = self.channels.get(broker_id)
         if channel is not None:
             channel.queue.put_nowait((message, version))
 
     def close(self) -> None:
         for broker_id in list(self.channels):
-            self.remove(broker_id)
+            self._remove(broker_id)

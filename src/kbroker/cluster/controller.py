@@ -11,6 +11,9 @@ Leader election follows Kafka: the first replica in assignment order that is ali
 ISR; with `unclean.leader.election.enable`, any live replica when the ISR has none; otherwise the
 partition goes offline (leader -1) with its ISR kept, so the last leader can take it back.
 Every change of leader, and every ISR shrink the controller makes, raises the leader epoch.
+
+Events are handled on a worker thread, one at a time, so that the controller's ZooKeeper calls
+never hold up the broker's event loop; its state belongs to that thread alone.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ class Controller:
         while True:
             event = await self.events.get()
             try:
-                result = handlers[event.kind](event.payload)
+                result = await asyncio.to_thread(handlers[event.kind], event.payload)
                 if event.reply is not None and not event.reply.done():
                     event.reply.set_result(result)
             except ControllerMovedError:
