@@ -49,6 +49,7 @@ class AppendOutcome:
     log_append_time: int = -1
     log_start_offset: int = -1
     message: str | None = None
+    record_errors: tuple[tuple[int, str], ...] = ()  # (index in the batch, why) of each refused record
 
 
 class Broker:
@@ -358,7 +359,8 @@ class Broker:
         try:
             buf, count, append_time = validate_records(records, plog.config, produce_version)
         except RecordError as exc:
-            return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
+            return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc),
+                                 record_errors=tuple(exc.record_errors))
         producers = self.producer_states(plog)
         try:
             duplicate = producers.check(buf, lambda header: self._verify_transactional(

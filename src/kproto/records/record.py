@@ -245,6 +245,32 @@ def walk_records(data: bytes | bytearray | memoryview, start: int, end: int) -> 
     return count
 
 
+def read_record_heads(data: bytes | bytearray | memoryview, start: int, end: int) -> list[tuple[int, int]]:
+    """(timestamp delta, key length) of each record between `start` and `end`, which they must tile.
+
+    A key length below 0 is a null key. Only the fields up to the key's length are read: what
+    the produce checks of compacted topics and timestamp bounds need, at a fraction of a decode.
+    """
+    heads: list[tuple[int, int]] = []
+    append = heads.append
+    pos = start
+    while pos < end:
+        length, pos = read_varint(data, pos, end)
+        if length < MIN_RECORD_SIZE or length > end - pos:
+            raise ProtocolError(f"record {len(heads)} declares length {length} at byte {pos}, "
+                                f"{end - pos} bytes remain")
+        stop = pos + length
+        delta, cursor = read_varint(data, pos + 1, stop, INT64_BYTES)  # after the attributes byte
+        _, cursor = read_varint(data, cursor, stop)  # the offset delta
+        key_length, cursor = read_varint(data, cursor, stop)
+        if key_length > stop - cursor:
+            raise ProtocolError(f"record {len(heads)} has key length {key_length} at byte {cursor}, "
+                                f"{stop - cursor} bytes remain in it")
+        append((delta, key_length))
+        pos = stop
+    return heads
+
+
 _SHORTEST_RUN = 4  # below this, sizes vary: stepping one record at a time is cheaper
 
 
