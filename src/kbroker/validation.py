@@ -65,7 +65,7 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
         try:
             records = message_set_to_batch(records)
         except ProtocolError as exc:
-            raise RecordError(ErrorCode.CORRUPT_MESSAGE, str(exc)) from None
+            raise _damage_or_breach(exc) from None
     buf = bytearray(records)  # a private copy: stamping it before a later batch fails costs nothing
     now = int(time.time() * 1000)
     append_time = now if limits.log_append_time else -1
@@ -99,16 +99,20 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
             count += header.record_count
             batches += 1
             position += header.size
-    except InvalidRecordError as exc:
-        raise RecordError(ErrorCode.INVALID_RECORD, str(exc)) from None
     except ProtocolError as exc:
-        raise RecordError(ErrorCode.CORRUPT_MESSAGE, str(exc)) from None
+        raise _damage_or_breach(exc) from None
     if position != len(buf) or batches == 0:
         raise RecordError(ErrorCode.CORRUPT_MESSAGE, f"record set has {len(buf) - position} bytes of partial batch")
     if produce_version >= 3 and batches != 1:
         raise RecordError(ErrorCode.INVALID_RECORD,
                           "Produce requests with version 3 and above must contain exactly one record batch")
     return buf, count, append_time
+
+
+def _damage_or_breach(exc: ProtocolError) -> RecordError:
+    """Kafka's answer to records kproto refused: INVALID_RECORD for intact ones breaking a rule, else CORRUPT_MESSAGE."""
+    return RecordError(ErrorCode.INVALID_RECORD if isinstance(exc, InvalidRecordError) else ErrorCode.CORRUPT_MESSAGE,
+                       str(exc))
 
 
 def _bounds_timestamps(limits: LogConfig) -> bool:

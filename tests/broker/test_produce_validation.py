@@ -61,6 +61,11 @@ def test_a_keyless_record_passes_where_the_topic_is_not_compacted() -> None:
 def test_legacy_message_sets_are_checked_after_conversion() -> None:
     legacy = build_message_set([Record(0, now_ms(), None, b"v")], magic=1)
     assert refusal(legacy, COMPACTED, produce_version=2).error == ErrorCode.INVALID_RECORD
+    mixed = build_message_set([Record(0, -1, b"k", b"v")], magic=0) + legacy
+    assert refusal(mixed, LogConfig(), produce_version=2).error == ErrorCode.INVALID_RECORD
+    damaged = bytearray(legacy)
+    damaged[-1] ^= 0xFF
+    assert refusal(bytes(damaged), LogConfig(), produce_version=2).error == ErrorCode.CORRUPT_MESSAGE
 
 
 def test_timestamps_outside_the_topics_bounds_are_invalid_timestamp_with_their_indexes() -> None:

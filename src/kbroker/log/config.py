@@ -55,12 +55,12 @@ class LogConfig:
     @property
     def compact(self) -> bool:
         """True when the cleaner keeps the last record per key (`compact` or `compact,delete`)."""
-        return "compact" in {p.strip() for p in self.cleanup_policy.split(",")}
+        return "compact" in self.cleanup_policy  # a substring test will do: the config takes no other words
 
     @property
     def delete(self) -> bool:
         """True when retention by time and size applies (`delete` or `compact,delete`)."""
-        return "delete" in {p.strip() for p in self.cleanup_policy.split(",")}
+        return "delete" in self.cleanup_policy
 
     @property
     def log_append_time(self) -> bool:

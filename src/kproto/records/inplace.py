@@ -83,10 +83,10 @@ def batch_records(buf: bytes | bytearray | memoryview, pos: int, header: BatchHe
     """(data, start, stop): where the records of the checked batch at `pos` lie, in the batch
     itself or, for a compressed one, in its records decompressed within `max_size`."""
     end = pos + header.size
-    codec = codec_of(header.compression, f"record batch at byte {pos}")
-    if codec == Codec.NONE:
+    if header.compression == Codec.NONE:
         return buf, pos + HEADER_SIZE, end
-    data = decompress(codec, memoryview(buf)[pos + HEADER_SIZE:end], max_size)
+    data = decompress(codec_of(header.compression, f"record batch at byte {pos}"),
+                      memoryview(buf)[pos + HEADER_SIZE:end], max_size)
     return data, 0, len(data)
 
 
