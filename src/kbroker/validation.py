@@ -10,8 +10,8 @@ holds v2 batches only.
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Callable
 
 from kproto import ErrorCode, InvalidRecordError, ProtocolError
 from kproto.compression import Codec
@@ -119,48 +119,55 @@ def _bounds_timestamps(limits: LogConfig) -> bool:
     return limits.message_timestamp_before_max_ms < LONG_MAX or limits.message_timestamp_after_max_ms < LONG_MAX
 
 
-def record_failures(header: BatchHeader, heads: list[tuple[int, int]] | None, limits: LogConfig,
+def record_failures(header: BatchHeader, heads: tuple[list[int], list[int]] | None, limits: LogConfig,
                     now: int) -> list[Failure]:
     """Each refused record's first failure, in Kafka's order: a missing key on a compacted topic,
-    then its timestamp. `heads` are the records' (timestamp delta, key length), None where
-    neither check needs them (then only the batch's timestamp type can fail its records)."""
-    timestamp_problem = _timestamp_check(header, limits, now)
-    keyed = limits.compact
-    if not keyed and timestamp_problem is None:
+    then its timestamp. `heads` are the records' timestamp deltas and key lengths, None where
+    neither check needs them (then only the batch's timestamp type can fail its records).
+
+    A LogAppendTime batch gives all its records its max timestamp; a producer may set that type
+    only on a CreateTime topic, and then with a timestamp, which is bounded like any other.
+    The lists' min and max tell whether any record fails; only then is each one looked at.
+    """
+    deltas, key_lengths = heads if heads is not None else ([], [])
+    keyless = limits.compact and min(key_lengths) < 0
+    base = header.base_timestamp
+    window = None
+    if header.log_append_time:
+        shared = (PRODUCER_APPEND_TIME if limits.log_append_time or header.max_timestamp == NO_TIMESTAMP
+                  else _out_of_window(header.max_timestamp, timestamp_window(limits, now)))
+    else:
+        shared = None
+        if not limits.log_append_time and _bounds_timestamps(limits):
+            low, high = timestamp_window(limits, now)
+            if not (low <= base + min(deltas) and base + max(deltas) <= high):
+                window = low, high
+    if not (keyless or shared or window):
         return []
     failures: list[Failure] = []
-    for index, (delta, key_length) in enumerate(heads if heads is not None else [(0, 0)] * header.record_count):
-        if keyed and key_length < 0:
+    for index in range(header.record_count):
+        if keyless and key_lengths[index] < 0:
             failures.append((index, ErrorCode.INVALID_RECORD, KEYLESS))
-        elif timestamp_problem is not None and (problem := timestamp_problem(delta)):
+        elif shared is not None:
+            failures.append((index, ErrorCode.INVALID_TIMESTAMP, shared))
+        elif window and (timestamp := base + deltas[index]) != NO_TIMESTAMP and (
+                problem := _out_of_window(timestamp, window)):
             failures.append((index, ErrorCode.INVALID_TIMESTAMP, problem))
     return failures
 
 
-def _timestamp_check(header: BatchHeader, limits: LogConfig, now: int) -> Callable[[int], str | None] | None:
-    """What is wrong with a record's timestamp, by its delta; None where no record of the batch can fail.
-
-    A LogAppendTime batch gives all its records its max timestamp; the producer may set that type
-    only on a CreateTime topic, and then with a timestamp, which is bounded like any other.
-    """
-    if header.log_append_time:
-        if limits.log_append_time or header.max_timestamp == NO_TIMESTAMP:
-            return lambda delta: PRODUCER_APPEND_TIME
-        problem = _out_of_bounds(header.max_timestamp, limits, now)
-        return None if problem is None else lambda delta: problem
-    if limits.log_append_time or not _bounds_timestamps(limits):
-        return None
-    base = header.base_timestamp
-    return lambda delta: None if base + delta == NO_TIMESTAMP else _out_of_bounds(base + delta, limits, now)
-
-
-def _out_of_bounds(timestamp: int, limits: LogConfig, now: int) -> str | None:
+def timestamp_window(limits: LogConfig, now: int) -> tuple[float, float]:
+    """The CreateTime timestamps a topic takes now; an unbounded side (LONG_MAX) is infinite."""
     before, after = limits.message_timestamp_before_max_ms, limits.message_timestamp_after_max_ms
-    if (before < LONG_MAX and now - timestamp > before) or (after < LONG_MAX and timestamp - now > after):
-        low = now - before if before < LONG_MAX else "-inf"
-        high = now + after if after < LONG_MAX else "+inf"
-        return f"timestamp {timestamp} is outside [{low}, {high}] (message.timestamp.before.max.ms / after.max.ms)"
-    return None
+    return (now - before if before < LONG_MAX else -math.inf, now + after if after < LONG_MAX else math.inf)
+
+
+def _out_of_window(timestamp: int, window: tuple[float, float]) -> str | None:
+    low, high = window
+    if low <= timestamp <= high:
+        return None
+    return (f"timestamp {timestamp} is outside [{low}, {high}], the bounds "
+            "message.timestamp.before.max.ms and message.timestamp.after.max.ms set")
 
 
 def refusal(failures: list[Failure]) -> RecordError:

@@ -123,12 +123,24 @@ def test_records_must_tile_the_batch() -> None:
 
 @pytest.mark.parametrize("codec", list(Codec))
 def test_record_heads_give_each_records_timestamp_delta_and_key_length(codec: Codec) -> None:
-    records = [Record(0, 5_000, b"key", b"v"), Record(1, 4_000, None, b"v"), Record(2, 10**12, b"", None)]
+    records = [Record(0, 5_000, b"key", b"v"), Record(1, 4_000, None, b"v"), Record(2, 10**12, b"", None),
+               Record(3, 5_000, b"long" * 100, b"x" * 20_000)]  # lengths of one, two and three bytes
     data = build_batch(records, compression=codec)
-    assert record_heads(data, 0, check_batch(data)) == [(0, 3), (-1_000, -1), (10**12 - 5_000, 0)]
-    miscounted = forge(data, record_count=4)
-    with pytest.raises(InvalidRecordError, match="declares 4 records, holds 3"):
+    assert record_heads(data, 0, check_batch(data)) == ([0, -1_000, 10**12 - 5_000, 0], [3, -1, 0, 400])
+    miscounted = forge(data, record_count=5)
+    with pytest.raises(InvalidRecordError, match="declares 5 records, holds 4"):
         record_heads(miscounted, 0, check_batch(miscounted, from_producer=False))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2 ** 40), 2 ** 40), st.one_of(st.none(), st.binary(max_size=300))),
+                min_size=1, max_size=300))
+def test_record_heads_agree_with_decoding(rows: list[tuple[int, bytes | None]]) -> None:
+    data = build_batch([Record(i, timestamp, key, b"v") for i, (timestamp, key) in enumerate(rows)])
+    records = decode_batch(data).records
+    deltas, key_lengths = record_heads(data, 0, check_batch(data))
+    assert [records[0].timestamp + d for d in deltas] == [r.timestamp for r in records]
+    assert key_lengths == [-1 if r.key is None else len(r.key) for r in records]
 
 
 def test_record_heads_find_a_key_longer_than_its_record() -> None:

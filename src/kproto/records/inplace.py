@@ -108,16 +108,17 @@ def validate_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *, from_pr
 
 
 def record_heads(buf: bytes | bytearray | memoryview, pos: int, header: BatchHeader,
-                 max_size: int = DEFAULT_MAX_DECOMPRESSED) -> list[tuple[int, int]]:
-    """(timestamp delta, key length) of each record of the checked batch at `pos`, for checks that
-    look inside records (keys on a compacted topic, timestamp bounds); their count must be as declared."""
+                 max_size: int = DEFAULT_MAX_DECOMPRESSED) -> tuple[list[int], list[int]]:
+    """The timestamp deltas and key lengths of the records of the checked batch at `pos`, for
+    checks that look inside records (keys on a compacted topic, timestamp bounds); their count
+    must be as declared."""
     data, start, stop = batch_records(buf, pos, header, max_size)
     try:
-        heads = read_record_heads(data, start, stop)
+        deltas, key_lengths = read_record_heads(data, start, stop)
     except ProtocolError as exc:
         raise InvalidRecordError(f"record batch at byte {pos}: {exc}") from None
-    _check_count(pos, header, len(heads))
-    return heads
+    _check_count(pos, header, len(deltas))
+    return deltas, key_lengths
 
 
 def _check_count(pos: int, header: BatchHeader, count: int) -> None:
