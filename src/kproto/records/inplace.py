@@ -53,9 +53,9 @@ def check_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *, from_produ
     """Check the batch at `pos` up to its records, as Kafka's broker checks a produced one; return its header.
 
     Checks the sizes, magic, CRC and codec. With `from_producer`, also what Kafka demands of
-    clients (InvalidRecordError): at least one record, offset deltas 0..count-1,
-    no control batches, and a sequence number wherever there is a producer id. Batches read
-    back from a compacted log may break those.
+    clients (InvalidRecordError): at least one record, offset deltas 0..count-1, no control
+    batches, and a sequence number wherever there is a producer id. Batches read back from a
+    compacted log may break those.
     """
     header = _complete_header(buf, pos)
     end = pos + header.size
