@@ -7,10 +7,14 @@ clients refuse to send most of this.
 from __future__ import annotations
 
 import struct
+import time
 import uuid
 
 import crc32c
+import kafka
+import kafka.errors
 import pytest
+from confluent_kafka import KafkaError, Producer
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from brokerproc import BrokerProcess
@@ -59,11 +63,14 @@ def new_topic(client: RawClient, configs: dict[str, str] | None = None) -> str:
     return name
 
 
-def batch(count: int = 3, value: bytes = b"value", compression: int = 0) -> bytearray:
+def batch(count: int = 3, value: bytes = b"value", compression: int = 0, keyless: tuple[int, ...] = (),
+          timestamps: list[int] | None = None) -> bytearray:
+    """A kafka-python-built batch; the records at the `keyless` indexes have no key."""
     builder = DefaultRecordBatchBuilder(magic=2, compression_type=compression, is_transactional=False,
                                         producer_id=-1, producer_epoch=-1, base_sequence=-1, batch_size=2**30)
     for i in range(count):
-        builder.append(i, timestamp=1_700_000_000_000 + i, key=b"k%d" % i, value=value, headers=[])
+        builder.append(i, timestamp=timestamps[i] if timestamps else 1_700_000_000_000 + i,
+                       key=None if i in keyless else b"k%d" % i, value=value, headers=[])
     return bytearray(builder.build())
 
 
@@ -99,14 +106,67 @@ def test_crc_mismatch_is_corrupt_message_and_nothing_appended(client):
     assert log_end(client, topic) == 0
 
 
-def test_record_count_mismatch_is_corrupt_message(client):
+def test_record_count_mismatch_in_an_intact_batch_is_invalid_record(client):
     topic = new_topic(client)
     bad = batch(count=3)
     struct.pack_into(">i", bad, 57, 4)  # the record count field says 4, the batch holds 3
     fix_crc(bad)
     result = produce(client, topic, bad)
-    assert result.error_code == ErrorCode.CORRUPT_MESSAGE
+    assert result.error_code == ErrorCode.INVALID_RECORD  # Kafka: the CRC holds, so not CORRUPT_MESSAGE
     assert log_end(client, topic) == 0
+
+
+@pytest.mark.parametrize("compression", [0, DefaultRecordBatchBuilder.CODEC_LZ4])
+def test_keyless_record_on_a_compacted_topic_fails_the_batch_with_its_index(client, compression):
+    topic = new_topic(client, {"cleanup.policy": "compact"})
+    result = produce(client, topic, batch(count=3, keyless=(1,), compression=compression))
+    assert result.error_code == ErrorCode.INVALID_RECORD
+    assert [e.batch_index for e in result.record_errors] == [1]
+    assert "key" in result.record_errors[0].batch_index_error_message and "key" in result.error_message
+    assert log_end(client, topic) == 0
+    assert produce(client, topic, batch(count=3)).error_code == ErrorCode.NONE
+
+
+def test_timestamps_beyond_the_topics_bounds_are_invalid_timestamp_with_their_indexes(client):
+    topic = new_topic(client, {"message.timestamp.before.max.ms": "3600000",
+                               "message.timestamp.after.max.ms": "3600000"})
+    now = int(time.time() * 1000)
+    result = produce(client, topic, batch(count=4, timestamps=[now, now - 7_200_000, now, now + 7_200_000]))
+    assert result.error_code == ErrorCode.INVALID_TIMESTAMP
+    assert [e.batch_index for e in result.record_errors] == [1, 3]
+    assert result.error_message
+    assert log_end(client, topic) == 0
+    assert produce(client, topic, batch(count=2, timestamps=[now, now])).error_code == ErrorCode.NONE
+
+
+def test_a_batch_with_a_base_offset_is_invalid_record(client):
+    topic = new_topic(client)
+    bad = batch()
+    struct.pack_into(">q", bad, 0, 42)  # outside the CRC
+    assert produce(client, topic, bad).error_code == ErrorCode.INVALID_RECORD
+    assert log_end(client, topic) == 0
+
+
+def test_confluent_kafka_learns_its_keyless_records_are_refused_on_a_compacted_topic(broker, client):
+    topic = new_topic(client, {"cleanup.policy": "compact"})
+    producer = Producer({"bootstrap.servers": broker.bootstrap_server, "linger.ms": 0, "retries": 0})
+    errors = []
+    for key, value in ((None, b"no key"), (b"k", b"keyed")):  # one batch each: a batch fails as a whole
+        producer.produce(topic, key=key, value=value, on_delivery=lambda err, msg: errors.append(err))
+        assert producer.flush(10) == 0
+    assert [e.code() if e else None for e in errors] == [KafkaError.INVALID_RECORD, None]
+    assert log_end(client, topic) == 1
+
+
+def test_kafka_python_learns_its_old_timestamp_is_refused(broker, client):
+    topic = new_topic(client, {"message.timestamp.before.max.ms": "60000"})
+    producer = kafka.KafkaProducer(bootstrap_servers=broker.bootstrap_server, retries=0)
+    try:
+        with pytest.raises(kafka.errors.InvalidTimestampError):
+            producer.send(topic, b"old", timestamp_ms=int(time.time() * 1000) - 3_600_000).get(10)
+        assert producer.send(topic, b"new").get(10).offset == 0
+    finally:
+        producer.close()
 
 
 def fix_crc(buf: bytearray) -> None:

@@ -58,6 +58,7 @@ class AppendOutcome:
     log_start_offset: int = -1
     message: str | None = None
     end_offset: int = -1  # the log end after the append: what acks=all waits for the ISR to reach
+    record_errors: tuple[tuple[int, str], ...] = ()  # (index in the batch, why) of each refused record
 
 
 class Broker:
@@ -551,7 +552,8 @@ class Broker:
         try:
             buf, count, append_time = validate_records(records, plog.config, produce_version)
         except RecordError as exc:
-            return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc))
+            return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=str(exc),
+                                 record_errors=tuple(exc.record_errors))
         producers = self.producer_states(plog)
         try:
             duplicate = producers.check(buf, lambda header: self._verify_transactional(

@@ -5,7 +5,7 @@ keyword construction); the functions below turn frames into objects and back.
 """
 
 from kproto.errors import ErrorCode
-from kproto.exceptions import ProtocolError
+from kproto.exceptions import InvalidRecordError, ProtocolError
 from kproto.frames import FrameReader
 from kproto.protocol import (
     UnsupportedVersionError,
@@ -18,6 +18,7 @@ from kproto.protocol import (
 __all__ = [
     "ErrorCode",
     "FrameReader",
+    "InvalidRecordError",
     "ProtocolError",
     "UnsupportedVersionError",
     "decode_request",

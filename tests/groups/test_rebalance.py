@@ -229,3 +229,24 @@ def test_a_rebalance_during_sync_answers_waiting_members_rebalance_in_progress()
 
 def test_fast_config_is_used_by_default() -> None:
     assert FAST.initial_rebalance_delay_ms == 0 and subscription("t")
+
+
+def test_a_zero_rebalance_timeout_leaves_no_time_to_sync_as_in_kafka() -> None:
+    """Kafka's classic coordinator (4.x included) arms the pending-sync timer with the group's
+    rebalance timeout, the largest of its members'; at 0 it fires at once, and a member that
+    syncs after it is unknown. Another member's longer timeout gives everyone that time."""
+    async def scenario():
+        coord = coordinator()
+        alone = await (await join_new(coord, rebalance_ms=0))
+        await settle()
+        sync = await coord.sync("g", alone.generation, alone.member_id, None, "consumer", "range", {})
+        assert sync.error == E.UNKNOWN_MEMBER_ID
+        assert coord.groups["g"].state is EMPTY and not coord.groups["g"].members
+
+        coord = coordinator()
+        hasty, patient = [await join_new(coord, rebalance_ms=ms) for ms in (0, 1000)]
+        hasty, patient = await hasty, await patient
+        await settle()
+        syncs = [coord.sync("g", r.generation, r.member_id, None, "consumer", "range", {}) for r in (hasty, patient)]
+        assert [(await s).error for s in syncs] == [E.NONE, E.NONE]
+    run(scenario())

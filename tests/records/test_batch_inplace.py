@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from kafka.record.memory_records import MemoryRecords
 
-from kproto import ProtocolError
+from kproto import InvalidRecordError, ProtocolError
 from kproto.compression import Codec, compress
 from kproto.records import (
     HEADER_SIZE,
@@ -16,8 +16,10 @@ from kproto.records import (
     batch_crc_ok,
     build_batch,
     build_end_txn_marker,
+    check_batch,
     decode_batch,
     read_batch_header,
+    record_heads,
     set_base_offset,
     set_log_append_time,
     set_partition_leader_epoch,
@@ -71,15 +73,16 @@ def test_partition_leader_epoch_is_stamped_at_byte_12_outside_the_crc() -> None:
 def test_bad_crc() -> None:
     buf = bytearray(build_batch(RECORDS))
     buf[-1] ^= 1
-    with pytest.raises(ProtocolError, match=r"record batch at byte 0 has CRC 0x[0-9a-f]{8}, its bytes give"):
+    with pytest.raises(ProtocolError, match=r"record batch at byte 0 has CRC 0x[0-9a-f]{8}, its bytes give") as caught:
         validate_batch(buf)
+    assert not isinstance(caught.value, InvalidRecordError)  # damaged, not merely against the rules
 
 
 @pytest.mark.parametrize("codec", list(Codec))
 @pytest.mark.parametrize("declared", [0, 9, 11, 2**31 - 1, -1])
 def test_record_count_must_match(codec: Codec, declared: int) -> None:
     data = forge(build_batch(RECORDS, compression=codec), record_count=declared)
-    with pytest.raises(ProtocolError, match="record batch at byte 0"):
+    with pytest.raises(InvalidRecordError, match="record batch at byte 0"):
         validate_batch(data)
     with pytest.raises(ProtocolError):
         decode_batch(data)
@@ -95,20 +98,58 @@ def test_count_is_checked_even_when_the_offset_delta_agrees(codec: Codec) -> Non
 
 def test_producer_rules() -> None:
     marker = build_end_txn_marker(1, producer_id=1, producer_epoch=0, coordinator_epoch=0, timestamp=0)
-    with pytest.raises(ProtocolError, match="control batch"):
+    with pytest.raises(InvalidRecordError, match="control batch"):
         validate_batch(marker)
     gappy = build_batch([Record(0, 0, None, b"a"), Record(5, 0, None, b"b")])
-    with pytest.raises(ProtocolError, match="last offset delta 5"):
+    with pytest.raises(InvalidRecordError, match="last offset delta 5"):
         validate_batch(gappy)
     assert validate_batch(gappy, from_producer=False).record_count == 2
+    unsequenced = build_batch(RECORDS, producer_id=3, producer_epoch=0)
+    with pytest.raises(InvalidRecordError, match="producer id 3 but sequence number -1"):
+        check_batch(unsequenced)
+    assert check_batch(build_batch(RECORDS, producer_id=3, producer_epoch=0, base_sequence=0)).record_count == 10
 
 
 def test_records_must_tile_the_batch() -> None:
     data = build_batch(RECORDS)
-    with pytest.raises(ProtocolError, match="record 10 declares length"):
+    with pytest.raises(InvalidRecordError, match="record 10 declares length"):
         validate_batch(forge(data + b"\x02"))
-    with pytest.raises(ProtocolError, match="record 9 runs 1 bytes past the end"):
+    with pytest.raises(InvalidRecordError, match="record 9 runs 1 bytes past the end"):
         validate_batch(forge(data[:-1]))
+    for bad in (forge(data + b"\x02"), forge(data[:-1])):
+        with pytest.raises(InvalidRecordError):
+            record_heads(bad, 0, check_batch(bad))
+
+
+@pytest.mark.parametrize("codec", list(Codec))
+def test_record_heads_give_each_records_timestamp_delta_and_key_length(codec: Codec) -> None:
+    records = [Record(0, 5_000, b"key", b"v"), Record(1, 4_000, None, b"v"), Record(2, 10**12, b"", None),
+               Record(3, 5_000, b"long" * 100, b"x" * 20_000)]  # lengths of one, two and three bytes
+    data = build_batch(records, compression=codec)
+    assert record_heads(data, 0, check_batch(data)) == ([0, -1_000, 10**12 - 5_000, 0], [3, -1, 0, 400])
+    miscounted = forge(data, record_count=5)
+    with pytest.raises(InvalidRecordError, match="declares 5 records, holds 4"):
+        record_heads(miscounted, 0, check_batch(miscounted, from_producer=False))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2 ** 40), 2 ** 40), st.one_of(st.none(), st.binary(max_size=300))),
+                min_size=1, max_size=300))
+def test_record_heads_agree_with_decoding(rows: list[tuple[int, bytes | None]]) -> None:
+    data = build_batch([Record(i, timestamp, key, b"v") for i, (timestamp, key) in enumerate(rows)])
+    records = decode_batch(data).records
+    deltas, key_lengths = record_heads(data, 0, check_batch(data))
+    assert [records[0].timestamp + d for d in deltas] == [r.timestamp for r in records]
+    assert key_lengths == [-1 if r.key is None else len(r.key) for r in records]
+
+
+def test_record_heads_find_a_key_longer_than_its_record() -> None:
+    data = bytearray(build_batch([Record(0, 0, b"k", b"v")]))
+    data[HEADER_SIZE + 4] = 0x7E  # the key length byte, after record length, attributes and two deltas
+    data = forge(data)
+    assert validate_batch(data).record_count == 1  # the walk reads lengths only
+    with pytest.raises(InvalidRecordError, match="key length 63"):
+        record_heads(data, 0, check_batch(data))
 
 
 def count_by_reading_each_length(data: bytes) -> int | None:

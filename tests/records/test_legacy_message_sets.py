@@ -6,7 +6,7 @@ import pytest
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 
-from kproto import ProtocolError
+from kproto import InvalidRecordError, ProtocolError
 from kproto.compression import Codec, compress
 from kproto.records import (
     Record,
@@ -133,3 +133,14 @@ def test_nested_and_empty_wrappers_are_refused() -> None:
     null = encode_message(5, 1, Codec.GZIP, 0, None, None)
     with pytest.raises(ProtocolError, match="null value"):
         decode_message_set(null)
+
+
+def test_a_producers_set_breaking_the_magic_rules_is_invalid_not_damaged() -> None:
+    mixed = build_message_set(records_for(0, count=2), magic=0) + build_message_set(records_for(1, count=2), magic=1)
+    with pytest.raises(InvalidRecordError, match="magic 1, the set began with magic 0"):
+        message_set_to_batch(mixed)
+    assert len(decode_message_set(mixed, strict=False)) == 4  # a fetched set may span a format upgrade
+    inner = build_message_set(records_for(0, count=2), magic=0)
+    wrapper = encode_message(1, 1, Codec.GZIP, 0, None, compress(Codec.GZIP, inner))
+    with pytest.raises(InvalidRecordError, match="holds messages of another magic"):
+        message_set_to_batch(wrapper)

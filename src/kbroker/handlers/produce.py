@@ -37,6 +37,8 @@ def partition_result(ctx: RequestContext, topic: str, data: ProduceRequest.Parti
         base_offset=outcome.base_offset,
         log_append_time_ms=outcome.log_append_time,
         log_start_offset=outcome.log_start_offset,
+        record_errors=[ProduceResponse.BatchIndexAndErrorMessage(batch_index=index, batch_index_error_message=why)
+                       for index, why in outcome.record_errors],
         error_message=outcome.message,
     )
     if outcome.error == ErrorCode.NOT_LEADER_OR_FOLLOWER and ctx.api_version >= 10:  # KIP-951

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-LONG_MAX = 2**63 - 1  # Kafka's "never" for flush.messages and flush.ms
+LONG_MAX = 2**63 - 1  # Kafka's "never" for flush.messages and flush.ms, "unbounded" for timestamps
 CREATE_TIME = "CreateTime"
 LOG_APPEND_TIME = "LogAppendTime"
 
@@ -28,6 +28,8 @@ class LogConfig:
     flush_ms: int = LONG_MAX
     max_message_bytes: int = 1024 * 1024 + 12  # 1 MiB of records plus the batch's log overhead
     message_timestamp_type: str = CREATE_TIME
+    message_timestamp_before_max_ms: int = LONG_MAX  # LONG_MAX: no bound on CreateTime records' age
+    message_timestamp_after_max_ms: int = LONG_MAX  # LONG_MAX: no bound on how far ahead they may be
     cleanup_policy: str = "delete"  # "delete", "compact" or "compact,delete"
     delete_retention_ms: int = 24 * 3600 * 1000
     min_cleanable_dirty_ratio: float = 0.5
@@ -54,12 +56,12 @@ class LogConfig:
     @property
     def compact(self) -> bool:
         """True when the cleaner keeps the last record per key (`compact` or `compact,delete`)."""
-        return "compact" in {p.strip() for p in self.cleanup_policy.split(",")}
+        return "compact" in self.cleanup_policy  # a substring test will do: the config takes no other words
 
     @property
     def delete(self) -> bool:
         """True when retention by time and size applies (`delete` or `compact,delete`)."""
-        return "delete" in {p.strip() for p in self.cleanup_policy.split(",")}
+        return "delete" in self.cleanup_policy
 
     @property
     def log_append_time(self) -> bool:

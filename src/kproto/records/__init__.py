@@ -1,7 +1,8 @@
 """Record batches (magic 2), legacy message sets (magic 0 and 1) and control records.
 
 Read and build whole batches with `decode_batch` / `build_batch`; on the broker's hot path,
-check and stamp a batch's bytes in place with `validate_batch`, `set_base_offset`,
+check and stamp a batch's bytes in place with `validate_batch` (or `check_batch` and
+`record_heads` where the records' keys or timestamps matter), `set_base_offset`,
 `set_partition_leader_epoch` and `set_log_append_time`. Old clients' message sets convert up
 with `message_set_to_batch` and down with `batches_to_message_set`.
 """
@@ -31,7 +32,14 @@ from kproto.records.header import (
     iter_batch_headers,
     read_batch_header,
 )
-from kproto.records.inplace import set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch
+from kproto.records.inplace import (
+    check_batch,
+    record_heads,
+    set_base_offset,
+    set_log_append_time,
+    set_partition_leader_epoch,
+    validate_batch,
+)
 from kproto.records.legacy import (
     batches_to_message_set,
     build_message_set,
@@ -58,6 +66,7 @@ __all__ = [
     "build_batch",
     "build_end_txn_marker",
     "build_message_set",
+    "check_batch",
     "decode_batch",
     "decode_batches",
     "decode_message_set",
@@ -66,6 +75,7 @@ __all__ = [
     "read_batch_header",
     "read_control_type",
     "read_end_txn_marker",
+    "record_heads",
     "set_base_offset",
     "set_partition_leader_epoch",
     "set_log_append_time",

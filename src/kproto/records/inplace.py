@@ -1,5 +1,8 @@
 """Checks and rewrites on a batch's bytes, without decoding its records: the broker's hot path.
 
+`record_heads` reads the first fields of each record, for the topics whose checks need them
+(a compacted topic's keys, bounded timestamps).
+
 Produce appends the producer's bytes as they came. Before that it checks them here, as Kafka's
 broker does, then stamps the base offset and partition leader epoch (both outside the CRC) and,
 for LogAppendTime topics, the timestamp type and max timestamp (inside it, so the CRC is written
@@ -13,7 +16,7 @@ import struct
 import crc32c
 
 from kproto.compression import DEFAULT_MAX_DECOMPRESSED, Codec, codec_of, decompress
-from kproto.exceptions import ProtocolError
+from kproto.exceptions import InvalidRecordError, ProtocolError
 from kproto.records.header import (
     ATTRIBUTES_OFFSET,
     CONTROL_BIT,
@@ -25,7 +28,7 @@ from kproto.records.header import (
     BatchHeader,
     read_batch_header,
 )
-from kproto.records.record import walk_records
+from kproto.records.record import read_record_heads, walk_records
 
 _INT64 = struct.Struct(">q")
 _UINT32 = struct.Struct(">I")
@@ -46,43 +49,81 @@ def _complete_header(buf: bytes | bytearray | memoryview, pos: int) -> BatchHead
     return header
 
 
-def validate_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *, from_producer: bool = True,
-                   max_size: int = DEFAULT_MAX_DECOMPRESSED) -> BatchHeader:
-    """Check the batch at `pos` as Kafka's broker checks a produced one; return its header.
+def check_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *, from_producer: bool = True) -> BatchHeader:
+    """Check the batch at `pos` up to its records, as Kafka's broker checks a produced one; return its header.
 
-    Checks the sizes, magic, CRC and codec, and that the records (decompressed first, within
-    `max_size`, if need be) are exactly as many as declared and tile the batch. With
-    `from_producer`, also what Kafka demands of clients: at least one record, offsets deltas
-    0..count-1, and no control batches. Batches read back from a compacted log may break those.
+    Checks the sizes, magic, CRC and codec. With `from_producer`, also what Kafka demands of
+    clients (InvalidRecordError): at least one record, offset deltas 0..count-1, no control
+    batches, and a sequence number wherever there is a producer id. Batches read back from a
+    compacted log may break those.
     """
     header = _complete_header(buf, pos)
     end = pos + header.size
     where = f"record batch at byte {pos}"
-    view = memoryview(buf)
-    crc = crc32c.crc32c(view[pos + ATTRIBUTES_OFFSET:end])
+    crc = crc32c.crc32c(memoryview(buf)[pos + ATTRIBUTES_OFFSET:end])
     if crc != header.crc:
         raise ProtocolError(f"{where} has CRC {header.crc:#010x}, its bytes give {crc:#010x}")
-    codec = codec_of(header.compression, where)
+    codec_of(header.compression, where)
     if from_producer:
         if header.record_count < 1:
-            raise ProtocolError(f"{where} declares {header.record_count} records")
+            raise InvalidRecordError(f"{where} declares {header.record_count} records")
         if header.last_offset_delta != header.record_count - 1:
-            raise ProtocolError(f"{where} declares {header.record_count} records "
-                                f"but last offset delta {header.last_offset_delta}")
+            raise InvalidRecordError(f"{where} declares {header.record_count} records "
+                                     f"but last offset delta {header.last_offset_delta}")
         if header.attributes & CONTROL_BIT:
-            raise ProtocolError(f"{where} is a control batch, which clients may not produce")
-    if codec == Codec.NONE:
-        data, start, stop = buf, pos + HEADER_SIZE, end
-    else:
-        data = decompress(codec, view[pos + HEADER_SIZE:end], max_size)
-        start, stop = 0, len(data)
+            raise InvalidRecordError(f"{where} is a control batch, which clients may not produce")
+        if header.producer_id >= 0 and header.base_sequence < 0:
+            raise InvalidRecordError(f"{where} has producer id {header.producer_id} "
+                                     f"but sequence number {header.base_sequence}")
+    return header
+
+
+def batch_records(buf: bytes | bytearray | memoryview, pos: int, header: BatchHeader,
+                  max_size: int = DEFAULT_MAX_DECOMPRESSED) -> tuple[bytes | bytearray | memoryview, int, int]:
+    """(data, start, stop): where the records of the checked batch at `pos` lie, in the batch
+    itself or, for a compressed one, in its records decompressed within `max_size`."""
+    end = pos + header.size
+    if header.compression == Codec.NONE:
+        return buf, pos + HEADER_SIZE, end
+    data = decompress(codec_of(header.compression, f"record batch at byte {pos}"),
+                      memoryview(buf)[pos + HEADER_SIZE:end], max_size)
+    return data, 0, len(data)
+
+
+def validate_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *, from_producer: bool = True,
+                   max_size: int = DEFAULT_MAX_DECOMPRESSED) -> BatchHeader:
+    """`check_batch`, then that the records (decompressed first if need be) are exactly as many
+    as declared and tile the batch, by their lengths alone; return the header.
+
+    Damaged bytes raise ProtocolError; intact ones breaking a rule, InvalidRecordError.
+    """
+    header = check_batch(buf, pos, from_producer=from_producer)
+    data, start, stop = batch_records(buf, pos, header, max_size)  # data that will not decompress is damaged
     try:
         count = walk_records(data, start, stop)
     except ProtocolError as exc:
-        raise ProtocolError(f"{where}: {exc}") from None
-    if count != header.record_count:
-        raise ProtocolError(f"{where} declares {header.record_count} records, holds {count}")
+        raise InvalidRecordError(f"record batch at byte {pos}: {exc}") from None
+    _check_count(pos, header, count)
     return header
+
+
+def record_heads(buf: bytes | bytearray | memoryview, pos: int, header: BatchHeader,
+                 max_size: int = DEFAULT_MAX_DECOMPRESSED) -> tuple[list[int], list[int]]:
+    """The timestamp deltas and key lengths of the records of the checked batch at `pos`, for
+    checks that look inside records (keys on a compacted topic, timestamp bounds); their count
+    must be as declared."""
+    data, start, stop = batch_records(buf, pos, header, max_size)
+    try:
+        deltas, key_lengths = read_record_heads(data, start, stop)
+    except ProtocolError as exc:
+        raise InvalidRecordError(f"record batch at byte {pos}: {exc}") from None
+    _check_count(pos, header, len(deltas))
+    return deltas, key_lengths
+
+
+def _check_count(pos: int, header: BatchHeader, count: int) -> None:
+    if count != header.record_count:
+        raise InvalidRecordError(f"record batch at byte {pos} declares {header.record_count} records, holds {count}")
 
 
 def set_base_offset(buf: bytearray, pos: int, offset: int) -> None:

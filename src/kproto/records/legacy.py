@@ -26,7 +26,7 @@ import zlib
 from typing import Iterator, NamedTuple, Sequence
 
 from kproto.compression import DEFAULT_MAX_DECOMPRESSED, Codec, codec_of, compress, decompress
-from kproto.exceptions import ProtocolError
+from kproto.exceptions import InvalidRecordError, ProtocolError
 from kproto.records.batch import NO_TIMESTAMP, build_batch, decode_batch
 from kproto.records.header import COMPRESSION_MASK, TIMESTAMP_TYPE_BIT, iter_batch_headers
 from kproto.records.record import Record
@@ -101,7 +101,12 @@ def _decode(buf: bytes | bytearray | memoryview, strict: bool, max_size: int) ->
     records: list[Record] = []
     first_codec = Codec.NONE
     budget = max_size
+    magic: int | None = None
     for message in _iter_messages(bytes(buf), strict):
+        if strict and magic is not None and message.magic != magic:
+            raise InvalidRecordError(f"message at offset {message.offset} has magic {message.magic}, "
+                                     f"the set began with magic {magic}")
+        magic = message.magic
         codec = codec_of(message.attributes & COMPRESSION_MASK, f"message at offset {message.offset}")
         if codec == Codec.NONE:
             records.append(Record(message.offset, message.timestamp, message.key, message.value, []))
@@ -127,7 +132,9 @@ def _unwrap(wrapper: _Message, codec: Codec, budget: int) -> tuple[list[Record],
     if not inner:
         raise ProtocolError(f"{where} holds no messages")
     if any(m.attributes & COMPRESSION_MASK for m in inner):
-        raise ProtocolError(f"{where} holds a compressed message; nesting is not allowed")
+        raise InvalidRecordError(f"{where} holds a compressed message; nesting is not allowed")
+    if any(m.magic != wrapper.magic for m in inner):
+        raise InvalidRecordError(f"{where} of magic {wrapper.magic} holds messages of another magic")
     shift = wrapper.offset - inner[-1].offset if wrapper.magic == 1 else 0
     append_time = wrapper.magic == 1 and wrapper.attributes & TIMESTAMP_TYPE_BIT
     return [Record(m.offset + shift, wrapper.timestamp if append_time else m.timestamp, m.key, m.value, [])
@@ -138,8 +145,10 @@ def decode_message_set(buf: bytes | bytearray | memoryview, *, strict: bool = Tr
                        max_size: int = DEFAULT_MAX_DECOMPRESSED) -> list[Record]:
     """The records of a magic 0/1 message set, compressed wrappers unpacked, offsets absolute.
 
-    With `strict` (produce) a partial trailing message is an error; without it (a fetched
-    set, cut at the size limit) it is skipped. Magic 0 records have timestamp -1.
+    With `strict` (produce) a partial trailing message is an error, and so is a set mixing
+    magics, which Kafka refuses from a producer; without it (a fetched set, cut at the size
+    limit, perhaps spanning a format upgrade) the partial message is skipped. Magic 0 records
+    have timestamp -1.
     """
     return _decode(buf, strict, max_size)[0]
 

@@ -245,6 +245,62 @@ def walk_records(data: bytes | bytearray | memoryview, start: int, end: int) -> 
     return count
 
 
+def read_record_heads(data: bytes | bytearray | memoryview, start: int,
+                      end: int) -> tuple[list[int], list[int]]:
+    """The timestamp deltas and the key lengths of the records between `start` and `end`, which
+    they must tile: two lists, so that a check can take their min and max at C speed.
+
+    A key length below 0 is a null key. Only the fields up to the key's length are read: what
+    the produce checks of compacted topics and timestamp bounds need, at a fraction of a decode.
+    Record lengths of one or two bytes step by the walk's table, and fields of one or two bytes
+    (one for the key length) are read inline; anything longer goes through `read_varint`.
+    """
+    deltas: list[int] = []
+    key_lengths: list[int] = []
+    add_delta, add_key_length = deltas.append, key_lengths.append
+    steps = _RECORD_STEPS
+    pos = start
+    while pos < end:
+        if pos + 1 < end and (step := steps[data[pos] | data[pos + 1] << 8]):
+            cursor = pos + (2 if data[pos] < 0x80 else 3)  # past the length and the attributes byte
+            stop = pos + step
+        else:
+            length, pos = read_varint(data, pos, end)
+            if length < MIN_RECORD_SIZE:
+                raise ProtocolError(f"record {len(deltas)} declares length {length} at byte {pos}")
+            cursor, stop = pos + 1, pos + length
+        if stop > end:
+            raise ProtocolError(f"record {len(deltas)} runs {stop - end} bytes past the end of the records")
+        # The minimum record size keeps a timestamp delta's first two bytes inside the record.
+        if (byte := data[cursor]) < 0x80:
+            delta = (byte >> 1) ^ -(byte & 1)
+            cursor += 1
+        elif data[cursor + 1] < 0x80:
+            zigzag = (byte & 0x7F) | (data[cursor + 1] << 7)
+            delta = (zigzag >> 1) ^ -(zigzag & 1)
+            cursor += 2
+        else:
+            delta, cursor = read_varint(data, cursor, stop, INT64_BYTES)
+        if cursor < stop and data[cursor] < 0x80:  # the offset delta, only stepped over
+            cursor += 1
+        elif cursor + 1 < stop and data[cursor + 1] < 0x80:
+            cursor += 2
+        else:
+            cursor = read_varint(data, cursor, stop)[1]
+        if cursor < stop and (byte := data[cursor]) < 0x80:
+            key_length = (byte >> 1) ^ -(byte & 1)
+            cursor += 1
+        else:
+            key_length, cursor = read_varint(data, cursor, stop)
+        if key_length > stop - cursor:
+            raise ProtocolError(f"record {len(deltas)} has key length {key_length} at byte {cursor}, "
+                                f"{stop - cursor} bytes remain in it")
+        add_delta(delta)
+        add_key_length(key_length)
+        pos = stop
+    return deltas, key_lengths
+
+
 _SHORTEST_RUN = 4  # below this, sizes vary: stepping one record at a time is cheaper
 
 
