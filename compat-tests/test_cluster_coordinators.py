@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from kproto import ErrorCode
-from kproto.messages import ListGroupsRequest, OffsetFetchRequest
+from kproto.messages import FindCoordinatorRequest, ListGroupsRequest, OffsetFetchRequest
 
 from kbroker.tools.client import Connection
 
@@ -22,6 +22,7 @@ from zkcluster import Cluster, zookeeper_available
 
 pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
 TOPIC_PARTITIONS = 3
+TRANSACTION_KEY = 1  # FindCoordinator's key type of a transactional id
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +247,27 @@ def test_a_transaction_spans_partitions_led_by_different_brokers(cluster: Cluste
     producer.commit_transaction(30)
     values = read_committed(cluster, topic, TOPIC_PARTITIONS + 1)
     assert sorted(values) == sorted([f"committed-{p}".encode() for p in range(TOPIC_PARTITIONS)] + [b"last"])
+
+
+def test_transactions_carry_on_when_their_coordinator_is_killed(all_brokers_up: Cluster) -> None:
+    cluster = all_brokers_up
+    topic = f"txn-failover-{uuid.uuid4().hex[:8]}"
+    transactional_id = f"tx-{topic}"
+    create_topic(cluster, topic, partitions_count=TOPIC_PARTITIONS)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "transactional.id": transactional_id})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for p in range(TOPIC_PARTITIONS):
+        producer.produce(topic, value=f"before-{p}".encode(), partition=p)
+    producer.commit_transaction(30)
+    found = request_to(cluster, 1, FindCoordinatorRequest(key=transactional_id, key_type=TRANSACTION_KEY), 3)
+    cluster.brokers[found.node_id].stop(kill=True)
+    producer.begin_transaction()
+    for p in range(TOPIC_PARTITIONS):
+        producer.produce(topic, value=f"after-{p}".encode(), partition=p)
+    producer.commit_transaction(60)
+    cluster.brokers[found.node_id].start()  # the reader's group may need __consumer_offsets created, on 3 brokers
+    cluster.wait_for_brokers(list(cluster.brokers))
+    values = read_committed(cluster, topic, 2 * TOPIC_PARTITIONS)
+    assert sorted(values) == sorted(f"{when}-{p}".encode() for when in ("before", "after")
+                                    for p in range(TOPIC_PARTITIONS))
