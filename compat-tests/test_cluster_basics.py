@@ -10,6 +10,7 @@ from typing import Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions
 from kazoo.client import KazooClient
 from kproto import ErrorCode
 from kproto.messages import ProduceRequest
@@ -18,7 +19,7 @@ from kproto.records.record import Record
 
 from kbroker.tools.client import Connection
 
-from clusterclients import create_topic, partitions, wait_until
+from clusterclients import admin, create_topic, partitions, wait_until
 from zkcluster import Cluster, zookeeper_available
 
 pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
@@ -121,3 +122,32 @@ def test_a_follower_refuses_clients_with_not_leader(cluster: Cluster) -> None:
     with Connection(host, int(port)) as connection:
         response = connection.request(request, 9)
     assert response.responses[0].partition_responses[0].error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+
+
+def test_topics_grow_change_and_go_from_any_broker(cluster: Cluster) -> None:
+    topic = f"admin-{uuid.uuid4().hex[:8]}"
+    create_topic(cluster, topic, partitions_count=2)
+    second = AdminClient({"bootstrap.servers": cluster.brokers[2].bootstrap_server})
+    second.create_partitions([NewPartitions(topic, 5)])[topic].result(15)
+    wait_until(lambda: len(partitions(cluster, topic)) == 5 and all(
+        leader > 0 and len(isr) == 3 for leader, _, isr in partitions(cluster, topic).values()), 30,
+        "the new partitions to have leaders and full ISRs")
+    third = AdminClient({"bootstrap.servers": cluster.brokers[3].bootstrap_server})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET)])
+    third.incremental_alter_configs([resource])[resource].result(15)
+
+    def retention_everywhere() -> bool:
+        for broker in cluster.brokers.values():
+            client = AdminClient({"bootstrap.servers": broker.bootstrap_server})
+            found = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)])
+            configs = next(iter(found.values())).result(10)
+            if configs["retention.ms"].value != "3600000":
+                return False
+        return True
+    wait_until(retention_everywhere, 15, "every broker to describe the new retention.ms")
+    second.delete_topics([topic])[topic].result(15)
+    wait_until(lambda: topic not in admin(cluster).list_topics(timeout=10).topics, 30,
+               "the topic to vanish from metadata")
+    wait_until(lambda: not any((b.data_dir / f"{topic}-0").exists() for b in cluster.brokers.values()), 15,
+               "every replica's data to be deleted")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
+import confluent_kafka
 import pytest
 
+from kproto import ErrorCode
+from kproto.messages import DeleteRecordsRequest, ListOffsetsRequest
+
 from clients import CLIENTS, Out, consume, offset_for_time, produce
+from rawclient import RawClient
 
 pytestmark = pytest.mark.timeout(120)
 
 T0 = 1_600_000_000_000
+LATEST, EARLIEST = -1, -2
 
 
 @pytest.fixture
@@ -53,3 +61,42 @@ def test_seek_to_the_offset_a_timestamp_names(client: str, bootstrap: str, timed
     assert offset == 7
     got = consume(client, bootstrap, timed_topic, 3, partitions=[1], start=offset)
     assert [r.value for r in got] == [b"m7", b"m8", b"m9"]
+
+
+def test_librdkafka_on_the_v0_protocol_reads_watermarks(bootstrap: str, timed_topic: str) -> None:
+    """librdkafka told not to ask ApiVersions (a 0.9 broker) looks watermarks up with ListOffsets v0."""
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "v0-watermarks",
+                                         "api.version.request": False, "broker.version.fallback": "0.9.0"})
+    try:
+        assert consumer.get_watermark_offsets(confluent_kafka.TopicPartition(timed_topic, 1), timeout=10) == (0, 10)
+    finally:
+        consumer.close()
+
+
+def test_list_offsets_v0_answers_where_segments_begin(bootstrap: str, topic_factory) -> None:
+    """v0's old-style offsets, as Kafka gives them: the log end and each segment's first offset
+    (the log start for the first), newest first, at most max_num_offsets; by time, the segments
+    whose files were last written at or before it."""
+    topic = topic_factory(config={"segment.bytes": "100"})  # every batch rolls a segment
+    for _ in range(3):
+        produce("confluent", bootstrap, topic, [Out(value=b"x" * 40, partition=0) for _ in range(2)])
+
+    def old_style(timestamp: int, max_num_offsets: int = 10) -> list[int]:
+        with RawClient(bootstrap) as client:
+            answer = client.request(ListOffsetsRequest(replica_id=-1, topics=[ListOffsetsRequest.ListOffsetsTopic(
+                name=topic, partitions=[ListOffsetsRequest.ListOffsetsPartition(
+                    timestamp=timestamp, max_num_offsets=max_num_offsets)])]), 0)
+        found = answer.topics[0].partitions[0]
+        assert found.error_code == ErrorCode.NONE
+        return found.old_style_offsets
+
+    assert old_style(LATEST) == [6, 4, 2, 0]
+    assert old_style(LATEST, max_num_offsets=1) == [6]
+    assert old_style(EARLIEST) == [0]
+    assert old_style(int(time.time() * 1000) + 86_400_000) == [6, 4, 2, 0]
+    assert old_style(0) == []
+    with RawClient(bootstrap) as client:
+        client.request(DeleteRecordsRequest(timeout_ms=10_000, topics=[DeleteRecordsRequest.DeleteRecordsTopic(
+            name=topic, partitions=[DeleteRecordsRequest.DeleteRecordsPartition(partition_index=0, offset=3)])]), 2)
+    assert old_style(LATEST) == [6, 4, 3]
+    assert old_style(EARLIEST) == [3]

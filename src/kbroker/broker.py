@@ -149,6 +149,20 @@ class Broker:
         node = self.cluster.view.leader_node(topic, partition)
         return (node.node_id, node.host, node.port) if node else None
 
+    def current_leader(self, topic: str, partition: int) -> tuple[int, int]:
+        """(leader id, leader epoch) of the partition as this broker knows it, (-1, -1) if unknown:
+        what KIP-951 answers carry so that a client moves to the new leader at once."""
+        if self.cluster is None:
+            plog = self.logs.get(topic, partition)
+            return (self.node_id, plog.leader_epoch) if plog else (-1, -1)
+        state = self.cluster.view.partition(topic, partition)
+        return (state.leader, state.leader_epoch) if state else (-1, -1)
+
+    def endpoints(self, broker_ids: Iterable[int]) -> list[tuple[int, str, int, str | None]]:
+        """(id, host, port, rack) of the live brokers among `broker_ids`."""
+        wanted = set(broker_ids)
+        return [b for b in self.live_brokers() if b[0] in wanted]
+
     @property
     def controller_id(self) -> int:
         if self.cluster is not None:
@@ -529,6 +543,12 @@ class Broker:
     def offsets_partition(self, group_id: str) -> TopicPartition:
         """The group's `__consumer_offsets` partition, where its transactional offsets are written."""
         return OFFSETS_TOPIC, self.groups.offsets_partition(group_id)
+
+    def leader_log(self, topic: str, partition: int) -> tuple[PartitionLog | None, ErrorCode]:
+        """The partition's log where this broker serves clients for it (it leads it), else None
+        and Kafka's error: NOT_LEADER_OR_FOLLOWER on a follower, UNKNOWN_TOPIC_OR_PARTITION."""
+        error = self.serving_error(topic, partition)
+        return (self.logs.get(topic, partition), error) if error == ErrorCode.NONE else (None, error)
 
     def serving_error(self, topic: str, partition: int) -> ErrorCode:
         """NONE when this broker serves clients for the partition (it leads it); else why not."""

@@ -74,9 +74,21 @@ def test_rules_across_keys(settings, key):
 
 
 def test_ignored_kafka_keys_load_with_a_warning(caplog):
-    config = BrokerConfig({"process.roles": "broker,controller", "listener.name.internal.ssl.keystore.type": "JKS"})
-    assert set(config.ignored) == {"process.roles", "listener.name.internal.ssl.keystore.type"}
-    assert "process.roles" in caplog.text
+    config = BrokerConfig({"super.users": "User:admin", "listener.name.internal.ssl.keystore.type": "JKS"})
+    assert set(config.ignored) == {"super.users", "listener.name.internal.ssl.keystore.type"}
+    assert "super.users" in caplog.text
+
+
+def test_keys_of_features_kbroker_lacks_load_typed_with_a_warning(caplog):
+    config = BrokerConfig({"process.roles": "broker,controller", "sasl.kerberos.min.time.before.relogin": "1000",
+                           "ssl.keystore.password": "secret"})
+    assert config["process.roles"] == ("broker", "controller")
+    assert config["sasl.kerberos.min.time.before.relogin"] == 1000
+    assert config.source("sasl.kerberos.min.time.before.relogin") is ConfigSource.STATIC_BROKER_CONFIG
+    assert config.ignored == {}
+    assert "sasl.kerberos.min.time.before.relogin is a Kafka setting for a feature kbroker lacks" in caplog.text
+    with pytest.raises(ConfigError, match="ssl.client.auth: value 'maybe' is not one of required, requested, none"):
+        BrokerConfig({"ssl.client.auth": "maybe"})
 
 
 def test_node_id_and_broker_id_are_one_setting():
@@ -158,8 +170,9 @@ def test_shorthand_and_set_of_one_key_clash():
 
 
 def test_env_keys_match_without_case():
-    config = load(environ={"KBROKER_ZOOKEEPER_CONNECT": "zk:2181"})
+    config = load(environ={"KBROKER_ZOOKEEPER_CONNECT": "zk:2181", "KBROKER_ZOOKEEPER_CLIENTCNXNSOCKET": "Netty"})
     assert config["zookeeper.connect"] == "zk:2181"
+    assert config["zookeeper.clientCnxnSocket"] == "Netty"
 
 
 def test_environ_defaults_to_the_process_environment(monkeypatch):
@@ -247,16 +260,52 @@ def test_describe_topic_sources_and_synonyms():
         ("cleanup.policy", "compact", ConfigSource.DYNAMIC_TOPIC_CONFIG),
         ("log.cleanup.policy", "delete", ConfigSource.DEFAULT_CONFIG)]
     retention = entries["retention.ms"]
-    assert (retention.value, retention.source) == ("3600000", ConfigSource.STATIC_BROKER_CONFIG)
-    assert [(s.name, s.value, s.source) for s in retention.synonyms] == [
-        ("log.retention.hours", "1", ConfigSource.STATIC_BROKER_CONFIG),
-        ("log.retention.hours", "168", ConfigSource.DEFAULT_CONFIG)]
+    assert (retention.value, retention.source, retention.synonyms) == ("3600000", ConfigSource.DEFAULT_CONFIG, ())
     assert entries["segment.bytes"].value == "2048"
     default = entries["max.message.bytes"]
     assert (default.value, default.source, default.is_default) == ("1048588", ConfigSource.DEFAULT_CONFIG, True)
     assert default.config_type is ConfigType.INT and default.documentation
     assert entries["remote.storage.enable"].synonyms == ()
     assert entries["min.cleanable.dirty.ratio"].value == "0.5"
+
+
+STATIC, DEFAULT, TOPIC = ConfigSource.STATIC_BROKER_CONFIG, ConfigSource.DEFAULT_CONFIG, ConfigSource.DYNAMIC_TOPIC_CONFIG
+
+
+@pytest.mark.parametrize("broker, overrides, key, synonyms", [
+    # Kafka starts the list at the first value of the topic key's first broker synonym.
+    ({}, {}, "retention.ms", []),
+    ({"log.retention.hours": "1"}, {}, "retention.ms", []),
+    ({"log.retention.minutes": "3"}, {"retention.ms": "7"}, "retention.ms", [("retention.ms", "7", TOPIC)]),
+    ({"log.retention.ms": "5", "log.retention.hours": "2"}, {}, "retention.ms", [
+        ("log.retention.ms", "5", STATIC), ("log.retention.hours", "2", STATIC), ("log.retention.hours", "168", DEFAULT)]),
+    ({}, {}, "segment.ms", []),
+    ({}, {}, "segment.jitter.ms", []),
+    ({}, {}, "flush.ms", []),
+    ({"log.flush.interval.ms": "50"}, {}, "flush.ms", [
+        ("log.flush.interval.ms", "50", STATIC), ("log.flush.scheduler.interval.ms", "9223372036854775807", DEFAULT)]),
+    ({}, {}, "cleanup.policy", [("log.cleanup.policy", "delete", DEFAULT)]),
+    ({}, {}, "remote.storage.enable", []),
+])
+def test_describe_topic_synonyms_are_kafkas(broker, overrides, key, synonyms):
+    entry = by_name(BrokerConfig(broker).describe_topic(overrides, keys=[key]))[key]
+    assert [(s.name, s.value, s.source) for s in entry.synonyms] == synonyms
+    assert entry.source is (synonyms[0][2] if synonyms else DEFAULT)
+
+
+@pytest.mark.parametrize("broker, key, synonyms", [
+    ({}, "log.retention.ms", []),
+    ({}, "log.retention.hours", [("log.retention.hours", "168", DEFAULT)]),
+    ({"log.retention.minutes": "3", "log.retention.ms": "5"}, "log.retention.minutes", [
+        ("log.retention.minutes", "3", STATIC), ("log.retention.hours", "168", DEFAULT)]),
+    ({"log.flush.interval.ms": "50"}, "log.flush.scheduler.interval.ms", [
+        ("log.flush.scheduler.interval.ms", "9223372036854775807", DEFAULT)]),
+    ({"log.flush.interval.ms": "50"}, "log.flush.interval.ms", [
+        ("log.flush.interval.ms", "50", STATIC), ("log.flush.scheduler.interval.ms", "9223372036854775807", DEFAULT)]),
+])
+def test_describe_broker_synonyms_are_kafkas(broker, key, synonyms):
+    entry = by_name(BrokerConfig(broker).describe_broker([key]))[key]
+    assert [(s.name, s.value, s.source) for s in entry.synonyms] == synonyms
 
 
 def test_describe_topic_named_keys_only():
@@ -277,6 +326,29 @@ def test_describe_broker():
     assert entries["log.cleanup.policy"].value == "delete"
     assert entries["log.cleaner.io.max.bytes.per.second"].value == "1.7976931348623157E308"
     assert entries["listener.security.protocol.map"].read_only is False
+
+
+def test_describe_broker_lists_internal_keys_only_when_set():
+    names = {entry.name for entry in BrokerConfig().describe_broker()}
+    assert {"sasl.kerberos.min.time.before.relogin", "ssl.keystore.type", "process.roles"} <= names
+    assert not {"unstable.api.versions.enable", "group.consumer.migration.policy"} & names
+    assert not BrokerConfig().describe_broker(["unstable.api.versions.enable"])
+    entry = by_name(BrokerConfig({"unstable.api.versions.enable": "true"}).describe_broker())["unstable.api.versions.enable"]
+    assert (entry.value, entry.source) == ("true", ConfigSource.STATIC_BROKER_CONFIG)
+
+
+def test_describe_broker_hides_passwords_of_features_kbroker_lacks():
+    entry = by_name(BrokerConfig({"ssl.keystore.password": "secret"}).describe_broker(["ssl.keystore.password"]))["ssl.keystore.password"]
+    assert (entry.value, entry.is_sensitive, entry.config_type) == (None, True, ConfigType.PASSWORD)
+    assert [(s.name, s.value) for s in entry.synonyms] == [("ssl.keystore.password", None)]
+
+
+def test_dynamic_updates_of_keys_kbroker_does_not_act_on():
+    config = BrokerConfig()
+    config.set_dynamic({"sasl.kerberos.min.time.before.relogin": "1000", "metric.reporters": ""}, per_broker=True)
+    assert config["sasl.kerberos.min.time.before.relogin"] == 1000 and config["metric.reporters"] == ()
+    with pytest.raises(ConfigError, match="can only be set for one broker"):
+        config.set_dynamic({"sasl.enabled.mechanisms": "PLAIN"}, per_broker=False)
 
 
 def test_dynamic_broker_updates():

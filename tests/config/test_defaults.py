@@ -41,6 +41,14 @@ KAFKA_BROKER_DEFAULTS = {
     "transactional.id.expiration.ms": 604800000, "transaction.max.timeout.ms": 900000,
     "producer.id.expiration.ms": 86400000, "max.incremental.fetch.session.cache.slots": 1000,
     "connections.max.idle.ms": 600000, "zookeeper.connect": None, "zookeeper.session.timeout.ms": 18000,
+    # keys of features kbroker lacks (kafka_keys.py)
+    "sasl.kerberos.min.time.before.relogin": 60000, "sasl.enabled.mechanisms": ("GSSAPI",),
+    "sasl.login.refresh.buffer.seconds": 300, "sasl.kerberos.ticket.renew.window.factor": 0.8,
+    "ssl.keystore.type": "JKS", "ssl.keystore.location": None, "ssl.client.auth": "none",
+    "ssl.enabled.protocols": ("TLSv1.2", "TLSv1.3"), "ssl.endpoint.identification.algorithm": "https",
+    "process.roles": (), "controller.quorum.voters": (), "authorizer.class.name": "",
+    "metric.reporters": ("org.apache.kafka.common.metrics.JmxReporter",), "remote.log.manager.thread.pool.size": 10,
+    "group.share.record.lock.duration.ms": 30000, "delegation.token.max.lifetime.ms": 604800000,
 }
 
 KAFKA_TOPIC_DEFAULTS = {
@@ -84,6 +92,11 @@ def test_code_defaults_resolve_to_the_topic_defaults():
     ("log.cleaner.threads", UpdateMode.CLUSTER_WIDE), ("log.cleaner.enable", UpdateMode.READ_ONLY),
     ("log.flush.scheduler.interval.ms", UpdateMode.READ_ONLY), ("max.connections", UpdateMode.CLUSTER_WIDE),
     ("producer.id.expiration.ms", UpdateMode.CLUSTER_WIDE), ("node.id", UpdateMode.READ_ONLY),
+    ("sasl.kerberos.min.time.before.relogin", UpdateMode.PER_BROKER), ("sasl.jaas.config", UpdateMode.PER_BROKER),
+    ("ssl.keystore.location", UpdateMode.PER_BROKER), ("ssl.client.auth", UpdateMode.PER_BROKER),
+    ("principal.builder.class", UpdateMode.PER_BROKER), ("sasl.login.retry.backoff.ms", UpdateMode.READ_ONLY),
+    ("metric.reporters", UpdateMode.CLUSTER_WIDE), ("remote.fetch.max.wait.ms", UpdateMode.CLUSTER_WIDE),
+    ("process.roles", UpdateMode.READ_ONLY), ("authorizer.class.name", UpdateMode.READ_ONLY),
 ])
 def test_update_modes_are_kafkas(key, mode):
     assert BROKER_DEFS[key].mode is mode
@@ -94,6 +107,14 @@ def test_every_topic_synonym_is_a_broker_key_with_a_compatible_type():
     for name, synonyms in TOPIC_SYNONYMS.items():
         for synonym in synonyms:
             assert synonym.broker_key in BROKER_DEFS, (name, synonym.broker_key)
+
+
+def test_no_key_is_defined_twice():
+    """A key kbroker starts to act on moves from kafka_keys.py to broker.py rather than being copied."""
+    from kbroker.config.broker import BROKER_CONFIGS
+    from kbroker.config.kafka_keys import KAFKA_ONLY_CONFIGS
+    names = [defn.name for defn in (*BROKER_CONFIGS, *KAFKA_ONLY_CONFIGS)]
+    assert sorted(name for name in set(names) if names.count(name) > 1) == []
 
 
 def test_every_key_has_a_one_line_doc():

@@ -19,6 +19,7 @@ from kproto import ErrorCode
 
 from kbroker.admin.store import load_json, save_json
 from kbroker.config import BROKER_DEFS, TOPIC_DEFS, BrokerConfig, ConfigEntry, ConfigError, ConfigType, UpdateMode
+from kbroker.config.kafka_keys import LISTENER_PREFIX_ONLY
 
 if TYPE_CHECKING:
     from kbroker.broker import Broker
@@ -208,11 +209,15 @@ def split_list(text: str) -> list[str]:
 
 
 def check_broker_keys(wanted: Mapping[str, str], per_broker: bool) -> None:
-    """Read-only keys need a restart and per-broker keys a node: INVALID_REQUEST, as Kafka answers."""
+    """Read-only keys need a restart, key stores a listener prefix and per-broker keys a node:
+    INVALID_REQUEST, as Kafka answers."""
     for key in wanted:
         mode = BROKER_DEFS[key].mode
         if mode is UpdateMode.READ_ONLY:
             raise Refused(ErrorCode.INVALID_REQUEST, f"Cannot update these configs dynamically: {{{key}}}")
+        if key in LISTENER_PREFIX_ONLY:
+            raise Refused(ErrorCode.INVALID_REQUEST,
+                          f"These security configs can be dynamically updated only per-listener using the listener prefix: {{{key}}}")
         if mode is UpdateMode.PER_BROKER and not per_broker:
             raise Refused(ErrorCode.INVALID_REQUEST,
                           f"Cannot update these configs at default cluster level, broker id must be specified: {{{key}}}")

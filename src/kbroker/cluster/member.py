@@ -49,6 +49,7 @@ class ClusterMember:
         self.on_config_change: list[Callable[[str], None]] = []  # called with a topic whose overrides changed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seen_changes: set[str] = set()
+        self._stopping = False
 
     def connect(self, proposed_cluster_id: str) -> str:
         """Open the ZooKeeper session; returns the cluster id (this broker's proposal if it is the first)."""
@@ -58,7 +59,9 @@ class ClusterMember:
 
     async def start(self, host: str, port: int) -> None:
         self._loop = asyncio.get_running_loop()
-        self.zk.on_session_lost.append(lambda: log.error("the ZooKeeper session of broker %d expired", self.node_id))
+        self.zk.on_session_lost.append(lambda: self._loop.call_soon_threadsafe(self._session_lost))
+        self.zk.on_new_session.append(lambda: self._loop.call_soon_threadsafe(
+            lambda: self._loop.create_task(self._new_session(host, port))))
         self.broker_epoch = await self._register(host, port)
         self._seen_changes = set(self.zk.config_changes(watch=self._config_changes_watch))
         self.replicas.start()
@@ -78,7 +81,25 @@ class ClusterMember:
                         from None
                 await asyncio.sleep(REGISTRATION_RETRY)
 
+    def _session_lost(self) -> None:
+        """The session expired: the cluster counts this broker as gone, and a controller it ran is
+        no longer one (another broker may already have taken over)."""
+        log.error("the ZooKeeper session of broker %d expired", self.node_id)
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    async def _new_session(self, host: str, port: int) -> None:
+        """Register again in the new session and stand for controller, as Kafka does."""
+        if self._stopping:
+            return
+        self.broker_epoch = await self._register(host, port)
+        log.info("broker %d registered again in a new ZooKeeper session (broker epoch %d)", self.node_id,
+                 self.broker_epoch)
+        self._elect()
+
     async def stop(self) -> None:
+        self._stopping = True
         self.replicas.stop()
         if self.controller is not None:
             self.controller.stop()

@@ -105,7 +105,9 @@ class ZkStore:
         self._hosts = hosts
         self.client = KazooClient(hosts=hosts + chroot, timeout=session_timeout_ms / 1000)
         self._connection_timeout = (connection_timeout_ms or session_timeout_ms) / 1000
-        self.on_session_lost: list[Callable[[], None]] = []
+        self.on_session_lost: list[Callable[[], None]] = []  # called on kazoo's thread
+        self.on_new_session: list[Callable[[], None]] = []  # likewise, once reconnected after a loss
+        self._lost = False
         self.client.add_listener(self._state_changed)
 
     def start(self) -> None:
@@ -126,8 +128,15 @@ class ZkStore:
         self.client.close()
 
     def _state_changed(self, state: str) -> None:
+        """A lost session took this broker's ephemeral nodes with it; kazoo then opens a new one,
+        in which they must be made again."""
         if state == KazooState.LOST:
+            self._lost = True
             for callback in self.on_session_lost:
+                callback()
+        elif state == KazooState.CONNECTED and self._lost:
+            self._lost = False
+            for callback in self.on_new_session:
                 callback()
 
     # -- cluster and brokers
@@ -240,7 +249,9 @@ class ZkStore:
 
     def create_topic(self, topic: str, assignment: TopicAssignment, configs: dict[str, str]) -> bool:
         """Write a new topic's configs, then its assignment (the controller acts on the latter);
-        False when the topic exists already."""
+        False when the topic exists already (its configs untouched)."""
+        if self.client.exists(f"{TOPICS}/{topic}"):
+            return False
         self._write_topic_config(topic, configs)
         try:
             self.client.create(f"{TOPICS}/{topic}", _assignment_json(assignment))

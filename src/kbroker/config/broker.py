@@ -2,8 +2,8 @@
 
 Defaults are Kafka's code defaults (3.9 line), not the values of Kafka's sample server.properties;
 `DEV_PROFILE` holds those, for the one-command single node. The table is data: parsing,
-DescribeConfigs and docs/configuration.md all read it. Kafka keys we accept but do nothing
-with are listed apart, in `IGNORED_KEYS`, so a user's existing server.properties still loads.
+DescribeConfigs and docs/configuration.md all read it. Kafka's keys for features kbroker lacks
+are in kafka_keys.py; `IGNORED_KEYS` are the few non-broker keys a server.properties may carry.
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ NO_TIERED_STORAGE = Check(lambda v: "kbroker has no tiered storage" if v else No
 
 
 def d(name: str, kind: ConfigType, default: Any, importance: Importance, doc: str,
-      validator: Any = None, mode: UpdateMode = UpdateMode.READ_ONLY) -> ConfigDef:
-    return ConfigDef(name, kind, default, importance, doc, validator, mode)
+      validator: Any = None, mode: UpdateMode = UpdateMode.READ_ONLY, *, internal: bool = False) -> ConfigDef:
+    return ConfigDef(name, kind, default, importance, doc, validator, mode, internal)
 
 
 BROKER_CONFIGS: tuple[ConfigDef, ...] = (
@@ -210,7 +210,7 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
                                          "org.apache.kafka.coordinator.group.assignor.RangeAssignor"), MEDIUM,
       "Server-side assignors of KIP-848 groups, first is the default; kbroker matches them by short name (uniform, range)."),
     d("group.consumer.migration.policy", STRING, "bidirectional", MEDIUM, "Whether groups convert between classic and consumer protocols.",
-      OneOf(("disabled", "downgrade", "upgrade", "bidirectional"))),
+      OneOf(("disabled", "downgrade", "upgrade", "bidirectional")), internal=True),
     # -- committed offsets
     d("offset.metadata.max.bytes", INT, 4096, HIGH, "Largest metadata string stored with a committed offset."),
     d("offsets.load.buffer.size", INT, 5 * 1024 * 1024, HIGH, "Read batch size when loading committed offsets.", Range(1)),
@@ -233,20 +233,12 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("transaction.remove.expired.transaction.cleanup.interval.ms", INT, 3600000, LOW, "How often expired transactional ids are removed.", Range(1)),
     d("transaction.partition.verification.enable", BOOLEAN, True, LOW, "Check a partition joined the transaction before a transactional write.", None, CLUSTER),
     d("producer.id.expiration.ms", INT, 86400000, LOW, "Forget an idle producer id's sequence state after this long.", Range(1), CLUSTER),
-    d("producer.id.expiration.check.interval.ms", INT, 600000, LOW, "How often expired producer ids are removed.", Range(1)),
+    d("producer.id.expiration.check.interval.ms", INT, 600000, LOW, "How often expired producer ids are removed.", Range(1), internal=True),
 )
 
-# Kafka keys a user's server.properties may carry that have no meaning for kbroker: they load
-# with a warning instead of failing. Kept short on purpose; everything else unknown is an error.
-IGNORED_KEYS: frozenset[str] = frozenset({
-    "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
-    "controller.listener.names", "inter.broker.listener.name", "security.inter.broker.protocol",
-    "inter.broker.protocol.version", "metadata.log.dir", "num.replica.alter.log.dirs.threads",
-    "alter.config.policy.class.name", "authorizer.class.name", "metric.reporters",
-    "kafka.metrics.reporters", "group.coordinator.new.enable", "controlled.shutdown.enable",
-    "share.coordinator.state.topic.replication.factor", "share.coordinator.state.topic.min.isr",
-    "early.start.listeners", "delegation.token.secret.key", "super.users",
-})
+# Keys of Kafka's authorizer rather than of its broker, which a user's server.properties may carry
+# beside authorizer.class.name: they load with a warning. Everything else unknown is an error.
+IGNORED_KEYS: frozenset[str] = frozenset({"super.users", "allow.everyone.if.no.acl.found"})
 # Per-listener overrides (listener.name.<name>.<key>) are accepted and ignored likewise.
 IGNORED_PREFIXES: tuple[str, ...] = ("listener.name.",)
 

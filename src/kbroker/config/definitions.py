@@ -144,7 +144,8 @@ Validator = Range | OneOf | Check
 
 @dataclass(frozen=True, slots=True)
 class ConfigDef:
-    """One key. `default` is already typed (None: no default); `doc` is one line of our own."""
+    """One key. `default` is already typed (None: no default); `doc` is one line of our own.
+    An `internal` key (Kafka's internalConfig) is described only where a value was set."""
 
     name: str
     type: ConfigType
@@ -153,6 +154,7 @@ class ConfigDef:
     doc: str
     validator: Validator | None = None
     mode: UpdateMode = UpdateMode.READ_ONLY
+    internal: bool = False
 
     @property
     def sensitive(self) -> bool:

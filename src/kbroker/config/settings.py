@@ -9,6 +9,7 @@ synonyms in topic.py.
 from __future__ import annotations
 
 import difflib
+import itertools
 import logging
 import os
 import socket
@@ -21,21 +22,27 @@ from kbroker.config.broker import (
     BROKER_CONFIGS, DEV_PROFILE, IGNORED_KEYS, IGNORED_PREFIXES, LONG_MAX, parse_listeners, parse_protocol_map,
 )
 from kbroker.config.definitions import ConfigDef, ConfigError, ConfigSource, ConfigType, UpdateMode
+from kbroker.config.kafka_keys import KAFKA_ONLY_CONFIGS
 from kbroker.config.properties import config_from_env, read_properties_file
 from kbroker.config.topic import TOPIC_CONFIGS, TOPIC_SYNONYMS
 
 log = logging.getLogger("kbroker.config")
 
-BROKER_DEFS: dict[str, ConfigDef] = {defn.name: defn for defn in BROKER_CONFIGS}
+# Keys kbroker acts on, then Kafka's keys for features kbroker lacks (a key in both: broker.py's wins).
+BROKER_DEFS: dict[str, ConfigDef] = {defn.name: defn for defn in (*KAFKA_ONLY_CONFIGS, *BROKER_CONFIGS)}
+_INERT_KEYS = frozenset(BROKER_DEFS) - {defn.name for defn in BROKER_CONFIGS}
 TOPIC_DEFS: dict[str, ConfigDef] = {defn.name: defn for defn in TOPIC_CONFIGS}
+_CODE_DEFAULTS: dict[str, Any] = {name: defn.default for name, defn in BROKER_DEFS.items() if defn.default is not None}
 
-# Broker keys that spell one setting in several units, first wins (DynamicBrokerConfig's groups).
-_BROKER_SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("log.roll.ms", "log.roll.hours"),
-    ("log.roll.jitter.ms", "log.roll.jitter.hours"),
-    ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
-    ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
-)
+# Broker keys that spell one setting in several units, first wins (Kafka's brokerConfigSynonyms).
+# log.flush.scheduler.interval.ms stands in for log.flush.interval.ms, but not the other way round.
+_ROLL = ("log.roll.ms", "log.roll.hours")
+_JITTER = ("log.roll.jitter.ms", "log.roll.jitter.hours")
+_RETENTION = ("log.retention.ms", "log.retention.minutes", "log.retention.hours")
+_BROKER_SYNONYMS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(_ROLL, _ROLL), **dict.fromkeys(_JITTER, _JITTER), **dict.fromkeys(_RETENTION, _RETENTION),
+    "log.flush.interval.ms": ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
+}
 # Keys naming the same setting: a value set under one name in a higher layer hides the dev
 # profile's value under the other, so a file with log.dir or broker.id still means what it says.
 _SAME_SETTING = {"log.dir": "log.dirs", "broker.id": "node.id"}
@@ -99,6 +106,8 @@ class BrokerConfig(Mapping[str, Any]):
             key = _canonical_key(key.strip())
             if key in BROKER_DEFS:
                 self._static[key] = BROKER_DEFS[key].parse(raw)
+                if key in _INERT_KEYS:
+                    log.warning("%s is a Kafka setting for a feature kbroker lacks; it has no effect", key)
             elif _is_ignored(key):
                 log.warning("%s is a Kafka setting kbroker ignores", key)
                 self.ignored[key] = str(raw)
@@ -302,7 +311,8 @@ class BrokerConfig(Mapping[str, Any]):
         entries = []
         for name in keys if keys is not None else TOPIC_DEFS:
             defn = TOPIC_DEFS[name]
-            synonyms = self._layered_synonyms([s.broker_key for s in TOPIC_SYNONYMS[name]], defn.sensitive)
+            broker_keys = TOPIC_SYNONYMS[name]
+            synonyms = self._synonyms(broker_keys[0].broker_key, defn.sensitive) if broker_keys else []
             if name in parsed:
                 synonyms.insert(0, ConfigSynonym(name, defn.render(parsed[name]), ConfigSource.DYNAMIC_TOPIC_CONFIG))
             entries.append(self._entry(defn, effective[name], synonyms, read_only=False))
@@ -313,10 +323,9 @@ class BrokerConfig(Mapping[str, Any]):
         entries = []
         for name in keys if keys is not None else BROKER_DEFS:
             defn = BROKER_DEFS[name]
-            group = next((g for g in _BROKER_SYNONYM_GROUPS if name in g), (name,))
-            synonyms = self._layered_synonyms(list(group), defn.sensitive)
-            while synonyms and synonyms[0].name != name:
-                synonyms.pop(0)
+            if defn.internal and not any(name in layer for layer, _ in self._layers()):
+                continue
+            synonyms = self._synonyms(name, defn.sensitive)
             if cluster_default:
                 synonyms = [s for s in synonyms if s.source is ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG]
                 value = self._dynamic_default.get(name)
@@ -325,17 +334,16 @@ class BrokerConfig(Mapping[str, Any]):
             entries.append(self._entry(defn, value, synonyms, read_only=defn.mode is UpdateMode.READ_ONLY))
         return entries
 
-    def _layered_synonyms(self, names: list[str], sensitive: bool) -> list[ConfigSynonym]:
-        """Kafka's order: every name in the dynamic broker layer, then cluster default, static, defaults."""
+    def _synonyms(self, name: str, sensitive: bool) -> list[ConfigSynonym]:
+        """Kafka's synonyms of broker key `name`: each spelling of the setting in the dynamic broker
+        layer, then the cluster default, static and code defaults; those before the first value of
+        `name` itself are dropped, so an unset log.retention.ms lists none, as in Kafka."""
         found = []
-        layers = self._layers() + (({k: d.default for k, d in BROKER_DEFS.items() if d.default is not None},
-                                    ConfigSource.DEFAULT_CONFIG),)
-        for layer, source in layers:
-            for name in names:
-                if name in layer:
-                    value = None if sensitive else BROKER_DEFS[name].render(layer[name])
-                    found.append(ConfigSynonym(name, value, source))
-        return found
+        for layer, source in self._layers() + ((_CODE_DEFAULTS, ConfigSource.DEFAULT_CONFIG),):
+            for key in _BROKER_SYNONYMS.get(name, (name,)):
+                if key in layer:
+                    found.append(ConfigSynonym(key, None if sensitive else BROKER_DEFS[key].render(layer[key]), source))
+        return list(itertools.dropwhile(lambda synonym: synonym.name != name, found))
 
     @staticmethod
     def _entry(defn: ConfigDef, value: Any, synonyms: list[ConfigSynonym], *, read_only: bool) -> ConfigEntry:

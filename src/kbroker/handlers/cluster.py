@@ -9,12 +9,12 @@ from __future__ import annotations
 from kproto import ErrorCode
 from kproto.messages import DescribeClusterRequest, DescribeClusterResponse
 
+from kbroker.handlers.authorized_operations import CLUSTER_OPERATIONS, authorized_operations
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
 DESCRIBE_CLUSTER = 60
 BROKERS_ENDPOINT = 1
-UNKNOWN_AUTHORIZED_OPERATIONS = -(2**31)
 
 
 @handles(DESCRIBE_CLUSTER, 0, 2)
@@ -31,5 +31,6 @@ def describe_cluster(ctx: RequestContext, request: DescribeClusterRequest) -> De
         controller_id=broker.controller_id,
         brokers=[DescribeClusterResponse.DescribeClusterBroker(broker_id=node_id, host=host, port=port, rack=rack)
                  for node_id, host, port, rack in broker.live_brokers()],
-        cluster_authorized_operations=UNKNOWN_AUTHORIZED_OPERATIONS,
+        cluster_authorized_operations=authorized_operations(CLUSTER_OPERATIONS,
+                                                            request.include_cluster_authorized_operations),
     )

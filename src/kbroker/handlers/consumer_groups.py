@@ -18,8 +18,9 @@ from kproto.messages import (
 
 from kbroker.groups.assignors import Assignment
 from kbroker.groups.consumer_groups import Heartbeat
+from kbroker.handlers.authorized_operations import GROUP_OPERATIONS, authorized_operations
 from kbroker.handlers.context import RequestContext
-from kbroker.handlers.groups import ALL_GROUP_OPERATIONS, OPERATIONS_NOT_ASKED, client_host
+from kbroker.handlers.groups import client_host
 from kbroker.handlers.registry import handles
 
 CONSUMER_GROUP_HEARTBEAT = 68
@@ -69,7 +70,6 @@ def consumer_group_heartbeat(ctx: RequestContext,
 @handles(CONSUMER_GROUP_DESCRIBE, 0, 0)
 def consumer_group_describe(ctx: RequestContext,
                             request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse:
-    operations = ALL_GROUP_OPERATIONS if request.include_authorized_operations else OPERATIONS_NOT_ASKED
     R = ConsumerGroupDescribeResponse
     described = []
     for group_id in request.group_ids:
@@ -82,11 +82,12 @@ def consumer_group_describe(ctx: RequestContext,
             message = (f"Group {group_id} is not a consumer group." if group_id in ctx.broker.groups.groups
                        else f"Group {group_id} not found.")
             described.append(R.DescribedGroup(error_code=ErrorCode.GROUP_ID_NOT_FOUND, error_message=message,
-                                              group_id=group_id, group_state="Dead", authorized_operations=operations))
+                                              group_id=group_id, group_state="Dead"))
             continue
         described.append(R.DescribedGroup(
             error_code=ErrorCode.NONE, group_id=group_id, group_state=group.state, group_epoch=group.group_epoch,
-            assignment_epoch=group.assignment_epoch, assignor_name=group.assignor, authorized_operations=operations,
+            assignment_epoch=group.assignment_epoch, assignor_name=group.assignor,
+            authorized_operations=authorized_operations(GROUP_OPERATIONS, request.include_authorized_operations),
             members=[R.Member(
                 member_id=m.member_id, instance_id=m.instance_id, rack_id=m.rack_id, member_epoch=m.member_epoch,
                 client_id=m.client_id, client_host=m.client_host, subscribed_topic_names=sorted(m.subscribed_topics),

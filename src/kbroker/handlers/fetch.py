@@ -31,6 +31,8 @@ from kbroker.handlers.registry import handles
 
 FETCH = 1
 READ_COMMITTED = 1
+# Errors after which the answer names the current leader (KIP-951), so the client moves at once.
+MOVED = (ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.NOT_LEADER_OR_FOLLOWER)
 PartitionKey = tuple[Hashable, int]  # (topic name or topic id, partition index)
 
 
@@ -78,8 +80,8 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
             data.error_code = fence_error(log, state.current_leader_epoch)
         if data.error_code:  # no offsets and no data for this partition
             data.high_watermark = data.last_stable_offset = data.log_start_offset = -1
-            if data.error_code == ErrorCode.FENCED_LEADER_EPOCH and ctx.api_version >= 16:
-                data.current_leader.leader_id, data.current_leader.leader_epoch = broker.node_id, log.leader_epoch
+            if data.error_code in MOVED and ctx.api_version >= 16:
+                data.current_leader.leader_id, data.current_leader.leader_epoch = broker.current_leader(name, index)
             out.append((item.key, data))
             continue
         data.high_watermark = log.high_watermark
@@ -167,9 +169,10 @@ def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: i
             metrics.fetched(item.name, len(data.records))
     response = FetchResponse(error_code=ErrorCode.NONE, session_id=session_id,
                              responses=group_by_topic(parts, by_id, ctx))
-    if ctx.api_version >= 16 and any(data.error_code == ErrorCode.FENCED_LEADER_EPOCH for _, data in parts):
-        host, port = ctx.broker.advertised_address
-        response.node_endpoints = [FetchResponse.NodeEndpoint(node_id=ctx.broker.node_id, host=host, port=port)]
+    if ctx.api_version >= 16:
+        leaders = {data.current_leader.leader_id for _, data in parts if data.error_code in MOVED}
+        response.node_endpoints = [FetchResponse.NodeEndpoint(node_id=node_id, host=host, port=port, rack=rack)
+                                   for node_id, host, port, rack in ctx.broker.endpoints(leaders)]
     return response
 
 

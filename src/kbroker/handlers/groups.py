@@ -37,6 +37,7 @@ from kproto.messages import (
 
 from kbroker.groups import JoinRequest
 from kbroker.groups.results import JoinResult, SyncResult
+from kbroker.handlers.authorized_operations import GROUP_OPERATIONS, authorized_operations
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -47,9 +48,6 @@ SYNC_GROUP = 14
 DESCRIBE_GROUPS = 15
 LIST_GROUPS = 16
 DELETE_GROUPS = 42
-#: DescribeGroups v3+ with no authorizer: READ, DELETE and DESCRIBE (bits of Kafka's AclOperation codes)
-ALL_GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
-OPERATIONS_NOT_ASKED = -(2**31)
 
 
 def answer(future: asyncio.Future, build: Callable[[Any], Any]) -> Any | Awaitable[Any]:
@@ -143,13 +141,14 @@ def list_groups(ctx: RequestContext, request: ListGroupsRequest) -> ListGroupsRe
 
 @handles(DESCRIBE_GROUPS, 0, 5)
 def describe_groups(ctx: RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
-    operations = ALL_GROUP_OPERATIONS if request.include_authorized_operations else OPERATIONS_NOT_ASKED
     described = []
     for group_id in request.groups:
         d = ctx.broker.groups.describe_group(group_id)
         described.append(DescribeGroupsResponse.DescribedGroup(
             error_code=d.error, group_id=d.group_id, group_state=d.state, protocol_type=d.protocol_type,
-            protocol_data=d.protocol, authorized_operations=operations,
+            protocol_data=d.protocol,
+            authorized_operations=authorized_operations(GROUP_OPERATIONS, request.include_authorized_operations
+                                                        and d.error == ErrorCode.NONE),
             members=[DescribeGroupsResponse.DescribedGroupMember(
                 member_id=m.member_id, group_instance_id=m.group_instance_id, client_id=m.client_id,
                 client_host=m.client_host, member_metadata=m.metadata, member_assignment=m.assignment)

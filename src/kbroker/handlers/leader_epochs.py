@@ -33,9 +33,8 @@ def fence_error(plog: PartitionLog, requested: int) -> ErrorCode:
 def epoch_end(ctx: RequestContext, topic: str, wanted: OffsetForLeaderEpochRequest.OffsetForLeaderPartition
               ) -> OffsetForLeaderEpochResponse.EpochEndOffset:
     result = OffsetForLeaderEpochResponse.EpochEndOffset(partition=wanted.partition)
-    plog = ctx.broker.partition_log(topic, wanted.partition)
+    plog, result.error_code = ctx.broker.leader_log(topic, wanted.partition)
     if plog is None:
-        result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         return result
     result.error_code = fence_error(plog, wanted.current_leader_epoch)
     if result.error_code == ErrorCode.NONE:

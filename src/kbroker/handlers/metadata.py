@@ -17,11 +17,11 @@ from kproto.messages import MetadataRequest, MetadataResponse
 from kproto.model import ZERO_UUID
 
 from kbroker.cluster.topics import TopicInfo
+from kbroker.handlers.authorized_operations import CLUSTER_OPERATIONS, TOPIC_OPERATIONS, authorized_operations
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
 METADATA = 3
-UNKNOWN_AUTHORIZED_OPERATIONS = -(2**31)
 
 
 def cluster_partitions(ctx: RequestContext, info: TopicInfo) -> list[MetadataResponse.MetadataResponsePartition]:
@@ -81,7 +81,10 @@ def requested_topic(ctx: RequestContext, wanted: MetadataRequest.MetadataRequest
     if error not in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS):
         return missing_topic(wanted.name, ErrorCode.INVALID_TOPIC_EXCEPTION
                              if error == ErrorCode.INVALID_TOPIC_EXCEPTION else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    return topic_metadata(ctx, broker.topics.get(wanted.name))
+    info = broker.topics.get(wanted.name)
+    if info is None:  # in a cluster: created elsewhere, not announced here yet
+        return missing_topic(wanted.name, ErrorCode.LEADER_NOT_AVAILABLE)
+    return topic_metadata(ctx, info)
 
 
 @handles(METADATA, 0, 13)
@@ -94,11 +97,16 @@ def metadata(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
     else:
         auto_create = broker.config["auto.create.topics.enable"] and (version < 4 or request.allow_auto_topic_creation)
         topics = [requested_topic(ctx, wanted, auto_create) for wanted in request.topics]
+    if request.include_topic_authorized_operations:
+        for topic in topics:
+            if topic.name is not None:  # as Kafka: not for an unknown topic id
+                topic.topic_authorized_operations = TOPIC_OPERATIONS
     return MetadataResponse(
         brokers=[MetadataResponse.MetadataResponseBroker(node_id=node_id, host=host, port=port, rack=rack)
                  for node_id, host, port, rack in broker.live_brokers()],
         cluster_id=broker.cluster_id,
         controller_id=broker.controller_id,
         topics=topics,
-        cluster_authorized_operations=UNKNOWN_AUTHORIZED_OPERATIONS,
+        cluster_authorized_operations=authorized_operations(CLUSTER_OPERATIONS,
+                                                            request.include_cluster_authorized_operations),
     )

@@ -37,9 +37,8 @@ def create_partitions(ctx: RequestContext, request: CreatePartitionsRequest) -> 
 def delete_before(ctx: RequestContext, topic: str, wanted: DeleteRecordsRequest.DeleteRecordsPartition
                   ) -> DeleteRecordsResponse.DeleteRecordsPartitionResult:
     result = DeleteRecordsResponse.DeleteRecordsPartitionResult(partition_index=wanted.partition_index, low_watermark=-1)
-    plog = ctx.broker.partition_log(topic, wanted.partition_index)
+    plog, result.error_code = ctx.broker.leader_log(topic, wanted.partition_index)
     if plog is None:
-        result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         return result
     offset = plog.high_watermark if wanted.offset == HIGH_WATERMARK else wanted.offset
     if offset < 0 or offset > plog.high_watermark:

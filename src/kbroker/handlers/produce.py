@@ -39,6 +39,9 @@ def partition_result(ctx: RequestContext, topic: str, data: ProduceRequest.Parti
         log_start_offset=outcome.log_start_offset,
         error_message=outcome.message,
     )
+    if outcome.error == ErrorCode.NOT_LEADER_OR_FOLLOWER and ctx.api_version >= 10:  # KIP-951
+        result.current_leader.leader_id, result.current_leader.leader_epoch = ctx.broker.current_leader(
+            topic, data.index)
     if outcome.error == ErrorCode.NONE and acks == -1:
         waiter = ctx.broker.replication_waiter(topic, data.index, outcome.end_offset)
         if waiter is not None:
@@ -88,6 +91,12 @@ def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | A
             p.error_code != ErrorCode.NONE for t in responses for p in t.partition_responses
         )
         return None
+    response = ProduceResponse(responses=responses)
+    if ctx.api_version >= 10:
+        leaders = {p.current_leader.leader_id for t in responses for p in t.partition_responses
+                   if p.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER}
+        response.node_endpoints = [ProduceResponse.NodeEndpoint(node_id=node_id, host=host, port=port, rack=rack)
+                                   for node_id, host, port, rack in ctx.broker.endpoints(leaders)] if leaders else []
     if ctx.replication_waits:
-        return replicated(ProduceResponse(responses=responses), ctx.replication_waits, request.timeout_ms)
-    return ProduceResponse(responses=responses)
+        return replicated(response, ctx.replication_waits, request.timeout_ms)
+    return response

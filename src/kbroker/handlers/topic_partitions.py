@@ -11,12 +11,12 @@ from __future__ import annotations
 from kproto import ErrorCode
 from kproto.messages import DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse
 
+from kbroker.handlers.authorized_operations import TOPIC_OPERATIONS
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
 DESCRIBE_TOPIC_PARTITIONS = 75
 MAX_PARTITIONS_PER_RESPONSE = 2000  # Kafka's max.request.partition.size.limit default
-UNKNOWN_AUTHORIZED_OPERATIONS = -(2**31)
 
 Response = DescribeTopicPartitionsResponse
 
@@ -27,7 +27,8 @@ def one_topic(ctx: RequestContext, name: str, first: int, room: int) -> tuple[Re
     info = broker.topics.get(name)
     if info is None:
         return Response.DescribeTopicPartitionsResponseTopic(
-            error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name), 0
+            error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name,
+            topic_authorized_operations=TOPIC_OPERATIONS), 0
     node = broker.node_id
     partitions = [
         Response.DescribeTopicPartitionsResponsePartition(
@@ -36,7 +37,7 @@ def one_topic(ctx: RequestContext, name: str, first: int, room: int) -> tuple[Re
         for index in range(first, min(info.partitions, first + room))]
     return Response.DescribeTopicPartitionsResponseTopic(
         name=name, topic_id=info.topic_id, is_internal=info.internal, partitions=partitions,
-        topic_authorized_operations=UNKNOWN_AUTHORIZED_OPERATIONS), info.partitions
+        topic_authorized_operations=TOPIC_OPERATIONS), info.partitions
 
 
 @handles(DESCRIBE_TOPIC_PARTITIONS, 0, 0)

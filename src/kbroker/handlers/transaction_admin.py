@@ -36,10 +36,9 @@ STATE_NAMES = {state.value for state in TxnState} | {"Dead", "PrepareEpochFence"
 
 
 def partition_producers(ctx: RequestContext, topic: str, index: int) -> DescribeProducersResponse.PartitionResponse:
-    plog = ctx.broker.partition_log(topic, index)
+    plog, error = ctx.broker.leader_log(topic, index)
     if plog is None:
-        return DescribeProducersResponse.PartitionResponse(partition_index=index,
-                                                           error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return DescribeProducersResponse.PartitionResponse(partition_index=index, error_code=error)
     return DescribeProducersResponse.PartitionResponse(partition_index=index, active_producers=[
         DescribeProducersResponse.ProducerState(
             producer_id=e.producer_id, producer_epoch=e.epoch, last_sequence=e.last_seq,

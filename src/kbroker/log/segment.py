@@ -273,6 +273,10 @@ class LogSegment:
         """What retention.ms compares with: the largest record timestamp, else the file's mtime."""
         if self.max_timestamp >= 0:
             return self.max_timestamp
+        return self.last_modified_ms()
+
+    def last_modified_ms(self) -> int:
+        """The log file's mtime: ListOffsets v0 dates a segment by it, as Kafka does."""
         return int(os.fstat(self.fd).st_mtime * 1000)
 
 
