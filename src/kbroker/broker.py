@@ -34,9 +34,10 @@ from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_t
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.server.connection import Connection
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
+from kbroker.txn.markers import MarkerSender
 from kbroker.txn.producer_ids import ProducerIdAllocator
 from kbroker.txn.producer_state import AbortedTxn, ProducerStateError, ProducerStates
-from kbroker.txn.state_log import TransactionStateLog
+from kbroker.txn.state_log import STATE_TOPIC, TransactionStateLog
 from kbroker.txn.verification import NOT_IN_TRANSACTION, for_produce
 from kbroker.validation import RecordError, validate_records
 
@@ -48,6 +49,10 @@ COORDINATOR_EPOCH = 0  # this node has always been the transaction coordinator
 # The replication factor of each internal topic in a cluster.
 INTERNAL_REPLICATION_FACTOR = {OFFSETS_TOPIC: "offsets.topic.replication.factor",
                                "__transaction_state": "transaction.state.log.replication.factor"}
+
+
+class NotLeaderError(Exception):
+    """The broker was about to write to a partition it does not lead: only a leader appends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +92,9 @@ class Broker:
         self.txn_log = TransactionStateLog(self)
         self.transactions = TransactionCoordinator(self.producer_ids.allocate, self.write_txn_markers,
                                                    self.txn_log.write, self.txn_log.remove, self.offsets_partition,
-                                                   config["transaction.max.timeout.ms"])
+                                                   config["transaction.max.timeout.ms"],
+                                                   self.txn_log.partition_of if self.cluster else None)
+        self.marker_sender = MarkerSender(self.node_id, self.leader_address, self.write_txn_marker)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Connection] = set()
         self.listen_host, self.listen_port = config.listener
@@ -99,7 +106,8 @@ class Broker:
                 for index in range(info.partitions):
                     self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
         self.groups = GroupCoordinator.for_broker(self)
-        self.transactions.load(self.txn_log.load())
+        if self.cluster is None:  # in a cluster, each state partition's leader loads it
+            self.transactions.load(self.txn_log.load())
 
     def _join_cluster(self, config: BrokerConfig, data_dir: Path) -> ClusterMember | None:
         """With `zookeeper.connect`, this broker is one of a cluster: connect to ZooKeeper now, as
@@ -205,6 +213,7 @@ class Broker:
         for server in self.servers:
             await server.wait_closed()
         await self.groups.stop()
+        self.marker_sender.close()
         for plog, states in list(self._producer_states.items()):
             plog.flush()
             states.write_snapshot(plog)
@@ -449,10 +458,17 @@ class Broker:
         self._wake(topic, partition)
 
     def leadership_changed(self, topic: str, partition: int, is_leader: bool) -> None:
-        """A new leader rebuilds the partition's producer state from its log, as replicated."""
+        """A new leader rebuilds the partition's producer state from its log, as replicated; the
+        leader of a coordinator's partition serves its groups or transactions."""
         plog = self.logs.get(topic, partition)
         if plog is not None:
             self._producer_states.pop(plog, None)
+        if topic == OFFSETS_TOPIC:
+            (self.groups.elected if is_leader else self.groups.resigned)(partition)
+        elif topic == STATE_TOPIC and is_leader:
+            self.transactions.elected(partition, self.txn_log.load(partition))
+        elif topic == STATE_TOPIC:
+            self.transactions.resigned(partition)
 
     # -- partitions
 
@@ -484,14 +500,20 @@ class Broker:
         """Aborted transactions overlapping [start, upper), for read_committed fetches."""
         return self.producer_states(plog).aborted_between(start, upper)
 
-    def write_txn_markers(self, partitions: Iterable[TopicPartition], producer_id: int, epoch: int,
-                          commit: bool) -> None:
-        """The coordinator ends a transaction on each of its partitions."""
+    def write_txn_markers(self, transactional_id: str, partitions: Iterable[TopicPartition], producer_id: int,
+                          epoch: int, commit: bool) -> asyncio.Future | None:
+        """The coordinator ends a transaction on each of its partitions: at once on a single node;
+        in a cluster through each partition's leader, with the state partition's leader epoch as
+        the coordinator epoch (a future of every marker written)."""
+        if self.cluster is not None:
+            coordinator_epoch = self.leader_epoch(STATE_TOPIC, self.txn_log.partition_of(transactional_id))
+            return self.marker_sender.send(partitions, producer_id, epoch, commit, coordinator_epoch)
         for topic, partition in partitions:
             error = self.write_txn_marker(topic, partition, producer_id, epoch, commit, COORDINATOR_EPOCH)
             if error not in (ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION):  # unknown: deleted since
                 log.warning("no %s marker for producer %d in %s-%d: %s", "COMMIT" if commit else "ABORT",
                             producer_id, topic, partition, error.name)
+        return None
 
     def write_txn_marker(self, topic: str, partition: int, producer_id: int, epoch: int, commit: bool,
                          coordinator_epoch: int) -> ErrorCode:
@@ -501,6 +523,9 @@ class Broker:
         plog = self.logs.get(topic, partition)
         if plog is None:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        error = self.serving_error(topic, partition)
+        if error != ErrorCode.NONE:
+            return error
         states = self.producer_states(plog)
         try:
             states.check_marker(producer_id, epoch, coordinator_epoch)
@@ -509,12 +534,23 @@ class Broker:
         kind = ControlType.COMMIT if commit else ControlType.ABORT
         marker = bytearray(build_end_txn_marker(kind, producer_id=producer_id, producer_epoch=epoch,
                                                 coordinator_epoch=coordinator_epoch, timestamp=int(time.time() * 1000)))
-        plog.append(marker)
+        self.append_internal(topic, partition, marker)
         states.record(plog, marker)
         if topic == OFFSETS_TOPIC:
-            self.groups.complete_transaction(producer_id, commit)
-        self._wake(topic, partition)
+            self.groups.complete_transaction(producer_id, commit, partition)
         return ErrorCode.NONE
+
+    def append_internal(self, topic: str, partition: int, batch: bytearray) -> int:
+        """Append a batch this broker wrote itself (coordinator records, transaction markers) as the
+        partition's leader, waking fetches as any append does; its base offset."""
+        error = self.serving_error(topic, partition)
+        if error != ErrorCode.NONE:
+            raise NotLeaderError(f"{topic}-{partition}: {error.name}")
+        base_offset = self.logs.get(topic, partition).append(batch)
+        self._wake(topic, partition)
+        if self.cluster is not None:
+            self.cluster.replicas.appended(topic, partition)
+        return base_offset
 
     def offsets_partition(self, group_id: str) -> TopicPartition:
         """The group's `__consumer_offsets` partition, where its transactional offsets are written."""
@@ -600,6 +636,8 @@ class Broker:
         NONE when `transaction.partition.verification.enable` is off."""
         if not self.config["transaction.partition.verification.enable"]:
             return ErrorCode.NONE
+        if self.transactions.availability(transactional_id) == ErrorCode.NOT_COORDINATOR:
+            return ErrorCode.NONE  # its coordinator is another broker: not asked (docs/compatibility.md)
         return self.transactions.verify(transactional_id, producer_id, epoch, [partition])[partition]
 
     # -- long polls

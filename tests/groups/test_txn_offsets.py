@@ -24,7 +24,7 @@ def committed(coord, group: str = "g", topic: str = "t", partition: int = 0) -> 
 def end(storage: MemoryGroupLog, coord, commit: bool, producer: Producer = PRODUCER) -> None:
     """What the broker does with a marker in the group's partition."""
     storage.end_transaction(producer.producer_id, commit)
-    coord.complete_transaction(producer.producer_id, commit)
+    coord.complete_transaction(producer.producer_id, commit, 0)
 
 
 def test_offsets_wait_for_the_commit_marker_and_an_abort_drops_them() -> None:

@@ -24,7 +24,7 @@ class Recorder:
     def persist(self, txn) -> None:
         self.states.append((txn.transactional_id, txn.state))
 
-    def write_markers(self, partitions, producer_id, epoch, commit) -> None:
+    def write_markers(self, transactional_id, partitions, producer_id, epoch, commit) -> None:
         self.markers.append((list(partitions), producer_id, epoch, commit))
 
 

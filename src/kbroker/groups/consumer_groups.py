@@ -98,8 +98,9 @@ class ConsumerGroups:
 
     def load(self, loader: records.Loader) -> None:
         """Groups as last written; their members' sessions start now, as after a coordinator move."""
-        self.groups.update(loader.groups(self.topic_name))
-        for group in self.groups.values():
+        loaded = loader.groups(self.topic_name)
+        self.groups.update(loaded)
+        for group in loaded.values():
             group.topic_partitions = self._subscribed_counts(group)
             for member in group.members.values():
                 self._arm_timers(group, member)

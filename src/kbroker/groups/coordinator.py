@@ -2,9 +2,11 @@
 
 It owns the classic groups and the offset store, hands the rebalance protocol to `Rebalancer`,
 writes every change as `__consumer_offsets` records through a `GroupLog`, and replays those
-records at start-up. A single node is the coordinator of every group. Offsets sent in a
-transaction are written at once but wait beside the committed ones until the transaction's
-marker reaches their partition, live or on replay.
+records when it starts serving their partition. A single node is the coordinator of every group
+and loads them all at start-up; in a cluster a broker coordinates the groups of the
+`__consumer_offsets` partitions it leads (`elected`, `resigned`), and answers NOT_COORDINATOR for
+the others, as Kafka does. Offsets sent in a transaction are written at once but wait beside the
+committed ones until the transaction's marker reaches their partition, live or on replay.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
 
 from kproto import ErrorCode
 
+from kbroker.coordinator_log import replicated
 from kbroker.groups import records
 from kbroker.groups.classic import ClassicGroup
 from kbroker.groups.config import GroupConfig
@@ -24,9 +27,9 @@ from kbroker.groups import consumer_records
 from kbroker.groups.consumer_groups import ConsumerGroups, DerivedTopicIds, Heartbeat, HeartbeatResult, TopicCounts
 from kbroker.groups.member import ClassicMember
 from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, PendingOffsets, expired_offsets
-from kbroker.groups.rebalance import JoinRequest, Rebalancer
+from kbroker.groups.rebalance import JoinRequest, Rebalancer, settled
 from kbroker.groups.records import GroupRecord, OffsetRecord, RecordBytes
-from kbroker.groups.results import DescribedMember, GroupDescription, GroupListing, JoinResult
+from kbroker.groups.results import DescribedMember, GroupDescription, GroupListing, JoinResult, SyncResult
 from kbroker.groups.states import COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE, parse_state
 from kbroker.groups.storage import NO_PRODUCER_ID, GroupLog, OffsetsTopicLog, Producer, Replayed, StoredRecord, TxnMarker
 from kbroker.groups.timers import Timers
@@ -68,14 +71,18 @@ class GroupCoordinator:
             return info.name if info is not None else None
 
         return cls(GroupConfig.from_broker(broker.config), OffsetsTopicLog(broker), topics=topics,
-                   topic_ids=(topic_id, topic_name))
+                   topic_ids=(topic_id, topic_name), clustered=broker.cluster is not None)
 
     def __init__(self, config: GroupConfig, storage: GroupLog, clock: Callable[[], int] = now_ms,
                  topics: TopicCounts = dict,
-                 topic_ids: tuple[consumer_records.TopicId, consumer_records.TopicName] | None = None) -> None:
+                 topic_ids: tuple[consumer_records.TopicId, consumer_records.TopicName] | None = None,
+                 clustered: bool = False) -> None:
         self.config = config
         self.storage = storage
         self.now_ms = clock
+        #: the offsets partitions served: None on a single node, which serves them all; in a
+        #: cluster those this broker leads, loaded when it became their leader
+        self.served: set[int] | None = set() if clustered else None
         self.groups: dict[str, ClassicGroup] = {}
         self.offsets = OffsetStore()
         self.pending = PendingOffsets()
@@ -90,19 +97,64 @@ class GroupCoordinator:
     # -- lifecycle
 
     async def start(self) -> None:
-        """Load groups and offsets from storage, then run session timers and offset expiry."""
+        """Load groups and offsets from storage (a single node's, all of them), then run session
+        timers and offset expiry."""
+        if self.served is None:
+            self._restore(self.storage.load())
+            log.info("group coordinator loaded %d groups, %d with committed offsets", len(self.groups),
+                     sum(1 for _ in self.offsets.groups()))
+        self._expiry_task = asyncio.get_running_loop().create_task(self._expire_periodically())
+
+    def _restore(self, stored: Iterable[Replayed]) -> None:
+        """Replay stored records into groups, whose members' sessions start now."""
+        known = set(self.groups)
         kip848 = consumer_records.Loader()
-        self.load(self.storage.load(), kip848)
+        self.load(stored, kip848)
         self.consumer.load(kip848)
         for group_id in self.consumer.groups:  # offsets alone made a classic placeholder for it
             if group_id in self.groups and self.groups[group_id].is_in(EMPTY):
                 del self.groups[group_id]
-        for group in self.groups.values():
+        for group in [g for group_id, g in self.groups.items() if group_id not in known]:
             for member in group.members.values():
                 self.rebalancer.touch(group, member.member_id)
-        self._expiry_task = asyncio.get_running_loop().create_task(self._expire_periodically())
-        log.info("group coordinator loaded %d groups, %d with committed offsets", len(self.groups),
-                 sum(1 for _ in self.offsets.groups()))
+
+    # -- which groups this coordinator serves (a cluster's brokers share them out)
+
+    def availability(self, group_id: str) -> ErrorCode:
+        """NONE when this coordinator serves the group; NOT_COORDINATOR when it does not lead the
+        group's offsets partition. Loading is done in one go, so there is no load in progress."""
+        if self.served is None or not group_id or self.storage.partition_of(group_id) in self.served:
+            return ErrorCode.NONE  # an empty id gets each request's own INVALID_GROUP_ID
+        return ErrorCode.NOT_COORDINATOR
+
+    def elected(self, partition: int) -> None:
+        """This broker leads the offsets partition now: its groups and offsets come from the log,
+        as replicated; already serving it (a new epoch of the same leader) changes nothing."""
+        if self.served is None or partition in self.served:
+            return
+        self.served.add(partition)
+        before = len(self.groups) + len(self.consumer.groups)
+        self._restore(self.storage.load(partition))
+        log.info("group coordinator loaded %d groups of __consumer_offsets-%d",
+                 len(self.groups) + len(self.consumer.groups) - before, partition)
+
+    def resigned(self, partition: int) -> None:
+        """Another broker leads the offsets partition now: its groups are forgotten here, and their
+        waiting joins and syncs are answered NOT_COORDINATOR so that members find the new one."""
+        if self.served is None or partition not in self.served:
+            return
+        self.served.discard(partition)
+        ids = {g for g in [*self.groups, *self.consumer.groups, *self.offsets.groups(), *self.pending.groups()]
+               if self.storage.partition_of(g) == partition}
+        for group_id in ids:
+            group = self.groups.pop(group_id, None)
+            if group is not None:
+                self.rebalancer.abandon(group, ErrorCode.NOT_COORDINATOR)
+            self.consumer.groups.pop(group_id, None)
+            self.timers.cancel_group(group_id)
+            self.offsets.delete_group(group_id)
+            self.pending.drop_group(group_id)
+        log.info("group coordinator unloaded %d groups of __consumer_offsets-%d", len(ids), partition)
 
     async def stop(self) -> None:
         if self._expiry_task is not None:
@@ -120,7 +172,7 @@ class GroupCoordinator:
         metadata: dict[str, object] = {}
         for entry in stored:
             if isinstance(entry, TxnMarker):
-                self.complete_transaction(entry.producer_id, entry.commit)
+                self.complete_transaction(entry.producer_id, entry.commit, entry.partition)
                 continue
             if kip848 is not None and kip848.feed(entry.key, entry.value):
                 continue
@@ -169,12 +221,13 @@ class GroupCoordinator:
 
     def join(self, request: JoinRequest) -> asyncio.Future:
         """A classic join; an empty KIP-848 group of that id gives way, one with members refuses."""
+        error = self.availability(request.group_id)
+        if error:
+            return settled(JoinResult(error, member_id=request.member_id))
         consumer_group = self.consumer.groups.get(request.group_id)
         if consumer_group is not None:
             if consumer_group.members:
-                refused = asyncio.get_running_loop().create_future()
-                refused.set_result(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
-                return refused
+                return settled(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
             del self.consumer.groups[request.group_id]
             self.storage.append(request.group_id, consumer_records.group_tombstones(request.group_id))
         return self.rebalancer.join(request)
@@ -182,6 +235,9 @@ class GroupCoordinator:
     def consumer_heartbeat(self, heartbeat: Heartbeat) -> HeartbeatResult:
         """A KIP-848 heartbeat; an empty classic group of that id gives way to a joining member,
         as in Kafka; anything else meeting a classic group gets GROUP_ID_NOT_FOUND."""
+        error = self.availability(heartbeat.group_id)
+        if error:
+            return HeartbeatResult(error)
         classic = self.groups.get(heartbeat.group_id)
         if classic is not None and heartbeat.group_id not in self.consumer.groups:
             if heartbeat.member_epoch != 0 or not classic.is_in(EMPTY) or classic.pending_members:
@@ -195,14 +251,18 @@ class GroupCoordinator:
 
     def sync(self, group_id: str, generation: int, member_id: str, group_instance_id: str | None,
              protocol_type: str | None, protocol_name: str | None, assignments: dict[str, bytes]) -> asyncio.Future:
+        error = self.availability(group_id)
+        if error:
+            return settled(SyncResult(error))
         return self.rebalancer.sync(group_id, generation, member_id, group_instance_id, protocol_type,
                                     protocol_name, assignments)
 
     def heartbeat(self, group_id: str, member_id: str, group_instance_id: str | None, generation: int) -> ErrorCode:
-        return self.rebalancer.heartbeat(group_id, member_id, group_instance_id, generation)
+        return self.availability(group_id) or self.rebalancer.heartbeat(group_id, member_id, group_instance_id, generation)
 
     def leave(self, group_id: str, members: list[tuple[str, str | None]]):
-        return self.rebalancer.leave(group_id, members)
+        error = self.availability(group_id)
+        return (error, []) if error else self.rebalancer.leave(group_id, members)
 
     # -- offsets
 
@@ -211,6 +271,8 @@ class GroupCoordinator:
                        api_version: int = 9) -> list[ErrorCode]:
         """One error per commit, in order; a group-level problem is every commit's error."""
         unknown = ErrorCode.GROUP_ID_NOT_FOUND if api_version >= 9 else ErrorCode.ILLEGAL_GENERATION
+        if error := self.availability(group_id):
+            return [error] * len(commits)
         error, group = self._committer_check(group_id, generation, member_id, group_instance_id, unknown)
         if error:
             return [error] * len(commits)
@@ -229,6 +291,8 @@ class GroupCoordinator:
         """TxnOffsetCommit, once the transaction coordinator knows the group's partition is in the
         transaction: checked by Kafka's rules for transactional commits, written as the producer's
         transactional batch, and pending until the transaction's marker."""
+        if error := self.availability(group_id):
+            return [error] * len(commits)
         error, _ = self._committer_check(group_id, generation, member_id, instance_id, ErrorCode.ILLEGAL_GENERATION,
                                          transactional=True)
         if error == ErrorCode.STALE_MEMBER_EPOCH:  # TxnOffsetCommit has no such error
@@ -240,10 +304,12 @@ class GroupCoordinator:
             self.pending.put(producer.producer_id, group_id, commit.topic, commit.partition, value)
         return errors
 
-    def complete_transaction(self, producer_id: int, commit: bool) -> None:
-        """A transaction's marker reached `__consumer_offsets`: its pending offsets become committed
-        offsets, unless a later plain commit of the partition is there already, or are dropped."""
-        for group_id, offsets in self.pending.take(producer_id).items():
+    def complete_transaction(self, producer_id: int, commit: bool, partition: int) -> None:
+        """A transaction's marker reached `__consumer_offsets` partition `partition`: the pending
+        offsets of its groups there become committed offsets, unless a later plain commit of the
+        partition is there already, or are dropped."""
+        taken = self.pending.take(producer_id, lambda group_id: self.storage.partition_of(group_id) == partition)
+        for group_id, offsets in taken.items():
             for (topic, partition), offset in offsets.items() if commit else ():
                 current = self.offsets.get(group_id, topic, partition)
                 if current is None or offset.record_offset > current.record_offset:
@@ -252,6 +318,12 @@ class GroupCoordinator:
     def has_pending_offset(self, group_id: str, topic: str, partition: int) -> bool:
         """Whether an open transaction holds an offset of the partition (OffsetFetch's require_stable)."""
         return self.pending.has(group_id, topic, partition)
+
+    def replication(self, group_id: str, timeout_ms: int) -> Awaitable[ErrorCode] | None:
+        """Kafka writes offset commits with acks=-1: an awaitable of NONE once what was written for
+        the group has reached the in-sync replicas of its partition, else of the client's error;
+        None where writes are complete at once (a single node)."""
+        return replicated(self.storage.replicated(group_id), timeout_ms)
 
     def offsets_partition(self, group_id: str) -> int:
         """The group's `__consumer_offsets` partition, which AddOffsetsToTxn adds to a transaction."""
@@ -313,7 +385,10 @@ class GroupCoordinator:
         return ErrorCode.NONE
 
     def check_fetch(self, group_id: str, member_id: str | None, member_epoch: int) -> ErrorCode:
-        """OffsetFetch v9 from a KIP-848 member is checked like its commits; tools (epoch -1) are not."""
+        """Whether OffsetFetch may read the group's offsets here: only from its coordinator, and
+        v9 from a KIP-848 member is checked like its commits; tools (epoch -1) are not."""
+        if error := self.availability(group_id):
+            return error
         group = self.consumer.groups.get(group_id)
         if group is None or (member_epoch < 0 and not member_id):
             return ErrorCode.NONE
@@ -334,6 +409,8 @@ class GroupCoordinator:
     def delete_offsets(self, group_id: str, wanted: list[tuple[str, list[int]]]
                        ) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, ErrorCode]]]]]:
         """OffsetDelete: offsets of topics the group still consumes stay (GROUP_SUBSCRIBED_TO_TOPIC)."""
+        if error := self.availability(group_id):
+            return error, []
         group = self.groups.get(group_id)
         if group is None or group.is_in(DEAD):
             return ErrorCode.GROUP_ID_NOT_FOUND, []
@@ -372,6 +449,8 @@ class GroupCoordinator:
     def describe_group(self, group_id: str) -> GroupDescription:
         """DescribeGroups describes classic groups only: a KIP-848 group answers as an unknown one
         (Dead, no members), as Kafka's does; clients describe those with ConsumerGroupDescribe."""
+        if error := self.availability(group_id):
+            return GroupDescription(group_id, "", error=error)  # Kafka's empty summary
         group = self.groups.get(group_id)
         if group is None or group_id in self.consumer.groups:
             return GroupDescription(group_id, str(DEAD))
@@ -387,6 +466,9 @@ class GroupCoordinator:
     def delete_groups(self, group_ids: list[str]) -> list[tuple[str, ErrorCode]]:
         results = []
         for group_id in group_ids:
+            if error := self.availability(group_id):
+                results.append((group_id, error))
+                continue
             consumer_group = self.consumer.groups.get(group_id)
             if consumer_group is not None:
                 error = ErrorCode.NON_EMPTY_GROUP if consumer_group.members else ErrorCode.NONE

@@ -4,7 +4,7 @@ beside them, and Kafka's rules for when offsets expire."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from kbroker.groups.classic import ClassicGroup
 from kbroker.groups.states import EMPTY, STABLE
@@ -73,9 +73,15 @@ class PendingOffsets:
     def put(self, producer_id: int, group_id: str, topic: str, partition: int, offset: OffsetAndMetadata) -> None:
         self._by_producer.setdefault(producer_id, {}).setdefault(group_id, {})[(topic, partition)] = offset
 
-    def take(self, producer_id: int) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
-        """The producer's pending offsets by group, forgotten here: its transaction has ended."""
-        return self._by_producer.pop(producer_id, {})
+    def take(self, producer_id: int, wanted: Callable[[str], bool]
+             ) -> dict[str, dict[TopicPartition, OffsetAndMetadata]]:
+        """The producer's pending offsets in the `wanted` groups, by group, forgotten here: its
+        transaction has ended in their partition."""
+        groups = self._by_producer.get(producer_id, {})
+        taken = {group_id: groups.pop(group_id) for group_id in [g for g in groups if wanted(g)]}
+        if not groups:
+            self._by_producer.pop(producer_id, None)
+        return taken
 
     def has(self, group_id: str, topic: str, partition: int) -> bool:
         return any((topic, partition) in groups.get(group_id, ()) for groups in self._by_producer.values())
@@ -83,6 +89,17 @@ class PendingOffsets:
     def has_group(self, group_id: str) -> bool:
         """Whether an open transaction holds offsets of the group."""
         return any(group_id in groups for groups in self._by_producer.values())
+
+    def groups(self) -> set[str]:
+        return {group_id for groups in self._by_producer.values() for group_id in groups}
+
+    def drop_group(self, group_id: str) -> None:
+        """Forget the group's pending offsets: another coordinator serves it now."""
+        for producer_id in list(self._by_producer):
+            groups = self._by_producer[producer_id]
+            groups.pop(group_id, None)
+            if not groups:
+                del self._by_producer[producer_id]
 
     def partitions_of(self, group_id: str) -> set[TopicPartition]:
         return {tp for groups in self._by_producer.values() for tp in groups.get(group_id, ())}

@@ -47,7 +47,8 @@ class JoinRequest:
     supports_skip_assignment: bool = True
 
 
-def _done(result: object) -> asyncio.Future:
+def settled(result: object) -> asyncio.Future:
+    """A future that already holds its answer."""
     future = asyncio.get_running_loop().create_future()
     future.set_result(result)
     return future
@@ -67,14 +68,14 @@ class Rebalancer:
     def join(self, req: JoinRequest) -> asyncio.Future:
         """The JoinGroup answer: already done for errors, pending while the group rebalances."""
         if not req.group_id:
-            return _done(JoinResult(ErrorCode.INVALID_GROUP_ID, member_id=req.member_id))
+            return settled(JoinResult(ErrorCode.INVALID_GROUP_ID, member_id=req.member_id))
         if not self.config.min_session_timeout_ms <= req.session_timeout_ms <= self.config.max_session_timeout_ms:
-            return _done(JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, member_id=req.member_id))
+            return settled(JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, member_id=req.member_id))
         unknown = req.member_id == ""
         group = self.groups.get(req.group_id)
         if group is None:
             if not unknown:
-                return _done(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id=req.member_id))
+                return settled(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id=req.member_id))
             group = self.groups[req.group_id] = ClassicGroup(req.group_id, self.now_ms())
         future = asyncio.get_running_loop().create_future()
         if not self._accepts_joining_member(group, req.member_id):
@@ -289,19 +290,19 @@ class Rebalancer:
              protocol_type: str | None, protocol_name: str | None,
              assignments: dict[str, bytes]) -> asyncio.Future:
         if not group_id:
-            return _done(SyncResult(ErrorCode.INVALID_GROUP_ID))
+            return settled(SyncResult(ErrorCode.INVALID_GROUP_ID))
         group = self.groups.get(group_id)
         if group is None or group.is_in(EMPTY):
-            return _done(SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
+            return settled(SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
         error = self._check_sync(group, generation, member_id, group_instance_id, protocol_type, protocol_name)
         if error:
-            return _done(SyncResult(error))
+            return settled(SyncResult(error))
         if group.is_in(PREPARING_REBALANCE):
-            return _done(SyncResult(ErrorCode.REBALANCE_IN_PROGRESS))
+            return settled(SyncResult(ErrorCode.REBALANCE_IN_PROGRESS))
         member = group.members[member_id]
         if group.is_in(STABLE):
             self._remove_pending_sync(group, member_id)
-            return _done(SyncResult(ErrorCode.NONE, member.assignment, group.protocol_type, group.protocol_name))
+            return settled(SyncResult(ErrorCode.NONE, member.assignment, group.protocol_type, group.protocol_name))
         future = asyncio.get_running_loop().create_future()
         if member.sync_waiter is not None:
             member.complete_sync(SyncResult(ErrorCode.REBALANCE_IN_PROGRESS))

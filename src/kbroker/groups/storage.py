@@ -1,9 +1,11 @@
 """Where the coordinator keeps its records: `__consumer_offsets`, or memory for tests.
 
 The coordinator only needs two things from storage: append a group's records (they go to that
-group's partition, in order) and read everything back at start-up. Replaying the records with
-"last value per key wins, a null value deletes" gives the compacted view whether or not the log
-has been compacted yet.
+group's partition, in order) and read a partition back when it starts serving it (at start-up on
+a single node; on becoming its leader in a cluster). Replaying the records with "last value per
+key wins, a null value deletes" gives the compacted view whether or not the log has been
+compacted yet. In a cluster only the partition's leader appends, and `replicated` says when what
+it appended has reached the in-sync replicas.
 
 Offsets sent in a transaction are appended as a transactional batch carrying the producer's id
 and epoch, as Kafka's coordinator writes them; they stay pending until the transaction's COMMIT
@@ -12,14 +14,16 @@ or ABORT marker in the same partition, which replay hands over in log order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Protocol, Union
 
-from kproto.records import Record, build_batch, decode_batches
+from kproto.records import Record, build_batch
 from kproto.records.control import ControlType, read_control_type
 
+from kbroker.coordinator_log import stored_batches
 from kbroker.groups.records import RecordBytes, partition_for
 
 if TYPE_CHECKING:
@@ -50,10 +54,11 @@ class StoredRecord:
 
 @dataclass(frozen=True, slots=True)
 class TxnMarker:
-    """A transaction's end in the partition: its pending offsets are committed or dropped."""
+    """A transaction's end in the partition: its pending offsets there are committed or dropped."""
 
     producer_id: int
     commit: bool
+    partition: int
 
 
 Replayed = Union[StoredRecord, TxnMarker]
@@ -63,9 +68,14 @@ class GroupLog(Protocol):
     def append(self, group_id: str, records: list[RecordBytes], producer: Producer | None = None) -> int:
         """Append the group's records, transactional when `producer` is given; the first record's offset."""
 
-    def load(self) -> Iterator[Replayed]: ...
+    def load(self, partition: int | None = None) -> Iterator[Replayed]:
+        """The records of one partition, or of every partition when `partition` is None."""
 
     def partition_of(self, group_id: str) -> int: ...
+
+    def replicated(self, group_id: str) -> asyncio.Future | None:
+        """A future of the acks=all outcome of everything appended so far to the group's partition;
+        None where appends are complete at once."""
 
 
 class MemoryGroupLog:
@@ -83,13 +93,16 @@ class MemoryGroupLog:
 
     def end_transaction(self, producer_id: int, commit: bool) -> None:
         """The marker a transaction coordinator writes, as the broker does into `__consumer_offsets`."""
-        self.entries.append(("", TxnMarker(producer_id, commit)))
+        self.entries.append(("", TxnMarker(producer_id, commit, 0)))
 
-    def load(self) -> Iterator[Replayed]:
+    def load(self, partition: int | None = None) -> Iterator[Replayed]:
         return iter([entry for _, entry in self.entries])
 
     def partition_of(self, group_id: str) -> int:
         return 0
+
+    def replicated(self, group_id: str) -> asyncio.Future | None:
+        return None
 
 
 class OffsetsTopicLog:
@@ -113,38 +126,39 @@ class OffsetsTopicLog:
     def append(self, group_id: str, records: list[RecordBytes], producer: Producer | None = None) -> int:
         if not records:
             return -1
-        plog = self.broker.partition_log(OFFSETS_TOPIC, self.partition_of(group_id))
+        partition = self.partition_of(group_id)
         now = int(time.time() * 1000)
         entries = [Record(i, now, key, value) for i, (key, value) in enumerate(records)]
         if producer is None:
-            return plog.append(bytearray(build_batch(entries)))
+            return self.broker.append_internal(OFFSETS_TOPIC, partition, bytearray(build_batch(entries)))
         batch = bytearray(build_batch(entries, transactional=True, producer_id=producer.producer_id,
                                       producer_epoch=producer.epoch, base_sequence=TXN_BASE_SEQUENCE))
-        first = plog.append(batch)
+        first = self.broker.append_internal(OFFSETS_TOPIC, partition, batch)
+        plog = self.broker.partition_log(OFFSETS_TOPIC, partition)
         self.broker.producer_states(plog).record(plog, batch)  # the partition's open transaction, as for any log
         return first
 
-    def load(self) -> Iterator[Replayed]:
+    def replicated(self, group_id: str) -> asyncio.Future | None:
+        partition = self.partition_of(group_id)
+        plog = self.broker.partition_log(OFFSETS_TOPIC, partition)
+        return self.broker.replication_waiter(OFFSETS_TOPIC, partition, plog.log_end_offset) if plog else None
+
+    def load(self, partition: int | None = None) -> Iterator[Replayed]:
         info = self.broker.topics.get(OFFSETS_TOPIC)
-        for index in range(info.partitions if info else 0):
-            plog = self.broker.partition_log(OFFSETS_TOPIC, index)
-            if plog is None:
-                continue
-            offset = plog.log_start_offset
-            while offset < plog.log_end_offset:
-                data = plog.read(offset, LOAD_CHUNK_BYTES)
-                batches = decode_batches(data)
-                if not batches:
-                    break
-                for batch in batches:
-                    header = batch.header
-                    if header.is_control:
-                        kind = read_control_type(batch.records[0].key) if batch.records else None
-                        if kind in (ControlType.COMMIT, ControlType.ABORT):
-                            yield TxnMarker(header.producer_id, kind == ControlType.COMMIT)
-                    else:
-                        producer_id = header.producer_id if header.is_transactional else NO_PRODUCER_ID
-                        for record in batch.records:
-                            if record.offset >= offset:
-                                yield StoredRecord(record.key, record.value, record.offset, producer_id)
-                    offset = header.next_offset
+        for index in range(info.partitions if info else 0) if partition is None else [partition]:
+            yield from self._replay(index)
+
+    def _replay(self, partition: int) -> Iterator[Replayed]:
+        plog = self.broker.partition_log(OFFSETS_TOPIC, partition)
+        start = plog.log_start_offset if plog else 0
+        for batch in stored_batches(plog, LOAD_CHUNK_BYTES):
+            header = batch.header
+            if header.is_control:
+                kind = read_control_type(batch.records[0].key) if batch.records else None
+                if kind in (ControlType.COMMIT, ControlType.ABORT):
+                    yield TxnMarker(header.producer_id, kind == ControlType.COMMIT, partition)
+            else:
+                producer_id = header.producer_id if header.is_transactional else NO_PRODUCER_ID
+                for record in batch.records:
+                    if record.offset >= start:
+                        yield StoredRecord(record.key, record.value, record.offset, producer_id)

@@ -1,7 +1,8 @@
 """Named one-shot timers on the asyncio loop: scheduling a key again replaces its timer.
 
 Kafka's coordinator keys its timers the same way (a member's session, a group's join phase), so
-a heartbeat simply re-arms the member's key and a stale callback can never fire twice.
+a heartbeat simply re-arms the member's key and a stale callback can never fire twice. Keys are
+tuples whose second item is the group id, so that a group's timers can all be cancelled at once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class Timers:
         handle = self._handles.pop(key, None)
         if handle is not None:
             handle.cancel()
+
+    def cancel_group(self, group_id: str) -> None:
+        """Every timer of the group: its coordinator no longer serves it."""
+        for key in [k for k in self._handles if k[1] == group_id]:
+            self.cancel(key)
 
     def is_scheduled(self, key: Hashable) -> bool:
         return key in self._handles

@@ -73,6 +73,10 @@ def consumer_group_describe(ctx: RequestContext,
     R = ConsumerGroupDescribeResponse
     described = []
     for group_id in request.group_ids:
+        error = ctx.broker.groups.availability(group_id)
+        if error:
+            described.append(R.DescribedGroup(error_code=error, group_id=group_id, authorized_operations=operations))
+            continue
         group = ctx.broker.groups.consumer.groups.get(group_id)
         if group is None:
             message = (f"Group {group_id} is not a consumer group." if group_id in ctx.broker.groups.groups

@@ -6,10 +6,15 @@ v2 fetches every offset of a group with null topics and adds a top-level error, 
 epoch, v7 require-stable (a partition with an offset pending in an open transaction answers
 UNSTABLE_OFFSET_COMMIT, so that a read_committed consumer waits for it), v8 several groups per
 request, v9 the KIP-848 member id and epoch. Topics and partitions the broker does not host get UNKNOWN_TOPIC_OR_PARTITION, as
-Kafka answers them before asking the coordinator.
+Kafka answers them before asking the coordinator. A broker that is not the group's coordinator
+answers NOT_COORDINATOR (OffsetFetch v0-1 in every partition, as those versions have no group
+error). In a cluster a commit is answered once its records have reached the in-sync replicas of
+the group's `__consumer_offsets` partition, as Kafka writes them with acks=-1.
 """
 
 from __future__ import annotations
+
+from typing import Awaitable, Callable, TypeVar
 
 from kproto import ErrorCode
 from kproto.messages import (
@@ -21,6 +26,7 @@ from kproto.messages import (
     OffsetFetchResponse,
 )
 
+from kbroker.coordinator_log import answer_once_replicated
 from kbroker.groups import OffsetCommit
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
@@ -30,13 +36,29 @@ OFFSET_FETCH = 9
 OFFSET_DELETE = 47
 
 
+Response = TypeVar("Response")
+Errors = dict[tuple[str, int], ErrorCode]
+
+
 def hosts(ctx: RequestContext, topic: str, partition: int) -> bool:
     info = ctx.broker.topics.get(topic)
     return info is not None and 0 <= partition < info.partitions
 
 
+def once_replicated(ctx: RequestContext, group_id: str, errors: Errors,
+                    build: Callable[[Errors], Response]) -> Response | Awaitable[Response]:
+    """The commit's answer, once what it wrote is replicated where the coordinator waits for that;
+    a failed wait becomes the error of every commit that was written."""
+    written = ErrorCode.NONE in errors.values()
+    waiting = ctx.broker.groups.replication(group_id, ctx.broker.config["offsets.commit.timeout.ms"]) \
+        if written else None
+    return answer_once_replicated(waiting, lambda error: build(
+        {tp: error if e == ErrorCode.NONE else e for tp, e in errors.items()} if error else errors))
+
+
 @handles(OFFSET_COMMIT, 0, 9)
-def offset_commit(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
+def offset_commit(ctx: RequestContext,
+                  request: OffsetCommitRequest) -> OffsetCommitResponse | Awaitable[OffsetCommitResponse]:
     commits: list[OffsetCommit] = []
     errors: dict[tuple[str, int], ErrorCode] = {}
     for topic in request.topics:
@@ -53,14 +75,14 @@ def offset_commit(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCo
             request.group_id, request.generation_id_or_member_epoch, request.member_id, request.group_instance_id,
             commits, request.retention_time_ms, ctx.api_version)
     errors.update(((c.topic, c.partition), e) for c, e in zip(commits, outcome))
-    return OffsetCommitResponse(topics=[
+    return once_replicated(ctx, request.group_id, errors, lambda final: OffsetCommitResponse(topics=[
         OffsetCommitResponse.OffsetCommitResponseTopic(name=topic.name, partitions=[
             OffsetCommitResponse.OffsetCommitResponsePartition(
-                partition_index=p.partition_index, error_code=errors[(topic.name, p.partition_index)])
+                partition_index=p.partition_index, error_code=final[(topic.name, p.partition_index)])
             for p in topic.partitions
         ])
         for topic in request.topics
-    ])
+    ]))
 
 
 def fetch_group(ctx: RequestContext, group_id: str, wanted: list[tuple[str, list[int]]] | None,
@@ -101,6 +123,9 @@ def offset_fetch(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
                     for topic, parts in fetch_group(ctx, group.group_id, wanted, request.require_stable)]))
         return OffsetFetchResponse(groups=groups)
     wanted = None if request.topics is None else [(t.name, list(t.partition_indexes)) for t in request.topics]
+    error = ctx.broker.groups.check_fetch(request.group_id, None, -1)
+    if error:
+        return fetch_refused(ctx.api_version, error, wanted or [])
     return OffsetFetchResponse(error_code=ErrorCode.NONE, topics=[
         OffsetFetchResponse.OffsetFetchResponseTopic(name=topic, partitions=[
             OffsetFetchResponse.OffsetFetchResponsePartition(
@@ -109,6 +134,18 @@ def offset_fetch(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
             for p, o, e, m, error in parts])
         for topic, parts in fetch_group(ctx, request.group_id, wanted, request.require_stable)
     ])
+
+
+def fetch_refused(version: int, error: ErrorCode, wanted: list[tuple[str, list[int]]]) -> OffsetFetchResponse:
+    """A v0-7 refusal: v2+ carry the group's error, v0-1 put it in each partition asked for."""
+    if version >= 2:
+        return OffsetFetchResponse(error_code=error)
+    return OffsetFetchResponse(topics=[
+        OffsetFetchResponse.OffsetFetchResponseTopic(name=topic, partitions=[
+            OffsetFetchResponse.OffsetFetchResponsePartition(partition_index=p, committed_offset=-1, metadata="",
+                                                             error_code=error)
+            for p in partitions])
+        for topic, partitions in wanted])
 
 
 @handles(OFFSET_DELETE, 0, 0)

@@ -8,21 +8,27 @@ older instances; clients before v4 are told INVALID_PRODUCER_EPOCH for PRODUCER_
 
 from __future__ import annotations
 
+from typing import Awaitable
+
+from kproto import ErrorCode
 from kproto.messages import InitProducerIdRequest, InitProducerIdResponse
 
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
-from kbroker.handlers.transactions import for_client
+from kbroker.handlers.transactions import for_client, once_state_replicated
 
 INIT_PRODUCER_ID = 22
 FENCED_VERSION = 4
 
 
 @handles(INIT_PRODUCER_ID, 0, 5)
-def init_producer_id(ctx: RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse:
+def init_producer_id(ctx: RequestContext,
+                     request: InitProducerIdRequest) -> InitProducerIdResponse | Awaitable[InitProducerIdResponse]:
     if request.transactional_id is not None:
         result = ctx.broker.transactions.init_producer_id(request.transactional_id, request.transaction_timeout_ms,
                                                           request.producer_id, request.producer_epoch)
-        return InitProducerIdResponse(error_code=for_client(result.error, ctx.api_version, FENCED_VERSION),
-                                      producer_id=result.producer_id, producer_epoch=result.epoch)
+        return once_state_replicated(ctx, request.transactional_id, result.error == ErrorCode.NONE, lambda failed: (
+            InitProducerIdResponse(error_code=for_client(result.error or failed, ctx.api_version, FENCED_VERSION),
+                                   producer_id=-1 if failed else result.producer_id,
+                                   producer_epoch=-1 if failed else result.epoch)))
     return InitProducerIdResponse(producer_id=ctx.broker.producer_ids.allocate(), producer_epoch=0)

@@ -55,9 +55,11 @@ def describe_producers(ctx: RequestContext, request: DescribeProducersRequest) -
         for t in request.topics])
 
 
-def transaction_state(transactional_id: str, txn: TxnMetadata | None) -> DescribeTransactionsResponse.TransactionState:
-    if txn is None:
-        error = ErrorCode.TRANSACTIONAL_ID_NOT_FOUND if transactional_id else ErrorCode.INVALID_REQUEST
+def transaction_state(transactional_id: str, txn: TxnMetadata | None,
+                      error: ErrorCode = ErrorCode.NONE) -> DescribeTransactionsResponse.TransactionState:
+    """The id's state; `error` when this broker is not its coordinator."""
+    if txn is None or error:
+        error = error or (ErrorCode.TRANSACTIONAL_ID_NOT_FOUND if transactional_id else ErrorCode.INVALID_REQUEST)
         return DescribeTransactionsResponse.TransactionState(
             error_code=error, transactional_id=transactional_id, producer_id=-1, producer_epoch=-1,
             transaction_start_time_ms=-1)
@@ -72,9 +74,10 @@ def transaction_state(transactional_id: str, txn: TxnMetadata | None) -> Describ
 
 @handles(DESCRIBE_TRANSACTIONS, 0, 0)
 def describe_transactions(ctx: RequestContext, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse:
-    known = ctx.broker.transactions.transactions
+    coordinator = ctx.broker.transactions
     return DescribeTransactionsResponse(transaction_states=[
-        transaction_state(tid, known.get(tid)) for tid in request.transactional_ids])
+        transaction_state(tid, coordinator.transactions.get(tid), coordinator.availability(tid))
+        for tid in request.transactional_ids])
 
 
 @handles(LIST_TRANSACTIONS, 0, 2)

@@ -9,6 +9,8 @@ PRODUCER_FENCED code: those clients are told INVALID_PRODUCER_EPOCH instead, as 
 
 from __future__ import annotations
 
+from typing import Awaitable, Callable, TypeVar
+
 from kproto import ErrorCode
 from kproto.messages import (
     AddOffsetsToTxnRequest,
@@ -21,10 +23,11 @@ from kproto.messages import (
     TxnOffsetCommitResponse,
 )
 
+from kbroker.coordinator_log import answer_once_replicated, replicated
 from kbroker.groups import OffsetCommit
 from kbroker.groups.storage import Producer
 from kbroker.handlers.context import RequestContext
-from kbroker.handlers.offsets import hosts
+from kbroker.handlers.offsets import hosts, once_replicated
 from kbroker.handlers.registry import handles
 from kbroker.txn.verification import ABORTABLE_TXN_OFFSET_COMMIT_VERSION, for_writer
 
@@ -35,6 +38,7 @@ TXN_OFFSET_COMMIT = 28
 FENCED_VERSION = 2  # the first version of AddPartitionsToTxn, AddOffsetsToTxn and EndTxn with PRODUCER_FENCED
 FIRST_BATCHED_VERSION = 4
 
+Response = TypeVar("Response")
 PartitionResult = AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult
 TopicResult = AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult
 
@@ -42,6 +46,22 @@ TopicResult = AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult
 def for_client(error: ErrorCode, version: int, fenced_version: int = FENCED_VERSION) -> ErrorCode:
     """PRODUCER_FENCED as a client of this version understands it."""
     return ErrorCode.INVALID_PRODUCER_EPOCH if error == ErrorCode.PRODUCER_FENCED and version < fenced_version else error
+
+
+def once_state_replicated(ctx: RequestContext, transactional_id: str, written: bool,
+                          build: Callable[[ErrorCode], Response]) -> Response | Awaitable[Response]:
+    """The coordinator's answer, once what it `written` to `__transaction_state` for the id has
+    reached the in-sync replicas (in a cluster); `build` gets NONE, or the failed wait's error."""
+    waiting = None
+    if written:
+        waiting = replicated(ctx.broker.txn_log.replicated(transactional_id), ctx.broker.config["request.timeout.ms"])
+    return answer_once_replicated(waiting, build)
+
+
+def with_error(results: list[TopicResult], error: ErrorCode) -> list[TopicResult]:
+    return [TopicResult(name=t.name, results_by_partition=[
+        PartitionResult(partition_index=p.partition_index, partition_error_code=error) for p in t.results_by_partition])
+        for t in results]
 
 
 def transaction_results(ctx: RequestContext, transactional_id: str, producer_id: int, epoch: int,
@@ -68,9 +88,12 @@ def transaction_results(ctx: RequestContext, transactional_id: str, producer_id:
 @handles(ADD_PARTITIONS_TO_TXN, 0, 5)
 def add_partitions_to_txn(ctx: RequestContext, request: AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse:
     if ctx.api_version < FIRST_BATCHED_VERSION:
-        return AddPartitionsToTxnResponse(results_by_topic_v3_and_below=transaction_results(
-            ctx, request.v3_and_below_transactional_id, request.v3_and_below_producer_id,
-            request.v3_and_below_producer_epoch, request.v3_and_below_topics, verify_only=False))
+        results = transaction_results(ctx, request.v3_and_below_transactional_id, request.v3_and_below_producer_id,
+                                      request.v3_and_below_producer_epoch, request.v3_and_below_topics,
+                                      verify_only=False)
+        added = all(p.partition_error_code == ErrorCode.NONE for t in results for p in t.results_by_partition)
+        return once_state_replicated(ctx, request.v3_and_below_transactional_id, added, lambda failed: (
+            AddPartitionsToTxnResponse(results_by_topic_v3_and_below=with_error(results, failed) if failed else results)))
     return AddPartitionsToTxnResponse(results_by_transaction=[
         AddPartitionsToTxnResponse.AddPartitionsToTxnResult(
             transactional_id=t.transactional_id,
@@ -83,14 +106,16 @@ def add_partitions_to_txn(ctx: RequestContext, request: AddPartitionsToTxnReques
 def add_offsets_to_txn(ctx: RequestContext, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse:
     error = ctx.broker.transactions.add_offsets(request.transactional_id, request.producer_id,
                                                 request.producer_epoch, request.group_id)
-    return AddOffsetsToTxnResponse(error_code=for_client(error, ctx.api_version))
+    return once_state_replicated(ctx, request.transactional_id, error == ErrorCode.NONE, lambda failed: (
+        AddOffsetsToTxnResponse(error_code=for_client(error or failed, ctx.api_version))))
 
 
 @handles(END_TXN, 0, 3)
 def end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndTxnResponse:
     error = ctx.broker.transactions.end_txn(request.transactional_id, request.producer_id, request.producer_epoch,
                                             request.committed)
-    return EndTxnResponse(error_code=for_client(error, ctx.api_version))
+    return once_state_replicated(ctx, request.transactional_id, error == ErrorCode.NONE, lambda failed: (
+        EndTxnResponse(error_code=for_client(error or failed, ctx.api_version))))
 
 
 def commit_in_transaction(ctx: RequestContext, request: TxnOffsetCommitRequest,
@@ -111,7 +136,8 @@ def commit_in_transaction(ctx: RequestContext, request: TxnOffsetCommitRequest,
 
 
 @handles(TXN_OFFSET_COMMIT, 0, 3)
-def txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
+def txn_offset_commit(ctx: RequestContext,
+                      request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse | Awaitable[TxnOffsetCommitResponse]:
     commits: list[OffsetCommit] = []
     errors: dict[tuple[str, int], ErrorCode] = {}
     for t in request.topics:
@@ -123,9 +149,9 @@ def txn_offset_commit(ctx: RequestContext, request: TxnOffsetCommitRequest) -> T
                 errors[(t.name, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
     if commits:
         errors.update(((c.topic, c.partition), e) for c, e in zip(commits, commit_in_transaction(ctx, request, commits)))
-    return TxnOffsetCommitResponse(topics=[
+    return once_replicated(ctx, request.group_id, errors, lambda final: TxnOffsetCommitResponse(topics=[
         TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic(name=t.name, partitions=[
             TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition(
-                partition_index=p.partition_index, error_code=errors[(t.name, p.partition_index)])
+                partition_index=p.partition_index, error_code=final[(t.name, p.partition_index)])
             for p in t.partitions])
-        for t in request.topics])
+        for t in request.topics]))

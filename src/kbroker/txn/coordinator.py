@@ -5,17 +5,25 @@ elsewhere: PrepareCommit/PrepareAbort is recorded before any marker is written, 
 that stops half way finishes the markers when it loads the state again. AddOffsetsToTxn adds the
 group's `__consumer_offsets` partition to the transaction, as Kafka does: the offsets sent with
 TxnOffsetCommit wait there, and the transaction's marker in that partition settles them.
+
+A single node coordinates every transactional id. In a cluster a broker coordinates the ids of
+the `__transaction_state` partitions it leads (`elected`, `resigned`) and answers NOT_COORDINATOR
+for the others; its markers go to the partitions' leaders, so a transaction stays prepared until
+every leader has its marker, and only then completes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from kproto import ErrorCode
 
+log = logging.getLogger("kbroker.txn")
 MAX_EPOCH = 32767  # producer epochs are int16
 NO_PRODUCER_ID = -1
 NO_EPOCH = -1
@@ -67,8 +75,9 @@ def epoch_exhausted(epoch: int) -> bool:
     return epoch >= MAX_EPOCH - 1
 
 
-# (partitions, producer id, epoch, commit?) -> writes the markers
-MarkerWriter = Callable[[Iterable[TopicPartition], int, int, bool], None]
+# (transactional id, partitions, producer id, epoch, commit?) -> writes the markers: at once (None),
+# or a future that ends when every partition has its marker
+MarkerWriter = Callable[[str, Iterable[TopicPartition], int, int, bool], "asyncio.Future | None"]
 StateWriter = Callable[[TxnMetadata], None]
 # transactional id -> its tombstone written
 StateRemover = Callable[[str], None]
@@ -84,7 +93,8 @@ def may_continue(txn: TxnMetadata, producer_id: int, epoch: int) -> bool:
 
 class TransactionCoordinator:
     def __init__(self, allocate_id: Callable[[], int], write_markers: MarkerWriter, persist: StateWriter,
-                 remove: StateRemover, offsets_partition: OffsetsPartition, max_timeout_ms: int) -> None:
+                 remove: StateRemover, offsets_partition: OffsetsPartition, max_timeout_ms: int,
+                 partition_of: Callable[[str], int] | None = None) -> None:
         self.allocate_id = allocate_id
         self.write_markers = write_markers
         self.persist = persist
@@ -92,6 +102,11 @@ class TransactionCoordinator:
         self.offsets_partition = offsets_partition
         self.max_timeout_ms = max_timeout_ms
         self.transactions: dict[str, TxnMetadata] = {}
+        #: in a cluster, a transactional id's `__transaction_state` partition, and the partitions this
+        #: broker leads and so serves; None on a single node, which serves every id
+        self.partition_of = partition_of
+        self.served: set[int] | None = None if partition_of is None else set()
+        self._markers: dict[str, asyncio.Future] = {}  # transactional id -> its markers still on their way
 
     def load(self, transactions: Iterable[TxnMetadata]) -> None:
         """Take over stored state, finishing transactions that stopped between prepare and complete."""
@@ -99,6 +114,36 @@ class TransactionCoordinator:
             self.transactions[txn.transactional_id] = txn
             if txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
                 self._finish(txn)
+
+    # -- which transactional ids this coordinator serves (a cluster's brokers share them out)
+
+    def availability(self, transactional_id: str) -> ErrorCode:
+        """NONE when this coordinator serves the id; NOT_COORDINATOR when it does not lead its partition."""
+        if self.served is None or not transactional_id or self.partition_of(transactional_id) in self.served:
+            return ErrorCode.NONE
+        return ErrorCode.NOT_COORDINATOR
+
+    def elected(self, partition: int, stored: Iterable[TxnMetadata]) -> None:
+        """This broker leads the state partition now: its transactions come from the log, as
+        replicated, and prepared ones are finished; a new epoch of the same leader changes nothing."""
+        if self.served is None or partition in self.served:
+            return
+        self.served.add(partition)
+        stored = list(stored)
+        self.load(stored)
+        log.info("transaction coordinator loaded %d transactional ids of __transaction_state-%d", len(stored),
+                 partition)
+
+    def resigned(self, partition: int) -> None:
+        """Another broker leads the state partition now: its transactions are its business."""
+        if self.served is None or partition not in self.served:
+            return
+        self.served.discard(partition)
+        for transactional_id in [t for t in self.transactions if self.partition_of(t) == partition]:
+            del self.transactions[transactional_id]
+            pending = self._markers.pop(transactional_id, None)
+            if pending is not None:
+                pending.cancel()
 
     def init_producer_id(self, transactional_id: str, timeout_ms: int, producer_id: int, epoch: int) -> InitResult:
         """A new producer instance: bump the epoch (fencing older instances), abort what is open.
@@ -109,6 +154,8 @@ class TransactionCoordinator:
         does, the producer id is renewed when the epoch to bump is exhausted."""
         if not transactional_id:
             return InitResult(ErrorCode.INVALID_REQUEST)
+        if error := self.availability(transactional_id):
+            return InitResult(error)
         if not 0 < timeout_ms <= self.max_timeout_ms:
             return InitResult(ErrorCode.INVALID_TRANSACTION_TIMEOUT)
         txn = self.transactions.get(transactional_id)
@@ -155,6 +202,8 @@ class TransactionCoordinator:
         """The transaction, if the caller is its current producer."""
         if not transactional_id:
             return ErrorCode.INVALID_REQUEST, None
+        if error := self.availability(transactional_id):
+            return error, None
         txn = self.transactions.get(transactional_id)
         if txn is None or txn.producer_id != producer_id:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING, None
@@ -215,9 +264,28 @@ class TransactionCoordinator:
         self._finish(txn)
 
     def _finish(self, txn: TxnMetadata) -> None:
-        """Markers for a prepared transaction; writing them twice does no harm."""
+        """Markers for a prepared transaction, then its completion; writing them twice does no harm."""
         commit = txn.state is TxnState.PREPARE_COMMIT
-        self.write_markers(sorted(txn.partitions), txn.producer_id, txn.epoch, commit)
+        pending = self.write_markers(txn.transactional_id, sorted(txn.partitions), txn.producer_id, txn.epoch, commit)
+        if pending is None:
+            self._completed(txn, commit)
+            return
+        self._markers[txn.transactional_id] = pending
+        pending.add_done_callback(lambda done: self._markers_written(txn, commit, done))
+
+    def _markers_written(self, txn: TxnMetadata, commit: bool, done: asyncio.Future) -> None:
+        """Every leader has the transaction's marker: it completes, unless the coordinator moved or
+        was fenced meanwhile (the newer coordinator finishes it)."""
+        if self._markers.get(txn.transactional_id) is done:
+            del self._markers[txn.transactional_id]
+        if done.cancelled() or self.transactions.get(txn.transactional_id) is not txn:
+            return
+        if done.exception() is not None:
+            log.warning("transaction %s not completed: %s", txn.transactional_id, done.exception())
+            return
+        self._completed(txn, commit)
+
+    def _completed(self, txn: TxnMetadata, commit: bool) -> None:
         txn.state = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
         txn.partitions.clear()
         txn.last_update_ms = now_ms()

@@ -9,14 +9,16 @@ last value per key wins" gives the current state.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 from typing import TYPE_CHECKING, Iterator
 
 from kproto.codec import decode, encode
-from kproto.records import Record, build_batch, decode_batches
+from kproto.records import Record, build_batch
 from kproto.schema.transaction_log import TransactionLogKey, TransactionLogValue
 
+from kbroker.coordinator_log import stored_batches
 from kbroker.groups.records import partition_for
 from kbroker.txn.coordinator import TxnMetadata, TxnState
 
@@ -86,27 +88,31 @@ class TransactionStateLog:
         """The tombstone of an expired transactional id."""
         self._append(transactional_id, state_key(transactional_id), None)
 
+    def replicated(self, transactional_id: str) -> asyncio.Future | None:
+        """A future of the acks=all outcome of what was written so far to the id's partition; None
+        on a single node."""
+        partition = self.partition_of(transactional_id)
+        plog = self.broker.partition_log(STATE_TOPIC, partition)
+        return self.broker.replication_waiter(STATE_TOPIC, partition, plog.log_end_offset) if plog else None
+
     def partition_of(self, transactional_id: str) -> int:
         """The partition that keeps `transactional_id`; the topic is created if it is not there yet."""
         return partition_for(transactional_id, self._partitions())
 
     def _append(self, transactional_id: str, key: bytes, value: bytes | None) -> None:
-        plog = self.broker.partition_log(STATE_TOPIC, self.partition_of(transactional_id))
-        plog.append(bytearray(build_batch([Record(0, int(time.time() * 1000), key, value)])))
+        batch = bytearray(build_batch([Record(0, int(time.time() * 1000), key, value)]))
+        self.broker.append_internal(STATE_TOPIC, self.partition_of(transactional_id), batch)
 
-    def load(self) -> Iterator[TxnMetadata]:
-        """The last state of every transactional id."""
+    def load(self, partition: int | None = None) -> Iterator[TxnMetadata]:
+        """The last state of every transactional id of one partition, or of them all."""
         latest: dict[str, TxnMetadata | None] = {}
         info = self.broker.topics.get(STATE_TOPIC)
-        for index in range(info.partitions if info else 0):
+        for index in range(info.partitions if info else 0) if partition is None else [partition]:
             plog = self.broker.partition_log(STATE_TOPIC, index)
-            offset = plog.log_start_offset if plog else 0
-            while plog is not None and offset < plog.log_end_offset:
-                batches = decode_batches(plog.read(offset, LOAD_CHUNK_BYTES))
-                if not batches:
-                    break
-                for record in (r for b in batches if not b.header.is_control for r in b.records if r.offset >= offset):
-                    transactional_id, txn = read_state_record(record.key, record.value)
-                    latest[transactional_id] = txn
-                offset = batches[-1].header.next_offset
+            start = plog.log_start_offset if plog else 0
+            for batch in stored_batches(plog, LOAD_CHUNK_BYTES):
+                for record in batch.records if not batch.header.is_control else ():
+                    if record.offset >= start:
+                        transactional_id, txn = read_state_record(record.key, record.value)
+                        latest[transactional_id] = txn
         return (txn for txn in latest.values() if txn is not None)
