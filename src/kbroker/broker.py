@@ -388,16 +388,22 @@ class Broker:
         return ErrorCode.NONE, None
 
     def internal_topic_partitions(self, name: str, partitions: int, segment_bytes: int) -> int:
-        """Partition count of a compacted internal topic, created on first use as Kafka does."""
+        """Partition count of a compacted internal topic, created on first use as Kafka does.
+
+        In a cluster the creation may have to wait (fewer live brokers than its replication
+        factor, or created elsewhere and not announced here yet); the configured count holds
+        meanwhile, and the coordinator is not available until the partitions have leaders."""
         info = self.topics.get(name)
         if info is None:
             factor = 1 if self.cluster is None else self.config[INTERNAL_REPLICATION_FACTOR[name]]
             error, message = self.create_topic(
                 name, partitions, factor, {"cleanup.policy": "compact", "segment.bytes": str(segment_bytes)})
-            if message:
+            if message and self.cluster is None:
                 raise RuntimeError(f"cannot create {name}: {error.name}: {message}")
+            if message and error != ErrorCode.TOPIC_ALREADY_EXISTS:
+                log.warning("cannot create %s yet: %s", name, message)
             info = self.topics.get(name)
-        return info.partitions
+        return info.partitions if info is not None else partitions
 
     def delete_topic(self, name: str) -> tuple[ErrorCode, str | None]:
         if not self.config["delete.topic.enable"]:
