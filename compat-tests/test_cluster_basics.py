@@ -114,8 +114,13 @@ def test_a_follower_refuses_clients_with_not_leader(cluster: Cluster) -> None:
             index=0, records=build_batch([Record(0, 0, b"k", b"v")]))])])
     host, port = cluster.brokers[follower].bootstrap_server.split(":")
     with Connection(host, int(port)) as connection:
-        response = connection.request(request, 9)
-    assert response.responses[0].partition_responses[0].error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+        response = connection.request(request, 10)
+    answer = response.responses[0].partition_responses[0]
+    assert answer.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+    assert answer.current_leader.leader_id == leader  # KIP-951: where to go instead
+    assert answer.current_leader.leader_epoch == 0
+    assert [(e.node_id, f"{e.host}:{e.port}") for e in response.node_endpoints] == [
+        (leader, cluster.brokers[leader].bootstrap_server)]
 
 
 def test_topics_grow_change_and_go_from_any_broker(cluster: Cluster) -> None:
