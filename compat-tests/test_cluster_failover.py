@@ -183,3 +183,26 @@ def test_a_paused_controller_loses_its_session_and_comes_back_as_a_broker(cluste
     assert controller_id(cluster) != paused
     for i in range(20):
         assert raw_produce(cluster, leader_of(cluster, topic, 0), topic, -1, b"after-%d" % i) == ErrorCode.NONE
+
+
+def test_a_rolling_restart_under_acks_all_load_is_invisible_to_the_producer(cluster: Cluster) -> None:
+    """SIGTERM makes each broker hand its leadership over first (controlled shutdown), so the
+    producer sees no error and nothing is lost or duplicated."""
+    topic = f"rolling-{uuid.uuid4().hex[:8]}"
+    create_topic(cluster, topic, partitions_count=3, config={"min.insync.replicas": "2"})
+    load = LoadProducer(cluster.bootstrap_servers, topic).start()
+    wait_until(lambda: len(load.acked) > 2000, 30, "acknowledged records before the restarts")
+    for broker_id in sorted(cluster.brokers):
+        led = [p for p, (leader, _, _) in partitions(cluster, topic).items() if leader == broker_id]
+        cluster.brokers[broker_id].stop()  # SIGTERM
+        assert all(partitions(cluster, topic)[p][0] != broker_id for p in led)
+        cluster.brokers[broker_id].start()
+        wait_until(lambda: all(sorted(isr) == [1, 2, 3] for _, _, isr in partitions(cluster, topic).values()),
+                   30, f"broker {broker_id} to rejoin every ISR")
+        acked = len(load.acked)
+        wait_until(lambda: len(load.acked) > acked + 1000, 30, "records acknowledged after the restart")
+    load.stop()
+    assert load.failed == []
+    values = read_partitions(cluster.bootstrap_servers, topic, 3, len(load.acked))
+    assert len(values) == len(set(values))
+    assert set(load.acked) <= set(values)

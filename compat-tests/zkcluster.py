@@ -35,6 +35,7 @@ CLUSTER_DEFAULTS = {
     "offsets.topic.num.partitions": "3",
     "transaction.state.log.num.partitions": "3",
     "group.initial.rebalance.delay.ms": "0",
+    "controlled.shutdown.retry.backoff.ms": "200",  # the last broker standing has nowhere to move leaders
 }
 
 

@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 from kproto import ErrorCode
 from kproto.messages import (
-    AlterPartitionRequest, AlterPartitionResponse, LeaderAndIsrRequest, StopReplicaRequest, UpdateMetadataRequest,
+    AlterPartitionRequest, AlterPartitionResponse, ControlledShutdownRequest, ControlledShutdownResponse,
+    LeaderAndIsrRequest, StopReplicaRequest, UpdateMetadataRequest,
 )
 
 from kbroker.cluster.channels import ChannelManager
@@ -64,6 +65,7 @@ class Controller:
         self.assignments: dict[str, TopicAssignment] = {}
         self.states: dict[TopicPartition, LeaderIsr] = {}
         self.deleting: set[str] = set()
+        self.shutting_down: set[int] = set()  # brokers in a controlled shutdown: never leaders, never added to an ISR
         self._task: asyncio.Task | None = None
 
     # -- events
@@ -72,8 +74,15 @@ class Controller:
         self.post("startup")
         self._task = self.loop.create_task(self._run())
 
-    def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the event being handled, if any: its thread must not be left waiting on a
+        ZooKeeper session that is about to close."""
+        if self._task is not None and not self._task.done():
+            self.events.put_nowait(Event("stop"))
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except asyncio.TimeoutError:
+                log.warning("the controller's last event did not finish within %.0f s", timeout)
             self._task.cancel()
         self.channels.close()
 
@@ -89,12 +98,20 @@ class Controller:
         self.events.put_nowait(Event("alter_partition", request, reply))
         return await reply
 
+    async def controlled_shutdown(self, request: ControlledShutdownRequest) -> ControlledShutdownResponse:
+        reply = self.loop.create_future()
+        self.events.put_nowait(Event("controlled_shutdown", request, reply))
+        return await reply
+
     async def _run(self) -> None:
         handlers = {"startup": self._on_startup, "brokers": self._on_brokers_changed,
                     "topics": self._on_topics_changed, "topic": self._on_topic_changed,
-                    "deletions": self._on_deletions, "alter_partition": self._on_alter_partition}
+                    "deletions": self._on_deletions, "alter_partition": self._on_alter_partition,
+                    "controlled_shutdown": self._on_controlled_shutdown}
         while True:
             event = await self.events.get()
+            if event.kind == "stop":
+                return
             try:
                 result = await asyncio.to_thread(handlers[event.kind], event.payload)
                 if event.reply is not None and not event.reply.done():
@@ -102,7 +119,8 @@ class Controller:
             except ControllerMovedError:
                 log.warning("broker %d is no longer the controller", self.broker_id)
                 if event.reply is not None and not event.reply.done():
-                    event.reply.set_result(AlterPartitionResponse(error_code=ErrorCode.NOT_CONTROLLER))
+                    answer = ControlledShutdownResponse if event.kind == "controlled_shutdown" else AlterPartitionResponse
+                    event.reply.set_result(answer(error_code=ErrorCode.NOT_CONTROLLER))
                 return
             except Exception as exc:
                 log.exception("controller event %s failed", event.kind)
@@ -173,10 +191,10 @@ class Controller:
             live_isr = [r for r in state.isr if r in self.brokers]
             if state.leader in self.brokers and len(live_isr) == len(state.isr):
                 continue
-            if state.leader in self.brokers:
+            if state.leader in self.brokers and state.leader not in self.shutting_down:
                 leader, isr = state.leader, live_isr
             else:
-                leader = next((r for r in replicas if r in live_isr), NO_LEADER)
+                leader = next((r for r in replicas if r in live_isr and r not in self.shutting_down), NO_LEADER)
                 isr = live_isr
                 if leader == NO_LEADER and self.unclean_election(tp[0]):
                     leader = next((r for r in replicas if r in self.brokers), NO_LEADER)
@@ -203,6 +221,7 @@ class Controller:
         joined = [b for b in current if b not in self.brokers or current[b].epoch != self.brokers[b].epoch]
         left = [b for b in self.brokers if b not in current]
         self.brokers = current
+        self.shutting_down -= set(left) | set(joined)  # gone, or back in a new session
         for broker_id in left:
             self.channels.remove(broker_id)
             log.info("broker %d left the cluster", broker_id)
@@ -299,6 +318,7 @@ class Controller:
                 elif wanted.partition_epoch != state.version:
                     result.error_code = ErrorCode.INVALID_UPDATE_VERSION
                 elif any(r not in self.brokers or r not in self._replicas(tp) for r in wanted.new_isr) \
+                        or any(r in self.shutting_down and r not in state.isr for r in wanted.new_isr) \
                         or state.leader not in wanted.new_isr:
                     result.error_code = ErrorCode.INELIGIBLE_REPLICA
                 else:
@@ -319,6 +339,42 @@ class Controller:
         if changed:
             self._send_update_metadata(list(self.brokers), list(changed))
         return AlterPartitionResponse(topics=topics)
+
+    def _on_controlled_shutdown(self, request: ControlledShutdownRequest) -> ControlledShutdownResponse:
+        """A broker is about to stop (Kafka's ControlledShutdown): its partitions get other leaders
+        from the ISR now, and it leaves the ISRs it is in, so that clients and followers move on
+        before it goes. Partitions with no other in-sync replica are named in the answer."""
+        broker_id = request.broker_id
+        broker = self.brokers.get(broker_id)
+        if broker is None or (request.broker_epoch != -1 and broker.epoch != request.broker_epoch):
+            return ControlledShutdownResponse(error_code=ErrorCode.STALE_BROKER_EPOCH)
+        self.shutting_down.add(broker_id)
+        changed = set()
+        remaining = []
+        for tp, state in list(self.states.items()):
+            if broker_id not in self._replicas(tp) or len(self._replicas(tp)) == 1:
+                continue
+            others = [r for r in state.isr if r != broker_id and r in self.brokers and r not in self.shutting_down]
+            if state.leader == broker_id:
+                leader = next((r for r in self._replicas(tp) if r in others), NO_LEADER)
+                if leader == NO_LEADER:
+                    remaining.append(tp)
+                    continue
+            elif broker_id in state.isr and others:
+                leader = state.leader
+            else:
+                continue
+            updated = LeaderIsr(leader, state.leader_epoch + 1, others, self.epoch, state.version)
+            if self.zk.update_partition_state(tp[0], tp[1], updated):
+                self.states[tp] = updated
+                changed.add(tp)
+            else:
+                remaining.append(tp)
+        log.info("controlled shutdown of broker %d: %d partitions moved on, %d remain", broker_id, len(changed),
+                 len(remaining))
+        self._announce(changed)
+        return ControlledShutdownResponse(error_code=ErrorCode.NONE, remaining_partitions=[
+            ControlledShutdownResponse.RemainingPartition(topic_name=t, partition_index=p) for t, p in remaining])
 
     # -- requests to brokers
 
