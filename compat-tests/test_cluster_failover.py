@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, ElectionType, KafkaError, Producer, TopicPartition
 from kproto import ErrorCode
 from kproto.messages import ProduceRequest
 from kproto.records.batch import build_batch
 from kproto.records.record import Record
 
-from clusterclients import controller_id, create_topic, leader_of, partitions, wait_until
+from clusterclients import admin, controller_id, create_topic, leader_of, partitions, wait_until
 from kbroker.tools.client import Connection
 from zkcluster import Cluster, zookeeper_available
 
@@ -206,3 +206,39 @@ def test_a_rolling_restart_under_acks_all_load_is_invisible_to_the_producer(clus
     values = read_partitions(cluster.bootstrap_servers, topic, 3, len(load.acked))
     assert len(values) == len(set(values))
     assert set(load.acked) <= set(values)
+
+
+def test_preferred_leaders_come_back_by_election_and_by_themselves(tmp_path: Path) -> None:
+    """A restarted broker leads nothing until ElectLeaders (or the controller's periodic
+    imbalance check) gives it back the partitions it is the preferred replica of."""
+    config = {"auto.leader.rebalance.enable": "true", "leader.imbalance.check.interval.seconds": "2",
+              "leader.imbalance.per.broker.percentage": "0"}
+    with Cluster(tmp_path / "cluster", config=config) as cluster:
+        topic = f"preferred-{uuid.uuid4().hex[:8]}"
+        create_topic(cluster, topic, partitions_count=3)
+        preferred = {p: replicas[0] for p, (_, replicas, _) in partitions(cluster, topic).items()}
+        victim = preferred[0]
+        cluster.brokers[victim].stop()
+        cluster.brokers[victim].start()
+        wait_until(lambda: sorted(partitions(cluster, topic)[0][2]) == [1, 2, 3], 30, "the ISR to be full again")
+        wait_until(lambda: all(partitions(cluster, topic)[p][0] == preferred[p] for p in preferred), 30,
+                   "the periodic check to give every partition back to its preferred replica")
+
+
+def test_elect_leaders_moves_leadership_to_the_preferred_replica(cluster: Cluster) -> None:
+    topic = f"elect-{uuid.uuid4().hex[:8]}"
+    create_topic(cluster, topic, partitions_count=3)
+    preferred = {p: replicas[0] for p, (_, replicas, _) in partitions(cluster, topic).items()}
+    victim = preferred[0]
+    cluster.brokers[victim].stop()
+    cluster.brokers[victim].start()
+    wait_until(lambda: sorted(partitions(cluster, topic)[0][2]) == [1, 2, 3], 30, "the ISR to be full again")
+    assert partitions(cluster, topic)[0][0] != victim
+    client = admin(cluster)
+    moved = [TopicPartition(topic, p) for p in preferred if partitions(cluster, topic)[p][0] != preferred[p]]
+    results = client.elect_leaders(ElectionType.PREFERRED, moved).result(15)
+    assert all(error is None for error in results.values())
+    wait_until(lambda: all(partitions(cluster, topic)[p][0] == preferred[p] for p in preferred), 15,
+               "every partition to be led by its preferred replica")
+    again = client.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)]).result(15)
+    assert again[TopicPartition(topic, 0)].code() == KafkaError.ELECTION_NOT_NEEDED

@@ -36,6 +36,7 @@ CLUSTER_DEFAULTS = {
     "transaction.state.log.num.partitions": "3",
     "group.initial.rebalance.delay.ms": "0",
     "controlled.shutdown.retry.backoff.ms": "200",  # the last broker standing has nowhere to move leaders
+    "auto.leader.rebalance.enable": "false",  # leadership moves only when a test moves it
 }
 
 

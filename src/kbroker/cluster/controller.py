@@ -26,9 +26,10 @@ from typing import Any, Callable
 from kproto import ErrorCode
 from kproto.messages import (
     AlterPartitionRequest, AlterPartitionResponse, ControlledShutdownRequest, ControlledShutdownResponse,
-    LeaderAndIsrRequest, StopReplicaRequest, UpdateMetadataRequest,
+    ElectLeadersRequest, ElectLeadersResponse, LeaderAndIsrRequest, StopReplicaRequest, UpdateMetadataRequest,
 )
 
+from kbroker.cluster import elections
 from kbroker.cluster.channels import ChannelManager
 from kbroker.cluster.view import LEADER_DURING_DELETE, NO_LEADER
 from kbroker.cluster.zk import BrokerRegistration, ControllerMovedError, LeaderIsr, TopicAssignment, ZkStore
@@ -43,6 +44,16 @@ PLAINTEXT = 0  # SecurityProtocol id of PLAINTEXT in UpdateMetadata endpoints
 TopicPartition = tuple[str, int]
 
 
+@dataclass(frozen=True)
+class RebalanceSettings:
+    """`auto.leader.rebalance.enable`, `leader.imbalance.check.interval.seconds` and
+    `leader.imbalance.per.broker.percentage`."""
+
+    enabled: bool = True
+    interval_s: float = 300.0
+    threshold_percent: int = 10
+
+
 @dataclass
 class Event:
     """Something for the controller to handle: a name and what goes with it."""
@@ -53,11 +64,13 @@ class Event:
 
 
 class Controller:
-    def __init__(self, broker_id: int, epoch: int, zk: ZkStore, unclean_election: Callable[[str], bool]) -> None:
+    def __init__(self, broker_id: int, epoch: int, zk: ZkStore, unclean_election: Callable[[str], bool],
+                 rebalance: RebalanceSettings | None = None) -> None:
         self.broker_id = broker_id
         self.epoch = epoch
         self.zk = zk
         self.unclean_election = unclean_election  # topic -> its unclean.leader.election.enable
+        self.rebalance = rebalance or RebalanceSettings(enabled=False)
         self.loop = asyncio.get_running_loop()
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.channels = ChannelManager(f"controller-{broker_id}")
@@ -67,16 +80,27 @@ class Controller:
         self.deleting: set[str] = set()
         self.shutting_down: set[int] = set()  # brokers in a controlled shutdown: never leaders, never added to an ISR
         self._task: asyncio.Task | None = None
+        self._rebalancer: asyncio.Task | None = None
 
     # -- events
 
     def start(self) -> None:
         self.post("startup")
         self._task = self.loop.create_task(self._run())
+        if self.rebalance.enabled:
+            self._rebalancer = self.loop.create_task(self._check_balance_periodically())
+
+    async def _check_balance_periodically(self) -> None:
+        """`auto.leader.rebalance.enable`: every `leader.imbalance.check.interval.seconds`."""
+        while True:
+            await asyncio.sleep(self.rebalance.interval_s)
+            self.post("rebalance")
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop after the event being handled, if any: its thread must not be left waiting on a
         ZooKeeper session that is about to close."""
+        if self._rebalancer is not None:
+            self._rebalancer.cancel()
         if self._task is not None and not self._task.done():
             self.events.put_nowait(Event("stop"))
             try:
@@ -99,15 +123,22 @@ class Controller:
         return await reply
 
     async def controlled_shutdown(self, request: ControlledShutdownRequest) -> ControlledShutdownResponse:
+        return await self._ask("controlled_shutdown", request)
+
+    async def elect_leaders(self, request: ElectLeadersRequest) -> ElectLeadersResponse:
+        return await self._ask("elect_leaders", request)
+
+    async def _ask(self, kind: str, request: Any) -> Any:
         reply = self.loop.create_future()
-        self.events.put_nowait(Event("controlled_shutdown", request, reply))
+        self.events.put_nowait(Event(kind, request, reply))
         return await reply
 
     async def _run(self) -> None:
         handlers = {"startup": self._on_startup, "brokers": self._on_brokers_changed,
                     "topics": self._on_topics_changed, "topic": self._on_topic_changed,
                     "deletions": self._on_deletions, "alter_partition": self._on_alter_partition,
-                    "controlled_shutdown": self._on_controlled_shutdown}
+                    "controlled_shutdown": self._on_controlled_shutdown, "elect_leaders": self._on_elect_leaders,
+                    "rebalance": self._on_rebalance}
         while True:
             event = await self.events.get()
             if event.kind == "stop":
@@ -119,7 +150,8 @@ class Controller:
             except ControllerMovedError:
                 log.warning("broker %d is no longer the controller", self.broker_id)
                 if event.reply is not None and not event.reply.done():
-                    answer = ControlledShutdownResponse if event.kind == "controlled_shutdown" else AlterPartitionResponse
+                    answer = {"controlled_shutdown": ControlledShutdownResponse,
+                              "elect_leaders": ElectLeadersResponse}.get(event.kind, AlterPartitionResponse)
                     event.reply.set_result(answer(error_code=ErrorCode.NOT_CONTROLLER))
                 return
             except Exception as exc:
@@ -187,34 +219,36 @@ class Controller:
             state = self.states.get(tp)
             if state is None or tp[0] in self.deleting:
                 continue
-            replicas = self._replicas(tp)
             live_isr = [r for r in state.isr if r in self.brokers]
             if state.leader in self.brokers and len(live_isr) == len(state.isr):
                 continue
             if state.leader in self.brokers and state.leader not in self.shutting_down:
-                leader, isr = state.leader, live_isr
+                choice = elections.Choice(state.leader, live_isr)
             else:
-                leader = next((r for r in replicas if r in live_isr and r not in self.shutting_down), NO_LEADER)
-                isr = live_isr
-                if leader == NO_LEADER and self.unclean_election(tp[0]):
-                    leader = next((r for r in replicas if r in self.brokers), NO_LEADER)
-                    if leader != NO_LEADER:
-                        log.warning("unclean leader election for %s-%d: broker %d leads without the ISR", *tp, leader)
-                        isr = [leader]
-                if leader == NO_LEADER:
-                    if state.leader == NO_LEADER:
-                        continue  # still offline, nothing new to say
-                    isr = state.isr  # kept, so that a returning in-sync replica can lead again
-            updated = LeaderIsr(leader, state.leader_epoch + 1, isr, self.epoch, state.version)
-            if self.zk.update_partition_state(tp[0], tp[1], updated):
-                self.states[tp] = updated
+                choice = elections.offline(self._replicas(tp), state.isr, self.brokers, self.shutting_down,
+                                           self.unclean_election(tp[0]))
+                if choice.leader == NO_LEADER and state.leader == NO_LEADER:
+                    continue  # still offline, nothing new to say
+                if choice.unclean:
+                    log.warning("unclean leader election for %s-%d: broker %d leads without the ISR", *tp,
+                                choice.leader)
+            if self._write(tp, choice.leader, choice.isr):
                 changed.add(tp)
-                log.info("%s-%d: leader %d, epoch %d, isr %s", tp[0], tp[1], leader, updated.leader_epoch, isr)
-            else:  # written by someone else since we read it: read it again and try once more later
-                fresh = self.zk.partition_state(*tp)
-                if fresh is not None:
-                    self.states[tp] = fresh
         return changed
+
+    def _write(self, tp: TopicPartition, leader: int, isr: list[int]) -> bool:
+        """Write a new leader and ISR in the next leader epoch; False when the state node moved on
+        since it was read (it is read again, for a later attempt)."""
+        state = self.states[tp]
+        updated = LeaderIsr(leader, state.leader_epoch + 1, isr, self.epoch, state.version)
+        if self.zk.update_partition_state(tp[0], tp[1], updated):
+            self.states[tp] = updated
+            log.info("%s-%d: leader %d, epoch %d, isr %s", tp[0], tp[1], leader, updated.leader_epoch, isr)
+            return True
+        fresh = self.zk.partition_state(*tp)
+        if fresh is not None:
+            self.states[tp] = fresh
+        return False
 
     def _on_brokers_changed(self, _payload: Any) -> None:
         current = self.zk.brokers(watch=self._watch("brokers"))
@@ -356,7 +390,8 @@ class Controller:
                 continue
             others = [r for r in state.isr if r != broker_id and r in self.brokers and r not in self.shutting_down]
             if state.leader == broker_id:
-                leader = next((r for r in self._replicas(tp) if r in others), NO_LEADER)
+                leader = elections.offline(self._replicas(tp), others, self.brokers, self.shutting_down,
+                                           unclean_allowed=False).leader
                 if leader == NO_LEADER:
                     remaining.append(tp)
                     continue
@@ -364,9 +399,7 @@ class Controller:
                 leader = state.leader
             else:
                 continue
-            updated = LeaderIsr(leader, state.leader_epoch + 1, others, self.epoch, state.version)
-            if self.zk.update_partition_state(tp[0], tp[1], updated):
-                self.states[tp] = updated
+            if self._write(tp, leader, others):
                 changed.add(tp)
             else:
                 remaining.append(tp)
@@ -375,6 +408,66 @@ class Controller:
         self._announce(changed)
         return ControlledShutdownResponse(error_code=ErrorCode.NONE, remaining_partitions=[
             ControlledShutdownResponse.RemainingPartition(topic_name=t, partition_index=p) for t, p in remaining])
+
+    def _on_elect_leaders(self, request: ElectLeadersRequest) -> ElectLeadersResponse:
+        """ElectLeaders, preferred (0) or unclean (1); null partitions mean every partition, and
+        then only those that needed an election are answered, as in Kafka."""
+        unclean = request.election_type == 1
+        everything = request.topic_partitions is None
+        wanted = list(self.states) if everything else [(t.topic, p) for t in request.topic_partitions
+                                                         for p in t.partitions]
+        results: dict[str, list] = {}
+        changed = set()
+        for tp in wanted:
+            error, message = self._elect_one(tp, unclean)
+            if error == ErrorCode.NONE:
+                changed.add(tp)
+            if everything and error == ErrorCode.ELECTION_NOT_NEEDED:
+                continue
+            results.setdefault(tp[0], []).append(ElectLeadersResponse.PartitionResult(
+                partition_id=tp[1], error_code=error, error_message=message))
+        self._announce(changed)
+        return ElectLeadersResponse(error_code=ErrorCode.NONE, replica_election_results=[
+            ElectLeadersResponse.ReplicaElectionResult(topic=topic, partition_result=parts)
+            for topic, parts in results.items()])
+
+    def _elect_one(self, tp: TopicPartition, unclean: bool) -> tuple[ErrorCode, str | None]:
+        state = self.states.get(tp)
+        if state is None or tp[0] in self.deleting:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The partition does not exist."
+        if unclean:
+            if state.leader in self.brokers:
+                return ErrorCode.ELECTION_NOT_NEEDED, "Leader election not needed for topic partition."
+            choice = elections.offline(self._replicas(tp), state.isr, self.brokers, self.shutting_down, True)
+            if choice.leader == NO_LEADER:
+                return ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE, "No live replica can lead the partition."
+            leader, isr = choice.leader, choice.isr
+        else:
+            error, leader = elections.preferred(self._replicas(tp), state.leader, state.isr, self.brokers,
+                                                self.shutting_down)
+            if error == ErrorCode.ELECTION_NOT_NEEDED:
+                return error, "Leader election not needed for topic partition."
+            if error != ErrorCode.NONE:
+                return error, f"Failed to elect leader for partition {tp[0]}-{tp[1]} under strategy preferred."
+            isr = state.isr
+        if not self._write(tp, leader, isr):
+            return ErrorCode.UNKNOWN_SERVER_ERROR, "The partition state changed meanwhile; try again."
+        return ErrorCode.NONE, None
+
+    def _on_rebalance(self, _payload: Any) -> None:
+        """Preferred leaders back for brokers leading too few of their partitions."""
+        unbalanced = elections.out_of_balance(
+            [(self._replicas(tp), state.leader) for tp, state in self.states.items() if tp[0] not in self.deleting],
+            self.rebalance.threshold_percent)
+        if not unbalanced:
+            return
+        changed = set()
+        for tp, state in list(self.states.items()):
+            if self._replicas(tp)[0] in unbalanced and self._elect_one(tp, unclean=False)[0] == ErrorCode.NONE:
+                changed.add(tp)
+        if changed:
+            log.info("preferred leaders back for %d partitions of brokers %s", len(changed), sorted(unbalanced))
+        self._announce(changed)
 
     # -- requests to brokers
 

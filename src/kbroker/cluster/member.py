@@ -19,7 +19,7 @@ from kazoo.exceptions import NodeExistsError
 from kproto.messages import ControlledShutdownRequest
 
 from kbroker.cluster.assignment import AssignmentError, assign_replicas
-from kbroker.cluster.controller import Controller
+from kbroker.cluster.controller import Controller, RebalanceSettings
 from kbroker.cluster.link import ControllerLink
 from kbroker.cluster.peer import PeerError
 from kbroker.cluster.view import BrokerNode, ClusterView, PartitionView
@@ -142,7 +142,9 @@ class ClusterMember:
             return
         epoch = self.zk.try_become_controller(self.node_id)
         if epoch is not None:
-            self.controller = Controller(self.node_id, epoch, self.zk, self.unclean_election)
+            self.controller = Controller(self.node_id, epoch, self.zk, self.unclean_election, RebalanceSettings(
+                self.config["auto.leader.rebalance.enable"], self.config["leader.imbalance.check.interval.seconds"],
+                self.config["leader.imbalance.per.broker.percentage"]))
             self.controller.start()
         else:
             self.zk.controller_id(watch=lambda _event: self._loop.call_soon_threadsafe(self._elect))

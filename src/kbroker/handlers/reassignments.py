@@ -1,6 +1,9 @@
 """ElectLeaders (key 43, v0-2), ListPartitionReassignments (key 46, v0), AlterPartitionReassignments
 (key 45, v0): answered truthfully for a single node, which leads every partition it has.
 
+In a cluster, ElectLeaders is the controller's (preferred or unclean election, cluster/elections.py);
+other brokers answer NOT_CONTROLLER, and admin clients send it to the controller.
+
 ElectLeaders v1 added the election type and a top-level error, v2 became flexible; every named
 partition already has its only replica as leader, so ELECTION_NOT_NEEDED (and, for "all
 partitions", an empty list, as Kafka leaves out partitions that needed nothing). No reassignment
@@ -8,6 +11,8 @@ is ever in progress; moving a replica to another broker is refused, keeping it h
 """
 
 from __future__ import annotations
+
+from typing import Awaitable
 
 from kproto import ErrorCode
 from kproto.messages import (
@@ -36,7 +41,16 @@ def election(ctx: RequestContext, topic: str, partition: int) -> ElectLeadersRes
 
 
 @handles(ELECT_LEADERS, 0, 2)
-def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse:
+def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest
+                  ) -> ElectLeadersResponse | Awaitable[ElectLeadersResponse]:
+    cluster = ctx.broker.cluster
+    if cluster is not None and cluster.controller is not None:
+        return cluster.controller.elect_leaders(request)
+    if cluster is not None:  # admin clients send this to the controller
+        return ElectLeadersResponse(error_code=ErrorCode.NOT_CONTROLLER, replica_election_results=[
+            ElectLeadersResponse.ReplicaElectionResult(topic=t.topic, partition_result=[
+                ElectLeadersResponse.PartitionResult(partition_id=p, error_code=ErrorCode.NOT_CONTROLLER)
+                for p in t.partitions]) for t in request.topic_partitions or []])
     return ElectLeadersResponse(replica_election_results=[
         ElectLeadersResponse.ReplicaElectionResult(
             topic=t.topic, partition_result=[election(ctx, t.topic, p) for p in t.partitions])
