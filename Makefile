@@ -39,6 +39,10 @@ bench: $(STAMP)
 bench-replication: $(STAMP)
 	$(BIN)/python -m bench.replication
 
+# A few minutes of killed brokers under an idempotent acks=all producer; every acknowledged record is read back.
+soak: $(STAMP)
+	$(BIN)/python compat-tests/soak_cluster.py --minutes 3
+
 generate: $(STAMP)
 	$(BIN)/python tools/generate_schema.py
 
