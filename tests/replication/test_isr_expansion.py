@@ -14,7 +14,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 from kproto.messages import AlterPartitionRequest, AlterPartitionResponse, LeaderAndIsrRequest
 from kproto.records.batch import build_batch
 from kproto.records.record import Record
@@ -74,8 +73,6 @@ def leader_and_isr(isr: list[int]) -> LeaderAndIsrRequest:
         LeaderAndIsrRequest.LeaderAndIsrTopicState(topic_name="t", topic_id=uuid.uuid4(), partition_states=[state])])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="the high watermark is computed over the committed ISR only, not Kafka's maximal ISR")
 def test_a_pending_isr_expansion_holds_back_the_high_watermark(tmp_path: Path) -> None:
     async def scenario() -> None:
         controller = HeldController()

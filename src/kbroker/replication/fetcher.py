@@ -51,10 +51,12 @@ class LeaderFetcher:
         self.settings = settings
         self.partitions: dict[TopicPartition, Fetching] = {}
         self.changed = asyncio.Event()
+        self.closed = False
         self.connection: PeerConnection | None = None
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     def close(self) -> None:
+        self.closed = True  # a cancelled request can surface as PeerError, not CancelledError
         self.task.cancel()
         if self.connection is not None:
             self.connection.close()
@@ -71,7 +73,7 @@ class LeaderFetcher:
 
     async def _run(self) -> None:
         backoff = self.settings["replica.fetch.backoff.ms"] / 1000
-        while True:
+        while not self.closed:
             if not self.partitions:
                 self.changed.clear()
                 await self.changed.wait()

@@ -179,6 +179,7 @@ class ReplicaManager:
 
     def _alter_isr(self, replica: Replica, new_isr: list[int]) -> None:
         replica.isr_change_in_flight = True
+        replica.pending_isr = list(new_isr)
         self._tasks.append(asyncio.get_running_loop().create_task(self._send_alter_isr(replica, new_isr)))
         self._tasks = [t for t in self._tasks if not t.done()]
 
@@ -198,6 +199,7 @@ class ReplicaManager:
             await asyncio.sleep(ISR_RETRY_BACKOFF)
         finally:
             replica.isr_change_in_flight = False
+            replica.pending_isr = None
 
     def _applied(self, replica: Replica, response: AlterPartitionResponse) -> bool:
         """Take the controller's answer; False when it refused the change."""
