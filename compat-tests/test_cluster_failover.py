@@ -13,6 +13,8 @@ from typing import Iterator
 
 import pytest
 from confluent_kafka import Consumer, ElectionType, KafkaError, Producer, TopicPartition
+from kafka import KafkaAdminClient
+from kafka.structs import TopicPartition as KafkaPythonPartition
 from kproto import ErrorCode
 from kproto.messages import ProduceRequest
 from kproto.records.batch import build_batch
@@ -242,3 +244,31 @@ def test_elect_leaders_moves_leadership_to_the_preferred_replica(cluster: Cluste
                "every partition to be led by its preferred replica")
     again = client.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)]).result(15)
     assert again[TopicPartition(topic, 0)].code() == KafkaError.ELECTION_NOT_NEEDED
+
+
+def test_a_reassignment_under_load_moves_the_replicas_and_keeps_every_record(tmp_path: Path) -> None:
+    with Cluster(tmp_path / "cluster", size=4) as cluster:
+        topic = f"move-{uuid.uuid4().hex[:8]}"
+        create_topic(cluster, topic)
+        original = partitions(cluster, topic)[0][1]
+        outside = next(b for b in cluster.brokers if b not in original)
+        target = [outside] + original[1:]
+        load = LoadProducer(cluster.bootstrap_servers, topic).start()
+        wait_until(lambda: len(load.acked) > 3000, 30, "acknowledged records before the move")
+        tools = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers.split(","))
+        try:
+            tools.alter_partition_reassignments({KafkaPythonPartition(topic, 0): target})
+            wait_until(lambda: partitions(cluster, topic)[0][1] == target and sorted(
+                partitions(cluster, topic)[0][2]) == sorted(target), 60, f"the replicas to move to {target}")
+            assert tools.list_partition_reassignments() == {}
+        finally:
+            tools.close()
+        acked = len(load.acked)
+        wait_until(lambda: len(load.acked) > acked + 2000, 30, "records acknowledged after the move")
+        load.stop()
+        assert load.failed == []
+        wait_until(lambda: not (cluster.brokers[original[0]].data_dir / f"{topic}-0").exists(), 15,
+                   "the removed replica's files to be deleted")
+        values = read_partitions(cluster.bootstrap_servers, topic, 1, len(load.acked))
+        assert len(values) == len(set(values))
+        assert set(load.acked) <= set(values)

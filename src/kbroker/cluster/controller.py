@@ -25,12 +25,15 @@ from typing import Any, Callable
 
 from kproto import ErrorCode
 from kproto.messages import (
-    AlterPartitionRequest, AlterPartitionResponse, ControlledShutdownRequest, ControlledShutdownResponse,
-    ElectLeadersRequest, ElectLeadersResponse, LeaderAndIsrRequest, StopReplicaRequest, UpdateMetadataRequest,
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, AlterPartitionRequest,
+    AlterPartitionResponse, ControlledShutdownRequest, ControlledShutdownResponse, ElectLeadersRequest,
+    ElectLeadersResponse, LeaderAndIsrRequest, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+    StopReplicaRequest, UpdateMetadataRequest,
 )
 
 from kbroker.cluster import elections
 from kbroker.cluster.channels import ChannelManager
+from kbroker.cluster.reassignment import Move, target_problem
 from kbroker.cluster.view import LEADER_DURING_DELETE, NO_LEADER
 from kbroker.cluster.zk import BrokerRegistration, ControllerMovedError, LeaderIsr, TopicAssignment, ZkStore
 
@@ -78,6 +81,7 @@ class Controller:
         self.assignments: dict[str, TopicAssignment] = {}
         self.states: dict[TopicPartition, LeaderIsr] = {}
         self.deleting: set[str] = set()
+        self.moves: dict[TopicPartition, Move] = {}  # reassignments under way
         self.shutting_down: set[int] = set()  # brokers in a controlled shutdown: never leaders, never added to an ISR
         self._task: asyncio.Task | None = None
         self._rebalancer: asyncio.Task | None = None
@@ -128,6 +132,14 @@ class Controller:
     async def elect_leaders(self, request: ElectLeadersRequest) -> ElectLeadersResponse:
         return await self._ask("elect_leaders", request)
 
+    async def alter_reassignments(self, request: AlterPartitionReassignmentsRequest
+                                  ) -> AlterPartitionReassignmentsResponse:
+        return await self._ask("alter_reassignments", request)
+
+    async def list_reassignments(self, request: ListPartitionReassignmentsRequest
+                                 ) -> ListPartitionReassignmentsResponse:
+        return await self._ask("list_reassignments", request)
+
     async def _ask(self, kind: str, request: Any) -> Any:
         reply = self.loop.create_future()
         self.events.put_nowait(Event(kind, request, reply))
@@ -138,7 +150,8 @@ class Controller:
                     "topics": self._on_topics_changed, "topic": self._on_topic_changed,
                     "deletions": self._on_deletions, "alter_partition": self._on_alter_partition,
                     "controlled_shutdown": self._on_controlled_shutdown, "elect_leaders": self._on_elect_leaders,
-                    "rebalance": self._on_rebalance}
+                    "rebalance": self._on_rebalance, "alter_reassignments": self._on_alter_reassignments,
+                    "list_reassignments": self._on_list_reassignments}
         while True:
             event = await self.events.get()
             if event.kind == "stop":
@@ -150,8 +163,10 @@ class Controller:
             except ControllerMovedError:
                 log.warning("broker %d is no longer the controller", self.broker_id)
                 if event.reply is not None and not event.reply.done():
-                    answer = {"controlled_shutdown": ControlledShutdownResponse,
-                              "elect_leaders": ElectLeadersResponse}.get(event.kind, AlterPartitionResponse)
+                    answer = {"controlled_shutdown": ControlledShutdownResponse, "elect_leaders": ElectLeadersResponse,
+                              "alter_reassignments": AlterPartitionReassignmentsResponse,
+                              "list_reassignments": ListPartitionReassignmentsResponse,
+                              }.get(event.kind, AlterPartitionResponse)
                     event.reply.set_result(answer(error_code=ErrorCode.NOT_CONTROLLER))
                 return
             except Exception as exc:
@@ -176,16 +191,20 @@ class Controller:
         self._send_update_metadata(list(self.brokers), list(self.states))
         if self.deleting:
             self._on_deletions(None)
+        self._announce(self._complete_moves())
 
     def _load_topic(self, topic: str) -> None:
         assignment = self.zk.topic_assignment(topic, watch=self._watch("topic", topic))
         if assignment is None:
             return
         self.assignments[topic] = assignment
-        for index in assignment.partitions:
+        for index, replicas in assignment.partitions.items():
             state = self.zk.partition_state(topic, index)
             if state is not None:
                 self.states[topic, index] = state
+            if assignment.adding.get(index) or assignment.removing.get(index):
+                self.moves[topic, index] = Move.recorded(replicas, assignment.adding.get(index, []),
+                                                         assignment.removing.get(index, []))
 
     def _partitions_without_state(self) -> list[TopicPartition]:
         return [(topic, index) for topic, assignment in self.assignments.items()
@@ -272,7 +291,7 @@ class Controller:
         self._send_update_metadata(joined, list(self.states))
         for broker_id in joined:
             self._send_leader_and_isr(broker_id, [tp for tp in self.states if broker_id in self._replicas(tp)])
-        self._announce(changed, skip=set(joined))
+        self._announce(changed | self._complete_moves(), skip=set(joined))
 
     def _announce(self, changed: set[TopicPartition], skip: set[int] = frozenset()) -> None:
         """LeaderAndIsr to the live replicas of changed partitions, UpdateMetadata to every broker."""
@@ -372,6 +391,7 @@ class Controller:
             topics.append(AlterPartitionResponse.TopicData(topic_name=topic.topic_name, partitions=results))
         if changed:
             self._send_update_metadata(list(self.brokers), list(changed))
+            self._announce(self._complete_moves(changed))
         return AlterPartitionResponse(topics=topics)
 
     def _on_controlled_shutdown(self, request: ControlledShutdownRequest) -> ControlledShutdownResponse:
@@ -468,6 +488,98 @@ class Controller:
         if changed:
             log.info("preferred leaders back for %d partitions of brokers %s", len(changed), sorted(unbalanced))
         self._announce(changed)
+
+    def _on_alter_reassignments(self, request: AlterPartitionReassignmentsRequest
+                                ) -> AlterPartitionReassignmentsResponse:
+        changed = set()
+        topics = []
+        for topic in request.topics:
+            results = []
+            for wanted in topic.partitions:
+                tp = (topic.name, wanted.partition_index)
+                error, message = self._reassign(tp, wanted.replicas)
+                if error == ErrorCode.NONE:
+                    changed.add(tp)
+                results.append(AlterPartitionReassignmentsResponse.ReassignablePartitionResponse(
+                    partition_index=tp[1], error_code=error, error_message=message))
+            topics.append(AlterPartitionReassignmentsResponse.ReassignableTopicResponse(name=topic.name,
+                                                                                       partitions=results))
+        self._announce(changed)
+        self._announce(self._complete_moves(changed))
+        return AlterPartitionReassignmentsResponse(error_code=ErrorCode.NONE, error_message=None, responses=topics)
+
+    def _reassign(self, tp: TopicPartition, target: list[int] | None) -> tuple[ErrorCode, str | None]:
+        """Start (or, with no target, cancel) a move of the partition's replicas."""
+        if tp not in self.states or tp[0] in self.deleting:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The partition does not exist."
+        under_way = self.moves.get(tp)
+        if target is None:
+            if under_way is None:
+                return ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, "No ongoing reassignment for this partition."
+            move = Move(tuple(under_way.full), under_way.original)  # back: the added replicas go
+        else:
+            problem = target_problem(list(target), set(self.brokers))
+            if problem is not None:
+                return problem
+            original = under_way.original if under_way else tuple(self._replicas(tp))
+            if under_way is None and tuple(target) == original:
+                return ErrorCode.NONE, None  # already there
+            move = Move(original, tuple(target))
+        assignment = self.assignments[tp[0]]
+        assignment.partitions[tp[1]] = move.full
+        assignment.adding[tp[1]], assignment.removing[tp[1]] = move.adding, move.removing
+        self.zk.set_reassignment(tp[0], assignment)
+        self.moves[tp] = move
+        state = self.states[tp]
+        self._write(tp, state.leader, state.isr)  # a new epoch tells every replica, the new ones included
+        log.info("%s-%d: moving replicas %s -> %s", tp[0], tp[1], list(move.original), list(move.target))
+        return ErrorCode.NONE, None
+
+    def _complete_moves(self, among: Any = None) -> set[TopicPartition]:
+        """Finish the moves whose target replicas are all in sync: only they remain, a new leader
+        from them if the old one is leaving, and the removed replicas are deleted."""
+        changed = set()
+        for tp in [tp for tp in (among if among is not None else list(self.moves)) if tp in self.moves]:
+            move, state = self.moves[tp], self.states[tp]
+            if not all(r in state.isr for r in move.target):
+                continue
+            isr = [r for r in state.isr if r in move.target]
+            leader = state.leader if state.leader in move.target and state.leader in self.brokers else next(
+                (r for r in move.target if r in isr and r in self.brokers and r not in self.shutting_down), NO_LEADER)
+            if leader == NO_LEADER:
+                continue
+            assignment = self.assignments[tp[0]]
+            assignment.partitions[tp[1]] = list(move.target)
+            assignment.adding.pop(tp[1], None)
+            assignment.removing.pop(tp[1], None)
+            self.zk.set_reassignment(tp[0], assignment)
+            del self.moves[tp]
+            self._write(tp, leader, isr)
+            changed.add(tp)
+            for broker_id in move.removing:
+                if broker_id in self.brokers:
+                    self.channels.send(broker_id, StopReplicaRequest(
+                        controller_id=self.broker_id, controller_epoch=self.epoch,
+                        broker_epoch=self.brokers[broker_id].epoch, topic_states=[
+                            StopReplicaRequest.StopReplicaTopicState(topic_name=tp[0], partition_states=[
+                                StopReplicaRequest.StopReplicaPartitionState(
+                                    partition_index=tp[1], leader_epoch=self.states[tp].leader_epoch,
+                                    delete_partition=True)])]), STOP_REPLICA_VERSION)
+            log.info("%s-%d: replicas moved to %s", tp[0], tp[1], list(move.target))
+        return changed
+
+    def _on_list_reassignments(self, request: ListPartitionReassignmentsRequest
+                               ) -> ListPartitionReassignmentsResponse:
+        wanted = None if request.topics is None else {(t.name, p) for t in request.topics for p in t.partition_indexes}
+        by_topic: dict[str, list] = {}
+        for tp, move in sorted(self.moves.items()):
+            if wanted is None or tp in wanted:
+                by_topic.setdefault(tp[0], []).append(ListPartitionReassignmentsResponse.OngoingPartitionReassignment(
+                    partition_index=tp[1], replicas=move.full, adding_replicas=move.adding,
+                    removing_replicas=move.removing))
+        return ListPartitionReassignmentsResponse(error_code=ErrorCode.NONE, error_message=None, topics=[
+            ListPartitionReassignmentsResponse.OngoingTopicReassignment(name=t, partitions=p)
+            for t, p in by_topic.items()])
 
     # -- requests to brokers
 

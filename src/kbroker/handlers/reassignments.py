@@ -1,8 +1,9 @@
 """ElectLeaders (key 43, v0-2), ListPartitionReassignments (key 46, v0), AlterPartitionReassignments
 (key 45, v0): answered truthfully for a single node, which leads every partition it has.
 
-In a cluster, ElectLeaders is the controller's (preferred or unclean election, cluster/elections.py);
-other brokers answer NOT_CONTROLLER, and admin clients send it to the controller.
+In a cluster all three are the controller's (elections in cluster/elections.py, replica moves in
+cluster/reassignment.py); other brokers answer NOT_CONTROLLER, and admin clients send them to the
+controller.
 
 ElectLeaders v1 added the election type and a top-level error, v2 became flexible; every named
 partition already has its only replica as leader, so ELECTION_NOT_NEEDED (and, for "all
@@ -58,8 +59,13 @@ def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest
 
 
 @handles(LIST_PARTITION_REASSIGNMENTS, 0, 0)
-def list_partition_reassignments(ctx: RequestContext,
-                                 request: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse:
+def list_partition_reassignments(ctx: RequestContext, request: ListPartitionReassignmentsRequest
+                                 ) -> ListPartitionReassignmentsResponse | Awaitable[ListPartitionReassignmentsResponse]:
+    cluster = ctx.broker.cluster
+    if cluster is not None:
+        if cluster.controller is None:
+            return ListPartitionReassignmentsResponse(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
+        return cluster.controller.list_reassignments(request)
     return ListPartitionReassignmentsResponse(error_message=None, topics=[])
 
 
@@ -86,7 +92,12 @@ def reassign(ctx: RequestContext, topic: str, wanted: AlterPartitionReassignment
 
 @handles(ALTER_PARTITION_REASSIGNMENTS, 0, 0)
 def alter_partition_reassignments(ctx: RequestContext, request: AlterPartitionReassignmentsRequest
-                                  ) -> AlterPartitionReassignmentsResponse:
+                                  ) -> AlterPartitionReassignmentsResponse | Awaitable[AlterPartitionReassignmentsResponse]:
+    cluster = ctx.broker.cluster
+    if cluster is not None:
+        if cluster.controller is None:
+            return AlterPartitionReassignmentsResponse(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
+        return cluster.controller.alter_reassignments(request)
     return AlterPartitionReassignmentsResponse(error_message=None, responses=[
         AlterPartitionReassignmentsResponse.ReassignableTopicResponse(
             name=t.name, partitions=[reassign(ctx, t.name, p) for p in t.partitions])
