@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -150,3 +152,44 @@ def test_topics_grow_change_and_go_from_any_broker(cluster: Cluster) -> None:
                "the topic to vanish from metadata")
     wait_until(lambda: not any((b.data_dir / f"{topic}-0").exists() for b in cluster.brokers.values()), 15,
                "every replica's data to be deleted")
+
+
+def kbroker_tool(cluster: Cluster, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kbroker", *args, "--bootstrap-server", cluster.bootstrap_servers],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_reassign_partitions_and_leader_election_tools(cluster: Cluster, tmp_path: Path) -> None:
+    topic = f"tools-{uuid.uuid4().hex[:8]}"
+    create_topic(cluster, topic, replication_factor=2)
+    original = partitions(cluster, topic)[0][1]
+    spare = next(b for b in cluster.brokers if b not in original)
+    moves = tmp_path / "topics.json"
+    moves.write_text(json.dumps({"topics": [{"topic": topic}], "version": 1}))
+    generated = kbroker_tool(cluster, "reassign-partitions", "--generate", "--topics-to-move-json-file", str(moves),
+                             "--broker-list", "1,2,3")
+    assert generated.returncode == 0, generated.stderr
+    current, proposed = generated.stdout.split("\n\n")
+    assert current.splitlines()[0] == "Current partition replica assignment"
+    assert json.loads(current.splitlines()[1])["partitions"][0]["replicas"] == original
+    assert len(json.loads(proposed.splitlines()[1])["partitions"][0]["replicas"]) == 2
+
+    target = [spare, original[1]]
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": target}]}))
+    started = kbroker_tool(cluster, "reassign-partitions", "--execute", "--reassignment-json-file", str(plan))
+    assert started.returncode == 0, started.stderr
+    assert f"Successfully started partition reassignments for {topic}-0" in started.stdout
+    wait_until(lambda: f"Reassignment of partition {topic}-0 is completed." in kbroker_tool(
+        cluster, "reassign-partitions", "--verify", "--reassignment-json-file", str(plan)).stdout, 30,
+        "the reassignment to complete")
+    assert partitions(cluster, topic)[0][1] == target
+    listed = kbroker_tool(cluster, "reassign-partitions", "--list")
+    assert listed.stdout.strip() == "No partition reassignments found."
+
+    elected = kbroker_tool(cluster, "leader-election", "--election-type", "PREFERRED", "--topic", topic,
+                           "--partition", "0")
+    assert elected.returncode == 0, elected.stderr
+    assert elected.stdout.strip() in (f"Valid replica already elected for partitions {topic}-0",
+                                      f"Successfully completed leader election (PREFERRED) for partitions {topic}-0")
+    wait_until(lambda: partitions(cluster, topic)[0][0] == spare, 15, "the preferred replica to lead")
