@@ -210,6 +210,10 @@ class Controller:
         return [(topic, index) for topic, assignment in self.assignments.items()
                 for index in assignment.partitions if (topic, index) not in self.states]
 
+    def offline_count(self) -> int:
+        """Partitions whose leader is not a live broker (read from the event loop: a snapshot)."""
+        return sum(1 for state in list(self.states.values()) if state.leader not in self.brokers)
+
     def _replicas(self, tp: TopicPartition) -> list[int]:
         return self.assignments[tp[0]].partitions[tp[1]]
 

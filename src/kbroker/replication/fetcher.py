@@ -174,6 +174,7 @@ class LeaderFetcher:
         if data.error_code == ErrorCode.NONE:
             if data.records:
                 plog.append_replicated(data.records)
+            self.manager.fetchers.lag[key] = max(data.high_watermark - plog.log_end_offset, 0)
             if data.log_start_offset > plog.log_start_offset and data.log_start_offset <= plog.high_watermark:
                 plog.delete_records_before(min(data.log_start_offset, plog.log_end_offset))
             self.manager.follower_appended(key, data.high_watermark)
@@ -209,6 +210,7 @@ class FetcherManager:
         self.view = view
         self.settings = settings
         self.fetchers: dict[int, LeaderFetcher] = {}
+        self.lag: dict[TopicPartition, int] = {}  # records behind the leader's high watermark, per partition
 
     def add(self, key: TopicPartition, leader_id: int, leader_epoch: int) -> None:
         self.remove(key)
@@ -221,6 +223,7 @@ class FetcherManager:
         fetcher.changed.set()
 
     def remove(self, key: TopicPartition) -> None:
+        self.lag.pop(key, None)
         for fetcher in self.fetchers.values():
             fetcher.partitions.pop(key, None)
 

@@ -63,6 +63,8 @@ class ReplicaManager:
         self.broker_epoch = broker_epoch
         self.replicas: dict[tuple[str, int], Replica] = {}
         self.controller_epoch = 0
+        self.isr_shrinks = 0  # ISR changes the controller accepted, for the metrics endpoint
+        self.isr_expands = 0
         self._acks_waiters: dict[tuple[str, int], list[tuple[int, int, asyncio.Future]]] = {}
         self.fetchers = FetcherManager(self, view, fetch_settings)
         self._tasks: list[asyncio.Task] = []
@@ -209,6 +211,10 @@ class ReplicaManager:
                                    or replica.leader_epoch != result.leader_epoch):
             return True  # a LeaderAndIsr has moved the partition on meanwhile
         if error == ErrorCode.NONE:
+            if len(result.isr) < len(replica.isr):
+                self.isr_shrinks += 1
+            elif len(result.isr) > len(replica.isr):
+                self.isr_expands += 1
             replica.isr, replica.partition_epoch = list(result.isr), result.partition_epoch
             log.info("%s-%d: ISR is now %s", replica.topic, replica.partition, replica.isr)
             self._advance_high_watermark(replica)
