@@ -103,7 +103,7 @@ class Broker:
             for info in self.topics:
                 for index in range(info.partitions):
                     self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
-        self.groups = GroupCoordinator.for_broker(self)
+        self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None)
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
             self.transactions.load(self.txn_log.load())
 
