@@ -1,12 +1,14 @@
 """kbroker's modules import each other in layers, never in a circle (DESIGN.md, principle 10).
 
 Every import counts, those under `if TYPE_CHECKING:` and inside functions too: a part that needs
-the node declares the few calls it makes as a Protocol (a seam) rather than importing `Broker`.
+the node declares the few calls it makes as a Protocol (a seam) rather than importing `Broker`,
+and the log layer knows nothing above it. docs/architecture.md draws the layers.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import graphlib
 from pathlib import Path
 
@@ -25,6 +27,7 @@ def module_files() -> dict[str, Path]:
     return files
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     """Module -> the kbroker modules it imports (`from a.b import c` is a.b.c if that is a module)."""
     files = module_files()
@@ -42,7 +45,7 @@ def import_graph() -> dict[str, set[str]]:
                 targets.update(owner(alias.name) for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 targets.update(owner(f"{node.module}.{alias.name}") for alias in node.names)
-        graph[module] = {t for t in targets if t and t.startswith("kbroker") and t != module}
+        graph[module] = {t for t in targets if t is not None and t != module}
     return graph
 
 
@@ -57,3 +60,12 @@ def test_no_import_cycle_among_kbroker_modules() -> None:
 def test_only_the_composition_roots_import_the_broker() -> None:
     importers = {module for module, targets in import_graph().items() if "kbroker.broker" in targets}
     assert importers <= COMPOSITION_ROOTS
+
+
+def test_the_log_layer_knows_nothing_above_it() -> None:
+    def in_log(module: str) -> bool:
+        return module == "kbroker.log" or module.startswith("kbroker.log.")
+
+    above = {(module, target) for module, targets in import_graph().items() if in_log(module)
+             for target in targets if not in_log(target)}
+    assert above == set()
