@@ -2,8 +2,9 @@
 
 `Broker` puts the parts together and implements the seams they reach it through: handlers see it
 as a `kbroker.node.Node`, replication as a `ReplicaHost`, the coordinators' logs as an
-`InternalTopicHost`. It imports no handler and no socket code: the listeners are handed to
-`start`. It runs on one asyncio event loop, so its state needs no locks.
+`InternalTopicHost`, config changes as a `ConfigHost` (docs/architecture.md lists them). It
+imports no handler and no socket code: the listeners are handed to `start`. It runs on one
+asyncio event loop, so its state needs no locks.
 """
 
 from __future__ import annotations
