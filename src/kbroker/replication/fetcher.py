@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from kproto import ErrorCode
 from kproto.messages import FetchRequest, FetchResponse, ListOffsetsRequest, OffsetForLeaderEpochRequest
@@ -23,9 +23,6 @@ from kbroker.cluster.view import ClusterView
 from kbroker.log import PartitionLog
 from kbroker.log.leader_epochs import UNDEFINED_EPOCH
 
-if TYPE_CHECKING:
-    from kbroker.replication.manager import ReplicaManager
-
 log = logging.getLogger("kbroker.replication")
 FETCH_VERSION = 12  # topics by name, with the follower's replica id in the request body
 OFFSET_FOR_LEADER_EPOCH_VERSION = 4
@@ -33,6 +30,16 @@ LIST_OFFSETS_VERSION = 7
 EARLIEST = -2
 LATEST = -1
 TopicPartition = tuple[str, int]
+
+
+class Follower(Protocol):
+    """What a fetcher needs of the replica manager: where to append, and the leader's high watermark."""
+
+    node_id: int
+
+    def follower_log(self, key: TopicPartition, leader_epoch: int) -> PartitionLog | None: ...
+
+    def follower_appended(self, key: TopicPartition, leader_high_watermark: int) -> None: ...
 
 
 @dataclass
@@ -44,7 +51,7 @@ class Fetching:
 class LeaderFetcher:
     """Fetches every partition this broker follows on one leader."""
 
-    def __init__(self, manager: ReplicaManager, leader_id: int, view: ClusterView, settings: dict[str, int]) -> None:
+    def __init__(self, manager: Follower, leader_id: int, view: ClusterView, settings: dict[str, int]) -> None:
         self.manager = manager
         self.leader_id = leader_id
         self.view = view
@@ -205,7 +212,7 @@ class LeaderFetcher:
 
 
 class FetcherManager:
-    def __init__(self, manager: ReplicaManager, view: ClusterView, settings: dict[str, int]) -> None:
+    def __init__(self, manager: Follower, view: ClusterView, settings: dict[str, int]) -> None:
         self.manager = manager
         self.view = view
         self.settings = settings
