@@ -1,6 +1,7 @@
-"""ACL administration through kafka-python's, librdkafka's and the raw protocol's eyes: kbroker has
-no authorizer, so, as Apache Kafka without one, every ACL request is answered SECURITY_DISABLED
-("No Authorizer is configured.") rather than refused as an unknown API.
+"""ACL administration through kafka-python's, librdkafka's and the raw protocol's eyes on a broker
+with no authorizer configured: as Apache Kafka without one, every ACL request is answered
+SECURITY_DISABLED ("No Authorizer is configured.", "... on the broker" for DescribeAcls) rather
+than refused as an unknown API.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def test_every_version_answers_with_kafkas_error_and_message(version: int, boots
             resource_type_filter=1, resource_name_filter=None, pattern_type_filter=pattern, principal_filter=None,
             host_filter=None, operation=1, permission_type=1)]), version)
     assert (described.error_code, described.error_message, described.resources) == (
-        ErrorCode.SECURITY_DISABLED, NO_AUTHORIZER, [])
+        ErrorCode.SECURITY_DISABLED, "No Authorizer is configured on the broker", [])
     assert [(r.error_code, r.error_message) for r in created.results] == [(ErrorCode.SECURITY_DISABLED, NO_AUTHORIZER)] * 2
     assert [(r.error_code, r.error_message, r.matching_acls) for r in deleted.filter_results] == [
         (ErrorCode.SECURITY_DISABLED, NO_AUTHORIZER, [])]

@@ -33,6 +33,7 @@ from kbroker.groups.storage import OFFSETS_TOPIC
 from kbroker.log import LogManager, PartitionLog
 from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_to_str
 from kbroker.metrics import NO_METRICS, Metrics
+from kbroker.security import authorizer_for
 from kbroker.node import AppendOutcome
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
 from kbroker.txn.markers import MarkerSender
@@ -74,6 +75,7 @@ class Broker:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.dynamic_configs = DynamicBrokerConfigs(data_dir, config)  # before logs: they read its values
         self.quotas = QuotaStore(data_dir)
+        self.authorizer = authorizer_for(config, data_dir)
         self.cluster = self._join_cluster(config, data_dir)
         self.logs = LogManager(
             [Path(d) for d in config.log_dirs], node_id=self.node_id,

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from kbroker.groups import GroupCoordinator
     from kbroker.log import LogManager, PartitionLog
     from kbroker.metrics import Metrics
+    from kbroker.security import Authorizer
     from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
     from kbroker.txn.producer_ids import ProducerIdAllocator
     from kbroker.txn.producer_state import AbortedTxn, ProducerStates
@@ -61,6 +62,7 @@ class Node(Protocol):
     quotas: QuotaStore
     dynamic_configs: DynamicBrokerConfigs
     fetch_sessions: FetchSessionCache
+    authorizer: Authorizer | None  # None when no authorizer is configured: everything is allowed
     connections: set[Any]  # client connections open now
 
     # -- brokers and leadership

@@ -74,9 +74,18 @@ def test_rules_across_keys(settings, key):
 
 
 def test_ignored_kafka_keys_load_with_a_warning(caplog):
-    config = BrokerConfig({"super.users": "User:admin", "listener.name.internal.ssl.keystore.type": "JKS"})
-    assert set(config.ignored) == {"super.users", "listener.name.internal.ssl.keystore.type"}
-    assert "super.users" in caplog.text
+    config = BrokerConfig({"listener.name.internal.ssl.keystore.type": "JKS"})
+    assert set(config.ignored) == {"listener.name.internal.ssl.keystore.type"}
+    assert "listener.name.internal.ssl.keystore.type" in caplog.text
+
+
+def test_authorizer_keys_are_served_by_kafkas_class_names(caplog):
+    config = BrokerConfig({"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+                           "super.users": "User:admin;User:ops", "allow.everyone.if.no.acl.found": "true"})
+    assert (config["super.users"], config["allow.everyone.if.no.acl.found"]) == ("User:admin;User:ops", True)
+    assert config.ignored == {} and "no effect" not in caplog.text
+    with pytest.raises(ConfigError, match="authorizer.class.name"):
+        BrokerConfig({"authorizer.class.name": "com.example.MyAuthorizer"})
 
 
 def test_keys_of_features_kbroker_lacks_load_typed_with_a_warning(caplog):

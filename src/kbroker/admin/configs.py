@@ -58,7 +58,7 @@ class Change:
 class Refused(Exception):
     """A resource-level failure: the error code and message its result carries."""
 
-    def __init__(self, error: ErrorCode, message: str) -> None:
+    def __init__(self, error: ErrorCode, message: str | None) -> None:
         super().__init__(message)
         self.error = error
         self.message = message

@@ -75,6 +75,11 @@ LISTENERS = Check(_reason_of(parse_listeners), "NAME://host:port, comma-separate
 PROTOCOL_MAP = Check(_reason_of(parse_protocol_map), "NAME:PROTOCOL, comma-separated")
 GZIP_LEVEL = Check(lambda v: None if v == -1 or 1 <= v <= 9 else f"value {v} is not in [1,...,9] or -1",
                    "[1,...,9] or -1")
+# Kafka's authorizer classes; kbroker's ACL authorizer answers to either name, and to none of Java's others.
+AUTHORIZER_CLASSES = ("org.apache.kafka.metadata.authorizer.StandardAuthorizer", "kafka.security.authorizer.AclAuthorizer")
+AUTHORIZER = Check(lambda v: None if not v or v in AUTHORIZER_CLASSES else
+                   f"kbroker's ACL authorizer answers to {' or '.join(AUTHORIZER_CLASSES)}, not {v}",
+                   " or ".join(AUTHORIZER_CLASSES) + ", or empty for none")
 NO_TIERED_STORAGE = Check(lambda v: "kbroker has no tiered storage" if v else None, "false")
 
 
@@ -133,6 +138,13 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("max.incremental.fetch.session.cache.slots", INT, 1000, MEDIUM, "Incremental fetch sessions (KIP-227) kept at once.", Range(0)),
     d("fetch.max.bytes", INT, 57671680, MEDIUM, "Most bytes one fetch response returns.", Range(1024)),
     d("max.request.partition.size.limit", INT, 2000, MEDIUM, "Most partitions one CreatePartitions or CreateTopics request may ask for.", Range(1)),
+    # -- authorization (super.users and allow.everyone.if.no.acl.found are the authorizer's, not KafkaConfig's:
+    # described only when set, as Kafka describes a server.properties key it does not define)
+    d("authorizer.class.name", STRING, "", LOW, "The ACL authorizer; empty allows everything and the ACL APIs answer SECURITY_DISABLED.",
+      AUTHORIZER),
+    d("super.users", STRING, None, LOW, "Principals the authorizer allows everything, as User:name;User:other.", internal=True),
+    d("allow.everyone.if.no.acl.found", BOOLEAN, False, LOW, "Allow an operation on a resource that has no ACLs at all.",
+      internal=True),
     # -- log storage
     d("log.dirs", STRING, None, HIGH, "Comma-separated directories holding partition logs; unset means log.dir."),
     d("log.dir", STRING, "/tmp/kafka-logs", HIGH, "Directory holding partition logs when log.dirs is unset."),
@@ -242,9 +254,9 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("producer.id.expiration.check.interval.ms", INT, 600000, LOW, "How often expired producer ids are removed.", Range(1), internal=True),
 )
 
-# Keys of Kafka's authorizer rather than of its broker, which a user's server.properties may carry
-# beside authorizer.class.name: they load with a warning. Everything else unknown is an error.
-IGNORED_KEYS: frozenset[str] = frozenset({"super.users", "allow.everyone.if.no.acl.found"})
+# Keys a user's server.properties may carry that kbroker ignores with a warning (none now that the
+# authorizer's are served). Everything else unknown is an error.
+IGNORED_KEYS: frozenset[str] = frozenset()
 # Per-listener overrides (listener.name.<name>.<key>) are accepted and ignored likewise.
 IGNORED_PREFIXES: tuple[str, ...] = ("listener.name.",)
 

@@ -51,8 +51,8 @@ def render_tables() -> str:
         valid = _cell(defn.validator.describe()) if defn.validator else ""
         synonyms = ", ".join(f"`{s.broker_key}`" for s in TOPIC_SYNONYMS[defn.name])
         lines.append(f"| `{defn.name}` | {defn.type.label} | {_cell(_default(defn))} | {valid} | {synonyms} | {_cell(defn.doc)} |")
-    lines += ["", "### Keys accepted and ignored", "",
-              ", ".join(f"`{key}`" for key in sorted(IGNORED_KEYS)) + " (authorizer settings), and any `listener.name.*` key."]
+    ignored = "".join(f"`{key}`, " for key in sorted(IGNORED_KEYS))
+    lines += ["", "### Keys accepted and ignored", "", f"{ignored}Any `listener.name.*` key."]
     return "\n".join(lines) + "\n"
 
 

@@ -93,7 +93,6 @@ KAFKA_ONLY_CONFIGS: tuple[ConfigDef, ...] = (
     d("quota.window.size.seconds", INT, 1, LOW, "Length of one client quota sample.", Range(1)),
     d("client.quota.callback.class", CLASS, None, LOW, "Java class deciding client quotas."),
     d("alter.config.policy.class.name", CLASS, None, LOW, "Java policy class vetting config changes; kbroker loads no Java classes."),
-    d("authorizer.class.name", STRING, "", LOW, "Java authorizer class; kbroker has no authorizer, so ACLs are not enforced."),
     # -- authentication: principals, SASL, TLS
     d("principal.builder.class", CLASS, "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder", MEDIUM,
       "Class turning an authenticated connection into a principal.", None, PER_BROKER),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from kproto import ErrorCode
 from kproto.messages import DescribeClusterRequest, DescribeClusterResponse
 
-from kbroker.handlers.authorized_operations import CLUSTER_OPERATIONS, authorized_operations
+from kbroker.handlers.authorized_operations import cluster_operations
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -31,6 +31,5 @@ def describe_cluster(ctx: RequestContext, request: DescribeClusterRequest) -> De
         controller_id=broker.controller_id,
         brokers=[DescribeClusterResponse.DescribeClusterBroker(broker_id=node_id, host=host, port=port, rack=rack)
                  for node_id, host, port, rack in broker.live_brokers()],
-        cluster_authorized_operations=authorized_operations(CLUSTER_OPERATIONS,
-                                                            request.include_cluster_authorized_operations),
+        cluster_authorized_operations=cluster_operations(ctx, request.include_cluster_authorized_operations),
     )

@@ -5,6 +5,9 @@ v3 added config types and documentation (only when asked); v4 became flexible. A
 replaces a resource's whole set of dynamic values; IncrementalAlterConfigs (v1 flexible) sets,
 deletes, appends to or subtracts from single keys. Both check everything before changing anything
 and honour validate_only. The rules live in kbroker.admin.configs.
+
+With an authorizer, a topic's configs need DESCRIBE_CONFIGS or ALTER_CONFIGS on the topic
+(TOPIC_AUTHORIZATION_FAILED), a broker's on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from kproto.messages import (
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 )
 
-from kbroker.admin.configs import AlterOp, Change, Refused, alter, describe
+from kbroker.admin.configs import AlterOp, Change, Refused, ResourceType, alter, describe
 from kbroker.config import ConfigEntry
+from kbroker.handlers.authorized_operations import MESSAGES, Op, Resource, allowed, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -28,6 +32,15 @@ ALTER_CONFIGS = 33
 INCREMENTAL_ALTER_CONFIGS = 44
 
 Result = DescribeConfigsResponse.DescribeConfigsResourceResult
+
+
+def refusal(ctx: RequestContext, operation: Op, resource_type: int, name: str) -> ErrorCode:
+    """The authorization error for this operation on a config resource, or NONE."""
+    if resource_type == ResourceType.TOPIC:
+        return ErrorCode.NONE if allowed(ctx, operation, Resource.TOPIC, name) else ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    if resource_type in (ResourceType.BROKER, ResourceType.BROKER_LOGGER):
+        return ErrorCode.NONE if cluster_allowed(ctx, operation) else ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    return ErrorCode.NONE
 
 
 def config_result(entry: ConfigEntry, version: int, request: DescribeConfigsRequest) -> Result:
@@ -52,6 +65,11 @@ def describe_configs(ctx: RequestContext, request: DescribeConfigsRequest) -> De
     for resource in request.resources:
         result = DescribeConfigsResponse.DescribeConfigsResult(
             resource_type=resource.resource_type, resource_name=resource.resource_name, error_message=None)
+        error = refusal(ctx, Op.DESCRIBE_CONFIGS, resource.resource_type, resource.resource_name)
+        if error:
+            result.error_code, result.error_message = error, MESSAGES[error]
+            results.append(result)
+            continue
         try:
             entries = describe(ctx.broker, resource.resource_type, resource.resource_name, resource.configuration_keys)
         except Refused as exc:
@@ -72,6 +90,8 @@ def alter_all(ctx: RequestContext, resources: list, changes_of: Callable[[object
         try:
             if counts[(resource.resource_type, resource.resource_name)] > 1:
                 raise Refused(ErrorCode.INVALID_REQUEST, "Error due to duplicate resources in the request")
+            if error := refusal(ctx, Op.ALTER_CONFIGS, resource.resource_type, resource.resource_name):
+                raise Refused(error, None)
             alter(ctx.broker, resource.resource_type, resource.resource_name, changes_of(resource),
                   incremental=incremental, validate_only=validate_only)
         except Refused as exc:

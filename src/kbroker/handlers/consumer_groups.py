@@ -18,9 +18,9 @@ from kproto.messages import (
 
 from kbroker.groups.assignors import Assignment
 from kbroker.groups.consumer_groups import Heartbeat
-from kbroker.handlers.authorized_operations import GROUP_OPERATIONS, authorized_operations
+from kbroker.handlers.authorized_operations import Op, Resource, allowed, authorized_operations
 from kbroker.handlers.context import RequestContext
-from kbroker.handlers.groups import client_host
+from kbroker.handlers.groups import client_host, may_read
 from kbroker.handlers.registry import handles
 
 CONSUMER_GROUP_HEARTBEAT = 68
@@ -52,6 +52,8 @@ def by_id(ctx: RequestContext, assignment: Assignment, struct: type) -> list:
 @handles(CONSUMER_GROUP_HEARTBEAT, 0, 1)
 def consumer_group_heartbeat(ctx: RequestContext,
                              request: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
+    if not may_read(ctx, request.group_id):
+        return ConsumerGroupHeartbeatResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     result = ctx.broker.groups.consumer_heartbeat(Heartbeat(
         group_id=request.group_id, member_id=request.member_id, member_epoch=request.member_epoch,
         instance_id=request.instance_id, rack_id=request.rack_id, rebalance_timeout_ms=request.rebalance_timeout_ms,
@@ -73,6 +75,9 @@ def consumer_group_describe(ctx: RequestContext,
     R = ConsumerGroupDescribeResponse
     described = []
     for group_id in request.group_ids:
+        if not allowed(ctx, Op.DESCRIBE, Resource.GROUP, group_id):
+            described.append(R.DescribedGroup(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, group_id=group_id))
+            continue
         error = ctx.broker.groups.availability(group_id)
         if error:
             described.append(R.DescribedGroup(error_code=error, group_id=group_id))
@@ -87,7 +92,8 @@ def consumer_group_describe(ctx: RequestContext,
         described.append(R.DescribedGroup(
             error_code=ErrorCode.NONE, group_id=group_id, group_state=group.state, group_epoch=group.group_epoch,
             assignment_epoch=group.assignment_epoch, assignor_name=group.assignor,
-            authorized_operations=authorized_operations(GROUP_OPERATIONS, request.include_authorized_operations),
+            authorized_operations=authorized_operations(ctx, Resource.GROUP, group_id,
+                                                        request.include_authorized_operations),
             members=[R.Member(
                 member_id=m.member_id, instance_id=m.instance_id, rack_id=m.rack_id, member_epoch=m.member_epoch,
                 client_id=m.client_id, client_host=m.client_host, subscribed_topic_names=sorted(m.subscribed_topics),

@@ -16,6 +16,8 @@ class RequestContext:
     broker: Node
     header: RequestHeader
     client_host: str
+    #: Who the connection authenticated as ("User:ANONYMOUS" when it did not), as ACLs name principals.
+    principal: str = "User:ANONYMOUS"
     #: Set by a handler to have the connection closed after the response (or instead of it).
     close_connection: bool = False
     #: (partition answer, future of its acks=all outcome) for a produce that waits for replication.

@@ -3,7 +3,8 @@
 v1 added the key type (0 group, 1 transaction) and an error message, v3 became flexible, v4
 batches several keys in one request (KIP-699). A single node coordinates everything: groups
 through its group coordinator, transactional ids through the transaction coordinator that lives
-in this process too.
+in this process too. With an authorizer, finding a group's coordinator needs DESCRIBE on the
+group, a transactional id's DESCRIBE on the id.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from kproto import ErrorCode
 from kproto.messages import FindCoordinatorRequest, FindCoordinatorResponse
 
+from kbroker.handlers.authorized_operations import MESSAGES, Op, Resource, allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 from kbroker.txn.state_log import STATE_TOPIC as TRANSACTION_STATE_TOPIC
@@ -25,6 +27,11 @@ def locate(ctx: RequestContext, key: str, key_type: int) -> FindCoordinatorRespo
         return FindCoordinatorResponse.Coordinator(key=key, node_id=-1, host="", port=-1,
                                                    error_code=ErrorCode.INVALID_REQUEST,
                                                    error_message=f"Unknown coordinator type {key_type}")
+    refusal = ErrorCode.GROUP_AUTHORIZATION_FAILED if key_type == GROUP_KEY else \
+        ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    if not allowed(ctx, Op.DESCRIBE, Resource.GROUP if key_type == GROUP_KEY else Resource.TRANSACTIONAL_ID, key):
+        return FindCoordinatorResponse.Coordinator(key=key, node_id=-1, host="", port=-1, error_code=refusal,
+                                                   error_message=MESSAGES[refusal])
     # As Kafka does, the first lookup creates the coordinator's internal topic, so that a group's
     # or transaction's first write does not pay for creating its partitions.
     # In a cluster the coordinator is the leader of that partition.

@@ -9,6 +9,9 @@ FENCED_LEADER_EPOCH error. Batches come back exactly as they were stored.
 A partition whose current leader epoch (v9+) differs from the leader's is answered
 FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH with no data, as Kafka does.
 
+With an authorizer a consumer needs READ on each topic and a follower CLUSTER_ACTION on the
+cluster; other partitions are answered TOPIC_AUTHORIZATION_FAILED with no data.
+
 In a cluster only the leader serves a partition (NOT_LEADER_OR_FOLLOWER elsewhere). A fetch with
 a replica id is a follower's: it reads up to the log end rather than the high watermark, and its
 fetch offset tells the leader how far that follower has come. Followers truncate with
@@ -25,6 +28,7 @@ from kproto import ErrorCode
 from kproto.messages import FetchRequest, FetchResponse
 
 from kbroker.fetch_sessions import FINAL_EPOCH, INITIAL_EPOCH, FetchSessionError, PartitionState
+from kbroker.handlers.authorized_operations import Op, Resource, cluster_allowed, denied_names
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.leader_epochs import fence_error
 from kbroker.handlers.registry import handles
@@ -43,6 +47,7 @@ class Wanted:
     key: PartitionKey
     name: str | None  # None for a topic id the broker does not know
     state: PartitionState
+    refused: bool = False  # the principal may not read it
 
 
 def wanted(ctx: RequestContext, key: PartitionKey, state: PartitionState) -> Wanted:
@@ -74,6 +79,8 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
         state = item.state
         if name is None:
             data.error_code = ErrorCode.UNKNOWN_TOPIC_ID
+        elif item.refused:
+            data.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
         elif log is None or (broker.cluster is not None and broker.serving_error(name, index)):
             data.error_code = broker.serving_error(name, index) or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         else:
@@ -186,10 +193,22 @@ def fetch(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaitab
         return FetchResponse(error_code=exc.error, session_id=0)
     committed_only = request.isolation_level == READ_COMMITTED
     replica_id = follower_id(ctx, request)
+    if ctx.broker.authorizer is not None:
+        refuse(ctx, items, replica_id >= 0)
     parts, total = read_partitions(ctx, items, request.max_bytes, committed_only, incremental, replica_id)
     if total >= request.min_bytes or request.max_wait_ms <= 0 or any(data.error_code for _, data in parts):
         return respond(ctx, items, parts, session_id, by_id)
     return long_poll(ctx, request, items, session_id, by_id, incremental, replica_id)
+
+
+def refuse(ctx: RequestContext, items: list[Wanted], from_follower: bool) -> None:
+    """Mark the partitions the principal may not fetch: a follower needs CLUSTER_ACTION, a consumer READ."""
+    if from_follower:
+        denied = set() if cluster_allowed(ctx, Op.CLUSTER_ACTION) else {item.name for item in items}
+    else:
+        denied = denied_names(ctx, Op.READ, Resource.TOPIC, (item.name for item in items if item.name is not None))
+    for item in items:
+        item.refused = item.name in denied
 
 
 def follower_id(ctx: RequestContext, request: FetchRequest) -> int:

@@ -10,6 +10,10 @@ authorized operations, v4 instance ids. DeleteGroups (42) v0-2.
 
 A JoinGroup or SyncGroup that must wait for the rebalance returns an awaitable; the connection
 holds its later requests until the answer leaves, as Kafka does.
+
+With an authorizer, a member needs READ on its group (else GROUP_AUTHORIZATION_FAILED), describing
+needs DESCRIBE and deleting DELETE; ListGroups shows every group to a principal that may DESCRIBE
+the cluster, and to others the groups they may DESCRIBE.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from kproto.messages import (
 
 from kbroker.groups import JoinRequest
 from kbroker.groups.results import JoinResult, SyncResult
-from kbroker.handlers.authorized_operations import GROUP_OPERATIONS, authorized_operations
+from kbroker.handlers.authorized_operations import Op, Resource, allowed, authorized_operations, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -59,6 +63,10 @@ def answer(future: asyncio.Future, build: Callable[[Any], Any]) -> Any | Awaitab
         return build(await future)
 
     return wait()
+
+
+def may_read(ctx: RequestContext, group_id: str) -> bool:
+    return allowed(ctx, Op.READ, Resource.GROUP, group_id)
 
 
 def client_host(ctx: RequestContext) -> str:
@@ -88,11 +96,15 @@ def join_group(ctx: RequestContext, request: JoinGroupRequest) -> JoinGroupRespo
                                                                metadata=m.metadata) for m in result.members],
         )
 
+    if not may_read(ctx, request.group_id):
+        return build(JoinResult(ErrorCode.GROUP_AUTHORIZATION_FAILED))
     return answer(ctx.broker.groups.join(join), build)
 
 
 @handles(SYNC_GROUP, 0, 5)
 def sync_group(ctx: RequestContext, request: SyncGroupRequest) -> SyncGroupResponse | Awaitable[SyncGroupResponse]:
+    if not may_read(ctx, request.group_id):
+        return SyncGroupResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     assignments = {a.member_id: bytes(a.assignment) for a in request.assignments}
     future = ctx.broker.groups.sync(request.group_id, request.generation_id, request.member_id,
                                     request.group_instance_id, request.protocol_type, request.protocol_name,
@@ -107,6 +119,8 @@ def sync_group(ctx: RequestContext, request: SyncGroupRequest) -> SyncGroupRespo
 
 @handles(HEARTBEAT, 0, 4)
 def heartbeat(ctx: RequestContext, request: HeartbeatRequest) -> HeartbeatResponse:
+    if not may_read(ctx, request.group_id):
+        return HeartbeatResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     error = ctx.broker.groups.heartbeat(request.group_id, request.member_id, request.group_instance_id,
                                         request.generation_id)
     return HeartbeatResponse(error_code=error)
@@ -114,6 +128,8 @@ def heartbeat(ctx: RequestContext, request: HeartbeatRequest) -> HeartbeatRespon
 
 @handles(LEAVE_GROUP, 0, 5)
 def leave_group(ctx: RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse:
+    if not may_read(ctx, request.group_id):
+        return LeaveGroupResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if ctx.api_version >= 3:
         leaving = [(m.member_id, m.group_instance_id) for m in request.members]
     else:
@@ -132,6 +148,8 @@ def leave_group(ctx: RequestContext, request: LeaveGroupRequest) -> LeaveGroupRe
 @handles(LIST_GROUPS, 0, 5)
 def list_groups(ctx: RequestContext, request: ListGroupsRequest) -> ListGroupsResponse:
     listed = ctx.broker.groups.list_groups(request.states_filter, request.types_filter)
+    if not cluster_allowed(ctx, Op.DESCRIBE):
+        listed = [g for g in listed if allowed(ctx, Op.DESCRIBE, Resource.GROUP, g.group_id)]
     return ListGroupsResponse(error_code=ErrorCode.NONE, groups=[
         ListGroupsResponse.ListedGroup(group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state,
                                        group_type=g.group_type)
@@ -143,11 +161,17 @@ def list_groups(ctx: RequestContext, request: ListGroupsRequest) -> ListGroupsRe
 def describe_groups(ctx: RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
     described = []
     for group_id in request.groups:
+        if not allowed(ctx, Op.DESCRIBE, Resource.GROUP, group_id):  # as Kafka: no state, no members
+            described.append(DescribeGroupsResponse.DescribedGroup(
+                error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, group_id=group_id, group_state="", protocol_type="",
+                protocol_data=""))
+            continue
         d = ctx.broker.groups.describe_group(group_id)
         described.append(DescribeGroupsResponse.DescribedGroup(
             error_code=d.error, group_id=d.group_id, group_state=d.state, protocol_type=d.protocol_type,
             protocol_data=d.protocol,
-            authorized_operations=authorized_operations(GROUP_OPERATIONS, request.include_authorized_operations
+            authorized_operations=authorized_operations(ctx, Resource.GROUP, group_id,
+                                                        request.include_authorized_operations
                                                         and d.error == ErrorCode.NONE),
             members=[DescribeGroupsResponse.DescribedGroupMember(
                 member_id=m.member_id, group_instance_id=m.group_instance_id, client_id=m.client_id,
@@ -159,7 +183,9 @@ def describe_groups(ctx: RequestContext, request: DescribeGroupsRequest) -> Desc
 
 @handles(DELETE_GROUPS, 0, 2)
 def delete_groups(ctx: RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
+    refused = [g for g in request.groups_names if not allowed(ctx, Op.DELETE, Resource.GROUP, g)]
+    results = ctx.broker.groups.delete_groups([g for g in request.groups_names if g not in refused])
+    results += [(group_id, ErrorCode.GROUP_AUTHORIZATION_FAILED) for group_id in refused]  # after, as Kafka
     return DeleteGroupsResponse(results=[
-        DeleteGroupsResponse.DeletableGroupResult(group_id=group_id, error_code=error)
-        for group_id, error in ctx.broker.groups.delete_groups(request.groups_names)
+        DeleteGroupsResponse.DeletableGroupResult(group_id=group_id, error_code=error) for group_id, error in results
     ])

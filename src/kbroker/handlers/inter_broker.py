@@ -5,7 +5,8 @@ ControlledShutdown (key 7, v1-3) and AlterPartition (key 56, v0-1), as ZooKeeper
 serve them. They exist only on a
 broker started with `zookeeper.connect`, and are advertised only there. A request from a
 controller of an older epoch is refused with STALE_CONTROLLER_EPOCH; AlterPartition sent to a
-broker that is not the controller gets NOT_CONTROLLER, and so does ControlledShutdown.
+broker that is not the controller gets NOT_CONTROLLER, and so does ControlledShutdown. With an
+authorizer, each needs CLUSTER_ACTION on the cluster (else CLUSTER_AUTHORIZATION_FAILED).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kproto.messages import (
     StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
 )
 
+from kbroker.handlers.authorized_operations import Op, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -27,15 +29,26 @@ STOP_REPLICA = 5
 UPDATE_METADATA = 6
 CONTROLLED_SHUTDOWN = 7
 ALTER_PARTITION = 56
+REFUSED = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
 
 
 @handles(LEADER_AND_ISR, 5, 7, cluster_only=True)
 def leader_and_isr(ctx: RequestContext, request: LeaderAndIsrRequest) -> LeaderAndIsrResponse:
+    if not cluster_allowed(ctx, Op.CLUSTER_ACTION):
+        R = LeaderAndIsrResponse
+        return R(error_code=REFUSED, topics=[R.LeaderAndIsrTopicError(topic_id=t.topic_id, partition_errors=[
+            R.LeaderAndIsrPartitionError(partition_index=p.partition_index, error_code=REFUSED)
+            for p in t.partition_states]) for t in request.topic_states])
     return ctx.broker.cluster.replicas.apply_leader_and_isr(request)
 
 
 @handles(STOP_REPLICA, 3, 4, cluster_only=True)
 def stop_replica(ctx: RequestContext, request: StopReplicaRequest) -> StopReplicaResponse:
+    if not cluster_allowed(ctx, Op.CLUSTER_ACTION):
+        return StopReplicaResponse(error_code=REFUSED, partition_errors=[
+            StopReplicaResponse.StopReplicaPartitionError(topic_name=t.topic_name, partition_index=p.partition_index,
+                                                          error_code=REFUSED)
+            for t in request.topic_states for p in t.partition_states])
     results = ctx.broker.cluster.replicas.stop_replicas(request)
     if any(p.delete_partition for t in request.topic_states for p in t.partition_states):
         ctx.broker.sync_topics()
@@ -47,6 +60,8 @@ def stop_replica(ctx: RequestContext, request: StopReplicaRequest) -> StopReplic
 @handles(UPDATE_METADATA, 5, 8, cluster_only=True)
 def update_metadata(ctx: RequestContext, request: UpdateMetadataRequest) -> UpdateMetadataResponse:
     cluster = ctx.broker.cluster
+    if not cluster_allowed(ctx, Op.CLUSTER_ACTION):
+        return UpdateMetadataResponse(error_code=REFUSED)
     if request.controller_epoch < cluster.view.controller_epoch:
         return UpdateMetadataResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
     cluster.update_metadata(request)
@@ -58,6 +73,8 @@ def update_metadata(ctx: RequestContext, request: UpdateMetadataRequest) -> Upda
 def controlled_shutdown(ctx: RequestContext, request: ControlledShutdownRequest
                         ) -> ControlledShutdownResponse | Awaitable[ControlledShutdownResponse]:
     controller = ctx.broker.cluster.controller
+    if not cluster_allowed(ctx, Op.CLUSTER_ACTION):
+        return ControlledShutdownResponse(error_code=REFUSED)
     if controller is None:
         return ControlledShutdownResponse(error_code=ErrorCode.NOT_CONTROLLER)
     return controller.controlled_shutdown(request)
@@ -67,6 +84,8 @@ def controlled_shutdown(ctx: RequestContext, request: ControlledShutdownRequest
 def alter_partition(ctx: RequestContext, request: AlterPartitionRequest
                     ) -> AlterPartitionResponse | Awaitable[AlterPartitionResponse]:
     controller = ctx.broker.cluster.controller
+    if not cluster_allowed(ctx, Op.CLUSTER_ACTION):
+        return AlterPartitionResponse(error_code=REFUSED)
     if controller is None:
         return AlterPartitionResponse(error_code=ErrorCode.NOT_CONTROLLER)
     return controller.alter_partition(request)

@@ -4,7 +4,8 @@ v0 answers with a list of old-style offsets (where segments begin, dated by thei
 as Kafka's v0 answers); v1 one offset and its timestamp; v2 added the isolation level (latest
 means the last stable offset for read_committed); v4 leader epochs (the epoch of the batch at the
 offset found, and the client's current epoch fenced as in Fetch); v7 MAX_TIMESTAMP (-3); v8
-EARLIEST_LOCAL (-4); v9 LATEST_TIERED (-5).
+EARLIEST_LOCAL (-4); v9 LATEST_TIERED (-5). With an authorizer, each topic needs DESCRIBE
+(TOPIC_AUTHORIZATION_FAILED).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from kproto import ErrorCode
 from kproto.messages import ListOffsetsRequest, ListOffsetsResponse
 
+from kbroker.handlers.authorized_operations import Op, Resource, denied_names
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.leader_epochs import fence_error
 from kbroker.handlers.registry import handles
@@ -111,11 +113,15 @@ def lookup(ctx: RequestContext, topic: str, wanted: ListOffsetsRequest.ListOffse
 def list_offsets(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
     committed_only = request.isolation_level == READ_COMMITTED
     from_consumer = request.replica_id == CONSUMER_REPLICA_ID
+    refused = denied_names(ctx, Op.DESCRIBE, Resource.TOPIC, (topic.name for topic in request.topics))
     return ListOffsetsResponse(topics=[
         ListOffsetsResponse.ListOffsetsTopicResponse(
             name=topic.name,
-            partitions=[lookup_v0(ctx, topic.name, p, from_consumer) if ctx.api_version == 0 else
-                        lookup(ctx, topic.name, p, committed_only) for p in topic.partitions],
+            partitions=[ListOffsetsResponse.ListOffsetsPartitionResponse(
+                partition_index=p.partition_index, error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+                if topic.name in refused else
+                lookup_v0(ctx, topic.name, p, from_consumer) if ctx.api_version == 0 else
+                lookup(ctx, topic.name, p, committed_only) for p in topic.partitions],
         )
         for topic in request.topics
     ])

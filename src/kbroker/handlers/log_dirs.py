@@ -10,8 +10,10 @@ import os
 import shutil
 from collections import defaultdict
 
+from kproto import ErrorCode
 from kproto.messages import DescribeLogDirsRequest, DescribeLogDirsResponse
 
+from kbroker.handlers.authorized_operations import Op, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -28,6 +30,8 @@ def wanted_partitions(ctx: RequestContext, request: DescribeLogDirsRequest) -> l
 @handles(DESCRIBE_LOG_DIRS, 0, 4)
 def describe_log_dirs(ctx: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
     broker = ctx.broker
+    if not cluster_allowed(ctx, Op.DESCRIBE):
+        return DescribeLogDirsResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, results=[])
     by_dir: dict[str, dict[str, list]] = {str(d): defaultdict(list) for d in broker.logs.dirs}
     for topic, index in dict.fromkeys(wanted_partitions(ctx, request)):
         plog = broker.partition_log(topic, index)

@@ -17,7 +17,8 @@ from kproto.messages import MetadataRequest, MetadataResponse
 from kproto.model import ZERO_UUID
 
 from kbroker.cluster.topics import TopicInfo
-from kbroker.handlers.authorized_operations import CLUSTER_OPERATIONS, TOPIC_OPERATIONS, authorized_operations
+from kbroker.handlers.authorized_operations import Op, Resource, allowed, cluster_allowed, cluster_operations, \
+    operations
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -52,17 +53,25 @@ def missing_topic(name: str | None, error: ErrorCode, topic_id=ZERO_UUID) -> Met
 
 def requested_topic(ctx: RequestContext, wanted: MetadataRequest.MetadataRequestTopic,
                     auto_create: bool) -> MetadataResponse.MetadataResponseTopic:
+    """A topic asked for by name or id. One the principal may not DESCRIBE is refused whether it
+    exists or not, so that its existence is not disclosed (an id is not secret: it is answered)."""
     broker = ctx.broker
     if wanted.name is None:
         info = broker.topics.by_id(wanted.topic_id)
         if info is None:
             return missing_topic(None, ErrorCode.UNKNOWN_TOPIC_ID, wanted.topic_id)
+        if not allowed(ctx, Op.DESCRIBE, Resource.TOPIC, info.name):
+            return missing_topic(None, ErrorCode.TOPIC_AUTHORIZATION_FAILED, info.topic_id)
         return topic_metadata(ctx, info)
+    if not allowed(ctx, Op.DESCRIBE, Resource.TOPIC, wanted.name):
+        return missing_topic(wanted.name, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
     info = broker.topics.get(wanted.name)
     if info is not None:
         return topic_metadata(ctx, info)
     if not auto_create:
         return missing_topic(wanted.name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    if not (cluster_allowed(ctx, Op.CREATE) or allowed(ctx, Op.CREATE, Resource.TOPIC, wanted.name)):
+        return missing_topic(wanted.name, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
     error, _ = broker.create_topic(wanted.name, -1, -1, {})
     if error not in (ErrorCode.NONE, ErrorCode.TOPIC_ALREADY_EXISTS):
         return missing_topic(wanted.name, ErrorCode.INVALID_TOPIC_EXCEPTION
@@ -78,21 +87,22 @@ def metadata(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
     broker = ctx.broker
     version = ctx.api_version
     all_topics = request.topics is None or (version == 0 and not request.topics)
-    if all_topics:
-        topics = [topic_metadata(ctx, info) for info in broker.topics]
+    if all_topics:  # leaving out, unmentioned, those the principal may not DESCRIBE
+        topics = [topic_metadata(ctx, info) for info in broker.topics
+                  if allowed(ctx, Op.DESCRIBE, Resource.TOPIC, info.name)]
     else:
         auto_create = broker.config["auto.create.topics.enable"] and (version < 4 or request.allow_auto_topic_creation)
         topics = [requested_topic(ctx, wanted, auto_create) for wanted in request.topics]
     if request.include_topic_authorized_operations:
-        for topic in topics:
-            if topic.name is not None:  # as Kafka: not for an unknown topic id
-                topic.topic_authorized_operations = TOPIC_OPERATIONS
+        for topic in topics:  # as Kafka: not for an unknown topic id, nor for a topic refused
+            if topic.name is not None and topic.error_code != ErrorCode.TOPIC_AUTHORIZATION_FAILED:
+                topic.topic_authorized_operations = operations(ctx, Resource.TOPIC, topic.name)
     return MetadataResponse(
         brokers=[MetadataResponse.MetadataResponseBroker(node_id=node_id, host=host, port=port, rack=rack)
                  for node_id, host, port, rack in broker.live_brokers()],
         cluster_id=broker.cluster_id,
         controller_id=broker.controller_id,
         topics=topics,
-        cluster_authorized_operations=authorized_operations(CLUSTER_OPERATIONS,
-                                                            request.include_cluster_authorized_operations),
+        cluster_authorized_operations=cluster_operations(ctx, request.include_cluster_authorized_operations
+                                                         and version <= 10),
     )

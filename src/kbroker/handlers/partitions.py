@@ -1,7 +1,8 @@
 """CreatePartitions (key 37, v0-3) and DeleteRecords (key 21, v0-2).
 
 CreatePartitions v2 became flexible; v3 is the same shape. DeleteRecords moves a partition's log
-start offset forward (offset -1 means the high watermark); v2 became flexible.
+start offset forward (offset -1 means the high watermark); v2 became flexible. With an authorizer,
+adding partitions needs ALTER on the topic and deleting records DELETE (TOPIC_AUTHORIZATION_FAILED).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections import Counter
 from kproto import ErrorCode
 from kproto.messages import CreatePartitionsRequest, CreatePartitionsResponse, DeleteRecordsRequest, DeleteRecordsResponse
 
+from kbroker.handlers.authorized_operations import Op, Resource, allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -26,6 +28,8 @@ def create_partitions(ctx: RequestContext, request: CreatePartitionsRequest) -> 
     for topic in request.topics:
         if counts[topic.name] > 1:
             error, message = ErrorCode.INVALID_REQUEST, "Duplicate topic in request."
+        elif not allowed(ctx, Op.ALTER, Resource.TOPIC, topic.name):
+            error, message = ErrorCode.TOPIC_AUTHORIZATION_FAILED, "The topic authorization is failed."
         else:
             assignments = [a.broker_ids for a in topic.assignments] if topic.assignments is not None else None
             error, message = ctx.broker.create_partitions(topic.name, topic.count, assignments, request.validate_only)
@@ -37,6 +41,9 @@ def create_partitions(ctx: RequestContext, request: CreatePartitionsRequest) -> 
 def delete_before(ctx: RequestContext, topic: str, wanted: DeleteRecordsRequest.DeleteRecordsPartition
                   ) -> DeleteRecordsResponse.DeleteRecordsPartitionResult:
     result = DeleteRecordsResponse.DeleteRecordsPartitionResult(partition_index=wanted.partition_index, low_watermark=-1)
+    if not allowed(ctx, Op.DELETE, Resource.TOPIC, topic):
+        result.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        return result
     plog, result.error_code = ctx.broker.leader_log(topic, wanted.partition_index)
     if plog is None:
         return result

@@ -5,6 +5,10 @@ RecordBatch of magic 2; v2 added the log append time to the answer, v5 the log s
 per-batch record errors and an error message. acks=0 gets no response at all. A request Kafka
 refuses as a whole for its transactional batches (`txn/produce_checks.py`) appends nothing.
 
+With an authorizer, a request with transactional batches needs WRITE on its transactional id (else
+every partition is answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and each topic WRITE (else its
+partitions are answered TOPIC_AUTHORIZATION_FAILED and nothing of them is appended).
+
 In a cluster, only a partition's leader appends (others answer NOT_LEADER_OR_FOLLOWER), acks=all
 is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than `min.insync.replicas`, and its
 answer waits, up to the request's timeout, until every in-sync replica has the batch.
@@ -18,12 +22,15 @@ from typing import Awaitable
 from kproto import ErrorCode
 from kproto.messages import ProduceRequest, ProduceResponse
 
+from kbroker.handlers.authorized_operations import Op, Resource, allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
-from kbroker.txn.produce_checks import Refusal, produce_refusal
+from kbroker.txn.produce_checks import Refusal, first_batch_transactional, produce_refusal
 
 PRODUCE = 0
 VALID_ACKS = (0, 1, -1)
+TOPIC_REFUSED = Refusal(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+TRANSACTIONAL_ID_REFUSED = Refusal(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
 
 
 def partition_result(ctx: RequestContext, topic: str, data: ProduceRequest.PartitionProduceData,
@@ -75,18 +82,30 @@ async def replicated(response: ProduceResponse, waits: list[tuple[ProduceRespons
     return response
 
 
+def transactional_id_refusal(ctx: RequestContext, request: ProduceRequest) -> Refusal | None:
+    """Transactional batches need WRITE on the request's transactional id, checked before anything else."""
+    transactional_id = request.transactional_id
+    if transactional_id is None or ctx.broker.authorizer is None \
+            or allowed(ctx, Op.WRITE, Resource.TRANSACTIONAL_ID, transactional_id):
+        return None
+    transactional = any(first_batch_transactional(data.records) for topic in request.topic_data
+                        for data in topic.partition_data)
+    return TRANSACTIONAL_ID_REFUSED if transactional else None
+
+
 @handles(PRODUCE, 0, 11)
 def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | Awaitable[ProduceResponse] | None:
-    refusal = produce_refusal(request, ctx.api_version, ctx.broker.partition_log)
-    responses = [
-        ProduceResponse.TopicProduceResponse(
+    refusal = transactional_id_refusal(ctx, request) or produce_refusal(request, ctx.api_version,
+                                                                        ctx.broker.partition_log)
+    responses = []
+    for topic in request.topic_data:
+        refused = refusal or (None if allowed(ctx, Op.WRITE, Resource.TOPIC, topic.name) else TOPIC_REFUSED)
+        responses.append(ProduceResponse.TopicProduceResponse(
             name=topic.name,
-            partition_responses=[refused_result(data, refusal) if refusal else
+            partition_responses=[refused_result(data, refused) if refused else
                                  partition_result(ctx, topic.name, data, request.acks, request.transactional_id)
                                  for data in topic.partition_data],
-        )
-        for topic in request.topic_data
-    ]
+        ))
     if request.acks == 0:
         # The producer reads no answer; like Kafka, close the connection so that it notices a failure.
         ctx.close_connection = any(

@@ -12,8 +12,11 @@ from kproto.messages import (
 
 from kbroker.admin.configs import Refused
 from kbroker.admin.quotas import Component, QuotaOp
+from kbroker.handlers.authorized_operations import MESSAGES, Op, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
+
+REFUSED = ErrorCode.CLUSTER_AUTHORIZATION_FAILED  # describing needs DESCRIBE_CONFIGS on the cluster, altering ALTER_CONFIGS
 
 DESCRIBE_CLIENT_QUOTAS = 48
 ALTER_CLIENT_QUOTAS = 49
@@ -22,6 +25,8 @@ ALTER_CLIENT_QUOTAS = 49
 @handles(DESCRIBE_CLIENT_QUOTAS, 0, 1)
 def describe_client_quotas(ctx: RequestContext, request: DescribeClientQuotasRequest) -> DescribeClientQuotasResponse:
     components = [Component(c.entity_type, c.match_type, c.match) for c in request.components]
+    if not cluster_allowed(ctx, Op.DESCRIBE_CONFIGS):
+        return DescribeClientQuotasResponse(error_code=REFUSED, error_message=MESSAGES[REFUSED], entries=None)
     try:
         found = ctx.broker.quotas.describe(components, request.strict)
     except Refused as exc:
@@ -37,10 +42,13 @@ def describe_client_quotas(ctx: RequestContext, request: DescribeClientQuotasReq
 @handles(ALTER_CLIENT_QUOTAS, 0, 1)
 def alter_client_quotas(ctx: RequestContext, request: AlterClientQuotasRequest) -> AlterClientQuotasResponse:
     results = []
+    refused = not cluster_allowed(ctx, Op.ALTER_CONFIGS)
     for entry in request.entries:
         pairs = [(e.entity_type, e.entity_name) for e in entry.entity]
         error, message = ErrorCode.NONE, None
         try:
+            if refused:
+                raise Refused(REFUSED, MESSAGES[REFUSED])
             ctx.broker.quotas.alter(pairs, [QuotaOp(op.key, op.value, op.remove) for op in entry.ops],
                                     request.validate_only)
         except Refused as exc:

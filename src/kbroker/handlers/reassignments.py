@@ -21,6 +21,7 @@ from kproto.messages import (
     ElectLeadersResponse, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 )
 
+from kbroker.handlers.authorized_operations import MESSAGES, Op, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -41,17 +42,24 @@ def election(ctx: RequestContext, topic: str, partition: int) -> ElectLeadersRes
     return ElectLeadersResponse.PartitionResult(partition_id=partition, error_code=error, error_message=message)
 
 
+def election_refused(request: ElectLeadersRequest, error: ErrorCode) -> ElectLeadersResponse:
+    """The whole request refused: the error at the top and on every partition named."""
+    return ElectLeadersResponse(error_code=error, replica_election_results=[
+        ElectLeadersResponse.ReplicaElectionResult(topic=t.topic, partition_result=[
+            ElectLeadersResponse.PartitionResult(partition_id=p, error_code=error)
+            for p in t.partitions]) for t in request.topic_partitions or []])
+
+
 @handles(ELECT_LEADERS, 0, 2)
 def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest
                   ) -> ElectLeadersResponse | Awaitable[ElectLeadersResponse]:
     cluster = ctx.broker.cluster
+    if not cluster_allowed(ctx, Op.ALTER):
+        return election_refused(request, ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     if cluster is not None and cluster.controller is not None:
         return cluster.controller.elect_leaders(request)
     if cluster is not None:  # admin clients send this to the controller
-        return ElectLeadersResponse(error_code=ErrorCode.NOT_CONTROLLER, replica_election_results=[
-            ElectLeadersResponse.ReplicaElectionResult(topic=t.topic, partition_result=[
-                ElectLeadersResponse.PartitionResult(partition_id=p, error_code=ErrorCode.NOT_CONTROLLER)
-                for p in t.partitions]) for t in request.topic_partitions or []])
+        return election_refused(request, ErrorCode.NOT_CONTROLLER)
     return ElectLeadersResponse(replica_election_results=[
         ElectLeadersResponse.ReplicaElectionResult(
             topic=t.topic, partition_result=[election(ctx, t.topic, p) for p in t.partitions])
@@ -62,6 +70,9 @@ def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest
 def list_partition_reassignments(ctx: RequestContext, request: ListPartitionReassignmentsRequest
                                  ) -> ListPartitionReassignmentsResponse | Awaitable[ListPartitionReassignmentsResponse]:
     cluster = ctx.broker.cluster
+    if not cluster_allowed(ctx, Op.DESCRIBE):
+        return ListPartitionReassignmentsResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+                                                  error_message=MESSAGES[ErrorCode.CLUSTER_AUTHORIZATION_FAILED])
     if cluster is not None:
         if cluster.controller is None:
             return ListPartitionReassignmentsResponse(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
@@ -94,6 +105,9 @@ def reassign(ctx: RequestContext, topic: str, wanted: AlterPartitionReassignment
 def alter_partition_reassignments(ctx: RequestContext, request: AlterPartitionReassignmentsRequest
                                   ) -> AlterPartitionReassignmentsResponse | Awaitable[AlterPartitionReassignmentsResponse]:
     cluster = ctx.broker.cluster
+    if not cluster_allowed(ctx, Op.ALTER):
+        return AlterPartitionReassignmentsResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+                                                   error_message=MESSAGES[ErrorCode.CLUSTER_AUTHORIZATION_FAILED])
     if cluster is not None:
         if cluster.controller is None:
             return AlterPartitionReassignmentsResponse(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)

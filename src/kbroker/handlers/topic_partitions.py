@@ -3,7 +3,8 @@
 Topics come sorted by name (all of them when none are named); at most
 `response_partition_limit` partitions are returned (capped at Kafka's broker default of 2000), and
 `next_cursor` says where the next page starts. A cursor naming a topic outside the requested list
-is an invalid request, as in Kafka.
+is an invalid request, as in Kafka. Topics the principal may not DESCRIBE are left out of the
+listing, and answered TOPIC_AUTHORIZATION_FAILED at the end when asked for by name.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from kproto import ErrorCode
 from kproto.messages import DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse
 
-from kbroker.handlers.authorized_operations import TOPIC_OPERATIONS
+from kbroker.handlers.authorized_operations import Op, Resource, allowed, operations
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -46,11 +47,11 @@ def one_topic(ctx: RequestContext, name: str, first: int, room: int) -> tuple[Re
     if info is None:
         return Response.DescribeTopicPartitionsResponseTopic(
             error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name,
-            topic_authorized_operations=TOPIC_OPERATIONS), 0
+            topic_authorized_operations=operations(ctx, Resource.TOPIC, name)), 0
     partitions = [partition_entry(broker, name, index) for index in range(first, min(info.partitions, first + room))]
     return Response.DescribeTopicPartitionsResponseTopic(
         name=name, topic_id=info.topic_id, is_internal=info.internal, partitions=partitions,
-        topic_authorized_operations=TOPIC_OPERATIONS), info.partitions
+        topic_authorized_operations=operations(ctx, Resource.TOPIC, name)), info.partitions
 
 
 @handles(DESCRIBE_TOPIC_PARTITIONS, 0, 0)
@@ -63,6 +64,8 @@ def describe_topic_partitions(ctx: RequestContext, request: DescribeTopicPartiti
             error_code=ErrorCode.INVALID_REQUEST, name=name) for name in requested])
     if cursor is not None:
         names = [name for name in names if name >= cursor.topic_name]
+    refused = [name for name in names if not allowed(ctx, Op.DESCRIBE, Resource.TOPIC, name)]
+    names = [name for name in names if name not in refused] if refused else names
     room = max(1, min(request.response_partition_limit, MAX_PARTITIONS_PER_RESPONSE))
     topics, next_cursor = [], None
     for name in names:
@@ -76,4 +79,7 @@ def describe_topic_partitions(ctx: RequestContext, request: DescribeTopicPartiti
         if first + len(topic.partitions) < count:
             next_cursor = Response.Cursor(topic_name=name, partition_index=first + len(topic.partitions))
             break
+    if requested:  # named topics the principal may not DESCRIBE are refused, existing or not; unnamed ones left out
+        topics += [Response.DescribeTopicPartitionsResponseTopic(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                                                                 name=name) for name in refused]
     return Response(topics=topics, next_cursor=next_cursor)

@@ -3,6 +3,11 @@
 CreateTopics v1 added validate-only and error messages, v4 let -1 partitions or replication
 factor mean the broker's defaults, v5 returns the created topic's configs, v7 its topic id.
 DeleteTopics v6 can name topics by id.
+
+With an authorizer, creating needs CREATE on the cluster or on the topic, and the created topic's
+configs are shown only with DESCRIBE_CONFIGS on it (else topic_config_error_code says
+TOPIC_AUTHORIZATION_FAILED); deleting needs DELETE on the topic, and a topic named by id also
+DESCRIBE, without which its name is not told.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from kproto import ErrorCode
 from kproto.messages import CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse
 from kproto.model import ZERO_UUID
 
+from kbroker.handlers.authorized_operations import Op, Resource, allowed, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
@@ -31,12 +37,19 @@ def created_configs(ctx: RequestContext, name: str) -> list[CreateTopicsResponse
 
 
 def create_one(ctx: RequestContext, topic: CreateTopicsRequest.CreatableTopic, validate_only: bool,
-               duplicated: bool) -> CreateTopicsResponse.CreatableTopicResult:
+               duplicated: bool, may_create: bool) -> CreateTopicsResponse.CreatableTopicResult:
     broker = ctx.broker
     result = CreateTopicsResponse.CreatableTopicResult(name=topic.name, configs=None)
+    may_describe_configs = allowed(ctx, Op.DESCRIBE_CONFIGS, Resource.TOPIC, topic.name)
+    if not may_describe_configs:
+        result.topic_config_error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     if duplicated:
         result.error_code = ErrorCode.INVALID_REQUEST
         result.error_message = f"Create topics request from client `{ctx.client_id}` contains multiple entries for the topic {topic.name}."
+        return result
+    if not (may_create or allowed(ctx, Op.CREATE, Resource.TOPIC, topic.name)):
+        result.error_code, result.error_message = ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Authorization failed."
+        result.num_partitions = result.replication_factor = -1
         return result
     assignments = {a.partition_index: a.broker_ids for a in topic.assignments}
     configs = {c.name: c.value for c in topic.configs}
@@ -51,7 +64,7 @@ def create_one(ctx: RequestContext, topic: CreateTopicsRequest.CreatableTopic, v
         result.topic_id = info.topic_id if info else ZERO_UUID
         result.num_partitions = info.partitions if info else broker.default_partitions(topic.num_partitions, assignments)
         result.replication_factor = 1
-        result.configs = created_configs(ctx, topic.name) if info else []
+        result.configs = created_configs(ctx, topic.name) if info and may_describe_configs else []
     else:
         result.num_partitions = -1
         result.replication_factor = -1
@@ -61,8 +74,9 @@ def create_one(ctx: RequestContext, topic: CreateTopicsRequest.CreatableTopic, v
 @handles(CREATE_TOPICS, 0, 7)
 def create_topics(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
     counts = Counter(topic.name for topic in request.topics)
+    may_create = cluster_allowed(ctx, Op.CREATE)
     return CreateTopicsResponse(topics=[
-        create_one(ctx, topic, request.validate_only, counts[topic.name] > 1) for topic in request.topics
+        create_one(ctx, topic, request.validate_only, counts[topic.name] > 1, may_create) for topic in request.topics
     ])
 
 
@@ -75,8 +89,16 @@ def delete_topics(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTo
     for name, topic_id in wanted:
         info = broker.topics.get(name) if name is not None else broker.topics.by_id(topic_id)
         result = DeleteTopicsResponse.DeletableTopicResult(name=name, topic_id=topic_id)
-        if info is None:
-            result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if name is not None else ErrorCode.UNKNOWN_TOPIC_ID
+        if name is None and info is not None and not allowed(ctx, Op.DESCRIBE, Resource.TOPIC, info.name):
+            result.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED  # by id: the id is told, the name is not
+        elif name is None and info is None:
+            result.error_code = ErrorCode.UNKNOWN_TOPIC_ID
+            result.error_message = "This server does not host this topic-partition."
+        elif not allowed(ctx, Op.DELETE, Resource.TOPIC, info.name if info else name):
+            result.name = info.name if info else name
+            result.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        elif info is None:
+            result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             result.error_message = "This server does not host this topic-partition."
         else:
             result.name, result.topic_id = info.name, info.topic_id

@@ -5,6 +5,10 @@ which an admin client aborts a transaction in a partition (kafka-transactions.sh
 ListTransactions v1 added the duration filter (KIP-994), v2 a transactional-id pattern, a regular
 expression the whole id must match (Python's `re`, which reads the usual patterns as Java does).
 WriteTxnMarkers is an inter-broker call in Kafka; v2's transaction version is not needed here.
+
+With an authorizer: describing producers needs READ on the topic, describing a transaction
+DESCRIBE on its id (and its topics are shown only where the principal may DESCRIBE them), listing
+shows only the ids it may DESCRIBE, and writing markers needs ALTER or CLUSTER_ACTION on the cluster.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from kproto.messages import (
     WriteTxnMarkersResponse,
 )
 
+from kbroker.handlers.authorized_operations import Op, Resource, allowed, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 from kbroker.txn.coordinator import TxnMetadata, TxnState
@@ -36,6 +41,9 @@ STATE_NAMES = {state.value for state in TxnState} | {"Dead", "PrepareEpochFence"
 
 
 def partition_producers(ctx: RequestContext, topic: str, index: int) -> DescribeProducersResponse.PartitionResponse:
+    if not allowed(ctx, Op.READ, Resource.TOPIC, topic):
+        return DescribeProducersResponse.PartitionResponse(partition_index=index,
+                                                           error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED)
     plog, error = ctx.broker.leader_log(topic, index)
     if plog is None:
         return DescribeProducersResponse.PartitionResponse(partition_index=index, error_code=error)
@@ -55,9 +63,12 @@ def describe_producers(ctx: RequestContext, request: DescribeProducersRequest) -
         for t in request.topics])
 
 
-def transaction_state(transactional_id: str, txn: TxnMetadata | None,
+def transaction_state(ctx: RequestContext, transactional_id: str, txn: TxnMetadata | None,
                       error: ErrorCode = ErrorCode.NONE) -> DescribeTransactionsResponse.TransactionState:
     """The id's state; `error` when this broker is not its coordinator."""
+    if not allowed(ctx, Op.DESCRIBE, Resource.TRANSACTIONAL_ID, transactional_id):
+        return DescribeTransactionsResponse.TransactionState(
+            error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, transactional_id=transactional_id)
     if txn is None or error:
         error = error or (ErrorCode.TRANSACTIONAL_ID_NOT_FOUND if transactional_id else ErrorCode.INVALID_REQUEST)
         return DescribeTransactionsResponse.TransactionState(
@@ -65,7 +76,8 @@ def transaction_state(transactional_id: str, txn: TxnMetadata | None,
             transaction_start_time_ms=-1)
     by_topic: dict[str, list[int]] = {}
     for topic, partition in sorted(txn.partitions):
-        by_topic.setdefault(topic, []).append(partition)
+        if allowed(ctx, Op.DESCRIBE, Resource.TOPIC, topic):
+            by_topic.setdefault(topic, []).append(partition)
     return DescribeTransactionsResponse.TransactionState(
         transactional_id=transactional_id, transaction_state=txn.state.value, transaction_timeout_ms=txn.timeout_ms,
         transaction_start_time_ms=txn.start_ms, producer_id=txn.producer_id, producer_epoch=txn.epoch,
@@ -76,7 +88,7 @@ def transaction_state(transactional_id: str, txn: TxnMetadata | None,
 def describe_transactions(ctx: RequestContext, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse:
     coordinator = ctx.broker.transactions
     return DescribeTransactionsResponse(transaction_states=[
-        transaction_state(tid, coordinator.transactions.get(tid), coordinator.availability(tid))
+        transaction_state(ctx, tid, coordinator.transactions.get(tid), coordinator.availability(tid))
         for tid in request.transactional_ids])
 
 
@@ -95,6 +107,7 @@ def list_transactions(ctx: RequestContext, request: ListTransactionsRequest) -> 
         if (not states or txn.state.value in states) and (not producer_ids or txn.producer_id in producer_ids)
         and (duration < 0 or now - txn.start_ms > duration)
         and (pattern is None or pattern.fullmatch(txn.transactional_id))
+        and allowed(ctx, Op.DESCRIBE, Resource.TRANSACTIONAL_ID, txn.transactional_id)
     ]
     return ListTransactionsResponse(
         unknown_state_filters=sorted(states - STATE_NAMES),
@@ -107,13 +120,19 @@ def list_transactions(ctx: RequestContext, request: ListTransactionsRequest) -> 
 @handles(WRITE_TXN_MARKERS, 0, 2)
 def write_txn_markers(ctx: RequestContext, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
     """Each marker written to each of its partitions, with Kafka's checks of producer and coordinator epoch."""
+    refused = not (cluster_allowed(ctx, Op.ALTER) or cluster_allowed(ctx, Op.CLUSTER_ACTION))
+
+    def written(marker: WriteTxnMarkersRequest.WritableTxnMarker, topic: str, index: int) -> ErrorCode:
+        if refused:
+            return ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        return ctx.broker.write_txn_marker(topic, index, marker.producer_id, marker.producer_epoch,
+                                           marker.transaction_result, marker.coordinator_epoch)
+
     return WriteTxnMarkersResponse(markers=[
         WriteTxnMarkersResponse.WritableTxnMarkerResult(producer_id=marker.producer_id, topics=[
             WriteTxnMarkersResponse.WritableTxnMarkerTopicResult(name=topic.name, partitions=[
                 WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult(
-                    partition_index=index, error_code=ctx.broker.write_txn_marker(
-                        topic.name, index, marker.producer_id, marker.producer_epoch, marker.transaction_result,
-                        marker.coordinator_epoch))
+                    partition_index=index, error_code=written(marker, topic.name, index))
                 for index in topic.partition_indexes])
             for topic in marker.topics])
         for marker in request.markers])

@@ -5,6 +5,12 @@ AddPartitionsToTxn v4+ batches transactions and has a verify-only form (KIP-890)
 send it to each other, clients use v3 at most. TxnOffsetCommit v3 carries the consumer's
 generation and member id (KIP-447). Versions before 2 (InitProducerId before 4) predate the
 PRODUCER_FENCED code: those clients are told INVALID_PRODUCER_EPOCH instead, as Kafka does.
+
+With an authorizer each needs WRITE on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+adding partitions needs WRITE on their topics, adding offsets and committing them READ on the
+group, committing READ on each topic. Clients may not add an internal topic to a transaction
+(TOPIC_AUTHORIZATION_FAILED, authorizer or not, as Kafka answers); AddPartitionsToTxn v4+ comes
+from brokers and needs CLUSTER_ACTION.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from kproto.messages import (
 from kbroker.coordinator_log import answer_once_replicated, replicated
 from kbroker.groups import OffsetCommit
 from kbroker.groups.storage import Producer
+from kbroker.handlers.authorized_operations import Op, Resource, allowed, cluster_allowed, denied_names
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.offsets import hosts, once_replicated
 from kbroker.handlers.registry import handles
@@ -64,16 +71,29 @@ def with_error(results: list[TopicResult], error: ErrorCode) -> list[TopicResult
         for t in results]
 
 
+def refused_topics(ctx: RequestContext, transactional_id: str, topics: list[str], from_client: bool) -> ErrorCode | set[str]:
+    """What a client may not add: everything (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), or these topics."""
+    if not from_client:
+        return set()
+    if not allowed(ctx, Op.WRITE, Resource.TRANSACTIONAL_ID, transactional_id):
+        return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    internal = {name for name in topics if (info := ctx.broker.topics.get(name)) is not None and info.internal}
+    return internal | denied_names(ctx, Op.WRITE, Resource.TOPIC, (name for name in topics if name not in internal))
+
+
 def transaction_results(ctx: RequestContext, transactional_id: str, producer_id: int, epoch: int,
                         topics: list[AddPartitionsToTxnRequest.AddPartitionsToTxnTopic],
                         verify_only: bool) -> list[TopicResult]:
     """One transaction's partitions added, or only checked to be in it (verify-only)."""
     wanted = [(t.name, p) for t in topics for p in t.partitions]
-    unknown = {tp for tp in wanted if ctx.broker.partition_log(*tp) is None}
+    refused = refused_topics(ctx, transactional_id, [t.name for t in topics], ctx.api_version < FIRST_BATCHED_VERSION)
+    failed = {tp: ErrorCode.TOPIC_AUTHORIZATION_FAILED for tp in wanted if tp[0] in refused} \
+        if isinstance(refused, set) else dict.fromkeys(wanted, refused)
+    failed.update((tp, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION) for tp in wanted
+                  if tp not in failed and ctx.broker.partition_log(*tp) is None)
     coordinator = ctx.broker.transactions
-    if unknown:  # as Kafka: nothing is added, the others are OPERATION_NOT_ATTEMPTED
-        errors = {tp: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if tp in unknown else ErrorCode.OPERATION_NOT_ATTEMPTED
-                  for tp in wanted}
+    if failed:  # as Kafka: nothing is added, the others are OPERATION_NOT_ATTEMPTED
+        errors = {tp: failed.get(tp, ErrorCode.OPERATION_NOT_ATTEMPTED) for tp in wanted}
     elif verify_only:
         errors = coordinator.verify(transactional_id, producer_id, epoch, wanted)
     else:
@@ -94,6 +114,8 @@ def add_partitions_to_txn(ctx: RequestContext, request: AddPartitionsToTxnReques
         added = all(p.partition_error_code == ErrorCode.NONE for t in results for p in t.results_by_partition)
         return once_state_replicated(ctx, request.v3_and_below_transactional_id, added, lambda failed: (
             AddPartitionsToTxnResponse(results_by_topic_v3_and_below=with_error(results, failed) if failed else results)))
+    if not cluster_allowed(ctx, Op.CLUSTER_ACTION):
+        return AddPartitionsToTxnResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     return AddPartitionsToTxnResponse(results_by_transaction=[
         AddPartitionsToTxnResponse.AddPartitionsToTxnResult(
             transactional_id=t.transactional_id,
@@ -102,8 +124,20 @@ def add_partitions_to_txn(ctx: RequestContext, request: AddPartitionsToTxnReques
         for t in request.transactions])
 
 
+def writer_refusal(ctx: RequestContext, transactional_id: str, group_id: str) -> ErrorCode:
+    """WRITE on the transactional id, then READ on the group whose offsets join the transaction."""
+    if not allowed(ctx, Op.WRITE, Resource.TRANSACTIONAL_ID, transactional_id):
+        return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    if not allowed(ctx, Op.READ, Resource.GROUP, group_id):
+        return ErrorCode.GROUP_AUTHORIZATION_FAILED
+    return ErrorCode.NONE
+
+
 @handles(ADD_OFFSETS_TO_TXN, 0, 3)
 def add_offsets_to_txn(ctx: RequestContext, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse:
+    refusal = writer_refusal(ctx, request.transactional_id, request.group_id)
+    if refusal:
+        return AddOffsetsToTxnResponse(error_code=refusal)
     error = ctx.broker.transactions.add_offsets(request.transactional_id, request.producer_id,
                                                 request.producer_epoch, request.group_id)
     return once_state_replicated(ctx, request.transactional_id, error == ErrorCode.NONE, lambda failed: (
@@ -112,6 +146,8 @@ def add_offsets_to_txn(ctx: RequestContext, request: AddOffsetsToTxnRequest) -> 
 
 @handles(END_TXN, 0, 3)
 def end_txn(ctx: RequestContext, request: EndTxnRequest) -> EndTxnResponse:
+    if not allowed(ctx, Op.WRITE, Resource.TRANSACTIONAL_ID, request.transactional_id):
+        return EndTxnResponse(error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     error = ctx.broker.transactions.end_txn(request.transactional_id, request.producer_id, request.producer_epoch,
                                             request.committed)
     return once_state_replicated(ctx, request.transactional_id, error == ErrorCode.NONE, lambda failed: (
@@ -140,9 +176,13 @@ def txn_offset_commit(ctx: RequestContext,
                       request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse | Awaitable[TxnOffsetCommitResponse]:
     commits: list[OffsetCommit] = []
     errors: dict[tuple[str, int], ErrorCode] = {}
+    refusal = writer_refusal(ctx, request.transactional_id, request.group_id)
+    refused = denied_names(ctx, Op.READ, Resource.TOPIC, (t.name for t in request.topics)) if not refusal else set()
     for t in request.topics:
         for p in t.partitions:
-            if hosts(ctx, t.name, p.partition_index):
+            if refusal or t.name in refused:
+                errors[(t.name, p.partition_index)] = refusal or ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif hosts(ctx, t.name, p.partition_index):
                 commits.append(OffsetCommit(t.name, p.partition_index, p.committed_offset, p.committed_leader_epoch,
                                             p.committed_metadata))
             else:  # answered before the coordinator is asked, as Kafka does

@@ -26,6 +26,7 @@ from kproto.protocol import API_VERSIONS_KEY, decode_request_header, encode_resp
 from kbroker.handlers.api_versions import supported_versions
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import HANDLERS
+from kbroker.security.acls import ANONYMOUS
 
 if TYPE_CHECKING:
     from kbroker.node import Node
@@ -41,6 +42,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.client_host = ""
+        self.principal = ANONYMOUS  # who the client authenticated as; the authorizer judges requests by it
         self.busy = False  # a handler is awaiting; later frames wait their turn
         self.write_paused = False
         self.read_paused = False
@@ -130,7 +132,7 @@ class Connection(asyncio.Protocol):
         except ProtocolError as exc:
             self.abort(f"malformed request: {exc}")
             return
-        ctx = RequestContext(self.broker, header, self.client_host)
+        ctx = RequestContext(self.broker, header, self.client_host, self.principal)
         try:
             result = handler.func(ctx, request)
         except Exception:

@@ -1,0 +1,22 @@
+"""Security: the ACL authorizer and where its ACLs are kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kbroker.security.authorizer import Authorizer, parse_super_users
+from kbroker.security.store import AclFile
+
+if TYPE_CHECKING:
+    from kbroker.config import BrokerConfig
+
+__all__ = ["Authorizer", "authorizer_for"]
+
+
+def authorizer_for(config: BrokerConfig, data_dir: Path) -> Authorizer | None:
+    """The authorizer `authorizer.class.name` asks for, or None: without one everything is allowed."""
+    if not config["authorizer.class.name"]:
+        return None
+    return Authorizer(AclFile(data_dir), parse_super_users(config["super.users"]),
+                      config["allow.everyone.if.no.acl.found"])
