@@ -69,3 +69,10 @@ def test_the_log_layer_knows_nothing_above_it() -> None:
     above = {(module, target) for module, targets in import_graph().items() if in_log(module)
              for target in targets if not in_log(target)}
     assert above == set()
+
+
+def test_the_authorizer_knows_no_requests() -> None:
+    """The authorizer answers questions about names; handlers ask them (DESIGN.md, principle 10)."""
+    above = {(module, target) for module, targets in import_graph().items() if module.startswith("kbroker.security")
+             for target in targets if target.startswith(("kbroker.handlers", "kbroker.server", "kbroker.node"))}
+    assert above == set()
