@@ -7,6 +7,7 @@ import click
 
 def register(group: click.Group) -> None:
     """Add every tool command to the `kbroker` command group."""
+    from kbroker.tools.acls import acls
     from kbroker.tools.configs import configs
     from kbroker.tools.console import console_consumer, console_producer
     from kbroker.tools.dump_log import dump_log
@@ -16,5 +17,5 @@ def register(group: click.Group) -> None:
     from kbroker.tools.topics import topics
 
     for command in (topics, configs, groups, get_offsets, console_producer, console_consumer, dump_log,
-                    reassign_partitions, leader_election):
+                    reassign_partitions, leader_election, acls):
         group.add_command(command)
