@@ -13,7 +13,7 @@ is ever in progress; moving a replica to another broker is refused, keeping it h
 
 from __future__ import annotations
 
-from typing import Awaitable
+from typing import Awaitable, TypeVar
 
 from kproto import ErrorCode
 from kproto.messages import (
@@ -28,6 +28,7 @@ from kbroker.handlers.registry import handles
 ELECT_LEADERS = 43
 ALTER_PARTITION_REASSIGNMENTS = 45
 LIST_PARTITION_REASSIGNMENTS = 46
+R = TypeVar("R")
 
 
 def partition_problem(ctx: RequestContext, topic: str, partition: int) -> tuple[ErrorCode, str] | None:
@@ -66,16 +67,25 @@ def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest
         for t in request.topic_partitions or []])
 
 
+def controller_refusal(ctx: RequestContext, operation: Op, response: type[R]) -> R | None:
+    """The answer when this broker may not serve a reassignment call: the principal lacks the
+    operation on the cluster, or, in a cluster, this broker is not the controller."""
+    if not cluster_allowed(ctx, operation):
+        refused = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        return response(error_code=refused, error_message=MESSAGES[refused])
+    cluster = ctx.broker.cluster
+    if cluster is not None and cluster.controller is None:
+        return response(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
+    return None
+
+
 @handles(LIST_PARTITION_REASSIGNMENTS, 0, 0)
 def list_partition_reassignments(ctx: RequestContext, request: ListPartitionReassignmentsRequest
                                  ) -> ListPartitionReassignmentsResponse | Awaitable[ListPartitionReassignmentsResponse]:
+    if refused := controller_refusal(ctx, Op.DESCRIBE, ListPartitionReassignmentsResponse):
+        return refused
     cluster = ctx.broker.cluster
-    if not cluster_allowed(ctx, Op.DESCRIBE):
-        return ListPartitionReassignmentsResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
-                                                  error_message=MESSAGES[ErrorCode.CLUSTER_AUTHORIZATION_FAILED])
     if cluster is not None:
-        if cluster.controller is None:
-            return ListPartitionReassignmentsResponse(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
         return cluster.controller.list_reassignments(request)
     return ListPartitionReassignmentsResponse(error_message=None, topics=[])
 
@@ -104,13 +114,10 @@ def reassign(ctx: RequestContext, topic: str, wanted: AlterPartitionReassignment
 @handles(ALTER_PARTITION_REASSIGNMENTS, 0, 0)
 def alter_partition_reassignments(ctx: RequestContext, request: AlterPartitionReassignmentsRequest
                                   ) -> AlterPartitionReassignmentsResponse | Awaitable[AlterPartitionReassignmentsResponse]:
+    if refused := controller_refusal(ctx, Op.ALTER, AlterPartitionReassignmentsResponse):
+        return refused
     cluster = ctx.broker.cluster
-    if not cluster_allowed(ctx, Op.ALTER):
-        return AlterPartitionReassignmentsResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
-                                                   error_message=MESSAGES[ErrorCode.CLUSTER_AUTHORIZATION_FAILED])
     if cluster is not None:
-        if cluster.controller is None:
-            return AlterPartitionReassignmentsResponse(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
         return cluster.controller.alter_reassignments(request)
     return AlterPartitionReassignmentsResponse(error_message=None, responses=[
         AlterPartitionReassignmentsResponse.ReassignableTopicResponse(
