@@ -24,6 +24,7 @@ from kproto.records.header import BatchHeader
 from kbroker.admin.configs import DynamicBrokerConfigs, refresh_logs
 from kbroker.admin.quotas import QuotaStore
 from kbroker.cluster.topic_names import collision_key, topic_name_problem
+from kbroker.cluster.errors import ClusterJoinError
 from kbroker.cluster.topics import TopicInfo, TopicRegistry, random_topic_id
 from kbroker.cluster.view import PartitionView
 from kbroker.config import BrokerConfig, ConfigError
@@ -116,8 +117,8 @@ class Broker:
         try:
             from kbroker.cluster.member import ClusterMember
         except ImportError as exc:
-            raise ConfigError(f"zookeeper.connect needs the cluster extra (pip install 'kbroker[cluster]'): {exc}") \
-                from None
+            raise ClusterJoinError(f"zookeeper.connect needs the cluster extra (pip install 'kbroker[cluster]'): "
+                                   f"{exc}") from None
         member = ClusterMember(config, self, self._unclean_election)
         meta = read_meta_properties(data_dir)
         member.connect(meta.cluster_id if meta and meta.cluster_id else random_cluster_id())
