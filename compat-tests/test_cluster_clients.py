@@ -17,9 +17,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 
 from clusterclients import create_topic, partitions, wait_until
-from zkcluster import Cluster, zookeeper_available
+from zkcluster import Cluster
 
-pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
 KAFKAJS = Path(__file__).parent / "kafkajs" / "client.js"
 COUNT = 300
 

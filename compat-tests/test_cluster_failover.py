@@ -22,9 +22,7 @@ from kproto.records.record import Record
 
 from clusterclients import admin, controller_id, create_topic, leader_of, partitions, wait_until
 from kbroker.tools.client import Connection
-from zkcluster import Cluster, zookeeper_available
-
-pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
+from zkcluster import Cluster
 
 
 @pytest.fixture
