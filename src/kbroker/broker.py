@@ -94,7 +94,8 @@ class Broker:
                                                    self.txn_log.write, self.txn_log.remove, self.offsets_partition,
                                                    config["transaction.max.timeout.ms"],
                                                    self.txn_log.partition_of if self.cluster else None)
-        self.marker_sender = MarkerSender(self.node_id, self.leader_address, self.write_txn_marker)
+        self.marker_sender = MarkerSender(self.node_id, self.leader_address, self.write_txn_marker,
+                                          self.partition_exists)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Any] = set()  # client connections open now, kept by the listeners
         self.listen_host, self.listen_port = config.listener
@@ -143,6 +144,10 @@ class Broker:
                                                                       key=lambda b: b.node_id)]
         host, port = self.advertised_address
         return [(self.node_id, host, port, self.config["broker.rack"])]
+
+    def partition_exists(self, topic: str, partition: int) -> bool:
+        info = self.topics.get(topic)
+        return info is not None and partition < info.partitions
 
     def leader_address(self, topic: str, partition: int) -> tuple[int, str, int] | None:
         """(id, host, port) of the partition's leader; None while it has none."""
