@@ -23,6 +23,7 @@ run: $(STAMP)
 	$(BIN)/kbroker serve
 
 test: $(STAMP) $(KAFKAJS_STAMP)
+	$(BIN)/python tools/released_definitions.py --check
 	$(BIN)/python tools/generate_schema.py --check
 	$(BIN)/pytest -n auto -q tests compat-tests
 
@@ -36,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 generate: $(STAMP)
+	$(BIN)/python tools/released_definitions.py
 	$(BIN)/python tools/generate_schema.py
 
 clean:
