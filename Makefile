@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 KAFKAJS := compat-tests/kafkajs
 KAFKAJS_STAMP := $(KAFKAJS)/node_modules/.installed
 
-.PHONY: run test unit compat bench soak generate check-generated clean
+.PHONY: run test unit compat bench bench-replication soak generate check-generated clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ compat: $(STAMP) $(KAFKAJS_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Three brokers on ZooKeeper (Debian's zookeeper package and Java): replication factor 3 against 1.
+bench-replication: $(STAMP)
+	$(BIN)/python -m bench.replication
+
+# A few minutes of killed brokers under an idempotent acks=all producer; every acknowledged record is read back.
+soak: $(STAMP)
+	$(BIN)/python compat-tests/soak_cluster.py --minutes 3
 
 generate: $(STAMP)
 	$(BIN)/python tools/released_definitions.py

@@ -22,13 +22,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from bench.procstat import cpu_seconds
+from bench.report import HIGHER_IS_BETTER, fmt
 from bench.workloads import Settings, WorkloadError, consume, create_topic, latency, produce
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
 from brokerproc import BrokerProcess, BrokerStartError  # noqa: E402
 
 BROKERS = ("kbroker", "tansu")
-HIGHER_IS_BETTER = {"msg/s": True, "MB/s": True, "broker CPU ms/MB": False, "p50 ms": False, "p99 ms": False}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,11 +76,7 @@ class Target:
         """CPU time the broker process has used so far (all its threads), or None if unknown."""
         if self.proc is None or self.proc.pid is None:
             return None
-        try:
-            stats = [path.read_text() for path in Path(f"/proc/{self.proc.pid}/task").glob("*/schedstat")]
-            return sum(int(stat.split()[0]) for stat in stats) / 1e9 if stats else None
-        except (OSError, ValueError, IndexError):
-            return None
+        return cpu_seconds(self.proc.pid)
 
 
 def workloads(args: argparse.Namespace, s: Settings) -> list[tuple[str, Callable[[str, dict], dict[str, float]]]]:
@@ -107,14 +104,8 @@ def workloads(args: argparse.Namespace, s: Settings) -> list[tuple[str, Callable
         ("produce acks=1 lz4", produce_run("1", "lz4")),
         ("produce acks=all lz4", produce_run("all", "lz4")),
         ("consume", consume_run),
-        (f"end-to-end latency at {args.latency_rate} msg/s", latency_run),
+        (f"latency at {args.latency_rate} msg/s", latency_run),
     ]
-
-
-def fmt(value: float | None) -> str:
-    if value is None:
-        return "error"
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}" if value >= 1 else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,19 +113,30 @@ def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, fl
         consumer.close()
 
 
-def latency(bootstrap: str, topic: str, rate: int, seconds: float, s: Settings) -> dict[str, float]:
+def latency(bootstrap: str, topic: str, rate: int, seconds: float, s: Settings, acks: str = "1") -> dict[str, float]:
     """Send `rate` msg/s for `seconds`, each stamped with its send time; a consumer in the same process
-    notes when each arrives. Percentiles in milliseconds over every message received."""
+    notes when each arrives, and a thread of its own takes each acknowledgement as it comes (the
+    producer's delivery reports wait for a poll). Percentiles in milliseconds over every message,
+    end to end and from produce() to the acknowledgement."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": s.fetch_wait_max_ms,
                          "fetch.error.backoff.ms": s.fetch_error_backoff_ms, "fetch.min.bytes": 1,
                          "enable.partition.eof": False})
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": s.latency_linger_ms,
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": s.latency_linger_ms,
                          "message.timeout.ms": int(s.timeout_s * 1000)})
     total = int(rate * seconds)
     filler = payload(s.message_size - 8)
     stop = threading.Event()
     errors: list[str] = []
+    acked: list[float] = []
+
+    def on_delivery(err, msg) -> None:
+        if err is None:
+            acked.append((time.perf_counter_ns() - int.from_bytes(msg.value()[:8], "big")) / 1e6)
+
+    def take_acks() -> None:
+        while not stop.is_set():
+            producer.poll(0.05)
 
     def send() -> None:
         start = time.perf_counter()
@@ -136,8 +147,8 @@ def latency(bootstrap: str, topic: str, rate: int, seconds: float, s: Settings) 
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            producer.produce(topic, value=time.perf_counter_ns().to_bytes(8, "big") + filler, partition=0)
-            producer.poll(0)
+            producer.produce(topic, value=time.perf_counter_ns().to_bytes(8, "big") + filler, partition=0,
+                             on_delivery=on_delivery)
         if producer.flush(s.timeout_s):
             errors.append("producer flush timed out")
 
@@ -149,7 +160,9 @@ def latency(bootstrap: str, topic: str, rate: int, seconds: float, s: Settings) 
         while time.monotonic() < warm_until:
             consumer.poll(0.1)
         sender = threading.Thread(target=send, daemon=True)
+        acks_taker = threading.Thread(target=take_acks, daemon=True)
         sender.start()
+        acks_taker.start()
         samples: list[float] = []
         deadline = time.monotonic() + seconds + s.timeout_s / 3
         while len(samples) < total and time.monotonic() < deadline:
@@ -164,6 +177,7 @@ def latency(bootstrap: str, topic: str, rate: int, seconds: float, s: Settings) 
             samples.append((now - int.from_bytes(msg.value()[:8], "big")) / 1e6)
         stop.set()
         sender.join(timeout=s.timeout_s)
+        acks_taker.join(timeout=s.timeout_s)
     except KafkaException as exc:
         raise WorkloadError(f"latency: {exc}") from exc
     finally:
@@ -171,5 +185,10 @@ def latency(bootstrap: str, topic: str, rate: int, seconds: float, s: Settings) 
         consumer.close()
     if errors or len(samples) < total:
         raise WorkloadError(f"latency: received {len(samples)} of {total}; {errors}")
-    samples.sort()
-    return {"p50 ms": samples[len(samples) // 2], "p99 ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))]}
+    return {"p50 ms": percentile(samples, 0.5), "p99 ms": percentile(samples, 0.99),
+            "produce p50 ms": percentile(acked, 0.5), "produce p99 ms": percentile(acked, 0.99)}
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]

@@ -18,10 +18,17 @@ def admin(cluster: Cluster) -> AdminClient:
 
 
 def partitions(cluster: Cluster, topic: str) -> dict[int, tuple[int, list[int], list[int]]]:
-    """partition -> (leader, replicas, isr) as librdkafka's metadata shows them."""
-    meta = admin(cluster).list_topics(topic=topic, timeout=10)
-    found = meta.topics[topic]
-    return {p.id: (p.leader, list(p.replicas), list(p.isrs)) for p in found.partitions.values()}
+    """partition -> (leader, replicas, isr) as librdkafka's metadata shows them; asked again for
+    a while when the broker that answers does not know the topic or a leader (yet, or any longer:
+    a broker just back from a pause still has its old view)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = admin(cluster).list_topics(topic=topic, timeout=10).topics.get(topic)
+        answer = {p.id: (p.leader, list(p.replicas), list(p.isrs)) for p in found.partitions.values()} \
+            if found is not None else {}
+        if (answer and all(leader >= 0 for leader, _, _ in answer.values())) or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.1)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import urllib.request
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -18,7 +21,8 @@ from kproto.records.record import Record
 
 from kbroker.tools.client import Connection
 
-from clusterclients import admin, create_topic, partitions, wait_until, zookeeper
+from brokerproc import free_port
+from clusterclients import admin, controller_id, create_topic, partitions, wait_until, zookeeper
 from zkcluster import Cluster, zookeeper_available
 
 pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
@@ -150,3 +154,72 @@ def test_topics_grow_change_and_go_from_any_broker(cluster: Cluster) -> None:
                "the topic to vanish from metadata")
     wait_until(lambda: not any((b.data_dir / f"{topic}-0").exists() for b in cluster.brokers.values()), 15,
                "every replica's data to be deleted")
+
+
+def kbroker_tool(cluster: Cluster, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kbroker", *args, "--bootstrap-server", cluster.bootstrap_servers],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_reassign_partitions_and_leader_election_tools(cluster: Cluster, tmp_path: Path) -> None:
+    topic = f"tools-{uuid.uuid4().hex[:8]}"
+    create_topic(cluster, topic, replication_factor=2)
+    original = partitions(cluster, topic)[0][1]
+    spare = next(b for b in cluster.brokers if b not in original)
+    moves = tmp_path / "topics.json"
+    moves.write_text(json.dumps({"topics": [{"topic": topic}], "version": 1}))
+    generated = kbroker_tool(cluster, "reassign-partitions", "--generate", "--topics-to-move-json-file", str(moves),
+                             "--broker-list", "1,2,3")
+    assert generated.returncode == 0, generated.stderr
+    current, proposed = generated.stdout.split("\n\n")
+    assert current.splitlines()[0] == "Current partition replica assignment"
+    assert json.loads(current.splitlines()[1])["partitions"][0]["replicas"] == original
+    assert len(json.loads(proposed.splitlines()[1])["partitions"][0]["replicas"]) == 2
+
+    target = [spare, original[1]]
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": target}]}))
+    started = kbroker_tool(cluster, "reassign-partitions", "--execute", "--reassignment-json-file", str(plan))
+    assert started.returncode == 0, started.stderr
+    assert f"Successfully started partition reassignments for {topic}-0" in started.stdout
+    wait_until(lambda: f"Reassignment of partition {topic}-0 is completed." in kbroker_tool(
+        cluster, "reassign-partitions", "--verify", "--reassignment-json-file", str(plan)).stdout, 30,
+        "the reassignment to complete")
+    assert partitions(cluster, topic)[0][1] == target
+    listed = kbroker_tool(cluster, "reassign-partitions", "--list")
+    assert listed.stdout.strip() == "No partition reassignments found."
+
+    elected = kbroker_tool(cluster, "leader-election", "--election-type", "PREFERRED", "--topic", topic,
+                           "--partition", "0")
+    assert elected.returncode == 0, elected.stderr
+    assert elected.stdout.strip() in (f"Valid replica already elected for partitions {topic}-0",
+                                      f"Successfully completed leader election (PREFERRED) for partitions {topic}-0")
+    wait_until(lambda: partitions(cluster, topic)[0][0] == spare, 15, "the preferred replica to lead")
+
+
+def test_cluster_metrics_on_the_prometheus_endpoint(tmp_path: Path) -> None:
+    """Replication gauges with Kafka's exporter names: leaders, under-replicated partitions, the
+    active controller, ISR shrinks."""
+    port = free_port()
+    with Cluster(tmp_path / "cluster") as cluster:
+        broker = cluster.brokers[1]
+        broker.stop()
+        broker.extra_args = ["--metrics-port", str(port)]
+        broker.start()
+        cluster.wait_for_brokers([1, 2, 3])
+        topic = f"metrics-{uuid.uuid4().hex[:8]}"
+        create_topic(cluster, topic, partitions_count=3)
+
+        def scrape() -> dict[str, float]:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                    if line.startswith(("kafka_server_replicamanager", "kafka_controller"))}
+        wait_until(lambda: scrape()["kafka_server_replicamanager_leadercount"] >= 1, 15, "a partition led by broker 1")
+        metrics = scrape()
+        assert metrics["kafka_server_replicamanager_underreplicatedpartitions"] == 0
+        assert metrics["kafka_server_replicamanager_partitioncount"] >= 3
+        assert metrics["kafka_controller_kafkacontroller_activecontrollercount"] == (controller_id(cluster) == 1)
+        led = metrics["kafka_server_replicamanager_leadercount"]
+        cluster.brokers[2].stop(kill=True)
+        wait_until(lambda: scrape()["kafka_server_replicamanager_underreplicatedpartitions"] == led, 30,
+                   "every partition led by broker 1 to be under-replicated")

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, ElectionType, KafkaError, Producer, TopicPartition
+from kafka import KafkaAdminClient
+from kafka.structs import TopicPartition as KafkaPythonPartition
 from kproto import ErrorCode
 from kproto.messages import ProduceRequest
 from kproto.records.batch import build_batch
 from kproto.records.record import Record
 
-from clusterclients import controller_id, create_topic, leader_of, partitions, wait_until
+from clusterclients import admin, controller_id, create_topic, leader_of, partitions, wait_until
 from kbroker.tools.client import Connection
 from zkcluster import Cluster, zookeeper_available
 
@@ -183,3 +185,90 @@ def test_a_paused_controller_loses_its_session_and_comes_back_as_a_broker(cluste
     assert controller_id(cluster) != paused
     for i in range(20):
         assert raw_produce(cluster, leader_of(cluster, topic, 0), topic, -1, b"after-%d" % i) == ErrorCode.NONE
+
+
+def test_a_rolling_restart_under_acks_all_load_is_invisible_to_the_producer(cluster: Cluster) -> None:
+    """SIGTERM makes each broker hand its leadership over first (controlled shutdown), so the
+    producer sees no error and nothing is lost or duplicated."""
+    topic = f"rolling-{uuid.uuid4().hex[:8]}"
+    create_topic(cluster, topic, partitions_count=3, config={"min.insync.replicas": "2"})
+    load = LoadProducer(cluster.bootstrap_servers, topic).start()
+    wait_until(lambda: len(load.acked) > 2000, 30, "acknowledged records before the restarts")
+    for broker_id in sorted(cluster.brokers):
+        led = [p for p, (leader, _, _) in partitions(cluster, topic).items() if leader == broker_id]
+        cluster.brokers[broker_id].stop()  # SIGTERM
+        assert all(partitions(cluster, topic)[p][0] != broker_id for p in led)
+        cluster.brokers[broker_id].start()
+        wait_until(lambda: all(sorted(isr) == [1, 2, 3] for _, _, isr in partitions(cluster, topic).values()),
+                   30, f"broker {broker_id} to rejoin every ISR")
+        acked = len(load.acked)
+        wait_until(lambda: len(load.acked) > acked + 1000, 30, "records acknowledged after the restart")
+    load.stop()
+    assert load.failed == []
+    values = read_partitions(cluster.bootstrap_servers, topic, 3, len(load.acked))
+    assert len(values) == len(set(values))
+    assert set(load.acked) <= set(values)
+
+
+def test_preferred_leaders_come_back_by_election_and_by_themselves(tmp_path: Path) -> None:
+    """A restarted broker leads nothing until ElectLeaders (or the controller's periodic
+    imbalance check) gives it back the partitions it is the preferred replica of."""
+    config = {"auto.leader.rebalance.enable": "true", "leader.imbalance.check.interval.seconds": "2",
+              "leader.imbalance.per.broker.percentage": "0"}
+    with Cluster(tmp_path / "cluster", config=config) as cluster:
+        topic = f"preferred-{uuid.uuid4().hex[:8]}"
+        create_topic(cluster, topic, partitions_count=3)
+        preferred = {p: replicas[0] for p, (_, replicas, _) in partitions(cluster, topic).items()}
+        victim = preferred[0]
+        cluster.brokers[victim].stop()
+        cluster.brokers[victim].start()
+        wait_until(lambda: sorted(partitions(cluster, topic)[0][2]) == [1, 2, 3], 30, "the ISR to be full again")
+        wait_until(lambda: all(partitions(cluster, topic)[p][0] == preferred[p] for p in preferred), 30,
+                   "the periodic check to give every partition back to its preferred replica")
+
+
+def test_elect_leaders_moves_leadership_to_the_preferred_replica(cluster: Cluster) -> None:
+    topic = f"elect-{uuid.uuid4().hex[:8]}"
+    create_topic(cluster, topic, partitions_count=3)
+    preferred = {p: replicas[0] for p, (_, replicas, _) in partitions(cluster, topic).items()}
+    victim = preferred[0]
+    cluster.brokers[victim].stop()
+    cluster.brokers[victim].start()
+    wait_until(lambda: sorted(partitions(cluster, topic)[0][2]) == [1, 2, 3], 30, "the ISR to be full again")
+    assert partitions(cluster, topic)[0][0] != victim
+    client = admin(cluster)
+    moved = [TopicPartition(topic, p) for p in preferred if partitions(cluster, topic)[p][0] != preferred[p]]
+    results = client.elect_leaders(ElectionType.PREFERRED, moved).result(15)
+    assert all(error is None for error in results.values())
+    wait_until(lambda: all(partitions(cluster, topic)[p][0] == preferred[p] for p in preferred), 15,
+               "every partition to be led by its preferred replica")
+    again = client.elect_leaders(ElectionType.PREFERRED, [TopicPartition(topic, 0)]).result(15)
+    assert again[TopicPartition(topic, 0)].code() == KafkaError.ELECTION_NOT_NEEDED
+
+
+def test_a_reassignment_under_load_moves_the_replicas_and_keeps_every_record(tmp_path: Path) -> None:
+    with Cluster(tmp_path / "cluster", size=4) as cluster:
+        topic = f"move-{uuid.uuid4().hex[:8]}"
+        create_topic(cluster, topic)
+        original = partitions(cluster, topic)[0][1]
+        outside = next(b for b in cluster.brokers if b not in original)
+        target = [outside] + original[1:]
+        load = LoadProducer(cluster.bootstrap_servers, topic).start()
+        wait_until(lambda: len(load.acked) > 3000, 30, "acknowledged records before the move")
+        tools = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers.split(","))
+        try:
+            tools.alter_partition_reassignments({KafkaPythonPartition(topic, 0): target})
+            wait_until(lambda: partitions(cluster, topic)[0][1] == target and sorted(
+                partitions(cluster, topic)[0][2]) == sorted(target), 60, f"the replicas to move to {target}")
+            assert tools.list_partition_reassignments() == {}
+        finally:
+            tools.close()
+        acked = len(load.acked)
+        wait_until(lambda: len(load.acked) > acked + 2000, 30, "records acknowledged after the move")
+        load.stop()
+        assert load.failed == []
+        wait_until(lambda: not (cluster.brokers[original[0]].data_dir / f"{topic}-0").exists(), 15,
+                   "the removed replica's files to be deleted")
+        values = read_partitions(cluster.bootstrap_servers, topic, 1, len(load.acked))
+        assert len(values) == len(set(values))
+        assert set(load.acked) <= set(values)

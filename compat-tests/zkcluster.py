@@ -35,6 +35,8 @@ CLUSTER_DEFAULTS = {
     "offsets.topic.num.partitions": "3",
     "transaction.state.log.num.partitions": "3",
     "group.initial.rebalance.delay.ms": "0",
+    "controlled.shutdown.retry.backoff.ms": "200",  # the last broker standing has nowhere to move leaders
+    "auto.leader.rebalance.enable": "false",  # leadership moves only when a test moves it
 }
 
 

@@ -1,20 +1,21 @@
-"""The broker: its state (topics, partition logs, producer ids, fetch sessions) and its listeners.
+"""The broker: the node's state (topics, partition logs, producer ids, fetch sessions) and its parts.
 
-Handlers reach everything through one `Broker`; it runs on one asyncio event loop, so its state
-needs no locks.
+`Broker` puts the parts together and implements the seams they reach it through: handlers see it
+as a `kbroker.node.Node`, replication as a `ReplicaHost`, the coordinators' logs as an
+`InternalTopicHost`, config changes as a `ConfigHost` (docs/architecture.md lists them). It
+imports no handler and no socket code: the listeners are handed to `start`. It runs on one
+asyncio event loop, so its state needs no locks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 import uuid
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from kproto import ErrorCode
 from kproto.records.control import ControlType, build_end_txn_marker
@@ -32,7 +33,7 @@ from kbroker.groups.storage import OFFSETS_TOPIC
 from kbroker.log import LogManager, PartitionLog
 from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_to_str
 from kbroker.metrics import NO_METRICS, Metrics
-from kbroker.server.connection import Connection
+from kbroker.node import AppendOutcome
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
 from kbroker.txn.markers import MarkerSender
 from kbroker.txn.producer_ids import ProducerIdAllocator
@@ -55,15 +56,13 @@ class NotLeaderError(Exception):
     """The broker was about to write to a partition it does not lead: only a leader appends."""
 
 
-@dataclass(frozen=True, slots=True)
-class AppendOutcome:
-    error: ErrorCode
-    base_offset: int = -1
-    log_append_time: int = -1
-    log_start_offset: int = -1
-    message: str | None = None
-    end_offset: int = -1  # the log end after the append: what acks=all waits for the ISR to reach
-    record_errors: tuple[tuple[int, str], ...] = ()  # (index in the batch, why) of each refused record
+class Listeners(Protocol):
+    """Where clients connect (`kbroker.server.listeners`), opened and closed by the broker."""
+
+    async def open(self) -> int:
+        """Start accepting; the port listened on."""
+
+    async def close(self) -> None: ...
 
 
 class Broker:
@@ -96,16 +95,16 @@ class Broker:
                                                    self.txn_log.partition_of if self.cluster else None)
         self.marker_sender = MarkerSender(self.node_id, self.leader_address, self.write_txn_marker)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
-        self.connections: set[Connection] = set()
+        self.connections: set[Any] = set()  # client connections open now, kept by the listeners
         self.listen_host, self.listen_port = config.listener
-        self.servers: list[asyncio.base_events.Server] = []
+        self.listeners: Listeners | None = None
         self._waiters: dict[tuple[str, int], list[asyncio.Future]] = {}
         self._background: list[asyncio.Task] = []
         if self.cluster is None:  # a single node leads every partition; in a cluster the controller says which
             for info in self.topics:
                 for index in range(info.partitions):
                     self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
-        self.groups = GroupCoordinator.for_broker(self)
+        self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None)
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
             self.transactions.load(self.txn_log.load())
 
@@ -183,18 +182,13 @@ class Broker:
 
     # -- lifecycle
 
-    async def start(self) -> None:
-        from kbroker import handlers  # noqa: F401 - fills the dispatch table
-
-        loop = asyncio.get_running_loop()
+    async def start(self, listeners: Listeners) -> None:
+        """Load the coordinators, then open `listeners` to clients; in a cluster, register with the
+        address clients were told."""
         await self.groups.start()
-        for host in listen_hosts(self.listen_host):
-            server = await loop.create_server(lambda: Connection(self), host, self.listen_port,
-                                              reuse_address=True, backlog=1024)
-            self.servers.append(server)
-            if self.listen_port == 0:
-                self.listen_port = server.sockets[0].getsockname()[1]
-        self._background.append(loop.create_task(self._housekeeping()))
+        self.listeners = listeners
+        self.listen_port = await listeners.open()
+        self._background.append(asyncio.get_running_loop().create_task(self._housekeeping()))
         host, port = self.advertised_address
         if self.cluster is not None:
             await self.cluster.start(host, port)
@@ -206,12 +200,8 @@ class Broker:
             await self.cluster.stop()
         for task in self._background:
             task.cancel()
-        for server in self.servers:
-            server.close()
-        for conn in list(self.connections):
-            conn.close()
-        for server in self.servers:
-            await server.wait_closed()
+        if self.listeners is not None:
+            await self.listeners.close()
         await self.groups.stop()
         self.marker_sender.close()
         for plog, states in list(self._producer_states.items()):
@@ -676,11 +666,3 @@ class Broker:
 
 def random_cluster_id() -> str:
     return uuid_to_str(random_kafka_uuid())
-
-
-def listen_hosts(host: str) -> list[str | None]:
-    """The addresses to bind: both loopbacks for 'localhost', since clients may resolve it to ::1;
-    every interface (None) for an empty host, as Kafka reads `PLAINTEXT://:9092`."""
-    if host == "localhost":
-        return ["127.0.0.1", "::1"] if socket.has_ipv6 else ["127.0.0.1"]
-    return [host or None]

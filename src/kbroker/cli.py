@@ -99,9 +99,10 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
 
 
 async def _run(config: BrokerConfig, topics: dict[str, int], ephemeral: bool, metrics_port: int | None) -> None:
-    from kbroker.broker import Broker, listen_hosts
+    from kbroker.broker import Broker
     from kbroker.dev import banner, create_start_topics
     from kbroker.metrics import NO_METRICS, BrokerMetrics
+    from kbroker.server.listeners import ClientListeners, listen_hosts
 
     counters = BrokerMetrics() if metrics_port is not None else None
     broker = Broker(config, counters or NO_METRICS)
@@ -121,7 +122,7 @@ async def _run(config: BrokerConfig, topics: dict[str, int], ephemeral: bool, me
 
         hosts = listen_hosts(broker.listen_host)
         exporter = await serve_metrics(broker, counters, None if None in hosts else hosts, metrics_port)
-    await broker.start()
+    await broker.start(ClientListeners(broker))
     click.echo(banner(broker, topics, ephemeral, metrics_url(exporter) if exporter else None))
     await stop.wait()
     if exporter is not None:

@@ -1,5 +1,6 @@
 """What the group and transaction coordinators share about their internal topic partitions.
 
+Both keep their records on the node's own partition logs, reached through `InternalTopicHost`.
 A coordinator reads a partition back whole when it starts serving it. Kafka's coordinators
 append to `__consumer_offsets` and `__transaction_state` with acks=-1, so that what a client was
 told survives the leader's failure: in a cluster the answer waits for the in-sync replicas (or
@@ -9,7 +10,7 @@ the timeout), and a failed wait becomes the coordinator's error.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Awaitable, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterator, Protocol, TypeVar
 
 from kproto import ErrorCode
 from kproto.records import decode_batches
@@ -17,7 +18,10 @@ from kproto.records import decode_batches
 if TYPE_CHECKING:
     from kproto.records.batch import Batch
 
+    from kbroker.cluster.topics import TopicRegistry
+    from kbroker.config import BrokerConfig
     from kbroker.log import PartitionLog
+    from kbroker.txn.producer_state import ProducerStates
 
 Response = TypeVar("Response")
 
@@ -28,6 +32,24 @@ REPLICATION_ERRORS = {
     ErrorCode.REQUEST_TIMED_OUT: ErrorCode.COORDINATOR_NOT_AVAILABLE,
     ErrorCode.NOT_LEADER_OR_FOLLOWER: ErrorCode.NOT_COORDINATOR,
 }
+
+
+class InternalTopicHost(Protocol):
+    """What a coordinator's log asks of the node: its topic, created on first use, and appends to
+    it as the partition's leader, with the acks=all wait for them."""
+
+    config: BrokerConfig
+    topics: TopicRegistry
+
+    def internal_topic_partitions(self, name: str, partitions: int, segment_bytes: int) -> int: ...
+
+    def append_internal(self, topic: str, partition: int, batch: bytearray) -> int: ...
+
+    def partition_log(self, topic: str, partition: int) -> PartitionLog | None: ...
+
+    def producer_states(self, plog: PartitionLog) -> ProducerStates: ...
+
+    def replication_waiter(self, topic: str, partition: int, end_offset: int) -> asyncio.Future | None: ...
 
 
 def stored_batches(plog: PartitionLog | None, chunk_bytes: int) -> Iterator[Batch]:

@@ -13,7 +13,7 @@ import enum
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 
 from kproto import ErrorCode
 
@@ -22,7 +22,8 @@ from kbroker.config import BROKER_DEFS, TOPIC_DEFS, BrokerConfig, ConfigEntry, C
 from kbroker.config.kafka_keys import LISTENER_PREFIX_ONLY
 
 if TYPE_CHECKING:
-    from kbroker.broker import Broker
+    from kbroker.cluster.topics import TopicRegistry
+    from kbroker.log import LogManager
 
 log = logging.getLogger("kbroker.admin")
 
@@ -95,9 +96,23 @@ class DynamicBrokerConfigs:
         save_json(self.path, {"version": 1, "broker": self._values[True], "default": self._values[False]})
 
 
+class ConfigHost(Protocol):
+    """What describing and changing configs asks of the node."""
+
+    node_id: int
+    config: BrokerConfig
+    topics: TopicRegistry
+    logs: LogManager
+    dynamic_configs: DynamicBrokerConfigs
+
+    def topic_config(self, name: str) -> dict[str, Any]: ...
+
+    def set_topic_configs(self, name: str, overrides: dict[str, str]) -> None: ...
+
+
 # -- which resource
 
-def broker_scope(broker: Broker, name: str) -> bool:
+def broker_scope(broker: ConfigHost, name: str) -> bool:
     """True for this node's own settings, False for the cluster default; Refused for another node."""
     if name == "":
         return False
@@ -107,7 +122,7 @@ def broker_scope(broker: Broker, name: str) -> bool:
                   f"Unexpected broker id, expected {broker.node_id} or empty string, but received {name}")
 
 
-def existing_topic(broker: Broker, name: str) -> str:
+def existing_topic(broker: ConfigHost, name: str) -> str:
     if name == "":
         raise Refused(ErrorCode.INVALID_REQUEST, "Default topic resources are not allowed.")
     if broker.topics.get(name) is None:
@@ -121,7 +136,7 @@ def unsupported(resource_type: int) -> Refused:
 
 # -- describing
 
-def describe(broker: Broker, resource_type: int, name: str, keys: Iterable[str] | None) -> list[ConfigEntry]:
+def describe(broker: ConfigHost, resource_type: int, name: str, keys: Iterable[str] | None) -> list[ConfigEntry]:
     """Entries of a topic or broker resource; names this broker does not know are left out, as Kafka does."""
     if resource_type == ResourceType.TOPIC:
         info = broker.topics.get(existing_topic(broker, name))
@@ -140,7 +155,7 @@ def describe(broker: Broker, resource_type: int, name: str, keys: Iterable[str] 
 
 # -- changing
 
-def alter(broker: Broker, resource_type: int, name: str, changes: list[Change], *, incremental: bool,
+def alter(broker: ConfigHost, resource_type: int, name: str, changes: list[Change], *, incremental: bool,
           validate_only: bool) -> None:
     """Apply one resource's changes: the whole override set (AlterConfigs) or operations on it."""
     names = [change.name for change in changes]
@@ -223,7 +238,7 @@ def check_broker_keys(wanted: Mapping[str, str], per_broker: bool) -> None:
                           f"Cannot update these configs at default cluster level, broker id must be specified: {{{key}}}")
 
 
-def set_topic_configs(broker: Broker, topic: str, wanted: dict[str, str], validate_only: bool) -> None:
+def set_topic_configs(broker: ConfigHost, topic: str, wanted: dict[str, str], validate_only: bool) -> None:
     try:
         broker.config.validate_topic_overrides(wanted)
     except ConfigError as exc:
@@ -234,7 +249,7 @@ def set_topic_configs(broker: Broker, topic: str, wanted: dict[str, str], valida
     log.info("topic %s configs now %s", topic, wanted)
 
 
-def refresh_logs(broker: Broker, topics: Iterable[str]) -> None:
+def refresh_logs(broker: ConfigHost, topics: Iterable[str]) -> None:
     """Hand open partition logs their new effective settings (segment size, retention, flush...)."""
     for name in topics:
         info = broker.topics.get(name)

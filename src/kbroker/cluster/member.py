@@ -16,10 +16,12 @@ import uuid
 from typing import Any, Callable
 
 from kazoo.exceptions import NodeExistsError
+from kproto.messages import ControlledShutdownRequest
 
 from kbroker.cluster.assignment import AssignmentError, assign_replicas
-from kbroker.cluster.controller import Controller
+from kbroker.cluster.controller import Controller, RebalanceSettings
 from kbroker.cluster.link import ControllerLink
+from kbroker.cluster.peer import PeerError
 from kbroker.cluster.view import BrokerNode, ClusterView, PartitionView
 from kbroker.cluster.zk import TopicAssignment, ZkStore
 from kbroker.config import BrokerConfig
@@ -28,6 +30,7 @@ from kbroker.replication.manager import ReplicaHost, ReplicaManager
 log = logging.getLogger("kbroker.cluster")
 REPLICA_FETCH_KEYS = ("replica.fetch.max.bytes", "replica.fetch.response.max.bytes", "replica.fetch.wait.max.ms",
                       "replica.fetch.min.bytes", "replica.fetch.backoff.ms", "replica.socket.timeout.ms")
+CONTROLLED_SHUTDOWN_VERSION = 3
 REGISTRATION_RETRY = 0.2  # seconds between attempts while an earlier session's registration lingers
 
 
@@ -84,9 +87,11 @@ class ClusterMember:
     def _session_lost(self) -> None:
         """The session expired: the cluster counts this broker as gone, and a controller it ran is
         no longer one (another broker may already have taken over)."""
+        if self._stopping:
+            return
         log.error("the ZooKeeper session of broker %d expired", self.node_id)
         if self.controller is not None:
-            self.controller.stop()
+            self._loop.create_task(self.controller.stop())
             self.controller = None
 
     async def _new_session(self, host: str, port: int) -> None:
@@ -100,12 +105,34 @@ class ClusterMember:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self.config["controlled.shutdown.enable"]:
+            await self._controlled_shutdown()
         self.replicas.stop()
         if self.controller is not None:
-            self.controller.stop()
+            await self.controller.stop()
             self.zk.resign(self.node_id)
         self.link.close()
         await asyncio.to_thread(self.zk.stop)
+
+    async def _controlled_shutdown(self) -> None:
+        """Ask the controller to move leadership and ISR membership off this broker before it
+        stops, retrying as Kafka does while partitions remain or the controller cannot be reached."""
+        request = ControlledShutdownRequest(broker_id=self.node_id, broker_epoch=self.broker_epoch)
+        backoff = self.config["controlled.shutdown.retry.backoff.ms"] / 1000
+        for attempt in range(1, self.config["controlled.shutdown.max.retries"] + 1):
+            try:
+                response = await self.link.send(request, CONTROLLED_SHUTDOWN_VERSION)
+            except PeerError as exc:
+                log.warning("controlled shutdown attempt %d failed: %s", attempt, exc)
+            else:
+                if response.error_code == 0 and not response.remaining_partitions:
+                    await self.replicas.wait_until_not_leading(backoff)
+                    log.info("controlled shutdown of broker %d succeeded", self.node_id)
+                    return
+                log.warning("controlled shutdown attempt %d: error %d, %d partitions without another in-sync "
+                            "replica", attempt, response.error_code, len(response.remaining_partitions))
+            await asyncio.sleep(backoff)
+        log.warning("broker %d stops without a complete controlled shutdown", self.node_id)
 
     # -- the controller
 
@@ -115,7 +142,9 @@ class ClusterMember:
             return
         epoch = self.zk.try_become_controller(self.node_id)
         if epoch is not None:
-            self.controller = Controller(self.node_id, epoch, self.zk, self.unclean_election)
+            self.controller = Controller(self.node_id, epoch, self.zk, self.unclean_election, RebalanceSettings(
+                self.config["auto.leader.rebalance.enable"], self.config["leader.imbalance.check.interval.seconds"],
+                self.config["leader.imbalance.per.broker.percentage"]))
             self.controller.start()
         else:
             self.zk.controller_id(watch=lambda _event: self._loop.call_soon_threadsafe(self._elect))

@@ -73,8 +73,13 @@ class LeaderIsr:
 
 @dataclass
 class TopicAssignment:
+    """Each partition's replicas; during a reassignment, the replicas being added and removed
+    (the partition's list then holds both the target and the original replicas)."""
+
     topic_id: uuid.UUID
     partitions: dict[int, list[int]] = field(default_factory=dict)
+    adding: dict[int, list[int]] = field(default_factory=dict)
+    removing: dict[int, list[int]] = field(default_factory=dict)
 
 
 def kafka_uuid_text(value: uuid.UUID) -> str:
@@ -245,7 +250,9 @@ class ZkStore:
             return None
         doc = json.loads(data)
         topic_id = parse_kafka_uuid(doc["topic_id"]) if doc.get("topic_id") else uuid.uuid4()
-        return TopicAssignment(topic_id, {int(p): list(r) for p, r in doc["partitions"].items()})
+        return TopicAssignment(topic_id, {int(p): list(r) for p, r in doc["partitions"].items()},
+                               {int(p): list(r) for p, r in (doc.get("adding_replicas") or {}).items()},
+                               {int(p): list(r) for p, r in (doc.get("removing_replicas") or {}).items()})
 
     def create_topic(self, topic: str, assignment: TopicAssignment, configs: dict[str, str]) -> bool:
         """Write a new topic's configs, then its assignment (the controller acts on the latter);
@@ -262,6 +269,10 @@ class ZkStore:
     def set_topic_partitions(self, topic: str, assignment: TopicAssignment) -> None:
         """Grow a topic: the whole assignment, old partitions and new."""
         self.client.set(f"{TOPICS}/{topic}", _assignment_json(assignment))
+
+    def set_reassignment(self, topic: str, assignment: TopicAssignment) -> None:
+        """The controller's write of a topic's replicas as a reassignment moves them."""
+        self._guarded(lambda transaction: transaction.set_data(f"{TOPICS}/{topic}", _assignment_json(assignment)))
 
     def topic_config(self, topic: str) -> dict[str, str]:
         try:
@@ -354,7 +365,8 @@ def _state_path(topic: str, partition: int) -> str:
 def _assignment_json(assignment: TopicAssignment) -> bytes:
     return _json({"version": 3, "topic_id": kafka_uuid_text(assignment.topic_id),
                   "partitions": {str(p): r for p, r in sorted(assignment.partitions.items())},
-                  "adding_replicas": {}, "removing_replicas": {}})
+                  "adding_replicas": {str(p): r for p, r in sorted(assignment.adding.items())},
+                  "removing_replicas": {str(p): r for p, r in sorted(assignment.removing.items())}})
 
 
 def _plaintext_endpoint(doc: dict) -> tuple[str, int]:

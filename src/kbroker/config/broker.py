@@ -192,6 +192,12 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("num.replica.fetchers", INT, 1, HIGH, "Fetcher threads per source broker.", None, CLUSTER),
     d("controller.socket.timeout.ms", INT, 30000, MEDIUM, "Socket timeout of controller-to-broker requests."),
     d("auto.leader.rebalance.enable", BOOLEAN, True, HIGH, "Move leadership back to preferred replicas in the background."),
+    d("controlled.shutdown.enable", BOOLEAN, True, MEDIUM, "Hand leadership to other replicas before the broker stops."),
+    d("controlled.shutdown.max.retries", INT, 3, MEDIUM, "Attempts at a controlled shutdown before stopping anyway."),
+    d("controlled.shutdown.retry.backoff.ms", LONG, 5000, MEDIUM, "Pause between controlled shutdown attempts."),
+    d("leader.imbalance.check.interval.seconds", LONG, 300, HIGH, "How often leadership is checked against the preferred replicas.",
+      Range(1)),
+    d("leader.imbalance.per.broker.percentage", INT, 10, HIGH, "Share of a broker's partitions led elsewhere that triggers a rebalance."),
     # -- consumer groups (classic protocol, and KIP-848 consumer groups)
     d("group.min.session.timeout.ms", INT, 6000, MEDIUM, "Shortest session timeout a classic group member may ask for."),
     d("group.max.session.timeout.ms", INT, 1800000, MEDIUM, "Longest session timeout a classic group member may ask for."),

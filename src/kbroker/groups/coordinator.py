@@ -15,11 +15,11 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
+from typing import Awaitable, Callable, Iterable
 
 from kproto import ErrorCode
 
-from kbroker.coordinator_log import replicated
+from kbroker.coordinator_log import InternalTopicHost, replicated
 from kbroker.groups import records
 from kbroker.groups.classic import ClassicGroup
 from kbroker.groups.config import GroupConfig
@@ -33,9 +33,6 @@ from kbroker.groups.results import DescribedMember, GroupDescription, GroupListi
 from kbroker.groups.states import COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE, parse_state
 from kbroker.groups.storage import NO_PRODUCER_ID, GroupLog, OffsetsTopicLog, Producer, Replayed, StoredRecord, TxnMarker
 from kbroker.groups.timers import Timers
-
-if TYPE_CHECKING:
-    from kbroker.broker import Broker
 
 log = logging.getLogger("kbroker.groups")
 CLASSIC_TYPE = "classic"
@@ -57,8 +54,9 @@ def now_ms() -> int:
 
 class GroupCoordinator:
     @classmethod
-    def for_broker(cls, broker: Broker) -> GroupCoordinator:
-        """The broker's coordinator, keeping its records in `__consumer_offsets`."""
+    def for_broker(cls, broker: InternalTopicHost, clustered: bool) -> GroupCoordinator:
+        """The broker's coordinator, keeping its records in `__consumer_offsets`; `clustered`: one
+        of a cluster's coordinators, serving only the partitions its broker leads."""
         def topics() -> dict[str, int]:
             return {t.name: t.partitions for t in broker.topics if not t.internal}
 
@@ -71,7 +69,7 @@ class GroupCoordinator:
             return info.name if info is not None else None
 
         return cls(GroupConfig.from_broker(broker.config), OffsetsTopicLog(broker), topics=topics,
-                   topic_ids=(topic_id, topic_name), clustered=broker.cluster is not None)
+                   topic_ids=(topic_id, topic_name), clustered=clustered)
 
     def __init__(self, config: GroupConfig, storage: GroupLog, clock: Callable[[], int] = now_ms,
                  topics: TopicCounts = dict,

@@ -18,16 +18,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Protocol, Union
+from typing import Iterator, Protocol, Union
 
 from kproto.records import Record, build_batch
 from kproto.records.control import ControlType, read_control_type
 
-from kbroker.coordinator_log import stored_batches
+from kbroker.coordinator_log import InternalTopicHost, stored_batches
 from kbroker.groups.records import RecordBytes, partition_for
-
-if TYPE_CHECKING:
-    from kbroker.broker import Broker
 
 log = logging.getLogger("kbroker.groups")
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -112,7 +109,7 @@ class OffsetsTopicLog:
     pays for them.
     """
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: InternalTopicHost) -> None:
         self.broker = broker
 
     def _partitions(self) -> int:

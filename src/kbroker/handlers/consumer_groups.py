@@ -75,7 +75,7 @@ def consumer_group_describe(ctx: RequestContext,
     for group_id in request.group_ids:
         error = ctx.broker.groups.availability(group_id)
         if error:
-            described.append(R.DescribedGroup(error_code=error, group_id=group_id, authorized_operations=operations))
+            described.append(R.DescribedGroup(error_code=error, group_id=group_id))
             continue
         group = ctx.broker.groups.consumer.groups.get(group_id)
         if group is None:

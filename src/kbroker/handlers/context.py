@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 from kproto.messages import RequestHeader
 
 if TYPE_CHECKING:
-    from kbroker.broker import Broker
+    from kbroker.node import Node
 
 
 @dataclass(slots=True)
 class RequestContext:
-    broker: Broker
+    broker: Node
     header: RequestHeader
     client_host: str
     #: Set by a handler to have the connection closed after the response (or instead of it).

@@ -75,7 +75,7 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
         if name is None:
             data.error_code = ErrorCode.UNKNOWN_TOPIC_ID
         elif log is None or (broker.cluster is not None and broker.serving_error(name, index)):
-            data.error_code = broker.serving_error(name, index)
+            data.error_code = broker.serving_error(name, index) or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         else:
             data.error_code = fence_error(log, state.current_leader_epoch)
         if data.error_code:  # no offsets and no data for this partition

@@ -1,10 +1,11 @@
 """The controller's requests to brokers, and the leaders' requests to the controller.
 
-LeaderAndIsr (key 4, v0-7), StopReplica (key 5, v3-4), UpdateMetadata (key 6, v5-8) and
-AlterPartition (key 56, v0-1), as ZooKeeper-era Kafka brokers serve them. They exist only on a
+LeaderAndIsr (key 4, v0-7), StopReplica (key 5, v3-4), UpdateMetadata (key 6, v5-8),
+ControlledShutdown (key 7, v1-3) and AlterPartition (key 56, v0-1), as ZooKeeper-era Kafka brokers
+serve them. They exist only on a
 broker started with `zookeeper.connect`, and are advertised only there. A request from a
 controller of an older epoch is refused with STALE_CONTROLLER_EPOCH; AlterPartition sent to a
-broker that is not the controller gets NOT_CONTROLLER.
+broker that is not the controller gets NOT_CONTROLLER, and so does ControlledShutdown.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Awaitable
 
 from kproto import ErrorCode
 from kproto.messages import (
-    AlterPartitionRequest, AlterPartitionResponse, LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest,
+    AlterPartitionRequest, AlterPartitionResponse, ControlledShutdownRequest, ControlledShutdownResponse,
+    LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest,
     StopReplicaResponse, UpdateMetadataRequest, UpdateMetadataResponse,
 )
 
@@ -23,6 +25,7 @@ from kbroker.handlers.registry import handles
 LEADER_AND_ISR = 4
 STOP_REPLICA = 5
 UPDATE_METADATA = 6
+CONTROLLED_SHUTDOWN = 7
 ALTER_PARTITION = 56
 
 
@@ -49,6 +52,15 @@ def update_metadata(ctx: RequestContext, request: UpdateMetadataRequest) -> Upda
     cluster.update_metadata(request)
     ctx.broker.sync_topics()
     return UpdateMetadataResponse(error_code=ErrorCode.NONE)
+
+
+@handles(CONTROLLED_SHUTDOWN, 1, 3, cluster_only=True)
+def controlled_shutdown(ctx: RequestContext, request: ControlledShutdownRequest
+                        ) -> ControlledShutdownResponse | Awaitable[ControlledShutdownResponse]:
+    controller = ctx.broker.cluster.controller
+    if controller is None:
+        return ControlledShutdownResponse(error_code=ErrorCode.NOT_CONTROLLER)
+    return controller.controlled_shutdown(request)
 
 
 @handles(ALTER_PARTITION, 0, 1, cluster_only=True)

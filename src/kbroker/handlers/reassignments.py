@@ -1,6 +1,10 @@
 """ElectLeaders (key 43, v0-2), ListPartitionReassignments (key 46, v0), AlterPartitionReassignments
 (key 45, v0): answered truthfully for a single node, which leads every partition it has.
 
+In a cluster all three are the controller's (elections in cluster/elections.py, replica moves in
+cluster/reassignment.py); other brokers answer NOT_CONTROLLER, and admin clients send them to the
+controller.
+
 ElectLeaders v1 added the election type and a top-level error, v2 became flexible; every named
 partition already has its only replica as leader, so ELECTION_NOT_NEEDED (and, for "all
 partitions", an empty list, as Kafka leaves out partitions that needed nothing). No reassignment
@@ -8,6 +12,8 @@ is ever in progress; moving a replica to another broker is refused, keeping it h
 """
 
 from __future__ import annotations
+
+from typing import Awaitable
 
 from kproto import ErrorCode
 from kproto.messages import (
@@ -36,7 +42,16 @@ def election(ctx: RequestContext, topic: str, partition: int) -> ElectLeadersRes
 
 
 @handles(ELECT_LEADERS, 0, 2)
-def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse:
+def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest
+                  ) -> ElectLeadersResponse | Awaitable[ElectLeadersResponse]:
+    cluster = ctx.broker.cluster
+    if cluster is not None and cluster.controller is not None:
+        return cluster.controller.elect_leaders(request)
+    if cluster is not None:  # admin clients send this to the controller
+        return ElectLeadersResponse(error_code=ErrorCode.NOT_CONTROLLER, replica_election_results=[
+            ElectLeadersResponse.ReplicaElectionResult(topic=t.topic, partition_result=[
+                ElectLeadersResponse.PartitionResult(partition_id=p, error_code=ErrorCode.NOT_CONTROLLER)
+                for p in t.partitions]) for t in request.topic_partitions or []])
     return ElectLeadersResponse(replica_election_results=[
         ElectLeadersResponse.ReplicaElectionResult(
             topic=t.topic, partition_result=[election(ctx, t.topic, p) for p in t.partitions])
@@ -44,8 +59,13 @@ def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLea
 
 
 @handles(LIST_PARTITION_REASSIGNMENTS, 0, 0)
-def list_partition_reassignments(ctx: RequestContext,
-                                 request: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse:
+def list_partition_reassignments(ctx: RequestContext, request: ListPartitionReassignmentsRequest
+                                 ) -> ListPartitionReassignmentsResponse | Awaitable[ListPartitionReassignmentsResponse]:
+    cluster = ctx.broker.cluster
+    if cluster is not None:
+        if cluster.controller is None:
+            return ListPartitionReassignmentsResponse(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
+        return cluster.controller.list_reassignments(request)
     return ListPartitionReassignmentsResponse(error_message=None, topics=[])
 
 
@@ -72,7 +92,12 @@ def reassign(ctx: RequestContext, topic: str, wanted: AlterPartitionReassignment
 
 @handles(ALTER_PARTITION_REASSIGNMENTS, 0, 0)
 def alter_partition_reassignments(ctx: RequestContext, request: AlterPartitionReassignmentsRequest
-                                  ) -> AlterPartitionReassignmentsResponse:
+                                  ) -> AlterPartitionReassignmentsResponse | Awaitable[AlterPartitionReassignmentsResponse]:
+    cluster = ctx.broker.cluster
+    if cluster is not None:
+        if cluster.controller is None:
+            return AlterPartitionReassignmentsResponse(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
+        return cluster.controller.alter_reassignments(request)
     return AlterPartitionReassignmentsResponse(error_message=None, responses=[
         AlterPartitionReassignmentsResponse.ReassignableTopicResponse(
             name=t.name, partitions=[reassign(ctx, t.name, p) for p in t.partitions])

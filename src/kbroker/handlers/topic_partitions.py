@@ -18,7 +18,7 @@ from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
 if TYPE_CHECKING:
-    from kbroker.broker import Broker
+    from kbroker.node import Node
 
 DESCRIBE_TOPIC_PARTITIONS = 75
 MAX_PARTITIONS_PER_RESPONSE = 2000  # Kafka's max.request.partition.size.limit default
@@ -26,7 +26,7 @@ MAX_PARTITIONS_PER_RESPONSE = 2000  # Kafka's max.request.partition.size.limit d
 Response = DescribeTopicPartitionsResponse
 
 
-def partition_entry(broker: Broker, name: str, index: int) -> Response.DescribeTopicPartitionsResponsePartition:
+def partition_entry(broker: Node, name: str, index: int) -> Response.DescribeTopicPartitionsResponsePartition:
     state = broker.describe_partition(name, index)
     if state is None:
         return Response.DescribeTopicPartitionsResponsePartition(

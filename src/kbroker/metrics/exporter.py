@@ -53,6 +53,8 @@ class BrokerCollector:
         yield from self._requests()
         yield from self._logs()
         yield from self._group_lag()
+        if self.broker.cluster is not None:
+            yield from self._replication()
         connections = GaugeMetricFamily("kafka_server_socket_server_metrics_connection_count",
                                         "Client connections open now.", labels=["listener"])
         connections.add_metric(["PLAINTEXT"], len(self.broker.connections))
@@ -97,6 +99,34 @@ class BrokerCollector:
                 start.add_metric(key, plog.log_start_offset)
                 size.add_metric(key, plog.size_in_bytes)
         yield from (end, start, size)
+
+    def _replication(self) -> Iterator[Metric]:
+        """A cluster member's replication gauges and counters, with the names Kafka's JMX exporter gives."""
+        cluster = self.broker.cluster
+        replicas = list(cluster.replicas.replicas.values())
+        led = [r for r in replicas if r.is_leader]
+        for name, doc, value in (
+            ("kafka_server_replicamanager_partitioncount", "Partitions this broker holds a replica of.", len(replicas)),
+            ("kafka_server_replicamanager_leadercount", "Partitions this broker leads.", len(led)),
+            ("kafka_server_replicamanager_underreplicatedpartitions",
+             "Partitions led here whose ISR is smaller than their replica set.",
+             sum(1 for r in led if len(r.isr) < len(r.replicas))),
+            ("kafka_server_replicafetchermanager_maxlag", "Most records a followed partition is behind its leader.",
+             max(cluster.replicas.fetchers.lag.values(), default=0)),
+            ("kafka_controller_kafkacontroller_activecontrollercount", "1 on the controller, 0 elsewhere.",
+             int(cluster.controller is not None)),
+            ("kafka_controller_kafkacontroller_offlinepartitionscount",
+             "Partitions without a live leader (counted by the controller).",
+             cluster.controller.offline_count() if cluster.controller is not None else 0),
+        ):
+            gauge = GaugeMetricFamily(name, doc)
+            gauge.add_metric([], value)
+            yield gauge
+        for name, doc, value in (("isrshrinks", "ISR shrinks of partitions led here.", cluster.replicas.isr_shrinks),
+                                 ("isrexpands", "ISR expansions of partitions led here.", cluster.replicas.isr_expands)):
+            counter = CounterMetricFamily(f"kafka_server_replicamanager_{name}", doc)
+            counter.add_metric([], value)
+            yield counter
 
     def _group_lag(self) -> Iterator[Metric]:
         """Committed offsets and lag; a commit below the log start counts from the log start (that is

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from kproto import ErrorCode
 from kproto.messages import FetchRequest, FetchResponse, ListOffsetsRequest, OffsetForLeaderEpochRequest
@@ -23,9 +23,6 @@ from kbroker.cluster.view import ClusterView
 from kbroker.log import PartitionLog
 from kbroker.log.leader_epochs import UNDEFINED_EPOCH
 
-if TYPE_CHECKING:
-    from kbroker.replication.manager import ReplicaManager
-
 log = logging.getLogger("kbroker.replication")
 FETCH_VERSION = 12  # topics by name, with the follower's replica id in the request body
 OFFSET_FOR_LEADER_EPOCH_VERSION = 4
@@ -33,6 +30,16 @@ LIST_OFFSETS_VERSION = 7
 EARLIEST = -2
 LATEST = -1
 TopicPartition = tuple[str, int]
+
+
+class Follower(Protocol):
+    """What a fetcher needs of the replica manager: where to append, and the leader's high watermark."""
+
+    node_id: int
+
+    def follower_log(self, key: TopicPartition, leader_epoch: int) -> PartitionLog | None: ...
+
+    def follower_appended(self, key: TopicPartition, leader_high_watermark: int) -> None: ...
 
 
 @dataclass
@@ -44,17 +51,19 @@ class Fetching:
 class LeaderFetcher:
     """Fetches every partition this broker follows on one leader."""
 
-    def __init__(self, manager: ReplicaManager, leader_id: int, view: ClusterView, settings: dict[str, int]) -> None:
+    def __init__(self, manager: Follower, leader_id: int, view: ClusterView, settings: dict[str, int]) -> None:
         self.manager = manager
         self.leader_id = leader_id
         self.view = view
         self.settings = settings
         self.partitions: dict[TopicPartition, Fetching] = {}
         self.changed = asyncio.Event()
+        self.closed = False
         self.connection: PeerConnection | None = None
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     def close(self) -> None:
+        self.closed = True  # a cancelled request can surface as PeerError, not CancelledError
         self.task.cancel()
         if self.connection is not None:
             self.connection.close()
@@ -71,7 +80,7 @@ class LeaderFetcher:
 
     async def _run(self) -> None:
         backoff = self.settings["replica.fetch.backoff.ms"] / 1000
-        while True:
+        while not self.closed:
             if not self.partitions:
                 self.changed.clear()
                 await self.changed.wait()
@@ -172,6 +181,7 @@ class LeaderFetcher:
         if data.error_code == ErrorCode.NONE:
             if data.records:
                 plog.append_replicated(data.records)
+            self.manager.fetchers.lag[key] = max(data.high_watermark - plog.log_end_offset, 0)
             if data.log_start_offset > plog.log_start_offset and data.log_start_offset <= plog.high_watermark:
                 plog.delete_records_before(min(data.log_start_offset, plog.log_end_offset))
             self.manager.follower_appended(key, data.high_watermark)
@@ -202,11 +212,12 @@ class LeaderFetcher:
 
 
 class FetcherManager:
-    def __init__(self, manager: ReplicaManager, view: ClusterView, settings: dict[str, int]) -> None:
+    def __init__(self, manager: Follower, view: ClusterView, settings: dict[str, int]) -> None:
         self.manager = manager
         self.view = view
         self.settings = settings
         self.fetchers: dict[int, LeaderFetcher] = {}
+        self.lag: dict[TopicPartition, int] = {}  # records behind the leader's high watermark, per partition
 
     def add(self, key: TopicPartition, leader_id: int, leader_epoch: int) -> None:
         self.remove(key)
@@ -219,6 +230,7 @@ class FetcherManager:
         fetcher.changed.set()
 
     def remove(self, key: TopicPartition) -> None:
+        self.lag.pop(key, None)
         for fetcher in self.fetchers.values():
             fetcher.partitions.pop(key, None)
 

@@ -20,7 +20,9 @@ import uuid
 from typing import Callable, Protocol
 
 from kproto import ErrorCode
-from kproto.messages import AlterPartitionRequest, LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest
+from kproto.messages import (
+    AlterPartitionRequest, AlterPartitionResponse, LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest,
+)
 
 from kbroker.cluster.link import ControllerLink
 from kbroker.cluster.peer import PeerError
@@ -61,6 +63,8 @@ class ReplicaManager:
         self.broker_epoch = broker_epoch
         self.replicas: dict[tuple[str, int], Replica] = {}
         self.controller_epoch = 0
+        self.isr_shrinks = 0  # ISR changes the controller accepted, for the metrics endpoint
+        self.isr_expands = 0
         self._acks_waiters: dict[tuple[str, int], list[tuple[int, int, asyncio.Future]]] = {}
         self.fetchers = FetcherManager(self, view, fetch_settings)
         self._tasks: list[asyncio.Task] = []
@@ -86,6 +90,15 @@ class ReplicaManager:
         if replica is None and self.view.partition(topic, partition) is None:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         return ErrorCode.NOT_LEADER_OR_FOLLOWER
+
+    async def wait_until_not_leading(self, timeout: float) -> None:
+        """After a controlled shutdown, until the controller's LeaderAndIsr has taken every
+        replicated partition's leadership away (or `timeout` seconds)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while any(r.is_leader and len(r.replicas) > 1 for r in self.replicas.values()):
+            if asyncio.get_running_loop().time() >= deadline:
+                return
+            await asyncio.sleep(0.02)
 
     def in_sync_count(self, topic: str, partition: int) -> int:
         replica = self.replicas.get((topic, partition))
@@ -168,37 +181,49 @@ class ReplicaManager:
 
     def _alter_isr(self, replica: Replica, new_isr: list[int]) -> None:
         replica.isr_change_in_flight = True
+        replica.pending_isr = list(new_isr)
         self._tasks.append(asyncio.get_running_loop().create_task(self._send_alter_isr(replica, new_isr)))
         self._tasks = [t for t in self._tasks if not t.done()]
 
     async def _send_alter_isr(self, replica: Replica, new_isr: list[int]) -> None:
+        """Ask the controller for the ISR change; while it is refused or unanswered, no other is
+        asked for this partition until a pause has passed."""
         request = AlterPartitionRequest(broker_id=self.node_id, broker_epoch=self.broker_epoch(), topics=[
             AlterPartitionRequest.TopicData(topic_name=replica.topic, partitions=[
                 AlterPartitionRequest.PartitionData(partition_index=replica.partition,
                                                     leader_epoch=replica.leader_epoch, new_isr=sorted(new_isr),
                                                     partition_epoch=replica.partition_epoch)])])
         try:
-            response = await self.link.send(request, ALTER_PARTITION_VERSION)
+            if not self._applied(replica, await self.link.send(request, ALTER_PARTITION_VERSION)):
+                await asyncio.sleep(ISR_RETRY_BACKOFF)
         except PeerError as exc:
             log.info("%s-%d: ISR change not sent: %s", replica.topic, replica.partition, exc)
             await asyncio.sleep(ISR_RETRY_BACKOFF)
+        finally:
             replica.isr_change_in_flight = False
-            return
-        replica.isr_change_in_flight = False
-        if response.error_code:
-            log.info("%s-%d: the controller refused the ISR change: %s", replica.topic, replica.partition,
-                     ErrorCode(response.error_code).name)
-            await asyncio.sleep(ISR_RETRY_BACKOFF)
-            return
-        result = response.topics[0].partitions[0]
-        if self.replicas.get(replica.key) is not replica or replica.leader_epoch != result.leader_epoch:
-            return  # a LeaderAndIsr has moved the partition on meanwhile
-        if result.error_code == ErrorCode.NONE:
+            replica.pending_isr = None
+
+    def _applied(self, replica: Replica, response: AlterPartitionResponse) -> bool:
+        """Take the controller's answer; False when it refused the change."""
+        result = response.topics[0].partitions[0] if response.topics else None
+        error = response.error_code or (result.error_code if result else ErrorCode.UNKNOWN_SERVER_ERROR)
+        if result is not None and (self.replicas.get(replica.key) is not replica
+                                   or replica.leader_epoch != result.leader_epoch):
+            return True  # a LeaderAndIsr has moved the partition on meanwhile
+        if error == ErrorCode.NONE:
+            if len(result.isr) < len(replica.isr):
+                self.isr_shrinks += 1
+            elif len(result.isr) > len(replica.isr):
+                self.isr_expands += 1
             replica.isr, replica.partition_epoch = list(result.isr), result.partition_epoch
             log.info("%s-%d: ISR is now %s", replica.topic, replica.partition, replica.isr)
             self._advance_high_watermark(replica)
-        elif result.error_code == ErrorCode.INVALID_UPDATE_VERSION and result.partition_epoch > replica.partition_epoch:
+            return True
+        if error == ErrorCode.INVALID_UPDATE_VERSION and result.partition_epoch > replica.partition_epoch:
             replica.isr, replica.partition_epoch = list(result.isr), result.partition_epoch
+        log.info("%s-%d: the controller refused the ISR change: %s", replica.topic, replica.partition,
+                 ErrorCode(error).name)
+        return False
 
     # -- orders from the controller
 

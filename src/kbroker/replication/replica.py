@@ -4,6 +4,10 @@ A leader keeps each follower's progress as its fetches report it (Kafka's `Repli
 the follower's log end offset, and when it was last caught up, that is, when it fetched from
 the log end the leader had at its previous fetch. The ISR shrinks by followers not caught up for
 `replica.lag.time.max.ms` and grows by followers that reach the high watermark.
+
+While an expansion waits for the controller, the high watermark counts the joining follower as in
+sync already (Kafka's "maximal ISR"): otherwise a batch only the old members have could be
+acknowledged, and the controller then commit an ISR holding a replica without it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,14 @@ class Replica:
     is_leader: bool
     followers: dict[int, FollowerProgress] = field(default_factory=dict)
     isr_change_in_flight: bool = False
+    pending_isr: list[int] | None = None  # the ISR asked of the controller, until it answers
+
+    @property
+    def maximal_isr(self) -> list[int]:
+        """The committed ISR and any member being added: who must have a batch before it counts."""
+        if self.pending_isr is None:
+            return self.isr
+        return self.isr + [b for b in self.pending_isr if b not in self.isr]
 
     @property
     def key(self) -> tuple[str, int]:
@@ -53,7 +65,7 @@ class Replica:
         """The smallest log end offset among the ISR (the leader's own included): what every
         in-sync replica has."""
         ends = [self.log.log_end_offset]
-        for broker_id in self.isr:
+        for broker_id in self.maximal_isr:
             if broker_id != self.leader:
                 ends.append(self.followers.get(broker_id, FollowerProgress()).log_end_offset)
         return min(ends)

@@ -28,14 +28,14 @@ from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import HANDLERS
 
 if TYPE_CHECKING:
-    from kbroker.broker import Broker
+    from kbroker.node import Node
 
 log = logging.getLogger("kbroker.server")
 SIZE = struct.Struct(">i")
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Node) -> None:
         self.broker = broker
         self.reader = FrameReader(max_size=broker.config.socket_request_max_bytes)
         self.transport: asyncio.Transport | None = None

@@ -176,6 +176,7 @@ class ThreadRunner:
         from kbroker.config import load_broker_config
         from kbroker.dev import create_start_topics
         from kbroker.metrics import NO_METRICS, BrokerMetrics
+        from kbroker.server.listeners import ClientListeners
 
         exporter = None
         try:
@@ -191,7 +192,7 @@ class ThreadRunner:
 
                 exporter = await serve_metrics(broker, counters, HOST, 0)
                 launch.metrics_port = exporter.sockets[0].getsockname()[1]
-            await broker.start()
+            await broker.start(ClientListeners(broker))
             launch.port = broker.listen_port
         except BaseException as exc:
             if exporter is not None:

@@ -12,18 +12,15 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from kproto.codec import decode, encode
 from kproto.records import Record, build_batch
 from kproto.schema.transaction_log import TransactionLogKey, TransactionLogValue
 
-from kbroker.coordinator_log import stored_batches
+from kbroker.coordinator_log import InternalTopicHost, stored_batches
 from kbroker.groups.records import partition_for
 from kbroker.txn.coordinator import TxnMetadata, TxnState
-
-if TYPE_CHECKING:
-    from kbroker.broker import Broker
 
 STATE_TOPIC = "__transaction_state"
 KEY_VERSION = 0
@@ -73,7 +70,7 @@ def read_state_record(key: bytes, value: bytes | None) -> tuple[str, TxnMetadata
 class TransactionStateLog:
     """The topic on the broker's own logs, created on first use (a coordinator lookup or a write), as Kafka does."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: InternalTopicHost) -> None:
         self.broker = broker
 
     def _partitions(self) -> int:
