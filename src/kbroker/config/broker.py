@@ -218,7 +218,7 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("group.share.heartbeat.interval.ms", INT, 5000, MEDIUM, "Heartbeat interval given to share group members.", Range(1)),
     d("group.share.min.heartbeat.interval.ms", INT, 5000, MEDIUM, "Lowest group.share.heartbeat.interval.ms allowed.", Range(1)),
     d("group.share.max.heartbeat.interval.ms", INT, 15000, MEDIUM, "Highest group.share.heartbeat.interval.ms allowed.", Range(1)),
-    d("group.share.max.size", INT, 200, MEDIUM, "Most members in one share group.", Range(1, 1000)),
+    d("group.share.max.size", INT, 200, MEDIUM, "Most members in one share group.", Range(10, 1000)),
     d("group.share.record.lock.duration.ms", INT, 30000, MEDIUM,
       "How long a share group member holds the records it acquired before they go back to the group.", Range(1000, 3600000)),
     d("group.share.min.record.lock.duration.ms", INT, 15000, MEDIUM, "Lowest group.share.record.lock.duration.ms allowed.",
