@@ -31,7 +31,7 @@ def test_new_records_are_acquired_whole_batches_at_a_time() -> None:
 def test_a_released_record_is_redelivered_with_its_delivery_count() -> None:
     p = partition()
     p.acquire("a", [(0, 2, False)], 10, now_ms=0)
-    assert p.acknowledge("a", [ack(0, 2, AckType.ACCEPT, AckType.RELEASE, AckType.ACCEPT)], now_ms=1) == ErrorCode.NONE
+    assert p.acknowledge("a", [ack(0, 2, AckType.ACCEPT, AckType.RELEASE, AckType.ACCEPT)]) == ErrorCode.NONE
     assert (p.start_offset, p.fetch_offset()) == (1, 1)
     assert p.acquire("b", [(0, 2, False)], 10, now_ms=2) == [Acquired(1, 1, 2)]
 
@@ -40,7 +40,7 @@ def test_release_at_the_delivery_limit_archives() -> None:
     p = partition(limit=2)
     for delivery in (1, 2):
         assert p.acquire("a", [(0, 0, False)], 10, now_ms=0) == [Acquired(0, 0, delivery)]
-        assert p.acknowledge("a", [ack(0, 0, AckType.RELEASE)], now_ms=0) == ErrorCode.NONE
+        assert p.acknowledge("a", [ack(0, 0, AckType.RELEASE)]) == ErrorCode.NONE
     assert (p.start_offset, p.in_flight(), p.fetch_offset()) == (1, 0, 1)
     assert p.acquire("a", [(0, 0, False)], 10, now_ms=0) == []
 
@@ -48,7 +48,7 @@ def test_release_at_the_delivery_limit_archives() -> None:
 def test_reject_and_gap_archive_and_accept_acknowledges() -> None:
     p = partition()
     p.acquire("a", [(0, 2, False)], 10, now_ms=0)
-    assert p.acknowledge("a", [ack(0, 2, AckType.REJECT, AckType.GAP, AckType.ACCEPT)], now_ms=0) == ErrorCode.NONE
+    assert p.acknowledge("a", [ack(0, 2, AckType.REJECT, AckType.GAP, AckType.ACCEPT)]) == ErrorCode.NONE
     assert (p.start_offset, p.in_flight()) == (3, 0)
     assert p.acquire("b", [(0, 2, False)], 10, now_ms=0) == []
 
@@ -61,7 +61,7 @@ def test_an_expired_lock_makes_records_available_to_anyone() -> None:
     assert p.expire(LOCK_MS)
     assert p.next_deadline() is None
     assert p.acquire("b", [(0, 1, False)], 10, now_ms=LOCK_MS) == [Acquired(0, 1, 2)]
-    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT)], now_ms=LOCK_MS) == ErrorCode.INVALID_RECORD_STATE
+    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT)]) == ErrorCode.INVALID_RECORD_STATE
 
 
 def test_acknowledgements_of_records_the_member_does_not_hold_change_nothing() -> None:
@@ -69,20 +69,19 @@ def test_acknowledgements_of_records_the_member_does_not_hold_change_nothing() -
     p.acquire("a", [(0, 1, False)], 10, now_ms=0)
     p.acquire("b", [(2, 3, False)], 10, now_ms=0)
     # one good batch and one of b's records: all or nothing
-    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT), ack(2, 2, AckType.ACCEPT)], 0) == ErrorCode.INVALID_RECORD_STATE
+    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT), ack(2, 2, AckType.ACCEPT)]) == ErrorCode.INVALID_RECORD_STATE
     assert [r.state for r in p.records.values()] == [RecordState.ACQUIRED] * 4
-    assert p.acknowledge("a", [ack(4, 4, AckType.ACCEPT)], 0) == ErrorCode.INVALID_REQUEST  # never fetched
-    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT, AckType.ACCEPT, AckType.ACCEPT)], 0) == ErrorCode.INVALID_REQUEST
-    assert p.acknowledge("a", [ack(0, 0, AckType.RENEW)], 0) == ErrorCode.INVALID_REQUEST  # only with IsRenewAck
-    assert p.acknowledge("a", [AckBatch(0, 0, (9,))], 0) == ErrorCode.INVALID_REQUEST
-    assert p.acknowledge("a", [ack(1, 1, AckType.ACCEPT), ack(0, 0, AckType.ACCEPT)], 0) == ErrorCode.INVALID_REQUEST
+    assert p.acknowledge("a", [ack(4, 4, AckType.ACCEPT)]) == ErrorCode.INVALID_REQUEST  # never fetched
+    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT, AckType.ACCEPT, AckType.ACCEPT)]) == ErrorCode.INVALID_REQUEST
+    assert p.acknowledge("a", [AckBatch(0, 0, (4,))]) == ErrorCode.INVALID_REQUEST  # RENEW: ShareAcknowledge v2 only
+    assert p.acknowledge("a", [ack(1, 1, AckType.ACCEPT), ack(0, 0, AckType.ACCEPT)]) == ErrorCode.INVALID_REQUEST
 
 
 def test_acknowledging_again_below_the_start_is_harmless() -> None:
     p = partition()
     p.acquire("a", [(0, 1, False)], 10, now_ms=0)
-    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT)], 0) == ErrorCode.NONE
-    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT)], 0) == ErrorCode.NONE
+    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT)]) == ErrorCode.NONE
+    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT)]) == ErrorCode.NONE
 
 
 def test_a_leaving_member_gives_back_what_it_holds() -> None:
@@ -98,7 +97,7 @@ def test_the_window_holds_at_most_max_locks_offsets() -> None:
     p = partition(max_locks=100)
     assert p.acquire("a", [(0, 59, False), (60, 119, False), (120, 129, False)], 1000, now_ms=0) == [Acquired(0, 119, 1)]
     assert not p.can_acquire() and p.room() == -20
-    assert p.acknowledge("a", [ack(0, 29, AckType.ACCEPT)], 0) == ErrorCode.NONE
+    assert p.acknowledge("a", [ack(0, 29, AckType.ACCEPT)]) == ErrorCode.NONE
     assert p.can_acquire() and p.room() == 10
 
 
@@ -106,7 +105,7 @@ def test_control_batches_and_compacted_gaps_are_passed_over() -> None:
     p = partition()
     got = p.acquire("a", [(0, 1, False), (2, 2, True), (5, 6, False)], 10, now_ms=0)
     assert got == [Acquired(0, 1, 1), Acquired(5, 6, 1)]
-    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT)], 0) == ErrorCode.NONE
+    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT)]) == ErrorCode.NONE
     assert p.start_offset == 5  # the marker at 2 and the gap at 3-4 hold nothing up
     assert p.acquire("a", [(7, 7, True)], 10, now_ms=0) == [] and p.fetch_offset() == 8
 
@@ -114,7 +113,7 @@ def test_control_batches_and_compacted_gaps_are_passed_over() -> None:
 def test_records_gone_from_the_log_are_archived_unless_held() -> None:
     p = partition()
     p.acquire("a", [(0, 3, False)], 10, now_ms=0)
-    p.acknowledge("a", [ack(0, 1, AckType.RELEASE)], 0)
+    p.acknowledge("a", [ack(0, 1, AckType.RELEASE)])
     p.move_log_start(3)
     assert p.start_offset == 2 and p.fetch_offset() == 4  # 0-1 were available: archived; 2 is held
     p.release_member("a")
@@ -158,7 +157,7 @@ class SharePartitionMachine(RuleBasedStateMachine):
         if not held:
             return
         offset = data.draw(st.sampled_from(held))
-        assert self.p.acknowledge(member, [ack(offset, offset, kind)], self.now) == ErrorCode.NONE
+        assert self.p.acknowledge(member, [ack(offset, offset, kind)]) == ErrorCode.NONE
         if kind != AckType.RELEASE or self.deliveries[offset] >= self.p.delivery_limit:
             self.settled.add(offset)
 
@@ -168,7 +167,7 @@ class SharePartitionMachine(RuleBasedStateMachine):
         if others:
             offset = data.draw(st.sampled_from(others))
             before = {o: (r.state, r.member_id) for o, r in self.p.records.items()}
-            assert self.p.acknowledge(member, [ack(offset, offset, AckType.ACCEPT)], self.now) == \
+            assert self.p.acknowledge(member, [ack(offset, offset, AckType.ACCEPT)]) == \
                 ErrorCode.INVALID_RECORD_STATE
             assert {o: (r.state, r.member_id) for o, r in self.p.records.items()} == before
 

@@ -110,7 +110,7 @@ def acknowledge(ctx: RequestContext, group_id: str, member_id: str, topics: list
             before = partition.available
             batches = [AckBatch(b.first_offset, b.last_offset, tuple(b.acknowledge_types))
                        for b in p.acknowledgement_batches]
-            out[(topic.topic_id, p.partition_index)] = partition.acknowledge(member_id, batches, shares.clock())
+            out[(topic.topic_id, p.partition_index)] = partition.acknowledge(member_id, batches)
             shares.changed(group_id, name, p.partition_index, released=partition.available > before)
     return out
 

@@ -40,10 +40,9 @@ class AckType(enum.IntEnum):
     ACCEPT = 1
     RELEASE = 2
     REJECT = 3
-    RENEW = 4  # KIP-1222: keep the lock for another lock duration
 
 
-ACK_TYPES = frozenset(t.value for t in AckType)
+ACK_TYPES = frozenset(t.value for t in AckType)  # RENEW (4) comes with ShareAcknowledge v2, not served
 
 @dataclass(slots=True)
 class InFlight:
@@ -146,7 +145,7 @@ class SharePartition:
 
     # -- acknowledging
 
-    def acknowledge(self, member_id: str, batches: list[AckBatch], now_ms: int, renew: bool = False) -> ErrorCode:
+    def acknowledge(self, member_id: str, batches: list[AckBatch]) -> ErrorCode:
         """Apply a member's acknowledgements to this partition, all of them or none.
 
         INVALID_REQUEST for a malformed batch (bad range or type, or offsets never fetched);
@@ -158,7 +157,7 @@ class SharePartition:
             first, last, types = batch.first_offset, batch.last_offset, batch.types
             if first > last or first <= previous_last or len(types) not in (1, last - first + 1):
                 return ErrorCode.INVALID_REQUEST
-            if any(t not in ACK_TYPES or (t == AckType.RENEW and not renew) for t in types):
+            if any(t not in ACK_TYPES for t in types):
                 return ErrorCode.INVALID_REQUEST
             previous_last = last
             if last >= self.next_offset:
@@ -178,8 +177,6 @@ class SharePartition:
                 del self.records[offset]
             elif ack == AckType.RELEASE:
                 self._release(offset, record)
-            elif ack == AckType.RENEW:
-                record.deadline_ms = now_ms + self.lock_duration_ms
             else:  # GAP, REJECT
                 del self.records[offset]
         return ErrorCode.NONE
