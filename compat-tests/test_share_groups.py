@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 from confluent_kafka import AcknowledgeType, Message, Producer, ShareConsumer
@@ -53,10 +53,23 @@ def topic(topic_factory: Callable[..., str]) -> str:
     return topic_factory()
 
 
-def consumer(bootstrap: str, group: str, topic: str) -> ShareConsumer:
-    c = ShareConsumer({"bootstrap.servers": bootstrap, "group.id": group, "share.acknowledgement.mode": "explicit"})
-    c.subscribe([topic])
-    return c
+NewMember = Callable[[], ShareConsumer]
+
+
+@pytest.fixture
+def consumer(bootstrap: str, group: str, topic: str) -> Iterator[NewMember]:
+    """Makes members of `group` reading `topic` (explicit acknowledgement), closed at teardown."""
+    made: list[ShareConsumer] = []
+
+    def make() -> ShareConsumer:
+        c = ShareConsumer({"bootstrap.servers": bootstrap, "group.id": group,
+                           "share.acknowledgement.mode": "explicit"})
+        c.subscribe([topic])
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.close()
 
 
 def start_offset(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
@@ -118,107 +131,91 @@ def values(messages: list[Message]) -> list[bytes]:
     return [m.value() for m in messages]
 
 
-def test_members_sharing_a_partition_each_get_different_records(bootstrap: str, group: str, topic: str) -> None:
+def test_members_sharing_a_partition_each_get_different_records(bootstrap: str, group: str, topic: str,
+                                                                consumer: NewMember) -> None:
     """b joins while a holds the first records: it gets the next ones. (b joins late because a
     consumer keeps a fetch waiting at the broker between polls, which takes whatever comes.)"""
-    a = consumer(bootstrap, group, topic)
-    b = None
-    try:
-        started(bootstrap, group, topic, a)
-        first = [b"a%d" % i for i in range(5)]
-        produce(bootstrap, topic, first)
-        held_by_a = take(a, 5)  # a holds these until it acknowledges them
-        second = [b"b%d" % i for i in range(5)]
-        produce(bootstrap, topic, second)
-        b = consumer(bootstrap, group, topic)
-        got_by_b = take(b, 5)
-        assert (values(held_by_a), values(got_by_b)) == (first, second)
-        assert {m.delivery_count() for m in held_by_a + got_by_b} == {1}
-        settle(a, held_by_a)
-        settle(b, got_by_b)
-        until("every record acknowledged", lambda: start_offset(bootstrap, group, topic) == (10, 0))
-    finally:
-        a.close()
-        if b is not None:
-            b.close()
+    a = consumer()
+    started(bootstrap, group, topic, a)
+    first = [b"a%d" % i for i in range(5)]
+    produce(bootstrap, topic, first)
+    held_by_a = take(a, 5)  # a holds these until it acknowledges them
+    second = [b"b%d" % i for i in range(5)]
+    produce(bootstrap, topic, second)
+    b = consumer()
+    got_by_b = take(b, 5)
+    assert (values(held_by_a), values(got_by_b)) == (first, second)
+    assert {m.delivery_count() for m in held_by_a + got_by_b} == {1}
+    settle(a, held_by_a)
+    settle(b, got_by_b)
+    until("every record acknowledged", lambda: start_offset(bootstrap, group, topic) == (10, 0))
 
 
-def test_a_released_record_is_delivered_again_with_a_higher_count(bootstrap: str, group: str, topic: str) -> None:
-    c = consumer(bootstrap, group, topic)
-    try:
-        started(bootstrap, group, topic, c)
-        produce(bootstrap, topic, [b"keep", b"again", b"keep too"])
-        first = take(c, 3)
-        c.acknowledge(first[0], AcknowledgeType.ACCEPT)
-        c.acknowledge(first[1], AcknowledgeType.RELEASE)
-        c.acknowledge(first[2], AcknowledgeType.ACCEPT)
-        c.commit_sync(WAIT_S)
-        [redelivered] = take(c, 1)
-        assert (redelivered.value(), redelivered.offset(), redelivered.delivery_count()) == (b"again", 1, 2)
-        settle(c, [redelivered])
-        until("the partition settled", lambda: start_offset(bootstrap, group, topic) == (3, 0))
-    finally:
-        c.close()
+def test_a_released_record_is_delivered_again_with_a_higher_count(bootstrap: str, group: str, topic: str,
+                                                                  consumer: NewMember) -> None:
+    c = consumer()
+    started(bootstrap, group, topic, c)
+    produce(bootstrap, topic, [b"keep", b"again", b"keep too"])
+    first = take(c, 3)
+    c.acknowledge(first[0], AcknowledgeType.ACCEPT)
+    c.acknowledge(first[1], AcknowledgeType.RELEASE)
+    c.acknowledge(first[2], AcknowledgeType.ACCEPT)
+    c.commit_sync(WAIT_S)
+    [redelivered] = take(c, 1)
+    assert (redelivered.value(), redelivered.offset(), redelivered.delivery_count()) == (b"again", 1, 2)
+    settle(c, [redelivered])
+    until("the partition settled", lambda: start_offset(bootstrap, group, topic) == (3, 0))
 
 
-def test_records_whose_lock_runs_out_go_to_another_member(bootstrap: str, group: str, topic: str) -> None:
+def test_records_whose_lock_runs_out_go_to_another_member(bootstrap: str, group: str, topic: str,
+                                                          consumer: NewMember) -> None:
     """a takes the records and never acknowledges them; after the lock duration b gets them."""
-    a = consumer(bootstrap, group, topic)
-    b = None
-    try:
-        started(bootstrap, group, topic, a)
-        produce(bootstrap, topic, [b"r0", b"r1"])
-        take(a, 2)
-        b = consumer(bootstrap, group, topic)
-        moved = take(b, 2)
-        assert [(m.value(), m.delivery_count()) for m in moved] == [(b"r0", 2), (b"r1", 2)]
-        settle(b, moved)
-        until("the partition settled", lambda: start_offset(bootstrap, group, topic) == (2, 0))
-    finally:
-        a.close()
-        if b is not None:
-            b.close()
+    a = consumer()
+    started(bootstrap, group, topic, a)
+    produce(bootstrap, topic, [b"r0", b"r1"])
+    take(a, 2)
+    b = consumer()
+    moved = take(b, 2)
+    assert [(m.value(), m.delivery_count()) for m in moved] == [(b"r0", 2), (b"r1", 2)]
+    settle(b, moved)
+    until("the partition settled", lambda: start_offset(bootstrap, group, topic) == (2, 0))
 
 
-def test_rejected_and_poison_records_are_archived(bootstrap: str, group: str, topic: str) -> None:
+def test_rejected_and_poison_records_are_archived(bootstrap: str, group: str, topic: str,
+                                                  consumer: NewMember) -> None:
     """A rejected record is never delivered again; one released at every delivery goes after the
     limit (3 here). The start offset passes both, and the records after them are delivered."""
-    c = consumer(bootstrap, group, topic)
-    try:
-        started(bootstrap, group, topic, c)
-        produce(bootstrap, topic, [b"rejected", b"poison"])
-        [rejected, poison] = take(c, 2)
-        c.acknowledge(rejected, AcknowledgeType.REJECT)
-        c.acknowledge(poison, AcknowledgeType.RELEASE)
-        c.commit_sync(WAIT_S)
-        for delivery in (2, 3):
-            [again] = take(c, 1)
-            assert (again.value(), again.delivery_count()) == (b"poison", delivery)
-            settle(c, [again], AcknowledgeType.RELEASE)
-        until("both archived", lambda: start_offset(bootstrap, group, topic) == (2, 0))
-        produce(bootstrap, topic, [b"after"])
-        [after] = take(c, 1)
-        assert (after.value(), after.offset(), after.delivery_count()) == (b"after", 2, 1)
-        settle(c, [after])
-    finally:
-        c.close()
+    c = consumer()
+    started(bootstrap, group, topic, c)
+    produce(bootstrap, topic, [b"rejected", b"poison"])
+    [rejected, poison] = take(c, 2)
+    c.acknowledge(rejected, AcknowledgeType.REJECT)
+    c.acknowledge(poison, AcknowledgeType.RELEASE)
+    c.commit_sync(WAIT_S)
+    for delivery in (2, 3):
+        [again] = take(c, 1)
+        assert (again.value(), again.delivery_count()) == (b"poison", delivery)
+        settle(c, [again], AcknowledgeType.RELEASE)
+    until("both archived", lambda: start_offset(bootstrap, group, topic) == (2, 0))
+    produce(bootstrap, topic, [b"after"])
+    [after] = take(c, 1)
+    assert (after.value(), after.offset(), after.delivery_count()) == (b"after", 2, 1)
+    settle(c, [after])
 
 
-def test_the_group_is_listed_and_described_as_a_share_group(bootstrap: str, group: str, topic: str) -> None:
-    c = consumer(bootstrap, group, topic)
-    try:
-        started(bootstrap, group, topic, c)
-        with RawClient(bootstrap) as client:
-            listed = client.request(ListGroupsRequest(types_filter=["share"]), 5).groups
-            assert [(g.group_id, g.protocol_type, g.group_state, g.group_type) for g in listed
-                    if g.group_id == group] == [(group, "share", "Stable", "share")]
-            [described] = client.request(ShareGroupDescribeRequest(group_ids=[group]), 1).groups
-        assert (described.error_code, described.group_state, described.assignor_name) == (0, "Stable", "simple")
-        [member] = described.members
-        [assigned] = member.assignment.topic_partitions
-        assert (member.subscribed_topic_names, assigned.topic_name, assigned.partitions) == ([topic], topic, [0])
-    finally:
-        c.close()
+def test_the_group_is_listed_and_described_as_a_share_group(bootstrap: str, group: str, topic: str,
+                                                            consumer: NewMember) -> None:
+    c = consumer()
+    started(bootstrap, group, topic, c)
+    with RawClient(bootstrap) as client:
+        listed = client.request(ListGroupsRequest(types_filter=["share"]), 5).groups
+        assert [(g.group_id, g.protocol_type, g.group_state, g.group_type) for g in listed
+                if g.group_id == group] == [(group, "share", "Stable", "share")]
+        [described] = client.request(ShareGroupDescribeRequest(group_ids=[group]), 1).groups
+    assert (described.error_code, described.group_state, described.assignor_name) == (0, "Stable", "simple")
+    [member] = described.members
+    [assigned] = member.assignment.topic_partitions
+    assert (member.subscribed_topic_names, assigned.topic_name, assigned.partitions) == ([topic], topic, [0])
 
 
 # ---------------------------------------------------------------- exact requests: Kafka's error codes
@@ -231,13 +228,13 @@ class Member:
         self.client, self.group, self.topic_id = client, group, topic_id
         self.member_id, self.epoch = str(uuid.uuid4()), 0
 
-    def fetch(self, epoch: int, acks: list[tuple[int, int, int]] = (), wait_ms: int = 0, **extra):
+    def fetch(self, epoch: int, acks: list[tuple[int, int, int]] = (), wait_ms: int = 0):
         R = ShareFetchRequest
         batches = [R.AcknowledgementBatch(first_offset=f, last_offset=l, acknowledge_types=[t]) for f, l, t in acks]
         return self.client.request(R(group_id=self.group, member_id=self.member_id, share_session_epoch=epoch,
                                      max_wait_ms=wait_ms, min_bytes=1, max_records=100, batch_size=100, topics=[
                                          R.FetchTopic(topic_id=self.topic_id, partitions=[R.FetchPartition(
-                                             partition_index=0, acknowledgement_batches=batches)])], **extra), 1)
+                                             partition_index=0, acknowledgement_batches=batches)])]), 1)
 
     def acknowledge(self, epoch: int, acks: list[tuple[int, int, int]]):
         R = ShareAcknowledgeRequest

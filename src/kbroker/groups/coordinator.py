@@ -30,7 +30,7 @@ from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, PendingOffset
 from kbroker.groups.rebalance import JoinRequest, Rebalancer, settled
 from kbroker.groups.records import GroupRecord, OffsetRecord, RecordBytes
 from kbroker.groups.results import DescribedMember, GroupDescription, GroupListing, JoinResult, SyncResult
-from kbroker.groups.share_groups import ShareConfig, ShareGroups, ShareHeartbeat, ShareHeartbeatResult
+from kbroker.groups.share_groups import ShareConfig, ShareGroups, ShareHeartbeat
 from kbroker.groups.states import COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE, parse_state
 from kbroker.groups.storage import NO_PRODUCER_ID, GroupLog, OffsetsTopicLog, Producer, Replayed, StoredRecord, TxnMarker
 from kbroker.groups.timers import Timers
@@ -255,10 +255,10 @@ class GroupCoordinator:
             self.storage.append(heartbeat.group_id, [records.group_tombstone(heartbeat.group_id)])
         return self.consumer.heartbeat(heartbeat)
 
-    def share_heartbeat(self, heartbeat: ShareHeartbeat) -> ShareHeartbeatResult:
+    def share_heartbeat(self, heartbeat: ShareHeartbeat) -> HeartbeatResult:
         """A KIP-932 heartbeat; a group id held by a classic or consumer group is not a share group."""
         if heartbeat.group_id in self.groups or heartbeat.group_id in self.consumer.groups:
-            return ShareHeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {heartbeat.group_id} is not a share group.")
+            return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {heartbeat.group_id} is not a share group.")
         return self.share.heartbeat(heartbeat)
 
     def sync(self, group_id: str, generation: int, member_id: str, group_instance_id: str | None,

@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Mapping
 
 from kproto import ErrorCode
 
 from kbroker.groups.assignors import Assignment
+from kbroker.groups.consumer_groups import HeartbeatResult, TopicCounts
 from kbroker.groups.timers import Timers
 
 log = logging.getLogger("kbroker.groups")
@@ -92,36 +93,26 @@ class ShareHeartbeat:
     client_host: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ShareHeartbeatResult:
-    error: ErrorCode
-    message: str | None = None
-    member_id: str | None = None
-    member_epoch: int = 0
-    heartbeat_interval_ms: int = 0
-    assignment: Assignment | None = None
-
-
 class ShareGroups:
-    def __init__(self, config: ShareConfig, timers: Timers, topics: Callable[[], Mapping[str, int]]) -> None:
+    def __init__(self, config: ShareConfig, timers: Timers, topics: TopicCounts) -> None:
         self.config = config
         self.timers = timers
         self.topics = topics
         self.groups: dict[str, ShareGroup] = {}
 
-    def heartbeat(self, hb: ShareHeartbeat) -> ShareHeartbeatResult:
+    def heartbeat(self, hb: ShareHeartbeat) -> HeartbeatResult:
         if not hb.group_id:
-            return ShareHeartbeatResult(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
+            return HeartbeatResult(ErrorCode.INVALID_REQUEST, "GroupId can't be empty.")
         if hb.member_epoch == LEAVE_EPOCH:
             return self._leave(hb)
         if hb.member_epoch == 0:
             if hb.subscribed_topics is None:
-                return ShareHeartbeatResult(ErrorCode.INVALID_REQUEST,
-                                            "SubscribedTopicNames must be set in first request.")
+                return HeartbeatResult(ErrorCode.INVALID_REQUEST,
+                                       "SubscribedTopicNames must be set in first request.")
             found = self._join(hb)
         else:
             found = self._known(hb)
-        if isinstance(found, ShareHeartbeatResult):
+        if isinstance(found, HeartbeatResult):
             return found
         group, member = found
         changed = hb.subscribed_topics is not None and frozenset(hb.subscribed_topics) != member.subscribed_topics
@@ -139,11 +130,11 @@ class ShareGroups:
         if new_epoch:
             member.member_epoch = group.assignment_epoch
             member.assigned = {t: set(range(counts[t])) for t in member.subscribed_topics if t in counts}
-        return ShareHeartbeatResult(ErrorCode.NONE, None, member.member_id, member.member_epoch,
-                                    self.config.heartbeat_interval_ms,
-                                    {t: set(p) for t, p in member.assigned.items()} if new_epoch else None)
+        return HeartbeatResult(ErrorCode.NONE, None, member.member_id, member.member_epoch,
+                               self.config.heartbeat_interval_ms,
+                               {t: set(p) for t, p in member.assigned.items()} if new_epoch else None)
 
-    def _join(self, hb: ShareHeartbeat) -> tuple[ShareGroup, ShareMember] | ShareHeartbeatResult:
+    def _join(self, hb: ShareHeartbeat) -> tuple[ShareGroup, ShareMember] | HeartbeatResult:
         group = self.groups.get(hb.group_id)
         if group is None:
             group = self.groups[hb.group_id] = ShareGroup(hb.group_id)
@@ -151,36 +142,36 @@ class ShareGroups:
         member = group.members.get(member_id)
         if member is None:
             if len(group.members) >= self.config.max_size:
-                return ShareHeartbeatResult(ErrorCode.GROUP_MAX_SIZE_REACHED,
-                                            f"The share group has reached its maximum capacity of "
-                                            f"{self.config.max_size} members.")
+                return HeartbeatResult(ErrorCode.GROUP_MAX_SIZE_REACHED,
+                                       f"The share group has reached its maximum capacity of "
+                                       f"{self.config.max_size} members.")
             member = group.members[member_id] = ShareMember(member_id, hb.rack_id, hb.client_id, hb.client_host)
             log.info("member %s joined share group %s", member_id, group.group_id)
         return group, member
 
-    def _known(self, hb: ShareHeartbeat) -> tuple[ShareGroup, ShareMember] | ShareHeartbeatResult:
+    def _known(self, hb: ShareHeartbeat) -> tuple[ShareGroup, ShareMember] | HeartbeatResult:
         group = self.groups.get(hb.group_id)
         if group is None:
-            return ShareHeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {hb.group_id} not found.")
+            return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {hb.group_id} not found.")
         member = group.members.get(hb.member_id)
         if member is None:
-            return ShareHeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
-                                        f"Member {hb.member_id} is not a member of group {hb.group_id}.")
+            return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
+                                   f"Member {hb.member_id} is not a member of group {hb.group_id}.")
         if hb.member_epoch != member.member_epoch:
-            return ShareHeartbeatResult(ErrorCode.FENCED_MEMBER_EPOCH,
-                                        f"The share group member has a {'smaller' if hb.member_epoch < member.member_epoch else 'greater'}"
-                                        f" member epoch ({hb.member_epoch}) than the one known by the group"
-                                        f" coordinator ({member.member_epoch}). The member must abandon all"
-                                        " its partitions and rejoin.")
+            which = "smaller" if hb.member_epoch < member.member_epoch else "greater"
+            return HeartbeatResult(ErrorCode.FENCED_MEMBER_EPOCH,
+                                   f"The share group member has a {which} member epoch ({hb.member_epoch}) than"
+                                   f" the one known by the group coordinator ({member.member_epoch}). The member"
+                                   " must abandon all its partitions and rejoin.")
         return group, member
 
-    def _leave(self, hb: ShareHeartbeat) -> ShareHeartbeatResult:
+    def _leave(self, hb: ShareHeartbeat) -> HeartbeatResult:
         group = self.groups.get(hb.group_id)
         if group is None or hb.member_id not in group.members:
-            return ShareHeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
-                                        f"Member {hb.member_id} is not a member of group {hb.group_id}.")
+            return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
+                                   f"Member {hb.member_id} is not a member of group {hb.group_id}.")
         self._drop(group, hb.member_id, "left")
-        return ShareHeartbeatResult(ErrorCode.NONE, None, hb.member_id, LEAVE_EPOCH)
+        return HeartbeatResult(ErrorCode.NONE, None, hb.member_id, LEAVE_EPOCH)
 
     def _drop(self, group: ShareGroup, member_id: str, why: str) -> None:
         if group.members.pop(member_id, None) is None:
