@@ -660,7 +660,7 @@ def describe_share_group_offsets(p: Probe) -> None:
 
 
 # A single node serves all but the inter-broker APIs, which only cluster members advertise.
-SERVED = [(key, version) for key, h in sorted(HANDLERS.items()) if not h.cluster_only
+SERVED = [(key, version) for key, h in sorted(HANDLERS.items()) if h.served(clustered=False)
           for version in range(h.min_version, h.max_version + 1)]
 
 
