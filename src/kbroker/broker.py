@@ -24,6 +24,7 @@ from kproto.records.header import BatchHeader
 from kbroker.admin.configs import DynamicBrokerConfigs, refresh_logs
 from kbroker.admin.quotas import QuotaStore
 from kbroker.cluster.topic_names import collision_key, topic_name_problem
+from kbroker.cluster.errors import ClusterJoinError
 from kbroker.cluster.topics import TopicInfo, TopicRegistry, random_topic_id
 from kbroker.cluster.view import PartitionView
 from kbroker.config import BrokerConfig, ConfigError
@@ -118,8 +119,8 @@ class Broker:
         try:
             from kbroker.cluster.member import ClusterMember
         except ImportError as exc:
-            raise ConfigError(f"zookeeper.connect needs the cluster extra (pip install 'kbroker[cluster]'): {exc}") \
-                from None
+            raise ClusterJoinError(f"zookeeper.connect needs the cluster extra (pip install 'kbroker[cluster]'): "
+                                   f"{exc}") from None
         member = ClusterMember(config, self, self._unclean_election)
         meta = read_meta_properties(data_dir)
         member.connect(meta.cluster_id if meta and meta.cluster_id else random_cluster_id())
@@ -457,17 +458,37 @@ class Broker:
         self._wake(topic, partition)
 
     def leadership_changed(self, topic: str, partition: int, is_leader: bool) -> None:
-        """A new leader rebuilds the partition's producer state from its log, as replicated; the
-        leader of a coordinator's partition serves its groups or transactions."""
+        """A new leader rebuilds the partition's producer state from its log, as replicated (from the
+        last snapshot, which a follower keeps writing); a follower loads it now and keeps it current
+        as it appends. The leader of a coordinator's partition serves its groups or transactions."""
         plog = self.logs.get(topic, partition)
         if plog is not None:
-            self._producer_states.pop(plog, None)
+            self._forget_producer_states(plog)
+            if not is_leader:
+                self.producer_states(plog)
         if topic == OFFSETS_TOPIC:
             (self.groups.elected if is_leader else self.groups.resigned)(partition)
         elif topic == STATE_TOPIC and is_leader:
             self.transactions.elected(partition, self.txn_log.load(partition))
         elif topic == STATE_TOPIC:
             self.transactions.resigned(partition)
+
+    def replicated(self, plog: PartitionLog, records: memoryview) -> None:
+        """A follower appended its leader's batches: its producer state (and transaction index)
+        follows, so its snapshots are the leader's."""
+        states = self._producer_states.get(plog)
+        if states is not None:
+            states.record(plog, records)
+
+    def truncated(self, plog: PartitionLog) -> None:
+        """A follower cut its log: its producer state is read again from what remains."""
+        self._forget_producer_states(plog)
+        self.producer_states(plog)
+
+    def _forget_producer_states(self, plog: PartitionLog) -> None:
+        states = self._producer_states.pop(plog, None)
+        if states is not None and states.write_snapshot in plog.on_roll:
+            plog.on_roll.remove(states.write_snapshot)
 
     # -- partitions
 

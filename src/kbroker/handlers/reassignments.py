@@ -21,7 +21,9 @@ from kproto.messages import (
     ElectLeadersResponse, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 )
 
+from kbroker.cluster.reassignment import target_problem
 from kbroker.handlers.context import RequestContext
+from kbroker.handlers.inter_broker import to_controller
 from kbroker.handlers.registry import handles
 
 ELECT_LEADERS = 43
@@ -44,14 +46,12 @@ def election(ctx: RequestContext, topic: str, partition: int) -> ElectLeadersRes
 @handles(ELECT_LEADERS, 0, 2)
 def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest
                   ) -> ElectLeadersResponse | Awaitable[ElectLeadersResponse]:
-    cluster = ctx.broker.cluster
-    if cluster is not None and cluster.controller is not None:
-        return cluster.controller.elect_leaders(request)
-    if cluster is not None:  # admin clients send this to the controller
-        return ElectLeadersResponse(error_code=ErrorCode.NOT_CONTROLLER, replica_election_results=[
-            ElectLeadersResponse.ReplicaElectionResult(topic=t.topic, partition_result=[
-                ElectLeadersResponse.PartitionResult(partition_id=p, error_code=ErrorCode.NOT_CONTROLLER)
-                for p in t.partitions]) for t in request.topic_partitions or []])
+    if ctx.broker.cluster is not None:
+        return to_controller(ctx, lambda c: c.elect_leaders(request), ElectLeadersResponse(
+            error_code=ErrorCode.NOT_CONTROLLER, replica_election_results=[
+                ElectLeadersResponse.ReplicaElectionResult(topic=t.topic, partition_result=[
+                    ElectLeadersResponse.PartitionResult(partition_id=p, error_code=ErrorCode.NOT_CONTROLLER)
+                    for p in t.partitions]) for t in request.topic_partitions or []]))
     return ElectLeadersResponse(replica_election_results=[
         ElectLeadersResponse.ReplicaElectionResult(
             topic=t.topic, partition_result=[election(ctx, t.topic, p) for p in t.partitions])
@@ -61,31 +61,21 @@ def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest
 @handles(LIST_PARTITION_REASSIGNMENTS, 0, 0)
 def list_partition_reassignments(ctx: RequestContext, request: ListPartitionReassignmentsRequest
                                  ) -> ListPartitionReassignmentsResponse | Awaitable[ListPartitionReassignmentsResponse]:
-    cluster = ctx.broker.cluster
-    if cluster is not None:
-        if cluster.controller is None:
-            return ListPartitionReassignmentsResponse(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
-        return cluster.controller.list_reassignments(request)
+    if ctx.broker.cluster is not None:
+        return to_controller(ctx, lambda c: c.list_reassignments(request), ListPartitionReassignmentsResponse(
+            error_code=ErrorCode.NOT_CONTROLLER, error_message=None))
     return ListPartitionReassignmentsResponse(error_message=None, topics=[])
 
 
 def reassign(ctx: RequestContext, topic: str, wanted: AlterPartitionReassignmentsRequest.ReassignablePartition
              ) -> AlterPartitionReassignmentsResponse.ReassignablePartitionResponse:
-    node = ctx.broker.node_id
     replicas = wanted.replicas
     if problem := partition_problem(ctx, topic, wanted.partition_index):
         error, message = problem
     elif replicas is None:
         error, message = ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, "No ongoing reassignment for this partition."
-    elif not replicas:
-        error, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "The manual partition assignment includes an empty replica list."
-    elif len(set(replicas)) != len(replicas):
-        error, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "The manual partition assignment includes duplicate replicas."
-    elif other := [r for r in replicas if r != node]:
-        error, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, (
-            f"The manual partition assignment includes broker {other[0]}, but no such broker is registered.")
     else:
-        error, message = ErrorCode.NONE, None
+        error, message = target_problem(list(replicas), {ctx.broker.node_id}) or (ErrorCode.NONE, None)
     return AlterPartitionReassignmentsResponse.ReassignablePartitionResponse(
         partition_index=wanted.partition_index, error_code=error, error_message=message)
 
@@ -93,11 +83,9 @@ def reassign(ctx: RequestContext, topic: str, wanted: AlterPartitionReassignment
 @handles(ALTER_PARTITION_REASSIGNMENTS, 0, 0)
 def alter_partition_reassignments(ctx: RequestContext, request: AlterPartitionReassignmentsRequest
                                   ) -> AlterPartitionReassignmentsResponse | Awaitable[AlterPartitionReassignmentsResponse]:
-    cluster = ctx.broker.cluster
-    if cluster is not None:
-        if cluster.controller is None:
-            return AlterPartitionReassignmentsResponse(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
-        return cluster.controller.alter_reassignments(request)
+    if ctx.broker.cluster is not None:
+        return to_controller(ctx, lambda c: c.alter_reassignments(request), AlterPartitionReassignmentsResponse(
+            error_code=ErrorCode.NOT_CONTROLLER, error_message=None))
     return AlterPartitionReassignmentsResponse(error_message=None, responses=[
         AlterPartitionReassignmentsResponse.ReassignableTopicResponse(
             name=t.name, partitions=[reassign(ctx, t.name, p) for p in t.partitions])

@@ -39,7 +39,9 @@ class Follower(Protocol):
 
     def follower_log(self, key: TopicPartition, leader_epoch: int) -> PartitionLog | None: ...
 
-    def follower_appended(self, key: TopicPartition, leader_high_watermark: int) -> None: ...
+    def follower_appended(self, key: TopicPartition, leader_high_watermark: int, records: memoryview) -> None: ...
+
+    def follower_truncated(self, key: TopicPartition) -> None: ...
 
 
 @dataclass
@@ -133,6 +135,7 @@ class LeaderFetcher:
                     log.info("%s-%d: truncating from %d to %d to match leader %d", *key, plog.log_end_offset,
                              target, self.leader_id)
                     plog.truncate_to(target)
+                    self.manager.follower_truncated(key)
 
     @staticmethod
     def _truncation_offset(plog: PartitionLog, asked_epoch: int, leader_epoch: int, leader_end: int) -> int:
@@ -179,12 +182,11 @@ class LeaderFetcher:
         if plog is None:
             return
         if data.error_code == ErrorCode.NONE:
-            if data.records:
-                plog.append_replicated(data.records)
+            appended = plog.append_replicated(data.records) if data.records else 0
             self.manager.fetchers.lag[key] = max(data.high_watermark - plog.log_end_offset, 0)
             if data.log_start_offset > plog.log_start_offset and data.log_start_offset <= plog.high_watermark:
                 plog.delete_records_before(min(data.log_start_offset, plog.log_end_offset))
-            self.manager.follower_appended(key, data.high_watermark)
+            self.manager.follower_appended(key, data.high_watermark, memoryview(data.records or b"")[:appended])
         elif data.error_code == ErrorCode.OFFSET_OUT_OF_RANGE:
             await self._reset_out_of_range(connection, key, plog)
         elif data.error_code in (ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.NOT_LEADER_OR_FOLLOWER,
@@ -205,10 +207,12 @@ class LeaderFetcher:
             offsets[timestamp] = result.offset
         if plog.log_end_offset > offsets[LATEST]:
             plog.truncate_to(offsets[LATEST])
+            self.manager.follower_truncated(key)
         elif plog.log_end_offset < offsets[EARLIEST]:
             log.info("%s-%d: the leader's log starts at %d, past this log's end: starting again there", *key,
                      offsets[EARLIEST])
             plog.truncate_fully_and_start_at(offsets[EARLIEST])
+            self.manager.follower_truncated(key)
 
 
 class FetcherManager:

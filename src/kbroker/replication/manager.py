@@ -47,6 +47,10 @@ class ReplicaHost(Protocol):
 
     def leadership_changed(self, topic: str, partition: int, is_leader: bool) -> None: ...
 
+    def replicated(self, plog: PartitionLog, records: memoryview) -> None: ...
+
+    def truncated(self, plog: PartitionLog) -> None: ...
+
 
 def now_ms() -> float:
     return time.time() * 1000
@@ -301,8 +305,15 @@ class ReplicaManager:
             return None
         return replica.log
 
-    def follower_appended(self, key: tuple[str, int], leader_high_watermark: int) -> None:
+    def follower_truncated(self, key: tuple[str, int]) -> None:
         replica = self.replicas.get(key)
+        if replica is not None:
+            self.host.truncated(replica.log)
+
+    def follower_appended(self, key: tuple[str, int], leader_high_watermark: int, records: memoryview) -> None:
+        replica = self.replicas.get(key)
+        if replica is not None and records:
+            self.host.replicated(replica.log, records)
         if replica is not None and not replica.is_leader:
             replica.log.high_watermark = max(replica.log.high_watermark,
                                              min(leader_high_watermark, replica.log.log_end_offset))
