@@ -34,6 +34,7 @@ from kbroker.groups.storage import OFFSETS_TOPIC
 from kbroker.log import LogManager, PartitionLog
 from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_to_str
 from kbroker.metrics import NO_METRICS, Metrics
+from kbroker.share import SharePartitions
 from kbroker.node import AppendOutcome
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
 from kbroker.txn.markers import MarkerSender
@@ -107,6 +108,7 @@ class Broker:
                 for index in range(info.partitions):
                     self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
         self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None)
+        self.shares = SharePartitions(self.groups.share.config)
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
             self.transactions.load(self.txn_log.load())
 
@@ -209,6 +211,7 @@ class Broker:
         if self.listeners is not None:
             await self.listeners.close()
         await self.groups.stop()
+        self.shares.close()
         self.marker_sender.close()
         for plog, states in list(self._producer_states.items()):
             plog.flush()

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from kbroker.groups import GroupCoordinator
     from kbroker.log import LogManager, PartitionLog
     from kbroker.metrics import Metrics
+    from kbroker.share import SharePartitions
     from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
     from kbroker.txn.producer_ids import ProducerIdAllocator
     from kbroker.txn.producer_state import AbortedTxn, ProducerStates
@@ -55,6 +56,7 @@ class Node(Protocol):
     topics: TopicRegistry
     logs: LogManager
     groups: GroupCoordinator
+    shares: SharePartitions  # KIP-932 share partitions and sessions (single node only)
     transactions: TransactionCoordinator
     txn_log: TransactionStateLog
     producer_ids: ProducerIdAllocator
