@@ -23,6 +23,7 @@ run: $(STAMP)
 	$(BIN)/kbroker serve
 
 test: $(STAMP) $(KAFKAJS_STAMP)
+	$(BIN)/python tools/released_definitions.py --check
 	$(BIN)/python tools/generate_schema.py --check
 	$(BIN)/pytest -n auto -q tests compat-tests
 
@@ -44,6 +45,7 @@ soak: $(STAMP)
 	$(BIN)/python compat-tests/soak_cluster.py --minutes 3
 
 generate: $(STAMP)
+	$(BIN)/python tools/released_definitions.py
 	$(BIN)/python tools/generate_schema.py
 
 clean:

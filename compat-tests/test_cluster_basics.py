@@ -23,9 +23,7 @@ from kbroker.tools.client import Connection
 
 from brokerproc import free_port
 from clusterclients import admin, controller_id, create_topic, partitions, wait_until, zookeeper
-from zkcluster import Cluster, zookeeper_available
-
-pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
+from zkcluster import Cluster
 
 
 @pytest.fixture(scope="module")

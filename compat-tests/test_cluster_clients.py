@@ -6,19 +6,19 @@ import asyncio
 import base64
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 
-from clusterclients import create_topic
-from zkcluster import Cluster, zookeeper_available
+from clusterclients import create_topic, partitions, wait_until
+from zkcluster import Cluster
 
-pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
 KAFKAJS = Path(__file__).parent / "kafkajs" / "client.js"
 COUNT = 300
 
@@ -119,3 +119,40 @@ def test_kafkajs(cluster: Cluster, topic: str) -> None:
     read = kafkajs("consume", {"bootstrap": cluster.brokers[2].bootstrap_server, "topic": topic,
                                "groupId": f"g-{topic}", "count": COUNT, "timeoutMs": 30000})
     assert sorted(base64.b64decode(r["value"]) for r in read) == sorted(expected())
+
+
+def test_kafkajs_follows_a_leader_that_dies(tmp_path: Path) -> None:
+    """kafkajs keeps producing (idempotent, acks=all) while the partition's leader is killed: it
+    finds the new leader and loses nothing."""
+    if not (KAFKAJS.parent / "node_modules" / "kafkajs").is_dir():
+        pytest.fail("kafkajs is not installed: run `make test`, which runs npm ci in compat-tests/kafkajs")
+    with Cluster(tmp_path / "cluster") as cluster:
+        topic = f"kafkajs-failover-{uuid.uuid4().hex[:8]}"
+        create_topic(cluster, topic)
+        leader = partitions(cluster, topic)[0][0]
+        survivor = next(b for b in cluster.brokers if b != leader)
+        request = {"bootstrap": cluster.brokers[survivor].bootstrap_server, "topic": topic, "count": 60,
+                   "intervalMs": 100}
+        plan = tmp_path / "request.json"
+        plan.write_text(json.dumps(request))
+        with open(plan, "rb") as stdin:
+            run = subprocess.Popen(["node", str(KAFKAJS), "stream"], stdin=stdin, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        time.sleep(2)
+        cluster.brokers[leader].stop(kill=True)
+        out, err = run.communicate(timeout=90)
+        assert run.returncode == 0, err.decode(errors="replace")
+        assert json.loads(out) == [str(i) for i in range(60)]
+        wait_until(lambda: partitions(cluster, topic)[0][0] not in (leader, -1), 30, "a new leader")
+        consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "reader",
+                             "enable.auto.commit": False})
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        values: list[bytes] = []
+        try:
+            for _ in range(40):
+                values.extend(m.value() for m in consumer.consume(100, 0.5) if not m.error())
+                if len(values) >= 60:
+                    break
+        finally:
+            consumer.close()
+        assert values == [str(i).encode() for i in range(60)]

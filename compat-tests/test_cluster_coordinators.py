@@ -18,9 +18,8 @@ from kproto.messages import FindCoordinatorRequest, ListGroupsRequest, OffsetFet
 from kbroker.tools.client import Connection
 
 from clusterclients import admin, create_topic, leader_of, wait_until
-from zkcluster import Cluster, zookeeper_available
+from zkcluster import Cluster
 
-pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
 TOPIC_PARTITIONS = 3
 TRANSACTION_KEY = 1  # FindCoordinator's key type of a transactional id
 

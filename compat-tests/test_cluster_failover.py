@@ -22,9 +22,7 @@ from kproto.records.record import Record
 
 from clusterclients import admin, controller_id, create_topic, leader_of, partitions, wait_until
 from kbroker.tools.client import Connection
-from zkcluster import Cluster, zookeeper_available
-
-pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
+from zkcluster import Cluster
 
 
 @pytest.fixture
@@ -210,6 +208,17 @@ def test_a_rolling_restart_under_acks_all_load_is_invisible_to_the_producer(clus
     assert set(load.acked) <= set(values)
 
 
+def topic_with_a_restarted_preferred_leader(cluster: Cluster, topic: str) -> dict[int, int]:
+    """A three-partition topic whose partition 0's preferred leader was restarted, so that it leads
+    no longer; returns each partition's preferred replica."""
+    create_topic(cluster, topic, partitions_count=3)
+    preferred = {p: replicas[0] for p, (_, replicas, _) in partitions(cluster, topic).items()}
+    cluster.brokers[preferred[0]].stop()
+    cluster.brokers[preferred[0]].start()
+    wait_until(lambda: sorted(partitions(cluster, topic)[0][2]) == [1, 2, 3], 30, "the ISR to be full again")
+    return preferred
+
+
 def test_preferred_leaders_come_back_by_election_and_by_themselves(tmp_path: Path) -> None:
     """A restarted broker leads nothing until ElectLeaders (or the controller's periodic
     imbalance check) gives it back the partitions it is the preferred replica of."""
@@ -217,25 +226,15 @@ def test_preferred_leaders_come_back_by_election_and_by_themselves(tmp_path: Pat
               "leader.imbalance.per.broker.percentage": "0"}
     with Cluster(tmp_path / "cluster", config=config) as cluster:
         topic = f"preferred-{uuid.uuid4().hex[:8]}"
-        create_topic(cluster, topic, partitions_count=3)
-        preferred = {p: replicas[0] for p, (_, replicas, _) in partitions(cluster, topic).items()}
-        victim = preferred[0]
-        cluster.brokers[victim].stop()
-        cluster.brokers[victim].start()
-        wait_until(lambda: sorted(partitions(cluster, topic)[0][2]) == [1, 2, 3], 30, "the ISR to be full again")
+        preferred = topic_with_a_restarted_preferred_leader(cluster, topic)
         wait_until(lambda: all(partitions(cluster, topic)[p][0] == preferred[p] for p in preferred), 30,
                    "the periodic check to give every partition back to its preferred replica")
 
 
 def test_elect_leaders_moves_leadership_to_the_preferred_replica(cluster: Cluster) -> None:
     topic = f"elect-{uuid.uuid4().hex[:8]}"
-    create_topic(cluster, topic, partitions_count=3)
-    preferred = {p: replicas[0] for p, (_, replicas, _) in partitions(cluster, topic).items()}
-    victim = preferred[0]
-    cluster.brokers[victim].stop()
-    cluster.brokers[victim].start()
-    wait_until(lambda: sorted(partitions(cluster, topic)[0][2]) == [1, 2, 3], 30, "the ISR to be full again")
-    assert partitions(cluster, topic)[0][0] != victim
+    preferred = topic_with_a_restarted_preferred_leader(cluster, topic)
+    assert partitions(cluster, topic)[0][0] != preferred[0]
     client = admin(cluster)
     moved = [TopicPartition(topic, p) for p in preferred if partitions(cluster, topic)[p][0] != preferred[p]]
     results = client.elect_leaders(ElectionType.PREFERRED, moved).result(15)

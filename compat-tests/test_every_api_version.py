@@ -32,7 +32,9 @@ from kproto.messages import (
     HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
     ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, ListTransactionsRequest,
     MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
-    ProduceRequest, SyncGroupRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+    ProduceRequest, ShareAcknowledgeRequest, ShareFetchRequest, ShareGroupDescribeRequest,
+    ShareGroupHeartbeatRequest, SyncGroupRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+    DescribeShareGroupOffsetsRequest,
 )
 from kproto.protocol import request_class
 from kproto.records import Record, build_batch, build_message_set
@@ -81,7 +83,8 @@ def subscription(topic: str) -> bytes:
 class World:
     """What the cases ask about, made when the module starts: a topic with records from a plain
     and an idempotent producer, a classic group with a member and committed offsets, an open
-    transaction and a KIP-848 group. The helpers make more, each at one version a current client uses."""
+    transaction, a KIP-848 group and a share group. The helpers make more, each at one version a
+    current client uses."""
 
     def __init__(self, client: RawClient) -> None:
         self.client = client
@@ -103,6 +106,10 @@ class World:
         self.ok(client.request(ConsumerGroupHeartbeatRequest(
             group_id=self.consumer_group, member_id=str(uuid.uuid4()), member_epoch=0,
             rebalance_timeout_ms=SESSION_MS, subscribed_topic_names=[self.topic], topic_partitions=[]), 1))
+        self.share_group, self.share_member = fresh("every-api-share"), str(uuid.uuid4())
+        self.ok(client.request(ShareGroupHeartbeatRequest(
+            group_id=self.share_group, member_id=self.share_member, member_epoch=0,
+            subscribed_topic_names=[self.topic]), 1))
 
     def ok(self, response: Any) -> Any:
         errors = error_codes(response.to_dict()) - {ErrorCode.NONE}
@@ -596,8 +603,64 @@ def describe_topic_partitions(p: Probe) -> None:
                                                                            partition_index=1)))
 
 
+@case(ShareGroupHeartbeatRequest)
+def share_group_heartbeat(p: Probe) -> None:
+    """Join, heartbeat, leave."""
+    R = ShareGroupHeartbeatRequest
+    group = fresh("every-api-share-join")
+    joined = p.send(R(group_id=group, member_id=str(uuid.uuid4()), member_epoch=0,
+                      subscribed_topic_names=[p.world.topic]))
+    p.send(R(group_id=group, member_id=joined.member_id, member_epoch=joined.member_epoch))
+    p.send(R(group_id=group, member_id=joined.member_id, member_epoch=-1))
+
+
+@case(ShareGroupDescribeRequest)
+def share_group_describe(p: Probe) -> None:
+    p.send(ShareGroupDescribeRequest(group_ids=[p.world.share_group], include_authorized_operations=True))
+
+
+def share_partitions(request: type, p: Probe, acks: list | None = None) -> list:
+    return [request.FetchTopic(topic_id=p.world.topic_id, partitions=[request.FetchPartition(
+        partition_index=0, acknowledgement_batches=acks or [])])] if request is ShareFetchRequest else \
+        [request.AcknowledgeTopic(topic_id=p.world.topic_id, partitions=[request.AcknowledgePartition(
+            partition_index=0, acknowledgement_batches=acks or [])])]
+
+
+@case(ShareFetchRequest)
+def share_fetch(p: Probe) -> None:
+    """Open a session (the share partition starts at the latest offset), fetch again, close it."""
+    R, member = ShareFetchRequest, str(uuid.uuid4())
+    common = dict(group_id=p.world.share_group, member_id=member, max_wait_ms=0, min_bytes=1, max_records=10,
+                  batch_size=10)
+    p.send(R(share_session_epoch=0, topics=share_partitions(R, p), **common))
+    p.send(R(share_session_epoch=1, **common))
+    p.send(R(share_session_epoch=-1, **common))
+
+
+@case(ShareAcknowledgeRequest)
+def share_acknowledge(p: Probe) -> None:
+    """In a session; a record below the share-partition start offset is settled already: no error."""
+    member = str(uuid.uuid4())
+    p.client.request(ShareFetchRequest(group_id=p.world.share_group, member_id=member, share_session_epoch=0,
+                                       max_wait_ms=0, min_bytes=1, max_records=10, batch_size=10,
+                                       topics=share_partitions(ShareFetchRequest, p)), 1)
+    R = ShareAcknowledgeRequest
+    batch = R.AcknowledgementBatch(first_offset=0, last_offset=0, acknowledge_types=[1])
+    p.send(R(group_id=p.world.share_group, member_id=member, share_session_epoch=1,
+             topics=share_partitions(R, p, [batch])))
+    p.send(R(group_id=p.world.share_group, member_id=member, share_session_epoch=-1))
+
+
+@case(DescribeShareGroupOffsetsRequest)
+def describe_share_group_offsets(p: Probe) -> None:
+    R = DescribeShareGroupOffsetsRequest
+    p.send(R(groups=[R.DescribeShareGroupOffsetsRequestGroup(group_id=p.world.share_group, topics=[
+        R.DescribeShareGroupOffsetsRequestTopic(topic_name=p.world.topic, partitions=[0])])]))
+    p.send(R(groups=[R.DescribeShareGroupOffsetsRequestGroup(group_id=p.world.share_group, topics=None)]))
+
+
 # A single node serves all but the inter-broker APIs, which only cluster members advertise.
-SERVED = [(key, version) for key, h in sorted(HANDLERS.items()) if not h.cluster_only
+SERVED = [(key, version) for key, h in sorted(HANDLERS.items()) if h.served(clustered=False)
           for version in range(h.min_version, h.max_version + 1)]
 
 

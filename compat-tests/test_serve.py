@@ -68,3 +68,11 @@ def test_sigint_stops_cleanly(tmp_path):
     proc = start(tmp_path, f"127.0.0.1:{free_port()}")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=15) == 0
+
+
+def test_an_unreachable_zookeeper_is_one_clear_line_and_exit_2(tmp_path):
+    result = run_serve("--data-dir", str(tmp_path), "--listen", f"127.0.0.1:{free_port()}",
+                       "--set", f"zookeeper.connect=127.0.0.1:{free_port()}/kb",
+                       "--set", "zookeeper.connection.timeout.ms=1000")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("kbroker: cannot reach ZooKeeper at 127.0.0.1:")

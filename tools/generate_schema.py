@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate kproto's message descriptions and classes from Apache Kafka's message definitions.
 
-Reads the JSON definitions (older trunk files, plus `newer/` for the versions later Kafka added)
+Reads the JSON definitions (older trunk files, plus `newer/` for the versions later Kafka added, and
+tools/released-definitions/ for the share APIs as released, written by tools/released_definitions.py)
 and writes, under src/kproto/schema/, one module per API holding the declarative description of
 its request and response and the message classes, an index module, and src/kproto/errors.py.
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEFINITIONS = ROOT.parent / "shared" / "kafka-messages"
+RELEASED_DEFINITIONS = ROOT / "tools" / "released-definitions"
 SCHEMA_DIR = ROOT / "src" / "kproto" / "schema"
 ERRORS_MODULE = ROOT / "src" / "kproto" / "errors.py"
 MESSAGES_MODULE = ROOT / "src" / "kproto" / "messages.py"
@@ -214,9 +216,11 @@ def merge_field(old: GField | None, new: GField | None, split: int, span: tuple[
     if old is None:
         return GField(**{**new.__dict__, "versions": high(new.versions), "nullable": high(new.nullable),
                          "tagged": high(new.tagged)})
-    for attr in ("type", "default", "flexible"):
+    for attr in ("type", "flexible"):
         if getattr(old, attr) != getattr(new, attr) and low(old.versions) != NONE_RANGE:
             raise SystemExit(f"{where}: {attr} differs between definitions")
+    if python_default(old) != python_default(new) and low(old.versions) != NONE_RANGE:
+        raise SystemExit(f"{where}: default differs between definitions")  # compared as values: 0x7fffffff
     if old.tag != new.tag and low(old.tagged) != NONE_RANGE and high(new.tagged) != NONE_RANGE:
         raise SystemExit(f"{where}: tag differs between definitions")
     versions = join(low(old.versions), high(new.versions), where)
@@ -272,10 +276,11 @@ def load_all(definitions: Path) -> list[GMessage]:
     for path in sorted(definitions.glob("*.json")):
         m = message_from_json(load_definition(path), path.name)
         old[(m.api_key, m.kind) if m.api_key is not None else (m.name, m.kind)] = m
-    for path in sorted((definitions / "newer").glob("*.json")):
-        m = message_from_json(load_definition(path), f"newer/{path.name}")
-        key = (m.api_key, m.kind) if m.api_key is not None else (m.name, m.kind)
-        old[key] = merge_messages(old[key], m) if key in old else m
+    for folder, prefix in ((definitions / "newer", "newer/"), (RELEASED_DEFINITIONS, "released/")):
+        for path in sorted(folder.glob("*.json")):
+            m = message_from_json(load_definition(path), f"{prefix}{path.name}")
+            key = (m.api_key, m.kind) if m.api_key is not None else (m.name, m.kind)
+            old[key] = merge_messages(old[key], m) if key in old else m
     messages = list(old.values())
     for folder in ("group-coordinator", "transaction-coordinator"):
         for path in sorted((definitions / folder).glob("*.json")):

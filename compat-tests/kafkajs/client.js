@@ -9,6 +9,9 @@
 //               offset, committing what it read, read_committed as kafkajs defaults to
 //   transaction {bootstrap, topic, transactionalId, batches: [{commit, records}]}
 //            -> {} after each batch is sent in a transaction of its own, committed or aborted
+//   stream   {bootstrap, topic, count, intervalMs}
+//            -> ["0", "1", ...]: the values acknowledged, one idempotent acks=all send of one
+//               record every intervalMs (long enough for a broker to die meanwhile)
 
 'use strict'
 
@@ -106,7 +109,24 @@ async function transaction (request) {
   return {}
 }
 
-const COMMANDS = { produce, consume, transaction }
+async function stream (request) {
+  const producer = client(request.bootstrap).producer({ idempotent: true, maxInFlightRequests: 1,
+    retry: { retries: 10, initialRetryTime: 200 } })
+  await producer.connect()
+  const acked = []
+  try {
+    for (let i = 0; i < request.count; i++) {
+      await producer.send({ topic: request.topic, acks: -1, messages: [{ value: `${i}` }] })
+      acked.push(`${i}`)
+      await new Promise((resolve) => setTimeout(resolve, request.intervalMs))
+    }
+  } finally {
+    await producer.disconnect()
+  }
+  return acked
+}
+
+const COMMANDS = { produce, consume, transaction, stream }
 
 async function main () {
   const command = COMMANDS[process.argv[2]]

@@ -24,6 +24,7 @@ from kproto.records.header import BatchHeader
 from kbroker.admin.configs import DynamicBrokerConfigs, refresh_logs
 from kbroker.admin.quotas import QuotaStore
 from kbroker.cluster.topic_names import collision_key, topic_name_problem
+from kbroker.cluster.errors import ClusterJoinError
 from kbroker.cluster.topics import TopicInfo, TopicRegistry, random_topic_id
 from kbroker.cluster.view import PartitionView
 from kbroker.config import BrokerConfig, ConfigError
@@ -34,6 +35,7 @@ from kbroker.log import LogManager, PartitionLog
 from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_to_str
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.security import authorizer_for
+from kbroker.share import SharePartitions
 from kbroker.node import AppendOutcome
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
 from kbroker.txn.markers import MarkerSender
@@ -95,7 +97,8 @@ class Broker:
                                                    self.txn_log.write, self.txn_log.remove, self.offsets_partition,
                                                    config["transaction.max.timeout.ms"],
                                                    self.txn_log.partition_of if self.cluster else None)
-        self.marker_sender = MarkerSender(self.node_id, self.leader_address, self.write_txn_marker)
+        self.marker_sender = MarkerSender(self.node_id, self.leader_address, self.write_txn_marker,
+                                          self.partition_exists)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Any] = set()  # client connections open now, kept by the listeners
         self.listen_host, self.listen_port = config.listener
@@ -107,6 +110,7 @@ class Broker:
                 for index in range(info.partitions):
                     self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
         self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None)
+        self.shares = SharePartitions(self.groups.share.config)
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
             self.transactions.load(self.txn_log.load())
 
@@ -118,8 +122,8 @@ class Broker:
         try:
             from kbroker.cluster.member import ClusterMember
         except ImportError as exc:
-            raise ConfigError(f"zookeeper.connect needs the cluster extra (pip install 'kbroker[cluster]'): {exc}") \
-                from None
+            raise ClusterJoinError(f"zookeeper.connect needs the cluster extra (pip install 'kbroker[cluster]'): "
+                                   f"{exc}") from None
         member = ClusterMember(config, self, self._unclean_election)
         meta = read_meta_properties(data_dir)
         member.connect(meta.cluster_id if meta and meta.cluster_id else random_cluster_id())
@@ -144,6 +148,10 @@ class Broker:
                                                                       key=lambda b: b.node_id)]
         host, port = self.advertised_address
         return [(self.node_id, host, port, self.config["broker.rack"])]
+
+    def partition_exists(self, topic: str, partition: int) -> bool:
+        info = self.topics.get(topic)
+        return info is not None and partition < info.partitions
 
     def leader_address(self, topic: str, partition: int) -> tuple[int, str, int] | None:
         """(id, host, port) of the partition's leader; None while it has none."""
@@ -205,6 +213,7 @@ class Broker:
         if self.listeners is not None:
             await self.listeners.close()
         await self.groups.stop()
+        self.shares.close()
         self.marker_sender.close()
         for plog, states in list(self._producer_states.items()):
             plog.flush()

@@ -11,6 +11,7 @@ import tempfile
 
 import click
 
+from kbroker.cluster.errors import ClusterJoinError
 from kbroker.config import BrokerConfig, ConfigError, load_broker_config
 from kbroker.dev import topic_specs
 from kbroker.server.allocator import keep_freed_memory
@@ -105,7 +106,11 @@ async def _run(config: BrokerConfig, topics: dict[str, int], ephemeral: bool, me
     from kbroker.server.listeners import ClientListeners, listen_hosts
 
     counters = BrokerMetrics() if metrics_port is not None else None
-    broker = Broker(config, counters or NO_METRICS)
+    try:
+        broker = Broker(config, counters or NO_METRICS)
+    except ClusterJoinError as exc:
+        click.echo(f"kbroker: {exc}", err=True)
+        sys.exit(2)
     try:
         create_start_topics(broker, topics)
     except ValueError as exc:
@@ -122,7 +127,12 @@ async def _run(config: BrokerConfig, topics: dict[str, int], ephemeral: bool, me
 
         hosts = listen_hosts(broker.listen_host)
         exporter = await serve_metrics(broker, counters, None if None in hosts else hosts, metrics_port)
-    await broker.start(ClientListeners(broker))
+    try:
+        await broker.start(ClientListeners(broker))
+    except ClusterJoinError as exc:
+        click.echo(f"kbroker: {exc}", err=True)
+        await broker.stop()
+        sys.exit(2)
     click.echo(banner(broker, topics, ephemeral, metrics_url(exporter) if exporter else None))
     await stop.wait()
     if exporter is not None:

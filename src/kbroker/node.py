@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from kbroker.log import LogManager, PartitionLog
     from kbroker.metrics import Metrics
     from kbroker.security import Authorizer
+    from kbroker.share import SharePartitions
     from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
     from kbroker.txn.producer_ids import ProducerIdAllocator
     from kbroker.txn.producer_state import AbortedTxn, ProducerStates
@@ -56,6 +57,7 @@ class Node(Protocol):
     topics: TopicRegistry
     logs: LogManager
     groups: GroupCoordinator
+    shares: SharePartitions  # KIP-932 share partitions and sessions (single node only)
     transactions: TransactionCoordinator
     txn_log: TransactionStateLog
     producer_ids: ProducerIdAllocator

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from kproto.schema.alter_partition import AlterPartitionResponse as AlterPartitionResponse
     from kproto.schema.alter_replica_log_dirs import AlterReplicaLogDirsRequest as AlterReplicaLogDirsRequest
     from kproto.schema.alter_replica_log_dirs import AlterReplicaLogDirsResponse as AlterReplicaLogDirsResponse
+    from kproto.schema.alter_share_group_offsets import AlterShareGroupOffsetsRequest as AlterShareGroupOffsetsRequest
+    from kproto.schema.alter_share_group_offsets import AlterShareGroupOffsetsResponse as AlterShareGroupOffsetsResponse
     from kproto.schema.alter_user_scram_credentials import AlterUserScramCredentialsRequest as AlterUserScramCredentialsRequest
     from kproto.schema.alter_user_scram_credentials import AlterUserScramCredentialsResponse as AlterUserScramCredentialsResponse
     from kproto.schema.api_versions import ApiVersionsRequest as ApiVersionsRequest
@@ -74,6 +76,8 @@ if TYPE_CHECKING:
     from kproto.schema.delete_groups import DeleteGroupsResponse as DeleteGroupsResponse
     from kproto.schema.delete_records import DeleteRecordsRequest as DeleteRecordsRequest
     from kproto.schema.delete_records import DeleteRecordsResponse as DeleteRecordsResponse
+    from kproto.schema.delete_share_group_offsets import DeleteShareGroupOffsetsRequest as DeleteShareGroupOffsetsRequest
+    from kproto.schema.delete_share_group_offsets import DeleteShareGroupOffsetsResponse as DeleteShareGroupOffsetsResponse
     from kproto.schema.delete_share_group_state import DeleteShareGroupStateRequest as DeleteShareGroupStateRequest
     from kproto.schema.delete_share_group_state import DeleteShareGroupStateResponse as DeleteShareGroupStateResponse
     from kproto.schema.delete_topics import DeleteTopicsRequest as DeleteTopicsRequest
@@ -96,6 +100,8 @@ if TYPE_CHECKING:
     from kproto.schema.describe_producers import DescribeProducersResponse as DescribeProducersResponse
     from kproto.schema.describe_quorum import DescribeQuorumRequest as DescribeQuorumRequest
     from kproto.schema.describe_quorum import DescribeQuorumResponse as DescribeQuorumResponse
+    from kproto.schema.describe_share_group_offsets import DescribeShareGroupOffsetsRequest as DescribeShareGroupOffsetsRequest
+    from kproto.schema.describe_share_group_offsets import DescribeShareGroupOffsetsResponse as DescribeShareGroupOffsetsResponse
     from kproto.schema.describe_topic_partitions import DescribeTopicPartitionsRequest as DescribeTopicPartitionsRequest
     from kproto.schema.describe_topic_partitions import DescribeTopicPartitionsResponse as DescribeTopicPartitionsResponse
     from kproto.schema.describe_transactions import DescribeTransactionsRequest as DescribeTransactionsRequest
@@ -246,6 +252,8 @@ MODULES: dict[str, str] = {
     'AlterPartitionResponse': 'alter_partition',
     'AlterReplicaLogDirsRequest': 'alter_replica_log_dirs',
     'AlterReplicaLogDirsResponse': 'alter_replica_log_dirs',
+    'AlterShareGroupOffsetsRequest': 'alter_share_group_offsets',
+    'AlterShareGroupOffsetsResponse': 'alter_share_group_offsets',
     'AlterUserScramCredentialsRequest': 'alter_user_scram_credentials',
     'AlterUserScramCredentialsResponse': 'alter_user_scram_credentials',
     'ApiVersionsRequest': 'api_versions',
@@ -295,6 +303,8 @@ MODULES: dict[str, str] = {
     'DeleteGroupsResponse': 'delete_groups',
     'DeleteRecordsRequest': 'delete_records',
     'DeleteRecordsResponse': 'delete_records',
+    'DeleteShareGroupOffsetsRequest': 'delete_share_group_offsets',
+    'DeleteShareGroupOffsetsResponse': 'delete_share_group_offsets',
     'DeleteShareGroupStateRequest': 'delete_share_group_state',
     'DeleteShareGroupStateResponse': 'delete_share_group_state',
     'DeleteTopicsRequest': 'delete_topics',
@@ -317,6 +327,8 @@ MODULES: dict[str, str] = {
     'DescribeProducersResponse': 'describe_producers',
     'DescribeQuorumRequest': 'describe_quorum',
     'DescribeQuorumResponse': 'describe_quorum',
+    'DescribeShareGroupOffsetsRequest': 'describe_share_group_offsets',
+    'DescribeShareGroupOffsetsResponse': 'describe_share_group_offsets',
     'DescribeTopicPartitionsRequest': 'describe_topic_partitions',
     'DescribeTopicPartitionsResponse': 'describe_topic_partitions',
     'DescribeTransactionsRequest': 'describe_transactions',
@@ -538,6 +550,9 @@ APIS: dict[int, tuple[str, str]] = {
     85: ('WriteShareGroupStateRequest', 'WriteShareGroupStateResponse'),
     86: ('DeleteShareGroupStateRequest', 'DeleteShareGroupStateResponse'),
     87: ('ReadShareGroupStateSummaryRequest', 'ReadShareGroupStateSummaryResponse'),
+    90: ('DescribeShareGroupOffsetsRequest', 'DescribeShareGroupOffsetsResponse'),
+    91: ('AlterShareGroupOffsetsRequest', 'AlterShareGroupOffsetsResponse'),
+    92: ('DeleteShareGroupOffsetsRequest', 'DeleteShareGroupOffsetsResponse'),
 }
 
 

@@ -16,10 +16,12 @@ import uuid
 from typing import Any, Callable
 
 from kazoo.exceptions import NodeExistsError
+from kazoo.handlers.threading import KazooTimeoutError
 from kproto.messages import ControlledShutdownRequest
 
 from kbroker.cluster.assignment import AssignmentError, assign_replicas
 from kbroker.cluster.controller import Controller, RebalanceSettings
+from kbroker.cluster.errors import ClusterJoinError
 from kbroker.cluster.link import ControllerLink
 from kbroker.cluster.peer import PeerError
 from kbroker.cluster.view import BrokerNode, ClusterView, PartitionView
@@ -56,7 +58,11 @@ class ClusterMember:
 
     def connect(self, proposed_cluster_id: str) -> str:
         """Open the ZooKeeper session; returns the cluster id (this broker's proposal if it is the first)."""
-        self.zk.start()
+        try:
+            self.zk.start()
+        except KazooTimeoutError:
+            raise ClusterJoinError(f"cannot reach ZooKeeper at {self.config['zookeeper.connect']} "
+                                   f"(zookeeper.connection.timeout.ms)") from None
         self.cluster_id = self.zk.cluster_id(proposed_cluster_id)
         return self.cluster_id
 
@@ -80,8 +86,8 @@ class ClusterMember:
                 return self.zk.register_broker(self.node_id, host, port, self.config["broker.rack"])
             except NodeExistsError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"broker id {self.node_id} is registered in ZooKeeper by another broker") \
-                        from None
+                    raise ClusterJoinError(f"broker.id {self.node_id} is registered in ZooKeeper by another "
+                                           f"broker that is still alive") from None
                 await asyncio.sleep(REGISTRATION_RETRY)
 
     def _session_lost(self) -> None:

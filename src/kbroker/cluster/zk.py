@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ CONTROLLER_EPOCH = "/controller_epoch"
 TOPIC_CONFIGS = "/config/topics"
 CONFIG_CHANGES = "/config/changes"
 DELETE_TOPICS = "/admin/delete_topics"
+logging.getLogger("kazoo").setLevel(logging.WARNING)  # not a line per (re)connection; problems still show
+
 PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, CONFIG_CHANGES, DELETE_TOPICS, "/brokers/seqid",
                     "/isr_change_notification", "/config/brokers", "/config/clients", "/config/users")
 

@@ -220,7 +220,13 @@ class BrokerConfig(Mapping[str, Any]):
         for low, mid, high in (("group.consumer.min.session.timeout.ms", "group.consumer.session.timeout.ms",
                                 "group.consumer.max.session.timeout.ms"),
                                ("group.consumer.min.heartbeat.interval.ms", "group.consumer.heartbeat.interval.ms",
-                                "group.consumer.max.heartbeat.interval.ms")):
+                                "group.consumer.max.heartbeat.interval.ms"),
+                               ("group.share.min.session.timeout.ms", "group.share.session.timeout.ms",
+                                "group.share.max.session.timeout.ms"),
+                               ("group.share.min.heartbeat.interval.ms", "group.share.heartbeat.interval.ms",
+                                "group.share.max.heartbeat.interval.ms"),
+                               ("group.share.min.record.lock.duration.ms", "group.share.record.lock.duration.ms",
+                                "group.share.max.record.lock.duration.ms")):
             if not self[low] <= self[mid] <= self[high]:
                 raise ConfigError(mid, f"value {self[mid]} must lie between {low} ({self[low]}) and {high} ({self[high]})")
         if self["group.consumer.heartbeat.interval.ms"] >= self["group.consumer.session.timeout.ms"]:

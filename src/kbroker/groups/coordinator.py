@@ -30,6 +30,7 @@ from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, PendingOffset
 from kbroker.groups.rebalance import JoinRequest, Rebalancer, settled
 from kbroker.groups.records import GroupRecord, OffsetRecord, RecordBytes
 from kbroker.groups.results import DescribedMember, GroupDescription, GroupListing, JoinResult, SyncResult
+from kbroker.groups.share_groups import ShareConfig, ShareGroups, ShareHeartbeat
 from kbroker.groups.states import COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE, parse_state
 from kbroker.groups.storage import NO_PRODUCER_ID, GroupLog, OffsetsTopicLog, Producer, Replayed, StoredRecord, TxnMarker
 from kbroker.groups.timers import Timers
@@ -37,6 +38,7 @@ from kbroker.groups.timers import Timers
 log = logging.getLogger("kbroker.groups")
 CLASSIC_TYPE = "classic"
 CONSUMER_TYPE = "consumer"
+SHARE_TYPE = "share"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +71,13 @@ class GroupCoordinator:
             return info.name if info is not None else None
 
         return cls(GroupConfig.from_broker(broker.config), OffsetsTopicLog(broker), topics=topics,
-                   topic_ids=(topic_id, topic_name), clustered=clustered)
+                   topic_ids=(topic_id, topic_name), clustered=clustered,
+                   share_config=ShareConfig.from_broker(broker.config))
 
     def __init__(self, config: GroupConfig, storage: GroupLog, clock: Callable[[], int] = now_ms,
                  topics: TopicCounts = dict,
                  topic_ids: tuple[consumer_records.TopicId, consumer_records.TopicName] | None = None,
-                 clustered: bool = False) -> None:
+                 clustered: bool = False, share_config: ShareConfig = ShareConfig()) -> None:
         self.config = config
         self.storage = storage
         self.now_ms = clock
@@ -90,6 +93,7 @@ class GroupCoordinator:
             derived = DerivedTopicIds()
             topic_ids = (derived.id_of, derived.name_of)
         self.consumer = ConsumerGroups(config, self.timers, topics, self.storage.append, *topic_ids, clock)
+        self.share = ShareGroups(share_config, self.timers, topics)
         self._expiry_task: asyncio.Task | None = None
 
     # -- lifecycle
@@ -222,6 +226,8 @@ class GroupCoordinator:
         error = self.availability(request.group_id)
         if error:
             return settled(JoinResult(error, member_id=request.member_id))
+        if request.group_id in self.share.groups:
+            return settled(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
         consumer_group = self.consumer.groups.get(request.group_id)
         if consumer_group is not None:
             if consumer_group.members:
@@ -236,6 +242,8 @@ class GroupCoordinator:
         error = self.availability(heartbeat.group_id)
         if error:
             return HeartbeatResult(error)
+        if heartbeat.group_id in self.share.groups:
+            return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {heartbeat.group_id} is not a consumer group.")
         classic = self.groups.get(heartbeat.group_id)
         if classic is not None and heartbeat.group_id not in self.consumer.groups:
             if heartbeat.member_epoch != 0 or not classic.is_in(EMPTY) or classic.pending_members:
@@ -246,6 +254,12 @@ class GroupCoordinator:
             del self.groups[heartbeat.group_id]
             self.storage.append(heartbeat.group_id, [records.group_tombstone(heartbeat.group_id)])
         return self.consumer.heartbeat(heartbeat)
+
+    def share_heartbeat(self, heartbeat: ShareHeartbeat) -> HeartbeatResult:
+        """A KIP-932 heartbeat; a group id held by a classic or consumer group is not a share group."""
+        if heartbeat.group_id in self.groups or heartbeat.group_id in self.consumer.groups:
+            return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {heartbeat.group_id} is not a share group.")
+        return self.share.heartbeat(heartbeat)
 
     def sync(self, group_id: str, generation: int, member_id: str, group_instance_id: str | None,
              protocol_type: str | None, protocol_name: str | None, assignments: dict[str, bytes]) -> asyncio.Future:
@@ -438,10 +452,11 @@ class GroupCoordinator:
             for g in self.groups.values()
             if (not wanted_states or g.state in wanted_states) and (not wanted_types or CLASSIC_TYPE in wanted_types)
         ] + [
-            GroupListing(g.group_id, CONSUMER_TYPE, g.state, CONSUMER_TYPE)
-            for g in self.consumer.groups.values()
+            GroupListing(g.group_id, kind, g.state, kind)
+            for kind, kind_groups in ((CONSUMER_TYPE, self.consumer.groups), (SHARE_TYPE, self.share.groups))
+            for g in kind_groups.values()
             if (not states or g.state.lower() in {s.strip().lower() for s in states})
-            and (not wanted_types or CONSUMER_TYPE in wanted_types)
+            and (not wanted_types or kind in wanted_types)
         ]
 
     def describe_group(self, group_id: str) -> GroupDescription:

@@ -20,6 +20,7 @@ from kbroker.handlers import (  # noqa: F401 - imported for their registrations
     producer_ids,
     quotas,
     reassignments,
+    share,
     topic_partitions,
     topics,
     transaction_admin,

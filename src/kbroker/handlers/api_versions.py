@@ -20,7 +20,7 @@ def supported_versions(clustered: bool = False) -> list[ApiVersionsResponse.ApiV
     return [
         ApiVersionsResponse.ApiVersion(api_key=h.api_key, min_version=h.min_version, max_version=h.max_version)
         for h in sorted(HANDLERS.values(), key=lambda h: h.api_key)
-        if clustered or not h.cluster_only
+        if h.served(clustered)
     ]
 
 

@@ -11,7 +11,7 @@ authorizer, each needs CLUSTER_ACTION on the cluster (else CLUSTER_AUTHORIZATION
 
 from __future__ import annotations
 
-from typing import Awaitable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from kproto import ErrorCode
 from kproto.messages import (
@@ -23,6 +23,9 @@ from kproto.messages import (
 from kbroker.handlers.authorized_operations import Op, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
+
+if TYPE_CHECKING:
+    from kbroker.cluster.controller import Controller
 
 LEADER_AND_ISR = 4
 STOP_REPLICA = 5
@@ -69,23 +72,26 @@ def update_metadata(ctx: RequestContext, request: UpdateMetadataRequest) -> Upda
     return UpdateMetadataResponse(error_code=ErrorCode.NONE)
 
 
+def to_controller(ctx: RequestContext, ask: Callable[[Controller], Awaitable[Any]], not_controller: Any) -> Any:
+    """The controller's answer when this broker runs it; `not_controller` elsewhere (admin clients
+    and brokers then look the controller up again)."""
+    controller = ctx.broker.cluster.controller if ctx.broker.cluster is not None else None
+    return ask(controller) if controller is not None else not_controller
+
+
 @handles(CONTROLLED_SHUTDOWN, 1, 3, cluster_only=True)
 def controlled_shutdown(ctx: RequestContext, request: ControlledShutdownRequest
                         ) -> ControlledShutdownResponse | Awaitable[ControlledShutdownResponse]:
-    controller = ctx.broker.cluster.controller
     if not cluster_allowed(ctx, Op.CLUSTER_ACTION):
         return ControlledShutdownResponse(error_code=REFUSED)
-    if controller is None:
-        return ControlledShutdownResponse(error_code=ErrorCode.NOT_CONTROLLER)
-    return controller.controlled_shutdown(request)
+    return to_controller(ctx, lambda c: c.controlled_shutdown(request),
+                         ControlledShutdownResponse(error_code=ErrorCode.NOT_CONTROLLER))
 
 
 @handles(ALTER_PARTITION, 0, 1, cluster_only=True)
 def alter_partition(ctx: RequestContext, request: AlterPartitionRequest
                     ) -> AlterPartitionResponse | Awaitable[AlterPartitionResponse]:
-    controller = ctx.broker.cluster.controller
     if not cluster_allowed(ctx, Op.CLUSTER_ACTION):
         return AlterPartitionResponse(error_code=REFUSED)
-    if controller is None:
-        return AlterPartitionResponse(error_code=ErrorCode.NOT_CONTROLLER)
-    return controller.alter_partition(request)
+    return to_controller(ctx, lambda c: c.alter_partition(request),
+                         AlterPartitionResponse(error_code=ErrorCode.NOT_CONTROLLER))

@@ -13,7 +13,7 @@ is ever in progress; moving a replica to another broker is refused, keeping it h
 
 from __future__ import annotations
 
-from typing import Awaitable, TypeVar
+from typing import Awaitable
 
 from kproto import ErrorCode
 from kproto.messages import (
@@ -21,14 +21,16 @@ from kproto.messages import (
     ElectLeadersResponse, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 )
 
+from kbroker.cluster.reassignment import target_problem
 from kbroker.handlers.authorized_operations import MESSAGES, Op, cluster_allowed
 from kbroker.handlers.context import RequestContext
+from kbroker.handlers.inter_broker import to_controller
 from kbroker.handlers.registry import handles
 
 ELECT_LEADERS = 43
 ALTER_PARTITION_REASSIGNMENTS = 45
 LIST_PARTITION_REASSIGNMENTS = 46
-R = TypeVar("R")
+REFUSED = ErrorCode.CLUSTER_AUTHORIZATION_FAILED  # electing and moving need ALTER on the cluster, listing DESCRIBE
 
 
 def partition_problem(ctx: RequestContext, topic: str, partition: int) -> tuple[ErrorCode, str] | None:
@@ -54,59 +56,36 @@ def election_refused(request: ElectLeadersRequest, error: ErrorCode) -> ElectLea
 @handles(ELECT_LEADERS, 0, 2)
 def elect_leaders(ctx: RequestContext, request: ElectLeadersRequest
                   ) -> ElectLeadersResponse | Awaitable[ElectLeadersResponse]:
-    cluster = ctx.broker.cluster
     if not cluster_allowed(ctx, Op.ALTER):
-        return election_refused(request, ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
-    if cluster is not None and cluster.controller is not None:
-        return cluster.controller.elect_leaders(request)
-    if cluster is not None:  # admin clients send this to the controller
-        return election_refused(request, ErrorCode.NOT_CONTROLLER)
+        return election_refused(request, REFUSED)
+    if ctx.broker.cluster is not None:
+        return to_controller(ctx, lambda c: c.elect_leaders(request), election_refused(request, ErrorCode.NOT_CONTROLLER))
     return ElectLeadersResponse(replica_election_results=[
         ElectLeadersResponse.ReplicaElectionResult(
             topic=t.topic, partition_result=[election(ctx, t.topic, p) for p in t.partitions])
         for t in request.topic_partitions or []])
 
 
-def controller_refusal(ctx: RequestContext, operation: Op, response: type[R]) -> R | None:
-    """The answer when this broker may not serve a reassignment call: the principal lacks the
-    operation on the cluster, or, in a cluster, this broker is not the controller."""
-    if not cluster_allowed(ctx, operation):
-        refused = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
-        return response(error_code=refused, error_message=MESSAGES[refused])
-    cluster = ctx.broker.cluster
-    if cluster is not None and cluster.controller is None:
-        return response(error_code=ErrorCode.NOT_CONTROLLER, error_message=None)
-    return None
-
-
 @handles(LIST_PARTITION_REASSIGNMENTS, 0, 0)
 def list_partition_reassignments(ctx: RequestContext, request: ListPartitionReassignmentsRequest
                                  ) -> ListPartitionReassignmentsResponse | Awaitable[ListPartitionReassignmentsResponse]:
-    if refused := controller_refusal(ctx, Op.DESCRIBE, ListPartitionReassignmentsResponse):
-        return refused
-    cluster = ctx.broker.cluster
-    if cluster is not None:
-        return cluster.controller.list_reassignments(request)
+    if not cluster_allowed(ctx, Op.DESCRIBE):
+        return ListPartitionReassignmentsResponse(error_code=REFUSED, error_message=MESSAGES[REFUSED])
+    if ctx.broker.cluster is not None:
+        return to_controller(ctx, lambda c: c.list_reassignments(request), ListPartitionReassignmentsResponse(
+            error_code=ErrorCode.NOT_CONTROLLER, error_message=None))
     return ListPartitionReassignmentsResponse(error_message=None, topics=[])
 
 
 def reassign(ctx: RequestContext, topic: str, wanted: AlterPartitionReassignmentsRequest.ReassignablePartition
              ) -> AlterPartitionReassignmentsResponse.ReassignablePartitionResponse:
-    node = ctx.broker.node_id
     replicas = wanted.replicas
     if problem := partition_problem(ctx, topic, wanted.partition_index):
         error, message = problem
     elif replicas is None:
         error, message = ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, "No ongoing reassignment for this partition."
-    elif not replicas:
-        error, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "The manual partition assignment includes an empty replica list."
-    elif len(set(replicas)) != len(replicas):
-        error, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "The manual partition assignment includes duplicate replicas."
-    elif other := [r for r in replicas if r != node]:
-        error, message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, (
-            f"The manual partition assignment includes broker {other[0]}, but no such broker is registered.")
     else:
-        error, message = ErrorCode.NONE, None
+        error, message = target_problem(list(replicas), {ctx.broker.node_id}) or (ErrorCode.NONE, None)
     return AlterPartitionReassignmentsResponse.ReassignablePartitionResponse(
         partition_index=wanted.partition_index, error_code=error, error_message=message)
 
@@ -114,11 +93,11 @@ def reassign(ctx: RequestContext, topic: str, wanted: AlterPartitionReassignment
 @handles(ALTER_PARTITION_REASSIGNMENTS, 0, 0)
 def alter_partition_reassignments(ctx: RequestContext, request: AlterPartitionReassignmentsRequest
                                   ) -> AlterPartitionReassignmentsResponse | Awaitable[AlterPartitionReassignmentsResponse]:
-    if refused := controller_refusal(ctx, Op.ALTER, AlterPartitionReassignmentsResponse):
-        return refused
-    cluster = ctx.broker.cluster
-    if cluster is not None:
-        return cluster.controller.alter_reassignments(request)
+    if not cluster_allowed(ctx, Op.ALTER):
+        return AlterPartitionReassignmentsResponse(error_code=REFUSED, error_message=MESSAGES[REFUSED])
+    if ctx.broker.cluster is not None:
+        return to_controller(ctx, lambda c: c.alter_reassignments(request), AlterPartitionReassignmentsResponse(
+            error_code=ErrorCode.NOT_CONTROLLER, error_message=None))
     return AlterPartitionReassignmentsResponse(error_message=None, responses=[
         AlterPartitionReassignmentsResponse.ReassignableTopicResponse(
             name=t.name, partitions=[reassign(ctx, t.name, p) for p in t.partitions])

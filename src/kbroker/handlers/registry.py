@@ -24,20 +24,25 @@ class Handler:
     max_version: int
     func: HandlerFunc
     cluster_only: bool = False  # an inter-broker API, served and advertised only by a cluster member
+    single_node_only: bool = False  # served and advertised only by a broker outside a cluster
+
+    def served(self, clustered: bool) -> bool:
+        """Whether a broker in (or outside) a cluster serves and advertises this API."""
+        return not (self.cluster_only and not clustered) and not (self.single_node_only and clustered)
 
 
 HANDLERS: dict[int, Handler] = {}
 
 
-def handles(api_key: int, min_version: int, max_version: int,
-            cluster_only: bool = False) -> Callable[[HandlerFunc], HandlerFunc]:
+def handles(api_key: int, min_version: int, max_version: int, cluster_only: bool = False,
+            single_node_only: bool = False) -> Callable[[HandlerFunc], HandlerFunc]:
     """Register `func` as the handler of `api_key` for versions min..max; `cluster_only` APIs
-    exist only on brokers started with `zookeeper.connect`."""
+    exist only on brokers started with `zookeeper.connect`, `single_node_only` ones only without."""
 
     def register(func: HandlerFunc) -> HandlerFunc:
         if api_key in HANDLERS:
             raise RuntimeError(f"api key {api_key} registered twice")
-        HANDLERS[api_key] = Handler(api_key, min_version, max_version, func, cluster_only)
+        HANDLERS[api_key] = Handler(api_key, min_version, max_version, func, cluster_only, single_node_only)
         return func
 
     return register

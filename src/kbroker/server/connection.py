@@ -121,7 +121,7 @@ class Connection(asyncio.Protocol):
         version = header.request_api_version
         handler = HANDLERS.get(api_key)
         if handler is None or not handler.min_version <= version <= handler.max_version \
-                or (handler.cluster_only and self.broker.cluster is None):
+                or not handler.served(self.broker.cluster is not None):
             if api_key == API_VERSIONS_KEY:
                 self.answer_unsupported_api_versions(header.correlation_id)
             else:

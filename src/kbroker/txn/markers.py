@@ -4,8 +4,9 @@ On a single node the coordinator appends the markers itself. In a cluster the pa
 transaction may be led by other brokers, so, as Kafka's coordinator does, it sends them
 WriteTxnMarkers (key 27) and writes locally only where it leads. A partition whose leader is
 unknown, moving or unreachable is tried again after a short pause until its marker is written;
-an answer saying the producer or this coordinator has been fenced ends the attempt, since a newer
-coordinator or producer epoch owns the transaction now.
+a partition deleted meanwhile needs none (as on a single node); an answer saying the producer or
+this coordinator has been fenced ends the attempt, since a newer coordinator or producer epoch
+owns the transaction now.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ class MarkersFenced(Exception):
 
 
 class MarkerSender:
-    def __init__(self, node_id: int, leader_address: LeaderAddress, write_local: LocalWriter) -> None:
+    def __init__(self, node_id: int, leader_address: LeaderAddress, write_local: LocalWriter,
+                 exists: Callable[[str, int], bool]) -> None:
         self.node_id = node_id
         self.leader_address = leader_address
+        self.exists = exists
         self.write_local = write_local
         self._peers: dict[int, PeerConnection] = {}
 
@@ -51,6 +54,7 @@ class MarkerSender:
     async def _send_all(self, remaining: set[TopicPartition], producer_id: int, epoch: int, commit: bool,
                         coordinator_epoch: int) -> None:
         while True:
+            remaining = {tp for tp in remaining if self.exists(*tp)}
             by_leader: dict[tuple[int, str, int], list[TopicPartition]] = {}
             for tp in sorted(remaining):
                 found = self.leader_address(*tp)
@@ -64,7 +68,8 @@ class MarkerSender:
                 fenced = {tp: e for tp, e in errors.items() if e in FENCED}
                 if fenced:
                     raise MarkersFenced(f"markers of producer {producer_id} refused: {fenced}")
-                remaining -= {tp for tp, e in errors.items() if e == ErrorCode.NONE}
+                remaining -= {tp for tp, e in errors.items()
+                              if e in (ErrorCode.NONE, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)}
             if not remaining:
                 return
             await asyncio.sleep(RETRY_BACKOFF)

@@ -53,8 +53,7 @@ class DeleteShareGroupStateRequest(Message):
 
 DeleteShareGroupStateRequest.SPEC = DELETE_SHARE_GROUP_STATE_REQUEST = MessageSpec(
     'DeleteShareGroupStateRequest', 'request', api_key=86, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('DeleteShareGroupStateRequest.json', (0, 0)),),
-    latest_unstable=True,
+    sources=(('released/DeleteShareGroupStateRequest.json', (0, 0)),),
     body=StructSpec('DeleteShareGroupStateRequest', (
         F('GroupId', 'group_id', 'string', (0, OPEN)),
         F('Topics', 'topics', '[]DeleteStateData', (0, OPEN), struct=StructSpec('DeleteStateData', (
@@ -113,7 +112,7 @@ class DeleteShareGroupStateResponse(Message):
 
 DeleteShareGroupStateResponse.SPEC = DELETE_SHARE_GROUP_STATE_RESPONSE = MessageSpec(
     'DeleteShareGroupStateResponse', 'response', api_key=86, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('DeleteShareGroupStateResponse.json', (0, 0)),),
+    sources=(('released/DeleteShareGroupStateResponse.json', (0, 0)),),
     body=StructSpec('DeleteShareGroupStateResponse', (
         F('Results', 'results', '[]DeleteStateResult', (0, OPEN), struct=StructSpec('DeleteStateResult', (
             F('TopicId', 'topic_id', 'uuid', (0, OPEN)),

@@ -57,8 +57,7 @@ class InitializeShareGroupStateRequest(Message):
 
 InitializeShareGroupStateRequest.SPEC = INITIALIZE_SHARE_GROUP_STATE_REQUEST = MessageSpec(
     'InitializeShareGroupStateRequest', 'request', api_key=83, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('InitializeShareGroupStateRequest.json', (0, 0)),),
-    latest_unstable=True,
+    sources=(('released/InitializeShareGroupStateRequest.json', (0, 0)),),
     body=StructSpec('InitializeShareGroupStateRequest', (
         F('GroupId', 'group_id', 'string', (0, OPEN)),
         F('Topics', 'topics', '[]InitializeStateData', (0, OPEN), struct=StructSpec('InitializeStateData', (
@@ -119,7 +118,7 @@ class InitializeShareGroupStateResponse(Message):
 
 InitializeShareGroupStateResponse.SPEC = INITIALIZE_SHARE_GROUP_STATE_RESPONSE = MessageSpec(
     'InitializeShareGroupStateResponse', 'response', api_key=83, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('InitializeShareGroupStateResponse.json', (0, 0)),),
+    sources=(('released/InitializeShareGroupStateResponse.json', (0, 0)),),
     body=StructSpec('InitializeShareGroupStateResponse', (
         F('Results', 'results', '[]InitializeStateResult', (0, OPEN), struct=StructSpec('InitializeStateResult', (
             F('TopicId', 'topic_id', 'uuid', (0, OPEN)),

@@ -55,8 +55,7 @@ class ReadShareGroupStateRequest(Message):
 
 ReadShareGroupStateRequest.SPEC = READ_SHARE_GROUP_STATE_REQUEST = MessageSpec(
     'ReadShareGroupStateRequest', 'request', api_key=84, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ReadShareGroupStateRequest.json', (0, 0)),),
-    latest_unstable=True,
+    sources=(('released/ReadShareGroupStateRequest.json', (0, 0)),),
     body=StructSpec('ReadShareGroupStateRequest', (
         F('GroupId', 'group_id', 'string', (0, OPEN)),
         F('Topics', 'topics', '[]ReadStateData', (0, OPEN), struct=StructSpec('ReadStateData', (
@@ -139,7 +138,7 @@ class ReadShareGroupStateResponse(Message):
 
 ReadShareGroupStateResponse.SPEC = READ_SHARE_GROUP_STATE_RESPONSE = MessageSpec(
     'ReadShareGroupStateResponse', 'response', api_key=84, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ReadShareGroupStateResponse.json', (0, 0)),),
+    sources=(('released/ReadShareGroupStateResponse.json', (0, 0)),),
     body=StructSpec('ReadShareGroupStateResponse', (
         F('Results', 'results', '[]ReadStateResult', (0, OPEN), struct=StructSpec('ReadStateResult', (
             F('TopicId', 'topic_id', 'uuid', (0, OPEN)),

@@ -10,7 +10,7 @@ from kproto.schema.types import OPEN, FieldSpec as F, MessageSpec, StructSpec
 
 
 class ReadShareGroupStateSummaryRequest(Message):
-    """ReadShareGroupStateSummaryRequest: request of API key 87, versions 0-0, flexible from v0."""
+    """ReadShareGroupStateSummaryRequest: request of API key 87, versions 0-1, flexible from v0."""
 
     API_KEY = 87
 
@@ -54,9 +54,8 @@ class ReadShareGroupStateSummaryRequest(Message):
 
 
 ReadShareGroupStateSummaryRequest.SPEC = READ_SHARE_GROUP_STATE_SUMMARY_REQUEST = MessageSpec(
-    'ReadShareGroupStateSummaryRequest', 'request', api_key=87, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ReadShareGroupStateSummaryRequest.json', (0, 0)),),
-    latest_unstable=True,
+    'ReadShareGroupStateSummaryRequest', 'request', api_key=87, versions=(0, 1), flexible=(0, OPEN),
+    sources=(('released/ReadShareGroupStateSummaryRequest.json', (0, 1)),),
     body=StructSpec('ReadShareGroupStateSummaryRequest', (
         F('GroupId', 'group_id', 'string', (0, OPEN)),
         F('Topics', 'topics', '[]ReadStateSummaryData', (0, OPEN), struct=StructSpec('ReadStateSummaryData', (
@@ -71,7 +70,7 @@ ReadShareGroupStateSummaryRequest.SPEC = READ_SHARE_GROUP_STATE_SUMMARY_REQUEST 
 
 
 class ReadShareGroupStateSummaryResponse(Message):
-    """ReadShareGroupStateSummaryResponse: response of API key 87, versions 0-0, flexible from v0."""
+    """ReadShareGroupStateSummaryResponse: response of API key 87, versions 0-1, flexible from v0."""
 
     API_KEY = 87
 
@@ -89,7 +88,7 @@ class ReadShareGroupStateSummaryResponse(Message):
             self._unknown_tags = None
 
     class PartitionResult(Struct):
-        __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset', '_unknown_tags',)
+        __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'leader_epoch', 'start_offset', 'delivery_complete_count', '_unknown_tags',)
 
         def __init__(
             self,
@@ -98,13 +97,17 @@ class ReadShareGroupStateSummaryResponse(Message):
             error_code: int = 0,
             error_message: str | None = None,
             state_epoch: int = 0,
+            leader_epoch: int = 0,
             start_offset: int = 0,
+            delivery_complete_count: int = -1,
         ) -> None:
             self.partition = partition
             self.error_code = error_code
             self.error_message = error_message
             self.state_epoch = state_epoch
+            self.leader_epoch = leader_epoch
             self.start_offset = start_offset
+            self.delivery_complete_count = delivery_complete_count
             self._unknown_tags = None
 
     __slots__ = ('results', '_unknown_tags',)
@@ -119,8 +122,8 @@ class ReadShareGroupStateSummaryResponse(Message):
 
 
 ReadShareGroupStateSummaryResponse.SPEC = READ_SHARE_GROUP_STATE_SUMMARY_RESPONSE = MessageSpec(
-    'ReadShareGroupStateSummaryResponse', 'response', api_key=87, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ReadShareGroupStateSummaryResponse.json', (0, 0)),),
+    'ReadShareGroupStateSummaryResponse', 'response', api_key=87, versions=(0, 1), flexible=(0, OPEN),
+    sources=(('released/ReadShareGroupStateSummaryResponse.json', (0, 1)),),
     body=StructSpec('ReadShareGroupStateSummaryResponse', (
         F('Results', 'results', '[]ReadStateSummaryResult', (0, OPEN), struct=StructSpec('ReadStateSummaryResult', (
             F('TopicId', 'topic_id', 'uuid', (0, OPEN)),
@@ -129,7 +132,9 @@ ReadShareGroupStateSummaryResponse.SPEC = READ_SHARE_GROUP_STATE_SUMMARY_RESPONS
                 F('ErrorCode', 'error_code', 'int16', (0, OPEN)),
                 F('ErrorMessage', 'error_message', 'string', (0, OPEN), nullable=(0, OPEN), default=None),
                 F('StateEpoch', 'state_epoch', 'int32', (0, OPEN)),
+                F('LeaderEpoch', 'leader_epoch', 'int32', (0, OPEN)),
                 F('StartOffset', 'start_offset', 'int64', (0, OPEN)),
+                F('DeliveryCompleteCount', 'delivery_complete_count', 'int32', (1, OPEN), default=-1),
             ))),
         ))),
     )),

@@ -10,7 +10,7 @@ from kproto.schema.types import OPEN, FieldSpec as F, MessageSpec, StructSpec
 
 
 class ShareAcknowledgeRequest(Message):
-    """ShareAcknowledgeRequest: request of API key 79, versions 0-0, flexible from v0."""
+    """ShareAcknowledgeRequest: request of API key 79, versions 0-2, flexible from v0."""
 
     API_KEY = 79
 
@@ -55,7 +55,7 @@ class ShareAcknowledgeRequest(Message):
             self.acknowledge_types = [] if acknowledge_types is None else acknowledge_types
             self._unknown_tags = None
 
-    __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'topics', '_unknown_tags',)
+    __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'is_renew_ack', 'topics', '_unknown_tags',)
 
     def __init__(
         self,
@@ -63,23 +63,25 @@ class ShareAcknowledgeRequest(Message):
         group_id: str | None = None,
         member_id: str | None = '',
         share_session_epoch: int = 0,
+        is_renew_ack: bool = False,
         topics: list[ShareAcknowledgeRequest.AcknowledgeTopic] | None = None,
     ) -> None:
         self.group_id = group_id
         self.member_id = member_id
         self.share_session_epoch = share_session_epoch
+        self.is_renew_ack = is_renew_ack
         self.topics = [] if topics is None else topics
         self._unknown_tags = None
 
 
 ShareAcknowledgeRequest.SPEC = SHARE_ACKNOWLEDGE_REQUEST = MessageSpec(
-    'ShareAcknowledgeRequest', 'request', api_key=79, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ShareAcknowledgeRequest.json', (0, 0)),),
-    latest_unstable=True,
+    'ShareAcknowledgeRequest', 'request', api_key=79, versions=(0, 2), flexible=(0, OPEN),
+    sources=(('ShareAcknowledgeRequest.json', (0, 0)), ('released/ShareAcknowledgeRequest.json', (1, 2)),),
     body=StructSpec('ShareAcknowledgeRequest', (
         F('GroupId', 'group_id', 'string', (0, OPEN), nullable=(0, OPEN), default=None),
         F('MemberId', 'member_id', 'string', (0, OPEN), nullable=(0, OPEN)),
         F('ShareSessionEpoch', 'share_session_epoch', 'int32', (0, OPEN)),
+        F('IsRenewAck', 'is_renew_ack', 'bool', (2, OPEN)),
         F('Topics', 'topics', '[]AcknowledgeTopic', (0, OPEN), struct=StructSpec('AcknowledgeTopic', (
             F('TopicId', 'topic_id', 'uuid', (0, OPEN)),
             F('Partitions', 'partitions', '[]AcknowledgePartition', (0, OPEN), struct=StructSpec('AcknowledgePartition', (
@@ -96,7 +98,7 @@ ShareAcknowledgeRequest.SPEC = SHARE_ACKNOWLEDGE_REQUEST = MessageSpec(
 
 
 class ShareAcknowledgeResponse(Message):
-    """ShareAcknowledgeResponse: response of API key 79, versions 0-0, flexible from v0."""
+    """ShareAcknowledgeResponse: response of API key 79, versions 0-2, flexible from v0."""
 
     API_KEY = 79
 
@@ -160,7 +162,7 @@ class ShareAcknowledgeResponse(Message):
             self.rack = rack
             self._unknown_tags = None
 
-    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints', '_unknown_tags',)
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'acquisition_lock_timeout_ms', 'responses', 'node_endpoints', '_unknown_tags',)
 
     def __init__(
         self,
@@ -168,26 +170,29 @@ class ShareAcknowledgeResponse(Message):
         throttle_time_ms: int = 0,
         error_code: int = 0,
         error_message: str | None = None,
+        acquisition_lock_timeout_ms: int = 0,
         responses: list[ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse] | None = None,
         node_endpoints: list[ShareAcknowledgeResponse.NodeEndpoint] | None = None,
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
+        self.acquisition_lock_timeout_ms = acquisition_lock_timeout_ms
         self.responses = [] if responses is None else responses
         self.node_endpoints = [] if node_endpoints is None else node_endpoints
         self._unknown_tags = None
 
 
 ShareAcknowledgeResponse.SPEC = SHARE_ACKNOWLEDGE_RESPONSE = MessageSpec(
-    'ShareAcknowledgeResponse', 'response', api_key=79, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ShareAcknowledgeResponse.json', (0, 0)),),
+    'ShareAcknowledgeResponse', 'response', api_key=79, versions=(0, 2), flexible=(0, OPEN),
+    sources=(('ShareAcknowledgeResponse.json', (0, 0)), ('released/ShareAcknowledgeResponse.json', (1, 2)),),
     body=StructSpec('ShareAcknowledgeResponse', (
-        F('ThrottleTimeMs', 'throttle_time_ms', 'int32', (0, OPEN), ignorable=True),
-        F('ErrorCode', 'error_code', 'int16', (0, OPEN), ignorable=True),
+        F('ThrottleTimeMs', 'throttle_time_ms', 'int32', (0, OPEN)),
+        F('ErrorCode', 'error_code', 'int16', (0, OPEN)),
         F('ErrorMessage', 'error_message', 'string', (0, OPEN), nullable=(0, OPEN), default=None),
+        F('AcquisitionLockTimeoutMs', 'acquisition_lock_timeout_ms', 'int32', (2, OPEN)),
         F('Responses', 'responses', '[]ShareAcknowledgeTopicResponse', (0, OPEN), struct=StructSpec('ShareAcknowledgeTopicResponse', (
-            F('TopicId', 'topic_id', 'uuid', (0, OPEN), ignorable=True),
+            F('TopicId', 'topic_id', 'uuid', (0, OPEN)),
             F('Partitions', 'partitions', '[]PartitionData', (0, OPEN), struct=StructSpec('PartitionData', (
                 F('PartitionIndex', 'partition_index', 'int32', (0, OPEN)),
                 F('ErrorCode', 'error_code', 'int16', (0, OPEN)),

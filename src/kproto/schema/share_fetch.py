@@ -10,7 +10,7 @@ from kproto.schema.types import OPEN, FieldSpec as F, MessageSpec, StructSpec
 
 
 class ShareFetchRequest(Message):
-    """ShareFetchRequest: request of API key 78, versions 0-0, flexible from v0."""
+    """ShareFetchRequest: request of API key 78, versions 0-2, flexible from v0."""
 
     API_KEY = 78
 
@@ -70,7 +70,7 @@ class ShareFetchRequest(Message):
             self.partitions = [] if partitions is None else partitions
             self._unknown_tags = None
 
-    __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'max_wait_ms', 'min_bytes', 'max_bytes', 'topics', 'forgotten_topics_data', '_unknown_tags',)
+    __slots__ = ('group_id', 'member_id', 'share_session_epoch', 'max_wait_ms', 'min_bytes', 'max_bytes', 'max_records', 'batch_size', 'share_acquire_mode', 'is_renew_ack', 'topics', 'forgotten_topics_data', '_unknown_tags',)
 
     def __init__(
         self,
@@ -81,6 +81,10 @@ class ShareFetchRequest(Message):
         max_wait_ms: int = 0,
         min_bytes: int = 0,
         max_bytes: int = 2147483647,
+        max_records: int = 0,
+        batch_size: int = 0,
+        share_acquire_mode: int = 0,
+        is_renew_ack: bool = False,
         topics: list[ShareFetchRequest.FetchTopic] | None = None,
         forgotten_topics_data: list[ShareFetchRequest.ForgottenTopic] | None = None,
     ) -> None:
@@ -90,15 +94,18 @@ class ShareFetchRequest(Message):
         self.max_wait_ms = max_wait_ms
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes
+        self.max_records = max_records
+        self.batch_size = batch_size
+        self.share_acquire_mode = share_acquire_mode
+        self.is_renew_ack = is_renew_ack
         self.topics = [] if topics is None else topics
         self.forgotten_topics_data = [] if forgotten_topics_data is None else forgotten_topics_data
         self._unknown_tags = None
 
 
 ShareFetchRequest.SPEC = SHARE_FETCH_REQUEST = MessageSpec(
-    'ShareFetchRequest', 'request', api_key=78, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ShareFetchRequest.json', (0, 0)),),
-    latest_unstable=True,
+    'ShareFetchRequest', 'request', api_key=78, versions=(0, 2), flexible=(0, OPEN),
+    sources=(('ShareFetchRequest.json', (0, 0)), ('released/ShareFetchRequest.json', (1, 2)),),
     body=StructSpec('ShareFetchRequest', (
         F('GroupId', 'group_id', 'string', (0, OPEN), nullable=(0, OPEN), default=None),
         F('MemberId', 'member_id', 'string', (0, OPEN), nullable=(0, OPEN)),
@@ -106,11 +113,15 @@ ShareFetchRequest.SPEC = SHARE_FETCH_REQUEST = MessageSpec(
         F('MaxWaitMs', 'max_wait_ms', 'int32', (0, OPEN)),
         F('MinBytes', 'min_bytes', 'int32', (0, OPEN)),
         F('MaxBytes', 'max_bytes', 'int32', (0, OPEN), default=2147483647),
+        F('MaxRecords', 'max_records', 'int32', (1, OPEN)),
+        F('BatchSize', 'batch_size', 'int32', (1, OPEN)),
+        F('ShareAcquireMode', 'share_acquire_mode', 'int8', (2, OPEN)),
+        F('IsRenewAck', 'is_renew_ack', 'bool', (2, OPEN)),
         F('Topics', 'topics', '[]FetchTopic', (0, OPEN), struct=StructSpec('FetchTopic', (
             F('TopicId', 'topic_id', 'uuid', (0, OPEN)),
             F('Partitions', 'partitions', '[]FetchPartition', (0, OPEN), struct=StructSpec('FetchPartition', (
                 F('PartitionIndex', 'partition_index', 'int32', (0, OPEN)),
-                F('PartitionMaxBytes', 'partition_max_bytes', 'int32', (0, OPEN)),
+                F('PartitionMaxBytes', 'partition_max_bytes', 'int32', (0, 0)),
                 F('AcknowledgementBatches', 'acknowledgement_batches', '[]AcknowledgementBatch', (0, OPEN), struct=StructSpec('AcknowledgementBatch', (
                     F('FirstOffset', 'first_offset', 'int64', (0, OPEN)),
                     F('LastOffset', 'last_offset', 'int64', (0, OPEN)),
@@ -127,7 +138,7 @@ ShareFetchRequest.SPEC = SHARE_FETCH_REQUEST = MessageSpec(
 
 
 class ShareFetchResponse(Message):
-    """ShareFetchResponse: response of API key 78, versions 0-0, flexible from v0."""
+    """ShareFetchResponse: response of API key 78, versions 0-2, flexible from v0."""
 
     API_KEY = 78
 
@@ -214,7 +225,7 @@ class ShareFetchResponse(Message):
             self.rack = rack
             self._unknown_tags = None
 
-    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'node_endpoints', '_unknown_tags',)
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'acquisition_lock_timeout_ms', 'responses', 'node_endpoints', '_unknown_tags',)
 
     def __init__(
         self,
@@ -222,24 +233,27 @@ class ShareFetchResponse(Message):
         throttle_time_ms: int = 0,
         error_code: int = 0,
         error_message: str | None = None,
+        acquisition_lock_timeout_ms: int = 0,
         responses: list[ShareFetchResponse.ShareFetchableTopicResponse] | None = None,
         node_endpoints: list[ShareFetchResponse.NodeEndpoint] | None = None,
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
+        self.acquisition_lock_timeout_ms = acquisition_lock_timeout_ms
         self.responses = [] if responses is None else responses
         self.node_endpoints = [] if node_endpoints is None else node_endpoints
         self._unknown_tags = None
 
 
 ShareFetchResponse.SPEC = SHARE_FETCH_RESPONSE = MessageSpec(
-    'ShareFetchResponse', 'response', api_key=78, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ShareFetchResponse.json', (0, 0)),),
+    'ShareFetchResponse', 'response', api_key=78, versions=(0, 2), flexible=(0, OPEN),
+    sources=(('ShareFetchResponse.json', (0, 0)), ('released/ShareFetchResponse.json', (1, 2)),),
     body=StructSpec('ShareFetchResponse', (
         F('ThrottleTimeMs', 'throttle_time_ms', 'int32', (0, OPEN)),
         F('ErrorCode', 'error_code', 'int16', (0, OPEN)),
         F('ErrorMessage', 'error_message', 'string', (0, OPEN), nullable=(0, OPEN), default=None),
+        F('AcquisitionLockTimeoutMs', 'acquisition_lock_timeout_ms', 'int32', (1, OPEN)),
         F('Responses', 'responses', '[]ShareFetchableTopicResponse', (0, OPEN), struct=StructSpec('ShareFetchableTopicResponse', (
             F('TopicId', 'topic_id', 'uuid', (0, OPEN)),
             F('Partitions', 'partitions', '[]PartitionData', (0, OPEN), struct=StructSpec('PartitionData', (
@@ -252,7 +266,7 @@ ShareFetchResponse.SPEC = SHARE_FETCH_RESPONSE = MessageSpec(
                     F('LeaderId', 'leader_id', 'int32', (0, OPEN)),
                     F('LeaderEpoch', 'leader_epoch', 'int32', (0, OPEN)),
                 ))),
-                F('Records', 'records', 'records', (0, OPEN), nullable=(0, OPEN)),
+                F('Records', 'records', 'records', (0, OPEN), nullable=(0, 0)),
                 F('AcquiredRecords', 'acquired_records', '[]AcquiredRecords', (0, OPEN), struct=StructSpec('AcquiredRecords', (
                     F('FirstOffset', 'first_offset', 'int64', (0, OPEN)),
                     F('LastOffset', 'last_offset', 'int64', (0, OPEN)),

@@ -10,7 +10,7 @@ from kproto.schema.types import OPEN, FieldSpec as F, MessageSpec, StructSpec
 
 
 class ShareGroupDescribeRequest(Message):
-    """ShareGroupDescribeRequest: request of API key 77, versions 0-0, flexible from v0."""
+    """ShareGroupDescribeRequest: request of API key 77, versions 0-1, flexible from v0."""
 
     API_KEY = 77
 
@@ -28,9 +28,8 @@ class ShareGroupDescribeRequest(Message):
 
 
 ShareGroupDescribeRequest.SPEC = SHARE_GROUP_DESCRIBE_REQUEST = MessageSpec(
-    'ShareGroupDescribeRequest', 'request', api_key=77, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ShareGroupDescribeRequest.json', (0, 0)),),
-    latest_unstable=True,
+    'ShareGroupDescribeRequest', 'request', api_key=77, versions=(0, 1), flexible=(0, OPEN),
+    sources=(('ShareGroupDescribeRequest.json', (0, 0)), ('released/ShareGroupDescribeRequest.json', (1, 1)),),
     body=StructSpec('ShareGroupDescribeRequest', (
         F('GroupIds', 'group_ids', '[]string', (0, OPEN)),
         F('IncludeAuthorizedOperations', 'include_authorized_operations', 'bool', (0, OPEN)),
@@ -39,7 +38,7 @@ ShareGroupDescribeRequest.SPEC = SHARE_GROUP_DESCRIBE_REQUEST = MessageSpec(
 
 
 class ShareGroupDescribeResponse(Message):
-    """ShareGroupDescribeResponse: response of API key 77, versions 0-0, flexible from v0."""
+    """ShareGroupDescribeResponse: response of API key 77, versions 0-1, flexible from v0."""
 
     API_KEY = 77
 
@@ -133,8 +132,8 @@ class ShareGroupDescribeResponse(Message):
 
 
 ShareGroupDescribeResponse.SPEC = SHARE_GROUP_DESCRIBE_RESPONSE = MessageSpec(
-    'ShareGroupDescribeResponse', 'response', api_key=77, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ShareGroupDescribeResponse.json', (0, 0)),),
+    'ShareGroupDescribeResponse', 'response', api_key=77, versions=(0, 1), flexible=(0, OPEN),
+    sources=(('ShareGroupDescribeResponse.json', (0, 0)), ('released/ShareGroupDescribeResponse.json', (1, 1)),),
     body=StructSpec('ShareGroupDescribeResponse', (
         F('ThrottleTimeMs', 'throttle_time_ms', 'int32', (0, OPEN)),
         F('Groups', 'groups', '[]DescribedGroup', (0, OPEN), struct=StructSpec('DescribedGroup', (

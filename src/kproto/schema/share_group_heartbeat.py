@@ -10,7 +10,7 @@ from kproto.schema.types import OPEN, FieldSpec as F, MessageSpec, StructSpec
 
 
 class ShareGroupHeartbeatRequest(Message):
-    """ShareGroupHeartbeatRequest: request of API key 76, versions 0-0, flexible from v0."""
+    """ShareGroupHeartbeatRequest: request of API key 76, versions 0-1, flexible from v0."""
 
     API_KEY = 76
 
@@ -34,9 +34,8 @@ class ShareGroupHeartbeatRequest(Message):
 
 
 ShareGroupHeartbeatRequest.SPEC = SHARE_GROUP_HEARTBEAT_REQUEST = MessageSpec(
-    'ShareGroupHeartbeatRequest', 'request', api_key=76, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ShareGroupHeartbeatRequest.json', (0, 0)),),
-    latest_unstable=True,
+    'ShareGroupHeartbeatRequest', 'request', api_key=76, versions=(0, 1), flexible=(0, OPEN),
+    sources=(('ShareGroupHeartbeatRequest.json', (0, 0)), ('released/ShareGroupHeartbeatRequest.json', (1, 1)),),
     body=StructSpec('ShareGroupHeartbeatRequest', (
         F('GroupId', 'group_id', 'string', (0, OPEN)),
         F('MemberId', 'member_id', 'string', (0, OPEN)),
@@ -48,7 +47,7 @@ ShareGroupHeartbeatRequest.SPEC = SHARE_GROUP_HEARTBEAT_REQUEST = MessageSpec(
 
 
 class ShareGroupHeartbeatResponse(Message):
-    """ShareGroupHeartbeatResponse: response of API key 76, versions 0-0, flexible from v0."""
+    """ShareGroupHeartbeatResponse: response of API key 76, versions 0-1, flexible from v0."""
 
     API_KEY = 76
 
@@ -100,8 +99,8 @@ class ShareGroupHeartbeatResponse(Message):
 
 
 ShareGroupHeartbeatResponse.SPEC = SHARE_GROUP_HEARTBEAT_RESPONSE = MessageSpec(
-    'ShareGroupHeartbeatResponse', 'response', api_key=76, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('ShareGroupHeartbeatResponse.json', (0, 0)),),
+    'ShareGroupHeartbeatResponse', 'response', api_key=76, versions=(0, 1), flexible=(0, OPEN),
+    sources=(('ShareGroupHeartbeatResponse.json', (0, 0)), ('released/ShareGroupHeartbeatResponse.json', (1, 1)),),
     body=StructSpec('ShareGroupHeartbeatResponse', (
         F('ThrottleTimeMs', 'throttle_time_ms', 'int32', (0, OPEN)),
         F('ErrorCode', 'error_code', 'int16', (0, OPEN)),

@@ -10,7 +10,7 @@ from kproto.schema.types import OPEN, FieldSpec as F, MessageSpec, StructSpec
 
 
 class WriteShareGroupStateRequest(Message):
-    """WriteShareGroupStateRequest: request of API key 85, versions 0-0, flexible from v0."""
+    """WriteShareGroupStateRequest: request of API key 85, versions 0-1, flexible from v0."""
 
     API_KEY = 85
 
@@ -28,7 +28,7 @@ class WriteShareGroupStateRequest(Message):
             self._unknown_tags = None
 
     class PartitionData(Struct):
-        __slots__ = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'state_batches', '_unknown_tags',)
+        __slots__ = ('partition', 'state_epoch', 'leader_epoch', 'start_offset', 'delivery_complete_count', 'state_batches', '_unknown_tags',)
 
         def __init__(
             self,
@@ -37,12 +37,14 @@ class WriteShareGroupStateRequest(Message):
             state_epoch: int = 0,
             leader_epoch: int = 0,
             start_offset: int = 0,
+            delivery_complete_count: int = -1,
             state_batches: list[WriteShareGroupStateRequest.StateBatch] | None = None,
         ) -> None:
             self.partition = partition
             self.state_epoch = state_epoch
             self.leader_epoch = leader_epoch
             self.start_offset = start_offset
+            self.delivery_complete_count = delivery_complete_count
             self.state_batches = [] if state_batches is None else state_batches
             self._unknown_tags = None
 
@@ -77,9 +79,8 @@ class WriteShareGroupStateRequest(Message):
 
 
 WriteShareGroupStateRequest.SPEC = WRITE_SHARE_GROUP_STATE_REQUEST = MessageSpec(
-    'WriteShareGroupStateRequest', 'request', api_key=85, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('WriteShareGroupStateRequest.json', (0, 0)),),
-    latest_unstable=True,
+    'WriteShareGroupStateRequest', 'request', api_key=85, versions=(0, 1), flexible=(0, OPEN),
+    sources=(('released/WriteShareGroupStateRequest.json', (0, 1)),),
     body=StructSpec('WriteShareGroupStateRequest', (
         F('GroupId', 'group_id', 'string', (0, OPEN)),
         F('Topics', 'topics', '[]WriteStateData', (0, OPEN), struct=StructSpec('WriteStateData', (
@@ -89,6 +90,7 @@ WriteShareGroupStateRequest.SPEC = WRITE_SHARE_GROUP_STATE_REQUEST = MessageSpec
                 F('StateEpoch', 'state_epoch', 'int32', (0, OPEN)),
                 F('LeaderEpoch', 'leader_epoch', 'int32', (0, OPEN)),
                 F('StartOffset', 'start_offset', 'int64', (0, OPEN)),
+                F('DeliveryCompleteCount', 'delivery_complete_count', 'int32', (1, OPEN), default=-1),
                 F('StateBatches', 'state_batches', '[]StateBatch', (0, OPEN), struct=StructSpec('StateBatch', (
                     F('FirstOffset', 'first_offset', 'int64', (0, OPEN)),
                     F('LastOffset', 'last_offset', 'int64', (0, OPEN)),
@@ -102,7 +104,7 @@ WriteShareGroupStateRequest.SPEC = WRITE_SHARE_GROUP_STATE_REQUEST = MessageSpec
 
 
 class WriteShareGroupStateResponse(Message):
-    """WriteShareGroupStateResponse: response of API key 85, versions 0-0, flexible from v0."""
+    """WriteShareGroupStateResponse: response of API key 85, versions 0-1, flexible from v0."""
 
     API_KEY = 85
 
@@ -146,8 +148,8 @@ class WriteShareGroupStateResponse(Message):
 
 
 WriteShareGroupStateResponse.SPEC = WRITE_SHARE_GROUP_STATE_RESPONSE = MessageSpec(
-    'WriteShareGroupStateResponse', 'response', api_key=85, versions=(0, 0), flexible=(0, OPEN),
-    sources=(('WriteShareGroupStateResponse.json', (0, 0)),),
+    'WriteShareGroupStateResponse', 'response', api_key=85, versions=(0, 1), flexible=(0, OPEN),
+    sources=(('released/WriteShareGroupStateResponse.json', (0, 1)),),
     body=StructSpec('WriteShareGroupStateResponse', (
         F('Results', 'results', '[]WriteStateResult', (0, OPEN), struct=StructSpec('WriteStateResult', (
             F('TopicId', 'topic_id', 'uuid', (0, OPEN)),
