@@ -213,8 +213,9 @@ def test_cluster_metrics_on_the_prometheus_endpoint(tmp_path: Path) -> None:
             return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
                     if line.startswith(("kafka_server_replicamanager", "kafka_controller"))}
         wait_until(lambda: scrape()["kafka_server_replicamanager_leadercount"] >= 1, 15, "a partition led by broker 1")
+        wait_until(lambda: scrape()["kafka_server_replicamanager_underreplicatedpartitions"] == 0, 15,
+                   "every ISR to be full")
         metrics = scrape()
-        assert metrics["kafka_server_replicamanager_underreplicatedpartitions"] == 0
         assert metrics["kafka_server_replicamanager_partitioncount"] >= 3
         assert metrics["kafka_controller_kafkacontroller_activecontrollercount"] == (controller_id(cluster) == 1)
         led = metrics["kafka_server_replicamanager_leadercount"]
