@@ -26,7 +26,8 @@ from confluent_kafka.admin import (
 from kproto import ErrorCode
 from kproto.messages import (
     CreateAclsRequest, DescribeClusterRequest, FetchRequest, InitProducerIdRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
+    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, ShareAcknowledgeRequest, ShareFetchRequest,
+    ShareGroupHeartbeatRequest,
 )
 from kproto.records import Record, build_batch
 
@@ -341,3 +342,30 @@ def test_kbroker_acls_round_trip(seeded: BrokerProcess) -> None:
         "\t(principal=User:alice, host=*, operation=READ, permissionType=ALLOW) \n\n")
     tool("--remove", "--force", "--topic", "orders", "--group", "billing")
     assert "orders" not in tool("--list") and "billing" not in tool("--list")
+
+
+def test_share_fetch_and_acknowledge_need_read_on_the_topic(bootstrap: str, topic: str) -> None:
+    group = f"share-{uuid.uuid4().hex[:8]}"
+    with RawClient(bootstrap) as raw:
+        topic_id = raw.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)]),
+                               12).topics[0].topic_id
+        member = str(uuid.uuid4())
+        joined = raw.request(ShareGroupHeartbeatRequest(group_id=group, member_id=member, member_epoch=0,
+                                                        subscribed_topic_names=[topic]), 1)
+        assert joined.error_code == ErrorCode.NONE
+        lock(bootstrap, ResourceType.TOPIC, topic)
+        grant(bootstrap, ResourceType.GROUP, group, ANON, Op.READ)
+        fetch = ShareFetchRequest(group_id=group, member_id=member, share_session_epoch=0, max_wait_ms=0, min_bytes=1,
+                                  max_records=10, batch_size=10, topics=[ShareFetchRequest.FetchTopic(
+                                      topic_id=topic_id, partitions=[ShareFetchRequest.FetchPartition(
+                                          partition_index=0)])])
+        fetched = raw.request(fetch, 1)
+        assert [p.error_code for t in fetched.responses for p in t.partitions] == [
+            ErrorCode.TOPIC_AUTHORIZATION_FAILED]
+        acknowledged = raw.request(ShareAcknowledgeRequest(
+            group_id=group, member_id=member, share_session_epoch=1, topics=[ShareAcknowledgeRequest.AcknowledgeTopic(
+                topic_id=topic_id, partitions=[ShareAcknowledgeRequest.AcknowledgePartition(
+                    partition_index=0, acknowledgement_batches=[ShareAcknowledgeRequest.AcknowledgementBatch(
+                        first_offset=0, last_offset=0, acknowledge_types=[1])])])]), 1)
+        assert [p.error_code for t in acknowledged.responses for p in t.partitions] == [
+            ErrorCode.TOPIC_AUTHORIZATION_FAILED]

@@ -8,7 +8,8 @@ only those. DescribeShareGroupOffsets v1 adds the lag.
 
 Served on a single node only: on a ZooKeeper cluster, as on Kafka's, the share APIs are not
 offered (docs/share-groups.md). With an authorizer, a member needs READ on its group (else
-GROUP_AUTHORIZATION_FAILED), describing the group or its offsets DESCRIBE.
+GROUP_AUTHORIZATION_FAILED) and READ on each topic it fetches or acknowledges (else
+TOPIC_AUTHORIZATION_FAILED for that topic's partitions), describing the group or its offsets DESCRIBE.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from kproto.messages import (
 from kproto.records.header import iter_batch_headers
 
 from kbroker.groups.share_groups import ASSIGNOR, ShareHeartbeat
-from kbroker.handlers.authorized_operations import Op, Resource, allowed, authorized_operations
+from kbroker.handlers.authorized_operations import Op, Resource, allowed, authorized_operations, denied_names
 from kbroker.handlers.consumer_groups import by_id
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.groups import client_host, may_read
@@ -105,10 +106,15 @@ def acknowledge(ctx: RequestContext, group_id: str, member_id: str, topics: list
     """Apply the acknowledgement batches of each partition; the error of each partition that had any."""
     shares = ctx.broker.shares
     out: dict[PartitionKey, ErrorCode] = {}
+    names = {topic.topic_id: ctx.broker.topic_name(topic.topic_id) for topic in topics}
+    refused = denied_names(ctx, Op.READ, Resource.TOPIC, [n for n in names.values() if n is not None])
     for topic in topics:
-        name = ctx.broker.topic_name(topic.topic_id)
+        name = names[topic.topic_id]
         for p in topic.partitions:
             if not p.acknowledgement_batches:
+                continue
+            if name in refused:
+                out[(topic.topic_id, p.partition_index)] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
                 continue
             partition = shares.find(group_id, name, p.partition_index) if name is not None else None
             if partition is None:
@@ -163,10 +169,16 @@ def read_partitions(ctx: RequestContext, request: ShareFetchRequest, keys: list[
     remaining_bytes, remaining_records = request.max_bytes, request.max_records
     out: dict[PartitionKey, ShareFetchResponse.PartitionData] = {}
     total = 0
+    names = {topic_id: broker.topic_name(topic_id) for topic_id, _ in keys}
+    refused = denied_names(ctx, Op.READ, Resource.TOPIC, [n for n in names.values() if n is not None])
     for topic_id, index in keys:
         data = ShareFetchResponse.PartitionData(partition_index=index, records=b"")
-        name = broker.topic_name(topic_id)
+        name = names[topic_id]
         log = broker.partition_log(name, index) if name is not None else None
+        if name in refused:
+            data.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            out[(topic_id, index)] = data
+            continue
         if log is None:
             data.error_code = ErrorCode.UNKNOWN_TOPIC_ID if name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             out[(topic_id, index)] = data
