@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from kbroker.groups import GroupCoordinator
     from kbroker.log import LogManager, PartitionLog
     from kbroker.metrics import Metrics
+    from kbroker.security.scram import ScramStore
     from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
     from kbroker.txn.producer_ids import ProducerIdAllocator
     from kbroker.txn.producer_state import AbortedTxn, ProducerStates
@@ -59,6 +60,7 @@ class Node(Protocol):
     txn_log: TransactionStateLog
     producer_ids: ProducerIdAllocator
     quotas: QuotaStore
+    scram: ScramStore  # users' SCRAM credentials
     dynamic_configs: DynamicBrokerConfigs
     fetch_sessions: FetchSessionCache
     connections: set[Any]  # client connections open now
@@ -67,11 +69,11 @@ class Node(Protocol):
     @property
     def controller_id(self) -> int: ...
 
-    def live_brokers(self) -> list[BrokerEndpoint]: ...
+    def live_brokers(self, listener: str | None = None) -> list[BrokerEndpoint]: ...
 
-    def endpoints(self, broker_ids: Iterable[int]) -> list[BrokerEndpoint]: ...
+    def endpoints(self, broker_ids: Iterable[int], listener: str | None = None) -> list[BrokerEndpoint]: ...
 
-    def leader_address(self, topic: str, partition: int) -> tuple[int, str, int] | None: ...
+    def leader_address(self, topic: str, partition: int, listener: str | None = None) -> tuple[int, str, int] | None: ...
 
     def describe_partition(self, topic: str, partition: int) -> PartitionView | None: ...
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from kbroker.config.broker import (
-    BROKER_CONFIGS, DEV_PROFILE, IGNORED_KEYS, IGNORED_PREFIXES, LONG_MAX, parse_listeners, parse_protocol_map,
+    BROKER_CONFIGS, DEV_PROFILE, IGNORED_KEYS, IGNORED_PREFIXES, LONG_MAX, SASL_MECHANISMS, parse_listeners,
+    parse_protocol_map,
 )
 from kbroker.config.definitions import ConfigDef, ConfigError, ConfigSource, ConfigType, UpdateMode
 from kbroker.config.kafka_keys import KAFKA_ONLY_CONFIGS
@@ -46,6 +47,28 @@ _BROKER_SYNONYMS: dict[str, tuple[str, ...]] = {
 # Keys naming the same setting: a value set under one name in a higher layer hides the dev
 # profile's value under the other, so a file with log.dir or broker.id still means what it says.
 _SAME_SETTING = {"log.dir": "log.dirs", "broker.id": "node.id"}
+
+
+# listener.name.<listener>.[<sasl mechanism>.]<key>: a key for one listener, or one mechanism on it.
+_LISTENER_PREFIX = "listener.name."
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One listener: its name, its security protocol and the address it binds (empty host: all)."""
+
+    name: str
+    protocol: str
+    host: str
+    port: int
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +125,11 @@ class BrokerConfig(Mapping[str, Any]):
         self._dynamic_broker: dict[str, Any] = {}
         self._dynamic_default: dict[str, Any] = {}
         self.ignored: dict[str, str] = {}
+        self._per_listener: dict[tuple[str, str], Any] = {}  # (LISTENER, [mechanism.]key) -> typed value
         for key, raw in (static or {}).items():
             key = _canonical_key(key.strip())
+            if key.startswith(_LISTENER_PREFIX) and self._set_per_listener(key, raw):
+                continue
             if key in BROKER_DEFS:
                 self._static[key] = BROKER_DEFS[key].parse(raw)
                 if key in _INERT_KEYS:
@@ -117,6 +143,27 @@ class BrokerConfig(Mapping[str, Any]):
             if first in self._static and second not in self._static:
                 self._static[second] = self._static[first]
         self._check_together()
+
+    def _set_per_listener(self, key: str, raw: Any) -> bool:
+        """Keep listener.name.<l>.<key> typed; False for a key kbroker does not know (it is ignored)."""
+        listener, _, rest = key[len(_LISTENER_PREFIX):].partition(".")
+        mechanism, _, base = rest.partition(".")
+        name = rest if rest in BROKER_DEFS else base if mechanism.upper() in SASL_MECHANISMS else None
+        if not listener or name not in BROKER_DEFS:
+            return False
+        try:
+            self._per_listener[(listener.upper(), rest)] = BROKER_DEFS[name].parse(raw)
+        except ConfigError as exc:
+            raise ConfigError(key, exc.reason) from None
+        return True
+
+    def for_listener(self, listener: str, key: str, mechanism: str | None = None) -> Any:
+        """`key` on one listener: listener.name.<l>.<mechanism>.<key>, listener.name.<l>.<key>, then the broker's."""
+        candidates = ([f"{mechanism.lower()}.{key}"] if mechanism else []) + [key]
+        for rest in candidates:
+            if (listener.upper(), rest) in self._per_listener:
+                return self._per_listener[(listener.upper(), rest)]
+        return self[key]
 
     # -- mapping access
 
@@ -170,9 +217,15 @@ class BrokerConfig(Mapping[str, Any]):
 
     @property
     def listener(self) -> tuple[str, int]:
-        """(host, port) of the first listener, the one kbroker serves."""
+        """(host, port) of the first listener."""
         _, host, port = self.listeners[0]
         return host, port
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """Every listener with its security protocol, in the order `listeners` names them."""
+        protocols = parse_protocol_map(self["listener.security.protocol.map"])
+        return [Endpoint(name, protocols[name], host, port) for name, host, port in self.listeners]
 
     @property
     def advertised_listeners(self) -> list[tuple[str, str, int]]:
@@ -183,11 +236,17 @@ class BrokerConfig(Mapping[str, Any]):
 
     @property
     def advertised_listener(self) -> tuple[str, int]:
-        """(host, port) advertised for the served listener; port 0 means 'the port actually bound'."""
-        name = self.listeners[0][0]
+        """(host, port) advertised for the first listener; port 0 means 'the port actually bound'."""
+        return self.advertised_endpoint(self.listeners[0][0])
+
+    def advertised_endpoint(self, name: str) -> tuple[str, int]:
+        """(host, port) advertised for listener `name`: its advertised.listeners entry, else its own address."""
         entries = self.advertised_listeners
-        _, host, port = next((entry for entry in entries if entry[0] == name), entries[0])
-        return host, port
+        found = next((entry for entry in entries if entry[0] == name), None)
+        if found is None:  # advertised.listeners leaves this listener out: Kafka advertises it as it binds
+            found = next(entry for entry in self.listeners if entry[0] == name)
+            return found[1] or socket.getfqdn(), found[2]
+        return found[1], found[2]
 
     @property
     def socket_request_max_bytes(self) -> int:
