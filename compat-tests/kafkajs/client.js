@@ -9,6 +9,9 @@
 //               offset, committing what it read, read_committed as kafkajs defaults to
 //   transaction {bootstrap, topic, transactionalId, batches: [{commit, records}]}
 //            -> {} after each batch is sent in a transaction of its own, committed or aborted
+//
+// Every request may also carry `ssl` ({ca, cert, key} as PEM text, any of them; or true) and
+// `sasl` ({mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512', username, password}).
 
 'use strict'
 
@@ -22,9 +25,10 @@ const COMPRESSION = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, 
 const decode = (text) => (text === null || text === undefined ? null : Buffer.from(text, 'base64'))
 const encode = (buf) => (buf === null || buf === undefined ? null : Buffer.from(buf).toString('base64'))
 
-function client (bootstrap) {
-  return new Kafka({ clientId: 'kbroker-compat', brokers: [bootstrap], logLevel: logLevel.ERROR,
-    connectionTimeout: 10000, requestTimeout: 10000, retry: { retries: 3 } })
+function client (request) {
+  return new Kafka({ clientId: 'kbroker-compat', brokers: [request.bootstrap], logLevel: logLevel.ERROR,
+    connectionTimeout: 10000, requestTimeout: 10000, retry: { retries: request.retries ?? 3 },
+    ssl: request.ssl, sasl: request.sasl })
 }
 
 function message (record) {
@@ -43,7 +47,7 @@ async function produce (request) {
     const pick = Partitioners.DefaultPartitioner()
     return (args) => { const p = pick(args); chosen.push(p); return p }
   }
-  const producer = client(request.bootstrap).producer({ createPartitioner, idempotent: request.idempotent,
+  const producer = client(request).producer({ createPartitioner, idempotent: request.idempotent,
     maxInFlightRequests: request.idempotent ? 1 : undefined })
   await producer.connect()
   try {
@@ -65,7 +69,7 @@ async function produce (request) {
 }
 
 async function consume (request) {
-  const consumer = client(request.bootstrap).consumer({ groupId: request.groupId, maxWaitTimeInMs: 100,
+  const consumer = client(request).consumer({ groupId: request.groupId, maxWaitTimeInMs: 100,
     heartbeatInterval: 500 })
   await consumer.connect()
   const got = []
@@ -91,7 +95,7 @@ async function consume (request) {
 }
 
 async function transaction (request) {
-  const producer = client(request.bootstrap).producer({ transactionalId: request.transactionalId, idempotent: true,
+  const producer = client(request).producer({ transactionalId: request.transactionalId, idempotent: true,
     maxInFlightRequests: 1 })
   await producer.connect()
   try {

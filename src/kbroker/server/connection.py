@@ -53,6 +53,7 @@ class Connection(asyncio.Protocol):
         self.security = security
         self.listener = security.endpoint.name if security else None
         self.tls_principal: str | None = None
+        self.handshaking = False  # the TLS handshake is done, but start_tls has not handed over its transport yet
         self.sasl: SaslAuthenticator | None = None
         if security is not None and security.endpoint.sasl:
             self.sasl = SaslAuthenticator(security, broker.scram.get)
@@ -74,6 +75,7 @@ class Connection(asyncio.Protocol):
         self.broker.connections.add(self)
         if self.security is not None and self.security.tls is not None:
             transport.pause_reading()  # no byte of the handshake may reach data_received
+            self.handshaking = True
             asyncio.get_running_loop().create_task(self.start_tls(transport))
 
     async def start_tls(self, raw: asyncio.Transport) -> None:
@@ -86,6 +88,7 @@ class Connection(asyncio.Protocol):
             raw.close()
             self.connection_lost(None)
             return
+        self.handshaking = False
         if tls is None or self.closed:
             return
         self.transport = tls
@@ -98,6 +101,7 @@ class Connection(asyncio.Protocol):
             return
         if self.tls_principal is not None:
             log.info("TLS client %s on listener %s is %s", self.peer, self.listener, self.tls_principal)
+        self.process()  # requests that came with the end of the handshake
 
     @property
     def principal(self) -> str:
@@ -136,7 +140,7 @@ class Connection(asyncio.Protocol):
 
     def process(self) -> None:
         """Handle every complete frame, until one needs to wait or the peer must drain."""
-        while not (self.busy or self.closed or self.write_paused):
+        while not (self.busy or self.closed or self.write_paused or self.handshaking):
             try:
                 frame = self.reader.next_frame()
             except ProtocolError as exc:
