@@ -72,7 +72,7 @@ def connect_failure(client: str, bootstrap: str, secure: Secure) -> str:
     if client == "kafka-python":
         try:
             consumer = kafka.KafkaConsumer(**_kp_config(bootstrap, secure), request_timeout_ms=5000,
-                                           api_version_auto_timeout_ms=5000)
+                                           bootstrap_timeout_ms=3000)
         except Exception as exc:  # noqa: BLE001 - whatever the client raises is what the test looks at
             return f"{type(exc).__name__}: {exc}"
         consumer.close()

@@ -11,6 +11,9 @@ store file, and MTLS (an SSL listener requiring client certificates, its key sto
 from __future__ import annotations
 
 import re
+import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -18,9 +21,12 @@ from typing import Iterator
 import pytest
 import trustme
 
+from kproto.messages import MetadataRequest, SaslHandshakeRequest
+
 from brokerproc import BrokerProcess, free_port
 from conftest import create_topic, unique_topic
-from kbroker.tools.client import Client
+from rawclient import RawClient
+from kbroker.tools.client import Client, ToolError
 from kbroker.tools.scram_users import alter_users
 from secure_clients import SECURE_CLIENTS, Secure, connect_failure, round_trip
 
@@ -177,3 +183,62 @@ def test_scram_users_survive_a_restart(tmp_path, request):
                           broker.secure("SASL_PLAINTEXT", "SCRAM-SHA-512"), count=1)
     finally:
         broker.process.stop()
+
+
+def test_a_bad_key_store_password_stops_the_broker_with_one_line_and_status_2(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    leaf = trustme.CA().issue_cert("localhost")
+    key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), None)
+    cert = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
+    store = tmp_path / "server.p12"
+    store.write_bytes(pkcs12.serialize_key_and_certificates(b"k", key, cert, None,
+                                                            serialization.BestAvailableEncryption(b"right-secret")))
+    done = subprocess.run(
+        [sys.executable, "-m", "kbroker", "serve", "--data-dir", str(tmp_path / "data"),
+         "--set", f"listeners=SSL://127.0.0.1:{free_port()}", "--set", "ssl.keystore.type=PKCS12",
+         "--set", f"ssl.keystore.location={store}", "--set", "ssl.keystore.password=wrong-secret"],
+        capture_output=True, timeout=60)
+    lines = [line for line in done.stderr.decode().splitlines() if not re.search(r" (INFO|WARNING) ", line)]
+    assert done.returncode == 2
+    assert lines == [f"kbroker: ssl.keystore.password: cannot open the key store {store}: wrong password, or not a PKCS12 file"]
+    assert b"wrong-secret" not in done.stderr + done.stdout
+
+
+def test_the_unframed_exchange_of_old_clients_and_an_expired_session(tmp_path):
+    """After a v0 handshake the tokens come bare; a session past connections.max.reauth.ms is closed
+    at the client's next request, since a v0 client cannot re-authenticate."""
+    broker = BrokerProcess(tmp_path / "broker", {
+        "listeners": "PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:" + str(free_port()),
+        "sasl.enabled.mechanisms": "PLAIN", "sasl.jaas.config": PLAIN_JAAS, "connections.max.reauth.ms": "1000"})
+    with broker:
+        address = re.search(r"SASL_PLAINTEXT://(\S+):(\d+)", broker.config["listeners"])
+        with RawClient(f"{address[1]}:{address[2]}") as raw:
+            assert raw.request(SaslHandshakeRequest(mechanism="PLAIN"), 0).error_code == 0
+            token = b"\0alice\0alice-secret"
+            raw.send_bytes(struct.pack(">i", len(token)) + token)
+            assert raw.read_exact(4) == b"\0\0\0\0"  # PLAIN's empty answer, size-prefixed
+            assert raw.request(MetadataRequest(topics=[]), 1).brokers[0].port == int(address[2])
+            time.sleep(1.2)
+            with pytest.raises(ToolError, match="closed by the broker"):
+                raw.request(MetadataRequest(topics=[]), 1)
+        assert "expired (connections.max.reauth.ms)" in broker.log_tail()
+
+
+def test_librdkafka_reauthenticates_before_its_session_expires(tmp_path, request):
+    broker = BrokerProcess(tmp_path / "broker", {
+        "listeners": "PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:" + str(free_port()),
+        "sasl.enabled.mechanisms": "PLAIN", "sasl.jaas.config": PLAIN_JAAS, "connections.max.reauth.ms": "1500"})
+    with broker:
+        address = re.search(r"SASL_PLAINTEXT://(\S+:\d+)", broker.config["listeners"])[1]
+        topic = create_topic(broker.bootstrap_server, unique_topic(request))
+        import confluent_kafka
+        producer = confluent_kafka.Producer({"bootstrap.servers": address, "security.protocol": "SASL_PLAINTEXT",
+                                             "sasl.mechanisms": "PLAIN", "sasl.username": "alice",
+                                             "sasl.password": "alice-secret"})
+        for _ in range(3):
+            producer.produce(topic, b"x", partition=0)
+            assert producer.flush(10) == 0
+            time.sleep(1.0)
+        assert "expired" not in broker.log_tail()

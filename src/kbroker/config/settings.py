@@ -159,11 +159,17 @@ class BrokerConfig(Mapping[str, Any]):
 
     def for_listener(self, listener: str, key: str, mechanism: str | None = None) -> Any:
         """`key` on one listener: listener.name.<l>.<mechanism>.<key>, listener.name.<l>.<key>, then the broker's."""
+        found = self._listener_override(listener, key, mechanism)
+        return self._per_listener[(listener.upper(), found)] if found else self[key]
+
+    def listener_key_name(self, listener: str, key: str, mechanism: str | None = None) -> str:
+        """The name under which `key` is set for `listener`, as an error about its value should say it."""
+        found = self._listener_override(listener, key, mechanism)
+        return f"{_LISTENER_PREFIX}{listener.lower()}.{found}" if found else key
+
+    def _listener_override(self, listener: str, key: str, mechanism: str | None) -> str | None:
         candidates = ([f"{mechanism.lower()}.{key}"] if mechanism else []) + [key]
-        for rest in candidates:
-            if (listener.upper(), rest) in self._per_listener:
-                return self._per_listener[(listener.upper(), rest)]
-        return self[key]
+        return next((rest for rest in candidates if (listener.upper(), rest) in self._per_listener), None)
 
     # -- mapping access
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
+from typing import Any
 
 from kbroker.config import BrokerConfig, ConfigError
 from kbroker.config.settings import Endpoint
@@ -34,19 +35,30 @@ def listener_security(config: BrokerConfig) -> dict[str, ListenerSecurity]:
     return {endpoint.name: _one(config, endpoint) for endpoint in config.endpoints}
 
 
+@dataclass(frozen=True)
+class _Keys:
+    config: BrokerConfig
+    listener: str
+
+    def get(self, key: str) -> Any:
+        return self.config.for_listener(self.listener, key)
+
+    def name(self, key: str) -> str:
+        return self.config.listener_key_name(self.listener, key)
+
+
 def _one(config: BrokerConfig, endpoint: Endpoint) -> ListenerSecurity:
     name = endpoint.name
-    prefix = f"listener.name.{name.lower()}."
     security = ListenerSecurity(endpoint, principal_rules=parse_rules(config.for_listener(name, "ssl.principal.mapping.rules")),
                                 max_receive_size=config.for_listener(name, "sasl.server.max.receive.size"))
     if endpoint.tls:
-        security.tls = server_context(lambda key: config.for_listener(name, key), prefix)
+        security.tls = server_context(_Keys(config, name))
     if not endpoint.sasl:
         return security
     security.mechanisms = tuple(m.strip().upper() for m in config.for_listener(name, "sasl.enabled.mechanisms"))
     unserved = [m for m in security.mechanisms if m not in SERVED_MECHANISMS]
     if unserved or not security.mechanisms:
-        raise ConfigError(prefix + "sasl.enabled.mechanisms", f"kbroker serves {', '.join(SERVED_MECHANISMS)}; "
+        raise ConfigError(config.listener_key_name(name, "sasl.enabled.mechanisms"), f"kbroker serves {', '.join(SERVED_MECHANISMS)}; "
                           f"not {', '.join(unserved) or 'an empty list'}")
     for mechanism in security.mechanisms:
         security.reauth_ms[mechanism] = config.for_listener(name, "connections.max.reauth.ms", mechanism)
@@ -55,8 +67,8 @@ def _one(config: BrokerConfig, endpoint: Endpoint) -> ListenerSecurity:
             try:
                 security.login[mechanism] = parse_jaas(getattr(jaas, "value", jaas))[0]
             except JaasError as exc:
-                raise ConfigError(f"{prefix}{mechanism.lower()}.sasl.jaas.config", str(exc)) from None
+                raise ConfigError(config.listener_key_name(name, "sasl.jaas.config", mechanism), str(exc)) from None
         elif mechanism == "PLAIN":
-            raise ConfigError(f"{prefix}plain.sasl.jaas.config", "PLAIN needs a JAAS line with its users "
+            raise ConfigError(f"listener.name.{name.lower()}.plain.sasl.jaas.config", "PLAIN needs a JAAS line with its users "
                               '(org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="..." ;)')
     return security

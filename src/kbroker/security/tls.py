@@ -14,7 +14,7 @@ import re
 import ssl
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -22,7 +22,14 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from kbroker.config import ConfigError
 
-Getter = Callable[[str], Any]  # a key's value on the listener being set up
+
+
+class ListenerKeys(Protocol):
+    """The ssl.* keys as one listener sees them: their values, and the names errors should give."""
+
+    def get(self, key: str) -> Any: ...
+
+    def name(self, key: str) -> str: ...
 
 _VERSIONS = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
              "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
@@ -30,26 +37,26 @@ _CLIENT_AUTH = {"none": ssl.CERT_NONE, "requested": ssl.CERT_OPTIONAL, "required
 _JKS_MAGIC = b"\xfe\xed\xfe\xed"
 
 
-def server_context(get: Getter, prefix: str = "") -> ssl.SSLContext:
-    """The server-side context of one listener; `prefix` (listener.name.<l>.) names keys in errors."""
+def server_context(keys: ListenerKeys) -> ssl.SSLContext:
+    """The server-side context of one listener."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    versions = sorted((_VERSIONS[name] for name in get("ssl.enabled.protocols")), key=lambda v: v.value)
+    versions = sorted((_VERSIONS[name] for name in keys.get("ssl.enabled.protocols")), key=lambda v: v.value)
     if not versions:
-        raise ConfigError(prefix + "ssl.enabled.protocols", "no TLS version enabled")
+        raise ConfigError(keys.name("ssl.enabled.protocols"), "no TLS version enabled")
     context.minimum_version, context.maximum_version = versions[0], versions[-1]
-    _set_ciphers(context, get("ssl.cipher.suites"), prefix)
-    key_pem, chain_pem = _keystore(get, prefix)
+    _set_ciphers(context, keys)
+    key_pem, chain_pem = _keystore(keys)
     with tempfile.TemporaryDirectory(prefix="kbroker-tls-") as scratch:  # created 0700: the key stays private
         path = Path(scratch) / "key-and-chain.pem"
         path.write_bytes(key_pem + chain_pem)
         try:
             context.load_cert_chain(path)
         except ssl.SSLError as exc:
-            raise ConfigError(prefix + "ssl.keystore.location", f"the key does not match the certificate chain ({exc.reason})") \
+            raise ConfigError(keys.name("ssl.keystore.location"), f"the key does not match the certificate chain ({exc.reason})") \
                 from None
-    context.verify_mode = _CLIENT_AUTH[get("ssl.client.auth")]
+    context.verify_mode = _CLIENT_AUTH[keys.get("ssl.client.auth")]
     if context.verify_mode != ssl.CERT_NONE:
-        _load_trust(context, get, prefix)
+        _load_trust(context, keys)
     return context
 
 
@@ -57,35 +64,35 @@ def _secret(value: Any) -> str | None:
     return None if value is None else getattr(value, "value", value)
 
 
-def _keystore(get: Getter, prefix: str) -> tuple[bytes, bytes]:
+def _keystore(keys: ListenerKeys) -> tuple[bytes, bytes]:
     """(unencrypted PKCS8 key, certificate chain), both PEM."""
-    key_password = _secret(get("ssl.key.password"))
-    inline_key, inline_chain = _secret(get("ssl.keystore.key")), _secret(get("ssl.keystore.certificate.chain"))
+    key_password = _secret(keys.get("ssl.key.password"))
+    inline_key, inline_chain = _secret(keys.get("ssl.keystore.key")), _secret(keys.get("ssl.keystore.certificate.chain"))
     if inline_key or inline_chain:
         if not (inline_key and inline_chain):
-            raise ConfigError(prefix + "ssl.keystore.key", "ssl.keystore.key and ssl.keystore.certificate.chain go together")
-        return _pem_key(inline_key.encode(), key_password, prefix + "ssl.keystore.key"), \
-            _pem_chain(inline_chain.encode(), prefix + "ssl.keystore.certificate.chain")
-    location = get("ssl.keystore.location")
+            raise ConfigError(keys.name("ssl.keystore.key"), "ssl.keystore.key and ssl.keystore.certificate.chain go together")
+        return _pem_key(inline_key.encode(), key_password, keys.name("ssl.keystore.key")), \
+            _pem_chain(inline_chain.encode(), keys.name("ssl.keystore.certificate.chain"))
+    location = keys.get("ssl.keystore.location")
     if not location:
-        raise ConfigError(prefix + "ssl.keystore.location", "a TLS listener needs a key store: set ssl.keystore.location "
+        raise ConfigError(keys.name("ssl.keystore.location"), "a TLS listener needs a key store: set ssl.keystore.location "
                           "(or ssl.keystore.key and ssl.keystore.certificate.chain)")
-    data = _read(location, prefix + "ssl.keystore.location")
-    if get("ssl.keystore.type").upper() == "PEM":
-        key_name = prefix + ("ssl.key.password" if key_password else "ssl.keystore.location")
-        return _pem_key(data, key_password, key_name), _pem_chain(data, prefix + "ssl.keystore.location")
-    return _pkcs12_keystore(data, location, _secret(get("ssl.keystore.password")) or key_password, prefix)
+    data = _read(location, keys.name("ssl.keystore.location"))
+    if keys.get("ssl.keystore.type").upper() == "PEM":
+        key_name = keys.name("ssl.key.password" if key_password else "ssl.keystore.location")
+        return _pem_key(data, key_password, key_name), _pem_chain(data, keys.name("ssl.keystore.location"))
+    return _pkcs12_keystore(data, location, _secret(keys.get("ssl.keystore.password")) or key_password, keys)
 
 
-def _pkcs12_keystore(data: bytes, location: str, password: str | None, prefix: str) -> tuple[bytes, bytes]:
-    _refuse_jks(data, location, prefix + "ssl.keystore.location")
+def _pkcs12_keystore(data: bytes, location: str, password: str | None, keys: ListenerKeys) -> tuple[bytes, bytes]:
+    _refuse_jks(data, location, keys.name("ssl.keystore.location"))
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, password.encode() if password else None)
     except ValueError:
-        raise ConfigError(prefix + "ssl.keystore.password",
+        raise ConfigError(keys.name("ssl.keystore.password"),
                           f"cannot open the key store {location}: wrong password, or not a PKCS12 file") from None
     if key is None or cert is None:
-        raise ConfigError(prefix + "ssl.keystore.location", f"the key store {location} holds no private key and certificate")
+        raise ConfigError(keys.name("ssl.keystore.location"), f"the key store {location} holds no private key and certificate")
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     return key_pem, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (cert, *extra))
@@ -95,14 +102,12 @@ def _pem_key(data: bytes, password: str | None, key: str) -> bytes:
     block = re.search(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", data, re.DOTALL)
     if block is None:
         raise ConfigError(key, "no PEM private key found")
-    try:
-        try:
-            loaded = serialization.load_pem_private_key(block[0], password.encode() if password else None)
-        except TypeError:  # a password given for a key that has none, or none for a key that needs one
-            if password is None:
-                raise ConfigError(key, "the private key is encrypted: set ssl.key.password") from None
-            loaded = serialization.load_pem_private_key(block[0], None)
-    except ValueError:
+    encrypted = b"ENCRYPTED" in block[0]
+    if encrypted and not password:
+        raise ConfigError(key, "the private key is encrypted: set ssl.key.password")
+    try:  # a password given for a key that has none is not needed, and not used
+        loaded = serialization.load_pem_private_key(block[0], password.encode() if encrypted and password else None)
+    except (ValueError, TypeError):
         raise ConfigError(key, "cannot read the private key: wrong ssl.key.password, or not a PEM key") from None
     return loaded.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
@@ -116,33 +121,33 @@ def _pem_chain(data: bytes, key: str) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
-def _load_trust(context: ssl.SSLContext, get: Getter, prefix: str) -> None:
+def _load_trust(context: ssl.SSLContext, keys: ListenerKeys) -> None:
     """CA certificates client certificates are checked against; the system's without a trust store."""
-    inline = _secret(get("ssl.truststore.certificates"))
-    location = get("ssl.truststore.location")
+    inline = _secret(keys.get("ssl.truststore.certificates"))
+    location = keys.get("ssl.truststore.location")
     if inline:
-        context.load_verify_locations(cadata=_pem_chain(inline.encode(), prefix + "ssl.truststore.certificates").decode())
+        context.load_verify_locations(cadata=_pem_chain(inline.encode(), keys.name("ssl.truststore.certificates")).decode())
     elif location:
-        data = _read(location, prefix + "ssl.truststore.location")
-        if get("ssl.truststore.type").upper() == "PEM":
-            pem = _pem_chain(data, prefix + "ssl.truststore.location")
+        data = _read(location, keys.name("ssl.truststore.location"))
+        if keys.get("ssl.truststore.type").upper() == "PEM":
+            pem = _pem_chain(data, keys.name("ssl.truststore.location"))
         else:
-            pem = _pkcs12_certificates(data, location, _secret(get("ssl.truststore.password")), prefix)
+            pem = _pkcs12_certificates(data, location, _secret(keys.get("ssl.truststore.password")), keys)
         context.load_verify_locations(cadata=pem.decode())
     else:
         context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
 
 
-def _pkcs12_certificates(data: bytes, location: str, password: str | None, prefix: str) -> bytes:
-    _refuse_jks(data, location, prefix + "ssl.truststore.location")
+def _pkcs12_certificates(data: bytes, location: str, password: str | None, keys: ListenerKeys) -> bytes:
+    _refuse_jks(data, location, keys.name("ssl.truststore.location"))
     try:
         store = pkcs12.load_pkcs12(data, password.encode() if password else None)
     except ValueError:
-        raise ConfigError(prefix + "ssl.truststore.password",
+        raise ConfigError(keys.name("ssl.truststore.password"),
                           f"cannot open the trust store {location}: wrong password, or not a PKCS12 file") from None
     certs = [c.certificate for c in store.additional_certs] + ([store.cert.certificate] if store.cert else [])
     if not certs:
-        raise ConfigError(prefix + "ssl.truststore.location", f"the trust store {location} holds no certificate")
+        raise ConfigError(keys.name("ssl.truststore.location"), f"the trust store {location} holds no certificate")
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
@@ -159,15 +164,16 @@ def _read(location: str, key: str) -> bytes:
         raise ConfigError(key, f"cannot read {location}: {exc.strerror}") from None
 
 
-def _set_ciphers(context: ssl.SSLContext, suites: tuple[str, ...], prefix: str) -> None:
+def _set_ciphers(context: ssl.SSLContext, keys: ListenerKeys) -> None:
     """Restrict TLS 1.2 suites, named as Java (IANA) or OpenSSL names them; OpenSSL's TLS 1.3 suites stay."""
+    suites = keys.get("ssl.cipher.suites")
     names = [openssl_cipher_name(s) for s in suites if not s.startswith("TLS_AES_") and not s.startswith("TLS_CHACHA20_")]
     if not names:
         return
     try:
         context.set_ciphers(":".join(names))
     except ssl.SSLError:
-        raise ConfigError(prefix + "ssl.cipher.suites", f"no cipher suite of {', '.join(suites)} is available") from None
+        raise ConfigError(keys.name("ssl.cipher.suites"), f"no cipher suite of {', '.join(suites)} is available") from None
 
 
 def openssl_cipher_name(name: str) -> str:
