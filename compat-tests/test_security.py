@@ -57,7 +57,7 @@ class SecuredBroker:
         self.config = {
             "listeners": "PLAINTEXT://127.0.0.1:{port}," + ",".join(f"{n}://{HOST}:{p}" for n, p in self.ports.items()),
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL",
-            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-512,OAUTHBEARER",
             "listener.name.sasl_plaintext.plain.sasl.jaas.config": PLAIN_JAAS,
             "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
             "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
@@ -114,6 +114,23 @@ def test_client_authenticates_then_produces_and_consumes(secured, request, clien
     topic = create_topic(secured.process.bootstrap_server, unique_topic(request))
     values = round_trip(client, secured.address(protocol), topic, secured.secure(protocol, mechanism))
     assert len(values) == 3 and all(v.startswith(client.encode()) for v in values)
+
+
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
+def test_librdkafka_default_oauthbearer_mode_with_kafkas_unsecured_validator(secured, request, protocol):
+    """librdkafka's built-in unsecured JWT (alg none, sub = principal, an hour's exp) is what Kafka's
+    unsecured validator accepts for development."""
+    import confluent_kafka
+    topic = create_topic(secured.process.bootstrap_server, unique_topic(request))
+    config = {"bootstrap.servers": secured.address(protocol), "security.protocol": protocol,
+              "sasl.mechanisms": "OAUTHBEARER", "sasl.oauthbearer.config": "principal=carol scope=test",
+              "enable.sasl.oauthbearer.unsecure.jwt": True}
+    if protocol == "SASL_SSL":
+        config["ssl.ca.location"] = secured.cafile
+    producer = confluent_kafka.Producer(config)
+    producer.produce(topic, b"token", partition=0)
+    assert producer.flush(20) == 0
+    assert wait_for_log(secured, f"client .* authenticated on listener {protocol} as User:carol with OAUTHBEARER")
 
 
 def test_metadata_gives_each_client_the_addresses_of_its_listener(secured):

@@ -278,8 +278,10 @@ class Connection(asyncio.Protocol):
         self.sasl_progressed()
 
     def sasl_progressed(self) -> None:
-        if self.sasl is not None and self.sasl.authenticated:
+        if self.sasl is not None and self.sasl.authenticated and self.reader.max_size != self.broker.config.socket_request_max_bytes:
             self.reader.max_size = self.broker.config.socket_request_max_bytes
+            log.info("client %s authenticated on listener %s as %s with %s", self.peer, self.listener,
+                     self.sasl.principal, self.sasl.mechanism)
 
     def refuse(self, exc: SaslRefused) -> None:
         """Close after a failed exchange; a failed authentication waits connection.failed.authentication.delay.ms
