@@ -423,3 +423,13 @@ def test_password_values_never_show():
     defn = ConfigDef("ssl.key.password", ConfigType.PASSWORD, None, Importance.HIGH, "Secret.")
     secret = defn.parse(" s3cret ")
     assert secret == Password(" s3cret ") and repr(secret) == "[hidden]" and defn.sensitive
+
+
+def test_a_cluster_broker_needs_a_plaintext_listener_between_brokers():
+    cluster = {"zookeeper.connect": "127.0.0.1:2181"}
+    assert BrokerConfig({**cluster, "listeners": "SASL_SSL://:9094,PLAINTEXT://:9092"}).inter_broker_listener == "PLAINTEXT"
+    with pytest.raises(ConfigError, match="inter.broker.listener.name: brokers need a listener"):
+        BrokerConfig({**cluster, "listeners": "SASL_SSL://:9094"})
+    with pytest.raises(ConfigError, match="over PLAINTEXT"):
+        BrokerConfig({**cluster, "listeners": "SASL_SSL://:9094,PLAINTEXT://:9092", "inter.broker.listener.name": "SASL_SSL"})
+    assert BrokerConfig({"listeners": "SASL_SSL://:9094"}).inter_broker_listener is None  # a single node needs none

@@ -148,6 +148,10 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("sasl.jaas.config", PASSWORD, None, MEDIUM, "JAAS login line of a mechanism (PLAIN's users, OAUTHBEARER's validator options).",
       None, PER_BROKER),
     d("sasl.server.max.receive.size", INT, 512 * 1024, MEDIUM, "Largest frame a client may send before it has authenticated.", Range(1)),
+    d("inter.broker.listener.name", STRING, None, MEDIUM,
+      "Listener brokers use with each other (a PLAINTEXT one in kbroker); unset: the first of security.inter.broker.protocol."),
+    d("security.inter.broker.protocol", STRING, "PLAINTEXT", MEDIUM, "Security protocol between brokers when no inter-broker listener is named.",
+      OneOf(SECURITY_PROTOCOLS)),
     d("connections.max.reauth.ms", LONG, 0, MEDIUM,
       "Longest a SASL session lasts before the client must authenticate again (KIP-368); 0 means forever.", Range(0)),
     # -- topics

@@ -66,9 +66,6 @@ KAFKA_ONLY_CONFIGS: tuple[ConfigDef, ...] = (
     d("zookeeper.metadata.migration.min.batch.size", INT, 200, MEDIUM, "Smallest batch written while migrating from ZooKeeper.",
       Range(1), internal=True),
     # -- between brokers: listener, protocol, controlled shutdown, leadership, replica moves
-    d("inter.broker.listener.name", STRING, None, MEDIUM, "Listener brokers use with each other; unset follows security.inter.broker.protocol."),
-    d("security.inter.broker.protocol", STRING, "PLAINTEXT", MEDIUM, "Security protocol between brokers when no inter-broker listener is named.",
-      OneOf(SECURITY_PROTOCOLS)),
     d("inter.broker.protocol.version", STRING, "4.0-IV0", MEDIUM, "Protocol version brokers speak with each other in a ZooKeeper cluster."),
     d("control.plane.listener.name", STRING, None, HIGH, "A listener of its own for controller requests in a ZooKeeper cluster."),
     d("unclean.leader.election.interval.ms", LONG, 300000, MEDIUM, "How often partitions are checked for an unclean election.",

@@ -234,6 +234,14 @@ class BrokerConfig(Mapping[str, Any]):
         return [Endpoint(name, protocols[name], host, port) for name, host, port in self.listeners]
 
     @property
+    def inter_broker_listener(self) -> str | None:
+        """The listener brokers reach each other on: inter.broker.listener.name, else the first listener
+        of security.inter.broker.protocol; None when there is none."""
+        if self["inter.broker.listener.name"]:
+            return self["inter.broker.listener.name"].upper()
+        return next((e.name for e in self.endpoints if e.protocol == self["security.inter.broker.protocol"]), None)
+
+    @property
     def advertised_listeners(self) -> list[tuple[str, str, int]]:
         """What metadata tells clients: advertised.listeners, else the listeners with a real host name."""
         if self["advertised.listeners"] is not None:
@@ -276,6 +284,8 @@ class BrokerConfig(Mapping[str, Any]):
         missing = [name for name in names if name not in protocols]
         if missing:
             raise ConfigError("listener.security.protocol.map", f"no security protocol for listener {missing[0]}")
+        if self["zookeeper.connect"]:
+            self._check_inter_broker_listener(names)
         for name, host, _ in self.advertised_listeners:
             if name not in names:
                 raise ConfigError("advertised.listeners", f"listener {name} is not among the listeners")
@@ -292,6 +302,18 @@ class BrokerConfig(Mapping[str, Any]):
             raise ConfigError("group.consumer.heartbeat.interval.ms", "must be less than group.consumer.session.timeout.ms")
         if self["log.cleaner.min.compaction.lag.ms"] > self["log.cleaner.max.compaction.lag.ms"]:
             raise ConfigError("log.cleaner.min.compaction.lag.ms", "must not exceed log.cleaner.max.compaction.lag.ms")
+
+    def _check_inter_broker_listener(self, names: list[str]) -> None:
+        """A cluster's brokers replicate over one of the listeners, and kbroker's inter-broker client
+        speaks PLAINTEXT only."""
+        name = self.inter_broker_listener
+        if name is None or name not in names:
+            raise ConfigError("inter.broker.listener.name", "brokers need a listener to reach each other: name one of "
+                              f"{', '.join(names)}, or add a {self['security.inter.broker.protocol']} listener")
+        protocol = next(e.protocol for e in self.endpoints if e.name == name)
+        if protocol != "PLAINTEXT":
+            raise ConfigError("inter.broker.listener.name", f"listener {name} is {protocol}; kbroker's brokers talk to "
+                              "each other over PLAINTEXT: name a PLAINTEXT listener")
 
     # -- dynamic updates (AlterConfigs / IncrementalAlterConfigs on a broker resource)
 
