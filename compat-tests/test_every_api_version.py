@@ -19,22 +19,24 @@ from typing import Any, Callable, Iterable, Iterator
 import pytest
 
 from kbroker.handlers import HANDLERS
+from kbroker.security.scram import salted_password
 from kproto import ErrorCode
 from kproto.codec import encode
 from kproto.messages import (
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterClientQuotasRequest, AlterConfigsRequest,
-    AlterPartitionReassignmentsRequest, ApiVersionsRequest, ConsumerGroupDescribeRequest,
-    ConsumerGroupHeartbeatRequest, ConsumerProtocolSubscription, CreateAclsRequest, CreatePartitionsRequest,
-    CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
-    DescribeAclsRequest, DescribeClientQuotasRequest, DescribeClusterRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, DescribeLogDirsRequest, DescribeProducersRequest, DescribeTopicPartitionsRequest,
-    DescribeTransactionsRequest, ElectLeadersRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest,
+    AlterPartitionReassignmentsRequest, AlterUserScramCredentialsRequest, ApiVersionsRequest,
+    ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, ConsumerProtocolSubscription, CreateAclsRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
+    DeleteTopicsRequest, DescribeAclsRequest, DescribeClientQuotasRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest, DescribeProducersRequest,
+    DescribeShareGroupOffsetsRequest, DescribeTopicPartitionsRequest, DescribeTransactionsRequest,
+    DescribeUserScramCredentialsRequest, ElectLeadersRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest,
     HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
     ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, ListTransactionsRequest,
     MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
-    ProduceRequest, ShareAcknowledgeRequest, ShareFetchRequest, ShareGroupDescribeRequest,
-    ShareGroupHeartbeatRequest, SyncGroupRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
-    DescribeShareGroupOffsetsRequest,
+    ProduceRequest, SaslAuthenticateRequest, SaslHandshakeRequest, ShareAcknowledgeRequest, ShareFetchRequest,
+    ShareGroupDescribeRequest, ShareGroupHeartbeatRequest, SyncGroupRequest, TxnOffsetCommitRequest,
+    WriteTxnMarkersRequest,
 )
 from kproto.protocol import request_class
 from kproto.records import Record, build_batch, build_message_set
@@ -553,6 +555,31 @@ def alter_client_quotas(p: Probe) -> None:
     R = AlterClientQuotasRequest
     p.send(R(entries=[R.EntryData(entity=[R.EntityData(entity_type="client-id", entity_name=fresh("client"))],
                                   ops=[R.OpData(key="producer_byte_rate", value=1024.0)])]))
+
+
+@case(SaslHandshakeRequest)
+def sasl_handshake(p: Probe) -> None:
+    """On a PLAINTEXT listener there is no exchange to be in: ILLEGAL_SASL_STATE, as Kafka answers."""
+    p.send(SaslHandshakeRequest(mechanism="PLAIN"), allowed={ErrorCode.ILLEGAL_SASL_STATE})
+
+
+@case(SaslAuthenticateRequest)
+def sasl_authenticate(p: Probe) -> None:
+    p.send(SaslAuthenticateRequest(auth_bytes=b"\0alice\0secret"), allowed={ErrorCode.ILLEGAL_SASL_STATE})
+
+
+@case(AlterUserScramCredentialsRequest)
+def alter_user_scram_credentials(p: Probe) -> None:
+    R = AlterUserScramCredentialsRequest
+    salt = uuid.uuid4().bytes
+    p.send(R(deletions=[], upsertions=[R.ScramCredentialUpsertion(
+        name=fresh("user"), mechanism=2, iterations=4096, salt=salt,
+        salted_password=salted_password("SCRAM-SHA-512", "secret", salt, 4096))]))
+
+
+@case(DescribeUserScramCredentialsRequest)
+def describe_user_scram_credentials(p: Probe) -> None:
+    p.send(DescribeUserScramCredentialsRequest(users=None))
 
 
 @case(DescribeClusterRequest)

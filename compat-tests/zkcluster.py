@@ -98,7 +98,7 @@ class Cluster:
     """ZooKeeper and `size` brokers with ids 1..size; `brokers[id]` is each broker's process."""
 
     def __init__(self, workdir: Path, size: int = 3, config: Mapping[str, str] | None = None,
-                 chroot: str = "/kbroker") -> None:
+                 chroot: str = "/kbroker", per_broker: Mapping[int, Mapping[str, str]] | None = None) -> None:
         self.workdir = workdir
         self.zookeeper = ZooKeeperProcess(workdir / "zookeeper")
         self.size = size
@@ -106,12 +106,13 @@ class Cluster:
         self.config = {**CLUSTER_DEFAULTS, "offsets.topic.replication.factor": str(min(size, 3)),
                        "transaction.state.log.replication.factor": str(min(size, 3)),
                        "transaction.state.log.min.isr": str(min(size, 2)), **(config or {})}
+        self.per_broker = per_broker or {}  # broker id -> config of that broker alone (its own listeners, say)
         self.brokers: dict[int, BrokerProcess] = {}
 
     def start(self) -> Cluster:
         self.zookeeper.start()
         for broker_id in range(1, self.size + 1):
-            config = {**self.config, "broker.id": str(broker_id),
+            config = {**self.config, **self.per_broker.get(broker_id, {}), "broker.id": str(broker_id),
                       "zookeeper.connect": self.zookeeper.connect + self.chroot}
             self.brokers[broker_id] = BrokerProcess(self.workdir / f"broker{broker_id}", config, kind="kbroker")
         for broker in self.brokers.values():

@@ -12,6 +12,9 @@
 //   stream   {bootstrap, topic, count, intervalMs}
 //            -> ["0", "1", ...]: the values acknowledged, one idempotent acks=all send of one
 //               record every intervalMs (long enough for a broker to die meanwhile)
+//
+// Every request may also carry `ssl` ({ca, cert, key} as PEM text, any of them; or true) and
+// `sasl` ({mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512', username, password}).
 
 'use strict'
 
@@ -25,9 +28,10 @@ const COMPRESSION = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, 
 const decode = (text) => (text === null || text === undefined ? null : Buffer.from(text, 'base64'))
 const encode = (buf) => (buf === null || buf === undefined ? null : Buffer.from(buf).toString('base64'))
 
-function client (bootstrap) {
-  return new Kafka({ clientId: 'kbroker-compat', brokers: [bootstrap], logLevel: logLevel.ERROR,
-    connectionTimeout: 10000, requestTimeout: 10000, retry: { retries: 3 } })
+function client (request) {
+  return new Kafka({ clientId: 'kbroker-compat', brokers: [request.bootstrap], logLevel: logLevel.ERROR,
+    connectionTimeout: 10000, requestTimeout: 10000, retry: { retries: request.retries ?? 3 },
+    ssl: request.ssl, sasl: request.sasl })
 }
 
 function message (record) {
@@ -46,7 +50,7 @@ async function produce (request) {
     const pick = Partitioners.DefaultPartitioner()
     return (args) => { const p = pick(args); chosen.push(p); return p }
   }
-  const producer = client(request.bootstrap).producer({ createPartitioner, idempotent: request.idempotent,
+  const producer = client(request).producer({ createPartitioner, idempotent: request.idempotent,
     maxInFlightRequests: request.idempotent ? 1 : undefined })
   await producer.connect()
   try {
@@ -68,7 +72,7 @@ async function produce (request) {
 }
 
 async function consume (request) {
-  const consumer = client(request.bootstrap).consumer({ groupId: request.groupId, maxWaitTimeInMs: 100,
+  const consumer = client(request).consumer({ groupId: request.groupId, maxWaitTimeInMs: 100,
     heartbeatInterval: 500 })
   await consumer.connect()
   const got = []
@@ -94,7 +98,7 @@ async function consume (request) {
 }
 
 async function transaction (request) {
-  const producer = client(request.bootstrap).producer({ transactionalId: request.transactionalId, idempotent: true,
+  const producer = client(request).producer({ transactionalId: request.transactionalId, idempotent: true,
     maxInFlightRequests: 1 })
   await producer.connect()
   try {
@@ -110,7 +114,7 @@ async function transaction (request) {
 }
 
 async function stream (request) {
-  const producer = client(request.bootstrap).producer({ idempotent: true, maxInFlightRequests: 1,
+  const producer = client(request).producer({ idempotent: true, maxInFlightRequests: 1,
     retry: { retries: 10, initialRetryTime: 200 } })
   await producer.connect()
   const acked = []

@@ -37,6 +37,7 @@ from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.security import authorizer_for
 from kbroker.share import SharePartitions
 from kbroker.node import AppendOutcome
+from kbroker.security.scram import ScramStore
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
 from kbroker.txn.markers import MarkerSender
 from kbroker.txn.producer_ids import ProducerIdAllocator
@@ -62,8 +63,8 @@ class NotLeaderError(Exception):
 class Listeners(Protocol):
     """Where clients connect (`kbroker.server.listeners`), opened and closed by the broker."""
 
-    async def open(self) -> int:
-        """Start accepting; the port listened on."""
+    async def open(self) -> dict[str, int]:
+        """Start accepting; the port each listener bound, by listener name."""
 
     async def close(self) -> None: ...
 
@@ -78,6 +79,7 @@ class Broker:
         self.dynamic_configs = DynamicBrokerConfigs(data_dir, config)  # before logs: they read its values
         self.quotas = QuotaStore(data_dir)
         self.authorizer = authorizer_for(config, data_dir)
+        self.scram = ScramStore(data_dir)
         self.cluster = self._join_cluster(config, data_dir)
         self.logs = LogManager(
             [Path(d) for d in config.log_dirs], node_id=self.node_id,
@@ -101,7 +103,8 @@ class Broker:
                                           self.partition_exists)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Any] = set()  # client connections open now, kept by the listeners
-        self.listen_host, self.listen_port = config.listener
+        self.listen_host = config.listener[0]
+        self.listen_ports: dict[str, int] = {name: port for name, _, port in config.listeners}  # bound ones once open
         self.listeners: Listeners | None = None
         self._waiters: dict[tuple[str, int], list[asyncio.Future]] = {}
         self._background: list[asyncio.Task] = []
@@ -137,28 +140,49 @@ class Broker:
     # -- addresses
 
     @property
-    def advertised_address(self) -> tuple[str, int]:
-        host, port = self.config.advertised_listener
-        return host, (port or self.listen_port)
+    def listen_port(self) -> int:
+        """The port of the first listener (the one bound, once open)."""
+        return self.listen_ports[self.config.listeners[0][0]]
 
-    def live_brokers(self) -> list[tuple[int, str, int, str | None]]:
-        """(id, host, port, rack) of every live broker: this one alone on a single node."""
+    @property
+    def advertised_address(self) -> tuple[str, int]:
+        """(host, port) advertised for the first listener."""
+        return self.advertised_for(None)
+
+    def advertised_for(self, listener: str | None) -> tuple[str, int]:
+        """(host, port) clients of `listener` (None: the first one) are told to reach this broker at."""
+        name = listener or self.config.listeners[0][0]
+        host, port = self.config.advertised_endpoint(name)
+        return host, (port or self.listen_ports[name])
+
+    def advertised_endpoints(self) -> dict[str, tuple[str, int]]:
+        """Listener name -> advertised (host, port), every listener: what a cluster broker registers."""
+        return {name: self.advertised_for(name) for name, _, _ in self.config.listeners}
+
+    def live_brokers(self, listener: str | None = None) -> list[tuple[int, str, int, str | None]]:
+        """(id, host, port, rack) of every live broker with an endpoint on `listener` (None: the first
+        listener): this one alone on a single node. Clients are given the addresses of the listener
+        they came in on, as Kafka gives them."""
         if self.cluster is not None and self.cluster.view.brokers:
-            return [(b.node_id, b.host, b.port, b.rack) for b in sorted(self.cluster.view.brokers.values(),
-                                                                      key=lambda b: b.node_id)]
-        host, port = self.advertised_address
-        return [(self.node_id, host, port, self.config["broker.rack"])]
+            found = []
+            for b in sorted(self.cluster.view.brokers.values(), key=lambda b: b.node_id):
+                address = b.address(listener)
+                if address is not None:
+                    found.append((b.node_id, *address, b.rack))
+            return found
+        return [(self.node_id, *self.advertised_for(listener), self.config["broker.rack"])]
 
     def partition_exists(self, topic: str, partition: int) -> bool:
         info = self.topics.get(topic)
         return info is not None and partition < info.partitions
 
-    def leader_address(self, topic: str, partition: int) -> tuple[int, str, int] | None:
-        """(id, host, port) of the partition's leader; None while it has none."""
+    def leader_address(self, topic: str, partition: int, listener: str | None = None) -> tuple[int, str, int] | None:
+        """(id, host, port) of the partition's leader on `listener`; None while it has none."""
         if self.cluster is None:
-            return (self.node_id, *self.advertised_address)
+            return (self.node_id, *self.advertised_for(listener))
         node = self.cluster.view.leader_node(topic, partition)
-        return (node.node_id, node.host, node.port) if node else None
+        address = node.address(listener) if node else None
+        return (node.node_id, *address) if address else None
 
     def describe_partition(self, topic: str, partition: int) -> PartitionView | None:
         """Leader, epoch, replicas, ISR and offline replicas, as Metadata and
@@ -179,10 +203,10 @@ class Broker:
         state = self.cluster.view.partition(topic, partition)
         return (state.leader, state.leader_epoch) if state else (-1, -1)
 
-    def endpoints(self, broker_ids: Iterable[int]) -> list[tuple[int, str, int, str | None]]:
-        """(id, host, port, rack) of the live brokers among `broker_ids`."""
+    def endpoints(self, broker_ids: Iterable[int], listener: str | None = None) -> list[tuple[int, str, int, str | None]]:
+        """(id, host, port, rack) on `listener` of the live brokers among `broker_ids`."""
         wanted = set(broker_ids)
-        return [b for b in self.live_brokers() if b[0] in wanted]
+        return [b for b in self.live_brokers(listener) if b[0] in wanted]
 
     @property
     def controller_id(self) -> int:
@@ -197,11 +221,10 @@ class Broker:
         address clients were told."""
         await self.groups.start()
         self.listeners = listeners
-        self.listen_port = await listeners.open()
+        self.listen_ports = await listeners.open()
         self._background.append(asyncio.get_running_loop().create_task(self._housekeeping()))
-        host, port = self.advertised_address
         if self.cluster is not None:
-            await self.cluster.start(host, port)
+            await self.cluster.start(self.advertised_endpoints())
         log.info("kbroker ready on %s:%d (node %d, cluster %s, data in %s)",
                  self.listen_host, self.listen_port, self.node_id, self.cluster_id, self.config.log_dirs[0])
 

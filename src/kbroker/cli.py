@@ -8,6 +8,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from kbroker.config import BrokerConfig, ConfigError, load_broker_config
 from kbroker.dev import topic_specs
 from kbroker.server.allocator import keep_freed_memory
 from kbroker.tools import register as register_tools
+
+if TYPE_CHECKING:
+    from kbroker.security.listener import ListenerSecurity
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,17 +93,20 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
         try:
             config = load_broker_config(config_file=config_file, overrides=overrides, listen=listen,
                                         data_dir=data_dir, dev_profile=dev)
+            from kbroker.security.listener import listener_security
+            security = listener_security(config)  # key stores and JAAS lines: refused now, before anything opens
         except ConfigError as exc:
             click.echo(f"kbroker: {exc}", err=True)
             sys.exit(2)
         keep_freed_memory()
-        asyncio.run(_run(config, wanted, ephemeral, metrics_port))
+        asyncio.run(_run(config, security, wanted, ephemeral, metrics_port))
     finally:
         if ephemeral:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def _run(config: BrokerConfig, topics: dict[str, int], ephemeral: bool, metrics_port: int | None) -> None:
+async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topics: dict[str, int], ephemeral: bool,
+               metrics_port: int | None) -> None:
     from kbroker.broker import Broker
     from kbroker.dev import banner, create_start_topics
     from kbroker.metrics import NO_METRICS, BrokerMetrics
@@ -128,7 +135,7 @@ async def _run(config: BrokerConfig, topics: dict[str, int], ephemeral: bool, me
         hosts = listen_hosts(broker.listen_host)
         exporter = await serve_metrics(broker, counters, None if None in hosts else hosts, metrics_port)
     try:
-        await broker.start(ClientListeners(broker))
+        await broker.start(ClientListeners(broker, security))
     except ClusterJoinError as exc:
         click.echo(f"kbroker: {exc}", err=True)
         await broker.stop()

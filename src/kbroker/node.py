@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kbroker.metrics import Metrics
     from kbroker.security import Authorizer
     from kbroker.share import SharePartitions
+    from kbroker.security.scram import ScramStore
     from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
     from kbroker.txn.producer_ids import ProducerIdAllocator
     from kbroker.txn.producer_state import AbortedTxn, ProducerStates
@@ -62,6 +63,7 @@ class Node(Protocol):
     txn_log: TransactionStateLog
     producer_ids: ProducerIdAllocator
     quotas: QuotaStore
+    scram: ScramStore  # users' SCRAM credentials
     dynamic_configs: DynamicBrokerConfigs
     fetch_sessions: FetchSessionCache
     authorizer: Authorizer | None  # None when no authorizer is configured: everything is allowed
@@ -71,11 +73,11 @@ class Node(Protocol):
     @property
     def controller_id(self) -> int: ...
 
-    def live_brokers(self) -> list[BrokerEndpoint]: ...
+    def live_brokers(self, listener: str | None = None) -> list[BrokerEndpoint]: ...
 
-    def endpoints(self, broker_ids: Iterable[int]) -> list[BrokerEndpoint]: ...
+    def endpoints(self, broker_ids: Iterable[int], listener: str | None = None) -> list[BrokerEndpoint]: ...
 
-    def leader_address(self, topic: str, partition: int) -> tuple[int, str, int] | None: ...
+    def leader_address(self, topic: str, partition: int, listener: str | None = None) -> tuple[int, str, int] | None: ...
 
     def describe_partition(self, topic: str, partition: int) -> PartitionView | None: ...
 

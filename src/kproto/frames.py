@@ -46,6 +46,15 @@ class FrameReader:
             self._buffered += len(data)
 
     @property
+    def max_size(self) -> int:
+        """The largest frame accepted; a connection may lower it (before a client authenticates) and raise it again."""
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, value: int) -> None:
+        self._max_size = value
+
+    @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as a frame."""
         return self._buffered

@@ -74,9 +74,9 @@ def test_rules_across_keys(settings, key):
 
 
 def test_ignored_kafka_keys_load_with_a_warning(caplog):
-    config = BrokerConfig({"listener.name.internal.ssl.keystore.type": "JKS"})
-    assert set(config.ignored) == {"listener.name.internal.ssl.keystore.type"}
-    assert "listener.name.internal.ssl.keystore.type" in caplog.text
+    config = BrokerConfig({"listener.name.internal.some.java.option": "x"})
+    assert set(config.ignored) == {"listener.name.internal.some.java.option"}
+    assert "listener.name.internal.some.java.option" in caplog.text
 
 
 def test_authorizer_keys_are_served_by_kafkas_class_names(caplog):
@@ -88,9 +88,31 @@ def test_authorizer_keys_are_served_by_kafkas_class_names(caplog):
         BrokerConfig({"authorizer.class.name": "com.example.MyAuthorizer"})
 
 
+def test_listener_overrides_beat_the_broker_value_per_listener_and_mechanism():
+    config = BrokerConfig({
+        "listeners": "PLAINTEXT://:9092,SASL_SSL://:9094", "ssl.client.auth": "requested",
+        "listener.name.sasl_ssl.ssl.client.auth": "required", "connections.max.reauth.ms": "1000",
+        "listener.name.sasl_ssl.scram-sha-512.connections.max.reauth.ms": "5000"})
+    assert config.for_listener("SASL_SSL", "ssl.client.auth") == "required"
+    assert config.for_listener("PLAINTEXT", "ssl.client.auth") == "requested"
+    assert config.for_listener("SASL_SSL", "connections.max.reauth.ms", "SCRAM-SHA-512") == 5000
+    assert config.for_listener("SASL_SSL", "connections.max.reauth.ms", "PLAIN") == 1000
+    assert [(e.name, e.protocol) for e in config.endpoints] == [("PLAINTEXT", "PLAINTEXT"), ("SASL_SSL", "SASL_SSL")]
+    with pytest.raises(ConfigError, match="listener.name.sasl_ssl.ssl.client.auth"):
+        BrokerConfig({"listener.name.sasl_ssl.ssl.client.auth": "maybe"})
+
+
+def test_each_listener_is_advertised_by_its_own_entry():
+    config = BrokerConfig({"listeners": "PLAINTEXT://0.0.0.0:9092,SASL_SSL://0.0.0.0:9094",
+                           "advertised.listeners": "PLAINTEXT://kafka-1:9092,SASL_SSL://kafka-1.example.com:19094"})
+    assert config.advertised_endpoint("SASL_SSL") == ("kafka-1.example.com", 19094)
+    assert config.advertised_endpoint("PLAINTEXT") == ("kafka-1", 9092)
+
+
 def test_keys_of_features_kbroker_lacks_load_typed_with_a_warning(caplog):
     config = BrokerConfig({"process.roles": "broker,controller", "sasl.kerberos.min.time.before.relogin": "1000",
                            "ssl.keystore.password": "secret"})
+    assert config["ssl.keystore.password"].value == "secret"
     assert config["process.roles"] == ("broker", "controller")
     assert config["sasl.kerberos.min.time.before.relogin"] == 1000
     assert config.source("sasl.kerberos.min.time.before.relogin") is ConfigSource.STATIC_BROKER_CONFIG
@@ -410,3 +432,13 @@ def test_password_values_never_show():
     defn = ConfigDef("ssl.key.password", ConfigType.PASSWORD, None, Importance.HIGH, "Secret.")
     secret = defn.parse(" s3cret ")
     assert secret == Password(" s3cret ") and repr(secret) == "[hidden]" and defn.sensitive
+
+
+def test_a_cluster_broker_needs_a_plaintext_listener_between_brokers():
+    cluster = {"zookeeper.connect": "127.0.0.1:2181"}
+    assert BrokerConfig({**cluster, "listeners": "SASL_SSL://:9094,PLAINTEXT://:9092"}).inter_broker_listener == "PLAINTEXT"
+    with pytest.raises(ConfigError, match="inter.broker.listener.name: brokers need a listener"):
+        BrokerConfig({**cluster, "listeners": "SASL_SSL://:9094"})
+    with pytest.raises(ConfigError, match="over PLAINTEXT"):
+        BrokerConfig({**cluster, "listeners": "SASL_SSL://:9094,PLAINTEXT://:9092", "inter.broker.listener.name": "SASL_SSL"})
+    assert BrokerConfig({"listeners": "SASL_SSL://:9094"}).inter_broker_listener is None  # a single node needs none

@@ -43,6 +43,7 @@ LEADER_AND_ISR_VERSION = 6
 UPDATE_METADATA_VERSION = 7
 STOP_REPLICA_VERSION = 3
 PLAINTEXT = 0  # SecurityProtocol id of PLAINTEXT in UpdateMetadata endpoints
+SECURITY_PROTOCOL_IDS = {"PLAINTEXT": PLAINTEXT, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
 
 TopicPartition = tuple[str, int]
 
@@ -630,7 +631,8 @@ class Controller:
                 topic_ids[topic] = assignment.topic_id
         live = [UpdateMetadataRequest.UpdateMetadataBroker(
             id=b.broker_id, rack=b.rack, endpoints=[UpdateMetadataRequest.UpdateMetadataEndpoint(
-                port=b.port, host=b.host, listener="PLAINTEXT", security_protocol=PLAINTEXT)])
+                port=port, host=host, listener=name, security_protocol=SECURITY_PROTOCOL_IDS.get(protocol, PLAINTEXT))
+                for name, protocol, host, port in b.endpoints or [("PLAINTEXT", "PLAINTEXT", b.host, b.port)]])
             for b in self.brokers.values()]
         for broker_id in broker_ids:
             if broker_id not in self.brokers:

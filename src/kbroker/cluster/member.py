@@ -42,6 +42,7 @@ class ClusterMember:
         self.node_id = config.node_id
         self.zk = ZkStore(config["zookeeper.connect"], config["zookeeper.session.timeout.ms"],
                           config["zookeeper.connection.timeout.ms"])
+        self.zk.inter_broker_listener = config.inter_broker_listener or "PLAINTEXT"
         self.view = ClusterView()
         self.link = ControllerLink(self.view, f"broker-{self.node_id}")
         self.broker_epoch = -1
@@ -66,24 +67,27 @@ class ClusterMember:
         self.cluster_id = self.zk.cluster_id(proposed_cluster_id)
         return self.cluster_id
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, addresses: dict[str, tuple[str, int]]) -> None:
+        """Register with the advertised address of every listener (by name), and take part."""
         self._loop = asyncio.get_running_loop()
+        protocols = {e.name: e.protocol for e in self.config.endpoints}
+        endpoints = {name: (protocols[name], host, port) for name, (host, port) in addresses.items()}
         self.zk.on_session_lost.append(lambda: self._loop.call_soon_threadsafe(self._session_lost))
         self.zk.on_new_session.append(lambda: self._loop.call_soon_threadsafe(
-            lambda: self._loop.create_task(self._new_session(host, port))))
-        self.broker_epoch = await self._register(host, port)
+            lambda: self._loop.create_task(self._new_session(endpoints))))
+        self.broker_epoch = await self._register(endpoints)
         self._seen_changes = set(self.zk.config_changes(watch=self._config_changes_watch))
         self.replicas.start()
         self._elect()
         log.info("broker %d registered in ZooKeeper (broker epoch %d)", self.node_id, self.broker_epoch)
 
-    async def _register(self, host: str, port: int) -> int:
+    async def _register(self, endpoints: dict[str, tuple[str, str, int]]) -> int:
         """Register, waiting out the registration of this broker's previous session (a restart
         after a crash) for up to the session timeout, as Kafka does."""
         deadline = time.monotonic() + self.config["zookeeper.session.timeout.ms"] / 1000 * 2
         while True:
             try:
-                return self.zk.register_broker(self.node_id, host, port, self.config["broker.rack"])
+                return self.zk.register_broker(self.node_id, endpoints, self.config["broker.rack"])
             except NodeExistsError:
                 if time.monotonic() > deadline:
                     raise ClusterJoinError(f"broker.id {self.node_id} is registered in ZooKeeper by another "
@@ -100,11 +104,11 @@ class ClusterMember:
             self._loop.create_task(self.controller.stop())
             self.controller = None
 
-    async def _new_session(self, host: str, port: int) -> None:
+    async def _new_session(self, endpoints: dict[str, tuple[str, str, int]]) -> None:
         """Register again in the new session and stand for controller, as Kafka does."""
         if self._stopping:
             return
-        self.broker_epoch = await self._register(host, port)
+        self.broker_epoch = await self._register(endpoints)
         log.info("broker %d registered again in a new ZooKeeper session (broker epoch %d)", self.node_id,
                  self.broker_epoch)
         self._elect()
@@ -164,8 +168,12 @@ class ClusterMember:
     # -- what the controller tells this broker
 
     def update_metadata(self, request: Any) -> None:
-        brokers = [BrokerNode(b.id, b.endpoints[0].host, b.endpoints[0].port, b.rack)
-                   for b in request.live_brokers if b.endpoints]
+        brokers = []
+        for b in request.live_brokers:
+            endpoints = tuple((e.listener, e.host, e.port) for e in b.endpoints)
+            inter = next((e for e in endpoints if e[0] == self.zk.inter_broker_listener), endpoints[0] if endpoints else None)
+            if inter is not None:
+                brokers.append(BrokerNode(b.id, inter[1], inter[2], b.rack, endpoints))
         partitions = [(topic.topic_name, topic.topic_id, p.partition_index,
                        PartitionView(p.leader, p.leader_epoch, list(p.isr), list(p.replicas), list(p.offline_replicas),
                                      p.zk_version))

@@ -18,9 +18,16 @@ NO_LEADER = -1
 @dataclass(frozen=True)
 class BrokerNode:
     node_id: int
-    host: str
+    host: str  # host and port of the inter-broker listener
     port: int
     rack: str | None = None
+    endpoints: tuple[tuple[str, str, int], ...] = ()  # (listener, host, port) of every listener
+
+    def address(self, listener: str | None) -> tuple[str, int] | None:
+        """(host, port) on `listener` (None: the inter-broker one); None when the broker has no such listener."""
+        if listener is None or not self.endpoints:
+            return self.host, self.port
+        return next(((host, port) for name, host, port in self.endpoints if name == listener), None)
 
 
 @dataclass

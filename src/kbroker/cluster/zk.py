@@ -57,6 +57,7 @@ class BrokerRegistration:
     port: int
     epoch: int  # the creation zxid of /brokers/ids/<id>
     rack: str | None = None
+    endpoints: tuple[tuple[str, str, str, int], ...] = ()  # (listener, security protocol, host, port)
 
 
 @dataclass
@@ -116,6 +117,7 @@ class ZkStore:
         self.on_session_lost: list[Callable[[], None]] = []  # called on kazoo's thread
         self.on_new_session: list[Callable[[], None]] = []  # likewise, once reconnected after a loss
         self._lost = False
+        self.inter_broker_listener = "PLAINTEXT"  # whose endpoint BrokerRegistration's host and port are
         self.client.add_listener(self._state_changed)
 
     def start(self) -> None:
@@ -158,11 +160,14 @@ class ZkStore:
         data, _ = self.client.get(CLUSTER_ID)
         return json.loads(data)["id"]
 
-    def register_broker(self, broker_id: int, host: str, port: int, rack: str | None = None) -> int:
-        """Create this broker's ephemeral registration; returns the broker epoch."""
-        endpoint = f"PLAINTEXT://{host}:{port}"
-        doc = {"features": {}, "listener_security_protocol_map": {"PLAINTEXT": "PLAINTEXT"},
-               "endpoints": [endpoint], "jmx_port": -1, "host": host, "port": port, "rack": rack,
+    def register_broker(self, broker_id: int, endpoints: dict[str, tuple[str, str, int]], rack: str | None = None) -> int:
+        """Create this broker's ephemeral registration with every listener, endpoints being
+        listener -> (security protocol, host, port); returns the broker epoch. As in Kafka, host
+        and port name the PLAINTEXT endpoint, if there is one."""
+        plaintext = next(((host, port) for protocol, host, port in endpoints.values() if protocol == "PLAINTEXT"), (None, -1))
+        doc = {"features": {}, "listener_security_protocol_map": {name: e[0] for name, e in endpoints.items()},
+               "endpoints": [f"{name}://{_bracketed(host)}:{port}" for name, (_, host, port) in endpoints.items()],
+               "jmx_port": -1, "host": plaintext[0], "port": plaintext[1], "rack": rack,
                "timestamp": str(int(time.time() * 1000)), "version": 5}
         if rack is None:
             del doc["rack"]
@@ -179,8 +184,10 @@ class ZkStore:
             except NoNodeError:
                 continue  # gone since the listing
             doc = json.loads(data)
-            host, port = _plaintext_endpoint(doc)
-            found[int(child)] = BrokerRegistration(int(child), host, port, stat.czxid, doc.get("rack"))
+            endpoints = _endpoints(doc)
+            host, port = next(((h, p) for name, _, h, p in endpoints if name == self.inter_broker_listener),
+                              endpoints[0][2:] if endpoints else (doc.get("host", ""), int(doc.get("port", -1))))
+            found[int(child)] = BrokerRegistration(int(child), host, port, stat.czxid, doc.get("rack"), tuple(endpoints))
         return found
 
     # -- the controller
@@ -372,9 +379,16 @@ def _assignment_json(assignment: TopicAssignment) -> bytes:
                   "removing_replicas": {str(p): r for p, r in sorted(assignment.removing.items())}})
 
 
-def _plaintext_endpoint(doc: dict) -> tuple[str, int]:
+def _endpoints(doc: dict) -> list[tuple[str, str, str, int]]:
+    """(listener, security protocol, host, port) of each endpoint of a broker registration."""
+    protocols = doc.get("listener_security_protocol_map") or {}
+    found = []
     for endpoint in doc.get("endpoints", []):
-        _, _, address = endpoint.partition("://")
+        name, _, address = endpoint.partition("://")
         host, _, port = address.rpartition(":")
-        return host.strip("[]"), int(port)
-    return doc.get("host", ""), int(doc.get("port", -1))
+        found.append((name, protocols.get(name, name), host.strip("[]"), int(port)))
+    return found
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

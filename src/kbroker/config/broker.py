@@ -15,9 +15,9 @@ from kbroker.config.definitions import (
     INT_MAX, LONG_MAX, Check, ConfigDef, ConfigType, Importance, OneOf, Range, UpdateMode,
 )
 
-BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS = (
+BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD = (
     ConfigType.BOOLEAN, ConfigType.STRING, ConfigType.INT, ConfigType.SHORT, ConfigType.LONG,
-    ConfigType.DOUBLE, ConfigType.LIST, ConfigType.CLASS)
+    ConfigType.DOUBLE, ConfigType.LIST, ConfigType.CLASS, ConfigType.PASSWORD)
 HIGH, MEDIUM, LOW = Importance.HIGH, Importance.MEDIUM, Importance.LOW
 CLUSTER, PER_BROKER = UpdateMode.CLUSTER_WIDE, UpdateMode.PER_BROKER
 
@@ -30,6 +30,8 @@ COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"
 TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime")
 CLEANUP_POLICIES = ("compact", "delete")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# Mechanism names Kafka knows; kbroker serves all but GSSAPI (Kerberos).
+SASL_MECHANISMS = ("GSSAPI", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 
 _LISTENER = re.compile(r"([A-Za-z0-9_.-]+)://(\[[0-9A-Fa-f:.]*\]|[^:/\[\]]*):(\d+)")
 
@@ -121,6 +123,42 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("num.io.threads", INT, 8, HIGH, "Kafka's request handler thread count; accepted for compatibility.", Range(1), CLUSTER),
     d("background.threads", INT, 10, HIGH, "Kafka's background task thread count; accepted for compatibility.", Range(1), CLUSTER),
     d("request.timeout.ms", INT, 30000, HIGH, "Timeout of requests the broker itself sends."),
+    # -- TLS and SASL on the listeners; each may also be set for one listener as listener.name.<name>.<key>
+    d("ssl.keystore.type", STRING, "JKS", MEDIUM, "Format of the key store: PEM or PKCS12 (a JKS type reads a PKCS12 file, as Java does).",
+      None, PER_BROKER),
+    d("ssl.keystore.location", STRING, None, MEDIUM, "Key store file with the broker's private key and certificate chain.", None, PER_BROKER),
+    d("ssl.keystore.password", PASSWORD, None, MEDIUM, "Password of a PKCS12 key store file.", None, PER_BROKER),
+    d("ssl.key.password", PASSWORD, None, MEDIUM, "Password of the private key (an encrypted PEM key, or PKCS12).", None, PER_BROKER),
+    d("ssl.keystore.key", PASSWORD, None, MEDIUM, "The private key in PEM, in place of a key store file.", None, PER_BROKER),
+    d("ssl.keystore.certificate.chain", PASSWORD, None, MEDIUM, "The certificate chain in PEM, in place of a key store file.", None, PER_BROKER),
+    d("ssl.truststore.type", STRING, "JKS", MEDIUM, "Format of the trust store: PEM or PKCS12.", None, PER_BROKER),
+    d("ssl.truststore.location", STRING, None, MEDIUM, "Trust store file: the CA certificates client certificates are checked against.",
+      None, PER_BROKER),
+    d("ssl.truststore.password", PASSWORD, None, MEDIUM, "Password of a PKCS12 trust store file.", None, PER_BROKER),
+    d("ssl.truststore.certificates", PASSWORD, None, MEDIUM, "Trusted certificates in PEM, in place of a trust store file.", None, PER_BROKER),
+    d("ssl.client.auth", STRING, "none", MEDIUM, "Whether TLS clients must (required), may (requested) or need not present a certificate.",
+      OneOf(("required", "requested", "none")), PER_BROKER),
+    d("ssl.protocol", STRING, "TLSv1.3", MEDIUM, "TLS protocol the context is made for; ssl.enabled.protocols decides what is accepted.",
+      None, PER_BROKER),
+    d("ssl.enabled.protocols", LIST, ("TLSv1.2", "TLSv1.3"), MEDIUM, "TLS versions accepted on connections.",
+      OneOf(("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")), PER_BROKER),
+    d("ssl.cipher.suites", LIST, (), MEDIUM, "TLS 1.2 cipher suites allowed (IANA or OpenSSL names); empty allows OpenSSL's defaults.",
+      None, PER_BROKER),
+    d("ssl.endpoint.identification.algorithm", STRING, "https", LOW,
+      "Check a peer's host name against its certificate (https), or not (empty); the broker checks no client host names.", None, PER_BROKER),
+    d("ssl.principal.mapping.rules", STRING, "DEFAULT", LOW,
+      "Rules turning a client certificate's distinguished name into the user name of its principal."),
+    d("sasl.enabled.mechanisms", LIST, ("GSSAPI",), MEDIUM, "SASL mechanisms the broker accepts: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER.",
+      None, PER_BROKER),
+    d("sasl.jaas.config", PASSWORD, None, MEDIUM, "JAAS login line of a mechanism (PLAIN's users, OAUTHBEARER's validator options).",
+      None, PER_BROKER),
+    d("sasl.server.max.receive.size", INT, 512 * 1024, MEDIUM, "Largest frame a client may send before it has authenticated.", Range(1)),
+    d("inter.broker.listener.name", STRING, None, MEDIUM,
+      "Listener brokers use with each other (a PLAINTEXT one in kbroker); unset: the first of security.inter.broker.protocol."),
+    d("security.inter.broker.protocol", STRING, "PLAINTEXT", MEDIUM, "Security protocol between brokers when no inter-broker listener is named.",
+      OneOf(SECURITY_PROTOCOLS)),
+    d("connections.max.reauth.ms", LONG, 0, MEDIUM,
+      "Longest a SASL session lasts before the client must authenticate again (KIP-368); 0 means forever.", Range(0)),
     # -- topics
     d("auto.create.topics.enable", BOOLEAN, True, HIGH, "Create a topic when a client asks for metadata of a missing one."),
     d("delete.topic.enable", BOOLEAN, True, HIGH, "Allow DeleteTopics; when false it fails with TOPIC_DELETION_DISABLED."),
@@ -274,7 +312,7 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
 # Keys a user's server.properties may carry that kbroker ignores with a warning (none now that the
 # authorizer's are served). Everything else unknown is an error.
 IGNORED_KEYS: frozenset[str] = frozenset()
-# Per-listener overrides (listener.name.<name>.<key>) are accepted and ignored likewise.
+# Per-listener overrides (listener.name.<name>.<key>) of keys kbroker does not know are accepted and ignored likewise.
 IGNORED_PREFIXES: tuple[str, ...] = ("listener.name.",)
 
 # What Kafka's own sample server.properties sets for one node, so `kbroker serve` works as is:

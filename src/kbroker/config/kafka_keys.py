@@ -10,12 +10,11 @@ Loading one of these from a file logs that it has no effect in kbroker.
 from __future__ import annotations
 
 from kbroker.config.broker import (
-    BOOLEAN, CLASS, CLUSTER, DOUBLE, HIGH, INT, INT_MAX, LIST, LONG, LONG_MAX, LOW, MEDIUM, PER_BROKER,
-    SECURITY_PROTOCOLS, SHORT, STRING, WEEK_MS, d,
+    BOOLEAN, CLASS, CLUSTER, DOUBLE, HIGH, INT, INT_MAX, LIST, LONG, LONG_MAX, LOW, MEDIUM, PASSWORD, PER_BROKER,
+    SHORT, STRING, WEEK_MS, d,
 )
-from kbroker.config.definitions import Check, ConfigDef, ConfigType, OneOf, Range
+from kbroker.config.definitions import Check, ConfigDef, OneOf, Range
 
-PASSWORD = ConfigType.PASSWORD
 # Kafka's thread pool sizes where -1 means "same as remote.log.manager.thread.pool.size".
 POOL_OR_DEFAULT = Check(lambda v: None if v == -1 or v >= 1 else f"value {v} is not -1 or at least 1", "-1 or [1,...]")
 # Kafka refuses these without a listener.name.<listener>. prefix in a dynamic update
@@ -67,9 +66,6 @@ KAFKA_ONLY_CONFIGS: tuple[ConfigDef, ...] = (
     d("zookeeper.metadata.migration.min.batch.size", INT, 200, MEDIUM, "Smallest batch written while migrating from ZooKeeper.",
       Range(1), internal=True),
     # -- between brokers: listener, protocol, controlled shutdown, leadership, replica moves
-    d("inter.broker.listener.name", STRING, None, MEDIUM, "Listener brokers use with each other; unset follows security.inter.broker.protocol."),
-    d("security.inter.broker.protocol", STRING, "PLAINTEXT", MEDIUM, "Security protocol between brokers when no inter-broker listener is named.",
-      OneOf(SECURITY_PROTOCOLS)),
     d("inter.broker.protocol.version", STRING, "4.0-IV0", MEDIUM, "Protocol version brokers speak with each other in a ZooKeeper cluster."),
     d("control.plane.listener.name", STRING, None, HIGH, "A listener of its own for controller requests in a ZooKeeper cluster."),
     d("unclean.leader.election.interval.ms", LONG, 300000, MEDIUM, "How often partitions are checked for an unclean election.",
@@ -96,18 +92,13 @@ KAFKA_ONLY_CONFIGS: tuple[ConfigDef, ...] = (
     # -- authentication: principals, SASL, TLS
     d("principal.builder.class", CLASS, "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder", MEDIUM,
       "Class turning an authenticated connection into a principal.", None, PER_BROKER),
-    d("ssl.principal.mapping.rules", STRING, "DEFAULT", LOW, "Rules turning a client certificate's distinguished name into a user name."),
     d("security.providers", STRING, None, LOW, "Java security provider creator classes, comma-separated."),
-    d("connections.max.reauth.ms", LONG, 0, MEDIUM, "Longest a SASL session lasts before the client must authenticate again; 0 means forever."),
-    d("sasl.enabled.mechanisms", LIST, ("GSSAPI",), MEDIUM, "SASL mechanisms the broker accepts.", None, PER_BROKER),
     d("sasl.mechanism.inter.broker.protocol", STRING, "GSSAPI", MEDIUM, "SASL mechanism between brokers.", None, PER_BROKER),
     d("sasl.mechanism.controller.protocol", STRING, "GSSAPI", HIGH, "SASL mechanism towards the controllers."),
-    d("sasl.jaas.config", PASSWORD, None, MEDIUM, "JAAS login configuration, in JAAS file syntax.", None, PER_BROKER),
     d("sasl.server.callback.handler.class", CLASS, None, MEDIUM, "Class answering server-side SASL callbacks."),
     d("sasl.client.callback.handler.class", CLASS, None, MEDIUM, "Class answering client-side SASL callbacks."),
     d("sasl.login.class", CLASS, None, MEDIUM, "Class performing the SASL login."),
     d("sasl.login.callback.handler.class", CLASS, None, MEDIUM, "Class answering SASL login callbacks."),
-    d("sasl.server.max.receive.size", INT, 512 * 1024, MEDIUM, "Largest SASL packet accepted before authentication completes."),
     d("sasl.kerberos.service.name", STRING, None, MEDIUM, "Kerberos principal name the broker runs as.", None, PER_BROKER),
     d("sasl.kerberos.kinit.cmd", STRING, "/usr/bin/kinit", MEDIUM, "Path of the kinit command.", None, PER_BROKER),
     d("sasl.kerberos.ticket.renew.window.factor", DOUBLE, 0.8, MEDIUM, "Renew a Kerberos ticket once this share of its life has passed.",
@@ -135,27 +126,10 @@ KAFKA_ONLY_CONFIGS: tuple[ConfigDef, ...] = (
     d("sasl.oauthbearer.clock.skew.seconds", INT, 30, LOW, "Clock difference allowed when checking a token's times."),
     d("sasl.oauthbearer.expected.audience", LIST, None, LOW, "Audiences a token must name, comma-separated."),
     d("sasl.oauthbearer.expected.issuer", STRING, None, LOW, "Issuer a token must name."),
-    d("ssl.protocol", STRING, "TLSv1.3", MEDIUM, "TLS protocol the SSL context is made for.", None, PER_BROKER),
     d("ssl.provider", STRING, None, MEDIUM, "Java security provider for TLS; unset means the JVM's default.", None, PER_BROKER),
-    d("ssl.cipher.suites", LIST, (), MEDIUM, "Cipher suites allowed; empty allows all that TLS offers.", None, PER_BROKER),
-    d("ssl.enabled.protocols", LIST, ("TLSv1.2", "TLSv1.3"), MEDIUM, "TLS versions accepted on connections.", None, PER_BROKER),
-    d("ssl.keystore.type", STRING, "JKS", MEDIUM, "Format of the key store (JKS, PKCS12 or PEM).", None, PER_BROKER),
-    d("ssl.keystore.location", STRING, None, MEDIUM, "Key store file holding the broker's certificate and key.", None, PER_BROKER),
-    d("ssl.keystore.password", PASSWORD, None, MEDIUM, "Password of the key store file.", None, PER_BROKER),
-    d("ssl.key.password", PASSWORD, None, MEDIUM, "Password of the private key.", None, PER_BROKER),
-    d("ssl.keystore.key", PASSWORD, None, MEDIUM, "The private key in PEM, in place of a key store file.", None, PER_BROKER),
-    d("ssl.keystore.certificate.chain", PASSWORD, None, MEDIUM, "The certificate chain in PEM, in place of a key store file.", None, PER_BROKER),
-    d("ssl.truststore.type", STRING, "JKS", MEDIUM, "Format of the trust store.", None, PER_BROKER),
-    d("ssl.truststore.location", STRING, None, MEDIUM, "Trust store file holding the certificates to trust.", None, PER_BROKER),
-    d("ssl.truststore.password", PASSWORD, None, MEDIUM, "Password of the trust store file.", None, PER_BROKER),
-    d("ssl.truststore.certificates", PASSWORD, None, MEDIUM, "Trusted certificates in PEM, in place of a trust store file.", None, PER_BROKER),
     d("ssl.keymanager.algorithm", STRING, "SunX509", MEDIUM, "Key manager algorithm for TLS.", None, PER_BROKER),
     d("ssl.trustmanager.algorithm", STRING, "PKIX", MEDIUM, "Trust manager algorithm for TLS.", None, PER_BROKER),
-    d("ssl.endpoint.identification.algorithm", STRING, "https", LOW, "Check the peer's host name against its certificate (https), or not (empty).",
-      None, PER_BROKER),
     d("ssl.secure.random.implementation", STRING, None, LOW, "SecureRandom implementation used for TLS.", None, PER_BROKER),
-    d("ssl.client.auth", STRING, "none", MEDIUM, "Whether TLS clients must (required), may (requested) or need not present a certificate.",
-      OneOf(("required", "requested", "none")), PER_BROKER),
     d("ssl.engine.factory.class", CLASS, None, LOW, "Class making TLS engines in place of the default one.", None, PER_BROKER),
     d("ssl.allow.dn.changes", BOOLEAN, False, LOW, "Let a reloaded key store change the certificate's distinguished name."),
     d("ssl.allow.san.changes", BOOLEAN, False, LOW, "Let a reloaded key store change the certificate's alternative names."),

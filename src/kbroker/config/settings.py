@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from kbroker.config.broker import (
-    BROKER_CONFIGS, DEV_PROFILE, IGNORED_KEYS, IGNORED_PREFIXES, LONG_MAX, parse_listeners, parse_protocol_map,
+    BROKER_CONFIGS, DEV_PROFILE, IGNORED_KEYS, IGNORED_PREFIXES, LONG_MAX, SASL_MECHANISMS, parse_listeners,
+    parse_protocol_map,
 )
 from kbroker.config.definitions import ConfigDef, ConfigError, ConfigSource, ConfigType, UpdateMode
 from kbroker.config.kafka_keys import KAFKA_ONLY_CONFIGS
@@ -46,6 +47,28 @@ _BROKER_SYNONYMS: dict[str, tuple[str, ...]] = {
 # Keys naming the same setting: a value set under one name in a higher layer hides the dev
 # profile's value under the other, so a file with log.dir or broker.id still means what it says.
 _SAME_SETTING = {"log.dir": "log.dirs", "broker.id": "node.id"}
+
+
+# listener.name.<listener>.[<sasl mechanism>.]<key>: a key for one listener, or one mechanism on it.
+_LISTENER_PREFIX = "listener.name."
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One listener: its name, its security protocol and the address it binds (empty host: all)."""
+
+    name: str
+    protocol: str
+    host: str
+    port: int
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +125,11 @@ class BrokerConfig(Mapping[str, Any]):
         self._dynamic_broker: dict[str, Any] = {}
         self._dynamic_default: dict[str, Any] = {}
         self.ignored: dict[str, str] = {}
+        self._per_listener: dict[tuple[str, str], Any] = {}  # (LISTENER, [mechanism.]key) -> typed value
         for key, raw in (static or {}).items():
             key = _canonical_key(key.strip())
+            if key.startswith(_LISTENER_PREFIX) and self._set_per_listener(key, raw):
+                continue
             if key in BROKER_DEFS:
                 self._static[key] = BROKER_DEFS[key].parse(raw)
                 if key in _INERT_KEYS:
@@ -117,6 +143,33 @@ class BrokerConfig(Mapping[str, Any]):
             if first in self._static and second not in self._static:
                 self._static[second] = self._static[first]
         self._check_together()
+
+    def _set_per_listener(self, key: str, raw: Any) -> bool:
+        """Keep listener.name.<l>.<key> typed; False for a key kbroker does not know (it is ignored)."""
+        listener, _, rest = key[len(_LISTENER_PREFIX):].partition(".")
+        mechanism, _, base = rest.partition(".")
+        name = rest if rest in BROKER_DEFS else base if mechanism.upper() in SASL_MECHANISMS else None
+        if not listener or name not in BROKER_DEFS:
+            return False
+        try:
+            self._per_listener[(listener.upper(), rest)] = BROKER_DEFS[name].parse(raw)
+        except ConfigError as exc:
+            raise ConfigError(key, exc.reason) from None
+        return True
+
+    def for_listener(self, listener: str, key: str, mechanism: str | None = None) -> Any:
+        """`key` on one listener: listener.name.<l>.<mechanism>.<key>, listener.name.<l>.<key>, then the broker's."""
+        found = self._listener_override(listener, key, mechanism)
+        return self._per_listener[(listener.upper(), found)] if found else self[key]
+
+    def listener_key_name(self, listener: str, key: str, mechanism: str | None = None) -> str:
+        """The name under which `key` is set for `listener`, as an error about its value should say it."""
+        found = self._listener_override(listener, key, mechanism)
+        return f"{_LISTENER_PREFIX}{listener.lower()}.{found}" if found else key
+
+    def _listener_override(self, listener: str, key: str, mechanism: str | None) -> str | None:
+        candidates = ([f"{mechanism.lower()}.{key}"] if mechanism else []) + [key]
+        return next((rest for rest in candidates if (listener.upper(), rest) in self._per_listener), None)
 
     # -- mapping access
 
@@ -170,9 +223,23 @@ class BrokerConfig(Mapping[str, Any]):
 
     @property
     def listener(self) -> tuple[str, int]:
-        """(host, port) of the first listener, the one kbroker serves."""
+        """(host, port) of the first listener."""
         _, host, port = self.listeners[0]
         return host, port
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """Every listener with its security protocol, in the order `listeners` names them."""
+        protocols = parse_protocol_map(self["listener.security.protocol.map"])
+        return [Endpoint(name, protocols[name], host, port) for name, host, port in self.listeners]
+
+    @property
+    def inter_broker_listener(self) -> str | None:
+        """The listener brokers reach each other on: inter.broker.listener.name, else the first listener
+        of security.inter.broker.protocol; None when there is none."""
+        if self["inter.broker.listener.name"]:
+            return self["inter.broker.listener.name"].upper()
+        return next((e.name for e in self.endpoints if e.protocol == self["security.inter.broker.protocol"]), None)
 
     @property
     def advertised_listeners(self) -> list[tuple[str, str, int]]:
@@ -183,11 +250,17 @@ class BrokerConfig(Mapping[str, Any]):
 
     @property
     def advertised_listener(self) -> tuple[str, int]:
-        """(host, port) advertised for the served listener; port 0 means 'the port actually bound'."""
-        name = self.listeners[0][0]
+        """(host, port) advertised for the first listener; port 0 means 'the port actually bound'."""
+        return self.advertised_endpoint(self.listeners[0][0])
+
+    def advertised_endpoint(self, name: str) -> tuple[str, int]:
+        """(host, port) advertised for listener `name`: its advertised.listeners entry, else its own address."""
         entries = self.advertised_listeners
-        _, host, port = next((entry for entry in entries if entry[0] == name), entries[0])
-        return host, port
+        found = next((entry for entry in entries if entry[0] == name), None)
+        if found is None:  # advertised.listeners leaves this listener out: Kafka advertises it as it binds
+            found = next(entry for entry in self.listeners if entry[0] == name)
+            return found[1] or socket.getfqdn(), found[2]
+        return found[1], found[2]
 
     @property
     def socket_request_max_bytes(self) -> int:
@@ -211,6 +284,8 @@ class BrokerConfig(Mapping[str, Any]):
         missing = [name for name in names if name not in protocols]
         if missing:
             raise ConfigError("listener.security.protocol.map", f"no security protocol for listener {missing[0]}")
+        if self["zookeeper.connect"]:
+            self._check_inter_broker_listener(names)
         for name, host, _ in self.advertised_listeners:
             if name not in names:
                 raise ConfigError("advertised.listeners", f"listener {name} is not among the listeners")
@@ -233,6 +308,18 @@ class BrokerConfig(Mapping[str, Any]):
             raise ConfigError("group.consumer.heartbeat.interval.ms", "must be less than group.consumer.session.timeout.ms")
         if self["log.cleaner.min.compaction.lag.ms"] > self["log.cleaner.max.compaction.lag.ms"]:
             raise ConfigError("log.cleaner.min.compaction.lag.ms", "must not exceed log.cleaner.max.compaction.lag.ms")
+
+    def _check_inter_broker_listener(self, names: list[str]) -> None:
+        """A cluster's brokers replicate over one of the listeners, and kbroker's inter-broker client
+        speaks PLAINTEXT only."""
+        name = self.inter_broker_listener
+        if name is None or name not in names:
+            raise ConfigError("inter.broker.listener.name", "brokers need a listener to reach each other: name one of "
+                              f"{', '.join(names)}, or add a {self['security.inter.broker.protocol']} listener")
+        protocol = next(e.protocol for e in self.endpoints if e.name == name)
+        if protocol != "PLAINTEXT":
+            raise ConfigError("inter.broker.listener.name", f"listener {name} is {protocol}; kbroker's brokers talk to "
+                              "each other over PLAINTEXT: name a PLAINTEXT listener")
 
     # -- dynamic updates (AlterConfigs / IncrementalAlterConfigs on a broker resource)
 

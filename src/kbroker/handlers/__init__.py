@@ -20,6 +20,8 @@ from kbroker.handlers import (  # noqa: F401 - imported for their registrations
     producer_ids,
     quotas,
     reassignments,
+    sasl,
+    scram_credentials,
     share,
     topic_partitions,
     topics,

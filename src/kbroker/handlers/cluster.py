@@ -30,6 +30,6 @@ def describe_cluster(ctx: RequestContext, request: DescribeClusterRequest) -> De
         cluster_id=broker.cluster_id,
         controller_id=broker.controller_id,
         brokers=[DescribeClusterResponse.DescribeClusterBroker(broker_id=node_id, host=host, port=port, rack=rack)
-                 for node_id, host, port, rack in broker.live_brokers()],
+                 for node_id, host, port, rack in broker.live_brokers(ctx.listener)],
         cluster_authorized_operations=cluster_operations(ctx, request.include_cluster_authorized_operations),
     )

@@ -16,8 +16,10 @@ class RequestContext:
     broker: Node
     header: RequestHeader
     client_host: str
-    #: Who the connection authenticated as ("User:ANONYMOUS" when it did not), as ACLs name principals.
+    #: Who sent the request: the connection's authenticated principal.
     principal: str = "User:ANONYMOUS"
+    #: The name of the listener the request came in on (None where no listener is involved).
+    listener: str | None = None
     #: Set by a handler to have the connection closed after the response (or instead of it).
     close_connection: bool = False
     #: (partition answer, future of its acks=all outcome) for a produce that waits for replication.

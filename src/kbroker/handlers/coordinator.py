@@ -39,7 +39,7 @@ def locate(ctx: RequestContext, key: str, key_type: int) -> FindCoordinatorRespo
         where = ctx.broker.offsets_partition(key)
     else:
         where = (TRANSACTION_STATE_TOPIC, ctx.broker.txn_log.partition_of(key))
-    found = ctx.broker.leader_address(*where)
+    found = ctx.broker.leader_address(*where, ctx.listener)
     if found is None:
         return FindCoordinatorResponse.Coordinator(key=key, node_id=-1, host="", port=-1,
                                                    error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE,

@@ -179,7 +179,7 @@ def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: i
     if ctx.api_version >= 16:
         leaders = {data.current_leader.leader_id for _, data in parts if data.error_code in MOVED}
         response.node_endpoints = [FetchResponse.NodeEndpoint(node_id=node_id, host=host, port=port, rack=rack)
-                                   for node_id, host, port, rack in ctx.broker.endpoints(leaders)]
+                                   for node_id, host, port, rack in ctx.broker.endpoints(leaders, ctx.listener)]
     return response
 
 

@@ -99,7 +99,7 @@ def metadata(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
                 topic.topic_authorized_operations = operations(ctx, Resource.TOPIC, topic.name)
     return MetadataResponse(
         brokers=[MetadataResponse.MetadataResponseBroker(node_id=node_id, host=host, port=port, rack=rack)
-                 for node_id, host, port, rack in broker.live_brokers()],
+                 for node_id, host, port, rack in broker.live_brokers(ctx.listener)],
         cluster_id=broker.cluster_id,
         controller_id=broker.controller_id,
         topics=topics,

@@ -117,7 +117,7 @@ def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | A
         leaders = {p.current_leader.leader_id for t in responses for p in t.partition_responses
                    if p.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER}
         response.node_endpoints = [ProduceResponse.NodeEndpoint(node_id=node_id, host=host, port=port, rack=rack)
-                                   for node_id, host, port, rack in ctx.broker.endpoints(leaders)] if leaders else []
+                                   for node_id, host, port, rack in ctx.broker.endpoints(leaders, ctx.listener)] if leaders else []
     if ctx.replication_waits:
         return replicated(response, ctx.replication_waits, request.timeout_ms)
     return response

@@ -1,17 +1,19 @@
-"""Security: the ACL authorizer and where its ACLs are kept."""
+"""Security: TLS contexts, SASL mechanisms and the principals they establish on the listeners;
+the ACL authorizer and where its ACLs are kept."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kbroker.security.acls import ANONYMOUS
 from kbroker.security.authorizer import Authorizer, parse_super_users
 from kbroker.security.store import AclFile
 
 if TYPE_CHECKING:
     from kbroker.config import BrokerConfig
 
-__all__ = ["Authorizer", "authorizer_for"]
+__all__ = ["ANONYMOUS", "Authorizer", "authorizer_for"]
 
 
 def authorizer_for(config: BrokerConfig, data_dir: Path) -> Authorizer | None:

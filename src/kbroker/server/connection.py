@@ -6,6 +6,11 @@ order their requests came. Handlers that answer at once are called straight from
 `data_received`, without a task per request, and the answers to all the frames one read
 brought leave in one write: one send system call (and one wake-up of the client) instead of
 one per answer.
+
+On a TLS listener the connection first completes its TLS handshake (`start_tls`, so that a failed
+handshake is logged); on a SASL listener a `SaslAuthenticator` answers the exchange before any
+other request reaches a handler. A connection's principal is what authenticated it: the SASL user,
+else a mutual-TLS client's certificate name, else User:ANONYMOUS.
 """
 
 from __future__ import annotations
@@ -26,23 +31,33 @@ from kproto.protocol import API_VERSIONS_KEY, decode_request_header, encode_resp
 from kbroker.handlers.api_versions import supported_versions
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import HANDLERS
-from kbroker.security.acls import ANONYMOUS
+from kbroker.security import ANONYMOUS
+from kbroker.security.authenticator import SASL_HANDSHAKE, SaslAuthenticator, SaslRefused
+from kbroker.security.principal import NoMatchingRule, tls_principal
 
 if TYPE_CHECKING:
     from kbroker.node import Node
+    from kbroker.security.listener import ListenerSecurity
 
 log = logging.getLogger("kbroker.server")
 SIZE = struct.Struct(">i")
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, broker: Node) -> None:
+    def __init__(self, broker: Node, security: ListenerSecurity | None = None) -> None:
         self.broker = broker
         self.reader = FrameReader(max_size=broker.config.socket_request_max_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.client_host = ""
-        self.principal = ANONYMOUS  # who the client authenticated as; the authorizer judges requests by it
+        self.security = security
+        self.listener = security.endpoint.name if security else None
+        self.tls_principal: str | None = None
+        self.handshaking = False  # the TLS handshake is done, but start_tls has not handed over its transport yet
+        self.sasl: SaslAuthenticator | None = None
+        if security is not None and security.endpoint.sasl:
+            self.sasl = SaslAuthenticator(security, broker.scram.get)
+            self.reader.max_size = min(self.reader.max_size, security.max_receive_size)
         self.busy = False  # a handler is awaiting; later frames wait their turn
         self.write_paused = False
         self.read_paused = False
@@ -58,6 +73,42 @@ class Connection(asyncio.Protocol):
         self.client_host = str(peer[0])
         self.peer = f"{peer[0]}:{peer[1]}"
         self.broker.connections.add(self)
+        if self.security is not None and self.security.tls is not None:
+            transport.pause_reading()  # no byte of the handshake may reach data_received
+            self.handshaking = True
+            asyncio.get_running_loop().create_task(self.start_tls(transport))
+
+    async def start_tls(self, raw: asyncio.Transport) -> None:
+        """Take the TLS handshake over from asyncio's server, so that a failure is logged, in one line."""
+        assert self.security is not None and self.security.tls is not None
+        try:
+            tls = await asyncio.get_running_loop().start_tls(raw, self, self.security.tls, server_side=True)
+        except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+            log.warning("TLS handshake with %s on listener %s failed: %s", self.peer, self.listener, exc or type(exc).__name__)
+            raw.close()
+            self.connection_lost(None)
+            return
+        self.handshaking = False
+        if tls is None or self.closed:
+            return
+        self.transport = tls
+        ssl_object = tls.get_extra_info("ssl_object")
+        try:
+            self.tls_principal = tls_principal(self.security.principal_rules,
+                                               ssl_object.getpeercert(binary_form=True) if ssl_object else None)
+        except NoMatchingRule as exc:
+            self.abort(f"TLS client certificate refused: {exc}")
+            return
+        if self.tls_principal is not None:
+            log.info("TLS client %s on listener %s is %s", self.peer, self.listener, self.tls_principal)
+        self.process()  # requests that came with the end of the handshake
+
+    @property
+    def principal(self) -> str:
+        """Who this connection is: the SASL user, the TLS client certificate's name, or User:ANONYMOUS."""
+        if self.sasl is not None:
+            return self.sasl.principal
+        return self.tls_principal or ANONYMOUS
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -89,7 +140,7 @@ class Connection(asyncio.Protocol):
 
     def process(self) -> None:
         """Handle every complete frame, until one needs to wait or the peer must drain."""
-        while not (self.busy or self.closed or self.write_paused):
+        while not (self.busy or self.closed or self.write_paused or self.handshaking):
             try:
                 frame = self.reader.next_frame()
             except ProtocolError as exc:
@@ -106,6 +157,9 @@ class Connection(asyncio.Protocol):
 
     def handle_frame(self, frame: bytes) -> None:
         started = time.perf_counter()
+        if self.sasl is not None and self.sasl.wants_bare_token:
+            self.answer_bare_token(frame)
+            return
         try:
             header, pos = decode_request_header(frame)
         except UnsupportedVersionError as exc:
@@ -132,7 +186,9 @@ class Connection(asyncio.Protocol):
         except ProtocolError as exc:
             self.abort(f"malformed request: {exc}")
             return
-        ctx = RequestContext(self.broker, header, self.client_host, self.principal)
+        ctx = RequestContext(self.broker, header, self.client_host, principal=self.principal, listener=self.listener)
+        if self.sasl is not None and self.sasl_answers(ctx, request, started):
+            return
         try:
             result = handler.func(ctx, request)
         except Exception:
@@ -186,6 +242,61 @@ class Connection(asyncio.Protocol):
         """Kafka answers an ApiVersions version it does not know in v0, listing what it has."""
         response = ApiVersionsResponse(error_code=ErrorCode.UNSUPPORTED_VERSION, api_keys=supported_versions(self.broker.cluster is not None))
         self.send(encode_response_parts(ResponseHeader(correlation_id=correlation_id), response, API_VERSIONS_KEY, 0))
+
+    # -- SASL
+
+    def sasl_answers(self, ctx: RequestContext, request: Any, started: float) -> bool:
+        """Whether the SASL exchange took this request (answered, or the connection closed for it)."""
+        assert self.sasl is not None
+        api_key = ctx.header.request_api_key
+        if self.sasl.authenticated and self.sasl.expired() and api_key != SASL_HANDSHAKE:
+            self.abort(f"the SASL session of {self.sasl.principal} expired (connections.max.reauth.ms) "
+                       "and the client did not re-authenticate")
+            return True
+        try:
+            if not self.sasl.intercepts(api_key):
+                return False
+            response = self.sasl.answer(api_key, ctx.api_version, request)
+        except SaslRefused as exc:
+            if exc.response is not None:
+                self.respond(ctx, exc.response, started)
+            self.refuse(exc)
+            return True
+        self.respond(ctx, response, started)
+        self.sasl_progressed()
+        return True
+
+    def answer_bare_token(self, token: bytes) -> None:
+        """A token of the unframed exchange after a v0 handshake: answered as a bare size-prefixed token."""
+        assert self.sasl is not None
+        try:
+            answer = self.sasl.bare_token(token)
+        except SaslRefused as exc:
+            self.refuse(exc)
+            return
+        self.send([answer])
+        self.sasl_progressed()
+
+    def sasl_progressed(self) -> None:
+        if self.sasl is not None and self.sasl.authenticated and self.reader.max_size != self.broker.config.socket_request_max_bytes:
+            self.reader.max_size = self.broker.config.socket_request_max_bytes
+            log.info("client %s authenticated on listener %s as %s with %s", self.peer, self.listener,
+                     self.sasl.principal, self.sasl.mechanism)
+
+    def refuse(self, exc: SaslRefused) -> None:
+        """Close after a failed exchange; a failed authentication waits connection.failed.authentication.delay.ms
+        first, as Kafka does, so that guessing passwords is slow."""
+        if not exc.failed_auth:
+            self.abort(str(exc))
+            return
+        assert self.sasl is not None
+        log.info("failed authentication from %s on listener %s with %s: %s", self.peer, self.listener,
+                 self.sasl.mechanism or "no mechanism", exc)
+        self.flush()
+        self.closed = True  # nothing more is read or answered
+        self.transport.pause_reading()
+        delay = self.broker.config["connection.failed.authentication.delay.ms"] / 1000
+        asyncio.get_running_loop().call_later(delay, self.transport.close)
 
     # -- closing
 

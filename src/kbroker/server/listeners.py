@@ -1,41 +1,52 @@
-"""The broker's listeners: a server socket per listen address, a `Connection` per client.
+"""The broker's listeners: server sockets for each of `listeners`, a `Connection` per client.
 
 This is where the node meets its handlers: importing them fills the dispatch table that every
 connection answers from. `Broker` knows no sockets; `kbroker serve` and the test runners hand it
-these listeners to open once its coordinators are loaded and close before it stops.
+these listeners to open once its coordinators are loaded and close before it stops. Each listener
+brings its security (TLS context, SASL mechanisms), built before the broker starts so that a bad
+key store stops it at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from typing import TYPE_CHECKING
 
 import kbroker.handlers  # noqa: F401 - fills the dispatch table
+from kbroker.security.listener import ListenerSecurity, listener_security
 from kbroker.server.connection import Connection
 
 if TYPE_CHECKING:
     from kbroker.node import Node
 
+log = logging.getLogger("kbroker.server")
+
 
 class ClientListeners:
-    """Where clients connect, at the broker's `listeners` address."""
+    """Where clients connect: every listener of the broker's `listeners`."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, security: dict[str, ListenerSecurity] | None = None) -> None:
         self.node = node
+        self.security = listener_security(node.config) if security is None else security
         self.servers: list[asyncio.base_events.Server] = []
 
-    async def open(self) -> int:
-        """Start accepting on every address of the listener; the port (the one bound, for port 0)."""
+    async def open(self) -> dict[str, int]:
+        """Start accepting on every address of every listener; the port each listener bound (by name)."""
         loop = asyncio.get_running_loop()
-        host, port = self.node.config.listener
-        for address in listen_hosts(host):
-            server = await loop.create_server(lambda: Connection(self.node), address, port,
-                                              reuse_address=True, backlog=1024)
-            self.servers.append(server)
-            if port == 0:
-                port = server.sockets[0].getsockname()[1]
-        return port
+        ports = {}
+        for endpoint in self.node.config.endpoints:
+            security, port = self.security[endpoint.name], endpoint.port
+            for address in listen_hosts(endpoint.host):
+                server = await loop.create_server(lambda s=security: Connection(self.node, s), address, port,
+                                                  reuse_address=True, backlog=1024)
+                self.servers.append(server)
+                if port == 0:
+                    port = server.sockets[0].getsockname()[1]
+            ports[endpoint.name] = port
+            log.info("listening on %s://%s:%d (%s)", endpoint.name, endpoint.host, port, endpoint.protocol)
+        return ports
 
     async def close(self) -> None:
         """Stop accepting, and close every client connection."""

@@ -1,4 +1,4 @@
-"""`kbroker configs`: describe and alter topic and broker configs, as kafka-configs does.
+"""`kbroker configs`: describe and alter topic and broker configs, and users' SCRAM credentials, as kafka-configs does.
 
 Changes go through IncrementalAlterConfigs when the broker has it, so keys not named keep their
 values; otherwise through AlterConfigs, sending the resource's current dynamic values along.
@@ -11,6 +11,7 @@ from kproto.messages import AlterConfigsRequest, IncrementalAlterConfigsRequest
 
 from kbroker.tools.admin import BROKER_RESOURCE, TOPIC_RESOURCE, describe_configs
 from kbroker.tools.client import Client, ToolError, check
+from kbroker.tools.scram_users import alter_users, describe_users
 from kbroker.tools.common import (
     bootstrap_option, connect, key_values, one_line_errors, output_option, print_json, split_outside_brackets,
 )
@@ -26,8 +27,8 @@ INCREMENTAL_ALTER_CONFIGS = 44
 @output_option
 @click.option("--describe", "action", flag_value="describe", help="Show the entity's dynamic configs (--all: every config).")
 @click.option("--alter", "action", flag_value="alter", help="Change configs with --add-config / --delete-config.")
-@click.option("--entity-type", type=click.Choice(["topics", "brokers"]), required=True, help="What to configure.")
-@click.option("--entity-name", help="Topic name or broker id (topics: all when left out with --describe).")
+@click.option("--entity-type", type=click.Choice(["topics", "brokers", "users"]), required=True, help="What to configure.")
+@click.option("--entity-name", help="Topic name, broker id or user (topics, users: all when left out with --describe).")
 @click.option("--entity-default", is_flag=True, help="Brokers: the cluster-wide default instead of one broker.")
 @click.option("--add-config", metavar="K=V[,K=V...]", help="Values to set; a list value may be bracketed: k=[a,b].")
 @click.option("--delete-config", metavar="K[,K...]", help="Keys to remove, so they fall back to their defaults.")
@@ -46,6 +47,7 @@ def configs(bootstrap: str, timeout: float, output: str, action: str | None, ent
           --add-config retention.ms=3600000,cleanup.policy=[compact,delete]
       kbroker configs --alter --entity-type topics --entity-name orders --delete-config retention.ms
       kbroker configs --alter --entity-type brokers --entity-default --add-config log.retention.ms=86400000
+      kbroker configs --alter --entity-type users --entity-name alice --add-config 'SCRAM-SHA-512=[password=alice-secret]'
     """
     if action is None:
         raise click.UsageError("give --describe or --alter")
@@ -53,6 +55,9 @@ def configs(bootstrap: str, timeout: float, output: str, action: str | None, ent
         raise click.UsageError("--entity-default is for --entity-type brokers")
     if entity_default and entity_name is not None:
         raise click.UsageError("--entity-name and --entity-default exclude each other")
+    if entity_type == "users":
+        users(bootstrap, timeout, output, action, entity_name, add_config, delete_config)
+        return
     resource_type = TOPIC_RESOURCE if entity_type == "topics" else BROKER_RESOURCE
     with connect(bootstrap, timeout) as client:
         if action == "describe":
@@ -70,6 +75,21 @@ def configs(bootstrap: str, timeout: float, output: str, action: str | None, ent
     what = {("topics", False): f"config for topic {name}", ("brokers", False): f"config for broker {name}",
             ("brokers", True): "default config for brokers in the cluster"}[(entity_type, entity_default)]
     click.echo(f"Completed updating {what}.")
+
+
+def users(bootstrap: str, timeout: float, output: str, action: str, name: str | None, add_config: str | None,
+          delete_config: str | None) -> None:
+    with connect(bootstrap, timeout) as client:
+        if action == "describe":
+            describe_users(client, name, output)
+            return
+        if name is None:
+            raise click.UsageError("--alter needs --entity-name")
+        if not add_config and not delete_config:
+            raise click.UsageError("--alter needs --add-config and/or --delete-config")
+        alter_users(client, name, key_values(add_config, "--add-config") if add_config else {},
+                    [k.strip() for k in split_outside_brackets(delete_config)] if delete_config else [])
+    click.echo(f"Completed updating config for user {name}.")
 
 
 def entity_names(client: Client, entity_type: str, name: str | None, default: bool) -> list[str]:
