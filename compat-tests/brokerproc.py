@@ -86,7 +86,6 @@ class BrokerProcess:
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "broker.log"
         self.config = dict(config or {})
-        self.extra_args: list[str] = []  # more `kbroker serve` options, e.g. --metrics-port
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.port: int | None = None
@@ -190,7 +189,6 @@ class BrokerProcess:
         argv = [sys.executable, "-m", "kbroker", "serve", "--listen", listen, "--data-dir", str(self.data_dir)]
         for key, value in self.config.items():
             argv += ["--set", f"{key}={value.replace('{port}', str(self.port))}"]  # a value may name the port
-        argv += self.extra_args
         return argv, re.escape(f"kbroker ready on {listen}")
 
     def _note(self, text: str) -> None:

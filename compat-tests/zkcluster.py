@@ -13,12 +13,13 @@ from typing import Mapping
 from kbroker.testing.cluster import KBrokerCluster
 from kbroker.testing.zookeeper import zookeeper_available
 
-__all__ = ["Cluster", "zookeeper_available"]
+__all__ = ["Cluster", "zookeeper_available"]  # the soak and bench.replication check before they start
 
 
 class Cluster(KBrokerCluster):
     """ZooKeeper and `size` brokers with ids 1..size in `workdir`; `brokers[id]` is each broker."""
 
     def __init__(self, workdir: Path, size: int = 3, config: Mapping[str, str] | None = None,
-                 chroot: str = "/kbroker") -> None:
-        super().__init__(size, config, data_dir=workdir, chroot=chroot)
+                 chroot: str = "/kbroker", metrics: bool = False) -> None:
+        super().__init__(size, config, data_dir=workdir, chroot=chroot, metrics=metrics)
+        self.workdir = Path(workdir)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -73,6 +72,12 @@ class ClusterBroker:
         return self.launch.data_dir
 
     @property
+    def log_path(self) -> Path:
+        """Everything the broker logged, across its restarts."""
+        assert self.launch.log_path is not None
+        return self.launch.log_path
+
+    @property
     def host(self) -> str:
         return self.launch.host
 
@@ -84,6 +89,13 @@ class ClusterBroker:
     def bootstrap_server(self) -> str:
         """`host:port` of this broker for a client."""
         return client_address(self.host, self.port)
+
+    @property
+    def metrics_url(self) -> str:
+        """The broker's Prometheus endpoint, when the cluster was made with `metrics=True`."""
+        if self.launch.metrics_port is None:
+            raise RuntimeError("the cluster runs without metrics; pass metrics=True")
+        return f"http://{split_address(self.bootstrap_server)[0]}:{self.launch.metrics_port}/metrics"
 
     @property
     def running(self) -> bool:
@@ -132,12 +144,13 @@ class KBrokerCluster(clients.ClientHelpers):
     created with the default replication factor, min(brokers, 3), before `start()` returns.
     `base_port` 0 gives each broker a free port; otherwise broker N listens on base_port + N - 1.
     `data_dir` is kept; without it a temporary folder is removed at stop unless `keep_data`.
+    `metrics=True` has each broker serve Prometheus metrics at `brokers[id].metrics_url`.
     """
 
     def __init__(self, brokers: int = 3, config: Mapping[str, Any] | None = None,
                  topics: Mapping[str, int] | Iterable[str] | None = None, *, data_dir: str | Path | None = None,
                  keep_data: bool = False, host: str = HOST, base_port: int = 0, chroot: str = "/kbroker",
-                 client_library: str = clients.AUTO, startup_timeout: float = 60.0,
+                 metrics: bool = False, client_library: str = clients.AUTO, startup_timeout: float = 60.0,
                  stop_timeout: float = 10.0) -> None:
         if brokers < 1:
             raise ValueError("a cluster needs at least one broker")
@@ -148,6 +161,7 @@ class KBrokerCluster(clients.ClientHelpers):
         self.host = host
         self.base_port = base_port
         self.chroot = chroot
+        self.metrics = metrics
         self.client_library = client_library
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
@@ -220,7 +234,7 @@ class KBrokerCluster(clients.ClientHelpers):
         assert self.data_dir is not None and self.zookeeper is not None
         config = {**self.config, "broker.id": str(broker_id), "zookeeper.connect": self.zookeeper_connect}
         port = self.base_port + broker_id - 1 if self.base_port else 0
-        launch = Launch(self.data_dir / f"broker{broker_id}", config, {}, False, self.startup_timeout,
+        launch = Launch(self.data_dir / f"broker{broker_id}", config, {}, self.metrics, self.startup_timeout,
                         self.stop_timeout, port=port, host=self.host,
                         log_path=self.data_dir / f"broker{broker_id}.log")
         return ClusterBroker(broker_id, launch)
@@ -246,7 +260,8 @@ class KBrokerCluster(clients.ClientHelpers):
                 time.sleep(POLL_SECONDS)
 
     def stop(self, broker_id: int | None = None) -> None:
-        """Stop the whole cluster (brokers at once, then ZooKeeper; a temporary folder is removed),
+        """Stop the whole cluster (brokers one by one, the controller last, then ZooKeeper; a temporary
+        folder is removed),
         or with `broker_id` that broker alone by SIGTERM, returning when the cluster has noticed."""
         if broker_id is not None:
             self.brokers[broker_id].stop()
@@ -254,14 +269,23 @@ class KBrokerCluster(clients.ClientHelpers):
             return
         self.close_clients()
         try:
-            with ThreadPoolExecutor(max(len(self.brokers), 1)) as pool:
-                list(pool.map(ClusterBroker.stop, self.brokers.values()))
+            for broker in self._stopping_order():
+                broker.stop()
             if self.zookeeper is not None:
                 self.zookeeper.stop(self.stop_timeout)
         finally:
             self.zookeeper = None
             if self._given_dir is None and not self.keep_data and self.data_dir is not None:
                 shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def _stopping_order(self) -> list[ClusterBroker]:
+        """One at a time, the controller last: each hands its leaders to brokers that stay up, and
+        no broker is told to follow a new leader while it is stopping, nor a controller elected."""
+        try:
+            controller = self.controller()
+        except RuntimeError:  # none running, or none answering: the order does not matter
+            controller = None
+        return sorted(self.brokers.values(), key=lambda broker: broker.broker_id == controller)
 
     def __enter__(self) -> KBrokerCluster:
         return self.start()

@@ -64,6 +64,7 @@ def find_zookeeper(environ: dict[str, str] | None = None) -> Installation:
 
 
 def zookeeper_available() -> bool:
+    """Whether `find_zookeeper()` finds one: for tools that check before they start anything."""
     try:
         find_zookeeper()
     except ZooKeeperNotFound:
