@@ -12,11 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from brokerproc import free_port
 from pids import alive
-from zkcluster import zookeeper_available
 
 STARTUP_SECONDS = 60
 
@@ -55,7 +52,6 @@ def read_banner(proc: subprocess.Popen[str]) -> str:
     return "".join(lines)
 
 
-@pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
 def test_starts_three_brokers_and_stops_them_all_on_ctrl_c() -> None:
     base = consecutive_free_ports(3)
     proc = kbroker_cluster("--brokers", "3", "--ephemeral", "--listen-base", f"127.0.0.1:{base}",
@@ -94,7 +90,6 @@ def test_without_zookeeper_it_names_the_package_and_exits_2(tmp_path: Path) -> N
     assert "ZOOKEEPER_HOME" in err and "zookeeper" in err
 
 
-@pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
 def test_a_port_in_use_is_refused_before_anything_starts() -> None:
     base = consecutive_free_ports(2)
     with socket.socket() as taken:

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from test_fixture_sample_project import assert_gone, run_project
-from zkcluster import zookeeper_available
-
-pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
 
 PROJECT_TESTS = '''
 import os
