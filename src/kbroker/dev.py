@@ -54,7 +54,12 @@ def create_start_topics(broker: Broker, topics: Mapping[str, int]) -> None:
 
 def bootstrap_address(broker: Broker) -> str:
     """What a client on this machine puts in bootstrap.servers."""
-    host, port = broker.advertised_address
+    return client_address(*broker.advertised_address)
+
+
+def client_address(host: str, port: int) -> str:
+    """`host:port` for a client on this machine of a broker listening there: a wildcard host is
+    reached as localhost, an IPv6 one in brackets."""
     if host in ("", "0.0.0.0", "::"):
         host = "localhost"
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -63,13 +68,33 @@ def bootstrap_address(broker: Broker) -> str:
 def banner(broker: Broker, topics: Mapping[str, int], ephemeral: bool, metrics_url: str | None) -> str:
     """The start banner: where to connect, where the data is, and the line to paste into a shell."""
     address = bootstrap_address(broker)
-    data = str(Path(broker.config.log_dirs[0]).resolve())
-    rows = [("bootstrap", address), ("data", f"{data} (temporary, removed at exit)" if ephemeral else data)]
+    rows = [("bootstrap", address), data_row(broker.config.log_dirs[0], ephemeral)]
     if topics:
         rows.append(("topics", ", ".join(
             f"{name} ({info.partitions})" for name in topics if (info := broker.topics.get(name)) is not None)))
     if metrics_url:
         rows.append(("metrics", metrics_url))
-    lines = ["kbroker is ready", *(f"  {label:<10} {value}" for label, value in rows), "",
-             f"  export KAFKA_BOOTSTRAP_SERVERS={address}"]
+    return ready_banner("kbroker is ready", rows, address)
+
+
+def ready_banner(title: str, rows: Iterable[tuple[str, str]], bootstrap: str) -> str:
+    """`title`, the labelled rows, and the `export KAFKA_BOOTSTRAP_SERVERS=...` line."""
+    lines = [title, *(f"  {label:<10} {value}" for label, value in rows), "",
+             f"  export KAFKA_BOOTSTRAP_SERVERS={bootstrap}"]
     return "\n".join(lines)
+
+
+def data_row(data_dir: str | Path, ephemeral: bool) -> tuple[str, str]:
+    data = str(Path(data_dir).resolve())
+    return ("data", f"{data} (temporary, removed at exit)" if ephemeral else data)
+
+
+def parse_sets(values: Iterable[str]) -> dict[str, str]:
+    """`--set key=value` options as a dict; ValueError names a malformed one."""
+    pairs = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected key=value, got {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs

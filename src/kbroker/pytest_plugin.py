@@ -1,5 +1,6 @@
-"""pytest fixtures for a real Kafka-protocol broker: `kafka_broker` (one per session) and
-`kafka_broker_function` (one per test).
+"""pytest fixtures for a real Kafka-protocol broker: `kafka_broker` (one per session),
+`kafka_broker_function` (one per test), and `kafka_cluster` (several brokers on a local ZooKeeper,
+one per session, every broker running again at the start of each test).
 
 Installed with kbroker through the `pytest11` entry point, so a project's tests only ask for the
 fixture. Settings come from the command line or the ini file:
@@ -11,6 +12,7 @@ fixture. Settings come from the command line or the ini file:
     kbroker_topics = orders:3 events
     kbroker_keep_data = false
     kbroker_mode = subprocess
+    kbroker_cluster_brokers = 3
 
 `@pytest.mark.kbroker(topics={...}, config={...})` adds to them for one test's
 `kafka_broker_function`. The plugin imports nothing heavy until a fixture is used, since pytest
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 
 if TYPE_CHECKING:
-    from kbroker.testing import KBroker
+    from kbroker.testing import KBroker, KBrokerCluster
 
 _KEPT = pytest.StashKey[list[Path]]()
 _SETTINGS = pytest.StashKey["Settings"]()
@@ -40,6 +42,7 @@ class Settings:
     keep_data: bool = False
     mode: str = "subprocess"
     client_library: str = "auto"
+    cluster_brokers: int = 3
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,12 +55,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Keep the brokers' data folders after the run and list them at the end.")
     group.addoption("--kbroker-mode", choices=("subprocess", "thread"), default=None,
                     help="Run fixture brokers as child processes (default) or on threads of pytest's process.")
+    group.addoption("--kbroker-cluster-brokers", type=int, default=None, metavar="N",
+                    help="Brokers in the kafka_cluster fixture (default 3).")
     parser.addini("kbroker_config", type="linelist", default=[], help="KEY=VALUE broker config lines.")
     parser.addini("kbroker_topics", type="args", default=[], help="NAME[:PARTITIONS] topics created at start.")
     parser.addini("kbroker_keep_data", type="bool", default=False, help="Keep the brokers' data after the run.")
     parser.addini("kbroker_mode", default="subprocess", help="subprocess (default) or thread.")
     parser.addini("kbroker_client_library", default="auto",
                   help="What producer()/consumer()/admin() return: auto, confluent-kafka or kafka-python.")
+    parser.addini("kbroker_cluster_brokers", default="3", help="Brokers in the kafka_cluster fixture.")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -71,6 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
         keep_data=config.getini("kbroker_keep_data") if keep is None else keep,
         mode=config.getoption("kbroker_mode") or config.getini("kbroker_mode"),
         client_library=config.getini("kbroker_client_library"),
+        cluster_brokers=config.getoption("kbroker_cluster_brokers") or int(config.getini("kbroker_cluster_brokers")),
     )
     config.stash[_KEPT] = []
 
@@ -80,6 +87,15 @@ def _split_pair(item: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise pytest.UsageError(f"kbroker config: expected KEY=VALUE, got {item!r}")
     return key.strip(), value.strip()
+
+
+def _data_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str) -> Path | None:
+    """Under pytest's temporary folder, listed at the end, when data is kept; else None (removed at stop)."""
+    if not request.config.stash[_SETTINGS].keep_data:
+        return None
+    data_dir = tmp_path_factory.mktemp(re.sub(r"\W+", "_", name)[-60:] or "kbroker")
+    request.config.stash[_KEPT].append(data_dir)
+    return data_dir
 
 
 def _broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str) -> KBroker:
@@ -93,10 +109,7 @@ def _broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if marker is not None:
         topics.update(topic_specs(marker.kwargs.get("topics")))
         config.update(marker.kwargs.get("config") or {})
-    data_dir = None
-    if settings.keep_data:
-        data_dir = tmp_path_factory.mktemp(re.sub(r"\W+", "_", name)[-60:] or "kbroker")
-        request.config.stash[_KEPT].append(data_dir)
+    data_dir = _data_dir(request, tmp_path_factory, name)
     return KBroker(topics=topics, config=config, mode=settings.mode, data_dir=data_dir,  # type: ignore[arg-type]
                    client_library=settings.client_library)
 
@@ -114,6 +127,26 @@ def kafka_broker_function(request: pytest.FixtureRequest,
     """A broker of this test's own, for tests that need an empty broker or a config of their own."""
     with _broker(request, tmp_path_factory, request.node.name) as broker:
         yield broker
+
+
+@pytest.fixture(scope="session")
+def _kbroker_cluster(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[KBrokerCluster]:
+    from kbroker.testing import KBrokerCluster
+
+    settings = request.config.stash[_SETTINGS]
+    with KBrokerCluster(settings.cluster_brokers, settings.config, settings.topics,
+                        data_dir=_data_dir(request, tmp_path_factory, "kafka_cluster"),
+                        client_library=settings.client_library) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def kafka_cluster(_kbroker_cluster: KBrokerCluster) -> KBrokerCluster:
+    """A cluster for the session, with every broker running at the start of each test: a test may
+    kill, stop or restart brokers without touching the next one."""
+    _kbroker_cluster.start_all()
+    return _kbroker_cluster
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -26,7 +26,7 @@ MODES: tuple[str, ...] = ("subprocess", "thread")
 TEST_DEFAULTS: dict[str, str] = {"offsets.topic.num.partitions": "1"}
 
 
-class KBroker:
+class KBroker(clients.ClientHelpers):
     """A kbroker for tests: `start()`/`stop()` or a `with` block; `bootstrap_server` says where it is.
 
     `topics` are created before the broker reports ready: a mapping of name to partitions, or
@@ -48,7 +48,7 @@ class KBroker:
             raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
         self.mode = mode
         self.topics = topic_specs(topics)
-        self.config = {**TEST_DEFAULTS, **{key: _config_text(value) for key, value in (config or {}).items()}}
+        self.config = {**TEST_DEFAULTS, **{key: config_text(value) for key, value in (config or {}).items()}}
         self.keep_data = keep_data
         self.metrics = metrics
         self.client_library = client_library
@@ -118,9 +118,7 @@ class KBroker:
     def stop(self) -> None:
         """Close the clients the helpers made, stop the broker and remove a temporary data folder."""
         runner, self._runner = self._runner, None
-        clients_made, self._clients = self._clients, []
-        for client in clients_made:
-            clients.close_quietly(client)
+        self.close_clients()
         try:
             if runner is not None:
                 runner.stop(self.stop_timeout)
@@ -141,41 +139,20 @@ class KBroker:
         if self._given_dir is None and not self.keep_data and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    # -- conveniences
+    # -- conveniences (and producer(), consumer(), admin() from ClientHelpers)
 
     def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, Any] | None = None,
                      exist_ok: bool = False) -> str:
         """Create a topic over the wire (CreateTopics) and return its name."""
         wire.create_topics(self.host, self.port, {name: partitions},
-                           {k: _config_text(v) for k, v in (config or {}).items()}, exist_ok=exist_ok)
+                           {k: config_text(v) for k, v in (config or {}).items()}, exist_ok=exist_ok)
         return name
-
-    def producer(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        """A producer of the chosen client library; closed by `stop()`."""
-        return self._track(clients.producer(self.bootstrap_server, self._library(), {**(config or {}), **kwargs}))
-
-    def consumer(self, *topics: str, group_id: str | None = None, config: Mapping[str, Any] | None = None,
-                 **kwargs: Any) -> Any:
-        """A consumer subscribed to `topics`, reading from the earliest offset; closed by `stop()`."""
-        return self._track(clients.consumer(self.bootstrap_server, self._library(), group_id, topics,
-                                            {**(config or {}), **kwargs}))
-
-    def admin(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        """An admin client of the chosen client library."""
-        return self._track(clients.admin(self.bootstrap_server, self._library(), {**(config or {}), **kwargs}))
-
-    def _library(self) -> str:
-        return clients.resolve_library(self.client_library)
-
-    def _track(self, client: Any) -> Any:
-        self._clients.append(client)
-        return client
 
     def __repr__(self) -> str:
         where = self.bootstrap_server if self.running else "stopped"
         return f"<KBroker {self.mode} {where} data={self.data_dir}>"
 
 
-def _config_text(value: Any) -> str:
+def config_text(value: Any) -> str:
     """Config values as server.properties would spell them (True -> "true")."""
     return str(value).lower() if isinstance(value, bool) else str(value)

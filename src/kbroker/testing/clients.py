@@ -81,3 +81,38 @@ def close_quietly(client: Any) -> None:
         close(**_CLOSE_ARGS.get(type(client).__name__, {}))
     except Exception:  # a test's teardown must not fail because a client could not say goodbye
         pass
+
+
+class ClientHelpers:
+    """`producer()`, `consumer()` and `admin()` for whatever `bootstrap_server` names, of the library
+    `client_library` chooses; `close_clients()` closes every one made."""
+
+    client_library: str
+    bootstrap_server: str
+    _clients: list[Any]  # set to [] by the class's constructor
+
+    def producer(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """A producer of the chosen client library; closed when the broker stops."""
+        return self._track(producer(self.bootstrap_server, self._library(), {**(config or {}), **kwargs}))
+
+    def consumer(self, *topics: str, group_id: str | None = None, config: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> Any:
+        """A consumer subscribed to `topics`, reading from the earliest offset; closed when the broker stops."""
+        return self._track(consumer(self.bootstrap_server, self._library(), group_id, topics,
+                                    {**(config or {}), **kwargs}))
+
+    def admin(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """An admin client of the chosen client library."""
+        return self._track(admin(self.bootstrap_server, self._library(), {**(config or {}), **kwargs}))
+
+    def close_clients(self) -> None:
+        made, self._clients = self._clients, []
+        for client in made:
+            close_quietly(client)
+
+    def _library(self) -> str:
+        return resolve_library(self.client_library)
+
+    def _track(self, client: Any) -> Any:
+        self._clients.append(client)
+        return client

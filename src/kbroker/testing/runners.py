@@ -13,15 +13,18 @@ import asyncio
 import atexit
 import collections
 import contextlib
+import ctypes
 import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
 from kbroker.config.properties import ENV_PREFIXES
 
@@ -35,9 +38,54 @@ class BrokerStartError(RuntimeError):
     """The broker did not become ready; the message carries the end of its log."""
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on now (the kernel picks it, so parallel test runs differ)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float, kill: bool = False) -> bool:
+    """SIGTERM (or SIGKILL) the PID and wait; SIGKILL if it has not gone within `timeout` seconds.
+    True if it had to be killed after a SIGTERM."""
+    if proc.poll() is not None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        return True
+
+
+PR_SET_PDEATHSIG = 1  # prctl option: the signal Linux sends a child when the thread that made it ends
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: have Linux SIGTERM it if its parent dies without stopping it."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(argv: list[str], output: int | IO[bytes], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A child in a session of its own, so a terminal's Ctrl-C reaches only its owner, which stops it
+    by PID; started from the main thread, it also gets SIGTERM if its owner dies without stopping it."""
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True, preexec_fn=_stop_with_parent if on_main_thread else None)
+
+
 @dataclass
 class Launch:
-    """What to start: the same for both runners, so both modes serve the same broker."""
+    """What to start: the same for both runners, so both modes serve the same broker.
+
+    `port` 0 takes a free port, and after a start holds the one taken, so a restart keeps it;
+    `log_path`, when given, receives everything the broker logs (subprocess mode)."""
 
     data_dir: Path
     config: dict[str, str]
@@ -47,15 +95,18 @@ class Launch:
     stop_timeout: float
     port: int = 0
     metrics_port: int | None = None
+    host: str = HOST
+    log_path: Path | None = None
 
 
 class SubprocessRunner:
-    """`python -m kbroker serve --dev` on port 0; the port comes from its ready line."""
+    """`python -m kbroker serve --dev` on the launch's port (0: any); the port comes from its ready line."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.lines: collections.deque[str] = collections.deque(maxlen=_LOG_LINES)
         self._ready = threading.Event()
+        self._ready_port: int | None = None
         self._reader: threading.Thread | None = None
 
     @property
@@ -63,7 +114,7 @@ class SubprocessRunner:
         return self.proc.pid if self.proc else None
 
     def command(self, launch: Launch) -> list[str]:
-        argv = [sys.executable, "-m", "kbroker", "serve", "--dev", "--listen", f"{HOST}:0",
+        argv = [sys.executable, "-m", "kbroker", "serve", "--dev", "--listen", f"{launch.host}:{launch.port}",
                 "--data-dir", str(launch.data_dir)]
         for name, partitions in launch.topics.items():
             argv += ["--topic", f"{name}:{partitions}"]
@@ -74,53 +125,60 @@ class SubprocessRunner:
         return argv
 
     def start(self, launch: Launch) -> None:
+        self.spawn(launch)
+        self.wait_ready(launch)
+
+    def spawn(self, launch: Launch) -> None:
+        """Start the broker without waiting for it, so that several can start at once."""
         # The test broker is configured by its arguments alone, not by the variables of the shell it runs from.
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
         env["PYTHONUNBUFFERED"] = "1"
-        self.proc = subprocess.Popen(self.command(launch), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=env)
-        _LIVE.add(self)
-        self._reader = threading.Thread(target=self._read, args=(launch,), name=f"kbroker-log-{self.proc.pid}",
+        self.proc = spawn(self.command(launch), subprocess.PIPE, env)
+        track(self)
+        log = open(launch.log_path, "ab") if launch.log_path is not None else None
+        self._reader = threading.Thread(target=self._read, args=(launch, log), name=f"kbroker-log-{self.proc.pid}",
                                         daemon=True)
         self._reader.start()
+
+    def wait_ready(self, launch: Launch) -> None:
+        """Until the broker's ready line; BrokerStartError, with its log, if it exits or takes too long."""
+        assert self.proc is not None
         if not self._ready.wait(launch.startup_timeout):
             self.stop(launch.stop_timeout)
             raise BrokerStartError(f"kbroker was not ready within {launch.startup_timeout}s:\n{self.log_text()}")
-        if not launch.port:
+        if self._ready_port is None:
             code = self.proc.poll()
             self.stop(launch.stop_timeout)
             raise BrokerStartError(f"kbroker exited with status {code} before it was ready:\n{self.log_text()}")
+        launch.port = self._ready_port
 
-    def _read(self, launch: Launch) -> None:
-        """Keep the last lines of the broker's output; note its ports; never let the pipe fill up."""
+    def _read(self, launch: Launch, log: IO[bytes] | None) -> None:
+        """Keep the last lines of the broker's output (and all of it in the log file); note its
+        ports; never let the pipe fill up."""
         assert self.proc is not None and self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            self.lines.append(line)
-            if not self._ready.is_set():
-                if (found := _METRICS.search(line)) is not None:
-                    launch.metrics_port = int(found[2])
-                elif (found := _READY.search(line)) is not None:
-                    launch.port = int(found[2])
-                    self._ready.set()
+        with log if log is not None else contextlib.nullcontext():
+            for raw in self.proc.stdout:
+                if log is not None:
+                    log.write(raw)
+                    log.flush()
+                line = raw.decode(errors="replace").rstrip("\n")
+                self.lines.append(line)
+                if not self._ready.is_set():
+                    if (found := _METRICS.search(line)) is not None:
+                        launch.metrics_port = int(found[2])
+                    elif (found := _READY.search(line)) is not None:
+                        self._ready_port = int(found[2])
+                        self._ready.set()
         self._ready.set()  # EOF: the process is gone, wake a waiting start()
 
-    def stop(self, timeout: float) -> None:
-        """SIGTERM the PID and wait; SIGKILL if it has not gone within `timeout` seconds."""
+    def stop(self, timeout: float, kill: bool = False) -> None:
+        """SIGTERM (or SIGKILL) the PID and wait; SIGKILL if it has not gone within `timeout` seconds."""
         proc, self.proc = self.proc, None
-        _LIVE.discard(self)
+        untrack(self)
         if proc is None:
             return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-                self.lines.append(f"(kbroker did not stop within {timeout}s of SIGTERM; killed)")
+        if stop_process(proc, timeout, kill):
+            self.lines.append(f"(kbroker did not stop within {timeout}s of SIGTERM; killed)")
         if self._reader is not None:
             self._reader.join(timeout)
         if proc.stdout is not None:
@@ -225,11 +283,24 @@ class ThreadRunner:
         return "\n".join(self.lines)
 
 
-_LIVE: set[SubprocessRunner] = set()
+class Stoppable(Protocol):
+    def stop(self, timeout: float) -> None: ...
+
+
+_LIVE: set[Stoppable] = set()
+
+
+def track(child: Stoppable) -> None:
+    """Stop `child` at interpreter exit if its owner has not."""
+    _LIVE.add(child)
+
+
+def untrack(child: Stoppable) -> None:
+    _LIVE.discard(child)
 
 
 @atexit.register
 def _stop_leftovers() -> None:
     """Stop brokers whose owner never called stop(), so no process outlives the test run."""
-    for runner in list(_LIVE):
-        runner.stop(5.0)
+    for child in list(_LIVE):
+        child.stop(5.0)
