@@ -148,7 +148,7 @@ class ClusterMember:
 
     def _elect(self) -> None:
         """Try for /controller now, and again whenever it is vacated."""
-        if self.controller is not None:
+        if self.controller is not None or self._stopping:
             return
         epoch = self.zk.try_become_controller(self.node_id)
         if epoch is not None:

@@ -72,11 +72,13 @@ class ReplicaManager:
         self._acks_waiters: dict[tuple[str, int], list[tuple[int, int, asyncio.Future]]] = {}
         self.fetchers = FetcherManager(self, view, fetch_settings)
         self._tasks: list[asyncio.Task] = []
+        self.stopped = False
 
     def start(self) -> None:
         self._tasks.append(asyncio.get_running_loop().create_task(self._shrink_isr_periodically()))
 
     def stop(self) -> None:
+        self.stopped = True  # a LeaderAndIsr arriving while the broker stops starts no fetcher
         for task in self._tasks:
             task.cancel()
         self.fetchers.stop()
@@ -232,6 +234,8 @@ class ReplicaManager:
     # -- orders from the controller
 
     def apply_leader_and_isr(self, request: LeaderAndIsrRequest) -> LeaderAndIsrResponse:
+        if self.stopped:
+            return LeaderAndIsrResponse(error_code=ErrorCode.BROKER_NOT_AVAILABLE)
         if request.controller_epoch < self.controller_epoch:
             return LeaderAndIsrResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
         self.controller_epoch = request.controller_epoch

@@ -406,7 +406,3 @@ def _has_leaders(broker: ClusterBroker, topic: str) -> bool:
         t.error_code == ErrorCode.NONE and t.partitions and all(p.error_code == ErrorCode.NONE for p in t.partitions)
         for t in answer.topics)
 
-
-def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)

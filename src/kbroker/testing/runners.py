@@ -114,8 +114,9 @@ class SubprocessRunner:
         return self.proc.pid if self.proc else None
 
     def command(self, launch: Launch) -> list[str]:
-        argv = [sys.executable, "-m", "kbroker", "serve", "--dev", "--listen", f"{launch.host}:{launch.port}",
-                "--data-dir", str(launch.data_dir)]
+        argv = [sys.executable, "-m", "kbroker", "serve", "--dev", "--data-dir", str(launch.data_dir)]
+        if "listeners" not in launch.config:  # a config naming its own listeners needs no shorthand
+            argv += ["--listen", f"{launch.host}:{launch.port}"]
         for name, partitions in launch.topics.items():
             argv += ["--topic", f"{name}:{partitions}"]
         for key, value in launch.config.items():
