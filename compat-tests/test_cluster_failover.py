@@ -271,3 +271,16 @@ def test_a_reassignment_under_load_moves_the_replicas_and_keeps_every_record(tmp
         values = read_partitions(cluster.bootstrap_servers, topic, 1, len(load.acked))
         assert len(values) == len(set(values))
         assert set(load.acked) <= set(values)
+
+
+def test_a_broker_keeps_serving_while_zookeeper_is_away_and_still_stops(tmp_path: Path) -> None:
+    """ZooKeeper's absence holds up no client request, and SIGTERM still ends the broker."""
+    with Cluster(tmp_path / "cluster", size=1) as cluster:
+        topic = f"nozk-{uuid.uuid4().hex[:8]}"
+        create_topic(cluster, topic, replication_factor=1)
+        cluster.zookeeper.stop()
+        for i in range(5):
+            assert raw_produce(cluster, 1, topic, 1, b"without-zookeeper-%d" % i) == ErrorCode.NONE
+        broker = cluster.brokers[1]
+        os.kill(broker.pid, signal.SIGTERM)
+        wait_until(lambda: not broker.running, 40, "the broker to stop on SIGTERM")

@@ -31,6 +31,10 @@ from kproto.messages import (
     StopReplicaRequest, UpdateMetadataRequest,
 )
 
+from kazoo.exceptions import KazooException
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.protocol.states import EventType
+
 from kbroker.cluster import elections
 from kbroker.cluster.channels import ChannelManager
 from kbroker.cluster.reassignment import Move, target_problem
@@ -120,7 +124,11 @@ class Controller:
         self.loop.call_soon_threadsafe(self.events.put_nowait, Event(kind, payload))
 
     def _watch(self, kind: str, payload: Any = None) -> Callable[[Any], None]:
-        return lambda _event: self.post(kind, payload)
+        """A ZooKeeper watch posting `kind`; session events (ZooKeeper came or went) change nothing."""
+        def changed(event: Any) -> None:
+            if getattr(event, "type", None) != EventType.NONE:
+                self.post(kind, payload)
+        return changed
 
     async def alter_partition(self, request: AlterPartitionRequest) -> AlterPartitionResponse:
         reply = self.loop.create_future()
@@ -170,6 +178,11 @@ class Controller:
                               }.get(event.kind, AlterPartitionResponse)
                     event.reply.set_result(answer(error_code=ErrorCode.NOT_CONTROLLER))
                 return
+            except (KazooException, KazooTimeoutError) as exc:
+                log.warning("controller event %s failed: ZooKeeper did not answer (%s)", event.kind,
+                            exc or type(exc).__name__)
+                if event.reply is not None and not event.reply.done():
+                    event.reply.set_exception(exc)
             except Exception as exc:
                 log.exception("controller event %s failed", event.kind)
                 if event.reply is not None and not event.reply.done():

@@ -105,6 +105,39 @@ def split_connect(connect: str) -> tuple[str, str]:
     return hosts, (slash + chroot).rstrip("/") if chroot else ""
 
 
+class BoundedCalls:
+    """The kazoo calls the store makes, each given up (KazooTimeoutError) after `timeout` seconds:
+    a plain kazoo call waits for ever while ZooKeeper is unreachable, and some of these run on the
+    broker's event loop."""
+
+    def __init__(self, client: KazooClient, timeout: float) -> None:
+        self.client = client
+        self.timeout = timeout
+
+    def get(self, path: str, watch: Callable | None = None) -> Any:
+        return self.client.get_async(path, watch).get(timeout=self.timeout)
+
+    def get_children(self, path: str, watch: Callable | None = None) -> list[str]:
+        return self.client.get_children_async(path, watch).get(timeout=self.timeout)
+
+    def exists(self, path: str, watch: Callable | None = None) -> Any:
+        return self.client.exists_async(path, watch).get(timeout=self.timeout)
+
+    def create(self, path: str, value: bytes = b"", ephemeral: bool = False, sequence: bool = False,
+               makepath: bool = False) -> str:
+        return self.client.create_async(path, value, ephemeral=ephemeral, sequence=sequence,
+                                        makepath=makepath).get(timeout=self.timeout)
+
+    def set(self, path: str, value: bytes, version: int = -1) -> Any:
+        return self.client.set_async(path, value, version).get(timeout=self.timeout)
+
+    def delete(self, path: str) -> None:
+        self.client.delete_async(path).get(timeout=self.timeout)
+
+    def ensure_path(self, path: str) -> None:
+        self.client.ensure_path_async(path).get(timeout=self.timeout)
+
+
 class ZkStore:
     """A broker's session with ZooKeeper and the reads and writes Kafka's layout needs."""
 
@@ -113,6 +146,7 @@ class ZkStore:
         self.chroot = chroot
         self._hosts = hosts
         self.client = KazooClient(hosts=hosts + chroot, timeout=session_timeout_ms / 1000)
+        self.calls = BoundedCalls(self.client, session_timeout_ms / 1000)
         self._connection_timeout = (connection_timeout_ms or session_timeout_ms) / 1000
         self.on_session_lost: list[Callable[[], None]] = []  # called on kazoo's thread
         self.on_new_session: list[Callable[[], None]] = []  # likewise, once reconnected after a loss
@@ -131,7 +165,7 @@ class ZkStore:
                 bootstrap.close()
         self.client.start(timeout=self._connection_timeout)
         for path in PERSISTENT_PATHS:
-            self.client.ensure_path(path)
+            self.calls.ensure_path(path)
 
     def stop(self) -> None:
         self.client.stop()
@@ -154,10 +188,10 @@ class ZkStore:
     def cluster_id(self, proposed: str) -> str:
         """The cluster's id, set to `proposed` by the first broker that asks."""
         try:
-            self.client.create(CLUSTER_ID, _json({"version": "1", "id": proposed}), makepath=True)
+            self.calls.create(CLUSTER_ID, _json({"version": "1", "id": proposed}), makepath=True)
         except NodeExistsError:
             pass
-        data, _ = self.client.get(CLUSTER_ID)
+        data, _ = self.calls.get(CLUSTER_ID)
         return json.loads(data)["id"]
 
     def register_broker(self, broker_id: int, endpoints: dict[str, tuple[str, str, int]], rack: str | None = None) -> int:
@@ -172,15 +206,15 @@ class ZkStore:
         if rack is None:
             del doc["rack"]
         path = f"{BROKER_IDS}/{broker_id}"
-        self.client.create(path, _json(doc), ephemeral=True)
-        return self.client.exists(path).czxid
+        self.calls.create(path, _json(doc), ephemeral=True)
+        return self.calls.exists(path).czxid
 
     def brokers(self, watch: Callable | None = None) -> dict[int, BrokerRegistration]:
         """The live brokers; `watch` is called once when the set changes."""
         found = {}
-        for child in self.client.get_children(BROKER_IDS, watch=watch):
+        for child in self.calls.get_children(BROKER_IDS, watch=watch):
             try:
-                data, stat = self.client.get(f"{BROKER_IDS}/{child}")
+                data, stat = self.calls.get(f"{BROKER_IDS}/{child}")
             except NoNodeError:
                 continue  # gone since the listing
             doc = json.loads(data)
@@ -196,33 +230,33 @@ class ZkStore:
         """Take /controller if nobody holds it; returns the new controller epoch, or None."""
         doc = {"version": 1, "brokerid": broker_id, "timestamp": str(int(time.time() * 1000))}
         try:
-            self.client.create(CONTROLLER, _json(doc), ephemeral=True)
+            self.calls.create(CONTROLLER, _json(doc), ephemeral=True)
         except NodeExistsError:
             return None
         while True:
             try:
-                data, stat = self.client.get(CONTROLLER_EPOCH)
+                data, stat = self.calls.get(CONTROLLER_EPOCH)
             except NoNodeError:
                 try:
-                    self.client.create(CONTROLLER_EPOCH, b"1")
+                    self.calls.create(CONTROLLER_EPOCH, b"1")
                     self._epoch_version = 0
                     return 1
                 except NodeExistsError:
                     continue
             epoch = int(data) + 1
             try:
-                self._epoch_version = self.client.set(CONTROLLER_EPOCH, str(epoch).encode(), version=stat.version).version
+                self._epoch_version = self.calls.set(CONTROLLER_EPOCH, str(epoch).encode(), version=stat.version).version
                 return epoch
             except BadVersionError:
                 continue
 
     def controller_id(self, watch: Callable | None = None) -> int:
         """The current controller's id, -1 when there is none; `watch` fires when that changes."""
-        stat = self.client.exists(CONTROLLER, watch=watch)
+        stat = self.calls.exists(CONTROLLER, watch=watch)
         if stat is None:
             return -1
         try:
-            data, _ = self.client.get(CONTROLLER)
+            data, _ = self.calls.get(CONTROLLER)
         except NoNodeError:
             return -1
         return int(json.loads(data)["brokerid"])
@@ -231,7 +265,7 @@ class ZkStore:
         """Give up /controller, if this broker holds it."""
         try:
             if self.controller_id() == broker_id:
-                self.client.delete(CONTROLLER)
+                self.calls.delete(CONTROLLER)
         except NoNodeError:
             pass
 
@@ -240,7 +274,7 @@ class ZkStore:
         transaction = self.client.transaction()
         transaction.check(CONTROLLER_EPOCH, self._epoch_version)
         build(transaction)
-        results = transaction.commit()
+        results = transaction.commit_async().get(timeout=self.calls.timeout)
         if any(isinstance(r, BadVersionError) for r in results[:1]):
             raise ControllerMovedError("the controller epoch has moved on")
         for result in results:
@@ -251,11 +285,11 @@ class ZkStore:
     # -- topics
 
     def topic_names(self, watch: Callable | None = None) -> list[str]:
-        return self.client.get_children(TOPICS, watch=watch)
+        return self.calls.get_children(TOPICS, watch=watch)
 
     def topic_assignment(self, topic: str, watch: Callable | None = None) -> TopicAssignment | None:
         try:
-            data, _ = self.client.get(f"{TOPICS}/{topic}", watch=watch)
+            data, _ = self.calls.get(f"{TOPICS}/{topic}", watch=watch)
         except NoNodeError:
             return None
         doc = json.loads(data)
@@ -267,18 +301,18 @@ class ZkStore:
     def create_topic(self, topic: str, assignment: TopicAssignment, configs: dict[str, str]) -> bool:
         """Write a new topic's configs, then its assignment (the controller acts on the latter);
         False when the topic exists already (its configs untouched)."""
-        if self.client.exists(f"{TOPICS}/{topic}"):
+        if self.calls.exists(f"{TOPICS}/{topic}"):
             return False
         self._write_topic_config(topic, configs)
         try:
-            self.client.create(f"{TOPICS}/{topic}", _assignment_json(assignment))
+            self.calls.create(f"{TOPICS}/{topic}", _assignment_json(assignment))
         except NodeExistsError:
             return False
         return True
 
     def set_topic_partitions(self, topic: str, assignment: TopicAssignment) -> None:
         """Grow a topic: the whole assignment, old partitions and new."""
-        self.client.set(f"{TOPICS}/{topic}", _assignment_json(assignment))
+        self.calls.set(f"{TOPICS}/{topic}", _assignment_json(assignment))
 
     def set_reassignment(self, topic: str, assignment: TopicAssignment) -> None:
         """The controller's write of a topic's replicas as a reassignment moves them."""
@@ -286,7 +320,7 @@ class ZkStore:
 
     def topic_config(self, topic: str) -> dict[str, str]:
         try:
-            data, _ = self.client.get(f"{TOPIC_CONFIGS}/{topic}")
+            data, _ = self.calls.get(f"{TOPIC_CONFIGS}/{topic}")
         except NoNodeError:
             return {}
         return dict(json.loads(data).get("config") or {})
@@ -294,36 +328,36 @@ class ZkStore:
     def set_topic_config(self, topic: str, configs: dict[str, str]) -> None:
         """Replace a topic's overrides and announce the change, as Kafka's AdminZkClient does."""
         self._write_topic_config(topic, configs)
-        self.client.create(f"{CONFIG_CHANGES}/config_change_", _json({"version": 2, "entity_path": f"topics/{topic}"}),
+        self.calls.create(f"{CONFIG_CHANGES}/config_change_", _json({"version": 2, "entity_path": f"topics/{topic}"}),
                            sequence=True)
 
     def _write_topic_config(self, topic: str, configs: dict[str, str]) -> None:
         doc = _json({"version": 1, "config": configs})
         path = f"{TOPIC_CONFIGS}/{topic}"
-        if self.client.exists(path):
-            self.client.set(path, doc)
+        if self.calls.exists(path):
+            self.calls.set(path, doc)
         else:
-            self.client.create(path, doc, makepath=True)
+            self.calls.create(path, doc, makepath=True)
 
     def config_changes(self, watch: Callable | None = None) -> list[str]:
-        return sorted(self.client.get_children(CONFIG_CHANGES, watch=watch))
+        return sorted(self.calls.get_children(CONFIG_CHANGES, watch=watch))
 
     def config_change(self, name: str) -> str | None:
         """The entity a change notification names (`topics/<topic>`), None when it is gone."""
         try:
-            data, _ = self.client.get(f"{CONFIG_CHANGES}/{name}")
+            data, _ = self.calls.get(f"{CONFIG_CHANGES}/{name}")
         except NoNodeError:
             return None
         return json.loads(data).get("entity_path")
 
     def request_topic_deletion(self, topic: str) -> None:
         try:
-            self.client.create(f"{DELETE_TOPICS}/{topic}")
+            self.calls.create(f"{DELETE_TOPICS}/{topic}")
         except NodeExistsError:
             pass
 
     def topics_to_delete(self, watch: Callable | None = None) -> list[str]:
-        return self.client.get_children(DELETE_TOPICS, watch=watch)
+        return self.calls.get_children(DELETE_TOPICS, watch=watch)
 
     def delete_topic(self, topic: str) -> None:
         """The controller's last step of a deletion: remove every node of the topic."""
@@ -338,7 +372,7 @@ class ZkStore:
 
     def partition_state(self, topic: str, partition: int) -> LeaderIsr | None:
         try:
-            data, stat = self.client.get(_state_path(topic, partition))
+            data, stat = self.calls.get(_state_path(topic, partition))
         except NoNodeError:
             return None
         doc = json.loads(data)
@@ -347,7 +381,7 @@ class ZkStore:
     def create_partition_states(self, topic: str, states: dict[int, LeaderIsr]) -> None:
         """The controller's first state for new partitions (version 0)."""
         for partition in states:
-            self.client.ensure_path(f"{TOPICS}/{topic}/partitions/{partition}")
+            self.calls.ensure_path(f"{TOPICS}/{topic}/partitions/{partition}")
 
         def build(transaction: Any) -> None:
             for partition, state in states.items():
