@@ -8,13 +8,11 @@ import json
 from pathlib import Path
 
 import confluent_kafka
-import pytest
 
 from brokerproc import HOST, free_port
 from clusterclients import create_topic, zookeeper
-from zkcluster import Cluster, zookeeper_available
+from zkcluster import Cluster
 
-pytestmark = pytest.mark.skipif(not zookeeper_available(), reason="needs Debian's zookeeper package and Java")
 PLAIN_JAAS = 'org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";'
 
 

@@ -622,7 +622,10 @@ class Broker:
                transactional_id: str | None = None, acks: int = 1) -> AppendOutcome:
         info: TopicInfo | None = self.topics.get(topic)
         plog = self.logs.get(topic, partition) if info else None
-        error = self.serving_error(topic, partition) if info else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if info is not None and self.cluster is not None:
+            error = self.cluster.replicas.leader_error(topic, partition)
+        else:  # one log lookup on a single node's produce path, not two
+            error = ErrorCode.NONE if plog is not None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         if error != ErrorCode.NONE:
             return AppendOutcome(error, message="This server is not the leader for that topic-partition."
                                  if error == ErrorCode.NOT_LEADER_OR_FOLLOWER else

@@ -352,13 +352,7 @@ class Controller:
                 for broker_id in self.brokers:
                     mine = [i for i, replicas in assignment.partitions.items() if broker_id in replicas]
                     if mine:
-                        self.channels.send(broker_id, StopReplicaRequest(
-                            controller_id=self.broker_id, controller_epoch=self.epoch,
-                            broker_epoch=self.brokers[broker_id].epoch, topic_states=[
-                                StopReplicaRequest.StopReplicaTopicState(topic_name=topic, partition_states=[
-                                    StopReplicaRequest.StopReplicaPartitionState(
-                                        partition_index=i, leader_epoch=-2, delete_partition=True) for i in mine])]),
-                            STOP_REPLICA_VERSION)
+                        self._send_delete_replicas(broker_id, topic, mine, LEADER_DURING_DELETE)
             gone = {tp: self.states.pop(tp) for tp in partitions}
             for state in gone.values():
                 state.leader = LEADER_DURING_DELETE
@@ -576,13 +570,7 @@ class Controller:
             changed.add(tp)
             for broker_id in move.removing:
                 if broker_id in self.brokers:
-                    self.channels.send(broker_id, StopReplicaRequest(
-                        controller_id=self.broker_id, controller_epoch=self.epoch,
-                        broker_epoch=self.brokers[broker_id].epoch, topic_states=[
-                            StopReplicaRequest.StopReplicaTopicState(topic_name=tp[0], partition_states=[
-                                StopReplicaRequest.StopReplicaPartitionState(
-                                    partition_index=tp[1], leader_epoch=self.states[tp].leader_epoch,
-                                    delete_partition=True)])]), STOP_REPLICA_VERSION)
+                    self._send_delete_replicas(broker_id, tp[0], [tp[1]], self.states[tp].leader_epoch)
             log.info("%s-%d: replicas moved to %s", tp[0], tp[1], list(move.target))
         return changed
 
@@ -600,6 +588,15 @@ class Controller:
             for t, p in by_topic.items()])
 
     # -- requests to brokers
+
+    def _send_delete_replicas(self, broker_id: int, topic: str, partitions: list[int], leader_epoch: int) -> None:
+        """StopReplica with delete: the broker stops and removes its replicas of these partitions."""
+        self.channels.send(broker_id, StopReplicaRequest(
+            controller_id=self.broker_id, controller_epoch=self.epoch, broker_epoch=self.brokers[broker_id].epoch,
+            topic_states=[StopReplicaRequest.StopReplicaTopicState(topic_name=topic, partition_states=[
+                StopReplicaRequest.StopReplicaPartitionState(partition_index=i, leader_epoch=leader_epoch,
+                                                             delete_partition=True) for i in partitions])]),
+            STOP_REPLICA_VERSION)
 
     def _partition_state(self, cls: type, tp: TopicPartition, state: LeaderIsr, **extra: Any) -> Any:
         return cls(partition_index=tp[1], controller_epoch=state.controller_epoch, leader=state.leader,

@@ -15,7 +15,7 @@ import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from kproto import ErrorCode
 
@@ -82,6 +82,17 @@ class HeartbeatResult:
     member_epoch: int = 0
     heartbeat_interval_ms: int = 0
     assignment: Assignment | None = None
+
+
+def find_member(groups: Mapping[str, Any], group_id: str, member_id: str) -> tuple[Any, Any] | HeartbeatResult:
+    """The group and member a heartbeat names, or the answer Kafka gives when either is unknown."""
+    group = groups.get(group_id)
+    if group is None:
+        return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
+    member = group.members.get(member_id)
+    if member is None:
+        return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {member_id} is not a member of group {group_id}.")
+    return group, member
 
 
 class ConsumerGroups:
@@ -187,13 +198,10 @@ class ConsumerGroups:
         return group, member, True
 
     def _known(self, hb: Heartbeat) -> tuple[ConsumerGroup, ConsumerMember, bool] | HeartbeatResult:
-        group = self.groups.get(hb.group_id)
-        if group is None:
-            return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {hb.group_id} not found.")
-        member = group.members.get(hb.member_id)
-        if member is None:
-            return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
-                                   f"Member {hb.member_id} is not a member of group {hb.group_id}.")
+        found = find_member(self.groups, hb.group_id, hb.member_id)
+        if isinstance(found, HeartbeatResult):
+            return found
+        group, member = found
         if hb.instance_id is not None and member.instance_id != hb.instance_id:
             return HeartbeatResult(ErrorCode.FENCED_INSTANCE_ID, f"Instance id {hb.instance_id} was fenced.")
         if hb.member_epoch != member.member_epoch:

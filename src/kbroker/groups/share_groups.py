@@ -23,7 +23,7 @@ from typing import Mapping
 from kproto import ErrorCode
 
 from kbroker.groups.assignors import Assignment
-from kbroker.groups.consumer_groups import HeartbeatResult, TopicCounts
+from kbroker.groups.consumer_groups import HeartbeatResult, TopicCounts, find_member
 from kbroker.groups.timers import Timers
 
 log = logging.getLogger("kbroker.groups")
@@ -150,13 +150,10 @@ class ShareGroups:
         return group, member
 
     def _known(self, hb: ShareHeartbeat) -> tuple[ShareGroup, ShareMember] | HeartbeatResult:
-        group = self.groups.get(hb.group_id)
-        if group is None:
-            return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {hb.group_id} not found.")
-        member = group.members.get(hb.member_id)
-        if member is None:
-            return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
-                                   f"Member {hb.member_id} is not a member of group {hb.group_id}.")
+        found = find_member(self.groups, hb.group_id, hb.member_id)
+        if isinstance(found, HeartbeatResult):
+            return found
+        group, member = found
         if hb.member_epoch != member.member_epoch:
             which = "smaller" if hb.member_epoch < member.member_epoch else "greater"
             return HeartbeatResult(ErrorCode.FENCED_MEMBER_EPOCH,
