@@ -21,7 +21,9 @@ from kproto.records.batch import build_batch
 from kproto.records.record import Record
 
 from clusterclients import admin, controller_id, create_topic, leader_of, partitions, wait_until
+from kbroker.testing.cluster import ClusterBroker
 from kbroker.tools.client import Connection
+from tcpproxy import TcpProxy
 from zkcluster import Cluster
 
 
@@ -284,3 +286,38 @@ def test_a_broker_keeps_serving_while_zookeeper_is_away_and_still_stops(tmp_path
         broker = cluster.brokers[1]
         os.kill(broker.pid, signal.SIGTERM)
         wait_until(lambda: not broker.running, 40, "the broker to stop on SIGTERM")
+
+
+class ProxiedCluster(Cluster):
+    """A cluster whose brokers reach ZooKeeper through a proxy that can cut their connections."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.proxy = TcpProxy(lambda: self.zookeeper.connect)
+
+    def _broker(self, broker_id: int) -> ClusterBroker:
+        broker = super()._broker(broker_id)
+        broker.launch.config["zookeeper.connect"] = self.proxy.address + self.chroot
+        return broker
+
+    def stop(self, broker_id: int | None = None) -> None:
+        super().stop(broker_id)
+        if broker_id is None:
+            self.proxy.close()
+
+
+def test_watches_outlive_a_dropped_zookeeper_connection(tmp_path: Path) -> None:
+    """A dropped connection whose session lives on loses no watch: the controller still sees new
+    topics and brokers leaving and coming back, and the other brokers still stand for controller."""
+    with ProxiedCluster(tmp_path / "cluster") as cluster:
+        assert cluster.proxy.cut() >= len(cluster.brokers)
+        wait_until(lambda: cluster.proxy.connections >= len(cluster.brokers), 20, "the brokers to reconnect")
+        topic = f"rewatch-{uuid.uuid4().hex[:8]}"
+        create_topic(cluster, topic, partitions_count=3)
+        controller = controller_id(cluster)
+        other = next(i for i in cluster.brokers if i != controller)
+        cluster.brokers[other].stop(kill=True)
+        cluster.wait_for_brokers([i for i in cluster.brokers if i != other])
+        cluster.start(other)
+        cluster.brokers[controller].stop(kill=True)
+        cluster.wait_for_brokers([i for i in cluster.brokers if i != controller])

@@ -33,7 +33,6 @@ from kproto.messages import (
 
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
-from kazoo.protocol.states import EventType
 
 from kbroker.cluster import elections
 from kbroker.cluster.channels import ChannelManager
@@ -124,11 +123,8 @@ class Controller:
         self.loop.call_soon_threadsafe(self.events.put_nowait, Event(kind, payload))
 
     def _watch(self, kind: str, payload: Any = None) -> Callable[[Any], None]:
-        """A ZooKeeper watch posting `kind`; session events (ZooKeeper came or went) change nothing."""
-        def changed(event: Any) -> None:
-            if getattr(event, "type", None) != EventType.NONE:
-                self.post(kind, payload)
-        return changed
+        """A ZooKeeper watch posting `kind`."""
+        return self.zk.watch(lambda: self.post(kind, payload))
 
     async def alter_partition(self, request: AlterPartitionRequest) -> AlterPartitionResponse:
         reply = self.loop.create_future()

@@ -17,7 +17,6 @@ from typing import Any, Callable
 
 from kazoo.exceptions import KazooException, NodeExistsError
 from kazoo.handlers.threading import KazooTimeoutError
-from kazoo.protocol.states import EventType
 from kproto.messages import ControlledShutdownRequest
 
 from kbroker.cluster.assignment import AssignmentError, assign_replicas
@@ -77,7 +76,7 @@ class ClusterMember:
         self.zk.on_new_session.append(lambda: self._loop.call_soon_threadsafe(
             lambda: self._loop.create_task(self._new_session(endpoints))))
         self.broker_epoch = await self._register(endpoints)
-        self._seen_changes = set(self.zk.config_changes(watch=self._config_changes_watch))
+        self._seen_changes = set(self.zk.config_changes(watch=self._config_changes_watch()))
         self.replicas.start()
         self._elect()
         log.info("broker %d registered in ZooKeeper (broker epoch %d)", self.node_id, self.broker_epoch)
@@ -158,14 +157,9 @@ class ClusterMember:
                 self.config["leader.imbalance.per.broker.percentage"]))
             self.controller.start()
         else:
-            self.zk.controller_id(watch=self._controller_watch)
+            self.zk.controller_id(watch=self.zk.watch(lambda: self._loop.call_soon_threadsafe(self._elect)))
             if self.zk.controller_id() == -1:  # vacated between the attempt and the watch
                 self._loop.call_soon(self._elect)
-
-    def _controller_watch(self, event: Any) -> None:
-        """/controller changed: stand again (session events only say ZooKeeper came or went)."""
-        if getattr(event, "type", None) != EventType.NONE:
-            self._loop.call_soon_threadsafe(self._elect)
 
     @property
     def is_controller(self) -> bool:
@@ -234,9 +228,8 @@ class ClusterMember:
     def topic_config(self, name: str) -> dict[str, str]:
         return self.zk.topic_config(name)
 
-    def _config_changes_watch(self, event: Any) -> None:
-        if getattr(event, "type", None) == EventType.CHILD:  # not a session event: ZooKeeper may be away
-            self._loop.call_soon_threadsafe(self._read_config_changes)
+    def _config_changes_watch(self) -> Callable[[Any], None]:
+        return self.zk.watch(lambda: self._loop.call_soon_threadsafe(self._read_config_changes))
 
     def _read_config_changes(self) -> None:
         try:
@@ -245,7 +238,7 @@ class ClusterMember:
             log.warning("topic config changes not read from ZooKeeper: %s", exc or type(exc).__name__)
 
     def _apply_config_changes(self) -> None:
-        changes = self.zk.config_changes(watch=self._config_changes_watch)
+        changes = self.zk.config_changes(watch=self._config_changes_watch())
         for name in changes:
             if name in self._seen_changes:
                 continue

@@ -15,7 +15,9 @@ Anyone who knows a Kafka 2.x/3.x cluster can read it with `zkCli.sh`:
 The broker epoch is the creation zxid of the broker's registration, and a partition's epoch is the
 version of its state node, as in Kafka. Every write the controller makes checks the version of
 /controller_epoch in the same ZooKeeper transaction, so a deposed controller cannot write.
-Calls block (kazoo is thread-based); watches call back on kazoo's thread.
+Calls block (kazoo is thread-based); watches call back on kazoo's thread. Unlike ZooKeeper's Java
+client, kazoo forgets every watch when its connection drops, even when the session lives on:
+`ZkStore.watch` sets such a watch again by calling its callback once the connection is back.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from typing import Any, Callable
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
-from kazoo.protocol.states import KazooState
+from kazoo.protocol.states import EventType, KazooState
 
 CLUSTER_ID = "/cluster/id"
 BROKER_IDS = "/brokers/ids"
@@ -151,6 +154,8 @@ class ZkStore:
         self.on_session_lost: list[Callable[[], None]] = []  # called on kazoo's thread
         self.on_new_session: list[Callable[[], None]] = []  # likewise, once reconnected after a loss
         self._lost = False
+        self._dropped_watches: list[Callable[[], None]] = []  # to call once connected again
+        self._dropped_lock = threading.Lock()
         self.inter_broker_listener = "PLAINTEXT"  # whose endpoint BrokerRegistration's host and port are
         self.client.add_listener(self._state_changed)
 
@@ -178,10 +183,30 @@ class ZkStore:
             self._lost = True
             for callback in self.on_session_lost:
                 callback()
-        elif state == KazooState.CONNECTED and self._lost:
-            self._lost = False
-            for callback in self.on_new_session:
-                callback()
+        elif state == KazooState.CONNECTED:
+            if self._lost:
+                self._lost = False
+                for callback in self.on_new_session:
+                    callback()
+            with self._dropped_lock:
+                dropped, self._dropped_watches = self._dropped_watches, []
+            for on_change in dropped:
+                on_change()
+
+    def watch(self, on_change: Callable[[], None]) -> Callable[[Any], None]:
+        """A one-shot kazoo watch that calls `on_change` (on kazoo's thread) when its node changes,
+        or, if kazoo drops it with the connection, once connected again: the node may have changed
+        meanwhile, and `on_change` reads it again, setting a new watch."""
+        def fired(event: Any) -> None:
+            if event.type != EventType.NONE:
+                on_change()
+                return
+            with self._dropped_lock:
+                if not self.client.connected:
+                    self._dropped_watches.append(on_change)
+                    return
+            on_change()  # the connection came back before kazoo told this watch it was dropped
+        return fired
 
     # -- cluster and brokers
 
