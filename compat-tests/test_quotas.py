@@ -24,7 +24,7 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from kproto import ErrorCode, decode_response, encode_request
 from kproto.frames import frame
-from kproto.messages import AlterClientQuotasRequest, MetadataRequest, ProduceRequest, RequestHeader
+from kproto.messages import AlterClientQuotasRequest, FetchRequest, MetadataRequest, ProduceRequest, RequestHeader
 
 from brokerproc import BrokerProcess, free_port
 from conftest import create_topic, unique_topic
@@ -144,6 +144,24 @@ def test_a_throttled_connection_is_answered_then_muted_and_removing_the_quota_li
     with RawClient(bootstrap) as raw:
         raw.client_id = client_id
         assert raw.request(produce_request(topic, 20_000), 9).throttle_time_ms == 0
+
+
+def test_a_throttled_fetch_is_answered_empty_and_opens_no_session(bootstrap: str,
+                                                                 request: pytest.FixtureRequest) -> None:
+    topic = create_topic(bootstrap, unique_topic(request))
+    with RawClient(bootstrap) as raw:
+        raw.request(produce_request(topic, 20_000), 9)
+    client_id = f"fetcher-{uuid.uuid4().hex[:6]}"
+    set_quota(bootstrap, {"client-id": client_id}, "consumer_byte_rate", 1000)
+    fetch = FetchRequest(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=1 << 20, isolation_level=0,
+                         session_id=0, session_epoch=0, topics=[FetchRequest.FetchTopic(topic=topic, partitions=[
+                             FetchRequest.FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1 << 20)])])
+    with RawClient(bootstrap) as raw:
+        raw.client_id = client_id
+        answer = raw.request(fetch, 12)
+    # The first batch is always sent, so 20 kB go over 1 kB/s at once: Kafka answers nothing instead.
+    assert answer.error_code == ErrorCode.NONE and answer.throttle_time_ms > 0
+    assert (answer.session_id, answer.responses) == (0, [])
 
 
 @pytest.mark.parametrize("quota_entity", [{"user": "alice"}, {"user": "alice", "client-id": None}])

@@ -171,10 +171,10 @@ def session_partitions(ctx: RequestContext, request: FetchRequest, by_id: bool) 
     return [wanted(ctx, key, state) for key, state in session.partitions.items()], session.session_id, True
 
 
-def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: int, by_id: bool) -> FetchResponse:
+def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: int, by_id: bool,
+            incremental: bool) -> FetchResponse:
     if ctx.broker.client_quotas.enabled and not ctx.quota_exempt and over_quota(ctx, parts):
-        return FetchResponse(error_code=ErrorCode.NONE, session_id=session_id, responses=[],
-                             throttle_time_ms=ctx.throttle_time_ms)
+        return throttled(ctx, session_id, incremental)
     by_key = {item.key: item for item in items}
     metrics = ctx.broker.metrics
     for key, data in parts:
@@ -189,6 +189,15 @@ def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: i
         response.node_endpoints = [FetchResponse.NodeEndpoint(node_id=node_id, host=host, port=port, rack=rack)
                                    for node_id, host, port, rack in ctx.broker.endpoints(leaders, ctx.listener)]
     return response
+
+
+def throttled(ctx: RequestContext, session_id: int, incremental: bool) -> FetchResponse:
+    """The empty answer to a throttled fetch: a session it would have opened is not kept, as in Kafka."""
+    if session_id and not incremental:
+        ctx.broker.fetch_sessions.close(session_id)
+        session_id = 0
+    return FetchResponse(error_code=ErrorCode.NONE, session_id=session_id, responses=[],
+                         throttle_time_ms=ctx.throttle_time_ms)
 
 
 def over_quota(ctx: RequestContext, parts: list) -> bool:
@@ -225,8 +234,8 @@ def fetch(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaitab
         refuse(ctx, items, replica_id >= 0)
     max_bytes = byte_budget(ctx, request.max_bytes)
     parts, total = read_partitions(ctx, items, max_bytes, committed_only, incremental, replica_id)
-    if total >= request.min_bytes or request.max_wait_ms <= 0 or any(data.error_code for _, data in parts):
-        return respond(ctx, items, parts, session_id, by_id)
+    if total >= min(request.min_bytes, max_bytes) or request.max_wait_ms <= 0 or any(data.error_code for _, data in parts):
+        return respond(ctx, items, parts, session_id, by_id, incremental)
     return long_poll(ctx, request, items, session_id, by_id, incremental, replica_id, max_bytes)
 
 
@@ -260,5 +269,5 @@ async def long_poll(ctx: RequestContext, request: FetchRequest, items: list[Want
         if timeout > 0:
             await ctx.broker.wait_for_append(keys, timeout)
         parts, total = read_partitions(ctx, items, max_bytes, committed_only, incremental, replica_id)
-        if total >= request.min_bytes or loop.time() >= deadline or any(data.error_code for _, data in parts):
-            return respond(ctx, items, parts, session_id, by_id)
+        if total >= min(request.min_bytes, max_bytes) or loop.time() >= deadline or any(data.error_code for _, data in parts):
+            return respond(ctx, items, parts, session_id, by_id, incremental)
