@@ -146,6 +146,15 @@ def test_a_throttled_connection_is_answered_then_muted_and_removing_the_quota_li
         assert raw.request(produce_request(topic, 20_000), 9).throttle_time_ms == 0
 
 
+def test_quotas_survive_a_restart(kafka_broker: BrokerProcess, request: pytest.FixtureRequest) -> None:
+    topic = create_topic(kafka_broker.bootstrap_server, unique_topic(request))
+    set_quota(kafka_broker.bootstrap_server, {"user": None, "client-id": "kept"}, "producer_byte_rate", 4000)
+    kafka_broker.restart()
+    with RawClient(kafka_broker.bootstrap_server) as raw:
+        raw.client_id = "kept"  # an anonymous client falls under the default user
+        assert raw.request(produce_request(topic, 20_000), 9).throttle_time_ms > 0
+
+
 def test_a_throttled_fetch_is_answered_empty_and_opens_no_session(bootstrap: str,
                                                                  request: pytest.FixtureRequest) -> None:
     topic = create_topic(bootstrap, unique_topic(request))
