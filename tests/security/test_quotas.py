@@ -139,3 +139,11 @@ def test_a_validate_only_change_applies_nothing(tmp_path) -> None:
     store = QuotaStore(tmp_path, quotas.update)
     store.alter([("client-id", "c")], [QuotaOp(PRODUCE, 1024, False)], validate_only=True)
     assert not quotas.enabled
+
+
+def test_a_rate_idle_for_an_hour_is_dropped() -> None:
+    quotas = ClientQuotas(samples=11, window_seconds=1)
+    quotas.update([(entity(client_id="c"), {PRODUCE: 100.0}), (entity(client_id="d"), {PRODUCE: 100.0})])
+    quotas.record(PRODUCE, "User:ANONYMOUS", "c", 10, now=0)
+    quotas.record(PRODUCE, "User:ANONYMOUS", "d", 10, now=3_600_000)
+    assert set(quotas.rates) == {(PRODUCE, ("", "d"))}

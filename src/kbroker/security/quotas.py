@@ -121,14 +121,10 @@ class ClientQuotas:
     def record(self, key: str, principal: str, client_id: str, value: float, now: float) -> int:
         """Count `value` (bytes, or percent-seconds of request time) for this client; the milliseconds it
         must then be throttled for, 0 when it is within its quota (or has none)."""
-        table = self.tables[key]
-        if not table:
+        found = self._measured(key, principal, client_id, now)
+        if found is None:
             return 0
-        tags = measured_as(table, user_of(principal), client_id)
-        bound = limit_of(table, tags)
-        if bound is None:
-            return 0
-        rate = self._rate(key, tags, now)
+        rate, bound = found
         rate.record(value, now)
         throttle = rate.throttle_ms(bound, now)
         if key == REQUEST:  # Kafka holds a client over its request quota for at most one window
@@ -137,13 +133,24 @@ class ClientQuotas:
 
     def unrecord(self, key: str, principal: str, client_id: str, value: float, now: float) -> None:
         """Take back a recorded value: a throttled fetch is answered empty, so its bytes did not leave."""
-        self.record(key, principal, client_id, -value, now)
+        found = self._measured(key, principal, client_id, now)
+        if found is not None:
+            found[0].record(-value, now)
 
     def window_max(self, key: str, principal: str, client_id: str) -> float | None:
         """The most one answer may carry without being throttled for sure, as Kafka caps a fetch:
         the quota over samples - 1 windows. None with no quota."""
         bound = self.limit(key, principal, client_id)
         return None if bound is None else bound * (self.samples - 1) * self.window_ms / 1000
+
+    def _measured(self, key: str, principal: str, client_id: str, now: float) -> tuple[WindowedRate, float] | None:
+        """The rate this client counts towards for `key`, and its quota; None without a quota."""
+        table = self.tables[key]
+        if not table:
+            return None
+        tags = measured_as(table, user_of(principal), client_id)
+        bound = limit_of(table, tags)
+        return None if bound is None else (self._rate(key, tags, now), bound)
 
     def _rate(self, key: str, tags: Tags, now: float) -> WindowedRate:
         if now - self.swept >= SWEEP_MS:
