@@ -24,10 +24,11 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from kproto import ErrorCode, decode_response, encode_request
 from kproto.frames import frame
-from kproto.messages import AlterClientQuotasRequest, FetchRequest, MetadataRequest, ProduceRequest, RequestHeader
+from kproto.messages import FetchRequest, MetadataRequest, ProduceRequest, RequestHeader
 
 from brokerproc import BrokerProcess, free_port
 from conftest import create_topic, unique_topic
+from quota_admin import set_quota, throttle_max
 from rawclient import RawClient
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.broker_config({"quota.window.num": "2",
@@ -38,15 +39,6 @@ RUN = 4.0  # seconds each client runs
 VALUE = b"x" * 1000
 PLAIN_JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
               'password="admin-secret" user_alice="alice-secret" user_bob="bob-secret";')
-
-
-def set_quota(bootstrap: str, entity: dict[str, str | None], key: str, value: float | None) -> None:
-    """Set (or, with None, remove) one quota over AlterClientQuotas, as kafka-configs.sh does."""
-    request = AlterClientQuotasRequest(entries=[AlterClientQuotasRequest.EntryData(
-        entity=[AlterClientQuotasRequest.EntityData(entity_type=k, entity_name=v) for k, v in entity.items()],
-        ops=[AlterClientQuotasRequest.OpData(key=key, value=value or 0.0, remove=value is None)])])
-    with RawClient(bootstrap) as admin:
-        assert admin.request(request, 1).entries[0].error_code == ErrorCode.NONE
 
 
 def produce_for(producer: kafka.KafkaProducer, topic: str, seconds: float) -> float:
@@ -64,12 +56,6 @@ def produce_for(producer: kafka.KafkaProducer, topic: str, seconds: float) -> fl
         outstanding.append(future)
     elapsed = time.monotonic() - started
     return acked[0] / elapsed
-
-
-def throttle_max(client: kafka.KafkaProducer | kafka.KafkaConsumer) -> float:
-    """The longest throttle time the client was told of (kafka-python's `throttle-time-max`)."""
-    found = [metric.value() for name, metric in client._metrics.metrics.items() if name.name == "throttle-time-max"]
-    return max((v for v in found if v == v and v != float("-inf")), default=0.0)
 
 
 def test_producer_is_held_near_its_producer_byte_rate(bootstrap: str, request: pytest.FixtureRequest) -> None:
