@@ -71,7 +71,7 @@ def connect_failure(client: str, bootstrap: str, secure: Secure) -> str:
         raise AssertionError("librdkafka connected")
     if client == "kafka-python":
         try:
-            consumer = kafka.KafkaConsumer(**_kp_config(bootstrap, secure), request_timeout_ms=5000,
+            consumer = kafka.KafkaConsumer(**kafka_python_config(bootstrap, secure), request_timeout_ms=5000,
                                            bootstrap_timeout_ms=3000)
         except Exception as exc:  # noqa: BLE001 - whatever the client raises is what the test looks at
             return f"{type(exc).__name__}: {exc}"
@@ -118,7 +118,8 @@ def _ck_consume(bootstrap: str, topic: str, count: int, secure: Secure) -> list[
 
 # -- kafka-python
 
-def _kp_config(bootstrap: str, secure: Secure) -> dict:
+def kafka_python_config(bootstrap: str, secure: Secure) -> dict:
+    """kafka-python's settings for `secure`."""
     config = {"bootstrap_servers": bootstrap, "security_protocol": secure.protocol}
     if secure.mechanism:
         config |= {"sasl_mechanism": secure.mechanism, "sasl_plain_username": secure.username,
@@ -131,7 +132,7 @@ def _kp_config(bootstrap: str, secure: Secure) -> dict:
 
 
 def _kp_produce(bootstrap: str, topic: str, values: list[bytes], secure: Secure) -> None:
-    producer = kafka.KafkaProducer(**_kp_config(bootstrap, secure), request_timeout_ms=10_000)
+    producer = kafka.KafkaProducer(**kafka_python_config(bootstrap, secure), request_timeout_ms=10_000)
     try:
         for future in [producer.send(topic, value, partition=0) for value in values]:
             future.get(timeout=DEADLINE)
@@ -140,7 +141,7 @@ def _kp_produce(bootstrap: str, topic: str, values: list[bytes], secure: Secure)
 
 
 def _kp_consume(bootstrap: str, topic: str, count: int, secure: Secure) -> list[bytes]:
-    consumer = kafka.KafkaConsumer(**_kp_config(bootstrap, secure), enable_auto_commit=False,
+    consumer = kafka.KafkaConsumer(**kafka_python_config(bootstrap, secure), enable_auto_commit=False,
                                    request_timeout_ms=10_000, consumer_timeout_ms=int(DEADLINE * 1000))
     consumer.assign([kafka.TopicPartition(topic, 0)])
     consumer.seek(kafka.TopicPartition(topic, 0), 0)

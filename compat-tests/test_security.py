@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import kafka
 import pytest
 import trustme
 
@@ -28,7 +29,8 @@ from conftest import create_topic, unique_topic
 from rawclient import RawClient
 from kbroker.tools.client import Client, ToolError
 from kbroker.tools.scram_users import alter_users
-from secure_clients import SECURE_CLIENTS, Secure, connect_failure, round_trip
+from quota_admin import set_quota, throttle_max
+from secure_clients import SECURE_CLIENTS, Secure, connect_failure, kafka_python_config, round_trip
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -184,6 +186,20 @@ def test_mutual_tls_client_is_known_by_its_certificate_name(secured, request, cl
     secure = Secure("SSL", cafile=secured.cafile, certfile=secured.client_cert, keyfile=secured.client_key)
     assert len(round_trip(client, secured.address("MTLS"), topic, secure, count=1)) == 1
     assert wait_for_log(secured, r"TLS client .* on listener MTLS is User:CN=alice,OU=eng,O=Example")
+
+
+def test_a_quota_on_a_mutual_tls_principal_throttles_that_client(secured, request):
+    """The quota user of a mutual-TLS client is its certificate's name."""
+    topic = create_topic(secured.process.bootstrap_server, unique_topic(request))
+    set_quota(secured.process.bootstrap_server, {"user": "CN=alice,OU=eng,O=Example", "client-id": "quota-probe"},
+              "producer_byte_rate", 1000)
+    secure = Secure("SSL", cafile=secured.cafile, certfile=secured.client_cert, keyfile=secured.client_key)
+    producer = kafka.KafkaProducer(**kafka_python_config(secured.address("MTLS"), secure), client_id="quota-probe")
+    try:  # 20 kB against 1 kB/s over Kafka's ten-second span: throttled for about ten seconds
+        producer.send(topic, b"q" * 20_000, partition=0).get(timeout=30)
+        assert throttle_max(producer) > 0
+    finally:
+        producer.close(timeout=30)
 
 
 def test_mutual_tls_listener_refuses_a_client_without_certificate(secured):

@@ -35,6 +35,7 @@ from kbroker.log import LogManager, PartitionLog
 from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_to_str
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.security import authorizer_for
+from kbroker.security.quotas import ClientQuotas
 from kbroker.share import SharePartitions
 from kbroker.node import AppendOutcome
 from kbroker.security.scram import ScramStore
@@ -77,7 +78,8 @@ class Broker:
         data_dir = Path(config.log_dirs[0])
         data_dir.mkdir(parents=True, exist_ok=True)
         self.dynamic_configs = DynamicBrokerConfigs(data_dir, config)  # before logs: they read its values
-        self.quotas = QuotaStore(data_dir)
+        self.client_quotas = ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"])
+        self.quotas = QuotaStore(data_dir, self.client_quotas.update)
         self.authorizer = authorizer_for(config, data_dir)
         self.scram = ScramStore(data_dir)
         self.cluster = self._join_cluster(config, data_dir)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kbroker.metrics import Metrics
     from kbroker.security import Authorizer
     from kbroker.share import SharePartitions
+    from kbroker.security.quotas import ClientQuotas
     from kbroker.security.scram import ScramStore
     from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
     from kbroker.txn.producer_ids import ProducerIdAllocator
@@ -63,6 +64,7 @@ class Node(Protocol):
     txn_log: TransactionStateLog
     producer_ids: ProducerIdAllocator
     quotas: QuotaStore
+    client_quotas: ClientQuotas  # the quotas in force and clients' rates against them
     scram: ScramStore  # users' SCRAM credentials
     dynamic_configs: DynamicBrokerConfigs
     fetch_sessions: FetchSessionCache

@@ -1,7 +1,7 @@
 """Client quotas: stored and described as Kafka does, kept in `kbroker-client-quotas.json`.
 
-kbroker records quotas but does not throttle anyone (see docs/compatibility.md). An entity is a
-set of (type, name) pairs — `user`, `client-id`, or `ip` alone — where a None name is the default
+`kbroker.security.quotas` applies them: the store tells it of every change, which takes effect at
+once. An entity is a set of (type, name) pairs — `user`, `client-id`, or `ip` alone — where a None name is the default
 entity of that type.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from kproto import ErrorCode
 
@@ -66,13 +66,23 @@ def check_entity(pairs: Iterable[tuple[str, str | None]]) -> Entity:
     return frozenset(pairs)
 
 
+Listener = Callable[[list[tuple[Entity, dict[str, float]]]], None]
+
+
 class QuotaStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, on_change: Listener | None = None) -> None:
+        """`on_change` is handed every entity with its quotas now, and again after each change."""
         self.path = directory / QUOTA_FILE
         doc = load_json(self.path, {"version": 1, "entries": []})
         self._quotas: dict[Entity, dict[str, float]] = {
             frozenset((kind, name) for kind, name in entry["entity"]): dict(entry["values"])
             for entry in doc["entries"]}
+        self.on_change = on_change
+        if on_change is not None:
+            on_change(self.entries())
+
+    def entries(self) -> list[tuple[Entity, dict[str, float]]]:
+        return [(entity, dict(values)) for entity, values in self._quotas.items()]
 
     def alter(self, pairs: Iterable[tuple[str, str | None]], ops: list[QuotaOp], validate_only: bool) -> None:
         entity = check_entity(pairs)
@@ -99,6 +109,8 @@ class QuotaStore:
         save_json(self.path, {"version": 1, "entries": [
             {"entity": sorted(entity, key=lambda pair: pair[0]), "values": values}
             for entity, values in self._quotas.items()]})
+        if self.on_change is not None:
+            self.on_change(self.entries())
 
     def describe(self, components: list[Component], strict: bool) -> list[tuple[Entity, dict[str, float]]]:
         """The entities the filter matches, with their quotas."""

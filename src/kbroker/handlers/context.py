@@ -20,6 +20,12 @@ class RequestContext:
     principal: str = "User:ANONYMOUS"
     #: The name of the listener the request came in on (None where no listener is involved).
     listener: str | None = None
+    #: The request's size in bytes, header included, as Kafka counts it against producer_byte_rate.
+    size: int = 0
+    #: Milliseconds a byte-rate quota throttles this client for, set by Produce and Fetch.
+    throttle_time_ms: int = 0
+    #: Set for requests no client quota applies to: a follower's fetch.
+    quota_exempt: bool = False
     #: Set by a handler to have the connection closed after the response (or instead of it).
     close_connection: bool = False
     #: (partition answer, future of its acks=all outcome) for a produce that waits for replication.

@@ -16,6 +16,10 @@ In a cluster only the leader serves a partition (NOT_LEADER_OR_FOLLOWER elsewher
 a replica id is a follower's: it reads up to the log end rather than the high watermark, and its
 fetch offset tells the leader how far that follower has come. Followers truncate with
 OffsetForLeaderEpoch before fetching, so the last fetched epoch (v12+) is not checked here.
+
+A consumer under a `consumer_byte_rate` quota fetches at most what the quota allows in its window
+(samples - 1 windows' worth), and one that is over it gets an empty answer with the time it is
+throttled for, as Kafka answers; its positions do not move. Followers are exempt.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from kbroker.handlers.authorized_operations import Op, Resource, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.leader_epochs import fence_error
 from kbroker.handlers.registry import handles
+from kbroker.security.quotas import FETCH as FETCH_RATE, clock
 
 FETCH = 1
 READ_COMMITTED = 1
@@ -166,7 +171,10 @@ def session_partitions(ctx: RequestContext, request: FetchRequest, by_id: bool) 
     return [wanted(ctx, key, state) for key, state in session.partitions.items()], session.session_id, True
 
 
-def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: int, by_id: bool) -> FetchResponse:
+def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: int, by_id: bool,
+            incremental: bool) -> FetchResponse:
+    if ctx.broker.client_quotas.enabled and not ctx.quota_exempt and over_quota(ctx, parts):
+        return throttled(ctx, session_id, incremental)
     by_key = {item.key: item for item in items}
     metrics = ctx.broker.metrics
     for key, data in parts:
@@ -183,6 +191,34 @@ def respond(ctx: RequestContext, items: list[Wanted], parts: list, session_id: i
     return response
 
 
+def throttled(ctx: RequestContext, session_id: int, incremental: bool) -> FetchResponse:
+    """The empty answer to a throttled fetch: a session it would have opened is not kept, as in Kafka."""
+    if session_id and not incremental:
+        ctx.broker.fetch_sessions.close(session_id)
+        session_id = 0
+    return FetchResponse(error_code=ErrorCode.NONE, session_id=session_id, responses=[],
+                         throttle_time_ms=ctx.throttle_time_ms)
+
+
+def over_quota(ctx: RequestContext, parts: list) -> bool:
+    """Count the answer's bytes against the consumer's quota; when that throttles it, the bytes are
+    taken back, since the answer will carry none."""
+    quotas, now = ctx.broker.client_quotas, clock()
+    size = sum(len(data.records) for _, data in parts if data.records)
+    ctx.throttle_time_ms = quotas.record(FETCH_RATE, ctx.principal, ctx.client_id, size, now)
+    if ctx.throttle_time_ms:
+        quotas.unrecord(FETCH_RATE, ctx.principal, ctx.client_id, size, now)
+    return ctx.throttle_time_ms > 0
+
+
+def byte_budget(ctx: RequestContext, max_bytes: int) -> int:
+    """The request's max_bytes, capped to what the consumer's quota allows in one quota window."""
+    quotas = ctx.broker.client_quotas
+    most = quotas.window_max(FETCH_RATE, ctx.principal, ctx.client_id) \
+        if quotas.enabled and not ctx.quota_exempt else None
+    return max_bytes if most is None else min(max_bytes, int(most))
+
+
 @handles(FETCH, 4, 17)
 def fetch(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaitable[FetchResponse]:
     """Answer at once when there is enough to send; otherwise return a coroutine that waits."""
@@ -193,12 +229,14 @@ def fetch(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaitab
         return FetchResponse(error_code=exc.error, session_id=0)
     committed_only = request.isolation_level == READ_COMMITTED
     replica_id = follower_id(ctx, request)
+    ctx.quota_exempt = replica_id >= 0
     if ctx.broker.authorizer is not None:
         refuse(ctx, items, replica_id >= 0)
-    parts, total = read_partitions(ctx, items, request.max_bytes, committed_only, incremental, replica_id)
-    if total >= request.min_bytes or request.max_wait_ms <= 0 or any(data.error_code for _, data in parts):
-        return respond(ctx, items, parts, session_id, by_id)
-    return long_poll(ctx, request, items, session_id, by_id, incremental, replica_id)
+    max_bytes = byte_budget(ctx, request.max_bytes)
+    parts, total = read_partitions(ctx, items, max_bytes, committed_only, incremental, replica_id)
+    if total >= min(request.min_bytes, max_bytes) or request.max_wait_ms <= 0 or any(data.error_code for _, data in parts):
+        return respond(ctx, items, parts, session_id, by_id, incremental)
+    return long_poll(ctx, request, items, session_id, by_id, incremental, replica_id, max_bytes)
 
 
 def refuse(ctx: RequestContext, items: list[Wanted], from_follower: bool) -> None:
@@ -220,7 +258,7 @@ def follower_id(ctx: RequestContext, request: FetchRequest) -> int:
 
 
 async def long_poll(ctx: RequestContext, request: FetchRequest, items: list[Wanted], session_id: int,
-                    by_id: bool, incremental: bool, replica_id: int) -> FetchResponse:
+                    by_id: bool, incremental: bool, replica_id: int, max_bytes: int) -> FetchResponse:
     """Wait for appends to the fetched partitions until min_bytes are there or max_wait_ms has passed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + request.max_wait_ms / 1000
@@ -230,6 +268,6 @@ async def long_poll(ctx: RequestContext, request: FetchRequest, items: list[Want
         timeout = deadline - loop.time()
         if timeout > 0:
             await ctx.broker.wait_for_append(keys, timeout)
-        parts, total = read_partitions(ctx, items, request.max_bytes, committed_only, incremental, replica_id)
-        if total >= request.min_bytes or loop.time() >= deadline or any(data.error_code for _, data in parts):
-            return respond(ctx, items, parts, session_id, by_id)
+        parts, total = read_partitions(ctx, items, max_bytes, committed_only, incremental, replica_id)
+        if total >= min(request.min_bytes, max_bytes) or loop.time() >= deadline or any(data.error_code for _, data in parts):
+            return respond(ctx, items, parts, session_id, by_id, incremental)

@@ -12,6 +12,9 @@ partitions are answered TOPIC_AUTHORIZATION_FAILED and nothing of them is append
 In a cluster, only a partition's leader appends (others answer NOT_LEADER_OR_FOLLOWER), acks=all
 is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than `min.insync.replicas`, and its
 answer waits, up to the request's timeout, until every in-sync replica has the batch.
+
+A producer over its `producer_byte_rate` still has its records appended; the answer says for how
+long it is throttled (and the connection reads nothing more from it for that long).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from kproto.messages import ProduceRequest, ProduceResponse
 from kbroker.handlers.authorized_operations import Op, Resource, allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
+from kbroker.security.quotas import PRODUCE as PRODUCE_RATE, clock
 from kbroker.txn.produce_checks import Refusal, first_batch_transactional, produce_refusal
 
 PRODUCE = 0
@@ -95,6 +99,9 @@ def transactional_id_refusal(ctx: RequestContext, request: ProduceRequest) -> Re
 
 @handles(PRODUCE, 0, 11)
 def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | Awaitable[ProduceResponse] | None:
+    if ctx.broker.client_quotas.enabled:
+        ctx.throttle_time_ms = ctx.broker.client_quotas.record(PRODUCE_RATE, ctx.principal, ctx.client_id, ctx.size,
+                                                               clock())
     refusal = transactional_id_refusal(ctx, request) or produce_refusal(request, ctx.api_version,
                                                                         ctx.broker.partition_log)
     responses = []

@@ -11,6 +11,11 @@ On a TLS listener the connection first completes its TLS handshake (`start_tls`,
 handshake is logged); on a SASL listener a `SaslAuthenticator` answers the exchange before any
 other request reaches a handler. A connection's principal is what authenticated it: the SASL user,
 else a mutual-TLS client's certificate name, else User:ANONYMOUS.
+
+Under client quotas (`security/quotas.py`) each request's handling time counts against the
+client's `request_percentage`, and Produce and Fetch count their bytes. A client over a quota gets
+its answer at once, with the throttle time in it, and then the connection is muted, as Kafka does
+since KIP-219: nothing more is read from it until the throttle time has passed.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from kbroker.handlers.registry import HANDLERS
 from kbroker.security import ANONYMOUS
 from kbroker.security.authenticator import SASL_HANDSHAKE, SaslAuthenticator, SaslRefused
 from kbroker.security.principal import NoMatchingRule, tls_principal
+from kbroker.security.quotas import REQUEST, clock
 
 if TYPE_CHECKING:
     from kbroker.node import Node
@@ -62,6 +68,7 @@ class Connection(asyncio.Protocol):
         self.write_paused = False
         self.read_paused = False
         self.closed = False
+        self.throttled = False  # muted by a client quota: no request is read until the throttle time has passed
         self.outgoing: list[bytes] = []  # answers not yet handed to the transport
 
     # -- asyncio callbacks
@@ -140,7 +147,7 @@ class Connection(asyncio.Protocol):
 
     def process(self) -> None:
         """Handle every complete frame, until one needs to wait or the peer must drain."""
-        while not (self.busy or self.closed or self.write_paused or self.handshaking):
+        while not (self.busy or self.closed or self.write_paused or self.handshaking or self.throttled):
             try:
                 frame = self.reader.next_frame()
             except ProtocolError as exc:
@@ -150,7 +157,7 @@ class Connection(asyncio.Protocol):
                 break
             self.handle_frame(frame)
         self.flush()
-        if self.read_paused and not self.busy and self.reader.buffered <= self.reader_limit:
+        if self.read_paused and not (self.busy or self.throttled) and self.reader.buffered <= self.reader_limit:
             self.read_paused = False
             if not self.closed:
                 self.transport.resume_reading()
@@ -186,7 +193,8 @@ class Connection(asyncio.Protocol):
         except ProtocolError as exc:
             self.abort(f"malformed request: {exc}")
             return
-        ctx = RequestContext(self.broker, header, self.client_host, principal=self.principal, listener=self.listener)
+        ctx = RequestContext(self.broker, header, self.client_host, principal=self.principal, listener=self.listener,
+                             size=len(frame), quota_exempt=handler.cluster_only)
         if self.sasl is not None and self.sasl_answers(ctx, request, started):
             return
         try:
@@ -197,23 +205,41 @@ class Connection(asyncio.Protocol):
             return
         if inspect.isawaitable(result):
             self.busy = True
-            asyncio.get_running_loop().create_task(self.finish(ctx, result, started))
+            asyncio.get_running_loop().create_task(self.finish(ctx, result, started, time.perf_counter() - started))
         else:
-            self.respond(ctx, result, started)
+            throttle_ms = self.throttle_time(ctx, result, time.perf_counter() - started) \
+                if self.broker.client_quotas.enabled else 0
+            self.respond(ctx, result, started, throttle_ms)
 
-    async def finish(self, ctx: RequestContext, pending: Any, started: float) -> None:
+    async def finish(self, ctx: RequestContext, pending: Any, started: float, handling: float) -> None:
+        """Answer once a waiting handler is done; only the time it spent working counts towards its quota."""
         try:
             response = await pending
         except Exception:
             log.exception("handler for api key %d failed; closing %s", ctx.header.request_api_key, self.peer)
             self.close()
             return
-        self.respond(ctx, response, started)
+        self.respond(ctx, response, started, self.throttle_time(ctx, response, handling))
         self.flush()  # an answer that was waited for leaves at once, before the frames held behind it
         self.busy = False
         self.process()
 
-    def respond(self, ctx: RequestContext, response: Any, started: float) -> None:
+    def throttle_time(self, ctx: RequestContext, response: Any, handling: float) -> int:
+        """How long a client quota throttles this client after this request: the longer of the byte-rate
+        throttle a handler found and its request-time throttle (an acks=0 produce, answered with
+        nothing, is exempt from the latter, as in Kafka)."""
+        quotas = self.broker.client_quotas
+        if not quotas.enabled or ctx.quota_exempt:
+            return 0
+        if response is None:
+            return ctx.throttle_time_ms
+        # Request time counts as percent of one second: 100 for a whole second of handling.
+        spent = quotas.record(REQUEST, ctx.principal, ctx.client_id, handling * 100, clock())
+        return max(ctx.throttle_time_ms, spent)
+
+    def respond(self, ctx: RequestContext, response: Any, started: float, throttle_ms: int = 0) -> None:
+        if throttle_ms and hasattr(response, "throttle_time_ms"):
+            response.throttle_time_ms = throttle_ms
         if response is not None and not self.closed:
             header = ResponseHeader(correlation_id=ctx.header.correlation_id)
             try:
@@ -227,6 +253,22 @@ class Connection(asyncio.Protocol):
         self.broker.metrics.request_done(ctx.header.request_api_key, time.perf_counter() - started)
         if ctx.close_connection:
             self.close()
+        elif throttle_ms:
+            self.mute(throttle_ms)
+
+    def mute(self, throttle_ms: int) -> None:
+        """Read no request from this client until `throttle_ms` have passed; its answer still leaves now."""
+        self.throttled = True
+        self.transport.pause_reading()
+        asyncio.get_running_loop().call_later(throttle_ms / 1000, self.unmute)
+
+    def unmute(self) -> None:
+        self.throttled = False
+        if self.closed:
+            return
+        if not self.read_paused:
+            self.transport.resume_reading()
+        self.process()
 
     def send(self, parts: list[bytes]) -> None:
         """Queue a response; `flush` writes it, after the other frames at hand are handled."""

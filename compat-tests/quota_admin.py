@@ -1,0 +1,25 @@
+"""Client quotas from the tests' side: set one over AlterClientQuotas, read the throttle a client was told of."""
+
+from __future__ import annotations
+
+import kafka
+
+from kproto import ErrorCode
+from kproto.messages import AlterClientQuotasRequest
+
+from rawclient import RawClient
+
+
+def set_quota(bootstrap: str, entity: dict[str, str | None], key: str, value: float | None) -> None:
+    """Set (or, with None, remove) one quota over AlterClientQuotas, as kafka-configs.sh does."""
+    request = AlterClientQuotasRequest(entries=[AlterClientQuotasRequest.EntryData(
+        entity=[AlterClientQuotasRequest.EntityData(entity_type=k, entity_name=v) for k, v in entity.items()],
+        ops=[AlterClientQuotasRequest.OpData(key=key, value=value or 0.0, remove=value is None)])])
+    with RawClient(bootstrap) as admin:
+        assert admin.request(request, 1).entries[0].error_code == ErrorCode.NONE
+
+
+def throttle_max(client: kafka.KafkaProducer | kafka.KafkaConsumer) -> float:
+    """The longest throttle time the client was told of (kafka-python's `throttle-time-max`)."""
+    found = [metric.value() for name, metric in client._metrics.metrics.items() if name.name == "throttle-time-max"]
+    return max((v for v in found if v == v and v != float("-inf")), default=0.0)
