@@ -38,7 +38,8 @@ class SteadyProducer:
     """Writes one record every few milliseconds, round the partitions, until stopped."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+        # idempotent: a batch retried across a broker restart is not written twice
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
         self.topic = topic
         self.sent: set[tuple[int, str]] = set()
         self.stopping = threading.Event()
@@ -106,11 +107,44 @@ def assert_seen_as(bootstrap: str, group: str, kind: ConsumerGroupType, members:
     assert group in {g.group_id for g in by_type.valid}
 
 
-def switch(members: list[Member], index: int, replacement: Member, what: str) -> None:
-    """Stop one member cleanly and start its replacement; wait until the group shares out again."""
-    members[index].stop()
-    members[index] = replacement
-    wait_until(lambda: sharing(members), 40, what)
+class LiveGroup:
+    """A group's members under a producer's load, as members are swapped one at a time.
+
+    `everyone` keeps every member ever started, so that what any of them read counts; on leaving
+    the block every member and the producer stop, and a failed check shows each member's history.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, members: list[Member]) -> None:
+        self.members = members
+        self.everyone = list(members)
+        self.producer = SteadyProducer(bootstrap, topic)
+
+    def __enter__(self) -> LiveGroup:
+        return self
+
+    def __exit__(self, kind, error, tb) -> None:
+        self.producer.stopping.set()
+        stop_all(self.everyone)
+        if kind is AssertionError:
+            details = [(m.assignments, m.stderr_tail()) for m in self.everyone]
+            raise AssertionError(f"{error}; member assignments and errors: {details}") from None
+
+    def wait_sharing(self, what: str, timeout: float = 60) -> None:
+        wait_until(lambda: sharing(self.members), timeout, what)
+
+    def swap(self, index: int, replacement: Member, what: str) -> None:
+        """Stop one member cleanly and start its replacement; wait until the group shares out again."""
+        self.members[index].stop()
+        self.members[index] = replacement
+        self.everyone.append(replacement)
+        self.wait_sharing(what)
+
+    def check_every_record_read_once(self) -> None:
+        """Stop producing; every record is read, none twice unless its batch's commit was refused."""
+        sent = self.producer.stop()
+        wait_until(lambda: sent <= seen_by(self.everyone), 60, "every record produced consumed")
+        twice = read_twice(self.everyone)
+        assert not twice, sorted(twice)[:20]
 
 
 @pytest.mark.timeout(240)
@@ -121,30 +155,17 @@ def test_librdkafka_members_move_to_kip848_one_by_one_and_back(kafka_broker) -> 
     def member(protocol: str) -> Member:
         return Member("confluent-kafka", bootstrap, topic, group, protocol=protocol)
 
-    members = [member("classic") for _ in range(3)]
-    everyone = list(members)
-    producer = SteadyProducer(bootstrap, topic)
-    try:
-        wait_until(lambda: sharing(members), 40, "three classic members sharing the topic")
+    with LiveGroup(bootstrap, topic, [member("classic") for _ in range(3)]) as live:
+        live.wait_sharing("three classic members sharing the topic")
         for i in range(3):
-            switch(members, i, member("consumer"), f"the group sharing out after member {i} moved to KIP-848")
-            everyone.append(members[i])
+            live.swap(i, member("consumer"), f"the group sharing out after member {i} moved to KIP-848")
             if i == 0:  # mid-migration: a consumer group of two classic members and one KIP-848 member
                 assert_seen_as(bootstrap, group, ConsumerGroupType.CONSUMER, 3)
         for i in range(3):
-            switch(members, i, member("classic"), f"the group sharing out after member {i} went back to classic")
-            everyone.append(members[i])
+            live.swap(i, member("classic"), f"the group sharing out after member {i} went back to classic")
         assert_seen_as(bootstrap, group, ConsumerGroupType.CLASSIC, 3)
         assert described(bootstrap, group).state == ConsumerGroupState.STABLE
-        sent = producer.stop()
-        wait_until(lambda: sent <= seen_by(everyone), 40, "every record produced consumed")
-        assert not read_twice(everyone), sorted(read_twice(everyone))[:20]
-    except AssertionError:
-        details = [(m.assignments, m.stderr_tail()) for m in everyone]
-        raise AssertionError(f"member assignments and errors: {details}") from None
-    finally:
-        producer.stopping.set()
-        stop_all(everyone)
+        live.check_every_record_read_once()
 
 
 @pytest.mark.timeout(180)
@@ -154,30 +175,18 @@ def test_a_kafka_python_member_stays_while_the_others_move_to_kip848(kafka_broke
     bootstrap = kafka_broker.bootstrap_server
     topic, group = topic_and_group(bootstrap)
     staying = Member("kafka-python", bootstrap, topic, group, "range")
-    members = [staying] + [Member("confluent-kafka", bootstrap, topic, group) for _ in range(2)]
-    everyone = list(members)
-    producer = SteadyProducer(bootstrap, topic)
-    try:
-        wait_until(lambda: sharing(members), 60, "three classic members sharing the topic")
+    with LiveGroup(bootstrap, topic, [staying] + [Member("confluent-kafka", bootstrap, topic, group)
+                                                  for _ in range(2)]) as live:
+        live.wait_sharing("three classic members sharing the topic")
         for i in (1, 2):
-            members[i].stop()
-            members[i] = Member("confluent-kafka", bootstrap, topic, group, protocol="consumer")
-            everyone.append(members[i])
-            wait_until(lambda: sharing(members), 60, f"the group sharing out after member {i} moved to KIP-848")
+            live.swap(i, Member("confluent-kafka", bootstrap, topic, group, protocol="consumer"),
+                      f"the group sharing out after member {i} moved to KIP-848")
         assert_seen_as(bootstrap, group, ConsumerGroupType.CONSUMER, 3)
         for i in (1, 2):
-            members[i].stop()
+            live.members[i].stop()
         wait_until(lambda: staying.assignment == list(range(PARTITIONS)), 60, "kafka-python owning every partition")
         assert_seen_as(bootstrap, group, ConsumerGroupType.CLASSIC, 1)
-        sent = producer.stop()
-        wait_until(lambda: sent <= seen_by(everyone), 40, "every record produced consumed")
-        assert not read_twice(everyone), sorted(read_twice(everyone))[:20]
-    except AssertionError:
-        details = [(m.assignments, m.stderr_tail()) for m in everyone]
-        raise AssertionError(f"member assignments and errors: {details}") from None
-    finally:
-        producer.stopping.set()
-        stop_all(everyone)
+        live.check_every_record_read_once()
 
 
 def group_shape(bootstrap: str, group: str) -> tuple:
@@ -195,28 +204,16 @@ def test_a_group_mid_migration_comes_back_in_the_same_shape_after_a_restart(kafk
     # the classic member's session, started again at load, outlasts its reconnection backoff
     members = [Member("confluent-kafka", bootstrap, topic, group),
                Member("confluent-kafka", bootstrap, topic, group, session_ms=20000)]
-    everyone = list(members)
-    producer = SteadyProducer(bootstrap, topic)
-    try:
-        wait_until(lambda: sharing(members), 60, "two classic members sharing the topic")
-        members[0].stop()
-        members[0] = Member("confluent-kafka", bootstrap, topic, group, protocol="consumer")
-        everyone.append(members[0])
-        wait_until(lambda: sharing(members), 60, "a KIP-848 member and a classic one sharing the topic")
+    with LiveGroup(bootstrap, topic, members) as live:
+        live.wait_sharing("two classic members sharing the topic")
+        live.swap(0, Member("confluent-kafka", bootstrap, topic, group, protocol="consumer"),
+                  "a KIP-848 member and a classic one sharing the topic")
         wait_until(lambda: described(bootstrap, group).state == ConsumerGroupState.STABLE, 30, "a stable group")
         before = group_shape(bootstrap, group)
         kafka_broker.restart(kill=kill)
         assert group_shape(bootstrap, group) == before
-        sent = producer.stop()
-        wait_until(lambda: sent <= seen_by(everyone), 60, "every record produced consumed")
+        live.check_every_record_read_once()
         assert group_shape(bootstrap, group) == before
-        assert not read_twice(everyone), sorted(read_twice(everyone))[:20]
-    except AssertionError:
-        details = [(m.assignments, m.stderr_tail()) for m in everyone]
-        raise AssertionError(f"member assignments and errors: {details}") from None
-    finally:
-        producer.stopping.set()
-        stop_all(everyone)
 
 
 @pytest.mark.timeout(120)
