@@ -8,6 +8,7 @@ from kproto import ErrorCode as E
 from kbroker.groups import GroupConfig, GroupCoordinator, MemoryGroupLog, OffsetCommit
 from kbroker.groups.consumer_groups import Heartbeat
 from kbroker.groups.migration import read_assignment, write_assignment
+from kbroker.groups.results import MemberLeave
 from kbroker.groups.states import PREPARING_REBALANCE, STABLE
 
 from helpers import join_request, settle, subscription
@@ -157,5 +158,42 @@ def test_the_migration_policy_decides_which_way_a_group_may_go() -> None:
         coord.consumer_heartbeat(Heartbeat("g", first.member_id, -1))
         group = coord.consumer.groups["g"]  # it stays a consumer group, of classic members only
         assert set(group.members) == set(generations) and "g" not in coord.groups
+        await coord.stop()
+    run(main())
+
+
+def test_classic_joins_and_leaves_in_a_consumer_group() -> None:
+    async def main():
+        coord = coordinator()
+        first = kip848_join(coord, "a")
+        assert first.error == E.NONE and "g" in coord.consumer.groups
+        asked = await coord.join(join_request(session_ms=5000))
+        assert asked.error == E.MEMBER_ID_REQUIRED  # JoinGroup v4+, as from a classic group
+        other = await coord.join(join_request(member=asked.member_id, protocol_type="connect"))
+        assert other.error == E.INCONSISTENT_GROUP_PROTOCOL
+        joined, synced = await classic_rejoin(coord, asked.member_id)
+        assert (joined.error, synced.error) == (E.NONE, E.NONE)
+        group = coord.consumer.groups["g"]
+        assert group.members[asked.member_id].classic is not None and len(group.members) == 2
+        unknown = await coord.join(join_request(member="x", protocols=[("roundrobin", subscription("t"))]))
+        assert unknown.error == E.INCONSISTENT_GROUP_PROTOCOL  # the classic members all speak range only
+        epoch = group.group_epoch
+        assert coord.leave("g", [("a", None)]) == (E.NONE, [MemberLeave("a", None, E.UNKNOWN_MEMBER_ID)])
+        assert coord.leave("g", [(asked.member_id, None)]) == (E.NONE, [MemberLeave(asked.member_id, None)])
+        assert list(group.members) == ["a"] and group.group_epoch == epoch + 1
+        await coord.stop()
+    run(main())
+
+
+def test_a_classic_member_that_does_not_rejoin_when_told_is_fenced() -> None:
+    async def main():
+        coord = coordinator()
+        generations = await classic_group(coord)
+        kip848_join(coord)
+        member, generation = next(iter(generations.items()))
+        coord.consumer.groups["g"].members[member].rebalance_timeout_ms = 30
+        assert coord.heartbeat("g", member, None, generation) == E.REBALANCE_IN_PROGRESS
+        await asyncio.sleep(0.1)
+        assert member not in coord.consumer.groups["g"].members
         await coord.stop()
     run(main())
