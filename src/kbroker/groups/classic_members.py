@@ -20,7 +20,14 @@ import uuid
 from kproto import ErrorCode
 
 from kbroker.groups import consumer_records as records
-from kbroker.groups.consumer import UNRELEASED_PARTITIONS, UNREVOKED_PARTITIONS, ClassicMetadata, ConsumerGroup, ConsumerMember, minus
+from kbroker.groups.consumer import (
+    UNRELEASED_PARTITIONS,
+    UNREVOKED_PARTITIONS,
+    ClassicMetadata,
+    ConsumerGroup,
+    ConsumerMember,
+    minus,
+)
 from kbroker.groups.consumer_groups import ConsumerGroups, Heartbeat
 from kbroker.groups.migration import Unreadable, owned_partitions, read_subscription, write_assignment
 from kbroker.groups.protocol import CONSUMER_PROTOCOL_TYPE
@@ -48,8 +55,8 @@ class ClassicMembers:
             return JoinResult(ErrorCode.MEMBER_ID_REQUIRED, member_id=member_id)
         try:
             subscription = read_subscription(req.protocols[0][1])
-        except Unreadable:
-            return JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id=req.member_id)
+        except Unreadable:  # Kafka fails such a join with an unexpected (server) error
+            return JoinResult(ErrorCode.UNKNOWN_SERVER_ERROR, member_id=req.member_id)
         found = self._member(group, req, member_id, unknown)
         if isinstance(found, ErrorCode):
             return JoinResult(found, member_id=req.member_id)
@@ -58,7 +65,7 @@ class ClassicMembers:
         metadata_changed, member.classic = member.classic != classic, classic
         self.groups.advance(group, member, Heartbeat(
             group.group_id, member.member_id, 0 if is_new else member.member_epoch, req.group_instance_id,
-            getattr(subscription, "rack_id", None), req.rebalance_timeout_ms, list(subscription.topics),
+            subscription.rack_id, req.rebalance_timeout_ms, list(subscription.topics),
             owned=owned_partitions(subscription), client_id=req.client_id, client_host=req.client_host),
             is_new, metadata_changed)
         timers, key = self.groups.timers, (group.group_id, member.member_id)

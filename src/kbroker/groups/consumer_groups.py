@@ -293,7 +293,8 @@ class ConsumerGroups:
     def arm_session(self, group: ConsumerGroup, member: ConsumerMember) -> None:
         """The member's session starts over: the group's session timeout, or a classic member's own."""
         key = (group.group_id, member.member_id)
-        timeout = self.config.consumer_session_timeout_ms if member.classic is None else member.classic.session_timeout_ms
+        classic = member.classic
+        timeout = self.config.consumer_session_timeout_ms if classic is None else classic.session_timeout_ms
         self.timers.schedule(("consumer-session",) + key, timeout, lambda: self.fence(*key, "session timeout"))
 
     def _arm_timers(self, group: ConsumerGroup, member: ConsumerMember) -> None:

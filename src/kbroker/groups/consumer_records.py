@@ -130,8 +130,8 @@ def member_tombstones(group_id: str, member_id: str) -> list[RecordBytes]:
 
 
 def group_tombstones(group: ConsumerGroup) -> list[RecordBytes]:
-    """Everything of a group (its members too, when a conversion removes it), in Kafka's order: current assignments, targets, the
-    target epoch, member metadata, the group epoch."""
+    """Everything of a group (its members too, when a conversion removes it), in Kafka's order:
+    current assignments, targets, the target epoch, member metadata, the group epoch."""
     ids = list(group.members)
     return ([(_key(CURRENT, group.group_id, m), None) for m in ids]
             + [(_key(TARGET_MEMBER, group.group_id, m), None) for m in ids]

@@ -302,11 +302,7 @@ class GroupCoordinator:
         if not migration.downgrades(group, leaving, self.config):
             return False
         group_id = group.group_id
-        try:
-            classic, assignments = migration.downgraded(group, leaving, self.now_ms())
-        except migration.Unreadable as exc:
-            log.info("cannot downgrade consumer group %s to classic: %s", group_id, exc)
-            return False
+        classic, assignments = migration.downgraded(group, leaving, self.now_ms())
         self.timers.cancel_group(group_id)
         del self.consumer.groups[group_id]
         self.groups[group_id] = classic

@@ -76,7 +76,7 @@ def write_assignment(assignment: Assignment, metadata: bytes) -> bytes:
 def owned_partitions(subscription: ConsumerProtocolSubscription) -> Assignment:
     """What a classic member says it still owns (subscription v1+; an eager member owns nothing)."""
     out: Assignment = {}
-    for tp in getattr(subscription, "owned_partitions", None) or []:
+    for tp in subscription.owned_partitions:
         out.setdefault(tp.topic, set()).update(tp.partitions)
     return out
 
@@ -102,7 +102,7 @@ def upgraded(group: ClassicGroup, assignor: str) -> ConsumerGroup:
         subscription = read_subscription(m.metadata(group.protocol_name))
         assigned = read_assignment(m.assignment)
         out.members[m.member_id] = ConsumerMember(
-            m.member_id, m.group_instance_id, getattr(subscription, "rack_id", None), m.client_id, m.client_host,
+            m.member_id, m.group_instance_id, subscription.rack_id, m.client_id, m.client_host,
             m.rebalance_timeout_ms, frozenset(subscription.topics), member_epoch=epoch, previous_member_epoch=epoch,
             state=STABLE, assigned=assigned,
             classic=ClassicMetadata(m.session_timeout_ms, tuple((n, bytes(d)) for n, d in m.protocols)))
