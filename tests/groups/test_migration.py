@@ -197,3 +197,20 @@ def test_a_classic_member_that_does_not_rejoin_when_told_is_fenced() -> None:
         assert member not in coord.consumer.groups["g"].members
         await coord.stop()
     run(main())
+
+
+def test_a_classic_static_member_replacing_the_last_kip848_one_downgrades_without_a_rebalance() -> None:
+    async def main():
+        coord = coordinator()
+        generations = await classic_group(coord)
+        assert coord.consumer_heartbeat(Heartbeat("g", "new", 0, "i1", None, 5000, ["t"], owned={})).error == E.NONE
+        target = coord.consumer.groups["g"].target["new"]
+        joined = await coord.join(join_request(instance="i1", session_ms=5000, rebalance_ms=5000))
+        assert joined.error == E.NONE and joined.member_id != "new"
+        assert "g" not in coord.consumer.groups
+        group = coord.groups["g"]
+        assert group.state == STABLE and set(group.members) == set(generations) | {joined.member_id}
+        assert group.static_members == {"i1": joined.member_id}
+        assert read_assignment(group.members[joined.member_id].assignment) == target
+        await coord.stop()
+    run(main())

@@ -60,7 +60,7 @@ class ClassicMembers:
         found = self._member(group, req, member_id, unknown)
         if isinstance(found, ErrorCode):
             return JoinResult(found, member_id=req.member_id)
-        member, is_new = found
+        member, is_new, replaced_kip848 = found
         classic = ClassicMetadata(req.session_timeout_ms, tuple((n, bytes(d)) for n, d in req.protocols))
         metadata_changed, member.classic = member.classic != classic, classic
         self.groups.advance(group, member, Heartbeat(
@@ -68,34 +68,40 @@ class ClassicMembers:
             subscription.rack_id, req.rebalance_timeout_ms, list(subscription.topics),
             owned=owned_partitions(subscription), client_id=req.client_id, client_host=req.client_host),
             is_new, metadata_changed)
+        answer = JoinResult(ErrorCode.NONE, member.member_id, member.member_epoch, CONSUMER_PROTOCOL_TYPE,
+                            classic.protocol_name)
+        if replaced_kip848 and self.groups.downgrade(group, None):
+            return answer  # the group is a classic one now, holding this member with its partitions
         timers, key = self.groups.timers, (group.group_id, member.member_id)
         timers.cancel(("consumer-join",) + key)
         self.groups.arm_session(group, member)
         timers.schedule(("consumer-sync",) + key, member.rebalance_timeout_ms,
                         lambda: self.groups.fence(*key, "the member failed to sync within its rebalance timeout"))
-        return JoinResult(ErrorCode.NONE, member.member_id, member.member_epoch, CONSUMER_PROTOCOL_TYPE,
-                          classic.protocol_name)
+        return answer
 
     def _member(self, group: ConsumerGroup, req: JoinRequest, member_id: str,
-                unknown: bool) -> tuple[ConsumerMember, bool] | ErrorCode:
-        """The joining member, new or known; a static member coming back under a new member id takes
-        its old incarnation's place, and a stale member id of an instance is fenced."""
+                unknown: bool) -> tuple[ConsumerMember, bool, bool] | ErrorCode:
+        """The joining member, whether it is new, and whether it replaced a KIP-848 member: a static
+        member coming back under a new member id takes its old incarnation's place (of either
+        protocol), and a stale member id of an instance is fenced."""
         member = group.members.get(member_id)
         instance = req.group_instance_id
         old = group.by_instance(instance) if instance is not None else None
+        if instance is not None and not unknown and old is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
         if old is not None and old is not member:
             if not unknown:
                 return ErrorCode.FENCED_INSTANCE_ID
             member = ConsumerMember(member_id, instance, old.rack_id, req.client_id, req.client_host,
                                     req.rebalance_timeout_ms)
-            self.groups.replace_static(group, old, member, old.member_epoch)
-            return member, False
+            self.groups.replace_static(group, old, member, 0)  # it reconciles from epoch 0, as in Kafka
+            return member, False, old.classic is None
         if member is not None:
-            return member, False
+            return member, False, False
         member = ConsumerMember(member_id, instance, None, req.client_id, req.client_host, req.rebalance_timeout_ms)
         group.members[member_id] = member
         log.info("classic member %s joined consumer group %s", member_id, group.group_id)
-        return member, True
+        return member, True, False
 
     # -- SyncGroup and Heartbeat
 

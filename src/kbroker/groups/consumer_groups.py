@@ -108,9 +108,10 @@ class ConsumerGroups:
         self.topic_id = topic_id
         self.topic_name = topic_name
         self.groups: dict[str, ConsumerGroup] = {}
-        #: called when a member not speaking the classic protocol goes; True when the group was
-        #: converted to a classic group instead (the coordinator, which keeps classic groups, sets it)
-        self.downgrade: Callable[[ConsumerGroup, ConsumerMember], bool] = lambda group, member: False
+        #: called when a member not speaking the classic protocol goes (None: it was replaced by a
+        #: classic static member); True when the group was converted to a classic group instead
+        #: (the coordinator, which keeps classic groups, sets it)
+        self.downgrade: Callable[[ConsumerGroup, ConsumerMember | None], bool] = lambda group, member: False
 
     def load(self, loader: records.Loader) -> None:
         """Groups as last written; their members' sessions start now, as after a coordinator move."""

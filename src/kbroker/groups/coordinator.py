@@ -296,9 +296,10 @@ class GroupCoordinator:
         log.info("classic group %s upgraded to a consumer group at epoch %d", group_id, group.group_epoch)
         return True
 
-    def _downgrade(self, group: ConsumerGroup, leaving: ConsumerMember) -> bool:
+    def _downgrade(self, group: ConsumerGroup, leaving: ConsumerMember | None) -> bool:
         """The last KIP-848 member leaves: the group becomes a classic one again if allowed, and
-        rebalances so that a client-side assignor takes over."""
+        rebalances so that a client-side assignor takes over. When a classic static member took
+        that member's place (`leaving` None), it has its partitions already: no rebalance."""
         if not migration.downgrades(group, leaving, self.config):
             return False
         group_id = group.group_id
@@ -311,7 +312,8 @@ class GroupCoordinator:
         for member_id in classic.members:
             self.rebalancer.touch(classic, member_id)
         log.info("consumer group %s downgraded to a classic group at generation %d", group_id, classic.generation)
-        self.rebalancer.prepare_rebalance(classic, f"Downgrade group {group_id} from consumer to classic.")
+        if leaving is not None:
+            self.rebalancer.prepare_rebalance(classic, f"Downgrade group {group_id} from consumer to classic.")
         return True
 
     def share_heartbeat(self, heartbeat: ShareHeartbeat) -> HeartbeatResult:

@@ -112,11 +112,12 @@ def upgraded(group: ClassicGroup, assignor: str) -> ConsumerGroup:
 
 # -- downgrade
 
-def downgrades(group: ConsumerGroup, leaving: ConsumerMember, config: GroupConfig) -> bool:
-    """Whether the group becomes classic when `leaving` goes: it is the last member not speaking
-    the classic protocol, others remain, and the policy and `group.max.size` allow it."""
+def downgrades(group: ConsumerGroup, leaving: ConsumerMember | None, config: GroupConfig) -> bool:
+    """Whether the group becomes classic when `leaving` goes (None: a classic static member has just
+    replaced it): it is the last member not speaking the classic protocol, others remain, and the
+    policy and `group.max.size` allow it."""
     others = [m for m in group.members.values() if m is not leaving]
-    if leaving.classic is not None or not others or any(m.classic is None for m in others):
+    if (leaving is not None and leaving.classic is not None) or not others or any(m.classic is None for m in others):
         return False
     if not config.downgrade_enabled:
         log.info("cannot downgrade consumer group %s to classic: the online downgrade is disabled", group.group_id)
@@ -128,7 +129,8 @@ def downgrades(group: ConsumerGroup, leaving: ConsumerMember, config: GroupConfi
     return True
 
 
-def downgraded(group: ConsumerGroup, leaving: ConsumerMember, now_ms: int) -> tuple[ClassicGroup, dict[str, bytes]]:
+def downgraded(group: ConsumerGroup, leaving: ConsumerMember | None,
+               now_ms: int) -> tuple[ClassicGroup, dict[str, bytes]]:
     """The Stable classic group the consumer group becomes without `leaving`, and each member's
     assignment (its target, in its own subscription's version)."""
     out = ClassicGroup(group.group_id, now_ms, CLASSIC_STABLE)
