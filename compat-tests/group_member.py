@@ -38,10 +38,11 @@ def on_sigterm(*_: object) -> None:
     stopping = True
 
 
-def commit_failed(error: object) -> None:
+def commit_failed(error: object, batch: list[tuple[int, str]]) -> None:
     """A commit refused because the group moved on is normal in a rebalance (Kafka answers
-    ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS or UNKNOWN_MEMBER_ID): the records are read again."""
-    emit(commit_failed=str(error))
+    ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS or UNKNOWN_MEMBER_ID): the batch's records, named
+    here as (partition, value), may be read again."""
+    emit(commit_failed=str(error), uncommitted=batch)
 
 
 def gained(partitions: list[int]) -> None:
@@ -92,6 +93,7 @@ def run_kafka_python(args: argparse.Namespace) -> None:
         # inside one call, which makes that client bug rare in this test.
         timeout = POLL_SECONDS if consumer.assignment() else FIRST_JOIN_POLL_SECONDS
         batches = consumer.poll(timeout_ms=int(timeout * 1000))
+        batch = [(r.partition, r.value.decode()) for records in batches.values() for r in records]
         for records in batches.values():
             for r in records:
                 emit(p=r.partition, o=r.offset, v=r.value.decode())
@@ -99,7 +101,7 @@ def run_kafka_python(args: argparse.Namespace) -> None:
             try:
                 consumer.commit()
             except CommitFailedError as error:
-                commit_failed(error)
+                commit_failed(error, batch)
         reporter.update([tp.partition for tp in consumer.assignment()])
     released([tp.partition for tp in consumer.assignment()])
     consumer.close()
@@ -144,7 +146,7 @@ def run_confluent(args: argparse.Namespace) -> None:
             except confluent_kafka.KafkaException as error:
                 if error.args[0].code() not in rebalance_errors:
                     raise
-                commit_failed(error)
+                commit_failed(error, [(r.partition(), r.value().decode()) for r in good])
         reporter.update([tp.partition for tp in consumer.assignment()])
     released([tp.partition for tp in consumer.assignment()])
     consumer.close()
@@ -174,6 +176,7 @@ async def run_aiokafka(args: argparse.Namespace) -> None:
     try:
         while not stopping:
             batches = await consumer.getmany(timeout_ms=int(POLL_SECONDS * 1000))
+            batch = [(r.partition, r.value.decode()) for records in batches.values() for r in records]
             for records in batches.values():
                 for r in records:
                     emit(p=r.partition, o=r.offset, v=r.value.decode())
@@ -181,7 +184,7 @@ async def run_aiokafka(args: argparse.Namespace) -> None:
                 try:
                     await consumer.commit()
                 except CommitFailedError as error:
-                    commit_failed(error)
+                    commit_failed(error, batch)
             reporter.update([tp.partition for tp in consumer.assignment()])
     finally:
         released([tp.partition for tp in consumer.assignment()])

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -35,6 +36,8 @@ class Member:
         self.assignments: list[list[int]] = []
         self.rebalances: list[list[int]] = []  # librdkafka's on_assign calls
         self.seen: set[tuple[int, str]] = set()
+        self.reads: list[tuple[int, str]] = []  # every record read, in order, repeats included
+        self.uncommitted: set[tuple[int, str]] = set()  # read in a batch whose commit was refused
         self.held: dict[int, float] = {}  # partition -> since when (the shared monotonic clock)
         self.ownership: list[tuple[int, float, float]] = []  # (partition, from, until), closed ones
         self.lock = threading.Lock()
@@ -52,6 +55,9 @@ class Member:
                     self.rebalances.append(event["on_assign"])
                 elif "p" in event:
                     self.seen.add((event["p"], event["v"]))
+                    self.reads.append((event["p"], event["v"]))
+                elif "uncommitted" in event:
+                    self.uncommitted.update((p, v) for p, v in event["uncommitted"])
                 if "gained" in event:
                     for p in event["gained"]:
                         self.held.setdefault(p, event["t"])
@@ -135,6 +141,18 @@ def seen_by(members: Iterable[Member]) -> set[tuple[int, str]]:
         with member.lock:
             out |= member.seen
     return out
+
+
+def read_twice(members: Iterable[Member]) -> set[tuple[int, str]]:
+    """Records read more than once although their commit went through: a member started below a
+    committed position. A record of a batch whose commit was refused may be read again."""
+    reads: Counter[tuple[int, str]] = Counter()
+    uncommitted: set[tuple[int, str]] = set()
+    for member in members:
+        with member.lock:
+            reads.update(member.reads)
+            uncommitted |= member.uncommitted
+    return {record for record, n in reads.items() if n > 1} - uncommitted
 
 
 def produce_round(bootstrap: str, topic: str, label: str, partitions: int, per_partition: int) -> set[tuple[int, str]]:

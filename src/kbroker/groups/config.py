@@ -27,6 +27,18 @@ class GroupConfig:
     consumer_max_size: int = 2**31 - 1
     #: short names (uniform, range); the first is the default of a group whose members name none
     consumer_assignors: tuple[str, ...] = ("uniform", "range")
+    #: `group.consumer.migration.policy`: which way a group in use may change protocol
+    migration_policy: str = "bidirectional"
+
+    @property
+    def upgrade_enabled(self) -> bool:
+        """A classic group in use may become a consumer group when a KIP-848 member joins."""
+        return self.migration_policy in ("bidirectional", "upgrade")
+
+    @property
+    def downgrade_enabled(self) -> bool:
+        """A consumer group may become classic again when its last KIP-848 member goes."""
+        return self.migration_policy in ("bidirectional", "downgrade")
 
     @classmethod
     def from_broker(cls, config: Mapping[str, Any]) -> GroupConfig:
@@ -42,4 +54,5 @@ class GroupConfig:
             consumer_heartbeat_interval_ms=config["group.consumer.heartbeat.interval.ms"],
             consumer_max_size=config["group.consumer.max.size"],
             consumer_assignors=tuple(assignor_name(name) for name in config["group.consumer.assignors"]),
+            migration_policy=str(config["group.consumer.migration.policy"]).strip().lower(),
         )

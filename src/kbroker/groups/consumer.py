@@ -37,6 +37,19 @@ def count(a: Assignment) -> int:
     return sum(len(p) for p in a.values())
 
 
+@dataclass(frozen=True, slots=True)
+class ClassicMetadata:
+    """What a member speaking the classic protocol inside a consumer group sent in its JoinGroup
+    (Kafka's ClassicMemberMetadata): its session timeout and its protocols, in its preference order."""
+    session_timeout_ms: int
+    protocols: tuple[tuple[str, bytes], ...]
+
+    @property
+    def protocol_name(self) -> str:
+        """The protocol its JoinGroup and SyncGroup answers name: its favourite."""
+        return self.protocols[0][0]
+
+
 @dataclass(eq=False)
 class ConsumerMember:
     member_id: str
@@ -57,6 +70,8 @@ class ConsumerMember:
     heartbeat_due_ms: int = 0
     #: answers since it was last stable (pacing.py doubles its interval with each)
     pending_heartbeats: int = 0
+    #: set for a member that speaks the classic protocol (JoinGroup, SyncGroup, Heartbeat)
+    classic: ClassicMetadata | None = None
 
     def holds(self) -> Assignment:
         """What the member may still be consuming: its assignment and what it has yet to revoke."""

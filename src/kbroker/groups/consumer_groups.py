@@ -40,6 +40,8 @@ from kbroker.groups.timers import Timers
 log = logging.getLogger("kbroker.groups")
 TopicCounts = Callable[[], Mapping[str, int]]  # every topic a consumer may subscribe to -> partitions
 Write = Callable[[str, list[RecordBytes]], None]
+#: a member's timers: its session, its revocation (KIP-848), its rejoin and its sync (classic members)
+TIMERS = ("consumer-session", "consumer-revoke", "consumer-join", "consumer-sync")
 
 
 class DerivedTopicIds:
@@ -106,13 +108,17 @@ class ConsumerGroups:
         self.topic_id = topic_id
         self.topic_name = topic_name
         self.groups: dict[str, ConsumerGroup] = {}
+        #: called when a member not speaking the classic protocol goes (None: it was replaced by a
+        #: classic static member); True when the group was converted to a classic group instead
+        #: (the coordinator, which keeps classic groups, sets it)
+        self.downgrade: Callable[[ConsumerGroup, ConsumerMember | None], bool] = lambda group, member: False
 
     def load(self, loader: records.Loader) -> None:
         """Groups as last written; their members' sessions start now, as after a coordinator move."""
         loaded = loader.groups(self.topic_name)
         self.groups.update(loaded)
         for group in loaded.values():
-            group.topic_partitions = self._subscribed_counts(group)
+            group.topic_partitions = self.subscribed_counts(group)
             for member in group.members.values():
                 self._arm_timers(group, member)
 
@@ -133,11 +139,22 @@ class ConsumerGroups:
         if isinstance(found, HeartbeatResult):
             return found
         group, member, is_new = found
+        changed = self.advance(group, member, hb, is_new)
+        self._arm_timers(group, member)
+        interval = self._pace(group, member)
+        full = hb.member_epoch == 0 or (hb.owned is not None and hb.owned != member.assigned)
+        return HeartbeatResult(ErrorCode.NONE, None, member.member_id, member.member_epoch, interval,
+                               copy(member.assigned) if changed or full else None)
+
+    def advance(self, group: ConsumerGroup, member: ConsumerMember, hb: Heartbeat, is_new: bool,
+                metadata_changed: bool = False) -> bool:
+        """Take what the member says, move the group epoch and the target assignment as needed, and
+        reconcile the member one step, writing what changed; True when its assignment changed."""
         written: list[RecordBytes] = []
         changed_subscription = self._update(member, hb)
-        if changed_subscription or is_new:
+        if changed_subscription or is_new or metadata_changed:
             written.append(records.member_metadata(group.group_id, member))
-        counts = self._subscribed_counts(group)
+        counts = self.subscribed_counts(group)
         if changed_subscription or is_new or counts != group.topic_partitions:
             group.group_epoch += 1
             written.append(records.group_epoch(group))
@@ -148,11 +165,7 @@ class ConsumerGroups:
         if changed or hb.member_epoch == 0:
             written.append(records.current(group.group_id, member, self.topic_id))
         self.write(group.group_id, written)
-        self._arm_timers(group, member)
-        interval = self._pace(group, member)
-        full = hb.member_epoch == 0 or (hb.owned is not None and hb.owned != member.assigned)
-        return HeartbeatResult(ErrorCode.NONE, None, member.member_id, member.member_epoch, interval,
-                               copy(member.assigned) if changed or full else None)
+        return changed
 
     def _pace(self, group: ConsumerGroup, member: ConsumerMember) -> int:
         """The interval to answer with, noting when the member is due back (see pacing.py)."""
@@ -183,19 +196,23 @@ class ConsumerGroups:
                     return HeartbeatResult(ErrorCode.UNRELEASED_INSTANCE_ID,
                                            f"Static member {old.member_id} with instance id {hb.instance_id} "
                                            "is not released yet.")
-                # the returning static member takes its old place: same assignment, same epoch
-                self._drop(group, old, bump=False)
-                self.write(group.group_id, [records.member_metadata(group.group_id, member)])
-                member.assigned, member.member_epoch = copy(old.assigned), old.previous_member_epoch
-                member.previous_member_epoch = old.previous_member_epoch
-                member.subscribed_topics, member.subscribed_regex = old.subscribed_topics, old.subscribed_regex
-                member.server_assignor = old.server_assignor
-                group.target[member_id] = group.target.pop(old.member_id, {})
-                group.members[member_id] = member
+                self.replace_static(group, old, member, old.previous_member_epoch)
                 return group, member, False
         group.members[member_id] = member
         log.info("member %s joined consumer group %s", member_id, group.group_id)
         return group, member, True
+
+    def replace_static(self, group: ConsumerGroup, old: ConsumerMember, member: ConsumerMember, epoch: int) -> None:
+        """A returning static member takes its old incarnation's place: same assignment, same epoch."""
+        target = group.target.get(old.member_id, {})
+        self.drop(group, old, bump=False)
+        self.write(group.group_id, [records.member_metadata(group.group_id, member)])
+        member.assigned, member.member_epoch = copy(old.assigned), epoch
+        member.previous_member_epoch = old.previous_member_epoch
+        member.subscribed_topics, member.subscribed_regex = old.subscribed_topics, old.subscribed_regex
+        member.server_assignor = old.server_assignor
+        group.target[member.member_id] = target
+        group.members[member.member_id] = member
 
     def _known(self, hb: Heartbeat) -> tuple[ConsumerGroup, ConsumerMember, bool] | HeartbeatResult:
         found = find_member(self.groups, hb.group_id, hb.member_id)
@@ -248,43 +265,52 @@ class ConsumerGroups:
             member.previous_member_epoch, member.member_epoch = member.member_epoch, STATIC_LEAVE_EPOCH
             self.timers.cancel(("consumer-revoke", group.group_id, member.member_id))
             self.write(group.group_id, [records.current(group.group_id, member, self.topic_id)])
-        else:
-            self._drop(group, member, bump=True)
+        elif not self.downgrade(group, member):
+            self.drop(group, member, bump=True)
             log.info("member %s left consumer group %s", member.member_id, group.group_id)
         return HeartbeatResult(ErrorCode.NONE, None, hb.member_id, hb.member_epoch)
 
-    def _drop(self, group: ConsumerGroup, member: ConsumerMember, bump: bool) -> None:
+    def drop(self, group: ConsumerGroup, member: ConsumerMember, bump: bool) -> None:
+        """Remove the member (and its timers), moving the group epoch when `bump`."""
         group.members.pop(member.member_id, None)
         group.target.pop(member.member_id, None)
-        self.timers.cancel(("consumer-session", group.group_id, member.member_id))
-        self.timers.cancel(("consumer-revoke", group.group_id, member.member_id))
+        for timer in TIMERS:
+            self.timers.cancel((timer, group.group_id, member.member_id))
         written = records.member_tombstones(group.group_id, member.member_id)
         if bump:
             group.group_epoch += 1
             written.append(records.group_epoch(group))
         self.write(group.group_id, written)
 
-    def _fence(self, group_id: str, member_id: str, why: str) -> None:
+    def fence(self, group_id: str, member_id: str, why: str) -> None:
+        """Remove a member that went silent; the group may turn classic if it was the last KIP-848 one."""
         group = self.groups.get(group_id)
         member = group.members.get(member_id) if group is not None else None
         if member is not None:
             log.info("member %s of consumer group %s fenced: %s", member_id, group_id, why)
-            self._drop(group, member, bump=True)
+            if not self.downgrade(group, member):
+                self.drop(group, member, bump=True)
+
+    def arm_session(self, group: ConsumerGroup, member: ConsumerMember) -> None:
+        """The member's session starts over: the group's session timeout, or a classic member's own."""
+        key = (group.group_id, member.member_id)
+        classic = member.classic
+        timeout = self.config.consumer_session_timeout_ms if classic is None else classic.session_timeout_ms
+        self.timers.schedule(("consumer-session",) + key, timeout, lambda: self.fence(*key, "session timeout"))
 
     def _arm_timers(self, group: ConsumerGroup, member: ConsumerMember) -> None:
+        self.arm_session(group, member)
         key = (group.group_id, member.member_id)
-        self.timers.schedule(("consumer-session",) + key, self.config.consumer_session_timeout_ms,
-                             lambda: self._fence(*key, "session timeout"))
         revoke_key = ("consumer-revoke",) + key
-        if member.state != UNREVOKED_PARTITIONS:
+        if member.state != UNREVOKED_PARTITIONS or member.classic is not None:
             self.timers.cancel(revoke_key)
         elif not self.timers.is_scheduled(revoke_key):
             self.timers.schedule(revoke_key, member.rebalance_timeout_ms,
-                                 lambda: self._fence(*key, "partitions not revoked within the rebalance timeout"))
+                                 lambda: self.fence(*key, "partitions not revoked within the rebalance timeout"))
 
     # -- assignment
 
-    def _subscribed_counts(self, group: ConsumerGroup) -> dict[str, int]:
+    def subscribed_counts(self, group: ConsumerGroup) -> dict[str, int]:
         """Partition counts of the existing topics some member subscribes to, by name or regex."""
         every = self.topics()
         wanted: set[str] = group.subscribed_topics() & set(every)
@@ -308,13 +334,15 @@ class ConsumerGroups:
 
     def validate_commit(self, group: ConsumerGroup, member_id: str, member_epoch: int) -> ErrorCode:
         """OffsetCommit v9+ (and OffsetFetch v9) in a consumer group: by a member at its epoch (or the
-        one before, while its heartbeat answer is on the way), or by a tool (epoch -1) while the
-        group is empty."""
+        one before, while its heartbeat answer is on the way), by a classic member at its generation,
+        or by a tool (epoch -1) while the group is empty."""
         if member_epoch < 0 and not member_id:
             return ErrorCode.NONE if not group.members else ErrorCode.UNKNOWN_MEMBER_ID
         member = group.members.get(member_id)
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
+        if member.classic is not None:  # a classic member commits with its generation: the member epoch
+            return ErrorCode.NONE if member_epoch == member.member_epoch else ErrorCode.ILLEGAL_GENERATION
         if member_epoch not in (member.member_epoch, member.previous_member_epoch):
             return ErrorCode.STALE_MEMBER_EPOCH
         return ErrorCode.NONE

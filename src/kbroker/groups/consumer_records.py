@@ -27,7 +27,14 @@ from kproto.messages import (
 )
 
 from kbroker.groups.assignors import Assignment
-from kbroker.groups.consumer import STABLE, UNRELEASED_PARTITIONS, UNREVOKED_PARTITIONS, ConsumerGroup, ConsumerMember
+from kbroker.groups.consumer import (
+    STABLE,
+    UNRELEASED_PARTITIONS,
+    UNREVOKED_PARTITIONS,
+    ClassicMetadata,
+    ConsumerGroup,
+    ConsumerMember,
+)
 from kbroker.groups.records import VERSION, RecordBytes
 
 GROUP, MEMBER, TARGET_EPOCH, TARGET_MEMBER, CURRENT = 3, 5, 6, 7, 8
@@ -79,10 +86,25 @@ def group_epoch(group: ConsumerGroup) -> RecordBytes:
 
 
 def member_metadata(group_id: str, m: ConsumerMember) -> RecordBytes:
-    return _record(MEMBER, group_id, m.member_id, ConsumerGroupMemberMetadataValue(
+    V = ConsumerGroupMemberMetadataValue
+    classic = None if m.classic is None else V.ClassicMemberMetadata(
+        session_timeout_ms=m.classic.session_timeout_ms,
+        supported_protocols=[V.ClassicProtocol(name=n, metadata=d) for n, d in m.classic.protocols])
+    return _record(MEMBER, group_id, m.member_id, V(
         instance_id=m.instance_id, rack_id=m.rack_id, client_id=m.client_id, client_host=m.client_host,
         subscribed_topic_names=sorted(m.subscribed_topics), subscribed_topic_regex=m.subscribed_regex,
-        rebalance_timeout_ms=m.rebalance_timeout_ms, server_assignor=m.server_assignor))
+        rebalance_timeout_ms=m.rebalance_timeout_ms, server_assignor=m.server_assignor,
+        classic_member_metadata=classic))
+
+
+def group_records(group: ConsumerGroup, topic_id: TopicId) -> list[RecordBytes]:
+    """A whole group, as Kafka writes one converted from a classic group: every member's metadata,
+    the group epoch, the target assignment with its epoch, every member's current assignment."""
+    out = [member_metadata(group.group_id, m) for m in group.members.values()]
+    out.append(group_epoch(group))
+    out += target(group, topic_id)
+    out += [current(group.group_id, m, topic_id) for m in group.members.values()]
+    return out
 
 
 def target(group: ConsumerGroup, topic_id: TopicId) -> list[RecordBytes]:
@@ -107,8 +129,15 @@ def member_tombstones(group_id: str, member_id: str) -> list[RecordBytes]:
     return [(_key(kind, group_id, member_id), None) for kind in (CURRENT, TARGET_MEMBER, MEMBER)]
 
 
-def group_tombstones(group_id: str) -> list[RecordBytes]:
-    return [(_key(kind, group_id), None) for kind in (TARGET_EPOCH, GROUP)]
+def group_tombstones(group: ConsumerGroup) -> list[RecordBytes]:
+    """Everything of a group (its members too, when a conversion removes it), in Kafka's order:
+    current assignments, targets, the target epoch, member metadata, the group epoch."""
+    ids = list(group.members)
+    return ([(_key(CURRENT, group.group_id, m), None) for m in ids]
+            + [(_key(TARGET_MEMBER, group.group_id, m), None) for m in ids]
+            + [(_key(TARGET_EPOCH, group.group_id), None)]
+            + [(_key(MEMBER, group.group_id, m), None) for m in ids]
+            + [(_key(GROUP, group.group_id), None)])
 
 
 class Loader:
@@ -142,9 +171,13 @@ class Loader:
             if group is None:
                 continue
             if kind == MEMBER:
+                classic = v.classic_member_metadata
                 group.members[member_id] = ConsumerMember(
                     member_id, v.instance_id, v.rack_id, v.client_id, v.client_host, v.rebalance_timeout_ms,
-                    frozenset(v.subscribed_topic_names), v.subscribed_topic_regex, v.server_assignor)
+                    frozenset(v.subscribed_topic_names), v.subscribed_topic_regex, v.server_assignor,
+                    classic=None if classic is None else ClassicMetadata(
+                        classic.session_timeout_ms,
+                        tuple((p.name, bytes(p.metadata)) for p in classic.supported_protocols)))
             elif kind == TARGET_EPOCH:
                 group.assignment_epoch = v.assignment_epoch
             elif kind == TARGET_MEMBER and member_id in group.members:

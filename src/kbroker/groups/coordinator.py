@@ -22,12 +22,15 @@ from kproto import ErrorCode
 from kbroker.coordinator_log import InternalTopicHost, replicated
 from kbroker.groups import records
 from kbroker.groups.classic import ClassicGroup
+from kbroker.groups.classic_members import ClassicMembers
 from kbroker.groups.config import GroupConfig
 from kbroker.groups import consumer_records
+from kbroker.groups.consumer import ConsumerGroup, ConsumerMember
 from kbroker.groups.consumer_groups import ConsumerGroups, DerivedTopicIds, Heartbeat, HeartbeatResult, TopicCounts
+from kbroker.groups import migration
 from kbroker.groups.member import ClassicMember
 from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, PendingOffsets, expired_offsets
-from kbroker.groups.rebalance import JoinRequest, Rebalancer, settled
+from kbroker.groups.rebalance import JoinRequest, Rebalancer, join_problem, settled
 from kbroker.groups.records import GroupRecord, OffsetRecord, RecordBytes
 from kbroker.groups.results import DescribedMember, GroupDescription, GroupListing, JoinResult, SyncResult
 from kbroker.groups.share_groups import ShareConfig, ShareGroups, ShareHeartbeat
@@ -93,6 +96,8 @@ class GroupCoordinator:
             derived = DerivedTopicIds()
             topic_ids = (derived.id_of, derived.name_of)
         self.consumer = ConsumerGroups(config, self.timers, topics, self.storage.append, *topic_ids, clock)
+        self.consumer.downgrade = self._downgrade
+        self.classic_members = ClassicMembers(self.consumer)
         self.share = ShareGroups(share_config, self.timers, topics)
         self._expiry_task: asyncio.Task | None = None
 
@@ -222,7 +227,8 @@ class GroupCoordinator:
     # -- the classic protocol
 
     def join(self, request: JoinRequest) -> asyncio.Future:
-        """A classic join; an empty KIP-848 group of that id gives way, one with members refuses."""
+        """A classic join; a KIP-848 group with members takes it as one of its own (classic_members.py),
+        an empty one gives way."""
         error = self.availability(request.group_id)
         if error:
             return settled(JoinResult(error, member_id=request.member_id))
@@ -231,14 +237,17 @@ class GroupCoordinator:
         consumer_group = self.consumer.groups.get(request.group_id)
         if consumer_group is not None:
             if consumer_group.members:
-                return settled(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
+                error = join_problem(request, self.config)
+                return settled(JoinResult(error, member_id=request.member_id) if error
+                               else self.classic_members.join(consumer_group, request))
             del self.consumer.groups[request.group_id]
-            self.storage.append(request.group_id, consumer_records.group_tombstones(request.group_id))
+            self.storage.append(request.group_id, consumer_records.group_tombstones(consumer_group))
         return self.rebalancer.join(request)
 
     def consumer_heartbeat(self, heartbeat: Heartbeat) -> HeartbeatResult:
-        """A KIP-848 heartbeat; an empty classic group of that id gives way to a joining member,
-        as in Kafka; anything else meeting a classic group gets GROUP_ID_NOT_FOUND."""
+        """A KIP-848 heartbeat; an empty classic group of that id gives way to a joining member, and
+        one in use is converted when `group.consumer.migration.policy` allows, as in Kafka; anything
+        else meeting a classic group gets GROUP_ID_NOT_FOUND."""
         error = self.availability(heartbeat.group_id)
         if error:
             return HeartbeatResult(error)
@@ -246,14 +255,66 @@ class GroupCoordinator:
             return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {heartbeat.group_id} is not a consumer group.")
         classic = self.groups.get(heartbeat.group_id)
         if classic is not None and heartbeat.group_id not in self.consumer.groups:
-            if heartbeat.member_epoch != 0 or not classic.is_in(EMPTY) or classic.pending_members:
-                return HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND,
-                                       f"Group {heartbeat.group_id} is not a consumer group.")
-            classic.transition(DEAD, self.now_ms())
-            self.timers.cancel(("join", heartbeat.group_id))
-            del self.groups[heartbeat.group_id]
-            self.storage.append(heartbeat.group_id, [records.group_tombstone(heartbeat.group_id)])
+            not_consumer = HeartbeatResult(ErrorCode.GROUP_ID_NOT_FOUND,
+                                           f"Group {heartbeat.group_id} is not a consumer group.")
+            if heartbeat.member_epoch != 0:
+                return not_consumer
+            if classic.is_in(EMPTY) and not classic.pending_members:
+                classic.transition(DEAD, self.now_ms())
+                self.timers.cancel(("join", heartbeat.group_id))
+                del self.groups[heartbeat.group_id]
+                self.storage.append(heartbeat.group_id, [records.group_tombstone(heartbeat.group_id)])
+            elif not self._upgrade(classic):
+                return not_consumer
         return self.consumer.heartbeat(heartbeat)
+
+    # -- moving a group in use between the protocols (migration.py)
+
+    def _upgrade(self, classic: ClassicGroup) -> bool:
+        """Make a classic group in use a consumer group, if allowed; its parked joins and syncs are
+        told to rejoin, since the joining KIP-848 member starts a new assignment anyway."""
+        group_id = classic.group_id
+        refusal = migration.upgrade_refusal(classic, self.config)
+        if refusal is None:
+            try:
+                group = migration.upgraded(classic, self.config.consumer_assignors[0])
+            except migration.Unreadable as exc:
+                refusal = f"its embedded consumer protocol is malformed ({exc})"
+        if refusal is not None:
+            log.info("cannot upgrade classic group %s to a consumer group: %s", group_id, refusal)
+            return False
+        self.rebalancer.abandon(classic, ErrorCode.REBALANCE_IN_PROGRESS)
+        self.timers.cancel_group(group_id)
+        classic.transition(DEAD, self.now_ms())
+        del self.groups[group_id]
+        group.topic_partitions = self.consumer.subscribed_counts(group)
+        self.consumer.groups[group_id] = group
+        self.storage.append(group_id, [records.group_tombstone(group_id)]
+                            + consumer_records.group_records(group, self.consumer.topic_id))
+        for member in group.members.values():
+            self.consumer.arm_session(group, member)
+        log.info("classic group %s upgraded to a consumer group at epoch %d", group_id, group.group_epoch)
+        return True
+
+    def _downgrade(self, group: ConsumerGroup, leaving: ConsumerMember | None) -> bool:
+        """The last KIP-848 member leaves: the group becomes a classic one again if allowed, and
+        rebalances so that a client-side assignor takes over. When a classic static member took
+        that member's place (`leaving` None), it has its partitions already: no rebalance."""
+        if not migration.downgrades(group, leaving, self.config):
+            return False
+        group_id = group.group_id
+        classic, assignments = migration.downgraded(group, leaving, self.now_ms())
+        self.timers.cancel_group(group_id)
+        del self.consumer.groups[group_id]
+        self.groups[group_id] = classic
+        self.storage.append(group_id, consumer_records.group_tombstones(group)
+                            + [records.group_metadata_record(classic, assignments)])
+        for member_id in classic.members:
+            self.rebalancer.touch(classic, member_id)
+        log.info("consumer group %s downgraded to a classic group at generation %d", group_id, classic.generation)
+        if leaving is not None:
+            self.rebalancer.prepare_rebalance(classic, f"Downgrade group {group_id} from consumer to classic.")
+        return True
 
     def share_heartbeat(self, heartbeat: ShareHeartbeat) -> HeartbeatResult:
         """A KIP-932 heartbeat; a group id held by a classic or consumer group is not a share group."""
@@ -266,15 +327,28 @@ class GroupCoordinator:
         error = self.availability(group_id)
         if error:
             return settled(SyncResult(error))
+        consumer_group = self.consumer.groups.get(group_id)
+        if consumer_group is not None:
+            return settled(self.classic_members.sync(consumer_group, generation, member_id, group_instance_id,
+                                                     protocol_type, protocol_name))
         return self.rebalancer.sync(group_id, generation, member_id, group_instance_id, protocol_type,
                                     protocol_name, assignments)
 
     def heartbeat(self, group_id: str, member_id: str, group_instance_id: str | None, generation: int) -> ErrorCode:
-        return self.availability(group_id) or self.rebalancer.heartbeat(group_id, member_id, group_instance_id, generation)
+        if error := self.availability(group_id):
+            return error
+        consumer_group = self.consumer.groups.get(group_id)
+        if consumer_group is not None:
+            return self.classic_members.heartbeat(consumer_group, member_id, group_instance_id, generation)
+        return self.rebalancer.heartbeat(group_id, member_id, group_instance_id, generation)
 
     def leave(self, group_id: str, members: list[tuple[str, str | None]]):
-        error = self.availability(group_id)
-        return (error, []) if error else self.rebalancer.leave(group_id, members)
+        if error := self.availability(group_id):
+            return error, []
+        consumer_group = self.consumer.groups.get(group_id)
+        if consumer_group is not None:
+            return self.classic_members.leave(consumer_group, members)
+        return self.rebalancer.leave(group_id, members)
 
     # -- offsets
 
@@ -507,8 +581,8 @@ class GroupCoordinator:
         return [records.offset_tombstone(group_id, t, p) for t, p in sorted(partitions)]
 
     def _delete_consumer_group(self, group_id: str) -> None:
-        self.storage.append(group_id, self._offset_tombstones(group_id) + consumer_records.group_tombstones(group_id))
-        del self.consumer.groups[group_id]
+        group = self.consumer.groups.pop(group_id)
+        self.storage.append(group_id, self._offset_tombstones(group_id) + consumer_records.group_tombstones(group))
         log.info("deleted consumer group %s", group_id)
 
     def _delete_group(self, group: ClassicGroup) -> None:

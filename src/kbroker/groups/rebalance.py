@@ -47,6 +47,15 @@ class JoinRequest:
     supports_skip_assignment: bool = True
 
 
+def join_problem(req: JoinRequest, config: GroupConfig) -> ErrorCode:
+    """What any JoinGroup is refused for before its group is looked at (NONE when fine)."""
+    if not req.group_id:
+        return ErrorCode.INVALID_GROUP_ID
+    if not config.min_session_timeout_ms <= req.session_timeout_ms <= config.max_session_timeout_ms:
+        return ErrorCode.INVALID_SESSION_TIMEOUT
+    return ErrorCode.NONE
+
+
 def settled(result: object) -> asyncio.Future:
     """A future that already holds its answer."""
     future = asyncio.get_running_loop().create_future()
@@ -67,10 +76,9 @@ class Rebalancer:
 
     def join(self, req: JoinRequest) -> asyncio.Future:
         """The JoinGroup answer: already done for errors, pending while the group rebalances."""
-        if not req.group_id:
-            return settled(JoinResult(ErrorCode.INVALID_GROUP_ID, member_id=req.member_id))
-        if not self.config.min_session_timeout_ms <= req.session_timeout_ms <= self.config.max_session_timeout_ms:
-            return settled(JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, member_id=req.member_id))
+        error = join_problem(req, self.config)
+        if error:
+            return settled(JoinResult(error, member_id=req.member_id))
         unknown = req.member_id == ""
         group = self.groups.get(req.group_id)
         if group is None:
@@ -191,7 +199,7 @@ class Rebalancer:
                 self._rebalance_or_complete_join(group, f"static member {new_id} changed the group's protocol")
         elif group.is_in(COMPLETING_REBALANCE):
             # the leader may be assigning to the old id: only a new generation gets this member a share
-            self._prepare_rebalance(group, f"static member {new_id} replaced {old_id} during a sync")
+            self.prepare_rebalance(group, f"static member {new_id} replaced {old_id} during a sync")
         else:
             self._maybe_complete_join(group)
 
@@ -207,11 +215,11 @@ class Rebalancer:
 
     def _rebalance_or_complete_join(self, group: ClassicGroup, reason: str) -> None:
         if group.can_rebalance:
-            self._prepare_rebalance(group, reason)
+            self.prepare_rebalance(group, reason)
         else:
             self._maybe_complete_join(group)
 
-    def _prepare_rebalance(self, group: ClassicGroup, reason: str) -> None:
+    def prepare_rebalance(self, group: ClassicGroup, reason: str) -> None:
         if group.is_in(COMPLETING_REBALANCE):
             self._reset_assignment(group, ErrorCode.REBALANCE_IN_PROGRESS)
         self._cancel_pending_sync(group)
@@ -361,7 +369,7 @@ class Rebalancer:
                 if member is not None:
                     member.complete_join(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID))
                 self.timers.cancel(("session", group_id, member_id))
-            self._prepare_rebalance(group, f"members {missing} did not sync in time")
+            self.prepare_rebalance(group, f"members {missing} did not sync in time")
 
     # -- Heartbeat
 
