@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from kbroker.metrics import Metrics
     from kbroker.security import Authorizer
     from kbroker.share import SharePartitions
-    from kbroker.security.scram import ScramStore
+    from kbroker.security.scram import ScramCredentials
     from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
     from kbroker.txn.producer_ids import ProducerIdAllocator
     from kbroker.txn.producer_state import AbortedTxn, ProducerStates
@@ -63,7 +63,7 @@ class Node(Protocol):
     txn_log: TransactionStateLog
     producer_ids: ProducerIdAllocator
     quotas: QuotaStore
-    scram: ScramStore  # users' SCRAM credentials
+    scram: ScramCredentials  # users' SCRAM credentials
     dynamic_configs: DynamicBrokerConfigs
     fetch_sessions: FetchSessionCache
     authorizer: Authorizer | None  # None when no authorizer is configured: everything is allowed

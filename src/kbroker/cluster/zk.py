@@ -39,11 +39,13 @@ CONTROLLER = "/controller"
 CONTROLLER_EPOCH = "/controller_epoch"
 TOPIC_CONFIGS = "/config/topics"
 CONFIG_CHANGES = "/config/changes"
+CONFIG_CHANGE_PREFIX = "config_change_"
+USER_CONFIGS = "/config/users"
 DELETE_TOPICS = "/admin/delete_topics"
 logging.getLogger("kazoo").setLevel(logging.WARNING)  # not a line per (re)connection; problems still show
 
 PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, CONFIG_CHANGES, DELETE_TOPICS, "/brokers/seqid",
-                    "/isr_change_notification", "/config/brokers", "/config/clients", "/config/users")
+                    "/isr_change_notification", "/config/brokers", "/config/clients", USER_CONFIGS)
 
 
 class ControllerMovedError(Exception):
@@ -131,8 +133,8 @@ class BoundedCalls:
     def set(self, path: str, value: bytes, version: int = -1) -> Any:
         return self.client.set_async(path, value, version).get(timeout=self.timeout)
 
-    def delete(self, path: str) -> None:
-        self.client.delete_async(path).get(timeout=self.timeout)
+    def delete(self, path: str, version: int = -1) -> None:
+        self.client.delete_async(path, version).get(timeout=self.timeout)
 
     def ensure_path(self, path: str) -> None:
         self.client.ensure_path_async(path).get(timeout=self.timeout)
@@ -328,8 +330,7 @@ class ZkStore:
     def set_topic_config(self, topic: str, configs: dict[str, str]) -> None:
         """Replace a topic's overrides and announce the change, as Kafka's AdminZkClient does."""
         self._write_topic_config(topic, configs)
-        self.calls.create(f"{CONFIG_CHANGES}/config_change_", _json({"version": 2, "entity_path": f"topics/{topic}"}),
-                           sequence=True)
+        announce_config_change(self.calls, f"topics/{topic}")
 
     def _write_topic_config(self, topic: str, configs: dict[str, str]) -> None:
         doc = _json({"version": 1, "config": configs})
@@ -338,17 +339,6 @@ class ZkStore:
             self.calls.set(path, doc)
         else:
             self.calls.create(path, doc, makepath=True)
-
-    def config_changes(self, watch: Callable | None = None) -> list[str]:
-        return sorted(self.calls.get_children(CONFIG_CHANGES, watch=watch))
-
-    def config_change(self, name: str) -> str | None:
-        """The entity a change notification names (`topics/<topic>`), None when it is gone."""
-        try:
-            data, _ = self.calls.get(f"{CONFIG_CHANGES}/{name}")
-        except NoNodeError:
-            return None
-        return json.loads(data).get("entity_path")
 
     def request_topic_deletion(self, topic: str) -> None:
         try:
@@ -400,6 +390,17 @@ class ZkStore:
             return False
         state.version = results[0].version
         return True
+
+
+def announce_config_change(calls: BoundedCalls, entity_path: str) -> None:
+    """Tell every broker that an entity's config changed (`topics/<topic>`, `users/<sanitized user>`)."""
+    calls.create(f"{CONFIG_CHANGES}/{CONFIG_CHANGE_PREFIX}", _json({"version": 2, "entity_path": entity_path}),
+                 sequence=True)
+
+
+def config_change_entity(data: bytes) -> str:
+    """The entity a config change notification names."""
+    return json.loads(data)["entity_path"]
 
 
 def _state_path(topic: str, partition: int) -> str:
