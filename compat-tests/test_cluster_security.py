@@ -1,5 +1,6 @@
 """Security across a cluster: ACLs and SCRAM users live in ZooKeeper, where Kafka keeps them, so
-that what is created through one broker holds on every broker.
+that what is created through one broker holds on every broker; and brokers reach each other over
+a secured inter-broker listener.
 
 Each broker has a PLAINTEXT listener (its client port, where User:ANONYMOUS is a super user: the
 fixture and the admin calls) and a SASL_PLAINTEXT one, where alice (PLAIN) and SCRAM users are
@@ -9,21 +10,26 @@ judged by the ACLs.
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import Iterator
 
 import pytest
-from confluent_kafka import KafkaError, Producer
+import trustme
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import (
     AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType,
     ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion,
 )
 
 from brokerproc import HOST, free_port
-from clusterclients import create_topic, wait_until, zookeeper
+from clusterclients import create_topic, leader_of, wait_until, zookeeper
 from zkcluster import Cluster
 
 pytestmark = pytest.mark.timeout(180)
 PLAIN_JAAS = 'org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";'
+BROKER_JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" '
+               'password="broker-secret" user_broker="broker-secret";')
 TIMEOUT = 15
 
 
@@ -141,3 +147,52 @@ def test_a_restarted_broker_reads_the_acls_and_users_from_zookeeper(cluster: Clu
                what="dave to write through the restarted broker 2")
     assert not (cluster.brokers[2].data_dir / "acls.json").exists()
     assert not (cluster.brokers[2].data_dir / "kbroker-scram-credentials.json").exists()
+
+
+def test_brokers_replicate_over_a_sasl_ssl_inter_broker_listener(tmp_path: Path) -> None:
+    """Followers fetch, and the controller sends its requests, over TLS with a PLAIN login as
+    User:broker (a super user); clients use the PLAINTEXT listener."""
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(tmp_path / "ca.pem")
+    ca.issue_cert("localhost", HOST).private_key_and_cert_chain_pem.write_to_path(tmp_path / "server.pem")
+    internal = {i: free_port() for i in (1, 2, 3)}
+    per_broker = {i: {"listeners": f"PLAINTEXT://{HOST}:{{port}},INTERNAL://{HOST}:{port}"} for i, port in internal.items()}
+    config = {
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL",
+        "inter.broker.listener.name": "INTERNAL", "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.internal.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.internal.plain.sasl.jaas.config": BROKER_JAAS,
+        "listener.name.internal.ssl.keystore.type": "PEM",
+        "listener.name.internal.ssl.keystore.location": str(tmp_path / "server.pem"),
+        "listener.name.internal.ssl.truststore.type": "PEM",
+        "listener.name.internal.ssl.truststore.location": str(tmp_path / "ca.pem"),
+        "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+        "super.users": "User:ANONYMOUS;User:broker"}
+    with Cluster(tmp_path / "cluster", size=3, config=config, per_broker=per_broker) as cluster:
+        topic = "secured-replication"
+        create_topic(cluster, topic, replication_factor=3, config={"min.insync.replicas": "2"})
+        producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all"})
+        errors: list[KafkaError] = []
+        for i in range(20):
+            producer.produce(topic, b"%d" % i, on_delivery=lambda err, _msg: err and errors.append(err))
+        assert producer.flush(TIMEOUT) == 0 and not errors
+        leader = leader_of(cluster, topic)
+        cluster.kill(leader)
+        wait_until(lambda: leader_of(cluster, topic) not in (leader, -1), what="a follower to lead")
+        assert sorted(read_values(cluster.bootstrap_servers, topic, 20)) == sorted(b"%d" % i for i in range(20))
+        logs = "\n".join(broker.log_path.read_text() for broker in cluster.brokers.values())
+    assert "authenticated on listener INTERNAL as User:broker" in logs
+    assert "refused this broker" not in logs
+
+
+def read_values(bootstrap: str, topic: str, expected: int) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    values: list[bytes] = []
+    try:
+        deadline = time.monotonic() + TIMEOUT * 2
+        while len(values) < expected and time.monotonic() < deadline:
+            values.extend(m.value() for m in consumer.consume(100, 0.5) if not m.error())
+    finally:
+        consumer.close()
+    return values

@@ -102,7 +102,7 @@ class Broker:
                                                    config["transaction.max.timeout.ms"],
                                                    self.txn_log.partition_of if self.cluster else None)
         self.marker_sender = MarkerSender(self.node_id, self.leader_address, self.write_txn_marker,
-                                          self.partition_exists)
+                                          self.partition_exists, self.cluster.peer_security if self.cluster else None)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Any] = set()  # client connections open now, kept by the listeners
         self.listen_host = config.listener[0]

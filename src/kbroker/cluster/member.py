@@ -32,6 +32,7 @@ from kbroker.cluster.notifications import ChangeListener
 from kbroker.cluster.zk import CONFIG_CHANGE_PREFIX, CONFIG_CHANGES, TopicAssignment, ZkStore, config_change_entity
 from kbroker.config import BrokerConfig
 from kbroker.replication.manager import ReplicaHost, ReplicaManager
+from kbroker.security.inter_broker import peer_security
 
 log = logging.getLogger("kbroker.cluster")
 REPLICA_FETCH_KEYS = ("replica.fetch.max.bytes", "replica.fetch.response.max.bytes", "replica.fetch.wait.max.ms",
@@ -48,12 +49,14 @@ class ClusterMember:
                           config["zookeeper.connection.timeout.ms"])
         self.zk.inter_broker_listener = config.inter_broker_listener or "PLAINTEXT"
         self.view = ClusterView()
-        self.link = ControllerLink(self.view, f"broker-{self.node_id}")
+        self.peer_security = peer_security(config)  # how this broker connects to the others
+        self.link = ControllerLink(self.view, f"broker-{self.node_id}", self.peer_security)
         self.broker_epoch = -1
         self.cluster_id = ""  # set by connect()
         self.replicas = ReplicaManager(
             node, self.view, self.link, lag_time_max_ms=config["replica.lag.time.max.ms"],
-            fetch_settings={key: config[key] for key in REPLICA_FETCH_KEYS}, broker_epoch=lambda: self.broker_epoch)
+            fetch_settings={key: config[key] for key in REPLICA_FETCH_KEYS}, broker_epoch=lambda: self.broker_epoch,
+            security=self.peer_security)
         self.unclean_election = unclean_election
         self.controller: Controller | None = None
         # called with a topic whose overrides changed, and its overrides now
@@ -185,7 +188,7 @@ class ClusterMember:
         if epoch is not None:
             self.controller = Controller(self.node_id, epoch, self.zk, self.unclean_election, RebalanceSettings(
                 self.config["auto.leader.rebalance.enable"], self.config["leader.imbalance.check.interval.seconds"],
-                self.config["leader.imbalance.per.broker.percentage"]))
+                self.config["leader.imbalance.per.broker.percentage"]), self.peer_security)
             self.controller.start()
         else:
             self.zk.controller_id(watch=self._controller_watch)
