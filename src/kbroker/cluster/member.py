@@ -278,6 +278,6 @@ class ClusterMember:
                 for callback in self.on_config_change:
                     callback(name, configs)
             return topic_changed
-        if kind == USERS and self.scram is not None:
+        if kind == USERS and "/" not in name and self.scram is not None:  # not users/<u>/clients/<c> (quotas)
             return self.scram.announced(entity)
         return None
