@@ -206,7 +206,9 @@ def _kafkajs(command: str, request: dict, secure: Secure) -> object:
         request["ssl"] = {"ca": [Path(secure.cafile).read_text()]} if secure.cafile else True
         if secure.certfile:
             request["ssl"] |= {"cert": Path(secure.certfile).read_text(), "key": Path(secure.keyfile).read_text()}
-    if secure.mechanism:
+    if secure.mechanism == "OAUTHBEARER":
+        request["sasl"] = {"mechanism": "oauthbearer", "principal": secure.username}
+    elif secure.mechanism:
         request["sasl"] = {"mechanism": secure.mechanism.lower(), "username": secure.username, "password": secure.password}
     done = subprocess.run(["node", str(KAFKAJS), command], input=json.dumps(request).encode(), capture_output=True,
                           timeout=DEADLINE + 30)

@@ -135,6 +135,16 @@ def test_librdkafka_default_oauthbearer_mode_with_kafkas_unsecured_validator(sec
     assert wait_for_log(secured, f"client .* authenticated on listener {protocol} as User:carol with OAUTHBEARER")
 
 
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
+def test_kafkajs_oauthbearer_provider_with_an_unsecured_jwt(secured, request, protocol):
+    """kafkajs's oauthBearerProvider handing out an unsigned JWT, as a kafkajs user developing
+    against Kafka's unsecured validator writes one."""
+    topic = create_topic(secured.process.bootstrap_server, unique_topic(request))
+    secure = Secure(protocol, "OAUTHBEARER", "dana", None, secured.cafile if protocol == "SASL_SSL" else None)
+    assert len(round_trip("kafkajs", secured.address(protocol), topic, secure)) == 3
+    assert wait_for_log(secured, f"client .* authenticated on listener {protocol} as User:dana with OAUTHBEARER")
+
+
 def test_metadata_gives_each_client_the_addresses_of_its_listener(secured):
     with Client(secured.process.bootstrap_server) as plain:
         assert [(b.host, b.port) for b in plain.metadata([]).brokers] == [(HOST, secured.process.port)]

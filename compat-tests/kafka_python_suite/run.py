@@ -40,6 +40,13 @@ SDIST = f"kafka_python-{VERSION}.tar.gz"
 SDIST_SHA256 = "4ccda3616b9aa5c353d74a97f2770d6cd1b950890d77ab0e8890e09a48eeed65"
 CACHE = COMPAT / ".cache"
 LEFT_OUT = ("test/integration/test_ssl_integration.py",)  # always starts its own JVM broker
+# Its SASL tests skip themselves against an external broker: they run on their own, with a plugin.
+SASL_TESTS = "test/integration/test_sasl_integration.py"
+SASL_PLUGIN = "kbroker_sasl_plugin"
+SASL_LISTENERS_ENV = "COMPAT_SUITE_LISTENERS"
+# The suite's SASL user, for every mechanism its SASL tests try.
+SASL_USER, SASL_PASSWORD = "alice", "alice-secret"
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # What the suite's own broker fixture (kafka-python's servers/resources kafka.properties) sets:
 # broker id 0, 4 partitions, short session timeouts allowed, 2 offsets partitions, and an
 # advertised listener given explicitly.
@@ -189,17 +196,24 @@ class Verdict:
 
 def run_suite(bootstrap: str, workdir: Path, kafka_version: str = DEFAULT_KAFKA_VERSION,
               per_test_timeout: int = 120, total_timeout: int = 2400, select: str | None = None,
-              log: Path | None = None) -> dict[str, tuple[str, str]]:
-    """Run the suite in a pytest subprocess against `bootstrap`; returns the per-test outcomes."""
+              log: Path | None = None, sasl_listener: str | None = None) -> dict[str, tuple[str, str]]:
+    """Run the suite in a pytest subprocess against `bootstrap`; returns the per-test outcomes.
+    With `sasl_listener` (host:port of a SASL_PLAINTEXT listener), only its SASL tests run, through
+    shim/kbroker_sasl_plugin.py."""
     tree = prepare_tree(fetch_sdist(), workdir)
     junit = workdir / "junit.xml"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KAFKA_"))}
-    env.update(KAFKA_URI=f"tcp://{bootstrap}", KAFKA_VERSION=kafka_version, KAFKA_ROOT=str(tree / "kafka-root"),
-               PYTHONDONTWRITEBYTECODE="1")
-    argv = [sys.executable, "-m", "pytest", "test/integration", "-c", str(tree / "pytest.ini"), "--rootdir", str(tree),
+    env.update(KAFKA_VERSION=kafka_version, KAFKA_ROOT=str(tree / "kafka-root"), PYTHONDONTWRITEBYTECODE="1")
+    argv = [sys.executable, "-m", "pytest", "-c", str(tree / "pytest.ini"), "--rootdir", str(tree),
             "-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-rN", "--timeout", str(per_test_timeout),
             "--timeout-method=signal", f"--junitxml={junit}", "-o", "junit_family=xunit2"]
-    argv += [f"--ignore={p}" for p in LEFT_OUT]
+    if sasl_listener is None:
+        env["KAFKA_URI"] = f"tcp://{bootstrap}"
+        argv += ["test/integration", *(f"--ignore={p}" for p in LEFT_OUT)]
+    else:
+        shutil.copy(HERE / "shim" / f"{SASL_PLUGIN}.py", tree / f"{SASL_PLUGIN}.py")
+        env[SASL_LISTENERS_ENV] = f"PLAINTEXT={bootstrap},SASL_PLAINTEXT={sasl_listener}"
+        argv += [SASL_TESTS, "-p", SASL_PLUGIN]
     if select:
         argv += ["-k", select]
     out = open(log, "wb") if log else subprocess.DEVNULL

@@ -38,7 +38,7 @@ from kbroker.security import authorizer_for
 from kbroker.security.quotas import ClientQuotas
 from kbroker.share import SharePartitions
 from kbroker.node import AppendOutcome
-from kbroker.security.scram import ScramStore
+from kbroker.security.scram import ScramCredentials, ScramStore
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
 from kbroker.txn.markers import MarkerSender
 from kbroker.txn.producer_ids import ProducerIdAllocator
@@ -80,9 +80,11 @@ class Broker:
         self.dynamic_configs = DynamicBrokerConfigs(data_dir, config)  # before logs: they read its values
         self.client_quotas = ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"])
         self.quotas = QuotaStore(data_dir, self.client_quotas.update)
-        self.authorizer = authorizer_for(config, data_dir)
-        self.scram = ScramStore(data_dir)
         self.cluster = self._join_cluster(config, data_dir)
+        self.authorizer = authorizer_for(config, data_dir, self.cluster.acl_store if self.cluster else None)
+        if self.cluster and self.cluster.acls and self.authorizer:  # other brokers' ACL changes
+            self.cluster.acls.on_change.append(self.authorizer.resources_changed)
+        self.scram: ScramCredentials = self.cluster.scram_store() if self.cluster else ScramStore(data_dir)
         self.logs = LogManager(
             [Path(d) for d in config.log_dirs], node_id=self.node_id,
             cluster_id=self.cluster.cluster_id if self.cluster else None,
@@ -102,7 +104,7 @@ class Broker:
                                                    config["transaction.max.timeout.ms"],
                                                    self.txn_log.partition_of if self.cluster else None)
         self.marker_sender = MarkerSender(self.node_id, self.leader_address, self.write_txn_marker,
-                                          self.partition_exists)
+                                          self.partition_exists, self.cluster.peer_security if self.cluster else None)
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.connections: set[Any] = set()  # client connections open now, kept by the listeners
         self.listen_host = config.listener[0]
@@ -450,10 +452,10 @@ class Broker:
             self.cluster.set_topic_config(name, overrides)
         refresh_logs(self, [name])
 
-    def _topic_config_changed(self, name: str) -> None:
+    def _topic_config_changed(self, name: str, configs: dict[str, str]) -> None:
         """Another broker changed a topic's overrides (ZooKeeper's /config/changes)."""
         if self.topics.get(name) is not None:
-            self.topics.set_configs(name, self.cluster.topic_config(name))
+            self.topics.set_configs(name, configs)
             refresh_logs(self, [name])
 
     def sync_topics(self) -> None:

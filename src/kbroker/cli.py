@@ -94,6 +94,9 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
                                         data_dir=data_dir, dev_profile=dev)
             from kbroker.security.listener import listener_security
             security = listener_security(config)  # key stores and JAAS lines: refused now, before anything opens
+            if config["zookeeper.connect"]:
+                from kbroker.security.inter_broker import peer_security
+                peer_security(config)  # this broker's own login and trust on the inter-broker listener
         except ConfigError as exc:
             click.echo(f"kbroker: {exc}", err=True)
             sys.exit(2)

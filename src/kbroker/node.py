@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from kbroker.security import Authorizer
     from kbroker.share import SharePartitions
     from kbroker.security.quotas import ClientQuotas
-    from kbroker.security.scram import ScramStore
+    from kbroker.security.scram import ScramCredentials
     from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
     from kbroker.txn.producer_ids import ProducerIdAllocator
     from kbroker.txn.producer_state import AbortedTxn, ProducerStates
@@ -65,7 +65,7 @@ class Node(Protocol):
     producer_ids: ProducerIdAllocator
     quotas: QuotaStore
     client_quotas: ClientQuotas  # the quotas in force and clients' rates against them
-    scram: ScramStore  # users' SCRAM credentials
+    scram: ScramCredentials  # users' SCRAM credentials
     dynamic_configs: DynamicBrokerConfigs
     fetch_sessions: FetchSessionCache
     authorizer: Authorizer | None  # None when no authorizer is configured: everything is allowed

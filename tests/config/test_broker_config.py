@@ -434,11 +434,16 @@ def test_password_values_never_show():
     assert secret == Password(" s3cret ") and repr(secret) == "[hidden]" and defn.sensitive
 
 
-def test_a_cluster_broker_needs_a_plaintext_listener_between_brokers():
+def test_a_cluster_broker_needs_a_listener_between_brokers_and_a_mechanism_it_enables():
     cluster = {"zookeeper.connect": "127.0.0.1:2181"}
     assert BrokerConfig({**cluster, "listeners": "SASL_SSL://:9094,PLAINTEXT://:9092"}).inter_broker_listener == "PLAINTEXT"
     with pytest.raises(ConfigError, match="inter.broker.listener.name: brokers need a listener"):
         BrokerConfig({**cluster, "listeners": "SASL_SSL://:9094"})
-    with pytest.raises(ConfigError, match="over PLAINTEXT"):
-        BrokerConfig({**cluster, "listeners": "SASL_SSL://:9094,PLAINTEXT://:9092", "inter.broker.listener.name": "SASL_SSL"})
+    secured = {**cluster, "listeners": "SASL_SSL://:9094,PLAINTEXT://:9092", "inter.broker.listener.name": "SASL_SSL",
+               "sasl.enabled.mechanisms": "PLAIN"}
+    with pytest.raises(ConfigError, match="sasl.mechanism.inter.broker.protocol: GSSAPI must be included in "
+                                          "sasl.enabled.mechanisms when SASL is used for inter-broker communication"):
+        BrokerConfig(secured)
+    assert BrokerConfig({**secured, "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+                         "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512"}).inter_broker_listener == "SASL_SSL"
     assert BrokerConfig({"listeners": "SASL_SSL://:9094"}).inter_broker_listener is None  # a single node needs none

@@ -15,15 +15,16 @@ import logging
 from typing import Any
 
 from kbroker.cluster.peer import PeerConnection, PeerError
+from kbroker.security.inter_broker import PeerSecurity
 
 log = logging.getLogger("kbroker.controller")
 RETRY_BACKOFF = 0.1  # seconds between attempts at an unreachable broker
 
 
 class BrokerChannel:
-    def __init__(self, broker_id: int, host: str, port: int, client_id: str) -> None:
+    def __init__(self, broker_id: int, host: str, port: int, client_id: str, security: PeerSecurity | None) -> None:
         self.broker_id = broker_id
-        self.connection = PeerConnection(host, port, client_id)
+        self.connection = PeerConnection(host, port, client_id, security=security)
         self.queue: asyncio.Queue[tuple[Any, int]] = asyncio.Queue()
         self.task = asyncio.get_running_loop().create_task(self._send_in_order())
 
@@ -47,8 +48,9 @@ class BrokerChannel:
 
 
 class ChannelManager:
-    def __init__(self, client_id: str) -> None:
+    def __init__(self, client_id: str, security: PeerSecurity | None = None) -> None:
         self.client_id = client_id
+        self.security = security
         self.channels: dict[int, BrokerChannel] = {}
         self.loop = asyncio.get_running_loop()
 
@@ -67,7 +69,7 @@ class ChannelManager:
             if (old.connection.host, old.connection.port) == (host, port):
                 return
             old.close()
-        self.channels[broker_id] = BrokerChannel(broker_id, host, port, self.client_id)
+        self.channels[broker_id] = BrokerChannel(broker_id, host, port, self.client_id, self.security)
 
     def _remove(self, broker_id: int) -> None:
         channel = self.channels.pop(broker_id, None)

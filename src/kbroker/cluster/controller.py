@@ -39,6 +39,7 @@ from kbroker.cluster.channels import ChannelManager
 from kbroker.cluster.reassignment import Move, target_problem
 from kbroker.cluster.view import LEADER_DURING_DELETE, NO_LEADER
 from kbroker.cluster.zk import BrokerRegistration, ControllerMovedError, LeaderIsr, TopicAssignment, ZkStore
+from kbroker.security.inter_broker import PeerSecurity
 
 log = logging.getLogger("kbroker.controller")
 
@@ -72,7 +73,7 @@ class Event:
 
 class Controller:
     def __init__(self, broker_id: int, epoch: int, zk: ZkStore, unclean_election: Callable[[str], bool],
-                 rebalance: RebalanceSettings | None = None) -> None:
+                 rebalance: RebalanceSettings | None = None, security: PeerSecurity | None = None) -> None:
         self.broker_id = broker_id
         self.epoch = epoch
         self.zk = zk
@@ -80,7 +81,7 @@ class Controller:
         self.rebalance = rebalance or RebalanceSettings(enabled=False)
         self.loop = asyncio.get_running_loop()
         self.events: asyncio.Queue[Event] = asyncio.Queue()
-        self.channels = ChannelManager(f"controller-{broker_id}")
+        self.channels = ChannelManager(f"controller-{broker_id}", security)
         self.brokers: dict[int, BrokerRegistration] = {}
         self.assignments: dict[str, TopicAssignment] = {}
         self.states: dict[TopicPartition, LeaderIsr] = {}
@@ -124,7 +125,7 @@ class Controller:
 
     def _watch(self, kind: str, payload: Any = None) -> Callable[[Any], None]:
         """A ZooKeeper watch posting `kind`."""
-        return self.zk.watch(lambda: self.post(kind, payload))
+        return self.zk.calls.watch(lambda: self.post(kind, payload))
 
     async def alter_partition(self, request: AlterPartitionRequest) -> AlterPartitionResponse:
         reply = self.loop.create_future()

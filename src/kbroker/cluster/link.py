@@ -9,13 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from kbroker.cluster.peer import PeerConnection, PeerError
+from kbroker.security.inter_broker import PeerSecurity
 from kbroker.cluster.view import ClusterView
 
 
 class ControllerLink:
-    def __init__(self, view: ClusterView, client_id: str) -> None:
+    def __init__(self, view: ClusterView, client_id: str, security: PeerSecurity | None = None) -> None:
         self.view = view
         self.client_id = client_id
+        self.security = security
         self._connection: PeerConnection | None = None
         self._controller = -1
 
@@ -26,7 +28,8 @@ class ControllerLink:
         if self._connection is None or self._controller != controller.node_id or \
                 (self._connection.host, self._connection.port) != (controller.host, controller.port):
             self.close()
-            self._connection = PeerConnection(controller.host, controller.port, self.client_id)
+            self._connection = PeerConnection(controller.host, controller.port, self.client_id,
+                                              security=self.security)
             self._controller = controller.node_id
         return await self._connection.request(message, version, timeout)
 

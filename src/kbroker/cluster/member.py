@@ -15,19 +15,23 @@ import time
 import uuid
 from typing import Any, Callable
 
-from kazoo.exceptions import KazooException, NodeExistsError
+from kazoo.exceptions import NodeExistsError
 from kazoo.handlers.threading import KazooTimeoutError
 from kproto.messages import ControlledShutdownRequest
 
+from kbroker.cluster.acl_store import ZkAclStore
 from kbroker.cluster.assignment import AssignmentError, assign_replicas
 from kbroker.cluster.controller import Controller, RebalanceSettings
 from kbroker.cluster.errors import ClusterJoinError
 from kbroker.cluster.link import ControllerLink
+from kbroker.cluster.user_store import USERS, ZkScramStore
 from kbroker.cluster.peer import PeerError
 from kbroker.cluster.view import BrokerNode, ClusterView, PartitionView
-from kbroker.cluster.zk import TopicAssignment, ZkStore
+from kbroker.cluster.notifications import ChangeListener
+from kbroker.cluster.zk import CONFIG_CHANGE_PREFIX, CONFIG_CHANGES, TopicAssignment, ZkStore, config_change_entity
 from kbroker.config import BrokerConfig
 from kbroker.replication.manager import ReplicaHost, ReplicaManager
+from kbroker.security.inter_broker import peer_security
 
 log = logging.getLogger("kbroker.cluster")
 REPLICA_FETCH_KEYS = ("replica.fetch.max.bytes", "replica.fetch.response.max.bytes", "replica.fetch.wait.max.ms",
@@ -44,17 +48,24 @@ class ClusterMember:
                           config["zookeeper.connection.timeout.ms"])
         self.zk.inter_broker_listener = config.inter_broker_listener or "PLAINTEXT"
         self.view = ClusterView()
-        self.link = ControllerLink(self.view, f"broker-{self.node_id}")
+        self.peer_security = peer_security(config)  # how this broker connects to the others
+        self.link = ControllerLink(self.view, f"broker-{self.node_id}", self.peer_security)
         self.broker_epoch = -1
         self.cluster_id = ""  # set by connect()
         self.replicas = ReplicaManager(
             node, self.view, self.link, lag_time_max_ms=config["replica.lag.time.max.ms"],
-            fetch_settings={key: config[key] for key in REPLICA_FETCH_KEYS}, broker_epoch=lambda: self.broker_epoch)
+            fetch_settings={key: config[key] for key in REPLICA_FETCH_KEYS}, broker_epoch=lambda: self.broker_epoch,
+            security=self.peer_security)
         self.unclean_election = unclean_election
         self.controller: Controller | None = None
-        self.on_config_change: list[Callable[[str], None]] = []  # called with a topic whose overrides changed
+        # called with a topic whose overrides changed, and its overrides now
+        self.on_config_change: list[Callable[[str, dict[str, str]], None]] = []
+        self.config_changes = ChangeListener(self.zk.calls, CONFIG_CHANGES, CONFIG_CHANGE_PREFIX, self._config_changed,
+                                             "config changes")
+        self.acls: ZkAclStore | None = None  # the authorizer's store, when there is an authorizer
+        self.scram: ZkScramStore | None = None
+        self._config_seen: set[str] | None = None  # the config changes older than the users read
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._seen_changes: set[str] = set()
         self._stopping = False
 
     def connect(self, proposed_cluster_id: str) -> str:
@@ -67,6 +78,20 @@ class ClusterMember:
         self.cluster_id = self.zk.cluster_id(proposed_cluster_id)
         return self.cluster_id
 
+    def acl_store(self) -> ZkAclStore:
+        """The cluster's ACLs, for the authorizer (blocking: before the broker serves)."""
+        self.acls = ZkAclStore(self.zk.calls)
+        return self.acls
+
+    def scram_store(self) -> ZkScramStore:
+        """The cluster's SCRAM users, read now (blocking: before the broker serves)."""
+        self._config_seen = self.config_changes.existing()
+        self.scram = ZkScramStore(self.zk.calls)
+        return self.scram
+
+    def _listeners(self) -> list[ChangeListener]:
+        return [self.config_changes, *(self.acls.listeners if self.acls else ())]
+
     async def start(self, addresses: dict[str, tuple[str, int]]) -> None:
         """Register with the advertised address of every listener (by name), and take part."""
         self._loop = asyncio.get_running_loop()
@@ -76,7 +101,11 @@ class ClusterMember:
         self.zk.on_new_session.append(lambda: self._loop.call_soon_threadsafe(
             lambda: self._loop.create_task(self._new_session(endpoints))))
         self.broker_epoch = await self._register(endpoints)
-        self._seen_changes = set(self.zk.config_changes(watch=self._config_changes_watch()))
+        self.config_changes.start(self._loop, self._config_seen if self._config_seen is not None
+                                  else self.config_changes.existing())
+        if self.acls is not None:
+            for listener, seen in zip(self.acls.listeners, self.acls.seen_at_load):
+                listener.start(self._loop, seen)
         self.replicas.start()
         self._elect()
         log.info("broker %d registered in ZooKeeper (broker epoch %d)", self.node_id, self.broker_epoch)
@@ -111,6 +140,8 @@ class ClusterMember:
         self.broker_epoch = await self._register(endpoints)
         log.info("broker %d registered again in a new ZooKeeper session (broker epoch %d)", self.node_id,
                  self.broker_epoch)
+        for listener in self._listeners():  # the old session's watches are gone with it
+            listener.poke()
         self._elect()
 
     async def stop(self) -> None:
@@ -122,6 +153,8 @@ class ClusterMember:
             await self.controller.stop()
             self.zk.resign(self.node_id)
         self.link.close()
+        for listener in self._listeners():
+            listener.stop()
         await asyncio.to_thread(self.zk.stop)
 
     async def _controlled_shutdown(self) -> None:
@@ -154,10 +187,10 @@ class ClusterMember:
         if epoch is not None:
             self.controller = Controller(self.node_id, epoch, self.zk, self.unclean_election, RebalanceSettings(
                 self.config["auto.leader.rebalance.enable"], self.config["leader.imbalance.check.interval.seconds"],
-                self.config["leader.imbalance.per.broker.percentage"]))
+                self.config["leader.imbalance.per.broker.percentage"]), self.peer_security)
             self.controller.start()
         else:
-            self.zk.controller_id(watch=self.zk.watch(lambda: self._loop.call_soon_threadsafe(self._elect)))
+            self.zk.controller_id(watch=self.zk.calls.watch(lambda: self._loop.call_soon_threadsafe(self._elect)))
             if self.zk.controller_id() == -1:  # vacated between the attempt and the watch
                 self._loop.call_soon(self._elect)
 
@@ -228,23 +261,17 @@ class ClusterMember:
     def topic_config(self, name: str) -> dict[str, str]:
         return self.zk.topic_config(name)
 
-    def _config_changes_watch(self) -> Callable[[Any], None]:
-        return self.zk.watch(lambda: self._loop.call_soon_threadsafe(self._read_config_changes))
+    def _config_changed(self, data: bytes) -> Callable[[], None] | None:
+        """On the listener's thread: read what a config change names, for the loop to take."""
+        entity = config_change_entity(data)
+        kind, _, name = entity.partition("/")
+        if kind == "topics":
+            configs = self.zk.topic_config(name)
 
-    def _read_config_changes(self) -> None:
-        try:
-            self._apply_config_changes()
-        except (KazooException, KazooTimeoutError) as exc:
-            log.warning("topic config changes not read from ZooKeeper: %s", exc or type(exc).__name__)
-
-    def _apply_config_changes(self) -> None:
-        changes = self.zk.config_changes(watch=self._config_changes_watch())
-        for name in changes:
-            if name in self._seen_changes:
-                continue
-            self._seen_changes.add(name)
-            entity = self.zk.config_change(name) or ""
-            kind, _, topic = entity.partition("/")
-            if kind == "topics":
+            def topic_changed() -> None:
                 for callback in self.on_config_change:
-                    callback(topic)
+                    callback(name, configs)
+            return topic_changed
+        if kind == USERS and "/" not in name and self.scram is not None:  # not users/<u>/clients/<c> (quotas)
+            return self.scram.announced(entity)
+        return None

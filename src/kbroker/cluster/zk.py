@@ -17,7 +17,7 @@ version of its state node, as in Kafka. Every write the controller makes checks 
 /controller_epoch in the same ZooKeeper transaction, so a deposed controller cannot write.
 Calls block (kazoo is thread-based); watches call back on kazoo's thread. Unlike ZooKeeper's Java
 client, kazoo forgets every watch when its connection drops, even when the session lives on:
-`ZkStore.watch` sets such a watch again by calling its callback once the connection is back.
+`BoundedCalls.watch` sets such a watch again by calling its callback once the connection is back.
 """
 
 from __future__ import annotations
@@ -42,11 +42,13 @@ CONTROLLER = "/controller"
 CONTROLLER_EPOCH = "/controller_epoch"
 TOPIC_CONFIGS = "/config/topics"
 CONFIG_CHANGES = "/config/changes"
+CONFIG_CHANGE_PREFIX = "config_change_"
+USER_CONFIGS = "/config/users"
 DELETE_TOPICS = "/admin/delete_topics"
 logging.getLogger("kazoo").setLevel(logging.WARNING)  # not a line per (re)connection; problems still show
 
 PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, CONFIG_CHANGES, DELETE_TOPICS, "/brokers/seqid",
-                    "/isr_change_notification", "/config/brokers", "/config/clients", "/config/users")
+                    "/isr_change_notification", "/config/brokers", "/config/clients", USER_CONFIGS)
 
 
 class ControllerMovedError(Exception):
@@ -116,6 +118,30 @@ class BoundedCalls:
     def __init__(self, client: KazooClient, timeout: float) -> None:
         self.client = client
         self.timeout = timeout
+        self._dropped: list[Callable[[], None]] = []  # watches' callbacks, to call once connected again
+        self._dropped_lock = threading.Lock()
+
+    def watch(self, on_change: Callable[[], None]) -> Callable[[Any], None]:
+        """A one-shot kazoo watch that calls `on_change` (on kazoo's thread) when its node changes,
+        or, if kazoo drops it with the connection, once connected again: the node may have changed
+        meanwhile, and `on_change` reads it again, setting a new watch."""
+        def fired(event: Any) -> None:
+            if event.type != EventType.NONE:
+                on_change()
+                return
+            with self._dropped_lock:
+                if not self.client.connected:
+                    self._dropped.append(on_change)
+                    return
+            on_change()  # the connection came back before kazoo told this watch it was dropped
+        return fired
+
+    def reconnected(self) -> None:
+        """Called once the connection is back: the watches kazoo dropped with it are set again."""
+        with self._dropped_lock:
+            dropped, self._dropped = self._dropped, []
+        for on_change in dropped:
+            on_change()
 
     def get(self, path: str, watch: Callable | None = None) -> Any:
         return self.client.get_async(path, watch).get(timeout=self.timeout)
@@ -134,8 +160,8 @@ class BoundedCalls:
     def set(self, path: str, value: bytes, version: int = -1) -> Any:
         return self.client.set_async(path, value, version).get(timeout=self.timeout)
 
-    def delete(self, path: str) -> None:
-        self.client.delete_async(path).get(timeout=self.timeout)
+    def delete(self, path: str, version: int = -1) -> None:
+        self.client.delete_async(path, version).get(timeout=self.timeout)
 
     def ensure_path(self, path: str) -> None:
         self.client.ensure_path_async(path).get(timeout=self.timeout)
@@ -154,8 +180,6 @@ class ZkStore:
         self.on_session_lost: list[Callable[[], None]] = []  # called on kazoo's thread
         self.on_new_session: list[Callable[[], None]] = []  # likewise, once reconnected after a loss
         self._lost = False
-        self._dropped_watches: list[Callable[[], None]] = []  # to call once connected again
-        self._dropped_lock = threading.Lock()
         self.inter_broker_listener = "PLAINTEXT"  # whose endpoint BrokerRegistration's host and port are
         self.client.add_listener(self._state_changed)
 
@@ -188,25 +212,7 @@ class ZkStore:
                 self._lost = False
                 for callback in self.on_new_session:
                     callback()
-            with self._dropped_lock:
-                dropped, self._dropped_watches = self._dropped_watches, []
-            for on_change in dropped:
-                on_change()
-
-    def watch(self, on_change: Callable[[], None]) -> Callable[[Any], None]:
-        """A one-shot kazoo watch that calls `on_change` (on kazoo's thread) when its node changes,
-        or, if kazoo drops it with the connection, once connected again: the node may have changed
-        meanwhile, and `on_change` reads it again, setting a new watch."""
-        def fired(event: Any) -> None:
-            if event.type != EventType.NONE:
-                on_change()
-                return
-            with self._dropped_lock:
-                if not self.client.connected:
-                    self._dropped_watches.append(on_change)
-                    return
-            on_change()  # the connection came back before kazoo told this watch it was dropped
-        return fired
+            self.calls.reconnected()
 
     # -- cluster and brokers
 
@@ -353,8 +359,7 @@ class ZkStore:
     def set_topic_config(self, topic: str, configs: dict[str, str]) -> None:
         """Replace a topic's overrides and announce the change, as Kafka's AdminZkClient does."""
         self._write_topic_config(topic, configs)
-        self.calls.create(f"{CONFIG_CHANGES}/config_change_", _json({"version": 2, "entity_path": f"topics/{topic}"}),
-                           sequence=True)
+        announce_config_change(self.calls, f"topics/{topic}")
 
     def _write_topic_config(self, topic: str, configs: dict[str, str]) -> None:
         doc = _json({"version": 1, "config": configs})
@@ -363,17 +368,6 @@ class ZkStore:
             self.calls.set(path, doc)
         else:
             self.calls.create(path, doc, makepath=True)
-
-    def config_changes(self, watch: Callable | None = None) -> list[str]:
-        return sorted(self.calls.get_children(CONFIG_CHANGES, watch=watch))
-
-    def config_change(self, name: str) -> str | None:
-        """The entity a change notification names (`topics/<topic>`), None when it is gone."""
-        try:
-            data, _ = self.calls.get(f"{CONFIG_CHANGES}/{name}")
-        except NoNodeError:
-            return None
-        return json.loads(data).get("entity_path")
 
     def request_topic_deletion(self, topic: str) -> None:
         try:
@@ -425,6 +419,17 @@ class ZkStore:
             return False
         state.version = results[0].version
         return True
+
+
+def announce_config_change(calls: BoundedCalls, entity_path: str) -> None:
+    """Tell every broker that an entity's config changed (`topics/<topic>`, `users/<sanitized user>`)."""
+    calls.create(f"{CONFIG_CHANGES}/{CONFIG_CHANGE_PREFIX}", _json({"version": 2, "entity_path": entity_path}),
+                 sequence=True)
+
+
+def config_change_entity(data: bytes) -> str:
+    """The entity a config change notification names."""
+    return json.loads(data)["entity_path"]
 
 
 def _state_path(topic: str, partition: int) -> str:

@@ -154,7 +154,10 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
       None, PER_BROKER),
     d("sasl.server.max.receive.size", INT, 512 * 1024, MEDIUM, "Largest frame a client may send before it has authenticated.", Range(1)),
     d("inter.broker.listener.name", STRING, None, MEDIUM,
-      "Listener brokers use with each other (a PLAINTEXT one in kbroker); unset: the first of security.inter.broker.protocol."),
+      "Listener brokers use with each other; unset: the first of security.inter.broker.protocol."),
+    d("sasl.mechanism.inter.broker.protocol", STRING, "GSSAPI", MEDIUM,
+      "SASL mechanism brokers log in to each other with, on a SASL inter-broker listener; the broker's own "
+      "username and password come from that listener's JAAS line.", None, PER_BROKER),
     d("security.inter.broker.protocol", STRING, "PLAINTEXT", MEDIUM, "Security protocol between brokers when no inter-broker listener is named.",
       OneOf(SECURITY_PROTOCOLS)),
     d("connections.max.reauth.ms", LONG, 0, MEDIUM,

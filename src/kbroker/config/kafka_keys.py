@@ -93,7 +93,6 @@ KAFKA_ONLY_CONFIGS: tuple[ConfigDef, ...] = (
     d("principal.builder.class", CLASS, "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder", MEDIUM,
       "Class turning an authenticated connection into a principal.", None, PER_BROKER),
     d("security.providers", STRING, None, LOW, "Java security provider creator classes, comma-separated."),
-    d("sasl.mechanism.inter.broker.protocol", STRING, "GSSAPI", MEDIUM, "SASL mechanism between brokers.", None, PER_BROKER),
     d("sasl.mechanism.controller.protocol", STRING, "GSSAPI", HIGH, "SASL mechanism towards the controllers."),
     d("sasl.server.callback.handler.class", CLASS, None, MEDIUM, "Class answering server-side SASL callbacks."),
     d("sasl.client.callback.handler.class", CLASS, None, MEDIUM, "Class answering client-side SASL callbacks."),

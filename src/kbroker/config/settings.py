@@ -310,16 +310,19 @@ class BrokerConfig(Mapping[str, Any]):
             raise ConfigError("log.cleaner.min.compaction.lag.ms", "must not exceed log.cleaner.max.compaction.lag.ms")
 
     def _check_inter_broker_listener(self, names: list[str]) -> None:
-        """A cluster's brokers replicate over one of the listeners, and kbroker's inter-broker client
-        speaks PLAINTEXT only."""
+        """A cluster's brokers replicate over one of the listeners, logging in there, when it is a
+        SASL one, with a mechanism it enables, as Kafka requires."""
         name = self.inter_broker_listener
         if name is None or name not in names:
             raise ConfigError("inter.broker.listener.name", "brokers need a listener to reach each other: name one of "
                               f"{', '.join(names)}, or add a {self['security.inter.broker.protocol']} listener")
-        protocol = next(e.protocol for e in self.endpoints if e.name == name)
-        if protocol != "PLAINTEXT":
-            raise ConfigError("inter.broker.listener.name", f"listener {name} is {protocol}; kbroker's brokers talk to "
-                              "each other over PLAINTEXT: name a PLAINTEXT listener")
+        endpoint = next(e for e in self.endpoints if e.name == name)
+        mechanism = self["sasl.mechanism.inter.broker.protocol"].upper()
+        enabled = [m.strip().upper() for m in self.for_listener(name, "sasl.enabled.mechanisms")]
+        if endpoint.sasl and mechanism not in enabled:
+            raise ConfigError("sasl.mechanism.inter.broker.protocol", f"{mechanism} must be included in "
+                              f"{self.listener_key_name(name, 'sasl.enabled.mechanisms')} when SASL is used for "
+                              "inter-broker communication")
 
     # -- dynamic updates (AlterConfigs / IncrementalAlterConfigs on a broker resource)
 

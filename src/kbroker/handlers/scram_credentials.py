@@ -17,6 +17,7 @@ from kproto.messages import (
 
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
+from kbroker.security.store import STORE_FAILURES
 from kbroker.security.scram import MAX_ITERATIONS, MECHANISM_BY_ID, MECHANISMS, MIN_ITERATIONS, ScramCredential
 
 DESCRIBE_USER_SCRAM_CREDENTIALS = 50
@@ -73,12 +74,16 @@ def alter_user_scram_credentials(ctx: RequestContext, request: AlterUserScramCre
     for deletion in request.deletions:
         if deletion.name not in errors and MECHANISM_BY_ID[deletion.mechanism] not in store.mechanisms(deletion.name):
             errors[deletion.name] = (ErrorCode.RESOURCE_NOT_FOUND, "Attempt to delete a user credential that does not exist")
-    store.change(
-        [(u.name, MECHANISM_BY_ID[u.mechanism], ScramCredential.from_salted_password(
-            MECHANISM_BY_ID[u.mechanism], u.salt, u.salted_password, u.iterations))
-         for u in request.upsertions if u.name not in errors],
-        [(d.name, MECHANISM_BY_ID[d.mechanism]) for d in request.deletions if d.name not in errors])
     users = dict.fromkeys(c.name for c in [*request.deletions, *request.upsertions])
+    try:
+        store.change(
+            [(u.name, MECHANISM_BY_ID[u.mechanism], ScramCredential.from_salted_password(
+                MECHANISM_BY_ID[u.mechanism], u.salt, u.salted_password, u.iterations))
+             for u in request.upsertions if u.name not in errors],
+            [(d.name, MECHANISM_BY_ID[d.mechanism]) for d in request.deletions if d.name not in errors])
+    except STORE_FAILURES as exc:  # nothing was changed
+        for user in users:
+            errors.setdefault(user, (ErrorCode.UNKNOWN_SERVER_ERROR, f"Could not store the credentials: {exc}"))
     return AlterUserScramCredentialsResponse(results=[
         AlterResult(user=user, error_code=errors[user][0], error_message=errors[user][1]) if user in errors
         else AlterResult(user=user, error_message=None) for user in users])

@@ -19,6 +19,7 @@ from kproto import ErrorCode
 from kproto.messages import FetchRequest, FetchResponse, ListOffsetsRequest, OffsetForLeaderEpochRequest
 
 from kbroker.cluster.peer import PeerConnection, PeerError
+from kbroker.security.inter_broker import PeerSecurity
 from kbroker.cluster.view import ClusterView
 from kbroker.log import PartitionLog
 from kbroker.log.leader_epochs import UNDEFINED_EPOCH
@@ -53,8 +54,10 @@ class Fetching:
 class LeaderFetcher:
     """Fetches every partition this broker follows on one leader."""
 
-    def __init__(self, manager: Follower, leader_id: int, view: ClusterView, settings: dict[str, int]) -> None:
+    def __init__(self, manager: Follower, leader_id: int, view: ClusterView, settings: dict[str, int],
+                 security: PeerSecurity | None = None) -> None:
         self.manager = manager
+        self.security = security
         self.leader_id = leader_id
         self.view = view
         self.settings = settings
@@ -77,7 +80,8 @@ class LeaderFetcher:
         if self.connection is None or (self.connection.host, self.connection.port) != (node.host, node.port):
             if self.connection is not None:
                 self.connection.close()
-            self.connection = PeerConnection(node.host, node.port, f"replica-{self.manager.node_id}")
+            self.connection = PeerConnection(node.host, node.port, f"replica-{self.manager.node_id}",
+                                             security=self.security)
         return self.connection
 
     async def _run(self) -> None:
@@ -216,7 +220,9 @@ class LeaderFetcher:
 
 
 class FetcherManager:
-    def __init__(self, manager: Follower, view: ClusterView, settings: dict[str, int]) -> None:
+    def __init__(self, manager: Follower, view: ClusterView, settings: dict[str, int],
+                 security: PeerSecurity | None = None) -> None:
+        self.security = security
         self.manager = manager
         self.view = view
         self.settings = settings
@@ -229,7 +235,8 @@ class FetcherManager:
             return  # offline: nothing to fetch from until a leader is elected
         fetcher = self.fetchers.get(leader_id)
         if fetcher is None:
-            fetcher = self.fetchers[leader_id] = LeaderFetcher(self.manager, leader_id, self.view, self.settings)
+            fetcher = self.fetchers[leader_id] = LeaderFetcher(self.manager, leader_id, self.view, self.settings,
+                                                                       self.security)
         fetcher.partitions[key] = Fetching(leader_epoch)
         fetcher.changed.set()
 

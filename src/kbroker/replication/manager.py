@@ -30,6 +30,7 @@ from kbroker.cluster.view import ClusterView
 from kbroker.log import PartitionLog
 from kbroker.replication.fetcher import FetcherManager
 from kbroker.replication.replica import FollowerProgress, Replica
+from kbroker.security.inter_broker import PeerSecurity
 
 log = logging.getLogger("kbroker.replication")
 ALTER_PARTITION_VERSION = 1  # topics by name, as ZooKeeper-era brokers sent AlterIsr
@@ -58,7 +59,8 @@ def now_ms() -> float:
 
 class ReplicaManager:
     def __init__(self, host: ReplicaHost, view: ClusterView, link: ControllerLink, *, lag_time_max_ms: int,
-                 fetch_settings: dict[str, int], broker_epoch: Callable[[], int]) -> None:
+                 fetch_settings: dict[str, int], broker_epoch: Callable[[], int],
+                 security: PeerSecurity | None = None) -> None:
         self.host = host
         self.node_id = host.node_id
         self.view = view
@@ -70,7 +72,7 @@ class ReplicaManager:
         self.isr_shrinks = 0  # ISR changes the controller accepted, for the metrics endpoint
         self.isr_expands = 0
         self._acks_waiters: dict[tuple[str, int], list[tuple[int, int, asyncio.Future]]] = {}
-        self.fetchers = FetcherManager(self, view, fetch_settings)
+        self.fetchers = FetcherManager(self, view, fetch_settings, security)
         self._tasks: list[asyncio.Task] = []
         self.stopped = False
 

@@ -28,7 +28,7 @@ from kbroker.security.acls import (
     IMPLIED_BY, SUPPORTED_OPERATIONS, WILDCARD, WILDCARD_PRINCIPAL, AccessControlEntry, AclBinding, AclBindingFilter,
     AclOperation, PatternType, PermissionType, ResourcePattern, ResourceType, binding_problem, bit_field,
 )
-from kbroker.security.store import AclMap, AclStore
+from kbroker.security.store import STORE_FAILURES, AclChanges, AclMap, AclStore
 
 log = logging.getLogger("kbroker.authorizer")
 # Decisions kept before the cache starts afresh: enough for every client of a busy broker, bounded
@@ -128,10 +128,7 @@ class Authorizer:
                 added.setdefault(binding.pattern, set()).add(binding.entry)
                 outcomes.append((ErrorCode.NONE, None))
         if added:
-            acls = dict(self._acls)
-            for pattern, entries in added.items():
-                acls[pattern] = acls.get(pattern, frozenset()) | entries
-            failure = self._commit(acls, set(added))
+            failure = self._commit({pattern: (frozenset(entries), frozenset()) for pattern, entries in added.items()})
             if failure:
                 return [failure if error == ErrorCode.NONE else (error, message) for error, message in outcomes]
         return outcomes
@@ -151,37 +148,32 @@ class Authorizer:
                 doomed.setdefault(binding.pattern, set()).add(binding.entry)
             results.append((ErrorCode.NONE, None, matched))
         if doomed:
-            acls = dict(self._acls)
-            for pattern, entries in doomed.items():
-                left = acls[pattern] - entries
-                if left:
-                    acls[pattern] = left
-                else:
-                    del acls[pattern]
-            failure = self._commit(acls, set(doomed))
+            failure = self._commit({pattern: (frozenset(), frozenset(entries)) for pattern, entries in doomed.items()})
             if failure:
                 return [(*failure, []) if error == ErrorCode.NONE else (error, message, found)
                         for error, message, found in results]
         return results
 
-    def resource_changed(self, pattern: ResourcePattern, entries: frozenset[AccessControlEntry]) -> None:
-        """Another broker changed a pattern's ACLs (in a cluster): take its new entries."""
+    def resources_changed(self, stored: AclMap) -> None:
+        """Patterns' ACLs as stored now (a pattern with no entries left has none): another broker
+        changed them, in a cluster, or this one did."""
         acls = dict(self._acls)
-        if entries:
-            acls[pattern] = entries
-        else:
-            acls.pop(pattern, None)
+        for pattern, entries in stored.items():
+            if entries:
+                acls[pattern] = entries
+            else:
+                acls.pop(pattern, None)
         self._install(acls)
 
     # -- inside
 
-    def _commit(self, acls: AclMap, changed: set[ResourcePattern]) -> Outcome | None:
+    def _commit(self, changes: AclChanges) -> Outcome | None:
         try:
-            self.store.save(acls, changed)
-        except OSError as exc:
-            log.error("could not store ACLs: %s", exc)
-            return ErrorCode.UNKNOWN_SERVER_ERROR, f"Could not store ACLs: {exc}"
-        self._install(acls)
+            stored = self.store.apply(self._acls, changes)
+        except STORE_FAILURES as exc:
+            log.error("could not store ACLs: %s", exc or type(exc).__name__)
+            return ErrorCode.UNKNOWN_SERVER_ERROR, f"Could not store ACLs: {exc or type(exc).__name__}"
+        self.resources_changed(stored)
         return None
 
     def _install(self, acls: AclMap) -> None:

@@ -36,7 +36,9 @@ def listener_security(config: BrokerConfig) -> dict[str, ListenerSecurity]:
 
 
 @dataclass(frozen=True)
-class _Keys:
+class ListenerKeyView:
+    """The keys as one listener sees them, with the names its errors give (tls.ListenerKeys)."""
+
     config: BrokerConfig
     listener: str
 
@@ -52,7 +54,7 @@ def _one(config: BrokerConfig, endpoint: Endpoint) -> ListenerSecurity:
     security = ListenerSecurity(endpoint, principal_rules=parse_rules(config.for_listener(name, "ssl.principal.mapping.rules")),
                                 max_receive_size=config.for_listener(name, "sasl.server.max.receive.size"))
     if endpoint.tls:
-        security.tls = server_context(_Keys(config, name))
+        security.tls = server_context(ListenerKeyView(config, name))
     if not endpoint.sasl:
         return security
     security.mechanisms = tuple(m.strip().upper() for m in config.for_listener(name, "sasl.enabled.mechanisms"))

@@ -1,4 +1,5 @@
-"""SCRAM credentials as Kafka stores them, and the single node's file of them.
+"""SCRAM credentials as Kafka stores them, and the single node's file of them (ZooKeeper's
+/config/users in a cluster: `kbroker.cluster.user_store`).
 
 Kafka keeps a user's credentials in its config entity `/config/users/<user>`: one property per
 mechanism, `SCRAM-SHA-512=salt=<b64>,stored_key=<b64>,server_key=<b64>,iterations=<n>`. Never
@@ -10,6 +11,7 @@ in `kbroker-scram-credentials.json` in its data dir.
 from __future__ import annotations
 
 import base64
+from abc import ABC, abstractmethod
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -64,12 +66,12 @@ def salted_password(mechanism: str, password: str, salt: bytes, iterations: int)
     return hashlib.pbkdf2_hmac(MECHANISMS[mechanism][1]().name, password.encode(), salt, iterations)
 
 
-class ScramStore:
-    """Users' SCRAM credentials, documents shaped as Kafka's /config/users/<user> nodes."""
+class ScramCredentials(ABC):
+    """Users' SCRAM credentials in memory, each user's as Kafka's /config/users/<user> node holds
+    them (mechanism -> `salt=...,stored_key=...` text); `_store` makes a change durable first."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / SCRAM_FILE
-        self.users: dict[str, dict[str, str]] = load_json(self.path, {"users": {}})["users"]
+    def __init__(self, users: dict[str, dict[str, str]]) -> None:
+        self.users = users
 
     def get(self, user: str, mechanism: str) -> ScramCredential | None:
         text = self.users.get(user, {}).get(mechanism)
@@ -83,11 +85,39 @@ class ScramStore:
         return sorted(user for user, creds in self.users.items() if creds)
 
     def change(self, upserts: Iterable[tuple[str, str, ScramCredential]], deletions: Iterable[tuple[str, str]]) -> None:
-        """Apply credential upserts and deletions, then write the file once."""
+        """Apply credential upserts and deletions: stored first, then in memory (nothing on a failure)."""
+        users = {user: dict(creds) for user, creds in self.users.items()}
+        touched = set()
         for user, mechanism in deletions:
-            self.users.get(user, {}).pop(mechanism, None)
-            if not self.users.get(user, True):
-                del self.users[user]
+            users.get(user, {}).pop(mechanism, None)
+            touched.add(user)
         for user, mechanism, credential in upserts:
-            self.users.setdefault(user, {})[mechanism] = credential.to_kafka()
-        save_json(self.path, {"users": self.users})
+            users.setdefault(user, {})[mechanism] = credential.to_kafka()
+            touched.add(user)
+        for user in touched:
+            if not users.get(user, True):
+                del users[user]
+        self._store(users, touched)
+        self.users = users
+
+    def user_changed(self, user: str, credentials: dict[str, str]) -> None:
+        """A user's credentials as another broker stored them (in a cluster)."""
+        if credentials:
+            self.users[user] = credentials
+        else:
+            self.users.pop(user, None)
+
+    @abstractmethod
+    def _store(self, users: dict[str, dict[str, str]], touched: set[str]) -> None:
+        """Make the `touched` users' credentials in `users` durable (a user missing has none)."""
+
+
+class ScramStore(ScramCredentials):
+    """A single node's: `kbroker-scram-credentials.json` in the data dir, rewritten on each change."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / SCRAM_FILE
+        super().__init__(load_json(self.path, {"users": {}})["users"])
+
+    def _store(self, users: dict[str, dict[str, str]], touched: set[str]) -> None:
+        save_json(self.path, {"users": users})

@@ -1,4 +1,5 @@
-"""Where ACLs are kept: one JSON file in the data dir on a single node.
+"""Where ACLs are kept: one JSON file in the data dir on a single node (ZooKeeper's nodes in a
+cluster: `kbroker.cluster.acl_store`).
 
 Each resource pattern's entries are written in the JSON Kafka's AclAuthorizer keeps in a ZooKeeper
 node (`{"version": 1, "acls": [{"principal", "host", "operation", "permissionType"}]}`, with
@@ -15,7 +16,16 @@ from kbroker.security.acls import AccessControlEntry, AclOperation, PatternType,
     ResourceType
 
 AclMap = dict[ResourcePattern, frozenset[AccessControlEntry]]
+# A pattern's change: the entries to add and the entries to remove.
+AclChanges = dict[ResourcePattern, tuple[frozenset[AccessControlEntry], frozenset[AccessControlEntry]]]
 FILE_NAME = "acls.json"
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (ZooKeeper away): the change was not made."""
+
+
+STORE_FAILURES = (OSError, StoreUnavailable)
 VERSION = 1
 
 
@@ -24,9 +34,15 @@ class AclStore(Protocol):
 
     def load(self) -> AclMap: ...
 
-    def save(self, acls: AclMap, changed: set[ResourcePattern]) -> None:
-        """Make the entries of the `changed` patterns durable (`acls` is the whole new state; a
-        pattern missing from it has no entries left)."""
+    def apply(self, acls: AclMap, changes: AclChanges) -> AclMap:
+        """Make the changes durable; `acls` is what the authorizer holds now. Returns each changed
+        pattern's entries as stored (which, in a cluster, include other brokers' changes to it)."""
+
+
+def changed(acls: AclMap, changes: AclChanges) -> AclMap:
+    """Each changed pattern's entries after its changes."""
+    return {pattern: (acls.get(pattern, frozenset()) | added) - removed
+            for pattern, (added, removed) in changes.items()}
 
 
 def entries_json(entries: Iterable[AccessControlEntry]) -> dict[str, Any]:
@@ -56,9 +72,12 @@ class AclFile:
                                 PatternType.parse(item["patternType"])): entries_from_json(item["entries"])
                 for item in doc["resources"]}
 
-    def save(self, acls: AclMap, changed: set[ResourcePattern]) -> None:
+    def apply(self, acls: AclMap, changes: AclChanges) -> AclMap:
+        result = changed(acls, changes)
+        whole = {pattern: entries for pattern, entries in {**acls, **result}.items() if entries}
         save_json(self.path, {"version": VERSION, "resources": [
             {"resourceType": p.resource_type.pascal, "patternType": p.pattern_type.name, "name": p.name,
              "entries": entries_json(entries)}
-            for p, entries in sorted(acls.items(), key=lambda item: (item[0].resource_type, item[0].pattern_type,
-                                                                     item[0].name))]})
+            for p, entries in sorted(whole.items(), key=lambda item: (item[0].resource_type, item[0].pattern_type,
+                                                                      item[0].name))]})
+        return result

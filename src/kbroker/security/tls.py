@@ -39,12 +39,37 @@ _JKS_MAGIC = b"\xfe\xed\xfe\xed"
 
 def server_context(keys: ListenerKeys) -> ssl.SSLContext:
     """The server-side context of one listener."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context = _context(ssl.PROTOCOL_TLS_SERVER, keys)
+    _load_keystore(context, keys)
+    context.verify_mode = _CLIENT_AUTH[keys.get("ssl.client.auth")]
+    if context.verify_mode != ssl.CERT_NONE:
+        _load_trust(context, keys, ssl.Purpose.CLIENT_AUTH)
+    return context
+
+
+def client_context(keys: ListenerKeys) -> ssl.SSLContext:
+    """A broker's context as a client of another broker's listener: its trust store checks the
+    other's certificate (and host name, with `ssl.endpoint.identification.algorithm`), and its key
+    store, when it has one, is presented to a listener that asks for a client certificate."""
+    context = _context(ssl.PROTOCOL_TLS_CLIENT, keys)
+    context.check_hostname = bool(keys.get("ssl.endpoint.identification.algorithm"))
+    _load_trust(context, keys, ssl.Purpose.SERVER_AUTH)
+    if keys.get("ssl.keystore.location") or _secret(keys.get("ssl.keystore.key")):
+        _load_keystore(context, keys)
+    return context
+
+
+def _context(protocol: int, keys: ListenerKeys) -> ssl.SSLContext:
+    context = ssl.SSLContext(protocol)
     versions = sorted((_VERSIONS[name] for name in keys.get("ssl.enabled.protocols")), key=lambda v: v.value)
     if not versions:
         raise ConfigError(keys.name("ssl.enabled.protocols"), "no TLS version enabled")
     context.minimum_version, context.maximum_version = versions[0], versions[-1]
     _set_ciphers(context, keys)
+    return context
+
+
+def _load_keystore(context: ssl.SSLContext, keys: ListenerKeys) -> None:
     key_pem, chain_pem = _keystore(keys)
     with tempfile.TemporaryDirectory(prefix="kbroker-tls-") as scratch:  # created 0700: the key stays private
         path = Path(scratch) / "key-and-chain.pem"
@@ -54,10 +79,6 @@ def server_context(keys: ListenerKeys) -> ssl.SSLContext:
         except ssl.SSLError as exc:
             raise ConfigError(keys.name("ssl.keystore.location"), f"the key does not match the certificate chain ({exc.reason})") \
                 from None
-    context.verify_mode = _CLIENT_AUTH[keys.get("ssl.client.auth")]
-    if context.verify_mode != ssl.CERT_NONE:
-        _load_trust(context, keys)
-    return context
 
 
 def _secret(value: Any) -> str | None:
@@ -121,8 +142,8 @@ def _pem_chain(data: bytes, key: str) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
-def _load_trust(context: ssl.SSLContext, keys: ListenerKeys) -> None:
-    """CA certificates client certificates are checked against; the system's without a trust store."""
+def _load_trust(context: ssl.SSLContext, keys: ListenerKeys, purpose: ssl.Purpose) -> None:
+    """CA certificates the other side's certificate is checked against; the system's without a trust store."""
     inline = _secret(keys.get("ssl.truststore.certificates"))
     location = keys.get("ssl.truststore.location")
     if inline:
@@ -135,7 +156,7 @@ def _load_trust(context: ssl.SSLContext, keys: ListenerKeys) -> None:
             pem = _pkcs12_certificates(data, location, _secret(keys.get("ssl.truststore.password")), keys)
         context.load_verify_locations(cadata=pem.decode())
     else:
-        context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
+        context.load_default_certs(purpose)
 
 
 def _pkcs12_certificates(data: bytes, location: str, password: str | None, keys: ListenerKeys) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Literal, Mapping
 
 from kbroker.dev import topic_specs
 from kbroker.testing import clients, wire
-from kbroker.testing.runners import HOST, BrokerStartError, Launch, SubprocessRunner, ThreadRunner
+from kbroker.testing.runners import HOST, Launch, SubprocessRunner, ThreadRunner
 
 Mode = Literal["subprocess", "thread"]
 MODES: tuple[str, ...] = ("subprocess", "thread")

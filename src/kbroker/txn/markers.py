@@ -19,6 +19,7 @@ from kproto import ErrorCode
 from kproto.messages import WriteTxnMarkersRequest
 
 from kbroker.cluster.peer import PeerConnection, PeerError
+from kbroker.security.inter_broker import PeerSecurity
 
 log = logging.getLogger("kbroker.txn")
 WRITE_TXN_MARKERS_VERSION = 1
@@ -38,8 +39,9 @@ class MarkersFenced(Exception):
 
 class MarkerSender:
     def __init__(self, node_id: int, leader_address: LeaderAddress, write_local: LocalWriter,
-                 exists: Callable[[str, int], bool]) -> None:
+                 exists: Callable[[str, int], bool], security: PeerSecurity | None = None) -> None:
         self.node_id = node_id
+        self.security = security
         self.leader_address = leader_address
         self.exists = exists
         self.write_local = write_local
@@ -99,7 +101,8 @@ class MarkerSender:
         if peer is None or (peer.host, peer.port) != (host, port):
             if peer is not None:
                 peer.close()
-            peer = self._peers[broker_id] = PeerConnection(host, port, f"txn-markers-{self.node_id}")
+            peer = self._peers[broker_id] = PeerConnection(host, port, f"txn-markers-{self.node_id}",
+                                                               security=self.security)
         return peer
 
     def close(self) -> None:

@@ -1,0 +1,86 @@
+"""Change notifications in ZooKeeper, read as Kafka's ZkNodeChangeNotificationListener reads them.
+
+A broker that changes shared state (a topic's or a user's config, a resource's ACLs) writes the
+state, then a sequential node (`/config/changes/config_change_0000000042`, `/kafka-acl-changes/
+acl_changes_...`) naming what changed. Every broker watches the folder; for each node it has not
+seen it reads the thing named and brings its own copy up to date.
+
+The reading happens on a thread of the listener's own, one notification after another, so that
+ZooKeeper calls never hold up the event loop; what the thread read is handed to the loop as a
+function to call there, where the broker's state lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.handlers.threading import KazooTimeoutError
+
+from kbroker.cluster.zk import BoundedCalls
+
+log = logging.getLogger("kbroker.cluster")
+
+# On the listener's thread: a notification's data -> what to do about it on the event loop, or None.
+Reader = Callable[[bytes], "Callable[[], None] | None"]
+
+
+class ChangeListener:
+    def __init__(self, calls: BoundedCalls, path: str, prefix: str, read: Reader, name: str) -> None:
+        self.calls = calls
+        self.path = path
+        self.prefix = prefix
+        self.read = read
+        self.name = name  # for the log: "ACL changes", "config changes"
+        self.seen: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"zk-{path.strip('/')}")
+
+    def existing(self) -> set[str]:
+        """The notifications there now (blocking): taken as seen by whoever loads the whole state after."""
+        return {child for child in self.calls.get_children(self.path) if child.startswith(self.prefix)}
+
+    def start(self, loop: asyncio.AbstractEventLoop, seen: set[str]) -> None:
+        """Watch from now on; notifications missing from `seen` are read at once."""
+        self._loop = loop
+        self.seen = set(seen)
+        self.poke()
+
+    def poke(self) -> None:
+        """Look again (after a watch fired, or in a new session, which sets no watches by itself)."""
+        if self._loop is not None:
+            try:
+                self._thread.submit(self._process)
+            except RuntimeError:  # stopped
+                pass
+
+    def stop(self) -> None:
+        self._loop = None
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+    def _process(self) -> None:
+        try:
+            children = sorted(c for c in self.calls.get_children(self.path, watch=self.calls.watch(self.poke))
+                              if c.startswith(self.prefix))
+            for child in children:
+                if child in self.seen:
+                    continue
+                try:
+                    data, _ = self.calls.get(f"{self.path}/{child}")
+                except NoNodeError:
+                    data = None
+                try:
+                    action = self.read(data) if data is not None else None
+                except (ValueError, KeyError) as exc:
+                    log.warning("a malformed notification %s/%s: %s", self.path, child, exc)
+                    action = None
+                self.seen.add(child)  # not when ZooKeeper failed the read: the next look tries again
+                loop = self._loop
+                if action is not None and loop is not None:
+                    loop.call_soon_threadsafe(action)
+            self.seen.intersection_update(children)  # purged ones will not come back
+        except (KazooException, KazooTimeoutError) as exc:
+            log.warning("%s not read from ZooKeeper: %s", self.name, exc or type(exc).__name__)
