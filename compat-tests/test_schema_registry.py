@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
@@ -186,6 +186,33 @@ def test_incompatible_change_refused_under_backward_and_accepted_under_none(
     assert (status, answer) == (200, {"compatibilityLevel": "NONE"})
     status, answer, _ = http(f"{registry_broker.url}/config/{subject}")
     assert (status, answer["error_code"]) == (404, 40408)
+
+
+def test_references_and_normalize(registry_broker: RegistryBroker, client: SchemaRegistryClient,
+                                  subject: str) -> None:
+    address = json.dumps({"type": "record", "name": "Address", "namespace": "compat",
+                          "fields": [{"name": "city", "type": "string"}]})
+    order = json.dumps({"type": "record", "name": "Order", "namespace": "compat",
+                        "fields": [{"name": "ship_to", "type": "compat.Address"}]})
+    address_subject = f"{subject}-address"
+    address_id = client.register_schema(address_subject, Schema(address, "AVRO"))
+    refused_alone = refused(client.register_schema, subject, Schema(order, "AVRO"))
+    assert refused_alone.error_code == 42201  # compat.Address is unknown without the reference
+    reference = SchemaReference("compat.Address", address_subject, 1)
+    order_id = client.register_schema(subject, Schema(order, "AVRO", [reference]))
+    registered = client.get_latest_version(subject).schema
+    assert [(r.name, r.subject, r.version) for r in registered.references] == [("compat.Address", address_subject, 1)]
+    assert client.get_referenced_by(address_subject, 1) == [order_id]
+    assert refused(client.delete_subject, address_subject).error_code == 42206
+    assert client.get_schema(address_id).schema_str is not None
+
+    # The same schema with its keys in another order: a new version unless normalized.
+    reordered = json.dumps({"fields": [{"type": "string", "name": "city"}], "namespace": "compat",
+                            "name": "Address", "type": "record"})
+    assert client.register_schema(address_subject, Schema(reordered, "AVRO"), normalize_schemas=True) == address_id
+    assert client.lookup_schema(address_subject, Schema(reordered, "AVRO"), normalize_schemas=True).version == 1
+    status, answer, _ = http(f"{registry_broker.url}/subjects/{address_subject}", "POST", {"schema": reordered})
+    assert (status, answer["error_code"]) == (404, 40403)  # asked without normalize (the client caches lookups)
 
 
 def test_read_only_mode_refuses_registration(registry_broker: RegistryBroker, client: SchemaRegistryClient,

@@ -17,8 +17,6 @@ import avro.name
 import avro.schema
 import jsonschema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT7
 
 from kbroker.registry import errors
 from kbroker.registry.jsonschema_compat import read_problems
@@ -78,7 +76,8 @@ class AvroSchema:
 
 
 class JsonSchema:
-    """A JSON Schema, checked against the metaschema it names (draft 7 by default)."""
+    """A JSON Schema, checked against the metaschema it names (draft 7 by default). Its references
+    are registered schemas its `$ref`s may name; they were checked when they were registered."""
 
     schema_type = JSON
 
@@ -87,12 +86,9 @@ class JsonSchema:
             document = json.loads(text)
             validator = jsonschema.validators.validator_for(document, default=jsonschema.Draft7Validator)
             validator.check_schema(document)
-            resources = [(d.name, Resource.from_contents(json.loads(d.text), default_specification=DRAFT7))
-                         for d in dependencies]
         except (ValueError, TypeError, jsonschema.SchemaError) as exc:
             raise errors.invalid_schema(str(exc).splitlines()[0]) from None
         self.document = document
-        self.references = Registry().with_resources(resources)
         self.canonical = compact_json(document)
         self.normalized = compact_json(document, sort_keys=True)
 

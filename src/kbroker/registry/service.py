@@ -8,6 +8,7 @@ from typing import Any
 from kbroker.registry import compatibility, errors, records
 from kbroker.registry.records import SchemaVersion
 from kbroker.registry.schemas import AVRO, Dependency, ParsedSchema, parse
+from kbroker.registry.state import RegistryState
 from kbroker.registry.store import KafkaStore
 
 MODES = ("READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT")
@@ -35,7 +36,7 @@ class Registry:
         self.store = store
 
     @property
-    def state(self):  # noqa: ANN201 - the store's RegistryState
+    def state(self) -> RegistryState:
         return self.store.state
 
     # -- reading -------------------------------------------------------------------------------
@@ -189,8 +190,7 @@ class Registry:
                 return entry
         raise errors.schema_not_found()
 
-    def compatibility_problems(self, subject: str, schema: ParsedSchema, against: list[SchemaVersion],
-                               level: str) -> list[str]:
+    def compatibility_problems(self, schema: ParsedSchema, against: list[SchemaVersion], level: str) -> list[str]:
         return compatibility.problems(level, schema, [self.parsed(entry) for entry in against])
 
     async def register(self, subject: str, body: Any, normalize: bool) -> int:
@@ -208,7 +208,7 @@ class Registry:
                 if self.matches(entry, schema, references, normalize):
                     return entry.id
             if mode != "IMPORT":
-                problems = self.compatibility_problems(subject, schema, live, self.compatibility_level(subject))
+                problems = self.compatibility_problems(schema, live, self.compatibility_level(subject))
                 if problems:
                     raise errors.incompatible(problems)
             schema_id = self._schema_id(body, schema_type, text, references, mode)
@@ -238,9 +238,9 @@ class Registry:
         schema, _, _ = self.candidate(body)
         level = self.compatibility_level(subject) or compatibility.DEFAULT_LEVEL
         if version is None:
-            return self.compatibility_problems(subject, schema, self.state.versions(subject), level)
+            return self.compatibility_problems(schema, self.state.versions(subject), level)
         entry = self.version(subject, version)
-        return self.compatibility_problems(subject, schema, [entry], level.removesuffix("_TRANSITIVE"))
+        return self.compatibility_problems(schema, [entry], level.removesuffix("_TRANSITIVE"))
 
     # -- deleting --------------------------------------------------------------------------------
     def _refuse_if_referenced(self, entries: list[SchemaVersion]) -> None:
