@@ -200,10 +200,7 @@ async def test_compatibility(request: web.Request) -> web.Response:
 @routes.get("/config")
 @routes.get("/config/{subject}")
 async def get_config(request: web.Request) -> web.Response:
-    subject = request.match_info.get("subject")
-    level = registry(request).compatibility_level(subject, fallback=flag(request, "defaultToGlobal"))
-    if level is None:
-        raise errors.compatibility_not_configured(subject or "")
+    level = registry(request).compatibility_level(request.match_info.get("subject"), flag(request, "defaultToGlobal"))
     return reply({"compatibilityLevel": level})
 
 
@@ -222,11 +219,7 @@ async def delete_config(request: web.Request) -> web.Response:
 @routes.get("/mode")
 @routes.get("/mode/{subject}")
 async def get_mode(request: web.Request) -> web.Response:
-    subject = request.match_info.get("subject")
-    mode = registry(request).mode(subject, fallback=flag(request, "defaultToGlobal"))
-    if mode is None:
-        raise errors.mode_not_configured(subject or "")
-    return reply({"mode": mode})
+    return reply({"mode": registry(request).mode(request.match_info.get("subject"), flag(request, "defaultToGlobal"))})
 
 
 @routes.put("/mode")

@@ -120,62 +120,63 @@ class Registry:
         return normalize and self.parsed(entry).normalized == schema.normalized
 
     # -- configuration -------------------------------------------------------------------------
-    def compatibility_level(self, subject: str | None, fallback: bool = True) -> str | None:
-        config = self.state.configs.get(subject)
-        if config is None and subject is not None and fallback:
-            config = self.state.configs.get(None)
-        if config is None:
-            return compatibility.DEFAULT_LEVEL if fallback or subject is None else None
-        return config.get("compatibilityLevel", compatibility.DEFAULT_LEVEL)
+    @staticmethod
+    def _setting(table: dict[str | None, Any], subject: str | None, fallback: bool) -> Any:
+        """A subject's own setting, or with `fallback` the global one; None if neither is set."""
+        value = table.get(subject)
+        if value is None and subject is not None and fallback:
+            value = table.get(None)
+        return value
+
+    def compatibility_level(self, subject: str | None, fallback: bool = True) -> str:
+        """The level that applies; without `fallback`, the subject's own or COMPATIBILITY_NOT_CONFIGURED."""
+        config = self._setting(self.state.configs, subject, fallback)
+        if config is None and not (fallback or subject is None):
+            raise errors.compatibility_not_configured(subject)
+        return (config or {}).get("compatibilityLevel", compatibility.DEFAULT_LEVEL)
 
     def normalizes(self, subject: str) -> bool:
-        config = self.state.configs.get(subject) or self.state.configs.get(None) or {}
-        return bool(config.get("normalize", False))
+        return bool((self._setting(self.state.configs, subject, True) or {}).get("normalize", False))
+
+    def mode(self, subject: str | None, fallback: bool = True) -> str:
+        """The mode that applies; without `fallback`, the subject's own or MODE_NOT_CONFIGURED."""
+        mode = self._setting(self.state.modes, subject, fallback)
+        if mode is None and not (fallback or subject is None):
+            raise errors.mode_not_configured(subject)
+        return mode or DEFAULT_MODE
+
+    async def _write(self, key: dict[str, Any], value: dict[str, Any] | None) -> None:
+        async with self.store.lock:
+            await self.store.put(key, value)
 
     async def set_config(self, subject: str | None, body: Any) -> dict[str, Any]:
         level = body.get("compatibility", body.get("compatibilityLevel")) if isinstance(body, dict) else None
         value: dict[str, Any] = {"compatibilityLevel": compatibility.level_named(level)}
         if isinstance(body.get("normalize"), bool):
             value["normalize"] = body["normalize"]
-        async with self.store.lock:
-            await self.store.put(records.config_key(subject), value)
+        await self._write(records.config_key(subject), value)
         return {"compatibility": value["compatibilityLevel"], **({"normalize": value["normalize"]}
                                                                   if "normalize" in value else {})}
 
     async def delete_config(self, subject: str | None) -> str:
         level = self.compatibility_level(subject, fallback=False)
-        if level is None:
-            raise errors.compatibility_not_configured(subject or "")
-        async with self.store.lock:
-            await self.store.put(records.config_key(subject), None)
+        await self._write(records.config_key(subject), None)
         return level
-
-    def mode(self, subject: str | None, fallback: bool = True) -> str | None:
-        mode = self.state.modes.get(subject)
-        if mode is None and subject is not None and fallback:
-            mode = self.state.modes.get(None)
-        if mode is None and (fallback or subject is None):
-            return DEFAULT_MODE
-        return mode
 
     async def set_mode(self, subject: str | None, body: Any) -> str:
         mode = body.get("mode") if isinstance(body, dict) else None
         if not isinstance(mode, str) or mode.upper() not in MODES:
             raise errors.invalid_mode(mode)
-        async with self.store.lock:
-            await self.store.put(records.mode_key(subject), {"mode": mode.upper()})
+        await self._write(records.mode_key(subject), {"mode": mode.upper()})
         return mode.upper()
 
     async def delete_mode(self, subject: str) -> str:
         mode = self.mode(subject, fallback=False)
-        if mode is None:
-            raise errors.mode_not_configured(subject)
-        async with self.store.lock:
-            await self.store.put(records.mode_key(subject), None)
+        await self._write(records.mode_key(subject), None)
         return mode
 
     def _writable(self, subject: str) -> str:
-        mode = self.mode(subject) or DEFAULT_MODE
+        mode = self.mode(subject)
         if mode in ("READONLY", "READONLY_OVERRIDE"):
             raise errors.not_permitted(f"Subject {subject} is in read-only mode")
         return mode
@@ -236,7 +237,7 @@ class Registry:
     def test_compatibility(self, subject: str, version: str | None, body: Any) -> list[str]:
         """Problems the schema in `body` would meet against one version, or against those its level checks."""
         schema, _, _ = self.candidate(body)
-        level = self.compatibility_level(subject) or compatibility.DEFAULT_LEVEL
+        level = self.compatibility_level(subject)
         if version is None:
             return self.compatibility_problems(schema, self.state.versions(subject), level)
         entry = self.version(subject, version)
