@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -350,3 +351,17 @@ def test_serve_without_the_registry_extra_says_so_in_one_line(tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr.decode().strip().splitlines() == [
         "kbroker: the schema registry needs the registry extra (aiohttp is missing): pip install 'kbroker[registry]'"]
+
+
+def test_serve_stops_with_one_line_when_the_registry_port_is_taken(tmp_path: Path) -> None:
+    with contextlib.closing(socket.socket()) as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "kbroker", "serve", "--listen", f"{HOST}:{free_port()}",
+                               "--ephemeral", "--log-level", "ERROR", "--schema-registry", f"{HOST}:{port}"],
+                              capture_output=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"kbroker: schema registry on {HOST}:{port}: "), lines
+    assert "address already in use" in lines[0]

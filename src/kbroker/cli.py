@@ -158,9 +158,14 @@ async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topi
         sys.exit(2)
     registry = None
     if registry_at is not None:
-        from kbroker.registry.server import RegistryServer
+        from kbroker.registry.server import RegistryServer, RegistryStartError
 
-        registry = await RegistryServer(bootstrap_address(broker), *registry_at).start()
+        try:
+            registry = await RegistryServer(bootstrap_address(broker), *registry_at).start()
+        except RegistryStartError as exc:
+            click.echo(f"kbroker: {exc}", err=True)
+            await broker.stop()
+            sys.exit(2)
     click.echo(banner(broker, topics, ephemeral, metrics_url(exporter) if exporter else None,
                       registry.url if registry else None))
     await stop.wait()
@@ -191,13 +196,17 @@ def schema_registry(bootstrap_server: str, listen: str, log_level: str) -> None:
 
 
 async def _run_registry(bootstrap: str, host: str, port: int) -> None:
-    from kbroker.registry.server import RegistryServer
+    from kbroker.registry.server import RegistryServer, RegistryStartError
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    registry = await RegistryServer(bootstrap, host, port).start()
+    try:
+        registry = await RegistryServer(bootstrap, host, port).start()
+    except RegistryStartError as exc:
+        click.echo(f"kbroker: {exc}", err=True)
+        sys.exit(2)
     click.echo(f"schema registry ready on {registry.url} (schemas in {bootstrap})")
     await stop.wait()
     await registry.stop()

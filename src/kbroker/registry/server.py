@@ -10,7 +10,9 @@ import logging
 
 try:
     from aiohttp import web
+    from aiokafka.errors import KafkaError
 
+    from kbroker.registry.errors import RegistryError
     from kbroker.registry.http import application
     from kbroker.registry.service import Registry
     from kbroker.registry.store import KafkaStore
@@ -19,6 +21,10 @@ except ImportError as exc:  # an optional extra: say how to get it rather than f
                       "pip install 'kbroker[registry]'") from exc
 
 log = logging.getLogger("kbroker.registry")
+
+
+class RegistryStartError(Exception):
+    """The registry could not start: its port is taken, or the broker cannot be reached or refused."""
 
 
 def listen_address(text: str) -> tuple[str, int]:
@@ -39,12 +45,17 @@ class RegistryServer:
         self._runner = web.AppRunner(application(Registry(self.store)), access_log=None)
 
     async def start(self) -> RegistryServer:
-        await self.store.start()
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        """Read `_schemas` to its end, then listen; RegistryStartError says why not, with nothing left open."""
+        try:
+            await self.store.start()
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port)
+            await site.start()
+        except (OSError, KafkaError, RuntimeError, RegistryError) as exc:
+            await self.stop()
+            raise RegistryStartError(f"schema registry on {self.host}:{self.port}: {exc}") from exc
         if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]  # the port the system picked
+            self.port = self._runner.addresses[0][1]  # the port the system picked
         log.info("schema registry on %s", self.url)
         return self
 

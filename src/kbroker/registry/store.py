@@ -50,12 +50,14 @@ class KafkaStore:
     async def start(self) -> None:
         """Create the topic if missing, then read it to its end before answering anything."""
         await self._ensure_topic()
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=0,
-                                          client_id="kbroker-schema-registry")
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                          client_id="kbroker-schema-registry", isolation_level="read_committed")
-        await self._producer.start()
-        await self._consumer.start()
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=0,
+                                    client_id="kbroker-schema-registry")
+        await producer.start()
+        self._producer = producer
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                    client_id="kbroker-schema-registry", isolation_level="read_committed")
+        await consumer.start()
+        self._consumer = consumer
         self._consumer.assign([self._partition])
         await self._consumer.seek_to_beginning(self._partition)
         self._reader = asyncio.create_task(self._read(), name="schema-registry-reader")
