@@ -224,6 +224,24 @@ def test_read_only_mode_refuses_registration(registry_broker: RegistryBroker, cl
     client.register_schema(subject, Schema(USER_V1, "AVRO"))
 
 
+def test_import_mode_keeps_the_ids_and_versions_it_is_given(registry_broker: RegistryBroker,
+                                                            client: SchemaRegistryClient, subject: str) -> None:
+    url = registry_broker.url
+    assert http(f"{url}/mode/{subject}", "PUT", {"mode": "IMPORT"})[:2] == (200, {"mode": "IMPORT"})
+    status, answer, _ = http(f"{url}/subjects/{subject}/versions", "POST",
+                             {"schema": USER_BAD, "id": 4242, "version": 7})
+    assert (status, answer) == (200, {"id": 4242})
+    found = client.get_version(subject, 7)
+    assert (found.schema_id, json.loads(found.schema.schema_str)) == (4242, json.loads(USER_BAD))
+    status, answer, _ = http(f"{url}/subjects/{subject}/versions", "POST", {"schema": USER_V1, "id": 4242})
+    assert (status, answer["error_code"]) == (422, 42207)  # 4242 is another schema's
+    assert http(f"{url}/mode/{subject}", "PUT", {"mode": "READWRITE"})[:2] == (200, {"mode": "READWRITE"})
+    status, answer, _ = http(f"{url}/mode/{subject}", "PUT", {"mode": "IMPORT"})
+    assert (status, answer["error_code"]) == (422, 42205)  # the subject has schemas
+    assert http(f"{url}/mode/{subject}?force=true", "PUT", {"mode": "IMPORT"})[:2] == (200, {"mode": "IMPORT"})
+    client.delete_mode(subject)
+
+
 def test_avro_serializer_produces_and_deserializer_consumes(
         registry_broker: RegistryBroker, client: SchemaRegistryClient, request: pytest.FixtureRequest) -> None:
     topic = f"avro-{request.node.name}"

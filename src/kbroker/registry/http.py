@@ -225,7 +225,9 @@ async def get_mode(request: web.Request) -> web.Response:
 @routes.put("/mode")
 @routes.put("/mode/{subject}")
 async def put_mode(request: web.Request) -> web.Response:
-    return reply({"mode": await registry(request).set_mode(request.match_info.get("subject"), await body(request))})
+    mode = await registry(request).set_mode(request.match_info.get("subject"), await body(request),
+                                            flag(request, "force"))
+    return reply({"mode": mode})
 
 
 @routes.delete("/mode/{subject}")

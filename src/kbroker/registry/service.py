@@ -163,10 +163,14 @@ class Registry:
         await self._write(records.config_key(subject), None)
         return level
 
-    async def set_mode(self, subject: str | None, body: Any) -> str:
+    async def set_mode(self, subject: str | None, body: Any, force: bool = False) -> str:
+        """Set a mode; IMPORT only where no schemas are yet, unless forced (ids would clash)."""
         mode = body.get("mode") if isinstance(body, dict) else None
         if not isinstance(mode, str) or mode.upper() not in MODES:
             raise errors.invalid_mode(mode)
+        if mode.upper() == "IMPORT" and not force and (self.subjects() if subject is None else
+                                                       self.state.versions(subject)):
+            raise errors.not_permitted("Cannot import since found existing subjects")
         await self._write(records.mode_key(subject), {"mode": mode.upper()})
         return mode.upper()
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from kbroker.registry import errors, records
 from kbroker.registry.state import RegistryState
@@ -29,6 +30,8 @@ TOPIC_ALREADY_EXISTS = 36
 WRITE_TIMEOUT_S = 5.0
 # Confluent's kafkastore.topic.replication.factor; fewer when the cluster has fewer brokers.
 REPLICATION_FACTOR = 3
+# A reader whose broker went away tries again after this long; the client reconnects by itself.
+READ_RETRY_S = 1.0
 
 
 class KafkaStore:
@@ -92,7 +95,12 @@ class KafkaStore:
     async def _read(self) -> None:
         assert self._consumer is not None
         while True:
-            batches = await self._consumer.getmany(self._partition, timeout_ms=200)
+            try:
+                batches = await self._consumer.getmany(self._partition, timeout_ms=200)
+            except KafkaError as exc:
+                log.warning("reading %s failed, trying again: %s", self.topic, exc)
+                await asyncio.sleep(READ_RETRY_S)
+                continue
             for message in batches.get(self._partition, []):
                 try:
                     key = records.decode(message.key)
