@@ -168,6 +168,15 @@ def test_errors_carry_the_registrys_codes(registry_broker: RegistryBroker, clien
     assert (status, answer["error_code"]) == (422, 42203)
     status, answer, _ = http(f"{registry_broker.url}/no/such/path")
     assert (status, answer["error_code"]) == (404, 404)
+    # Hostile input is refused with the registry's codes, not a 500.
+    deep_schema = '{"type":"array","items":' * 5000 + '"int"' + "}" * 5000
+    status, answer, _ = http(f"{registry_broker.url}/subjects/{subject}/versions", "POST", {"schema": deep_schema})
+    assert (status, answer["error_code"]) == (422, 42201)
+    request = urllib.request.Request(f"{registry_broker.url}/subjects/{subject}/versions", method="POST",
+                                     data=b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert (caught.value.code, json.loads(caught.value.read())["error_code"]) == (400, 400)
 
 
 def test_incompatible_change_refused_under_backward_and_accepted_under_none(

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kbroker.registry import errors
-from kbroker.registry.schemas import AVRO, JSON, PROTOBUF, Dependency, parse
+from kbroker.registry.schemas import AVRO, JSON, PROTOBUF, Dependency, nesting, parse
 
 ADDRESS = json.dumps({"type": "record", "name": "Address", "namespace": "shop",
                       "fields": [{"name": "city", "type": "string"}]})
@@ -47,3 +47,17 @@ def test_bad_schemas_are_invalid_schema(schema_type: str, text: str) -> None:
     with pytest.raises(errors.RegistryError) as caught:
         parse(schema_type, text, [])
     assert (caught.value.status, caught.value.code) == (422, 42201)
+
+
+@pytest.mark.parametrize("schema_type", [AVRO, JSON])
+def test_schemas_nested_too_deep_are_refused_before_parsing(schema_type: str) -> None:
+    deep = '{"type":"array","items":' * 5000 + '"int"' + "}" * 5000
+    with pytest.raises(errors.RegistryError) as caught:
+        parse(schema_type, deep, [])
+    assert caught.value.code == 42201 and "nests deeper" in caught.value.message
+
+
+def test_nesting_skips_brackets_inside_strings() -> None:
+    text = '{"doc": "[[[{{ \\" ]]", "a": [1, {"b": []}]}'
+    assert json.loads(text)["doc"] == '[[[{{ " ]]'
+    assert nesting(text) == 4  # {, [, {, [

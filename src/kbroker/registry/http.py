@@ -55,7 +55,7 @@ def schema_id(request: web.Request) -> int:
 async def body(request: web.Request) -> Any:
     try:
         return json.loads(await request.text())  # any content type: clients send several
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise errors.bad_request(f"the request body is not JSON: {exc}") from None
 
 

@@ -24,7 +24,9 @@ from kbroker.registry.jsonschema_compat import read_problems
 AVRO = "AVRO"
 JSON = "JSON"
 PROTOBUF = "PROTOBUF"
-SUPPORTED_TYPES = (AVRO, JSON)
+# Deepest nesting of arrays and objects a schema may have: the parsers and checkers recurse once per
+# level, and real schemas stay far below this, while a hostile one could exhaust Python's stack.
+MAX_NESTING = 200
 
 
 def compact_json(value: Any, sort_keys: bool = False) -> str:
@@ -98,10 +100,32 @@ class JsonSchema:
         return read_problems(self.document, writer.document)
 
 
+def nesting(text: str) -> int:
+    """How deep JSON text nests brackets and braces, counted without parsing (quoted text skipped)."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif quoted:
+            escaped = char == "\\"
+            quoted = char != '"'
+        elif char == '"':
+            quoted = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse(schema_type: str, text: object, dependencies: list[Dependency]) -> ParsedSchema:
     """The schema of this type, or INVALID_SCHEMA (42201) saying why not."""
     if not isinstance(text, str):
         raise errors.invalid_schema("the schema must be a string")
+    if nesting(text) > MAX_NESTING:
+        raise errors.invalid_schema(f"the schema nests deeper than {MAX_NESTING} levels")
     if schema_type == AVRO:
         return AvroSchema(text, dependencies)
     if schema_type == JSON:
