@@ -295,26 +295,37 @@ def produce_and_read_back(registry_broker: RegistryBroker, topic: str, values: l
 def test_schemas_topic_holds_confluents_layout(registry_broker: RegistryBroker, client: SchemaRegistryClient,
                                                subject: str) -> None:
     schema_id = client.register_schema(subject, Schema(ORDER_JSON, "JSON"))
-    consumer = Consumer({"bootstrap.servers": registry_broker.broker.bootstrap_server, "group.id": subject,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    client.delete_subject(subject)
+    written = schema_records(registry_broker.broker.bootstrap_server, subject, count=3)
+    value = {"subject": subject, "version": 1, "id": schema_id,
+             "schema": json.dumps(json.loads(ORDER_JSON), separators=(",", ":")), "schemaType": "JSON",
+             "deleted": False}
+    schema_key = {"keytype": "SCHEMA", "subject": subject, "version": 1, "magic": 1}
+    assert written == [
+        (schema_key, value),
+        ({"keytype": "DELETE_SUBJECT", "subject": subject, "magic": 0}, {"subject": subject, "version": 1}),
+        (schema_key, {**value, "deleted": True}),
+    ]
+
+
+def schema_records(bootstrap: str, subject: str, count: int) -> list[tuple[Any, Any]]:
+    """The first `count` records of `_schemas` about one subject, keys and values as JSON."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": subject, "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
     consumer.subscribe(["_schemas"])
+    found: list[tuple[Any, Any]] = []
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while len(found) < count and time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is None or message.error() is not None:
                 continue
             key = json.loads(message.key())
-            if key.get("keytype") == "SCHEMA" and key.get("subject") == subject:
-                break
-        else:
-            pytest.fail("no SCHEMA record for the subject in _schemas")
+            if key.get("subject") == subject:
+                found.append((key, None if message.value() is None else json.loads(message.value())))
     finally:
         consumer.close()
-    assert key == {"keytype": "SCHEMA", "subject": subject, "version": 1, "magic": 1}
-    assert json.loads(message.value()) == {"subject": subject, "version": 1, "id": schema_id,
-                                           "schema": json.dumps(json.loads(ORDER_JSON), separators=(",", ":")),
-                                           "schemaType": "JSON", "deleted": False}
+    return found
 
 
 def test_ids_and_versions_survive_a_broker_restart(tmp_path: Path) -> None:

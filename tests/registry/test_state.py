@@ -41,7 +41,7 @@ def test_delete_subject_soft_deletes_up_to_its_version() -> None:
 
 def test_clear_subject_and_tombstones_remove_versions_for_good_but_ids_are_not_reused() -> None:
     state = replay(version("s", 1, 1), version("s", 2, 2, deleted=True),
-                   (records.clear_subject_key("s"), {"subject": "s"}))
+                   ({"keytype": "CLEAR_SUBJECT", "subject": "s", "magic": 0}, {"subject": "s"}))
     assert [e.version for e in state.versions("s", deleted=True)] == [1]
     state.apply(records.schema_key("s", 1), None)
     assert "s" not in state.subjects

@@ -9,9 +9,10 @@ Keys are JSON objects whose `keytype` says what the record is:
     CONFIG          {"keytype":"CONFIG","subject":S or null,"magic":0}  value {"compatibilityLevel": L}
     MODE            {"keytype":"MODE","subject":S or null,"magic":0}    value {"mode": M}
     DELETE_SUBJECT  {"keytype":"DELETE_SUBJECT","subject":S,"magic":0} value {"subject":S,"version":V}:
-                    every version up to V is soft-deleted
+                    every version up to V is soft-deleted (each SCHEMA record is rewritten with
+                    deleted=true too); a permanent delete tombstones it and every version
     CLEAR_SUBJECT   {"keytype":"CLEAR_SUBJECT","subject":S,"magic":0}  value {"subject":S}: the
-                    soft-deleted versions are gone for good
+                    soft-deleted versions are gone for good (read, not written)
     NOOP            {"keytype":"NOOP","magic":0}, no value: written to learn how far the log goes
 
 A null subject in CONFIG and MODE is the global setting. schemaType is left out for AVRO, and
@@ -87,10 +88,6 @@ def mode_key(subject: str | None) -> dict[str, Any]:
 
 def delete_subject_key(subject: str) -> dict[str, Any]:
     return {"keytype": "DELETE_SUBJECT", "subject": subject, "magic": 0}
-
-
-def clear_subject_key(subject: str) -> dict[str, Any]:
-    return {"keytype": "CLEAR_SUBJECT", "subject": subject, "magic": 0}
 
 
 NOOP_KEY: dict[str, Any] = {"keytype": "NOOP", "magic": 0}

@@ -265,15 +265,17 @@ class Registry:
             if permanent:
                 if live:
                     raise errors.subject_not_soft_deleted(subject)
-                await self.store.put(records.clear_subject_key(subject), {"subject": subject})
                 for entry in everything:
                     await self.store.put(entry.key(), None)
+                await self.store.put(records.delete_subject_key(subject), None)
                 return [e.version for e in everything]
             if not live:
                 raise errors.subject_soft_deleted(subject)
             self._refuse_if_referenced(live)
             await self.store.put(records.delete_subject_key(subject),
                                  {"subject": subject, "version": live[-1].version})
+            for entry in live:  # each version says so itself too, as Confluent's registry writes it
+                await self._mark_deleted(entry)
             return [e.version for e in live]
 
     async def delete_version(self, subject: str, version: str, permanent: bool) -> int:
@@ -290,6 +292,9 @@ class Registry:
                 await self.store.put(entry.key(), None)
                 return entry.version
             self._refuse_if_referenced([entry])
-            deleted = SchemaVersion(**{**vars(entry), "deleted": True})
-            await self.store.put(deleted.key(), deleted.value())
+            await self._mark_deleted(entry)
             return entry.version
+
+    async def _mark_deleted(self, entry: SchemaVersion) -> None:
+        deleted = SchemaVersion(**{**vars(entry), "deleted": True})
+        await self.store.put(deleted.key(), deleted.value())
