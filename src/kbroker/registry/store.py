@@ -32,6 +32,10 @@ WRITE_TIMEOUT_S = 5.0
 REPLICATION_FACTOR = 3
 # A reader whose broker went away tries again after this long; the client reconnects by itself.
 READ_RETRY_S = 1.0
+# The reader's fetch long poll. Every write waits for the reader to see it, so a broker that misses
+# waking a waiting fetch (kbroker can, when the append lands just as the fetch starts waiting)
+# delays the answer by at most this; an idle registry sends ten small fetches a second.
+FETCH_MAX_WAIT_MS = 100
 
 
 class KafkaStore:
@@ -58,7 +62,8 @@ class KafkaStore:
         await producer.start()
         self._producer = producer
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    client_id="kbroker-schema-registry", isolation_level="read_committed")
+                                    client_id="kbroker-schema-registry", isolation_level="read_committed",
+                                    fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await consumer.start()
         self._consumer = consumer
         self._consumer.assign([self._partition])
