@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Mapping
+from typing import IO, Mapping, Sequence
 
 from kbroker.testing.runners import free_port, spawn
 
@@ -80,8 +80,9 @@ class BrokerProcess:
     """
 
     def __init__(self, workdir: Path, config: Mapping[str, str] | None = None, kind: str | None = None,
-                 startup_timeout: float = 30.0, stop_timeout: float = 15.0) -> None:
+                 startup_timeout: float = 30.0, stop_timeout: float = 15.0, args: Sequence[str] = ()) -> None:
         self.kind = kind or broker_kind()
+        self.args = list(args)  # more `kbroker serve` options, e.g. --schema-registry HOST:PORT
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "broker.log"
@@ -188,7 +189,7 @@ class BrokerProcess:
             return argv, r"ready in \d+"
         # A test naming its own `listeners` puts PLAINTEXT://127.0.0.1:{port} first: the ready line names that one.
         shorthand = [] if "listeners" in self.config else ["--listen", listen]
-        argv = [sys.executable, "-m", "kbroker", "serve", *shorthand, "--data-dir", str(self.data_dir)]
+        argv = [sys.executable, "-m", "kbroker", "serve", *shorthand, "--data-dir", str(self.data_dir), *self.args]
         for key, value in self.config.items():
             argv += ["--set", f"{key}={value.replace('{port}', str(self.port))}"]  # a value may name the port
         return argv, re.escape(f"kbroker ready on {listen}")

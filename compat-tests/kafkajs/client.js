@@ -12,6 +12,10 @@
 //   stream   {bootstrap, topic, count, intervalMs}
 //            -> ["0", "1", ...]: the values acknowledged, one idempotent acks=all send of one
 //               record every intervalMs (long enough for a broker to die meanwhile)
+//   registry {registry, subject, schema, payload, encoded}
+//            -> {id, encoded, decoded}: @kafkajs/confluent-schema-registry registers the Avro schema
+//               under the subject at the registry's URL, encodes payload with it (base64 in the
+//               answer) and decodes the base64 `encoded` bytes another client wrote
 //
 // Every request may also carry `ssl` ({ca, cert, key} as PEM text, any of them; or true) and
 // `sasl` ({mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512', username, password}, or
@@ -143,7 +147,16 @@ async function stream (request) {
   return acked
 }
 
-const COMMANDS = { produce, consume, transaction, stream }
+async function registry (request) {
+  const { SchemaRegistry, SchemaType } = require('@kafkajs/confluent-schema-registry')
+  const schemas = new SchemaRegistry({ host: request.registry })
+  const { id } = await schemas.register({ type: SchemaType.AVRO, schema: request.schema }, { subject: request.subject })
+  const encoded = await schemas.encode(id, request.payload)
+  const decoded = await schemas.decode(decode(request.encoded))
+  return { id, encoded: encode(encoded), decoded }
+}
+
+const COMMANDS = { produce, consume, transaction, stream, registry }
 
 async function main () {
   const command = COMMANDS[process.argv[2]]

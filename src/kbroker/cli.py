@@ -53,11 +53,13 @@ def set_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--ephemeral", is_flag=True, help="Keep data in a temporary folder removed at exit.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), metavar="PORT",
               help="Serve Prometheus metrics on http://HOST:PORT/metrics (needs prometheus-client).")
+@click.option("--schema-registry", "registry_listen", metavar="HOST:PORT",
+              help="Serve a Confluent-compatible Schema Registry on http://HOST:PORT (needs kbroker[registry]).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def serve(listen: str | None, data_dir: str | None, config_file: str | None, sets: tuple[str, ...], dev: bool,
           partitions: int | None, topics: tuple[str, ...], ephemeral: bool, metrics_port: int | None,
-          log_level: str) -> None:
+          registry_listen: str | None, log_level: str) -> None:
     """Run a single-node broker until SIGTERM or Ctrl-C.
 
     \b
@@ -66,6 +68,7 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
       kbroker serve --listen localhost:9093 --data-dir /tmp/k --set num.partitions=3
       kbroker serve -c server.properties --set log.retention.hours=1
       kbroker serve --dev --ephemeral --partitions 3 --topic orders:6 --topic events
+      kbroker serve --schema-registry localhost:8081
     """
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -86,6 +89,7 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
         except ImportError as exc:
             click.echo(f"kbroker: --metrics-port: {exc}", err=True)
             sys.exit(2)
+    registry = registry_address(registry_listen) if registry_listen is not None else None
     if ephemeral:
         data_dir = tempfile.mkdtemp(prefix="kbroker-")
     try:
@@ -101,16 +105,29 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
             click.echo(f"kbroker: {exc}", err=True)
             sys.exit(2)
         keep_freed_memory()
-        asyncio.run(_run(config, security, wanted, ephemeral, metrics_port))
+        asyncio.run(_run(config, security, wanted, ephemeral, metrics_port, registry))
     finally:
         if ephemeral:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def registry_address(listen: str) -> tuple[str, int]:
+    """--schema-registry / --listen as (host, port), after checking the registry extra is installed."""
+    try:
+        from kbroker.registry.server import listen_address
+    except ImportError as exc:  # one line, not a traceback: the extra is missing
+        click.echo(f"kbroker: {exc}", err=True)
+        sys.exit(2)
+    try:
+        return listen_address(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="HOST:PORT") from None
+
+
 async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topics: dict[str, int], ephemeral: bool,
-               metrics_port: int | None) -> None:
+               metrics_port: int | None, registry_at: tuple[str, int] | None) -> None:
     from kbroker.broker import Broker
-    from kbroker.dev import banner, create_start_topics
+    from kbroker.dev import banner, bootstrap_address, create_start_topics
     from kbroker.metrics import NO_METRICS, BrokerMetrics
     from kbroker.server.listeners import ClientListeners, listen_hosts
 
@@ -142,11 +159,60 @@ async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topi
         click.echo(f"kbroker: {exc}", err=True)
         await broker.stop()
         sys.exit(2)
-    click.echo(banner(broker, topics, ephemeral, metrics_url(exporter) if exporter else None))
+    registry = None
+    if registry_at is not None:
+        from kbroker.registry.server import RegistryServer, RegistryStartError
+
+        try:
+            registry = await RegistryServer(bootstrap_address(broker), *registry_at).start()
+        except RegistryStartError as exc:
+            click.echo(f"kbroker: {exc}", err=True)
+            await broker.stop()
+            sys.exit(2)
+    click.echo(banner(broker, topics, ephemeral, metrics_url(exporter) if exporter else None,
+                      registry.url if registry else None))
     await stop.wait()
+    if registry is not None:
+        await registry.stop()
     if exporter is not None:
         exporter.close()
     await broker.stop()
+
+
+@main.command("schema-registry")
+@click.option("--bootstrap-server", required=True, metavar="HOST:PORT", help="Any Kafka-compatible broker.")
+@click.option("--listen", default="127.0.0.1:8081", show_default=True, metavar="HOST:PORT",
+              help="Where the registry answers HTTP.")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def schema_registry(bootstrap_server: str, listen: str, log_level: str) -> None:
+    """Run a Confluent-compatible Schema Registry that keeps its schemas in the broker's `_schemas` topic.
+
+    \b
+    Example:
+      kbroker schema-registry --bootstrap-server localhost:9092 --listen localhost:8081
+    """
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host, port = registry_address(listen)
+    asyncio.run(_run_registry(bootstrap_server, host, port))
+
+
+async def _run_registry(bootstrap: str, host: str, port: int) -> None:
+    from kbroker.registry.server import RegistryServer, RegistryStartError
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        registry = await RegistryServer(bootstrap, host, port).start()
+    except RegistryStartError as exc:
+        click.echo(f"kbroker: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"schema registry ready on {registry.url} (schemas in {bootstrap})")
+    await stop.wait()
+    await registry.stop()
 
 
 @main.command()
