@@ -22,6 +22,7 @@ from kproto import ErrorCode
 from kbroker.groups import consumer_records as records
 from kbroker.groups.assignors import ASSIGNORS, Assignment
 from kbroker.groups.config import GroupConfig
+from kbroker.groups.group_configs import GroupSettings
 from kbroker.groups.consumer import (
     LEAVE_EPOCH,
     STABLE,
@@ -97,8 +98,10 @@ def find_member(groups: Mapping[str, Any], group_id: str, member_id: str) -> tup
 
 class ConsumerGroups:
     def __init__(self, config: GroupConfig, timers: Timers, topics: TopicCounts, write: Write,
-                 topic_id: records.TopicId, topic_name: records.TopicName, clock: Callable[[], int]) -> None:
+                 topic_id: records.TopicId, topic_name: records.TopicName, clock: Callable[[], int],
+                 settings: Callable[[str], GroupSettings]) -> None:
         self.config = config
+        self.settings = settings
         self.clock = clock
         self.timers = timers
         self.topics = topics
@@ -157,7 +160,8 @@ class ConsumerGroups:
     def _pace(self, group: ConsumerGroup, member: ConsumerMember) -> int:
         """The interval to answer with, noting when the member is due back (see pacing.py)."""
         now = self.clock()
-        interval = heartbeat_interval(group, member, self.config.consumer_heartbeat_interval_ms, now)
+        interval = heartbeat_interval(group, member, self.settings(group.group_id).consumer_heartbeat_interval_ms,
+                                      now)
         member.pending_heartbeats = 0 if member.state == STABLE else member.pending_heartbeats + 1
         member.heartbeat_due_ms = now + interval
         return interval
@@ -273,7 +277,7 @@ class ConsumerGroups:
 
     def _arm_timers(self, group: ConsumerGroup, member: ConsumerMember) -> None:
         key = (group.group_id, member.member_id)
-        self.timers.schedule(("consumer-session",) + key, self.config.consumer_session_timeout_ms,
+        self.timers.schedule(("consumer-session",) + key, self.settings(group.group_id).consumer_session_timeout_ms,
                              lambda: self._fence(*key, "session timeout"))
         revoke_key = ("consumer-revoke",) + key
         if member.state != UNREVOKED_PARTITIONS:

@@ -31,8 +31,9 @@ from kproto.messages import (
     ShareGroupHeartbeatRequest,
     ShareGroupHeartbeatResponse,
 )
-from kproto.records.header import iter_batch_headers
+from kproto.records.header import BatchHeader, iter_batch_headers
 
+from kbroker.groups.group_configs import READ_COMMITTED
 from kbroker.groups.share_groups import ASSIGNOR, ShareHeartbeat
 from kbroker.handlers.authorized_operations import Op, Resource, allowed, authorized_operations, denied_names
 from kbroker.handlers.consumer_groups import by_id
@@ -185,12 +186,15 @@ def read_partitions(ctx: RequestContext, request: ShareFetchRequest, keys: list[
             continue
         partition = shares.get(group_id, name, index, log)
         offset = partition.fetch_offset()
-        if remaining_records <= 0 or remaining_bytes <= 0 or not partition.can_acquire() \
-                or offset >= log.high_watermark:
+        committed = shares.settings(group_id).share_isolation_level == READ_COMMITTED
+        upper = broker.last_stable_offset(log) if committed else log.high_watermark
+        if remaining_records <= 0 or remaining_bytes <= 0 or not partition.can_acquire() or offset >= upper:
             continue
-        stored = log.read(offset, remaining_bytes, min_one=total == 0, upper=log.high_watermark)
+        stored = log.read(offset, remaining_bytes, min_one=total == 0, upper=upper)
         spans = [(pos, h) for pos, h in iter_batch_headers(stored)]
-        acquired = partition.acquire(member_id, [(h.base_offset, h.last_offset, h.is_control) for _, h in spans],
+        aborted = broker.aborted_transactions(log, offset, upper) if committed else []
+        acquired = partition.acquire(member_id, [(h.base_offset, h.last_offset, h.is_control or is_aborted(h, aborted))
+                                                 for _, h in spans],
                                      remaining_records, shares.clock())
         shares.changed(group_id, name, index, released=False)
         if not acquired:
@@ -209,6 +213,12 @@ def read_partitions(ctx: RequestContext, request: ShareFetchRequest, keys: list[
     return out, total
 
 
+def is_aborted(header: BatchHeader, aborted: list) -> bool:
+    """A batch of a transaction that was aborted: a read_committed share group passes over it as a gap."""
+    return header.is_transactional and any(
+        t.producer_id == header.producer_id and t.first_offset <= header.base_offset <= t.last_offset for t in aborted)
+
+
 def fetch_response(ctx: RequestContext, session: ShareSession, parts: dict, acks: dict[PartitionKey, ErrorCode],
                    full: bool) -> ShareFetchResponse:
     """Partitions with records, errors or acknowledgement results; every partition of a new session."""
@@ -221,7 +231,7 @@ def fetch_response(ctx: RequestContext, session: ShareSession, parts: dict, acks
         data.acknowledge_error_code = acks.get(key, ErrorCode.NONE)
         topic = topics.setdefault(key[0], R.ShareFetchableTopicResponse(topic_id=key[0]))
         topic.partitions.append(data)
-    return R(acquisition_lock_timeout_ms=ctx.broker.shares.config.record_lock_duration_ms,
+    return R(acquisition_lock_timeout_ms=ctx.broker.shares.settings(session.group_id).share_record_lock_duration_ms,
              responses=list(topics.values()))
 
 
