@@ -498,6 +498,14 @@ class GroupCoordinator:
                     self._delete_consumer_group(group_id)
                 results.append((group_id, error))
                 continue
+            share_group = self.share.groups.get(group_id)
+            if share_group is not None:
+                error = ErrorCode.NON_EMPTY_GROUP if share_group.members else ErrorCode.NONE
+                if not error:
+                    del self.share.groups[group_id]
+                    log.info("deleted share group %s", group_id)
+                results.append((group_id, error))
+                continue
             group = self.groups.get(group_id)
             if group is None or group.is_in(DEAD):
                 results.append((group_id, ErrorCode.GROUP_ID_NOT_FOUND))

@@ -78,6 +78,11 @@ class SharePartitions:
             offset, lock_duration_ms=settings.share_record_lock_duration_ms,
             delivery_limit=self.config.delivery_count_limit, max_locks=self.config.partition_max_record_locks)
 
+    def drop_group(self, group_id: str) -> None:
+        """The group was deleted: forget all its share partitions."""
+        for topic, index, _ in list(self.of_group(group_id)):
+            self.drop(group_id, topic, index)
+
     def drop(self, group_id: str, topic: str, index: int) -> None:
         """Forget the group's share partition; its next fetch starts it again as `share.auto.offset.reset` says."""
         self.partitions.pop((group_id, topic, index), None)
