@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from click.testing import CliRunner
 from confluent_kafka import Producer, ShareConsumer
 from confluent_kafka.admin import (
     AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, ResourceType,
@@ -19,11 +20,14 @@ from confluent_kafka.admin import (
 from kproto import ErrorCode
 from kproto.messages import (
     AlterConfigsRequest, ConsumerGroupHeartbeatRequest, DescribeConfigsRequest, IncrementalAlterConfigsRequest,
-    MetadataRequest, ShareFetchRequest, ShareGroupHeartbeatRequest,
+    ShareGroupHeartbeatRequest,
 )
+
+from kbroker.tools.configs import configs
 
 from brokerproc import BrokerProcess
 from rawclient import RawClient
+from share_requests import open_session
 
 TIMEOUT = 15
 GROUP = 32
@@ -106,12 +110,7 @@ def test_members_are_given_the_groups_own_heartbeat_interval_and_lock_duration(b
         joined = client.request(ShareGroupHeartbeatRequest(group_id=share, member_id=member, member_epoch=0,
                                                            subscribed_topic_names=[topic]), 1)
         assert (joined.error_code, joined.heartbeat_interval_ms) == (0, 6000)
-        topic_id = client.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)]),
-                                  12).topics[0].topic_id
-        R = ShareFetchRequest
-        fetched = client.request(R(group_id=share, member_id=member, share_session_epoch=0, max_wait_ms=0, min_bytes=1,
-                                   max_records=10, batch_size=10, topics=[R.FetchTopic(
-                                       topic_id=topic_id, partitions=[R.FetchPartition(partition_index=0)])]), 1)
+        fetched = open_session(client, share, member, topic)
         assert (fetched.error_code, fetched.acquisition_lock_timeout_ms) == (0, 1500)
         beat = client.request(ConsumerGroupHeartbeatRequest(
             group_id=consumer, member_id=str(uuid.uuid4()), member_epoch=0, rebalance_timeout_ms=30_000,
@@ -186,3 +185,17 @@ def test_group_configs_survive_a_restart(kafka_broker: BrokerProcess) -> None:
     assert (entries["share.auto.offset.reset"].value, entries["consumer.session.timeout.ms"].value) == \
         ("earliest", "50000")
     assert entries["consumer.session.timeout.ms"].source == ConfigSource.GROUP_CONFIG.value
+
+
+def test_kbroker_configs_alters_and_describes_a_group(bootstrap: str) -> None:
+    group = new_group()
+    runner = CliRunner()
+    done = runner.invoke(configs, ["--bootstrap-server", bootstrap, "--alter", "--entity-type", "groups",
+                                   "--entity-name", group, "--add-config", "share.isolation.level=read_committed"])
+    assert (done.exit_code, done.stdout.strip()) == (0, f"Completed updating config for group {group}.")
+    shown = runner.invoke(configs, ["--bootstrap-server", bootstrap, "--describe", "--entity-type", "groups",
+                                    "--entity-name", group])
+    assert shown.stdout.splitlines() == [
+        f"Dynamic configs for group {group} are:",
+        "  share.isolation.level=read_committed sensitive=false "
+        "synonyms={GROUP_CONFIG:share.isolation.level=read_committed}"]

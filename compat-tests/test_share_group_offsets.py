@@ -9,12 +9,13 @@ import pytest
 
 from kproto import ErrorCode
 from kproto.messages import (
-    AlterShareGroupOffsetsRequest, DeleteShareGroupOffsetsRequest, DescribeShareGroupOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, ProduceRequest, ShareFetchRequest, ShareGroupHeartbeatRequest,
+    AlterShareGroupOffsetsRequest, DeleteShareGroupOffsetsRequest, DescribeShareGroupOffsetsRequest,
+    OffsetCommitRequest, ProduceRequest, ShareGroupHeartbeatRequest,
 )
 from kproto.records import Record, build_batch
 
 from rawclient import RawClient
+from share_requests import open_session
 
 A, D = AlterShareGroupOffsetsRequest, DeleteShareGroupOffsetsRequest
 
@@ -68,13 +69,7 @@ def produce(client: RawClient, topic: str, count: int) -> None:
 
 def first_acquired(client: RawClient, group: str, topic: str) -> int:
     """Join, open a share session and take what it can: the first offset acquired."""
-    member = join(client, group, topic)
-    topic_id = client.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)]),
-                              12).topics[0].topic_id
-    R = ShareFetchRequest
-    answer = client.request(R(group_id=group, member_id=member, share_session_epoch=0, max_wait_ms=5000, min_bytes=1,
-                              max_records=100, batch_size=100, topics=[R.FetchTopic(
-                                  topic_id=topic_id, partitions=[R.FetchPartition(partition_index=0)])]), 1)
+    answer = open_session(client, group, join(client, group, topic), topic, wait_ms=5000)
     return answer.responses[0].partitions[0].acquired_records[0].first_offset
 
 

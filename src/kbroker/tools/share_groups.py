@@ -12,17 +12,17 @@ from kproto import ErrorCode
 from kbroker.tools.client import Client, ToolError
 from kbroker.tools.common import bootstrap_option, connect, one_line_errors, output_option, print_json
 from kbroker.tools.group_admin import INACTIVE_STATES, Group, delete_groups
+from kbroker.tools.group_describe import GroupKind, show_describe
+from kbroker.tools.group_options import group_options
 from kbroker.tools.group_views import (
     KNOWN_STATES,
     SHARE_DELETE_OFFSETS_COLUMNS,
     SHARE_LIST_COLUMNS,
     listing_row,
-    member_row,
     print_table,
     share_members_columns,
     share_offsets_columns,
     share_state_columns,
-    state_row,
 )
 from kbroker.tools.groups import parse_names, show_plans
 from kbroker.tools.reset_plan import Plan, parse_topic_specs, plan_reset, scenario_from
@@ -38,28 +38,7 @@ from kbroker.tools.share_group_admin import (
 @click.command("share-groups")
 @bootstrap_option
 @output_option
-@click.option("--list", "do_list", is_flag=True, help="List the share groups (with --state: a table).")
-@click.option("--describe", is_flag=True, help="Describe groups: --offsets (default), --members or --state.")
-@click.option("--delete", is_flag=True, help="Delete share groups that have no members.")
-@click.option("--reset-offsets", is_flag=True, help="Reset the start offsets of an empty share group.")
-@click.option("--delete-offsets", is_flag=True, help="Delete a share group's start offsets of --topic.")
-@click.option("--group", "group_ids", multiple=True, metavar="GROUP", help="A group (repeatable).")
-@click.option("--all-groups", is_flag=True, help="Every share group, for --describe and --delete.")
-@click.option("--offsets", is_flag=True, help="With --describe: start offset and lag per partition (the default).")
-@click.option("--members", is_flag=True, help="With --describe: one line per member.")
-@click.option("--state", "states", is_flag=False, flag_value="", default=None, metavar="[STATE,...]",
-              help="With --describe: coordinator, state, member count. With --list: the state column, and "
-                   "only groups in these states when given.")
-@click.option("--verbose", is_flag=True, help="With --describe: leader epochs, member epochs, group epochs.")
-@click.option("--topic", "topics", multiple=True, metavar="TOPIC[:P,...]",
-              help="With --reset-offsets (optionally with partitions) or --delete-offsets (repeatable).")
-@click.option("--all-topics", is_flag=True, help="With --reset-offsets: every topic the group has started.")
-@click.option("--to-earliest", is_flag=True, help="Reset to the log start.")
-@click.option("--to-latest", is_flag=True, help="Reset to the log end.")
-@click.option("--to-datetime", metavar="YYYY-MM-DDTHH:mm:SS.sss[+HH:MM]",
-              help="Reset to the first offset at or after this time (local time without a zone).")
-@click.option("--dry-run", is_flag=True, help="Print the new offsets only (the default).")
-@click.option("--execute", is_flag=True, help="Set the new start offsets.")
+@group_options("share", "start offsets", "--state")
 @one_line_errors
 def share_groups(bootstrap: str, timeout: float, output: str, do_list: bool, describe: bool, delete: bool,
                  reset_offsets: bool, delete_offsets: bool, group_ids: tuple[str, ...], all_groups: bool,
@@ -101,8 +80,8 @@ def share_groups(bootstrap: str, timeout: float, output: str, do_list: bool, des
         if not chosen and not all_groups:
             raise click.UsageError(f"{action} needs --group GROUP" + (" or --all-groups" if describe or delete else ""))
         if describe:
-            show_describe(client, chosen, "members" if members else "state" if states is not None else "offsets",
-                          verbose, output)
+            show_describe(client, SHARE_GROUPS, chosen,
+                          "members" if members else "state" if states is not None else "offsets", verbose, output)
         elif delete:
             show_delete(client, chosen)
         elif delete_offsets:
@@ -131,35 +110,15 @@ def show_list(client: Client, states: list[str], with_state: bool, output: str) 
             click.echo(row["group"])
 
 
-def show_describe(client: Client, group_ids: list[str], view: str, verbose: bool, output: str) -> None:
-    """Each group in name order; to standard error, as Kafka: a note for a group without members."""
-    documents = []
-    for group_id in sorted(group_ids):
-        group = describe_share_group(client, group_id)
-        if group.state == "Dead":
-            raise ToolError(f"Share group '{group_id}' does not exist.")
-        if view == "state":
-            rows, columns = [state_row(group)], share_state_columns(verbose)
-        elif view == "members":
-            rows = [member_row(group, m) for m in sorted(group.members, key=lambda m: m.member_id)]
-            columns = share_members_columns(verbose)
-        else:
-            rows, columns = offset_rows(client, group), share_offsets_columns(verbose)
-        if output == "json":
-            documents.append({"group": group_id, "state": group.state, view: rows})
-            continue
-        if group.state == "Empty" and view != "offsets":
-            click.echo(f"\nShare group '{group_id}' has no active members.", err=True)
-        if rows:
-            print_table(columns, rows)
-    if output == "json":
-        print_json(documents)
-
-
 def offset_rows(client: Client, group: Group) -> list[dict[str, Any]]:
     return [{"group": group.group_id, "topic": topic, "partition": partition, "leader_epoch": found.leader_epoch,
              "start_offset": found.start_offset, "lag": found.lag}
             for (topic, partition), found in sorted(share_offsets(client, group.group_id).items())]
+
+
+SHARE_GROUPS = GroupKind("Share group", describe_share_group, offset_rows, share_offsets_columns,
+                         lambda rows, verbose: share_members_columns(verbose), share_state_columns,
+                         empty_note_with_offsets=False)
 
 
 def show_delete(client: Client, group_ids: list[str]) -> None:
