@@ -1,9 +1,10 @@
-"""Describing and changing topic and broker configs, with the rules Kafka's controller applies.
+"""Describing and changing topic, broker and group configs, with the rules Kafka's controller applies.
 
 A topic's overrides live in the topic registry; a change reaches the partition logs at once. A
 broker's dynamic settings come in two scopes, as in Kafka: this node (resource name = node id)
 and the cluster default (resource name ""). They are kept in `kbroker-dynamic-configs.json` and
 applied again at start, over server.properties, so an operator's change survives a restart.
+A group's configs (single node only) are kept and checked by kbroker.groups.group_configs.
 """
 
 from __future__ import annotations
