@@ -199,3 +199,35 @@ def test_kbroker_configs_alters_and_describes_a_group(bootstrap: str) -> None:
         f"Dynamic configs for group {group} are:",
         "  share.isolation.level=read_committed sensitive=false "
         "synonyms={GROUP_CONFIG:share.isolation.level=read_committed}"]
+
+
+def read_all(bootstrap: str, group: str, topic: str, count: int) -> list[bytes]:
+    c = ShareConsumer({"bootstrap.servers": bootstrap, "group.id": group})
+    c.subscribe([topic])
+    got: list[bytes] = []
+    try:
+        for _ in range(60):
+            got += [m.value() for m in c.poll(0.5) or [] if m.error() is None]
+            if len(got) >= count:
+                break
+    finally:
+        c.close()
+    return got
+
+
+def test_a_read_committed_share_group_passes_over_aborted_transactions(bootstrap: str, topic_factory) -> None:
+    topic = topic_factory()
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"tx-{uuid.uuid4().hex[:8]}"})
+    p.init_transactions(TIMEOUT)
+    for values, commit in (([b"aborted0", b"aborted1"], False), ([b"committed"], True)):
+        p.begin_transaction()
+        for v in values:
+            p.produce(topic, v, partition=0)
+        p.flush(TIMEOUT)
+        (p.commit_transaction if commit else p.abort_transaction)(TIMEOUT)
+    committed, uncommitted = new_group(), new_group()
+    set_group_configs(bootstrap, committed, {"share.auto.offset.reset": "earliest",
+                                             "share.isolation.level": "read_committed"})
+    set_group_configs(bootstrap, uncommitted, {"share.auto.offset.reset": "earliest"})
+    assert read_all(bootstrap, committed, topic, 1) == [b"committed"]
+    assert read_all(bootstrap, uncommitted, topic, 3) == [b"aborted0", b"aborted1", b"committed"]
