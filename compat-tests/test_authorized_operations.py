@@ -80,15 +80,16 @@ def test_describe_topic_partitions_always_answers_operations(bootstrap: str, top
 
 
 def test_group_descriptions_answer_operations_only_for_groups_found(bootstrap: str) -> None:
-    """DescribeGroups and ConsumerGroupDescribe answer READ, DESCRIBE and DELETE for a group they
-    describe; Kafka leaves a group answered with an error at INT32_MIN."""
+    """DescribeGroups and ConsumerGroupDescribe answer READ, DESCRIBE, DELETE and (Kafka 4.0, with
+    group configs) DESCRIBE_CONFIGS and ALTER_CONFIGS for a group they describe; Kafka leaves a group
+    answered with an error at INT32_MIN."""
     group = f"ops-{uuid.uuid4().hex[:8]}"
     with RawClient(bootstrap) as client:
         classic = client.request(DescribeGroupsRequest(groups=[group], include_authorized_operations=True), 5)
         unasked = client.request(DescribeGroupsRequest(groups=[group]), 5)
         kip848 = client.request(ConsumerGroupDescribeRequest(group_ids=[group], include_authorized_operations=True), 0)
     assert (classic.groups[0].error_code, classic.groups[0].authorized_operations) == (
-        ErrorCode.NONE, bits({"READ", "DESCRIBE", "DELETE"}))
+        ErrorCode.NONE, bits({"READ", "DESCRIBE", "DELETE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"}))
     assert unasked.groups[0].authorized_operations == NOT_ASKED
     assert (kip848.groups[0].error_code, kip848.groups[0].authorized_operations) == (
         ErrorCode.GROUP_ID_NOT_FOUND, NOT_ASKED)

@@ -24,13 +24,14 @@ from kproto import ErrorCode
 from kproto.codec import encode
 from kproto.messages import (
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterClientQuotasRequest, AlterConfigsRequest,
-    AlterPartitionReassignmentsRequest, AlterUserScramCredentialsRequest, ApiVersionsRequest,
+    AlterPartitionReassignmentsRequest, AlterShareGroupOffsetsRequest, AlterUserScramCredentialsRequest,
+    ApiVersionsRequest,
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, ConsumerProtocolSubscription, CreateAclsRequest,
     CreatePartitionsRequest, CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
     DeleteTopicsRequest, DescribeAclsRequest, DescribeClientQuotasRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest, DescribeProducersRequest,
-    DescribeShareGroupOffsetsRequest, DescribeTopicPartitionsRequest, DescribeTransactionsRequest,
-    DescribeUserScramCredentialsRequest, ElectLeadersRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest,
+    DeleteShareGroupOffsetsRequest, DescribeShareGroupOffsetsRequest, DescribeTopicPartitionsRequest,
+    DescribeTransactionsRequest, DescribeUserScramCredentialsRequest, ElectLeadersRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest,
     HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
     ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, ListTransactionsRequest,
     MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
@@ -684,6 +685,34 @@ def describe_share_group_offsets(p: Probe) -> None:
     p.send(R(groups=[R.DescribeShareGroupOffsetsRequestGroup(group_id=p.world.share_group, topics=[
         R.DescribeShareGroupOffsetsRequestTopic(topic_name=p.world.topic, partitions=[0])])]))
     p.send(R(groups=[R.DescribeShareGroupOffsetsRequestGroup(group_id=p.world.share_group, topics=None)]))
+
+
+def empty_share_group(p: Probe) -> str:
+    """A share group whose one member joined and left: its offsets may be altered and deleted."""
+    group, member = fresh("every-api-share-empty"), str(uuid.uuid4())
+    p.world.ok(p.client.request(ShareGroupHeartbeatRequest(group_id=group, member_id=member, member_epoch=0,
+                                                           subscribed_topic_names=[p.world.topic]), 1))
+    p.world.ok(p.client.request(ShareGroupHeartbeatRequest(group_id=group, member_id=member, member_epoch=-1), 1))
+    return group
+
+
+@case(AlterShareGroupOffsetsRequest)
+def alter_share_group_offsets(p: Probe) -> None:
+    R = AlterShareGroupOffsetsRequest
+    p.send(R(group_id=empty_share_group(p), topics=[R.AlterShareGroupOffsetsRequestTopic(
+        topic_name=p.world.topic, partitions=[R.AlterShareGroupOffsetsRequestPartition(partition_index=0,
+                                                                                       start_offset=0)])]))
+
+
+@case(DeleteShareGroupOffsetsRequest)
+def delete_share_group_offsets(p: Probe) -> None:
+    """Altered first, so the group holds the partition whose offset is deleted."""
+    group = empty_share_group(p)
+    A, R = AlterShareGroupOffsetsRequest, DeleteShareGroupOffsetsRequest
+    p.world.ok(p.client.request(A(group_id=group, topics=[A.AlterShareGroupOffsetsRequestTopic(
+        topic_name=p.world.topic, partitions=[A.AlterShareGroupOffsetsRequestPartition(partition_index=0,
+                                                                                       start_offset=0)])]), 0))
+    p.send(R(group_id=group, topics=[R.DeleteShareGroupOffsetsRequestTopic(topic_name=p.world.topic)]))
 
 
 # A single node serves all but the inter-broker APIs, which only cluster members advertise.

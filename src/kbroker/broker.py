@@ -30,6 +30,7 @@ from kbroker.cluster.view import PartitionView
 from kbroker.config import BrokerConfig, ConfigError
 from kbroker.fetch_sessions import FetchSessionCache
 from kbroker.groups import GroupCoordinator
+from kbroker.groups.group_configs import GroupConfigStore
 from kbroker.groups.storage import OFFSETS_TOPIC
 from kbroker.log import LogManager, PartitionLog
 from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_to_str
@@ -116,8 +117,10 @@ class Broker:
             for info in self.topics:
                 for index in range(info.partitions):
                     self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
-        self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None)
-        self.shares = SharePartitions(self.groups.share.config)
+        self.group_configs = GroupConfigStore(data_dir, config) if self.cluster is None else None
+        settings = self.group_configs.settings if self.group_configs is not None else None
+        self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None, settings=settings)
+        self.shares = SharePartitions(self.groups.share.config, self.groups.settings)
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
             self.transactions.load(self.txn_log.load())
 

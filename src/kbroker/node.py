@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kbroker.config import BrokerConfig
     from kbroker.fetch_sessions import FetchSessionCache
     from kbroker.groups import GroupCoordinator
+    from kbroker.groups.group_configs import GroupConfigStore
     from kbroker.log import LogManager, PartitionLog
     from kbroker.metrics import Metrics
     from kbroker.security import Authorizer
@@ -67,6 +68,7 @@ class Node(Protocol):
     client_quotas: ClientQuotas  # the quotas in force and clients' rates against them
     scram: ScramCredentials  # users' SCRAM credentials
     dynamic_configs: DynamicBrokerConfigs
+    group_configs: GroupConfigStore | None  # configs on groups (single node only)
     fetch_sessions: FetchSessionCache
     authorizer: Authorizer | None  # None when no authorizer is configured: everything is allowed
     connections: set[Any]  # client connections open now

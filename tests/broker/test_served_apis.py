@@ -2,7 +2,7 @@
 
 from kbroker.handlers.api_versions import supported_versions
 
-SHARE_APIS = {76, 77, 78, 79, 90}  # KIP-932, served without a share coordinator between brokers
+SHARE_APIS = {76, 77, 78, 79, 90, 91, 92}  # KIP-932, served without a share coordinator between brokers
 INTER_BROKER = {4, 5, 6, 7, 56}  # LeaderAndIsr, StopReplica, UpdateMetadata, ControlledShutdown, AlterPartition
 
 

@@ -8,7 +8,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from kproto import ErrorCode
 
-from kbroker.share.partition import AckBatch, AckType, Acquired, RecordState, SharePartition
+from kbroker.share.partition import V2_ACK_TYPES, AckBatch, AckType, Acquired, RecordState, SharePartition
 
 LOCK_MS = 1000
 
@@ -26,6 +26,28 @@ def test_new_records_are_acquired_whole_batches_at_a_time() -> None:
     got = p.acquire("a", [(0, 4, False), (5, 9, False)], max_records=3, now_ms=0)
     assert got == [Acquired(0, 4, 1)]  # the soft limit: the first batch whole, not the second
     assert (p.start_offset, p.end_offset, p.fetch_offset()) == (0, 4, 5)
+
+
+def test_the_record_limit_mode_takes_no_more_than_max_records() -> None:
+    """KIP-1206: a batch is split; the next fetch takes up where the last stopped, released records first."""
+    p = partition()
+    assert p.acquire("a", [(0, 4, False), (5, 9, False)], max_records=3, now_ms=0, strict=True) == [Acquired(0, 2, 1)]
+    assert p.fetch_offset() == 3
+    assert p.acquire("b", [(0, 4, False), (5, 9, False)], max_records=3, now_ms=0, strict=True) == [Acquired(3, 5, 1)]
+    assert p.acknowledge("a", [ack(0, 2, AckType.RELEASE)]) == ErrorCode.NONE
+    assert p.acquire("b", [(0, 4, False), (5, 9, False)], max_records=4, now_ms=0, strict=True) == \
+        [Acquired(0, 2, 2), Acquired(6, 6, 1)]
+
+
+def test_renew_keeps_the_record_under_a_fresh_lock() -> None:
+    p = partition()
+    p.acquire("a", [(0, 1, False)], 10, now_ms=0)
+    assert p.acknowledge("a", [ack(0, 1, AckType.RENEW)], now_ms=500) == ErrorCode.INVALID_REQUEST  # v1's types
+    assert p.acknowledge("a", [ack(0, 1, AckType.RENEW)], now_ms=500, allowed=V2_ACK_TYPES) == ErrorCode.NONE
+    assert not p.expire(LOCK_MS)
+    assert p.next_deadline() == 500 + LOCK_MS
+    assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT)]) == ErrorCode.NONE
+    assert p.in_flight() == 0
 
 
 def test_a_released_record_is_redelivered_with_its_delivery_count() -> None:
@@ -73,7 +95,7 @@ def test_acknowledgements_of_records_the_member_does_not_hold_change_nothing() -
     assert [r.state for r in p.records.values()] == [RecordState.ACQUIRED] * 4
     assert p.acknowledge("a", [ack(4, 4, AckType.ACCEPT)]) == ErrorCode.INVALID_REQUEST  # never fetched
     assert p.acknowledge("a", [ack(0, 1, AckType.ACCEPT, AckType.ACCEPT, AckType.ACCEPT)]) == ErrorCode.INVALID_REQUEST
-    assert p.acknowledge("a", [AckBatch(0, 0, (4,))]) == ErrorCode.INVALID_REQUEST  # RENEW: ShareAcknowledge v2 only
+    assert p.acknowledge("a", [AckBatch(0, 0, (4,))]) == ErrorCode.INVALID_REQUEST  # RENEW: v2 only
     assert p.acknowledge("a", [ack(1, 1, AckType.ACCEPT), ack(0, 0, AckType.ACCEPT)]) == ErrorCode.INVALID_REQUEST
 
 

@@ -1,9 +1,10 @@
-"""Describing and changing topic and broker configs, with the rules Kafka's controller applies.
+"""Describing and changing topic, broker and group configs, with the rules Kafka's controller applies.
 
 A topic's overrides live in the topic registry; a change reaches the partition logs at once. A
 broker's dynamic settings come in two scopes, as in Kafka: this node (resource name = node id)
 and the cluster default (resource name ""). They are kept in `kbroker-dynamic-configs.json` and
 applied again at start, over server.properties, so an operator's change survives a restart.
+A group's configs (single node only) are kept and checked by kbroker.groups.group_configs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kproto import ErrorCode
 from kbroker.admin.store import load_json, save_json
 from kbroker.config import BROKER_DEFS, TOPIC_DEFS, BrokerConfig, ConfigEntry, ConfigError, ConfigType, UpdateMode
 from kbroker.config.kafka_keys import LISTENER_PREFIX_ONLY
+from kbroker.groups.group_configs import GROUP_DEFS, GroupConfigStore, InvalidGroupConfig
 
 if TYPE_CHECKING:
     from kbroker.cluster.topics import TopicRegistry
@@ -37,6 +39,7 @@ class ResourceType(enum.IntEnum):
     TOPIC = 2
     BROKER = 4
     BROKER_LOGGER = 8
+    GROUP = 32
 
 
 class AlterOp(enum.IntEnum):
@@ -104,6 +107,7 @@ class ConfigHost(Protocol):
     topics: TopicRegistry
     logs: LogManager
     dynamic_configs: DynamicBrokerConfigs
+    group_configs: GroupConfigStore | None  # None in a cluster: group configs are a single node's
 
     def topic_config(self, name: str) -> dict[str, Any]: ...
 
@@ -130,6 +134,14 @@ def existing_topic(broker: ConfigHost, name: str) -> str:
     return name
 
 
+def group_store(broker: ConfigHost, name: str, empty_message: str) -> GroupConfigStore:
+    if broker.group_configs is None:
+        raise unsupported(ResourceType.GROUP)
+    if name == "":
+        raise Refused(ErrorCode.INVALID_REQUEST, empty_message)
+    return broker.group_configs
+
+
 def unsupported(resource_type: int) -> Refused:
     return Refused(ErrorCode.INVALID_REQUEST, f"Unsupported resource type: {resource_type}")
 
@@ -150,6 +162,8 @@ def describe(broker: ConfigHost, resource_type: int, name: str, keys: Iterable[s
             return entries
         defaults = broker.dynamic_configs.values(per_broker=False)
         return [entry for entry in entries if entry.name in defaults]
+    if resource_type == ResourceType.GROUP:
+        return group_store(broker, name, "Group name must not be empty").describe(name, keys)
     raise unsupported(resource_type)
 
 
@@ -177,6 +191,18 @@ def alter(broker: ConfigHost, resource_type: int, name: str, changes: list[Chang
             raise Refused(ErrorCode.INVALID_REQUEST, f"Invalid config value for resource broker {name!r}: {exc}") from None
         if not validate_only:
             refresh_logs(broker, [info.name for info in broker.topics])
+    elif resource_type == ResourceType.GROUP:
+        store = group_store(broker, name, "Default group resources are not allowed.")
+        if incremental:
+            wanted = apply_changes(store.overrides(name), changes, GROUP_DEFS, "group")
+        elif nulls := [change.name for change in changes if change.value is None]:
+            raise Refused(ErrorCode.INVALID_CONFIG, f"Null value not supported for group configs: {','.join(nulls)}")
+        else:
+            wanted = replacement(changes, GROUP_DEFS, "group")
+        try:
+            store.replace(name, wanted, validate_only)
+        except InvalidGroupConfig as exc:
+            raise Refused(ErrorCode.INVALID_CONFIG, str(exc)) from None
     else:
         raise unsupported(resource_type)
 

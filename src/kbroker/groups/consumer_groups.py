@@ -22,6 +22,7 @@ from kproto import ErrorCode
 from kbroker.groups import consumer_records as records
 from kbroker.groups.assignors import ASSIGNORS, Assignment
 from kbroker.groups.config import GroupConfig
+from kbroker.groups.group_configs import GroupSettings
 from kbroker.groups.consumer import (
     LEAVE_EPOCH,
     STABLE,
@@ -99,8 +100,10 @@ def find_member(groups: Mapping[str, Any], group_id: str, member_id: str) -> tup
 
 class ConsumerGroups:
     def __init__(self, config: GroupConfig, timers: Timers, topics: TopicCounts, write: Write,
-                 topic_id: records.TopicId, topic_name: records.TopicName, clock: Callable[[], int]) -> None:
+                 topic_id: records.TopicId, topic_name: records.TopicName, clock: Callable[[], int],
+                 settings: Callable[[str], GroupSettings]) -> None:
         self.config = config
+        self.settings = settings
         self.clock = clock
         self.timers = timers
         self.topics = topics
@@ -170,7 +173,8 @@ class ConsumerGroups:
     def _pace(self, group: ConsumerGroup, member: ConsumerMember) -> int:
         """The interval to answer with, noting when the member is due back (see pacing.py)."""
         now = self.clock()
-        interval = heartbeat_interval(group, member, self.config.consumer_heartbeat_interval_ms, now)
+        interval = heartbeat_interval(group, member, self.settings(group.group_id).consumer_heartbeat_interval_ms,
+                                      now)
         member.pending_heartbeats = 0 if member.state == STABLE else member.pending_heartbeats + 1
         member.heartbeat_due_ms = now + interval
         return interval
@@ -295,7 +299,8 @@ class ConsumerGroups:
         """The member's session starts over: the group's session timeout, or a classic member's own."""
         key = (group.group_id, member.member_id)
         classic = member.classic
-        timeout = self.config.consumer_session_timeout_ms if classic is None else classic.session_timeout_ms
+        timeout = self.settings(group.group_id).consumer_session_timeout_ms if classic is None \
+            else classic.session_timeout_ms
         self.timers.schedule(("consumer-session",) + key, timeout, lambda: self.fence(*key, "session timeout"))
 
     def _arm_timers(self, group: ConsumerGroup, member: ConsumerMember) -> None:

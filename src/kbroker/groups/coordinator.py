@@ -28,6 +28,7 @@ from kbroker.groups import consumer_records
 from kbroker.groups.consumer import ConsumerGroup, ConsumerMember
 from kbroker.groups.consumer_groups import ConsumerGroups, DerivedTopicIds, Heartbeat, HeartbeatResult, TopicCounts
 from kbroker.groups import migration
+from kbroker.groups.group_configs import GroupSettings
 from kbroker.groups.member import ClassicMember
 from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, PendingOffsets, expired_offsets
 from kbroker.groups.rebalance import JoinRequest, Rebalancer, join_problem, settled
@@ -59,9 +60,11 @@ def now_ms() -> int:
 
 class GroupCoordinator:
     @classmethod
-    def for_broker(cls, broker: InternalTopicHost, clustered: bool) -> GroupCoordinator:
+    def for_broker(cls, broker: InternalTopicHost, clustered: bool,
+                   settings: Callable[[str], GroupSettings] | None = None) -> GroupCoordinator:
         """The broker's coordinator, keeping its records in `__consumer_offsets`; `clustered`: one
-        of a cluster's coordinators, serving only the partitions its broker leads."""
+        of a cluster's coordinators, serving only the partitions its broker leads; `settings`:
+        each group's settings, with its group configs (else the broker's for every group)."""
         def topics() -> dict[str, int]:
             return {t.name: t.partitions for t in broker.topics if not t.internal}
 
@@ -75,13 +78,19 @@ class GroupCoordinator:
 
         return cls(GroupConfig.from_broker(broker.config), OffsetsTopicLog(broker), topics=topics,
                    topic_ids=(topic_id, topic_name), clustered=clustered,
-                   share_config=ShareConfig.from_broker(broker.config))
+                   share_config=ShareConfig.from_broker(broker.config), settings=settings)
 
     def __init__(self, config: GroupConfig, storage: GroupLog, clock: Callable[[], int] = now_ms,
                  topics: TopicCounts = dict,
                  topic_ids: tuple[consumer_records.TopicId, consumer_records.TopicName] | None = None,
-                 clustered: bool = False, share_config: ShareConfig = ShareConfig()) -> None:
+                 clustered: bool = False, share_config: ShareConfig = ShareConfig(),
+                 settings: Callable[[str], GroupSettings] | None = None) -> None:
         self.config = config
+        if settings is None:
+            fixed = GroupSettings.of(config, share_config)
+            settings = lambda group_id: fixed  # noqa: E731
+        #: each group's settings: the broker's, or its group configs where it has any
+        self.settings: Callable[[str], GroupSettings] = settings
         self.storage = storage
         self.now_ms = clock
         #: the offsets partitions served: None on a single node, which serves them all; in a
@@ -95,10 +104,10 @@ class GroupCoordinator:
         if topic_ids is None:
             derived = DerivedTopicIds()
             topic_ids = (derived.id_of, derived.name_of)
-        self.consumer = ConsumerGroups(config, self.timers, topics, self.storage.append, *topic_ids, clock)
+        self.consumer = ConsumerGroups(config, self.timers, topics, self.storage.append, *topic_ids, clock, settings)
         self.consumer.downgrade = self._downgrade
         self.classic_members = ClassicMembers(self.consumer)
-        self.share = ShareGroups(share_config, self.timers, topics)
+        self.share = ShareGroups(share_config, self.timers, topics, settings)
         self._expiry_task: asyncio.Task | None = None
 
     # -- lifecycle
@@ -561,6 +570,14 @@ class GroupCoordinator:
                 error = ErrorCode.NON_EMPTY_GROUP if consumer_group.members else ErrorCode.NONE
                 if not error:
                     self._delete_consumer_group(group_id)
+                results.append((group_id, error))
+                continue
+            share_group = self.share.groups.get(group_id)
+            if share_group is not None:
+                error = ErrorCode.NON_EMPTY_GROUP if share_group.members else ErrorCode.NONE
+                if not error:
+                    del self.share.groups[group_id]
+                    log.info("deleted share group %s", group_id)
                 results.append((group_id, error))
                 continue
             group = self.groups.get(group_id)

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 from kproto import ErrorCode
 
 from kbroker.groups.assignors import Assignment
 from kbroker.groups.consumer_groups import HeartbeatResult, TopicCounts, find_member
+from kbroker.groups.group_configs import GroupSettings
 from kbroker.groups.timers import Timers
 
 log = logging.getLogger("kbroker.groups")
@@ -94,8 +95,10 @@ class ShareHeartbeat:
 
 
 class ShareGroups:
-    def __init__(self, config: ShareConfig, timers: Timers, topics: TopicCounts) -> None:
+    def __init__(self, config: ShareConfig, timers: Timers, topics: TopicCounts,
+                 settings: Callable[[str], GroupSettings]) -> None:
         self.config = config
+        self.settings = settings
         self.timers = timers
         self.topics = topics
         self.groups: dict[str, ShareGroup] = {}
@@ -131,7 +134,7 @@ class ShareGroups:
             member.member_epoch = group.assignment_epoch
             member.assigned = {t: set(range(counts[t])) for t in member.subscribed_topics if t in counts}
         return HeartbeatResult(ErrorCode.NONE, None, member.member_id, member.member_epoch,
-                               self.config.heartbeat_interval_ms,
+                               self.settings(group.group_id).share_heartbeat_interval_ms,
                                {t: set(p) for t, p in member.assigned.items()} if new_epoch else None)
 
     def _join(self, hb: ShareHeartbeat) -> tuple[ShareGroup, ShareMember] | HeartbeatResult:
@@ -179,7 +182,8 @@ class ShareGroups:
         log.info("member %s of share group %s %s", member_id, group.group_id, why)
 
     def _arm_timer(self, group: ShareGroup, member: ShareMember) -> None:
-        self.timers.schedule(("share-session", group.group_id, member.member_id), self.config.session_timeout_ms,
+        self.timers.schedule(("share-session", group.group_id, member.member_id),
+                             self.settings(group.group_id).share_session_timeout_ms,
                              lambda: self._drop(group, member.member_id, "fenced: session timeout"))
 
     def _subscribed_counts(self, group: ShareGroup) -> dict[str, int]:

@@ -7,7 +7,8 @@ deletes, appends to or subtracts from single keys. Both check everything before 
 and honour validate_only. The rules live in kbroker.admin.configs.
 
 With an authorizer, a topic's configs need DESCRIBE_CONFIGS or ALTER_CONFIGS on the topic
-(TOPIC_AUTHORIZATION_FAILED), a broker's on the cluster (CLUSTER_AUTHORIZATION_FAILED).
+(TOPIC_AUTHORIZATION_FAILED), a group's on the group (GROUP_AUTHORIZATION_FAILED), a broker's on
+the cluster (CLUSTER_AUTHORIZATION_FAILED).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def refusal(ctx: RequestContext, operation: Op, resource_type: int, name: str) -
         return ErrorCode.NONE if allowed(ctx, operation, Resource.TOPIC, name) else ErrorCode.TOPIC_AUTHORIZATION_FAILED
     if resource_type in (ResourceType.BROKER, ResourceType.BROKER_LOGGER):
         return ErrorCode.NONE if cluster_allowed(ctx, operation) else ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    if resource_type == ResourceType.GROUP:
+        return ErrorCode.NONE if allowed(ctx, operation, Resource.GROUP, name) else ErrorCode.GROUP_AUTHORIZATION_FAILED
     return ErrorCode.NONE
 
 

@@ -185,6 +185,9 @@ def describe_groups(ctx: RequestContext, request: DescribeGroupsRequest) -> Desc
 def delete_groups(ctx: RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
     refused = [g for g in request.groups_names if not allowed(ctx, Op.DELETE, Resource.GROUP, g)]
     results = ctx.broker.groups.delete_groups([g for g in request.groups_names if g not in refused])
+    for group_id, error in results:
+        if error == ErrorCode.NONE:
+            ctx.broker.shares.drop_group(group_id)  # a share group's share partitions go with it
     results += [(group_id, ErrorCode.GROUP_AUTHORIZATION_FAILED) for group_id in refused]  # after, as Kafka
     return DeleteGroupsResponse(results=[
         DeleteGroupsResponse.DeletableGroupResult(group_id=group_id, error_code=error) for group_id, error in results

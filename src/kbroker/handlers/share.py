@@ -1,10 +1,15 @@
 """Share groups (KIP-932): ShareGroupHeartbeat (key 76) v1, ShareGroupDescribe (77) v1, ShareFetch
-(78) v1, ShareAcknowledge (79) v1, DescribeShareGroupOffsets (90) v0-1.
+(78) v1-2, ShareAcknowledge (79) v1-2, DescribeShareGroupOffsets (90) v0-1.
 
 Version 0 of each was Kafka 4.0's early access, withdrawn in 4.1; clients speak v1. ShareFetch v1
 names partitions by topic id, carries the member's acknowledgements of earlier records, and
 answers with whole stored batches plus the offset ranges the member acquired; the member takes
-only those. DescribeShareGroupOffsets v1 adds the lag.
+only those. DescribeShareGroupOffsets v1 adds the lag. Version 2 of ShareFetch and
+ShareAcknowledge (Kafka 4.2) adds the RENEW acknowledgement (KIP-1222: the member keeps the record
+under a fresh lock), IsRenewAck (a ShareFetch that only acknowledges: it answers at once and
+acquires nothing), ShareFetch's ShareAcquireMode (KIP-1206: 0 batch_optimized, MaxRecords met
+with whole batches; 1 record_limit, never more than MaxRecords; another value INVALID_REQUEST),
+and the lock timeout in ShareAcknowledge's answer.
 
 Served on a single node only: on a ZooKeeper cluster, as on Kafka's, the share APIs are not
 offered (docs/share-groups.md). With an authorizer, a member needs READ on its group (else
@@ -31,15 +36,16 @@ from kproto.messages import (
     ShareGroupHeartbeatRequest,
     ShareGroupHeartbeatResponse,
 )
-from kproto.records.header import iter_batch_headers
+from kproto.records.header import BatchHeader, iter_batch_headers
 
+from kbroker.groups.group_configs import READ_COMMITTED
 from kbroker.groups.share_groups import ASSIGNOR, ShareHeartbeat
 from kbroker.handlers.authorized_operations import Op, Resource, allowed, authorized_operations, denied_names
 from kbroker.handlers.consumer_groups import by_id
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.groups import client_host, may_read
 from kbroker.handlers.registry import handles
-from kbroker.share.partition import AckBatch
+from kbroker.share.partition import V1_ACK_TYPES, V2_ACK_TYPES, AckBatch
 from kbroker.share.sessions import FINAL_EPOCH, INITIAL_EPOCH, ShareSession, ShareSessionError
 
 SHARE_GROUP_HEARTBEAT = 76
@@ -48,6 +54,8 @@ SHARE_FETCH = 78
 SHARE_ACKNOWLEDGE = 79
 DESCRIBE_SHARE_GROUP_OFFSETS = 90
 PartitionKey = tuple[Hashable, int]  # (topic id, partition index)
+BATCH_OPTIMIZED, RECORD_LIMIT = 0, 1  # ShareFetch v2's ShareAcquireMode (KIP-1206)
+ACQUIRE_MODES = (BATCH_OPTIMIZED, RECORD_LIMIT)
 
 
 # ---------------------------------------------------------------- the group
@@ -105,6 +113,7 @@ def share_group_describe(ctx: RequestContext, request: ShareGroupDescribeRequest
 def acknowledge(ctx: RequestContext, group_id: str, member_id: str, topics: list) -> dict[PartitionKey, ErrorCode]:
     """Apply the acknowledgement batches of each partition; the error of each partition that had any."""
     shares = ctx.broker.shares
+    allowed_types = V2_ACK_TYPES if ctx.api_version >= 2 else V1_ACK_TYPES
     out: dict[PartitionKey, ErrorCode] = {}
     names = {topic.topic_id: ctx.broker.topic_name(topic.topic_id) for topic in topics}
     refused = denied_names(ctx, Op.READ, Resource.TOPIC, [n for n in names.values() if n is not None])
@@ -123,7 +132,8 @@ def acknowledge(ctx: RequestContext, group_id: str, member_id: str, topics: list
             before = partition.available
             batches = [AckBatch(b.first_offset, b.last_offset, tuple(b.acknowledge_types))
                        for b in p.acknowledgement_batches]
-            out[(topic.topic_id, p.partition_index)] = partition.acknowledge(member_id, batches)
+            out[(topic.topic_id, p.partition_index)] = partition.acknowledge(member_id, batches, shares.clock(),
+                                                                             allowed_types)
             shares.changed(group_id, name, p.partition_index, released=partition.available > before)
     return out
 
@@ -185,13 +195,16 @@ def read_partitions(ctx: RequestContext, request: ShareFetchRequest, keys: list[
             continue
         partition = shares.get(group_id, name, index, log)
         offset = partition.fetch_offset()
-        if remaining_records <= 0 or remaining_bytes <= 0 or not partition.can_acquire() \
-                or offset >= log.high_watermark:
+        committed = shares.settings(group_id).share_isolation_level == READ_COMMITTED
+        upper = broker.last_stable_offset(log) if committed else log.high_watermark
+        if remaining_records <= 0 or remaining_bytes <= 0 or not partition.can_acquire() or offset >= upper:
             continue
-        stored = log.read(offset, remaining_bytes, min_one=total == 0, upper=log.high_watermark)
+        stored = log.read(offset, remaining_bytes, min_one=total == 0, upper=upper)
         spans = [(pos, h) for pos, h in iter_batch_headers(stored)]
-        acquired = partition.acquire(member_id, [(h.base_offset, h.last_offset, h.is_control) for _, h in spans],
-                                     remaining_records, shares.clock())
+        aborted = broker.aborted_transactions(log, offset, upper) if committed else []
+        acquired = partition.acquire(member_id, [(h.base_offset, h.last_offset, h.is_control or is_aborted(h, aborted))
+                                                 for _, h in spans],
+                                     remaining_records, shares.clock(), strict=request.share_acquire_mode == RECORD_LIMIT)
         shares.changed(group_id, name, index, released=False)
         if not acquired:
             continue
@@ -209,6 +222,12 @@ def read_partitions(ctx: RequestContext, request: ShareFetchRequest, keys: list[
     return out, total
 
 
+def is_aborted(header: BatchHeader, aborted: list) -> bool:
+    """A batch of a transaction that was aborted: a read_committed share group passes over it as a gap."""
+    return header.is_transactional and any(
+        t.producer_id == header.producer_id and t.first_offset <= header.base_offset <= t.last_offset for t in aborted)
+
+
 def fetch_response(ctx: RequestContext, session: ShareSession, parts: dict, acks: dict[PartitionKey, ErrorCode],
                    full: bool) -> ShareFetchResponse:
     """Partitions with records, errors or acknowledgement results; every partition of a new session."""
@@ -221,15 +240,15 @@ def fetch_response(ctx: RequestContext, session: ShareSession, parts: dict, acks
         data.acknowledge_error_code = acks.get(key, ErrorCode.NONE)
         topic = topics.setdefault(key[0], R.ShareFetchableTopicResponse(topic_id=key[0]))
         topic.partitions.append(data)
-    return R(acquisition_lock_timeout_ms=ctx.broker.shares.config.record_lock_duration_ms,
+    return R(acquisition_lock_timeout_ms=ctx.broker.shares.settings(session.group_id).share_record_lock_duration_ms,
              responses=list(topics.values()))
 
 
-@handles(SHARE_FETCH, 1, 1, single_node_only=True)
+@handles(SHARE_FETCH, 1, 2, single_node_only=True)
 def share_fetch(ctx: RequestContext, request: ShareFetchRequest) -> ShareFetchResponse | Awaitable[ShareFetchResponse]:
     """Acknowledge what the request carries, then acquire records; wait for them up to max_wait_ms."""
     group_id, member_id = request.group_id or "", request.member_id or ""
-    if not group_id or not member_id:
+    if not group_id or not member_id or request.share_acquire_mode not in ACQUIRE_MODES:
         return ShareFetchResponse(error_code=ErrorCode.INVALID_REQUEST)
     if not may_read(ctx, group_id):
         return ShareFetchResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
@@ -241,6 +260,8 @@ def share_fetch(ctx: RequestContext, request: ShareFetchRequest) -> ShareFetchRe
     full = request.share_session_epoch == INITIAL_EPOCH
     if request.share_session_epoch == FINAL_EPOCH:
         end_session(ctx, group_id, member_id)
+        return fetch_response(ctx, session, {}, acks, full)
+    if request.is_renew_ack:
         return fetch_response(ctx, session, {}, acks, full)
     keys = list(session.partitions)
     parts, total = read_partitions(ctx, request, keys)
@@ -274,7 +295,7 @@ async def long_poll(ctx: RequestContext, request: ShareFetchRequest, session: Sh
             return fetch_response(ctx, session, parts, acks, full)
 
 
-@handles(SHARE_ACKNOWLEDGE, 1, 1, single_node_only=True)
+@handles(SHARE_ACKNOWLEDGE, 1, 2, single_node_only=True)
 def share_acknowledge(ctx: RequestContext, request: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse:
     """Acknowledgements outside a fetch; the final epoch closes the session and releases the rest."""
     R = ShareAcknowledgeResponse
@@ -298,7 +319,10 @@ def share_acknowledge(ctx: RequestContext, request: ShareAcknowledgeRequest) -> 
     for (topic_id, index), error in acks.items():
         topic = topics.setdefault(topic_id, R.ShareAcknowledgeTopicResponse(topic_id=topic_id))
         topic.partitions.append(R.PartitionData(partition_index=index, error_code=error))
-    return R(responses=list(topics.values()))
+    answer = R(responses=list(topics.values()))
+    if ctx.api_version >= 2:
+        answer.acquisition_lock_timeout_ms = ctx.broker.shares.settings(group_id).share_record_lock_duration_ms
+    return answer
 
 
 # ---------------------------------------------------------------- offsets

@@ -83,12 +83,12 @@ class PermissionType(_Named):
 
 
 Op = AclOperation
-# What each resource type supports (Kafka's AclEntry.supportedOperations). Groups also have
-# DESCRIBE_CONFIGS and ALTER_CONFIGS in Kafka 4.0, with group configs, which kbroker does not serve.
+# What each resource type supports (Kafka's AclEntry.supportedOperations); groups have their configs
+# since Kafka 4.0.
 SUPPORTED_OPERATIONS: dict[ResourceType, tuple[AclOperation, ...]] = {
     ResourceType.TOPIC: (Op.READ, Op.WRITE, Op.CREATE, Op.DESCRIBE, Op.DELETE, Op.ALTER, Op.DESCRIBE_CONFIGS,
                          Op.ALTER_CONFIGS),
-    ResourceType.GROUP: (Op.READ, Op.DESCRIBE, Op.DELETE),
+    ResourceType.GROUP: (Op.READ, Op.DESCRIBE, Op.DELETE, Op.DESCRIBE_CONFIGS, Op.ALTER_CONFIGS),
     ResourceType.CLUSTER: (Op.CREATE, Op.CLUSTER_ACTION, Op.DESCRIBE_CONFIGS, Op.ALTER_CONFIGS, Op.IDEMPOTENT_WRITE,
                            Op.ALTER, Op.DESCRIBE),
     ResourceType.TRANSACTIONAL_ID: (Op.DESCRIBE, Op.WRITE),

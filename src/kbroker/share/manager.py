@@ -1,8 +1,10 @@
 """The share partitions of this broker, their acquisition-lock timers, and the share sessions.
 
-A share partition comes into being the first time its group fetches it, starting where
-`share.auto.offset.reset` says: the partition's high watermark (latest, the default; group
-configs are not served yet, so no group can ask for another start). Each partition keeps one
+A share partition comes into being the first time its group fetches it, starting where its
+group's `share.auto.offset.reset` says: the partition's high watermark (latest, the default), its
+log start (earliest), or the first record at or after now minus a duration (by_duration:, the
+high watermark when there is none). Its acquisition locks last the group's
+`share.record.lock.duration.ms`, read again at every fetch. Each partition keeps one
 timer, for its earliest lock; when it fires, the records whose locks ran out go back to the group
 and fetches of that group waiting for records are woken, as are they when a member releases
 records or ends its share session.
@@ -17,6 +19,7 @@ import asyncio
 import time
 from typing import Callable, Iterator
 
+from kbroker.groups.group_configs import BY_DURATION, EARLIEST, GroupSettings, duration_ms
 from kbroker.groups.share_groups import ShareConfig
 from kbroker.log import PartitionLog
 from kbroker.share.partition import SharePartition
@@ -29,9 +32,23 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def start_offset(reset: str, log: PartitionLog, now: int) -> int:
+    """Where a new share partition starts under the group's `share.auto.offset.reset`."""
+    if reset == EARLIEST:
+        return log.log_start_offset
+    kind, _, duration = reset.partition(":")
+    if kind == BY_DURATION:
+        found = log.offset_for_timestamp(now - (duration_ms(duration) or 0))
+        if found is not None:
+            return min(found[0], log.high_watermark)
+    return log.high_watermark
+
+
 class SharePartitions:
-    def __init__(self, config: ShareConfig, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, config: ShareConfig, settings: Callable[[str], GroupSettings],
+                 clock: Callable[[], int] = now_ms) -> None:
         self.config = config
+        self.settings = settings
         self.clock = clock
         self.partitions: dict[ShareKey, SharePartition] = {}
         self.sessions = ShareSessions()
@@ -42,13 +59,36 @@ class SharePartitions:
         """The group's share partition of a topic partition, made on first use; records the log
         no longer holds leave it."""
         key = (group_id, topic, index)
+        settings = self.settings(group_id)
         partition = self.partitions.get(key)
         if partition is None:
             partition = self.partitions[key] = SharePartition(
-                log.high_watermark, lock_duration_ms=self.config.record_lock_duration_ms,
+                start_offset(settings.share_auto_offset_reset, log, self.clock()),
+                lock_duration_ms=settings.share_record_lock_duration_ms,
                 delivery_limit=self.config.delivery_count_limit, max_locks=self.config.partition_max_record_locks)
+        partition.lock_duration_ms = settings.share_record_lock_duration_ms
         partition.move_log_start(log.log_start_offset)
         return partition
+
+    def reset(self, group_id: str, topic: str, index: int, offset: int) -> None:
+        """AlterShareGroupOffsets: the share partition starts again at `offset`, nothing in flight."""
+        self.drop(group_id, topic, index)
+        settings = self.settings(group_id)
+        self.partitions[(group_id, topic, index)] = SharePartition(
+            offset, lock_duration_ms=settings.share_record_lock_duration_ms,
+            delivery_limit=self.config.delivery_count_limit, max_locks=self.config.partition_max_record_locks)
+
+    def drop_group(self, group_id: str) -> None:
+        """The group was deleted: forget all its share partitions."""
+        for topic, index, _ in list(self.of_group(group_id)):
+            self.drop(group_id, topic, index)
+
+    def drop(self, group_id: str, topic: str, index: int) -> None:
+        """Forget the group's share partition; its next fetch starts it again as `share.auto.offset.reset` says."""
+        self.partitions.pop((group_id, topic, index), None)
+        handle = self._timers.pop((group_id, topic, index), None)
+        if handle is not None:
+            handle.cancel()
 
     def find(self, group_id: str, topic: str, index: int) -> SharePartition | None:
         return self.partitions.get((group_id, topic, index))

@@ -40,9 +40,11 @@ class AckType(enum.IntEnum):
     ACCEPT = 1
     RELEASE = 2
     REJECT = 3
+    RENEW = 4  # ShareFetch / ShareAcknowledge v2 (KIP-1222): the member keeps it, under a fresh lock
 
 
-ACK_TYPES = frozenset(t.value for t in AckType)  # RENEW (4) comes with ShareAcknowledge v2, not served
+V1_ACK_TYPES = frozenset({AckType.GAP, AckType.ACCEPT, AckType.RELEASE, AckType.REJECT})
+V2_ACK_TYPES = V1_ACK_TYPES | {AckType.RENEW}
 
 @dataclass(slots=True)
 class InFlight:
@@ -111,11 +113,12 @@ class SharePartition:
     # -- acquiring
 
     def acquire(self, member_id: str, batches: Iterable[tuple[int, int, bool]], max_records: int,
-                now_ms: int) -> list[Acquired]:
+                now_ms: int, strict: bool = False) -> list[Acquired]:
         """Acquire for `member_id` from the batches read at `fetch_offset()`, given as (base
         offset, last offset, is a control batch): available records first, then new ones past
         the window. Control batches (transaction markers) are no one's to consume: the window
-        passes over them as over a gap."""
+        passes over them as over a gap. `max_records` is met with whole batches, unless `strict`
+        (KIP-1206's record_limit acquire mode), when no more records than that are taken."""
         deadline = now_ms + self.lock_duration_ms
         taken: list[tuple[int, int]] = []  # (offset, delivery count)
         for base, last, control in batches:
@@ -127,6 +130,8 @@ class SharePartition:
                 continue
             for offset in range(max(base, self.log_start), min(last, self.next_offset - 1) + 1):
                 record = self.records.get(offset)
+                if strict and len(taken) >= max_records:
+                    break
                 if record is not None and record.state is RecordState.AVAILABLE:
                     record.state, record.member_id, record.deadline_ms = RecordState.ACQUIRED, member_id, deadline
                     record.delivery_count += 1
@@ -134,9 +139,11 @@ class SharePartition:
                     taken.append((offset, record.delivery_count))
             if last < self.next_offset:
                 continue
-            if self.room() <= 0:
+            if self.room() <= 0 or (strict and len(taken) >= max_records):
                 break
             self.next_offset = max(self.next_offset, base)  # offsets before the batch are gaps
+            if strict:
+                last = min(last, self.next_offset + max_records - len(taken) - 1)
             for offset in range(self.next_offset, last + 1):
                 self.records[offset] = InFlight(RecordState.ACQUIRED, 1, member_id, deadline)
                 taken.append((offset, 1))
@@ -145,8 +152,10 @@ class SharePartition:
 
     # -- acknowledging
 
-    def acknowledge(self, member_id: str, batches: list[AckBatch]) -> ErrorCode:
-        """Apply a member's acknowledgements to this partition, all of them or none.
+    def acknowledge(self, member_id: str, batches: list[AckBatch], now_ms: int = 0,
+                    allowed: frozenset[int] = V1_ACK_TYPES) -> ErrorCode:
+        """Apply a member's acknowledgements to this partition, all of them or none; a RENEW
+        (when `allowed`) locks the record to the member again from `now_ms`.
 
         INVALID_REQUEST for a malformed batch (bad range or type, or offsets never fetched);
         INVALID_RECORD_STATE for a record this member does not hold.
@@ -157,7 +166,7 @@ class SharePartition:
             first, last, types = batch.first_offset, batch.last_offset, batch.types
             if first > last or first <= previous_last or len(types) not in (1, last - first + 1):
                 return ErrorCode.INVALID_REQUEST
-            if any(t not in ACK_TYPES for t in types):
+            if any(t not in allowed for t in types):
                 return ErrorCode.INVALID_REQUEST
             previous_last = last
             if last >= self.next_offset:
@@ -177,6 +186,8 @@ class SharePartition:
                 del self.records[offset]
             elif ack == AckType.RELEASE:
                 self._release(offset, record)
+            elif ack == AckType.RENEW:
+                record.deadline_ms = now_ms + self.lock_duration_ms
             else:  # GAP, REJECT
                 del self.records[offset]
         return ErrorCode.NONE

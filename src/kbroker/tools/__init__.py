@@ -14,8 +14,9 @@ def register(group: click.Group) -> None:
     from kbroker.tools.groups import groups
     from kbroker.tools.offsets import get_offsets
     from kbroker.tools.reassign import leader_election, reassign_partitions
+    from kbroker.tools.share_groups import share_groups
     from kbroker.tools.topics import topics
 
     for command in (topics, configs, groups, get_offsets, console_producer, console_consumer, dump_log,
-                    reassign_partitions, leader_election, acls):
+                    reassign_partitions, leader_election, acls, share_groups):
         group.add_command(command)

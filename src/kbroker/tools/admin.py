@@ -6,7 +6,7 @@ from kproto.messages import DescribeConfigsRequest, DescribeConfigsResponse, Lis
 
 from kbroker.tools.client import Client, check
 
-TOPIC_RESOURCE, BROKER_RESOURCE = 2, 4
+TOPIC_RESOURCE, BROKER_RESOURCE, GROUP_RESOURCE = 2, 4, 32
 EARLIEST, LATEST = -2, -1
 CONSUMER_REPLICA_ID = -1
 

@@ -1,4 +1,4 @@
-"""`kbroker configs`: describe and alter topic and broker configs, and users' SCRAM credentials, as kafka-configs does.
+"""`kbroker configs`: describe and alter topic, broker and group configs, and users' SCRAM credentials, as kafka-configs does.
 
 Changes go through IncrementalAlterConfigs when the broker has it, so keys not named keep their
 values; otherwise through AlterConfigs, sending the resource's current dynamic values along.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 from kproto.messages import AlterConfigsRequest, IncrementalAlterConfigsRequest
 
-from kbroker.tools.admin import BROKER_RESOURCE, TOPIC_RESOURCE, describe_configs
+from kbroker.tools.admin import BROKER_RESOURCE, GROUP_RESOURCE, TOPIC_RESOURCE, describe_configs
 from kbroker.tools.client import Client, ToolError, check
 from kbroker.tools.scram_users import alter_users, describe_users
 from kbroker.tools.common import (
@@ -17,7 +17,9 @@ from kbroker.tools.common import (
 )
 
 SOURCES = {0: "UNKNOWN", 1: "DYNAMIC_TOPIC_CONFIG", 2: "DYNAMIC_BROKER_CONFIG", 3: "DYNAMIC_DEFAULT_BROKER_CONFIG",
-           4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG", 6: "DYNAMIC_BROKER_LOGGER_CONFIG"}
+           4: "STATIC_BROKER_CONFIG", 5: "DEFAULT_CONFIG", 6: "DYNAMIC_BROKER_LOGGER_CONFIG",
+           7: "CLIENT_METRICS_CONFIG", 8: "GROUP_CONFIG"}
+RESOURCE_TYPES = {"topics": TOPIC_RESOURCE, "brokers": BROKER_RESOURCE, "groups": GROUP_RESOURCE}
 SET, DELETE = 0, 1
 INCREMENTAL_ALTER_CONFIGS = 44
 
@@ -27,8 +29,8 @@ INCREMENTAL_ALTER_CONFIGS = 44
 @output_option
 @click.option("--describe", "action", flag_value="describe", help="Show the entity's dynamic configs (--all: every config).")
 @click.option("--alter", "action", flag_value="alter", help="Change configs with --add-config / --delete-config.")
-@click.option("--entity-type", type=click.Choice(["topics", "brokers", "users"]), required=True, help="What to configure.")
-@click.option("--entity-name", help="Topic name, broker id or user (topics, users: all when left out with --describe).")
+@click.option("--entity-type", type=click.Choice(["topics", "brokers", "groups", "users"]), required=True, help="What to configure.")
+@click.option("--entity-name", help="Topic name, broker id, group or user (topics, users: all when left out with --describe).")
 @click.option("--entity-default", is_flag=True, help="Brokers: the cluster-wide default instead of one broker.")
 @click.option("--add-config", metavar="K=V[,K=V...]", help="Values to set; a list value may be bracketed: k=[a,b].")
 @click.option("--delete-config", metavar="K[,K...]", help="Keys to remove, so they fall back to their defaults.")
@@ -37,7 +39,7 @@ INCREMENTAL_ALTER_CONFIGS = 44
 def configs(bootstrap: str, timeout: float, output: str, action: str | None, entity_type: str,
             entity_name: str | None, entity_default: bool, add_config: str | None, delete_config: str | None,
             show_all: bool) -> None:
-    """Describe or alter topic and broker configs.
+    """Describe or alter topic, broker and group configs.
 
     \b
     Examples:
@@ -47,6 +49,7 @@ def configs(bootstrap: str, timeout: float, output: str, action: str | None, ent
           --add-config retention.ms=3600000,cleanup.policy=[compact,delete]
       kbroker configs --alter --entity-type topics --entity-name orders --delete-config retention.ms
       kbroker configs --alter --entity-type brokers --entity-default --add-config log.retention.ms=86400000
+      kbroker configs --alter --entity-type groups --entity-name jobs --add-config share.auto.offset.reset=earliest
       kbroker configs --alter --entity-type users --entity-name alice --add-config 'SCRAM-SHA-512=[password=alice-secret]'
     """
     if action is None:
@@ -58,7 +61,9 @@ def configs(bootstrap: str, timeout: float, output: str, action: str | None, ent
     if entity_type == "users":
         users(bootstrap, timeout, output, action, entity_name, add_config, delete_config)
         return
-    resource_type = TOPIC_RESOURCE if entity_type == "topics" else BROKER_RESOURCE
+    resource_type = RESOURCE_TYPES[entity_type]
+    if entity_type == "groups" and entity_name is None:
+        raise click.UsageError("--entity-type groups needs --entity-name")
     with connect(bootstrap, timeout) as client:
         if action == "describe":
             names = entity_names(client, entity_type, entity_name, entity_default)
@@ -73,7 +78,8 @@ def configs(bootstrap: str, timeout: float, output: str, action: str | None, ent
         deleted = split_outside_brackets(delete_config) if delete_config else []
         alter(client, resource_type, name, added, [k.strip() for k in deleted])
     what = {("topics", False): f"config for topic {name}", ("brokers", False): f"config for broker {name}",
-            ("brokers", True): "default config for brokers in the cluster"}[(entity_type, entity_default)]
+            ("brokers", True): "default config for brokers in the cluster",
+            ("groups", False): f"config for group {name}"}[(entity_type, entity_default)]
     click.echo(f"Completed updating {what}.")
 
 
@@ -114,6 +120,8 @@ def node_of(resource_type: int, name: str) -> int | None:
 def dynamic_sources(resource_type: int, name: str) -> set[int]:
     if resource_type == TOPIC_RESOURCE:
         return {1}
+    if resource_type == GROUP_RESOURCE:
+        return {8}
     return {2} if name else {3}
 
 
@@ -146,6 +154,8 @@ def heading(resource_type: int, name: str, show_all: bool) -> str:
     kind = "All" if show_all else "Dynamic"
     if resource_type == TOPIC_RESOURCE:
         return f"{kind} configs for topic {name} are:"
+    if resource_type == GROUP_RESOURCE:
+        return f"{kind} configs for group {name} are:"
     if not name:
         return "Default configs for brokers in the cluster are:"
     return f"{kind} configs for broker {name} are:"

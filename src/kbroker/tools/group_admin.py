@@ -75,9 +75,11 @@ class Committed:
     leader_epoch: int | None
 
 
-def list_groups(client: Client, states: Iterable[str] = (), types: Iterable[str] = ()) -> list[Listing]:
-    """The consumer groups on every broker, in these states and of these types (any when empty);
-    the filters go to the broker, which needs ListGroups v4 for states and v5 for types."""
+def list_groups(client: Client, states: Iterable[str] = (), types: Iterable[str] = (),
+                protocol_types: tuple[str, ...] = (CONSUMER_PROTOCOL, "")) -> list[Listing]:
+    """The groups of these protocol types (consumer groups by default) on every broker, in these
+    states and of these types (any when empty); the filters go to the broker, which needs
+    ListGroups v4 for states and v5 for types."""
     states, types = sorted(states), sorted(types)
     found = {}
     for node in sorted(b.node_id for b in client.metadata([]).brokers):
@@ -85,7 +87,7 @@ def list_groups(client: Client, states: Iterable[str] = (), types: Iterable[str]
         answer = client.send(request, node=node, max_version=5, min_version=5 if types else 4 if states else 0)
         check(answer.error_code, f"list groups on broker {node}")
         for group in answer.groups:
-            if group.protocol_type in (CONSUMER_PROTOCOL, ""):
+            if group.protocol_type in protocol_types:
                 found[group.group_id] = Listing(group.group_id, group.protocol_type, group.group_state or "",
                                                 group.group_type or "")
     return [found[g] for g in sorted(found)]

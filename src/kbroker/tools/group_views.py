@@ -47,6 +47,27 @@ def list_columns(rows: list[dict[str, Any]], with_type: bool, with_state: bool) 
             *([("STATE", "state", 20)] if with_state else [])]
 
 
+def share_offsets_columns(verbose: bool) -> list[Column]:
+    epoch = [("LEADER-EPOCH", "leader_epoch", 13)] if verbose else []
+    return [("GROUP", "group", 15), ("TOPIC", "topic", 15), ("PARTITION", "partition", 10), *epoch,
+            ("START-OFFSET", "start_offset", 13), ("LAG", "lag", 0)]
+
+
+def share_members_columns(verbose: bool) -> list[Column]:
+    epoch = [("MEMBER-EPOCH", "current_epoch", 13)] if verbose else []
+    return [("GROUP", "group", 15), ("CONSUMER-ID", "consumer_id", 15), ("HOST", "host", 15),
+            ("CLIENT-ID", "client_id", 15), ("#PARTITIONS", "partitions", 12), *epoch,
+            ("ASSIGNMENT", "current_assignment", 0)]
+
+
+def share_state_columns(verbose: bool) -> list[Column]:
+    epochs = [("GROUP-EPOCH", "group_epoch", 12), ("ASSIGNMENT-EPOCH", "target_assignment_epoch", 17)]
+    return [("GROUP", "group", 15), ("COORDINATOR (ID)", "coordinator", 25), ("STATE", "state", 15),
+            *(epochs if verbose else []), ("#MEMBERS", "members", 0)]
+
+
+SHARE_LIST_COLUMNS = [("GROUP", "group", 15), ("STATE", "state", 0)]
+SHARE_DELETE_OFFSETS_COLUMNS = [("TOPIC", "topic", 15), ("STATUS", "status", 0)]
 RESET_COLUMNS = [("GROUP", "group", 30), ("TOPIC", "topic", 30), ("PARTITION", "partition", 10),
                  ("NEW-OFFSET", "new_offset", 0)]
 DELETE_OFFSETS_COLUMNS = [("TOPIC", "topic", 15), ("PARTITION", "partition", 10), ("STATUS", "status", 0)]

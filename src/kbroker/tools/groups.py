@@ -16,7 +16,6 @@ from kbroker.tools.common import bootstrap_option, connect, one_line_errors, out
 from kbroker.tools.console import commit
 from kbroker.tools.group_admin import (
     INACTIVE_STATES,
-    REBALANCING_STATES,
     Group,
     committed_offsets,
     delete_groups,
@@ -24,6 +23,8 @@ from kbroker.tools.group_admin import (
     describe_group,
     list_groups,
 )
+from kbroker.tools.group_describe import GroupKind, show_describe
+from kbroker.tools.group_options import group_options
 from kbroker.tools.group_views import (
     DELETE_OFFSETS_COLUMNS,
     KNOWN_STATES,
@@ -32,12 +33,10 @@ from kbroker.tools.group_views import (
     by_topic,
     list_columns,
     listing_row,
-    member_row,
     members_columns,
     offsets_columns,
     print_table,
     state_columns,
-    state_row,
 )
 from kbroker.tools.reset_plan import Plan, Scenario, export_csv, parse_topic_specs, plan_reset, scenario_from
 
@@ -45,38 +44,16 @@ from kbroker.tools.reset_plan import Plan, Scenario, export_csv, parse_topic_spe
 @click.command("groups")
 @bootstrap_option
 @output_option
-@click.option("--list", "do_list", is_flag=True, help="List the consumer groups (with --state/--type: a table).")
-@click.option("--describe", is_flag=True, help="Describe groups: --offsets (default), --members or --state.")
-@click.option("--delete", is_flag=True, help="Delete groups that have no active members.")
-@click.option("--reset-offsets", is_flag=True, help="Reset committed offsets of an inactive group.")
-@click.option("--delete-offsets", is_flag=True, help="Delete a group's committed offsets of --topic (OffsetDelete).")
-@click.option("--group", "group_ids", multiple=True, metavar="GROUP", help="A group (repeatable).")
-@click.option("--all-groups", is_flag=True, help="Every group, for --describe, --delete and --reset-offsets.")
-@click.option("--offsets", is_flag=True, help="With --describe: offsets and lag per partition (the default).")
-@click.option("--members", is_flag=True, help="With --describe: one line per member.")
-@click.option("--state", "states", is_flag=False, flag_value="", default=None, metavar="[STATE,...]",
-              help="With --describe: coordinator, strategy, state, member count. With --list: the state "
-                   "column, and only groups in these states when given.")
+@group_options("consumer", "committed offsets", "--state or --type")
 @click.option("--type", "types", is_flag=False, flag_value="", default=None, metavar="[TYPE,...]",
               help="With --list: the type column (Classic, Consumer), and only groups of these types when given.")
-@click.option("--verbose", is_flag=True, help="With --describe: leader epochs, member epochs and assignments, "
-                                               "group epochs.")
-@click.option("--topic", "topics", multiple=True, metavar="TOPIC[:P,...]",
-              help="With --reset-offsets or --delete-offsets: a topic, optionally with partitions (repeatable).")
-@click.option("--all-topics", is_flag=True, help="With --reset-offsets: every topic the group has committed.")
-@click.option("--to-earliest", is_flag=True, help="Reset to the log start.")
-@click.option("--to-latest", is_flag=True, help="Reset to the log end.")
 @click.option("--to-current", is_flag=True, help="Reset to the committed offset (the log end where there is none).")
 @click.option("--to-offset", type=int, help="Reset to this offset (kept within the log).")
-@click.option("--to-datetime", metavar="YYYY-MM-DDTHH:mm:SS.sss[+HH:MM]",
-              help="Reset to the first offset at or after this time (local time without a zone).")
 @click.option("--shift-by", type=int, help="Move each committed offset by N (negative: back).")
 @click.option("--by-duration", metavar="PnDTnHnMnS", help="Reset to the first offset this long ago.")
 @click.option("--from-file", type=click.Path(dir_okay=False, path_type=Path), metavar="CSV",
               help="Reset to the offsets of a plan written by --export (kept within the log).")
 @click.option("--export", is_flag=True, help="With --reset-offsets: print the plan as CSV, to be read by --from-file.")
-@click.option("--dry-run", is_flag=True, help="Print the new offsets only (the default).")
-@click.option("--execute", is_flag=True, help="Commit the new offsets.")
 @one_line_errors
 def groups(bootstrap: str, timeout: float, output: str, do_list: bool, describe: bool, delete: bool,
            reset_offsets: bool, delete_offsets: bool, group_ids: tuple[str, ...], all_groups: bool, offsets: bool,
@@ -122,8 +99,8 @@ def groups(bootstrap: str, timeout: float, output: str, do_list: bool, describe:
         if not chosen and not all_groups:
             raise click.UsageError(f"{actions[0]} needs --group GROUP or --all-groups")
         if describe:
-            show_describe(client, chosen, "members" if members else "state" if states is not None else "offsets",
-                          verbose, output)
+            show_describe(client, CONSUMER_GROUPS, chosen,
+                          "members" if members else "state" if states is not None else "offsets", verbose, output)
         elif delete:
             show_delete(client, chosen)
         elif delete_offsets:
@@ -191,34 +168,6 @@ def show_list(client: Client, states: list[str], types: list[str], with_state: b
             click.echo(row["group"])
 
 
-def show_describe(client: Client, group_ids: list[str], view: str, verbose: bool, output: str) -> None:
-    """Each group in name order; to standard error, as Kafka: a note for a group without members or
-    one that is rebalancing. A view without rows prints no table."""
-    documents = []
-    for group_id in sorted(group_ids):
-        group = describe_group(client, group_id)
-        if group.state == "Dead":
-            raise ToolError(f"Consumer group '{group_id}' does not exist.")
-        if view == "state":
-            rows, columns = [state_row(group)], state_columns(verbose)
-        elif view == "members":
-            rows = [member_row(group, m) for m in group.members]
-            columns = members_columns(rows, verbose)
-        else:
-            rows, columns = offset_rows(client, group), offsets_columns(verbose)
-        if output == "json":
-            documents.append({"group": group_id, "state": group.state, view: rows})
-            continue
-        if group.state == "Empty":
-            click.echo(f"\nConsumer group '{group_id}' has no active members.", err=True)
-        elif group.state in REBALANCING_STATES:
-            click.echo(f"\nWarning: Consumer group '{group_id}' is rebalancing.", err=True)
-        if rows:
-            print_table(columns, rows)
-    if output == "json":
-        print_json(documents)
-
-
 def offset_rows(client: Client, group: Group) -> list[dict[str, Any]]:
     """One row per partition the group has committed or a member holds, with lag to the log end and
     the leader epoch committed with the offset."""
@@ -240,6 +189,10 @@ def offset_rows(client: Client, group: Group) -> list[dict[str, Any]]:
                      "consumer_id": owner.member_id if owner else None, "host": owner.host if owner else None,
                      "client_id": owner.client_id if owner else None})
     return rows
+
+
+CONSUMER_GROUPS = GroupKind("Consumer group", describe_group, offset_rows, offsets_columns, members_columns,
+                            state_columns, empty_note_with_offsets=True)
 
 
 def show_delete(client: Client, group_ids: list[str]) -> None:
