@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 import uuid
@@ -9,8 +10,9 @@ import uuid
 import pytest
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
-from kproto import ErrorCode
-from kproto.messages import CreateTopicsRequest, FetchRequest, ProduceRequest
+from kproto import ErrorCode, decode_response, encode_request
+from kproto.frames import frame
+from kproto.messages import CreateTopicsRequest, FetchRequest, ProduceRequest, RequestHeader
 from rawclient import RawClient
 
 FETCH_VERSION = 12
@@ -24,13 +26,17 @@ def create(client: RawClient, partitions: int) -> str:
     return name
 
 
-def produce(client: RawClient, topic: str, partition: int, count: int) -> int:
+def produce_request(topic: str, partition: int, count: int) -> ProduceRequest:
     builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
                                         producer_epoch=-1, base_sequence=-1, batch_size=2**30)
     for i in range(count):
         builder.append(i, timestamp=int(time.time() * 1000), key=None, value=b"v%d" % i, headers=[])
-    response = client.request(ProduceRequest(acks=1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(
-        name=topic, partition_data=[ProduceRequest.PartitionProduceData(index=partition, records=bytes(builder.build()))])]), 9)
+    return ProduceRequest(acks=1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(
+        name=topic, partition_data=[ProduceRequest.PartitionProduceData(index=partition, records=bytes(builder.build()))])])
+
+
+def produce(client: RawClient, topic: str, partition: int, count: int) -> int:
+    response = client.request(produce_request(topic, partition, count), 9)
     result = response.responses[0].partition_responses[0]
     assert result.error_code == ErrorCode.NONE
     return result.base_offset
@@ -102,6 +108,40 @@ def test_long_poll_is_woken_by_an_append(client, shared_broker):
     waited = time.monotonic() - started
     assert partitions_in(response)[0].records, "the fetch returned the appended batch"
     assert 0.4 < waited < 10, f"answered after {waited:.1f}s: woken by the append, not by max_wait_ms"
+
+
+def send_only(client: RawClient, message, version: int) -> None:
+    """Send a request and leave its answer unread, so the next request can follow at once."""
+    client.correlation_id += 1
+    client.send_bytes(frame(encode_request(RequestHeader(
+        request_api_key=message.API_KEY, request_api_version=version, correlation_id=client.correlation_id,
+        client_id="test"), message)))
+
+
+def test_a_long_poll_sees_an_append_that_lands_while_it_starts(shared_broker):
+    """A fetch that finds nothing and an append read in the same event-loop turn: the long poll
+    must see the append, not wait out max_wait_ms. A big produce keeps the broker busy so that
+    the fetch and the small produce behind it arrive together."""
+    with RawClient(shared_broker.bootstrap_server) as busy, RawClient(shared_broker.bootstrap_server) as reader, \
+            RawClient(shared_broker.bootstrap_server, timeout=5) as writer:
+        topic, ballast = create(busy, 1), create(busy, 1)
+        big = produce_request(ballast, 0, 20000)
+        for round_ in range(15):
+            offset = produce(writer, topic, 0, 1) + 1
+            send_only(busy, big, 9)
+            request = FetchRequest(replica_id=-1, max_wait_ms=30000, min_bytes=1, max_bytes=1 << 20, isolation_level=0,
+                                   session_id=0, session_epoch=-1, topics=[FetchRequest.FetchTopic(
+                                       topic=topic, partitions=[FetchRequest.FetchPartition(
+                                           partition=0, fetch_offset=offset, partition_max_bytes=1 << 20)])])
+            send_only(reader, request, FETCH_VERSION)
+            send_only(writer, produce_request(topic, 0, 1), 9)
+            reader.sock.settimeout(5)
+            size = struct.unpack(">i", reader.read_exact(4))[0]  # socket.timeout here: the append was missed
+            _, response = decode_response(reader.read_exact(size), FetchRequest.API_KEY, FETCH_VERSION)
+            assert partitions_in(response)[0].records, f"round {round_}: the fetch came back without the append"
+            for client in (busy, writer):
+                size = struct.unpack(">i", client.read_exact(4))[0]
+                client.read_exact(size)
 
 
 def test_long_poll_without_data_waits_max_wait(client):

@@ -265,9 +265,9 @@ async def long_poll(ctx: RequestContext, request: FetchRequest, items: list[Want
     committed_only = request.isolation_level == READ_COMMITTED
     keys = [(item.name, item.key[1]) for item in items if item.name]
     while True:
-        timeout = deadline - loop.time()
-        if timeout > 0:
-            await ctx.broker.wait_for_append(keys, timeout)
+        # Read before the first wait too: an append handled between the handler's read and this
+        # task's start (the same event-loop turn) woke no one.
         parts, total = read_partitions(ctx, items, max_bytes, committed_only, incremental, replica_id)
         if total >= min(request.min_bytes, max_bytes) or loop.time() >= deadline or any(data.error_code for _, data in parts):
             return respond(ctx, items, parts, session_id, by_id, incremental)
+        await ctx.broker.wait_for_append(keys, deadline - loop.time())
