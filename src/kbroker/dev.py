@@ -65,7 +65,8 @@ def client_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def banner(broker: Broker, topics: Mapping[str, int], ephemeral: bool, metrics_url: str | None) -> str:
+def banner(broker: Broker, topics: Mapping[str, int], ephemeral: bool, metrics_url: str | None,
+           console_url: str | None = None) -> str:
     """The start banner: where to connect, where the data is, and the line to paste into a shell."""
     address = bootstrap_address(broker)
     rows = [("bootstrap", address), data_row(broker.config.log_dirs[0], ephemeral)]
@@ -74,6 +75,8 @@ def banner(broker: Broker, topics: Mapping[str, int], ephemeral: bool, metrics_u
             f"{name} ({info.partitions})" for name in topics if (info := broker.topics.get(name)) is not None)))
     if metrics_url:
         rows.append(("metrics", metrics_url))
+    if console_url:
+        rows.append(("console", console_url))
     return ready_banner("kbroker is ready", rows, address)
 
 
