@@ -7,17 +7,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
+import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from brokerproc import BrokerProcess
 from conftest import create_topic
 from consoleproc import ConsoleProcess, chromium, screenshot
+from kbroker.testing.runners import free_port
 
 HOSTILE = "<script>window.pwned=1</script>"
 PAGE_TIMEOUT_MS = 15_000
@@ -41,7 +42,6 @@ def data(shared_broker: BrokerProcess) -> dict[str, str]:
     assert producer.flush(15) == 0
     group = f"console-<script>window.pwned=3</script>-{uuid.uuid4().hex[:6]}"
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    from confluent_kafka import TopicPartition
     consumer.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 1)], asynchronous=False)
     consumer.close()
     return {"topic": topic, "group": group, "bootstrap": bootstrap}
@@ -148,7 +148,7 @@ def test_group_lag_matches_kbroker_groups(page, read_only: ConsoleProcess, data:
     assert tool.returncode == 0, tool.stderr
     expected = {f"{r['topic']}-{r['partition']}": str(r["lag"]) for r in json.loads(tool.stdout)[0]["offsets"]}
     assert expected == {f"{data['topic']}-0": "2", f"{data['topic']}-1": "2"}
-    open_page(page, read_only, "/group?" + __import__("urllib.parse").parse.urlencode({"id": data["group"]}), "group")
+    open_page(page, read_only, "/group?" + urllib.parse.urlencode({"id": data["group"]}), "group")
     rows = page.locator("#offsets tbody tr")
     shown = {rows.nth(i).get_attribute("data-partition"): rows.nth(i).locator("td.lag").inner_text()
              for i in range(rows.count())}
@@ -239,7 +239,6 @@ def test_reset_offsets_with_console_write(page, writable: ConsoleProcess, shared
     assert producer.flush(15) == 0
     group = f"console-reset-{uuid.uuid4().hex[:6]}"
     consumer = Consumer({"bootstrap.servers": shared_broker.bootstrap_server, "group.id": group})
-    from confluent_kafka import TopicPartition
     consumer.commit(offsets=[TopicPartition(topic, 0, 4)], asynchronous=False)
     consumer.close()
     open_page(page, writable, f"/group?id={group}", "reset-before")
@@ -255,8 +254,6 @@ def test_reset_offsets_with_console_write(page, writable: ConsoleProcess, shared
 
 def test_serve_with_console(tmp_path: Path) -> None:
     """`kbroker serve --console` serves the console from the broker's own process and event loop."""
-    from kbroker.testing.runners import free_port
-
     serving = ConsoleProcess(["serve", "--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"),
                               "--topic", "served:3", "--console", "127.0.0.1:0"], tmp_path / "serve.log").start()
     try:

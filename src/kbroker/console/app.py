@@ -8,71 +8,19 @@ started with write on, and refused from other sites' pages (a browser says where
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
-import jinja2
 from aiohttp import web
 
+from kbroker.console import pages, writes
+from kbroker.console.context import CONSOLE_KEY, Console, templates
 from kbroker.console.lag import LagHistory
 from kbroker.console.pool import ClientPool
 from kbroker.console.registry import SchemaRegistry
 from kbroker.tools.client import ToolError
 
-log = logging.getLogger("kbroker.console")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 NOT_FOUND_ERRORS = ("UNKNOWN_TOPIC_OR_PARTITION", "has no partition", "does not exist", "GROUP_ID_NOT_FOUND")
-
-
-@dataclass
-class Console:
-    """What every handler needs: the brokers, the lag history, the templates and the settings."""
-
-    pool: ClientPool
-    lag: LagHistory
-    templates: jinja2.Environment
-    write: bool
-    registry: SchemaRegistry | None
-
-    async def query(self, func: Callable[..., Any], *args: Any) -> Any:
-        return await self.pool.run(func, *args)
-
-    def render(self, template: str, status: int = 200, message: str | None = None, **values: Any) -> web.Response:
-        """The page, with `message` (what a write action did) above it."""
-        html = self.templates.get_template(template).render(write=self.write, registry=self.registry is not None,
-                                                            message=message, **values)
-        return web.Response(text=html, status=status, content_type="text/html")
-
-
-CONSOLE_KEY = web.AppKey("console", Console)
-
-
-def templates() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("kbroker.console", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
-    env.filters["bytes"] = human_bytes
-    env.filters["when"] = when
-    return env
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(n)
-
-
-def when(ms: int) -> str:
-    """A record timestamp as UTC, ISO 8601 to the millisecond; `-` for none."""
-    if ms < 0:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @web.middleware
@@ -104,8 +52,6 @@ async def write_guard(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def build_app(console: Console) -> web.Application:
-    from kbroker.console import pages, writes
-
     app = web.Application(middlewares=[write_guard, broker_errors])
     app[CONSOLE_KEY] = console
     pages.add_routes(app)

@@ -8,16 +8,12 @@ from pathlib import Path
 from aiohttp import web
 
 from kbroker.console import groups, records, security, topics
-from kbroker.console.app import CONSOLE_KEY, Console
+from kbroker.console.context import console_of
 from kbroker.console.registry import RegistryError
 from kbroker.tools.group_admin import list_groups
 
 STATIC = Path(__file__).parent / "static"
 TAIL_LIMIT = 200  # records one poll of the live tail adds at most
-
-
-def console_of(request: web.Request) -> Console:
-    return request.app[CONSOLE_KEY]
 
 
 def number(request: web.Request, name: str, default: int | None = None) -> int | None:

@@ -9,7 +9,7 @@ import click
 from aiohttp import web
 
 from kbroker.console import actions
-from kbroker.console.pages import console_of
+from kbroker.console.context import console_of
 from kbroker.tools.common import key_values
 from kbroker.tools.topics import create_topic
 
