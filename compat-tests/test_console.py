@@ -40,11 +40,28 @@ def data(shared_broker: BrokerProcess) -> dict[str, str]:
     for i in range(3):
         producer.produce(topic, value=b"p1-%d" % i, partition=1)
     assert producer.flush(15) == 0
-    group = f"console-<script>window.pwned=3</script>-{uuid.uuid4().hex[:6]}"
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    consumer.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 1)], asynchronous=False)
-    consumer.close()
+    group = commit(bootstrap, f"console-<script>window.pwned=3</script>-{uuid.uuid4().hex[:6]}", {topic: [3, 1]})
     return {"topic": topic, "group": group, "bootstrap": bootstrap}
+
+
+def commit(bootstrap: str, group: str, offsets: dict[str, list[int]]) -> str:
+    """Commit these offsets (by partition) for `group` and leave it without members."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(topic, p, o) for topic, by_partition in offsets.items()
+                             for p, o in enumerate(by_partition)], asynchronous=False)
+    consumer.close()
+    return group
+
+
+def submit(page, form: str, **fields: str) -> None:
+    """Fill the form's fields by name (choosing in a select) and send it."""
+    for name, value in fields.items():
+        control = page.locator(f"{form} [name={name}]")
+        if control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(value)
+        else:
+            control.fill(value)
+    page.locator(form).get_by_role("button").click()
 
 
 @pytest.fixture(scope="module")
@@ -202,31 +219,19 @@ def test_writes_from_another_site_are_refused(writable: ConsoleProcess) -> None:
 def test_write_actions_with_console_write(page, writable: ConsoleProcess, data: dict[str, str]) -> None:
     name = f"console-made-{uuid.uuid4().hex[:6]}"
     open_page(page, writable, "/topics", "write-topics")
-    form = page.locator("#create-topic")
-    form.locator("input[name=name]").fill(name)
-    form.locator("input[name=partitions]").fill("2")
-    form.locator("input[name=configs]").fill("cleanup.policy=compact")
-    form.get_by_role("button").click()
+    submit(page, "#create-topic", name=name, partitions="2", configs="cleanup.policy=compact")
     assert page.locator("#topic-name").inner_text() == name
     assert page.locator("#partitions tbody tr").count() == 2
     assert "compact" in page.locator('#configs tr[data-config="cleanup.policy"]').inner_text()
 
     page.locator("#records-link").click()
-    form = page.locator("#produce")
-    form.locator("input[name=partition]").fill("1")
-    form.locator("input[name=key]").fill("the-key")
-    form.locator("input[name=headers]").fill("source=console")
-    form.locator("textarea[name=value]").fill('{"made": "in a browser"}')
-    form.get_by_role("button").click()
+    submit(page, "#produce", partition="1", key="the-key", headers="source=console", value='{"made": "in a browser"}')
     assert "produced a record" in page.locator("#message").inner_text()
     assert page.locator("#records pre.value").all_inner_texts() == ['{"made": "in a browser"}']
     screenshot(page, "write-produced")
 
     page.goto(writable.url + "topic?name=" + name)
-    form = page.locator("#delete-records")
-    form.locator("input[name=partition]").fill("1")
-    form.locator("input[name=before]").fill("-1")
-    form.get_by_role("button").click()
+    submit(page, "#delete-records", partition="1", before="-1")
     assert "before offset 1" in page.locator("#message").inner_text()
     assert page.locator("#record-count").inner_text() == "0"
 
@@ -243,10 +248,7 @@ def test_reset_offsets_with_console_write(page, writable: ConsoleProcess, shared
     consumer.close()
     open_page(page, writable, f"/group?id={group}", "reset-before")
     assert page.locator("#total-lag").inner_text() == "0"
-    form = page.locator("#reset-offsets")
-    form.locator("select[name=to]").select_option("offset")
-    form.locator("input[name=value]").fill("1")
-    form.get_by_role("button").click()
+    submit(page, "#reset-offsets", to="offset", value="1")
     assert "offsets reset" in page.locator("#message").inner_text()
     assert page.locator("#total-lag").inner_text() == "3"
     screenshot(page, "reset-after")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import jinja2
 from aiohttp import web
@@ -66,3 +66,14 @@ def when(ms: int) -> str:
 
 def console_of(request: web.Request) -> Console:
     return request.app[CONSOLE_KEY]
+
+
+def integer(values: Mapping[str, Any], name: str, default: int | None = None) -> int | None:
+    """An integer query parameter or form field; 400 when it is there and not an integer."""
+    text = str(values.get(name, "")).strip()
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: expected an integer, got {text!r}") from None

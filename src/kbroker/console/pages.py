@@ -8,23 +8,12 @@ from pathlib import Path
 from aiohttp import web
 
 from kbroker.console import groups, records, security, topics
-from kbroker.console.context import console_of
+from kbroker.console.context import console_of, integer
 from kbroker.console.registry import RegistryError
 from kbroker.tools.group_admin import list_groups
 
 STATIC = Path(__file__).parent / "static"
 TAIL_LIMIT = 200  # records one poll of the live tail adds at most
-
-
-def number(request: web.Request, name: str, default: int | None = None) -> int | None:
-    """An integer query parameter; 400 when it is there and not an integer."""
-    text = request.query.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: expected an integer, got {text!r}") from None
 
 
 def required(request: web.Request, name: str) -> str:
@@ -45,7 +34,7 @@ async def cluster(request: web.Request) -> web.Response:
 
 async def topic_list(request: web.Request) -> web.Response:
     console = console_of(request)
-    page = await console.query(topics.topic_page, number(request, "page", 1), request.query.get("q", ""))
+    page = await console.query(topics.topic_page, integer(request.query, "page", 1), request.query.get("q", ""))
     return console.render("topics.html", page=page, message=request.query.get("msg"))
 
 
@@ -66,13 +55,13 @@ async def record_page(request: web.Request) -> web.Response:
     """A page of records from an offset, a time (`YYYY-MM-DDTHH:mm:SS`, UTC unless a zone is given)
     or the end; with `tail=1`, new records are added as they come."""
     console = console_of(request)
-    name, partition = required(request, "topic"), number(request, "partition", 0)
+    name, partition = required(request, "topic"), integer(request.query, "partition", 0)
     at = request.query.get("time", "").strip()
     timestamp = parse_time(at) if at else None
-    page = await console.query(records.read_page, name, partition, number(request, "offset"), timestamp,
-                               number(request, "limit", 50), record_format(request))
+    page = await console.query(records.read_page, name, partition, integer(request.query, "offset"), timestamp,
+                               integer(request.query, "limit", 50), record_format(request))
     return console.render("records.html", page=page, fmt=record_format(request), time=at,
-                          tail=request.query.get("tail") == "1", limit=number(request, "limit", 50),
+                          tail=request.query.get("tail") == "1", limit=integer(request.query, "limit", 50),
                           message=request.query.get("msg"))
 
 
@@ -90,8 +79,8 @@ def parse_time(text: str) -> int:
 async def record_tail(request: web.Request) -> web.Response:
     """The rows after `after` and the poller asking for the next ones (an htmx fragment)."""
     console = console_of(request)
-    name, partition, fmt = required(request, "topic"), number(request, "partition", 0), record_format(request)
-    page = await console.query(records.read_page, name, partition, number(request, "after", 0), None,
+    name, partition, fmt = required(request, "topic"), integer(request.query, "partition", 0), record_format(request)
+    page = await console.query(records.read_page, name, partition, integer(request.query, "after", 0), None,
                                TAIL_LIMIT, fmt)
     return console.render("record_tail.html", page=page, fmt=fmt)
 
@@ -137,16 +126,11 @@ async def schemas(request: web.Request) -> web.Response:
     return console.render("schemas.html", subjects=subjects, error=error, url=console.registry.url)
 
 
+ROUTES = {"/": index, "/cluster": cluster, "/topics": topic_list, "/topic": topic, "/records": record_page,
+          "/records/tail": record_tail, "/groups": group_list, "/group": group, "/group/lag": group_lag,
+          "/share-groups": share_group_list, "/security": security_page, "/schemas": schemas}
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/", index)
-    app.router.add_get("/cluster", cluster)
-    app.router.add_get("/topics", topic_list)
-    app.router.add_get("/topic", topic)
-    app.router.add_get("/records", record_page)
-    app.router.add_get("/records/tail", record_tail)
-    app.router.add_get("/groups", group_list)
-    app.router.add_get("/group", group)
-    app.router.add_get("/group/lag", group_lag)
-    app.router.add_get("/share-groups", share_group_list)
-    app.router.add_get("/security", security_page)
-    app.router.add_get("/schemas", schemas)
+    for path, handler in ROUTES.items():
+        app.router.add_get(path, handler)
