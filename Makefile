@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 KAFKAJS := compat-tests/kafkajs
 KAFKAJS_STAMP := $(KAFKAJS)/node_modules/.installed
 
-.PHONY: run test unit compat bench bench-replication soak generate check-generated clean
+.PHONY: run test unit compat bench bench-replication bench-console soak generate check-generated clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: $(STAMP)
 # Three brokers on ZooKeeper (Debian's zookeeper package and Java): replication factor 3 against 1.
 bench-replication: $(STAMP)
 	$(BIN)/python -m bench.replication
+
+# The web console's pages with 1,000 topics and 10,000 partitions.
+bench-console: $(STAMP)
+	$(BIN)/python -m bench.console
 
 # A few minutes of killed brokers under an idempotent acks=all producer; every acknowledged record is read back.
 soak: $(STAMP)
