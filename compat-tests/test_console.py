@@ -14,11 +14,15 @@ from typing import Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from brokerproc import BrokerProcess
 from conftest import create_topic
 from consoleproc import ConsoleProcess, chromium, screenshot
+from kbroker.console.topics import PAGE_SIZE
 from kbroker.testing.runners import free_port
+from kbroker.tools.client import Client
+from kbroker.tools.scram_users import alter_users
 
 HOSTILE = "<script>window.pwned=1</script>"
 PAGE_TIMEOUT_MS = 15_000
@@ -113,6 +117,40 @@ def test_every_page_from_the_start_page(page, read_only: ConsoleProcess, data: d
     page.goto(read_only.url + "security")
     assert "no authorizer" in page.locator("#acls-note").inner_text()
     assert page.get_by_role("link", name="Schemas").count() == 0  # no registry given: no page
+    assert read_only.get("/schemas")[0] == 404
+
+
+def test_topics_are_paged(page, read_only: ConsoleProcess, data: dict[str, str]) -> None:
+    prefix = f"paged-{uuid.uuid4().hex[:6]}-"
+    admin = AdminClient({"bootstrap.servers": data["bootstrap"]})
+    names = [f"{prefix}{i:03d}" for i in range(PAGE_SIZE + 1)]
+    for future in admin.create_topics([NewTopic(n, 1, 1) for n in names], operation_timeout=30).values():
+        future.result(timeout=60)
+    open_page(page, read_only, f"/topics?q={prefix}", "topics-paged")
+    assert page.locator("#topic-total").inner_text() == f"{PAGE_SIZE + 1} topics, page 1 of 2"
+    assert page.locator("#topics tbody tr").count() == PAGE_SIZE
+    page.locator("a[rel=next]").click()
+    assert page.locator("#topics tbody tr").all_inner_texts()[0].startswith(names[-1])
+
+
+@pytest.mark.broker_config({"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+                            "super.users": "User:ANONYMOUS"})
+def test_acls_and_scram_users(page, kafka_broker: BrokerProcess, tmp_path: Path) -> None:
+    bootstrap = kafka_broker.bootstrap_server
+    added = subprocess.run([sys.executable, "-m", "kbroker", "acls", "--bootstrap-server", bootstrap, "--add",
+                            "--allow-principal", "User:alice", "--operation", "Read", "--topic", "acl-shown"],
+                           capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    with Client(bootstrap) as client:
+        alter_users(client, "alice", {"SCRAM-SHA-256": "iterations=8192,password=secret"}, [])
+    console = ConsoleProcess.for_broker(bootstrap, tmp_path / "console").start()
+    try:
+        open_page(page, console, "/security", "security")
+        acl = page.locator("#acls tbody tr", has_text="acl-shown").inner_text()
+        assert "User:alice" in acl and "READ" in acl.upper()
+        assert "SCRAM-SHA-256 (8192 iterations)" in page.locator("#users tbody tr", has_text="alice").inner_text()
+    finally:
+        console.stop()
 
 
 def test_topic_pages(page, read_only: ConsoleProcess, data: dict[str, str]) -> None:
