@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, ShareConsumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from brokerproc import BrokerProcess
@@ -118,6 +119,23 @@ def test_every_page_from_the_start_page(page, read_only: ConsoleProcess, data: d
     assert "no authorizer" in page.locator("#acls-note").inner_text()
     assert page.get_by_role("link", name="Schemas").count() == 0  # no registry given: no page
     assert read_only.get("/schemas")[0] == 404
+
+
+def test_share_groups(page, read_only: ConsoleProcess, data: dict[str, str]) -> None:
+    group = f"console-share-{uuid.uuid4().hex[:6]}"
+    member = ShareConsumer({"bootstrap.servers": data["bootstrap"], "group.id": group})
+    member.subscribe([data["topic"]])
+    try:
+        deadline = time.monotonic() + 30
+        while group not in read_only.get("/share-groups")[1]:  # a member joins on its first poll
+            assert time.monotonic() < deadline, "the share group never showed"
+            member.poll(0.2)
+        open_page(page, read_only, "/share-groups", "share-groups")
+        section = page.locator("section.share-group", has_text=group)
+        assert "1 members" in section.inner_text()
+        assert data["topic"] in section.locator("tbody tr").inner_text()
+    finally:
+        member.close()
 
 
 def test_topics_are_paged(page, read_only: ConsoleProcess, data: dict[str, str]) -> None:
