@@ -11,6 +11,7 @@ import click
 import pytest
 
 from kbroker.console.command import DEFAULT_HOST, console_address
+from kbroker.console.context import human_bytes
 from kbroker.console.lag import MAX_SERIES, LagHistory
 from kbroker.console.records import MAX_SHOWN_BYTES, show
 
@@ -52,6 +53,14 @@ def test_lag_history_keeps_the_window_and_the_largest_partitions() -> None:
     assert chart["data"][1] == [sum(range(MAX_SERIES + 3)), 3]
     assert chart["labels"][1:] == [f"t-{p}" for p in range(MAX_SERIES + 2, 2, -1)]
     assert history.chart("unknown") == {"labels": ["total"], "data": [[], []]}
+    history.forget_stale(1200.0)
+    assert history.chart("g")["data"][0] == []
+
+
+@pytest.mark.parametrize("n,shown", [(None, "?"), (0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"),
+                                     (5 * 1024 ** 2, "5.0 MiB"), (3 * 1024 ** 4, "3072.0 GiB")])
+def test_sizes(n: int | None, shown: str) -> None:
+    assert human_bytes(n) == shown
 
 
 def test_missing_libraries_give_one_line() -> None:

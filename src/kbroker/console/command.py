@@ -75,7 +75,6 @@ async def _serve(host: str, port: int, bootstrap: str, write: bool, registry_url
     except OSError as exc:
         click.echo(f"kbroker console: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
-    click.echo(f"kbroker console for {bootstrap} at {server.url}" + (" (write actions on)" if write else ""),
-               err=False)
+    click.echo(f"kbroker console for {bootstrap} at {server.url}" + (" (write actions on)" if write else ""))
     await stop.wait()
     await server.close()

@@ -47,14 +47,17 @@ def templates() -> jinja2.Environment:
 
 
 def human_bytes(n: int | None) -> str:
+    """A size as people read it: `512 B`, `1.5 KiB`, ... `3.2 GiB`; `?` when unknown."""
     if n is None:
         return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    if n < 1024:
+        return f"{n} B"
+    size = n / 1024
+    for unit in ("KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
         size /= 1024
-    return str(n)
+    return f"{size:.1f} GiB"
 
 
 def when(ms: int) -> str:

@@ -65,4 +65,9 @@ class LagHistory:
                     self.record(listing.group_id, await self.pool.run(group_lags, listing.group_id))
             except ToolError as exc:
                 log.warning("lag sampling: %s", exc)
+            self.forget_stale(time.time())
             await asyncio.sleep(self.interval)
+
+    def forget_stale(self, now: float) -> None:
+        """Drop the groups with no sample in the window (deleted, or past MAX_GROUPS now)."""
+        self._samples = {g: s for g, s in self._samples.items() if s and s[-1][0] >= now - self.window}
