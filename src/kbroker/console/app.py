@@ -75,10 +75,11 @@ class ConsoleServer:
 
 
 async def start_console(host: str, port: int, bootstrap: str, write: bool = False, registry_url: str | None = None,
-                        sample_interval: float | None = None) -> ConsoleServer:
-    """Serve the console on the running event loop for the brokers at `bootstrap`."""
-    pool = ClientPool(bootstrap)
-    lag = LagHistory(pool) if sample_interval is None else LagHistory(pool, interval=sample_interval)
+                        timeout: float = 10.0) -> ConsoleServer:
+    """Serve the console on the running event loop for the brokers at `bootstrap`; `timeout` is
+    how long a request to a broker may take."""
+    pool = ClientPool(bootstrap, timeout)
+    lag = LagHistory(pool)
     console = Console(pool, lag, templates(), write, SchemaRegistry(registry_url) if registry_url else None)
     runner = web.AppRunner(build_app(console), access_log=None)
     await runner.setup()

@@ -60,10 +60,10 @@ def console(bootstrap: str, timeout: float, listen: str, write: bool, registry_u
     """
     host, port = console_address(listen)
     require_console()
-    asyncio.run(_serve(host, port, bootstrap, write, registry_url))
+    asyncio.run(_serve(host, port, bootstrap, timeout, write, registry_url))
 
 
-async def _serve(host: str, port: int, bootstrap: str, write: bool, registry_url: str | None) -> None:
+async def _serve(host: str, port: int, bootstrap: str, timeout: float, write: bool, registry_url: str | None) -> None:
     from kbroker.console.app import start_console
 
     stop = asyncio.Event()
@@ -71,7 +71,7 @@ async def _serve(host: str, port: int, bootstrap: str, write: bool, registry_url
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        server = await start_console(host, port, bootstrap, write, registry_url)
+        server = await start_console(host, port, bootstrap, write, registry_url, timeout)
     except OSError as exc:
         click.echo(f"kbroker console: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
