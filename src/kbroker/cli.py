@@ -93,6 +93,8 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
         except ImportError as exc:
             click.echo(f"kbroker: --metrics-port: {exc}", err=True)
             sys.exit(2)
+    if console_at is None and (write or registry_url):
+        raise click.UsageError("--console-write and --console-registry-url go with --console")
     console = Console(*console_address(console_at), write, registry_url) if console_at is not None else None
     if console is not None:
         require_console()

@@ -69,3 +69,10 @@ def test_missing_libraries_give_one_line() -> None:
     done = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == "kbroker: the web console needs aiohttp and jinja2: pip install 'kbroker[console]'"
+
+
+def test_console_options_need_console() -> None:
+    done = subprocess.run([sys.executable, "-m", "kbroker", "serve", "--console-write"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert "--console-write and --console-registry-url go with --console" in done.stderr

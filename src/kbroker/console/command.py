@@ -17,11 +17,11 @@ DEFAULT_HOST = "127.0.0.1"  # loopback unless an address is given: the console h
 DEFAULT_PORT = 9021
 
 
-def console_address(text: str) -> tuple[str, int]:
+def console_address(text: str, option: str = "--console") -> tuple[str, int]:
     """`HOST:PORT`, `:PORT` or `PORT` (loopback) as (host, port); BadParameter otherwise."""
     host, sep, port = text.strip().rpartition(":")
     if not port.isdigit() or int(port) > 65535:
-        raise click.BadParameter(f"{text!r}: expected HOST:PORT", param_hint="--console")
+        raise click.BadParameter(f"{text!r}: expected HOST:PORT", param_hint=option)
     return (host.strip("[]") if sep and host else DEFAULT_HOST), int(port)
 
 
@@ -58,7 +58,7 @@ def console(bootstrap: str, timeout: float, listen: str, write: bool, registry_u
       kbroker console --bootstrap-server localhost:9092
       kbroker console --bootstrap-server localhost:9092 --listen 127.0.0.1:9021 --console-write
     """
-    host, port = console_address(listen)
+    host, port = console_address(listen, "--listen")
     require_console()
     asyncio.run(_serve(host, port, bootstrap, timeout, write, registry_url))
 
