@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 KAFKAJS := compat-tests/kafkajs
 KAFKAJS_STAMP := $(KAFKAJS)/node_modules/.installed
 
-.PHONY: run test unit compat bench bench-replication bench-share soak generate check-generated clean
+.PHONY: run test unit compat bench bench-replication bench-share bench-console soak generate check-generated clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench-replication: $(STAMP)
 
 bench-share: $(STAMP)
 	$(BIN)/python -m bench.share
+
+# The web console's pages with 1,000 topics and 10,000 partitions.
+bench-console: $(STAMP)
+	$(BIN)/python -m bench.console
 
 # A few minutes of killed brokers under an idempotent acks=all producer; every acknowledged record is read back.
 soak: $(STAMP)

@@ -9,11 +9,14 @@ import shutil
 import signal
 import sys
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
 from kbroker.cluster.errors import ClusterJoinError
+from kbroker.console.command import DEFAULT_HOST, DEFAULT_PORT, console_address, require_console
+from kbroker.console.command import console as console_command
+from kbroker.console.command import options as console_options
 from kbroker.config import BrokerConfig, ConfigError, load_broker_config
 from kbroker.dev import parse_sets, topic_specs
 from kbroker.server.allocator import keep_freed_memory
@@ -55,11 +58,16 @@ def set_pairs(values: tuple[str, ...]) -> dict[str, str]:
               help="Serve Prometheus metrics on http://HOST:PORT/metrics (needs prometheus-client).")
 @click.option("--schema-registry", "registry_listen", metavar="HOST:PORT",
               help="Serve a Confluent-compatible Schema Registry on http://HOST:PORT (needs kbroker[registry]).")
+@click.option("--console", "console_at", is_flag=False, flag_value=f"{DEFAULT_HOST}:{DEFAULT_PORT}", default=None,
+              metavar="[HOST:]PORT", help=f"Serve the web console here (alone: {DEFAULT_HOST}:{DEFAULT_PORT}; "
+                                          "needs kbroker[console]).")
+@console_options
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def serve(listen: str | None, data_dir: str | None, config_file: str | None, sets: tuple[str, ...], dev: bool,
           partitions: int | None, topics: tuple[str, ...], ephemeral: bool, metrics_port: int | None,
-          registry_listen: str | None, log_level: str) -> None:
+          registry_listen: str | None, console_at: str | None, write: bool, registry_url: str | None,
+          log_level: str) -> None:
     """Run a single-node broker until SIGTERM or Ctrl-C.
 
     \b
@@ -90,6 +98,11 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
             click.echo(f"kbroker: --metrics-port: {exc}", err=True)
             sys.exit(2)
     registry = registry_address(registry_listen) if registry_listen is not None else None
+    if console_at is None and (write or registry_url):
+        raise click.UsageError("--console-write and --console-registry-url go with --console")
+    console = Console(*console_address(console_at), write, registry_url) if console_at is not None else None
+    if console is not None:
+        require_console()
     if ephemeral:
         data_dir = tempfile.mkdtemp(prefix="kbroker-")
     try:
@@ -105,7 +118,7 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
             click.echo(f"kbroker: {exc}", err=True)
             sys.exit(2)
         keep_freed_memory()
-        asyncio.run(_run(config, security, wanted, ephemeral, metrics_port, registry))
+        asyncio.run(_run(config, security, wanted, ephemeral, metrics_port, registry, console))
     finally:
         if ephemeral:
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -124,8 +137,17 @@ def registry_address(listen: str) -> tuple[str, int]:
         raise click.BadParameter(str(exc), param_hint="HOST:PORT") from None
 
 
+class Console(NamedTuple):
+    """Where `serve --console` serves the web console, and how."""
+
+    host: str
+    port: int
+    write: bool
+    registry_url: str | None
+
+
 async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topics: dict[str, int], ephemeral: bool,
-               metrics_port: int | None, registry_at: tuple[str, int] | None) -> None:
+               metrics_port: int | None, registry_at: tuple[str, int] | None, console: Console | None) -> None:
     from kbroker.broker import Broker
     from kbroker.dev import banner, bootstrap_address, create_start_topics
     from kbroker.metrics import NO_METRICS, BrokerMetrics
@@ -169,9 +191,23 @@ async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topi
             click.echo(f"kbroker: {exc}", err=True)
             await broker.stop()
             sys.exit(2)
+    console_server = None
+    if console is not None:
+        from kbroker.console.app import start_console
+
+        try:
+            console_server = await start_console(console.host, console.port, bootstrap_address(broker), console.write,
+                                                  console.registry_url or (registry.url if registry else None))
+        except OSError as exc:
+            click.echo(f"kbroker: --console: cannot listen on {console.host}:{console.port}: {exc.strerror or exc}",
+                       err=True)
+            await broker.stop()
+            sys.exit(2)
     click.echo(banner(broker, topics, ephemeral, metrics_url(exporter) if exporter else None,
-                      registry.url if registry else None))
+                      registry.url if registry else None, console_server.url if console_server else None))
     await stop.wait()
+    if console_server is not None:
+        await console_server.close()
     if registry is not None:
         await registry.stop()
     if exporter is not None:
@@ -254,3 +290,4 @@ def cluster(brokers: int, listen_base: str, data_dir: str | None, ephemeral: boo
 
 
 register_tools(main)
+main.add_command(console_command)

@@ -66,7 +66,7 @@ def client_address(host: str, port: int) -> str:
 
 
 def banner(broker: Broker, topics: Mapping[str, int], ephemeral: bool, metrics_url: str | None,
-           registry_url: str | None = None) -> str:
+           registry_url: str | None = None, console_url: str | None = None) -> str:
     """The start banner: where to connect, where the data is, and the line to paste into a shell."""
     address = bootstrap_address(broker)
     rows = [("bootstrap", address), data_row(broker.config.log_dirs[0], ephemeral)]
@@ -77,6 +77,8 @@ def banner(broker: Broker, topics: Mapping[str, int], ephemeral: bool, metrics_u
         rows.append(("metrics", metrics_url))
     if registry_url:
         rows.append(("registry", registry_url))
+    if console_url:
+        rows.append(("console", console_url))
     return ready_banner("kbroker is ready", rows, address)
 
 

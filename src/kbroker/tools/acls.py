@@ -230,9 +230,11 @@ def filter_for(kind: ResourceType, name: str, pattern: PatternType,
         permission_type=entry.permission if entry else PermissionType.ANY)
 
 
-def list_acls(client: Client, named: list[tuple[ResourceType, str, PatternType]], principals: list[str]) -> None:
+def describe_acls(client: Client, named: list[tuple[ResourceType, str, PatternType]]
+                  ) -> dict[ResourcePattern, set[AccessControlEntry]]:
+    """The ACLs of the resources named (nothing named: every ACL), by resource pattern."""
     found: dict[ResourcePattern, set[AccessControlEntry]] = {}
-    for kind, name, pattern in named or [(RT.ANY, None, PatternType.ANY)]:  # nothing named: every ACL
+    for kind, name, pattern in named or [(RT.ANY, None, PatternType.ANY)]:
         answer = client.send(DescribeAclsRequest(
             resource_type_filter=kind, resource_name_filter=name, pattern_type_filter=pattern, principal_filter=None,
             host_filter=None, operation=Op.ANY, permission_type=PermissionType.ANY))
@@ -243,6 +245,11 @@ def list_acls(client: Client, named: list[tuple[ResourceType, str, PatternType]]
             found.setdefault(key, set()).update(
                 AccessControlEntry(a.principal, a.host, AclOperation(a.operation), PermissionType(a.permission_type))
                 for a in resource.acls)
+    return found
+
+
+def list_acls(client: Client, named: list[tuple[ResourceType, str, PatternType]], principals: list[str]) -> None:
+    found = describe_acls(client, named)
     for who in principals or [None]:
         if who is not None:
             click.echo(f"ACLs for principal `{who}`")
@@ -250,4 +257,3 @@ def list_acls(client: Client, named: list[tuple[ResourceType, str, PatternType]]
             mine = {e for e in found[pattern] if who is None or e.principal == who}
             if mine:
                 click.echo(block(f"Current ACLs for resource `{pattern}`", mine))
-

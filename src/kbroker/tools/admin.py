@@ -24,16 +24,23 @@ def describe_configs(client: Client, resource_type: int, name: str, node: int | 
 
 def list_offsets(client: Client, topic: str, leaders: dict[int, int], timestamp: int) -> dict[int, int]:
     """partition -> offset for `timestamp` (EARLIEST, LATEST or ms); -1 when no record is that recent."""
-    by_leader: dict[int, list[int]] = {}
-    for partition, leader in sorted(leaders.items()):
-        by_leader.setdefault(leader, []).append(partition)
+    found = offsets_at(client, {(topic, p): leader for p, leader in leaders.items()}, timestamp)
+    return {p: offset for (_, p), offset in found.items()}
+
+
+def offsets_at(client: Client, leaders: dict[tuple[str, int], int], timestamp: int) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> offset for `timestamp`, in one ListOffsets request per leader."""
+    by_leader: dict[int, dict[str, list[int]]] = {}
+    for (topic, partition), leader in sorted(leaders.items()):
+        by_leader.setdefault(leader, {}).setdefault(topic, []).append(partition)
     found = {}
-    for leader, partitions in by_leader.items():
+    for leader, topics in by_leader.items():
         request = ListOffsetsRequest(replica_id=CONSUMER_REPLICA_ID, topics=[ListOffsetsRequest.ListOffsetsTopic(
             name=topic, partitions=[ListOffsetsRequest.ListOffsetsPartition(partition_index=p, timestamp=timestamp)
-                                    for p in partitions])])
+                                    for p in partitions]) for topic, partitions in topics.items()])
         answer = client.send(request, node=leader, min_version=1)
-        for result in answer.topics[0].partitions:
-            check(result.error_code, f"offsets of {topic}-{result.partition_index}")
-            found[result.partition_index] = result.offset
+        for result_topic in answer.topics:
+            for result in result_topic.partitions:
+                check(result.error_code, f"offsets of {result_topic.name}-{result.partition_index}")
+                found[(result_topic.name, result.partition_index)] = result.offset
     return found

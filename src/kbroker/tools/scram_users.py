@@ -46,7 +46,8 @@ def alter_users(client: Client, user: str, added: dict[str, str], deleted: list[
         check(result.error_code, f"cannot alter SCRAM credentials of {result.user}", result.error_message)
 
 
-def describe_users(client: Client, user: str | None, output: str) -> None:
+def scram_credentials(client: Client, user: str | None) -> list[dict]:
+    """Each user's SCRAM mechanisms and iterations (every user for None)."""
     request = DescribeUserScramCredentialsRequest(users=None if user is None else [
         DescribeUserScramCredentialsRequest.UserName(name=user)])
     answer = client.send(request)
@@ -57,6 +58,11 @@ def describe_users(client: Client, user: str | None, output: str) -> None:
         docs.append({"entity": result.user, "credentials": [
             {"mechanism": MECHANISM_BY_ID[info.mechanism], "iterations": info.iterations}
             for info in result.credential_infos]})
+    return docs
+
+
+def describe_users(client: Client, user: str | None, output: str) -> None:
+    docs = scram_credentials(client, user)
     if output == "json":
         print_json(docs)
         return

@@ -90,15 +90,22 @@ def create(client: Client, topic: str, partitions: int | None, factor: int | Non
     pairs: dict[str, str] = {}
     for item in configs:
         pairs.update(key_values(item, "--config"))
+    if create_topic(client, topic, partitions, factor, pairs, if_not_exists):
+        click.echo(f"Created topic {topic}.")
+
+
+def create_topic(client: Client, topic: str, partitions: int | None, factor: int | None, configs: dict[str, str],
+                 if_not_exists: bool = False) -> bool:
+    """CreateTopics for one topic; False when it exists and `if_not_exists`, ToolError on failure."""
     request = CreateTopicsRequest(timeout_ms=REQUEST_TIMEOUT_MS, topics=[CreateTopicsRequest.CreatableTopic(
         name=topic, num_partitions=partitions or -1, replication_factor=factor or -1,
-        configs=[CreateTopicsRequest.CreatableTopicConfig(name=k, value=v) for k, v in pairs.items()])])
+        configs=[CreateTopicsRequest.CreatableTopicConfig(name=k, value=v) for k, v in configs.items()])])
     needs_defaults = partitions is None or factor is None  # -1 means "the broker's default" from v4
     result = client.send(request, min_version=4 if needs_defaults else 0).topics[0]
     if if_not_exists and result.error_code == ErrorCode.TOPIC_ALREADY_EXISTS:
-        return
+        return False
     check(result.error_code, f"cannot create topic {topic}", result.error_message)
-    click.echo(f"Created topic {topic}.")
+    return True
 
 
 def listed(client: Client, pattern: str | None, exclude_internal: bool) -> list[str]:
