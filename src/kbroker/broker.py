@@ -36,6 +36,8 @@ from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_t
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.security import authorizer_for
 from kbroker.share import SharePartitions
+from kbroker.share.coordinator import ShareCoordinator
+from kbroker.share.state_log import STATE_TOPIC as SHARE_STATE_TOPIC, ShareStateLog
 from kbroker.node import AppendOutcome
 from kbroker.security.scram import ScramStore
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
@@ -53,7 +55,8 @@ log = logging.getLogger("kbroker")
 COORDINATOR_EPOCH = 0  # this node has always been the transaction coordinator
 # The replication factor of each internal topic in a cluster.
 INTERNAL_REPLICATION_FACTOR = {OFFSETS_TOPIC: "offsets.topic.replication.factor",
-                               "__transaction_state": "transaction.state.log.replication.factor"}
+                               "__transaction_state": "transaction.state.log.replication.factor",
+                               SHARE_STATE_TOPIC: "share.coordinator.state.topic.replication.factor"}
 
 
 class NotLeaderError(Exception):
@@ -113,9 +116,13 @@ class Broker:
                 for index in range(info.partitions):
                     self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
         self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None)
-        self.shares = SharePartitions(self.groups.share.config)
+        self.share_coordinator = ShareCoordinator(ShareStateLog(self), self._partition_count,
+                                                  config["share.coordinator.snapshot.update.records.per.snapshot"])
+        self.shares = SharePartitions(self.groups.share.config,
+                                      self.share_coordinator if self.cluster is None else None)
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
             self.transactions.load(self.txn_log.load())
+            self.share_coordinator.load()
 
     def _join_cluster(self, config: BrokerConfig, data_dir: Path) -> ClusterMember | None:
         """With `zookeeper.connect`, this broker is one of a cluster: connect to ZooKeeper now, as
@@ -302,6 +309,10 @@ class Broker:
     def topic_name(self, topic_id: uuid.UUID) -> str | None:
         info = self.topics.by_id(topic_id)
         return info.name if info else None
+
+    def _partition_count(self, topic_id: uuid.UUID) -> int | None:
+        info = self.topics.by_id(topic_id)
+        return info.partitions if info else None
 
     def default_partitions(self, requested: int, assignments: dict[int, list[int]] | None) -> int:
         if assignments:

@@ -23,6 +23,7 @@ from kbroker.handlers import (  # noqa: F401 - imported for their registrations
     sasl,
     scram_credentials,
     share,
+    share_state,
     topic_partitions,
     topics,
     transaction_admin,

@@ -183,7 +183,7 @@ def read_partitions(ctx: RequestContext, request: ShareFetchRequest, keys: list[
             data.error_code = ErrorCode.UNKNOWN_TOPIC_ID if name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             out[(topic_id, index)] = data
             continue
-        partition = shares.get(group_id, name, index, log)
+        partition = shares.get(group_id, name, topic_id, index, log)
         offset = partition.fetch_offset()
         if remaining_records <= 0 or remaining_bytes <= 0 or not partition.can_acquire() \
                 or offset >= log.high_watermark:

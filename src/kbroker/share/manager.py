@@ -7,22 +7,34 @@ timer, for its earliest lock; when it fires, the records whose locks ran out go 
 and fetches of that group waiting for records are woken, as are they when a member releases
 records or ends its share session.
 
-The state lives in memory: a restart forgets the share partitions, so each starts again at the
-latest offset (Kafka keeps it in `__share_group_state`; see docs/share-groups.md).
+With a share coordinator (a single node), each share partition takes up the state the
+coordinator kept when it comes into being, and after every change (an acquisition, an
+acknowledgement, a release, a lock running out) writes its window back, as Kafka's share-partition
+leader does through its persister: a restart then delivers nothing acknowledged again, and what
+was acquired is available again with its deliveries counted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import uuid
 from typing import Callable, Iterator
+
+from kproto import ErrorCode
 
 from kbroker.groups.share_groups import ShareConfig
 from kbroker.log import PartitionLog
+from kbroker.share.coordinator import ShareCoordinator
 from kbroker.share.partition import SharePartition
 from kbroker.share.sessions import ShareSessions
+from kbroker.share.state import StateBatch
+from kbroker.share.state_log import StateKey
 
+log = logging.getLogger("kbroker.share")
 ShareKey = tuple[str, str, int]  # (group id, topic, partition)
+INITIAL_STATE_EPOCH = 0
 
 
 def now_ms() -> int:
@@ -30,25 +42,62 @@ def now_ms() -> int:
 
 
 class SharePartitions:
-    def __init__(self, config: ShareConfig, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, config: ShareConfig, coordinator: ShareCoordinator | None = None,
+                 clock: Callable[[], int] = now_ms) -> None:
         self.config = config
+        self.coordinator = coordinator
         self.clock = clock
         self.partitions: dict[ShareKey, SharePartition] = {}
+        #: where each share partition's state is kept, at which state and leader epoch, and what was written last
+        self._stored: dict[ShareKey, tuple[StateKey, int, int]] = {}
+        self._written: dict[ShareKey, tuple] = {}
         self.sessions = ShareSessions()
         self._timers: dict[ShareKey, asyncio.TimerHandle] = {}
         self._waiters: dict[str, list[asyncio.Future]] = {}
 
-    def get(self, group_id: str, topic: str, index: int, log: PartitionLog) -> SharePartition:
-        """The group's share partition of a topic partition, made on first use; records the log
-        no longer holds leave it."""
+    def get(self, group_id: str, topic: str, topic_id: uuid.UUID, index: int, plog: PartitionLog) -> SharePartition:
+        """The group's share partition of a topic partition, made on first use from the state the
+        coordinator kept; records the log no longer holds leave it."""
         key = (group_id, topic, index)
         partition = self.partitions.get(key)
         if partition is None:
             partition = self.partitions[key] = SharePartition(
-                log.high_watermark, lock_duration_ms=self.config.record_lock_duration_ms,
+                plog.high_watermark, lock_duration_ms=self.config.record_lock_duration_ms,
                 delivery_limit=self.config.delivery_count_limit, max_locks=self.config.partition_max_record_locks)
-        partition.move_log_start(log.log_start_offset)
+            if self.coordinator is not None:
+                self._take_up(key, (group_id, topic_id, index), partition, plog)
+        partition.move_log_start(plog.log_start_offset)
         return partition
+
+    def _take_up(self, key: ShareKey, state_key: StateKey, partition: SharePartition, plog: PartitionLog) -> None:
+        """Restore the persisted state, or initialize it at the latest offset (share.auto.offset.reset)."""
+        leader_epoch = max(plog.leader_epoch, 0)
+        read = self.coordinator.read(state_key, leader_epoch)
+        state = read.state
+        if state is None or state.start_offset < 0:
+            self.coordinator.initialize(state_key, INITIAL_STATE_EPOCH, plog.high_watermark)
+            state_epoch = INITIAL_STATE_EPOCH
+        else:
+            partition.restore(state.start_offset, state.batches)
+            state_epoch = state.state_epoch
+        self._stored[key] = (state_key, state_epoch, leader_epoch)
+        self._written[key] = partition.persisted()
+
+    def _persist(self, key: ShareKey, partition: SharePartition) -> None:
+        """Write the partition's window to the coordinator if it changed since the last write."""
+        stored = self._stored.get(key)
+        if stored is None:
+            return
+        state = partition.persisted()
+        if state == self._written.get(key):
+            return
+        state_key, state_epoch, leader_epoch = stored
+        outcome = self.coordinator.write(state_key, state_epoch, leader_epoch, state[0],
+                                         [StateBatch(*b) for b in state[1]])
+        if outcome.error != ErrorCode.NONE:
+            log.warning("share state of %s not written: %s %s", key, outcome.error.name, outcome.message)
+            return
+        self._written[key] = state
 
     def find(self, group_id: str, topic: str, index: int) -> SharePartition | None:
         return self.partitions.get((group_id, topic, index))
@@ -62,6 +111,7 @@ class SharePartitions:
         """After anything touched a partition's locks: re-arm its timer, and wake the group's
         waiting fetches when records became available."""
         key = (group_id, topic, index)
+        self._persist(key, self.partitions[key])
         handle = self._timers.pop(key, None)
         if handle is not None:
             handle.cancel()
