@@ -123,6 +123,7 @@ class Broker:
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
             self.transactions.load(self.txn_log.load())
             self.share_coordinator.load()
+            self.groups.share.known_before = self.share_coordinator.has_group
 
     def _join_cluster(self, config: BrokerConfig, data_dir: Path) -> ClusterMember | None:
         """With `zookeeper.connect`, this broker is one of a cluster: connect to ZooKeeper now, as

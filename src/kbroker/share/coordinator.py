@@ -65,6 +65,10 @@ class ShareCoordinator:
         if self.states:
             log.info("share coordinator loaded the state of %d share partitions", len(self.states))
 
+    def has_group(self, group_id: str) -> bool:
+        """Whether any share partition of the group has state."""
+        return any(key[0] == group_id for key in self.states)
+
     def _unknown(self, key: StateKey) -> bool:
         count = self.partition_count(key[1])
         return count is None or key[2] >= count
