@@ -312,6 +312,7 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("share.coordinator.state.topic.min.isr", SHORT, 2, HIGH, "min.insync.replicas of __share_group_state.", Range(1)),
     d("share.coordinator.state.topic.num.partitions", INT, 50, HIGH, "Partitions of __share_group_state; do not change once created.", Range(1)),
     d("share.coordinator.state.topic.segment.bytes", INT, 100 * 1024 * 1024, HIGH, "Segment size of __share_group_state.", Range(1)),
+    d("share.coordinator.load.buffer.size", INT, 5 * 1024 * 1024, HIGH, "Read batch size when loading share state.", Range(1)),
     d("share.coordinator.snapshot.update.records.per.snapshot", INT, 500, MEDIUM,
       "ShareUpdate records the share coordinator writes between two ShareSnapshot records of a share partition.", Range(0)),
 )

@@ -28,7 +28,6 @@ STATE_TOPIC = "__share_group_state"
 SNAPSHOT, UPDATE = 0, 1  # record types: the key's version
 VALUE_VERSION = 0
 VERSION = struct.Struct(">h")
-LOAD_CHUNK_BYTES = 1 << 20
 StateKey = tuple[str, uuid.UUID, int]  # (group id, topic id, partition)
 
 
@@ -118,7 +117,7 @@ class ShareStateLog:
         for index in range(info.partitions if info else 0):
             plog = self.broker.partition_log(STATE_TOPIC, index)
             start = plog.log_start_offset if plog else 0
-            for batch in stored_batches(plog, LOAD_CHUNK_BYTES):
+            for batch in stored_batches(plog, self.broker.config["share.coordinator.load.buffer.size"]):
                 for record in batch.records if not batch.header.is_control else ():
                     if record.offset >= start:
                         yield record.key, record.value
