@@ -73,32 +73,39 @@ class ShareCoordinator:
         count = self.partition_count(key[1])
         return count is None or key[2] >= count
 
+    def _refusal(self, key: StateKey, *, uninitialized: str | None = None, leader_epoch: int | None = None,
+                 state_epoch: int | None = None, topic_known: bool = True) -> Outcome | None:
+        """Kafka's checks, in its order: the partition, a state that must exist, the epochs, the topic."""
+        if key[2] < 0:
+            return refused(ErrorCode.INVALID_REQUEST, NEGATIVE_PARTITION)
+        stored = self.states.get(key)
+        if stored is None and uninitialized:
+            return refused(ErrorCode.INVALID_REQUEST, uninitialized)
+        if stored is not None and leader_epoch is not None and stored.leader_epoch > leader_epoch:
+            return refused(ErrorCode.FENCED_LEADER_EPOCH)
+        if stored is not None and state_epoch is not None and stored.state_epoch > state_epoch:
+            return refused(ErrorCode.FENCED_STATE_EPOCH)
+        if topic_known and self._unknown(key):
+            return refused(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return None
+
     # -- the APIs
 
     def initialize(self, key: StateKey, state_epoch: int, start_offset: int) -> Outcome:
         """A fresh state at `start_offset` (a new share partition, or its offsets reset)."""
-        if key[2] < 0:
-            return refused(ErrorCode.INVALID_REQUEST, NEGATIVE_PARTITION)
+        refusal = self._refusal(key, state_epoch=state_epoch)
+        if refusal is not None:
+            return refusal
         stored = self.states.get(key)
-        if stored is not None and stored.state_epoch > state_epoch:
-            return refused(ErrorCode.FENCED_STATE_EPOCH)
-        if self._unknown(key):
-            return refused(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        state = ShareState(stored.snapshot_epoch + 1 if stored else 0, state_epoch, -1, start_offset)
-        self._snapshot(key, state)
+        self._snapshot(key, ShareState(stored.snapshot_epoch + 1 if stored else 0, state_epoch, -1, start_offset))
         return Outcome()
 
     def read(self, key: StateKey, leader_epoch: int) -> Outcome:
         """The whole state, for the share partition's leader; a newer leader epoch is remembered."""
-        if key[2] < 0:
-            return refused(ErrorCode.INVALID_REQUEST, NEGATIVE_PARTITION)
-        stored = self.states.get(key)
-        if stored is None:
-            return refused(ErrorCode.INVALID_REQUEST, READ_UNINITIALIZED)
-        if stored.leader_epoch > leader_epoch:
-            return refused(ErrorCode.FENCED_LEADER_EPOCH)
-        if self._unknown(key):
-            return refused(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        refusal = self._refusal(key, uninitialized=READ_UNINITIALIZED, leader_epoch=leader_epoch)
+        if refusal is not None:
+            return refusal
+        stored = self.states[key]
         if leader_epoch > stored.leader_epoch:
             self._update(key, ShareState(stored.snapshot_epoch, stored.state_epoch, leader_epoch,
                                          UNINITIALIZED_START_OFFSET))
@@ -106,17 +113,12 @@ class ShareCoordinator:
 
     def write(self, key: StateKey, state_epoch: int, leader_epoch: int, start_offset: int,
               batches: list[StateBatch], delivery_complete_count: int = NO_DELIVERY_COMPLETE_COUNT) -> Outcome:
-        if key[2] < 0:
-            return refused(ErrorCode.INVALID_REQUEST, NEGATIVE_PARTITION)
-        stored = self.states.get(key)
-        if stored is None:
-            return refused(ErrorCode.INVALID_REQUEST, WRITE_UNINITIALIZED)
-        if stored.leader_epoch > leader_epoch:
-            return refused(ErrorCode.FENCED_LEADER_EPOCH)
-        if stored.state_epoch > state_epoch:
-            return refused(ErrorCode.FENCED_STATE_EPOCH)
-        if self._unknown(key):
-            return refused(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        """A ShareUpdate of what the write carries, or every so often a ShareSnapshot of the whole."""
+        refusal = self._refusal(key, uninitialized=WRITE_UNINITIALIZED, leader_epoch=leader_epoch,
+                                state_epoch=state_epoch)
+        if refusal is not None:
+            return refusal
+        stored = self.states[key]
         start = stored.start_offset if start_offset == -1 else start_offset
         if self._updates.get(key, 0) >= self.updates_per_snapshot:
             state = ShareState(stored.snapshot_epoch + 1, state_epoch, stored.leader_epoch if leader_epoch == -1
@@ -132,9 +134,10 @@ class ShareCoordinator:
         return Outcome()
 
     def delete(self, key: StateKey) -> Outcome:
-        """Forget the share partition: tombstones for its records."""
-        if key[2] < 0:
-            return refused(ErrorCode.INVALID_REQUEST, NEGATIVE_PARTITION)
+        """Forget the share partition: tombstones for its records (its topic may be gone already)."""
+        refusal = self._refusal(key, topic_known=False)
+        if refusal is not None:
+            return refusal
         if key in self.states:
             self.state_log.append(key, [(k, None) for k in tombstone_keys(key)])
             del self.states[key]
@@ -143,10 +146,9 @@ class ShareCoordinator:
 
     def summary(self, key: StateKey) -> Outcome:
         """Start offset and epochs; a share partition never initialized answers its initial state."""
-        if key[2] < 0:
-            return refused(ErrorCode.INVALID_REQUEST, NEGATIVE_PARTITION)
-        if self._unknown(key):
-            return refused(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        refusal = self._refusal(key)
+        if refusal is not None:
+            return refusal
         return Outcome(state=self.states.get(key) or ShareState(0, 0, 0, UNINITIALIZED_START_OFFSET))
 
     # -- records

@@ -19,7 +19,7 @@ from kproto.codec import decode, encode
 from kproto.records import Record, build_batch
 from kproto.schema.share_state_log import ShareSnapshotKey, ShareSnapshotValue, ShareUpdateKey, ShareUpdateValue
 
-from kbroker.coordinator_log import InternalTopicHost, stored_batches
+from kbroker.coordinator_log import InternalTopicHost, stored_records
 from kbroker.groups.records import partition_for
 from kbroker.log.metadata import uuid_to_str
 from kbroker.share.state import ShareState, StateBatch, combine, delivery_complete
@@ -115,9 +115,6 @@ class ShareStateLog:
         """Every record of every partition of the topic, in order."""
         info = self.broker.topics.get(STATE_TOPIC)
         for index in range(info.partitions if info else 0):
-            plog = self.broker.partition_log(STATE_TOPIC, index)
-            start = plog.log_start_offset if plog else 0
-            for batch in stored_batches(plog, self.broker.config["share.coordinator.load.buffer.size"]):
-                for record in batch.records if not batch.header.is_control else ():
-                    if record.offset >= start:
-                        yield record.key, record.value
+            for record in stored_records(self.broker.partition_log(STATE_TOPIC, index),
+                                         self.broker.config["share.coordinator.load.buffer.size"]):
+                yield record.key, record.value
