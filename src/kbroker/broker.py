@@ -117,7 +117,8 @@ class Broker:
                     self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
         self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None)
         self.share_coordinator = ShareCoordinator(ShareStateLog(self), self._partition_count,
-                                                  config["share.coordinator.snapshot.update.records.per.snapshot"])
+                                                  config["share.coordinator.snapshot.update.records.per.snapshot"],
+                                                  clustered=self.cluster is not None)
         self.shares = SharePartitions(self.groups.share.config,
                                       self.share_coordinator if self.cluster is None else None)
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
@@ -514,6 +515,8 @@ class Broker:
             self.transactions.elected(partition, self.txn_log.load(partition))
         elif topic == STATE_TOPIC:
             self.transactions.resigned(partition)
+        elif topic == SHARE_STATE_TOPIC:
+            (self.share_coordinator.elected if is_leader else self.share_coordinator.resigned)(partition)
 
     def replicated(self, plog: PartitionLog, records: memoryview) -> None:
         """A follower appended its leader's batches: its producer state (and transaction index)

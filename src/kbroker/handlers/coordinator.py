@@ -48,7 +48,7 @@ def share_key(key: str) -> tuple[str, uuid.UUID, int] | None:
 
 def locate(ctx: RequestContext, key: str, key_type: int) -> FindCoordinatorResponse.Coordinator:
     if key_type not in (GROUP_KEY, TRANSACTION_KEY, SHARE_KEY) or (
-            key_type == SHARE_KEY and (ctx.api_version < SHARE_KEY_VERSION or ctx.broker.cluster is not None)):
+            key_type == SHARE_KEY and ctx.api_version < SHARE_KEY_VERSION):
         return refuse(key, ErrorCode.INVALID_REQUEST, f"Unknown coordinator type {key_type}")
     if key_type == SHARE_KEY:
         if not cluster_allowed(ctx, Op.CLUSTER_ACTION):

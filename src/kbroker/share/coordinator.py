@@ -7,6 +7,11 @@ on start the topic is read back. A write becomes a ShareUpdate holding what it c
 after `share.coordinator.snapshot.update.records.per.snapshot` updates a ShareSnapshot holding
 the combined state, so that compaction keeps a share partition's history short.
 
+On a single node it serves every share partition and reads the whole topic at start-up. In a
+cluster it serves the share partitions whose `__share_group_state` partition this broker leads,
+reading a partition back when elected its leader and forgetting it on resigning, as the group and
+transaction coordinators do; other keys are NOT_COORDINATOR.
+
 The checks follow Kafka's coordinator shard: a negative partition is INVALID_REQUEST; a read or
 write of a share partition never initialized is INVALID_REQUEST; a leader epoch older than the
 stored one is FENCED_LEADER_EPOCH and a state epoch older than the stored one FENCED_STATE_EPOCH;
@@ -36,6 +41,7 @@ MESSAGES = {
     ErrorCode.FENCED_LEADER_EPOCH: "The leader epoch in the request is older than the epoch on the broker.",
     ErrorCode.FENCED_STATE_EPOCH: "The coordinator rejected the request because the state epoch did not match.",
     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: "This server does not host this topic-partition.",
+    ErrorCode.NOT_COORDINATOR: "This is not the correct coordinator.",
 }
 
 
@@ -52,18 +58,38 @@ def refused(error: ErrorCode, message: str | None = None) -> Outcome:
 
 class ShareCoordinator:
     def __init__(self, state_log: ShareStateLog, partition_count: Callable[[uuid.UUID], int | None],
-                 updates_per_snapshot: int) -> None:
+                 updates_per_snapshot: int, clustered: bool = False) -> None:
         self.state_log = state_log
         self.partition_count = partition_count  # the partitions of a topic id, None for an unknown topic
         self.updates_per_snapshot = updates_per_snapshot
         self.states: dict[StateKey, ShareState] = {}
         self._updates: dict[StateKey, int] = {}  # ShareUpdate records since each key's last snapshot
+        #: in a cluster, the `__share_group_state` partitions this broker leads; None: all of them
+        self.served: set[int] | None = set() if clustered else None
 
-    def load(self) -> None:
-        for raw_key, raw_value in self.state_log.load():
+    def load(self, partitions: list[int] | None = None) -> None:
+        """Replay the records of the state partitions (all of them on a single node)."""
+        before = len(self.states)
+        for raw_key, raw_value in self.state_log.load(partitions):
             replay(self.states, self._updates, raw_key, raw_value)
-        if self.states:
-            log.info("share coordinator loaded the state of %d share partitions", len(self.states))
+        if len(self.states) > before:
+            log.info("share coordinator loaded the state of %d share partitions", len(self.states) - before)
+
+    def elected(self, partition: int) -> None:
+        """This broker leads the state partition now: its share partitions come from the log."""
+        if self.served is None or partition in self.served:
+            return
+        self.served.add(partition)
+        self.load([partition])
+
+    def resigned(self, partition: int) -> None:
+        """Another broker leads the state partition now: its share partitions are its business."""
+        if self.served is None or partition not in self.served:
+            return
+        self.served.discard(partition)
+        for key in [k for k in self.states if self.state_log.partition_of(k) == partition]:
+            del self.states[key]
+            self._updates.pop(key, None)
 
     def has_group(self, group_id: str) -> bool:
         """Whether any share partition of the group has state."""
@@ -75,7 +101,10 @@ class ShareCoordinator:
 
     def _refusal(self, key: StateKey, *, uninitialized: str | None = None, leader_epoch: int | None = None,
                  state_epoch: int | None = None, topic_known: bool = True) -> Outcome | None:
-        """Kafka's checks, in its order: the partition, a state that must exist, the epochs, the topic."""
+        """Kafka's checks, in its order: the coordinator, the partition, a state that must exist, the
+        epochs, the topic."""
+        if self.served is not None and self.state_log.partition_of(key) not in self.served:
+            return refused(ErrorCode.NOT_COORDINATOR)
         if key[2] < 0:
             return refused(ErrorCode.INVALID_REQUEST, NEGATIVE_PARTITION)
         stored = self.states.get(key)

@@ -10,6 +10,7 @@ abs(hashCode("group:topicId:partition")) mod `share.coordinator.state.topic.num.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 import uuid
@@ -41,7 +42,8 @@ def coordinator_key(key: StateKey) -> str:
 def state_records(key: StateKey, state: ShareState, kind: int) -> tuple[bytes, bytes]:
     """The (key, value) of a ShareSnapshot or a ShareUpdate of `state`."""
     group_id, topic_id, partition = key
-    key_cls, value_cls = (ShareSnapshotKey, ShareSnapshotValue) if kind == SNAPSHOT else (ShareUpdateKey, ShareUpdateValue)
+    key_cls, value_cls = ((ShareSnapshotKey, ShareSnapshotValue) if kind == SNAPSHOT
+                          else (ShareUpdateKey, ShareUpdateValue))
     raw_key = VERSION.pack(kind) + encode(key_cls(group_id=group_id, topic_id=topic_id, partition=partition), kind)
     value = value_cls(snapshot_epoch=state.snapshot_epoch, leader_epoch=state.leader_epoch,
                       start_offset=state.start_offset,
@@ -106,15 +108,21 @@ class ShareStateLog:
     def partition_of(self, key: StateKey) -> int:
         return partition_for(coordinator_key(key), self.partitions())
 
+    def replicated(self, partition: int) -> asyncio.Future | None:
+        """A future of the acks=all outcome of what was written so far to the partition; None on a
+        single node."""
+        plog = self.broker.partition_log(STATE_TOPIC, partition)
+        return self.broker.replication_waiter(STATE_TOPIC, partition, plog.log_end_offset) if plog else None
+
     def append(self, key: StateKey, records: list[tuple[bytes, bytes | None]]) -> None:
         now = int(time.time() * 1000)
         batch = bytearray(build_batch([Record(i, now, k, v) for i, (k, v) in enumerate(records)]))
         self.broker.append_internal(STATE_TOPIC, self.partition_of(key), batch)
 
-    def load(self) -> Iterator[tuple[bytes, bytes | None]]:
-        """Every record of every partition of the topic, in order."""
+    def load(self, partitions: list[int] | None = None) -> Iterator[tuple[bytes, bytes | None]]:
+        """Every record of the partitions (None: all of them), in order."""
         info = self.broker.topics.get(STATE_TOPIC)
-        for index in range(info.partitions if info else 0):
+        for index in range(info.partitions if info else 0) if partitions is None else partitions:
             for record in stored_records(self.broker.partition_log(STATE_TOPIC, index),
                                          self.broker.config["share.coordinator.load.buffer.size"]):
                 yield record.key, record.value
