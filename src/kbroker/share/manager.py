@@ -74,12 +74,18 @@ class SharePartitions:
         leader_epoch = max(plog.leader_epoch, 0)
         read = self.coordinator.read(state_key, leader_epoch)
         state = read.state
-        if state is None or state.start_offset < 0:
-            self.coordinator.initialize(state_key, INITIAL_STATE_EPOCH, plog.high_watermark)
-            state_epoch = INITIAL_STATE_EPOCH
-        else:
+        if state is not None and state.start_offset >= 0:
             partition.restore(state.start_offset, state.batches)
             state_epoch = state.state_epoch
+        elif state is not None or read.error == ErrorCode.INVALID_REQUEST:  # no start yet, or never initialized
+            state_epoch = state.state_epoch if state is not None else INITIAL_STATE_EPOCH
+            initialized = self.coordinator.initialize(state_key, state_epoch, plog.high_watermark)
+            if initialized.error != ErrorCode.NONE:
+                log.warning("share state of %s not initialized: %s", key, initialized.error.name)
+                return
+        else:
+            log.warning("share state of %s not read: %s %s", key, read.error.name, read.message)
+            return
         self._stored[key] = (state_key, state_epoch, leader_epoch)
         self._written[key] = partition.persisted()
 

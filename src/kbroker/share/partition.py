@@ -6,7 +6,9 @@ that member for the lock duration and counts one delivery. The member then accep
 (ACKNOWLEDGED), rejects them (ARCHIVED), or releases them, as does the lock running out or the
 member leaving; a released record is AVAILABLE again unless it has been delivered
 `delivery_limit` times, when it is ARCHIVED instead. Acknowledged and archived records are final:
-they are dropped from the table at once, and the SPSO is the lowest offset still tracked.
+they are dropped from the table at once, and the SPSO is the lowest offset still tracked; what
+they became is kept aside while they are inside the window, for the state written to the share
+coordinator (`persisted`, and `restore` after a restart).
 
 The window from the SPSO to the next offset to fetch holds at most `max_locks` offsets
 (`group.share.partition.max.record.locks`); new records are acquired only while it has room.
@@ -112,10 +114,10 @@ class SharePartition:
                 state, count = RecordState.AVAILABLE, record.delivery_count
             else:
                 state, count = self.settled.get(offset, (RecordState.ARCHIVED, 0))
-            if out and out[-1][2:] == (state, count) and out[-1][1] == offset - 1:
-                out[-1] = (out[-1][0], offset, state, count)
+            if out and out[-1][2:] == (state, count):  # the same as the offset before: one batch
+                out[-1] = (out[-1][0], offset, int(state), count)
             else:
-                out.append((offset, offset, state.value, count))
+                out.append((offset, offset, int(state), count))
         return start, out
 
     # -- the window
