@@ -30,7 +30,9 @@ from kproto import ErrorCode
 from kbroker.share.state import (
     NO_DELIVERY_COMPLETE_COUNT, UNINITIALIZED_START_OFFSET, ShareState, StateBatch, combine, delivery_complete,
 )
-from kbroker.share.state_log import SNAPSHOT, UPDATE, ShareStateLog, StateKey, replay, state_records, tombstone_keys
+from kbroker.share.state_log import (
+    SNAPSHOT, UPDATE, ShareStateLog, StateKey, apply, replay, state_records, tombstone_keys,
+)
 
 log = logging.getLogger("kbroker.share")
 
@@ -189,6 +191,5 @@ class ShareCoordinator:
 
     def _update(self, key: StateKey, update: ShareState) -> None:
         """Append the ShareUpdate, then apply it as loading would."""
-        raw_key, raw_value = state_records(key, update, UPDATE)
-        self.state_log.append(key, [(raw_key, raw_value)])
-        replay(self.states, self._updates, raw_key, raw_value)
+        self.state_log.append(key, [state_records(key, update, UPDATE)])
+        apply(self.states, self._updates, key, UPDATE, update)

@@ -77,14 +77,22 @@ def replay(states: dict[StateKey, ShareState], updates: dict[StateKey, int], raw
     (version,) = VERSION.unpack_from(raw_value)
     v = decode(ShareSnapshotValue if kind == SNAPSHOT else ShareUpdateValue, version, raw_value, 2)
     batches = [StateBatch(b.first_offset, b.last_offset, b.delivery_state, b.delivery_count) for b in v.state_batches]
+    apply(states, updates, key, kind, ShareState(v.snapshot_epoch, v.state_epoch if kind == SNAPSHOT else -1,
+                                                 v.leader_epoch, v.start_offset, batches))
+
+
+def apply(states: dict[StateKey, ShareState], updates: dict[StateKey, int], key: StateKey, kind: int,
+          value: ShareState) -> None:
+    """What a ShareSnapshot or ShareUpdate record of `value` does to the state of `key`."""
     stored = states.get(key)
     if kind == SNAPSHOT:
-        states[key] = ShareState(v.snapshot_epoch, v.state_epoch, v.leader_epoch, v.start_offset, batches)
+        states[key] = ShareState(value.snapshot_epoch, value.state_epoch, value.leader_epoch, value.start_offset,
+                                 list(value.batches))
         updates[key] = 0
     elif stored is not None:
-        stored.start_offset = stored.start_offset if v.start_offset == -1 else v.start_offset
-        stored.leader_epoch = stored.leader_epoch if v.leader_epoch == -1 else v.leader_epoch
-        stored.batches = combine(stored.batches, batches, stored.start_offset)
+        stored.start_offset = stored.start_offset if value.start_offset == -1 else value.start_offset
+        stored.leader_epoch = stored.leader_epoch if value.leader_epoch == -1 else value.leader_epoch
+        stored.batches = combine(stored.batches, value.batches, stored.start_offset)
         updates[key] = updates.get(key, 0) + 1
     else:
         return  # an update without its snapshot (compacted away with a deletion): nothing to apply it to
