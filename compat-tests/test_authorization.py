@@ -25,11 +25,13 @@ from confluent_kafka.admin import (
 )
 from kproto import ErrorCode
 from kproto.messages import (
-    CreateAclsRequest, DescribeClusterRequest, FetchRequest, InitProducerIdRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, ShareAcknowledgeRequest, ShareFetchRequest,
-    ShareGroupHeartbeatRequest,
+    CreateAclsRequest, DescribeClusterRequest, FetchRequest, FindCoordinatorRequest, InitProducerIdRequest,
+    MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, ReadShareGroupStateRequest,
+    ShareAcknowledgeRequest, ShareFetchRequest, ShareGroupHeartbeatRequest,
 )
 from kproto.records import Record, build_batch
+
+from kbroker.log.metadata import uuid_to_str
 
 from brokerproc import BrokerProcess
 from conftest import create_topic, unique_topic
@@ -369,3 +371,21 @@ def test_share_fetch_and_acknowledge_need_read_on_the_topic(bootstrap: str, topi
                         first_offset=0, last_offset=0, acknowledge_types=[1])])])]), 1)
         assert [p.error_code for t in acknowledged.responses for p in t.partitions] == [
             ErrorCode.TOPIC_AUTHORIZATION_FAILED]
+
+
+def test_the_share_coordinator_answers_only_brokers(kafka_broker: BrokerProcess) -> None:
+    """Its state APIs and FindCoordinator's SHARE key need CLUSTER_ACTION on the cluster."""
+    bootstrap = kafka_broker.bootstrap_server
+    topic = create_topic(bootstrap, f"share-state-{uuid.uuid4().hex[:8]}")
+    lock(bootstrap, ResourceType.BROKER, "kafka-cluster")
+    R = ReadShareGroupStateRequest
+    with RawClient(bootstrap) as raw:
+        topic_id = raw.request(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)]),
+                               12).topics[0].topic_id
+        read = raw.request(R(group_id="g", topics=[R.ReadStateData(topic_id=topic_id, partitions=[
+            R.PartitionData(partition=0)])]), 0)
+        [part] = read.results[0].partitions
+        assert (part.error_code, part.error_message) == (ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+                                                         "Cluster authorization failed.")
+        found = raw.request(FindCoordinatorRequest(key_type=2, coordinator_keys=[f"g:{uuid_to_str(topic_id)}:0"]), 6)
+        assert found.coordinators[0].error_code == ErrorCode.CLUSTER_AUTHORIZATION_FAILED

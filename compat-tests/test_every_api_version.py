@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 import pytest
 
 from kbroker.handlers import HANDLERS
+from kbroker.log.metadata import uuid_to_str
 from kbroker.security.scram import salted_password
 from kproto import ErrorCode
 from kproto.codec import encode
@@ -28,16 +29,18 @@ from kproto.messages import (
     ApiVersionsRequest,
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, ConsumerProtocolSubscription, CreateAclsRequest,
     CreatePartitionsRequest, CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeAclsRequest, DescribeClientQuotasRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest, DescribeProducersRequest,
-    DeleteShareGroupOffsetsRequest, DescribeShareGroupOffsetsRequest, DescribeTopicPartitionsRequest,
-    DescribeTransactionsRequest, DescribeUserScramCredentialsRequest, ElectLeadersRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, ListTransactionsRequest,
-    MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
-    ProduceRequest, SaslAuthenticateRequest, SaslHandshakeRequest, ShareAcknowledgeRequest, ShareFetchRequest,
+    DeleteShareGroupOffsetsRequest, DeleteShareGroupStateRequest, DeleteTopicsRequest, DescribeAclsRequest,
+    DescribeClientQuotasRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    DescribeLogDirsRequest, DescribeProducersRequest, DescribeShareGroupOffsetsRequest,
+    DescribeTopicPartitionsRequest, DescribeTransactionsRequest, DescribeUserScramCredentialsRequest,
+    ElectLeadersRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, InitializeShareGroupStateRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest,
+    ListTransactionsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest, ReadShareGroupStateRequest, ReadShareGroupStateSummaryRequest,
+    SaslAuthenticateRequest, SaslHandshakeRequest, ShareAcknowledgeRequest, ShareFetchRequest,
     ShareGroupDescribeRequest, ShareGroupHeartbeatRequest, SyncGroupRequest, TxnOffsetCommitRequest,
-    WriteTxnMarkersRequest,
+    WriteShareGroupStateRequest, WriteTxnMarkersRequest,
 )
 from kproto.protocol import request_class
 from kproto.records import Record, build_batch, build_message_set
@@ -109,6 +112,10 @@ class World:
         self.ok(client.request(ConsumerGroupHeartbeatRequest(
             group_id=self.consumer_group, member_id=str(uuid.uuid4()), member_epoch=0,
             rebalance_timeout_ms=SESSION_MS, subscribed_topic_names=[self.topic], topic_partitions=[]), 1))
+        self.share_state_group = fresh("every-api-state")  # a share partition with state, for the coordinator's APIs
+        self.ok(client.request(InitializeShareGroupStateRequest(group_id=self.share_state_group, topics=[
+            InitializeShareGroupStateRequest.InitializeStateData(topic_id=self.topic_id, partitions=[
+                InitializeShareGroupStateRequest.PartitionData(partition=0, state_epoch=0, start_offset=0)])]), 0))
         self.share_group, self.share_member = fresh("every-api-share"), str(uuid.uuid4())
         self.ok(client.request(ShareGroupHeartbeatRequest(
             group_id=self.share_group, member_id=self.share_member, member_epoch=0,
@@ -265,7 +272,8 @@ def offset_fetch(p: Probe) -> None:
 
 @case(FindCoordinatorRequest)
 def find_coordinator(p: Probe) -> None:
-    keys = [(0, p.world.group)] + ([(1, p.world.transactional_id)] if p.version >= 1 else [])
+    keys = [(0, p.world.group)] + ([(1, p.world.transactional_id)] if p.version >= 1 else []) + \
+        ([(2, f"{p.world.share_group}:{uuid_to_str(p.world.topic_id)}:0")] if p.version >= 6 else [])
     for key_type, key in keys:
         if p.version < 4:
             p.send(FindCoordinatorRequest(key=key, key_type=key_type))
@@ -713,6 +721,50 @@ def delete_share_group_offsets(p: Probe) -> None:
         topic_name=p.world.topic, partitions=[A.AlterShareGroupOffsetsRequestPartition(partition_index=0,
                                                                                        start_offset=0)])]), 0))
     p.send(R(group_id=group, topics=[R.DeleteShareGroupOffsetsRequestTopic(topic_name=p.world.topic)]))
+
+
+def state_topics(request: type, p: Probe, **fields: Any) -> list:
+    """The share partition (topic, partition 0) a share coordinator request names."""
+    topic = {InitializeShareGroupStateRequest: "InitializeStateData", ReadShareGroupStateRequest: "ReadStateData",
+             WriteShareGroupStateRequest: "WriteStateData", DeleteShareGroupStateRequest: "DeleteStateData",
+             ReadShareGroupStateSummaryRequest: "ReadStateSummaryData"}[request]
+    return [getattr(request, topic)(topic_id=p.world.topic_id, partitions=[request.PartitionData(partition=0,
+                                                                                                 **fields)])]
+
+
+@case(InitializeShareGroupStateRequest)
+def initialize_share_group_state(p: Probe) -> None:
+    R = InitializeShareGroupStateRequest
+    p.send(R(group_id=fresh("every-api-state"), topics=state_topics(R, p, state_epoch=0, start_offset=0)))
+
+
+@case(ReadShareGroupStateRequest)
+def read_share_group_state(p: Probe) -> None:
+    """A share partition whose state the world initialized."""
+    R = ReadShareGroupStateRequest
+    p.send(R(group_id=p.world.share_state_group, topics=state_topics(R, p, leader_epoch=p.world.leader_epoch)))
+
+
+@case(WriteShareGroupStateRequest)
+def write_share_group_state(p: Probe) -> None:
+    R = WriteShareGroupStateRequest
+    batch = R.StateBatch(first_offset=0, last_offset=0, delivery_state=2, delivery_count=1)
+    p.send(R(group_id=p.world.share_state_group, topics=state_topics(
+        R, p, state_epoch=0, leader_epoch=p.world.leader_epoch, start_offset=0, state_batches=[batch])))
+
+
+@case(DeleteShareGroupStateRequest)
+def delete_share_group_state(p: Probe) -> None:
+    group = fresh("every-api-state")
+    I = InitializeShareGroupStateRequest
+    p.client.request(I(group_id=group, topics=state_topics(I, p, state_epoch=0, start_offset=0)), 0)
+    p.send(DeleteShareGroupStateRequest(group_id=group, topics=state_topics(DeleteShareGroupStateRequest, p)))
+
+
+@case(ReadShareGroupStateSummaryRequest)
+def read_share_group_state_summary(p: Probe) -> None:
+    R = ReadShareGroupStateSummaryRequest
+    p.send(R(group_id=p.world.share_state_group, topics=state_topics(R, p, leader_epoch=p.world.leader_epoch)))
 
 
 # A single node serves all but the inter-broker APIs, which only cluster members advertise.

@@ -2,7 +2,8 @@
 """Generate kproto's message descriptions and classes from Apache Kafka's message definitions.
 
 Reads the JSON definitions (older trunk files, plus `newer/` for the versions later Kafka added, and
-tools/released-definitions/ for the share APIs as released, written by tools/released_definitions.py)
+tools/released-definitions/ for the share APIs as released, written by tools/released_definitions.py, and
+tools/share-coordinator-definitions/ for the share coordinator's `__share_group_state` records)
 and writes, under src/kproto/schema/, one module per API holding the declarative description of
 its request and response and the message classes, an index module, and src/kproto/errors.py.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEFINITIONS = ROOT.parent / "shared" / "kafka-messages"
 RELEASED_DEFINITIONS = ROOT / "tools" / "released-definitions"
+SHARE_COORDINATOR_DEFINITIONS = ROOT / "tools" / "share-coordinator-definitions"
 SCHEMA_DIR = ROOT / "src" / "kproto" / "schema"
 ERRORS_MODULE = ROOT / "src" / "kproto" / "errors.py"
 MESSAGES_MODULE = ROOT / "src" / "kproto" / "messages.py"
@@ -285,6 +287,8 @@ def load_all(definitions: Path) -> list[GMessage]:
     for folder in ("group-coordinator", "transaction-coordinator"):
         for path in sorted((definitions / folder).glob("*.json")):
             messages.append(message_from_json(load_definition(path), f"{folder}/{path.name}"))
+    for path in sorted(SHARE_COORDINATOR_DEFINITIONS.glob("*.json")):
+        messages.append(message_from_json(load_definition(path), f"share-coordinator/{path.name}"))
     return messages
 
 
@@ -463,6 +467,8 @@ def module_name(m: GMessage) -> str:
         return "group_coordinator"
     if m.sources[0][0].startswith("transaction-coordinator/"):
         return "transaction_log"
+    if m.sources[0][0].startswith("share-coordinator/"):
+        return "share_state_log"
     if m.kind == "data":
         return "data_records"
     return snake(re.sub(r"(Request|Response)$", "", m.name))

@@ -38,6 +38,8 @@ from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.security import authorizer_for
 from kbroker.security.quotas import ClientQuotas
 from kbroker.share import SharePartitions
+from kbroker.share.coordinator import ShareCoordinator
+from kbroker.share.state_log import STATE_TOPIC as SHARE_STATE_TOPIC, ShareStateLog
 from kbroker.node import AppendOutcome
 from kbroker.security.scram import ScramCredentials, ScramStore
 from kbroker.txn.coordinator import TopicPartition, TransactionCoordinator
@@ -55,7 +57,8 @@ log = logging.getLogger("kbroker")
 COORDINATOR_EPOCH = 0  # this node has always been the transaction coordinator
 # The replication factor of each internal topic in a cluster.
 INTERNAL_REPLICATION_FACTOR = {OFFSETS_TOPIC: "offsets.topic.replication.factor",
-                               "__transaction_state": "transaction.state.log.replication.factor"}
+                               "__transaction_state": "transaction.state.log.replication.factor",
+                               SHARE_STATE_TOPIC: "share.coordinator.state.topic.replication.factor"}
 
 
 class NotLeaderError(Exception):
@@ -120,9 +123,15 @@ class Broker:
         self.group_configs = GroupConfigStore(data_dir, config) if self.cluster is None else None
         settings = self.group_configs.settings if self.group_configs is not None else None
         self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None, settings=settings)
-        self.shares = SharePartitions(self.groups.share.config, self.groups.settings)
+        self.share_coordinator = ShareCoordinator(ShareStateLog(self), self._partition_count,
+                                                  config["share.coordinator.snapshot.update.records.per.snapshot"],
+                                                  clustered=self.cluster is not None)
+        self.shares = SharePartitions(self.groups.share.config, self.groups.settings,
+                                      self.share_coordinator if self.cluster is None else None)
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
             self.transactions.load(self.txn_log.load())
+            self.share_coordinator.load()
+            self.groups.share.known_before = self.share_coordinator.has_group
 
     def _join_cluster(self, config: BrokerConfig, data_dir: Path) -> ClusterMember | None:
         """With `zookeeper.connect`, this broker is one of a cluster: connect to ZooKeeper now, as
@@ -309,6 +318,10 @@ class Broker:
     def topic_name(self, topic_id: uuid.UUID) -> str | None:
         info = self.topics.by_id(topic_id)
         return info.name if info else None
+
+    def _partition_count(self, topic_id: uuid.UUID) -> int | None:
+        info = self.topics.by_id(topic_id)
+        return info.partitions if info else None
 
     def default_partitions(self, requested: int, assignments: dict[int, list[int]] | None) -> int:
         if assignments:
@@ -509,6 +522,8 @@ class Broker:
             self.transactions.elected(partition, self.txn_log.load(partition))
         elif topic == STATE_TOPIC:
             self.transactions.resigned(partition)
+        elif topic == SHARE_STATE_TOPIC:
+            (self.share_coordinator.elected if is_leader else self.share_coordinator.resigned)(partition)
 
     def replicated(self, plog: PartitionLog, records: memoryview) -> None:
         """A follower appended its leader's batches: its producer state (and transaction index)

@@ -16,6 +16,7 @@ from kproto import ErrorCode
 from kproto.records import decode_batches
 
 if TYPE_CHECKING:
+    from kproto.records import Record
     from kproto.records.batch import Batch
 
     from kbroker.cluster.topics import TopicRegistry
@@ -62,6 +63,15 @@ def stored_batches(plog: PartitionLog | None, chunk_bytes: int) -> Iterator[Batc
             return
         yield from batches
         offset = batches[-1].header.next_offset
+
+
+def stored_records(plog: PartitionLog | None, chunk_bytes: int) -> Iterator[Record]:
+    """The data records of the partition from its log start (transaction markers left out)."""
+    start = plog.log_start_offset if plog else 0
+    for batch in stored_batches(plog, chunk_bytes):
+        for record in batch.records if not batch.header.is_control else ():
+            if record.offset >= start:
+                yield record
 
 
 def replicated(waiter: asyncio.Future | None, timeout_ms: int) -> Awaitable[ErrorCode] | None:

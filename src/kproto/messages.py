@@ -206,6 +206,10 @@ if TYPE_CHECKING:
     from kproto.schema.group_coordinator import ShareGroupTargetAssignmentMemberValue as ShareGroupTargetAssignmentMemberValue
     from kproto.schema.group_coordinator import ShareGroupTargetAssignmentMetadataKey as ShareGroupTargetAssignmentMetadataKey
     from kproto.schema.group_coordinator import ShareGroupTargetAssignmentMetadataValue as ShareGroupTargetAssignmentMetadataValue
+    from kproto.schema.share_state_log import ShareSnapshotKey as ShareSnapshotKey
+    from kproto.schema.share_state_log import ShareSnapshotValue as ShareSnapshotValue
+    from kproto.schema.share_state_log import ShareUpdateKey as ShareUpdateKey
+    from kproto.schema.share_state_log import ShareUpdateValue as ShareUpdateValue
     from kproto.schema.data_records import SnapshotFooterRecord as SnapshotFooterRecord
     from kproto.schema.data_records import SnapshotHeaderRecord as SnapshotHeaderRecord
     from kproto.schema.stop_replica import StopReplicaRequest as StopReplicaRequest
@@ -433,6 +437,10 @@ MODULES: dict[str, str] = {
     'ShareGroupTargetAssignmentMemberValue': 'group_coordinator',
     'ShareGroupTargetAssignmentMetadataKey': 'group_coordinator',
     'ShareGroupTargetAssignmentMetadataValue': 'group_coordinator',
+    'ShareSnapshotKey': 'share_state_log',
+    'ShareSnapshotValue': 'share_state_log',
+    'ShareUpdateKey': 'share_state_log',
+    'ShareUpdateValue': 'share_state_log',
     'SnapshotFooterRecord': 'data_records',
     'SnapshotHeaderRecord': 'data_records',
     'StopReplicaRequest': 'stop_replica',

@@ -38,6 +38,8 @@ KAFKA_BROKER_DEFAULTS = {
     "offsets.retention.minutes": 10080, "offsets.retention.check.interval.ms": 600000,
     "offset.metadata.max.bytes": 4096, "transaction.state.log.replication.factor": 3,
     "transaction.state.log.min.isr": 2, "transaction.state.log.num.partitions": 50,
+    "share.coordinator.state.topic.num.partitions": 50, "share.coordinator.state.topic.replication.factor": 3,
+    "share.coordinator.state.topic.min.isr": 2, "share.coordinator.snapshot.update.records.per.snapshot": 500,
     "transactional.id.expiration.ms": 604800000, "transaction.max.timeout.ms": 900000,
     "producer.id.expiration.ms": 86400000, "max.incremental.fetch.session.cache.slots": 1000,
     "connections.max.idle.ms": 600000, "zookeeper.connect": None, "zookeeper.session.timeout.ms": 18000,

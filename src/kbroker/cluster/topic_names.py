@@ -6,7 +6,7 @@ import re
 
 MAX_NAME_LENGTH = 249  # Kafka's limit: a partition directory name must fit in 255 bytes
 _LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
-INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
 
 
 def topic_name_problem(name: str | None) -> str | None:

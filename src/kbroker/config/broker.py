@@ -310,6 +310,14 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("transaction.partition.verification.enable", BOOLEAN, True, LOW, "Check a partition joined the transaction before a transactional write.", None, CLUSTER),
     d("producer.id.expiration.ms", INT, 86400000, LOW, "Forget an idle producer id's sequence state after this long.", Range(1), CLUSTER),
     d("producer.id.expiration.check.interval.ms", INT, 600000, LOW, "How often expired producer ids are removed.", Range(1), internal=True),
+    # -- the share coordinator (KIP-932)
+    d("share.coordinator.state.topic.replication.factor", SHORT, 3, HIGH, "Replication factor of __share_group_state.", Range(1)),
+    d("share.coordinator.state.topic.min.isr", SHORT, 2, HIGH, "min.insync.replicas of __share_group_state.", Range(1)),
+    d("share.coordinator.state.topic.num.partitions", INT, 50, HIGH, "Partitions of __share_group_state; do not change once created.", Range(1)),
+    d("share.coordinator.state.topic.segment.bytes", INT, 100 * 1024 * 1024, HIGH, "Segment size of __share_group_state.", Range(1)),
+    d("share.coordinator.load.buffer.size", INT, 5 * 1024 * 1024, HIGH, "Read batch size when loading share state.", Range(1)),
+    d("share.coordinator.snapshot.update.records.per.snapshot", INT, 500, MEDIUM,
+      "ShareUpdate records the share coordinator writes between two ShareSnapshot records of a share partition.", Range(0)),
 )
 
 # Keys a user's server.properties may carry that kbroker ignores with a warning (none now that the
@@ -327,5 +335,7 @@ DEV_PROFILE: dict[str, str] = {
     "offsets.topic.replication.factor": "1",
     "transaction.state.log.replication.factor": "1",
     "transaction.state.log.min.isr": "1",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
     "group.initial.rebalance.delay.ms": "0",
 }

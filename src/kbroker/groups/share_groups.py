@@ -10,7 +10,9 @@ nothing to revoke, a member takes the new epoch and assignment on its next heart
 A member that stops heartbeating for `group.share.session.timeout.ms`, or leaves with epoch -1,
 is removed. What it holds is the share partitions' business, not the group's: as in Kafka, its
 share session's final epoch gives its records back, or their locks run out. Groups live in
-memory only: after a restart, members rejoin (UNKNOWN_MEMBER_ID makes them).
+memory only (their share partitions' state is the share coordinator's, and survives): after a
+restart, a member of a group that had share-partition state is told UNKNOWN_MEMBER_ID, which
+makes it rejoin; Kafka, which keeps its share groups in `__consumer_offsets`, would know it.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ class ShareGroups:
         self.timers = timers
         self.topics = topics
         self.groups: dict[str, ShareGroup] = {}
+        #: whether a group id not in memory had share groups' state before a restart
+        self.known_before: Callable[[str], bool] = lambda group_id: False
 
     def heartbeat(self, hb: ShareHeartbeat) -> HeartbeatResult:
         if not hb.group_id:
@@ -155,6 +159,9 @@ class ShareGroups:
     def _known(self, hb: ShareHeartbeat) -> tuple[ShareGroup, ShareMember] | HeartbeatResult:
         found = find_member(self.groups, hb.group_id, hb.member_id)
         if isinstance(found, HeartbeatResult):
+            if hb.group_id not in self.groups and self.known_before(hb.group_id):
+                return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
+                                       f"Member {hb.member_id} is not a member of group {hb.group_id}.")
             return found
         group, member = found
         if hb.member_epoch != member.member_epoch:

@@ -24,6 +24,7 @@ from kbroker.handlers import (  # noqa: F401 - imported for their registrations
     scram_credentials,
     share,
     share_offsets,
+    share_state,
     topic_partitions,
     topics,
     transaction_admin,

@@ -193,7 +193,7 @@ def read_partitions(ctx: RequestContext, request: ShareFetchRequest, keys: list[
             data.error_code = ErrorCode.UNKNOWN_TOPIC_ID if name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             out[(topic_id, index)] = data
             continue
-        partition = shares.get(group_id, name, index, log)
+        partition = shares.get(group_id, name, topic_id, index, log)
         offset = partition.fetch_offset()
         committed = shares.settings(group_id).share_isolation_level == READ_COMMITTED
         upper = broker.last_stable_offset(log) if committed else log.high_watermark

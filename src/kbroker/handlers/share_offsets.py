@@ -71,7 +71,7 @@ def alter_share_group_offsets(ctx: RequestContext,
             elif info is None or not 0 <= p.partition_index < info.partitions:
                 part.error_code, part.error_message = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_PARTITION
             else:
-                ctx.broker.shares.reset(group_id, wanted.topic_name, p.partition_index, p.start_offset)
+                ctx.broker.shares.reset(group_id, wanted.topic_name, info.topic_id, p.partition_index, p.start_offset)
             answered.append(part)
         topics.append(R.AlterShareGroupOffsetsResponseTopic(
             topic_name=wanted.topic_name, topic_id=info.topic_id if info is not None else ZERO_UUID,
@@ -103,6 +103,6 @@ def delete_share_group_offsets(ctx: RequestContext,
         else:
             topic.topic_id = info.topic_id
             for index in held:
-                shares.drop(group_id, name, index)
+                shares.delete(group_id, name, index)
         topics.append(topic)
     return R(responses=topics)

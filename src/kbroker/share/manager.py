@@ -9,23 +9,35 @@ timer, for its earliest lock; when it fires, the records whose locks ran out go 
 and fetches of that group waiting for records are woken, as are they when a member releases
 records or ends its share session.
 
-The state lives in memory: a restart forgets the share partitions, so each starts again at the
-latest offset (Kafka keeps it in `__share_group_state`; see docs/share-groups.md).
+With a share coordinator (a single node), each share partition takes up the state the
+coordinator kept when it comes into being, and after every change (an acquisition, an
+acknowledgement, a release, a lock running out) writes its window back, as Kafka's share-partition
+leader does through its persister: a restart then delivers nothing acknowledged again, and what
+was acquired is available again with its deliveries counted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import uuid
 from typing import Callable, Iterator
+
+from kproto import ErrorCode
 
 from kbroker.groups.group_configs import BY_DURATION, EARLIEST, GroupSettings, duration_ms
 from kbroker.groups.share_groups import ShareConfig
 from kbroker.log import PartitionLog
+from kbroker.share.coordinator import ShareCoordinator
 from kbroker.share.partition import SharePartition
 from kbroker.share.sessions import ShareSessions
+from kbroker.share.state import StateBatch
+from kbroker.share.state_log import StateKey
 
+log = logging.getLogger("kbroker.share")
 ShareKey = tuple[str, str, int]  # (group id, topic, partition)
+INITIAL_STATE_EPOCH = 0
 
 
 def now_ms() -> int:
@@ -46,49 +58,110 @@ def start_offset(reset: str, log: PartitionLog, now: int) -> int:
 
 class SharePartitions:
     def __init__(self, config: ShareConfig, settings: Callable[[str], GroupSettings],
-                 clock: Callable[[], int] = now_ms) -> None:
+                 coordinator: ShareCoordinator | None = None, clock: Callable[[], int] = now_ms) -> None:
         self.config = config
         self.settings = settings
+        self.coordinator = coordinator
         self.clock = clock
         self.partitions: dict[ShareKey, SharePartition] = {}
+        #: where each share partition's state is kept, at which state and leader epoch, and what was written last
+        self._stored: dict[ShareKey, tuple[StateKey, int, int]] = {}
+        self._written: dict[ShareKey, tuple] = {}
         self.sessions = ShareSessions()
         self._timers: dict[ShareKey, asyncio.TimerHandle] = {}
         self._waiters: dict[str, list[asyncio.Future]] = {}
 
-    def get(self, group_id: str, topic: str, index: int, log: PartitionLog) -> SharePartition:
-        """The group's share partition of a topic partition, made on first use; records the log
-        no longer holds leave it."""
+    def get(self, group_id: str, topic: str, topic_id: uuid.UUID, index: int, plog: PartitionLog) -> SharePartition:
+        """The group's share partition of a topic partition, made on first use from the state the
+        coordinator kept; records the log no longer holds leave it."""
         key = (group_id, topic, index)
         settings = self.settings(group_id)
         partition = self.partitions.get(key)
         if partition is None:
             partition = self.partitions[key] = SharePartition(
-                start_offset(settings.share_auto_offset_reset, log, self.clock()),
+                start_offset(settings.share_auto_offset_reset, plog, self.clock()),
                 lock_duration_ms=settings.share_record_lock_duration_ms,
                 delivery_limit=self.config.delivery_count_limit, max_locks=self.config.partition_max_record_locks)
+            if self.coordinator is not None:
+                self._take_up(key, (group_id, topic_id, index), partition, plog)
         partition.lock_duration_ms = settings.share_record_lock_duration_ms
-        partition.move_log_start(log.log_start_offset)
+        partition.move_log_start(plog.log_start_offset)
         return partition
 
-    def reset(self, group_id: str, topic: str, index: int, offset: int) -> None:
-        """AlterShareGroupOffsets: the share partition starts again at `offset`, nothing in flight."""
+    def reset(self, group_id: str, topic: str, topic_id: uuid.UUID, index: int, offset: int) -> None:
+        """AlterShareGroupOffsets: the share partition starts again at `offset`, nothing in flight; its
+        kept state starts again too, in a new state epoch."""
         self.drop(group_id, topic, index)
-        settings = self.settings(group_id)
-        self.partitions[(group_id, topic, index)] = SharePartition(
-            offset, lock_duration_ms=settings.share_record_lock_duration_ms,
-            delivery_limit=self.config.delivery_count_limit, max_locks=self.config.partition_max_record_locks)
+        if self.coordinator is None:
+            settings = self.settings(group_id)
+            self.partitions[(group_id, topic, index)] = SharePartition(
+                offset, lock_duration_ms=settings.share_record_lock_duration_ms,
+                delivery_limit=self.config.delivery_count_limit, max_locks=self.config.partition_max_record_locks)
+            return
+        state_key = (group_id, topic_id, index)
+        summary = self.coordinator.summary(state_key)
+        epoch = summary.state.state_epoch + 1 if summary.state is not None else INITIAL_STATE_EPOCH
+        outcome = self.coordinator.initialize(state_key, epoch, offset)
+        if outcome.error != ErrorCode.NONE:
+            log.warning("share state of %s not reset: %s %s", state_key, outcome.error.name, outcome.message)
 
     def drop_group(self, group_id: str) -> None:
-        """The group was deleted: forget all its share partitions."""
+        """The group was deleted: forget all its share partitions and their kept state."""
         for topic, index, _ in list(self.of_group(group_id)):
-            self.drop(group_id, topic, index)
+            self.delete(group_id, topic, index)
+
+    def delete(self, group_id: str, topic: str, index: int) -> None:
+        """DeleteShareGroupOffsets: forget the share partition and its kept state."""
+        stored = self._stored.get((group_id, topic, index))
+        self.drop(group_id, topic, index)
+        if stored is not None and self.coordinator is not None:
+            self.coordinator.delete(stored[0])
 
     def drop(self, group_id: str, topic: str, index: int) -> None:
-        """Forget the group's share partition; its next fetch starts it again as `share.auto.offset.reset` says."""
-        self.partitions.pop((group_id, topic, index), None)
-        handle = self._timers.pop((group_id, topic, index), None)
+        """Forget the group's share partition in memory; its next fetch takes it up again."""
+        key = (group_id, topic, index)
+        self.partitions.pop(key, None)
+        self._stored.pop(key, None)
+        self._written.pop(key, None)
+        handle = self._timers.pop(key, None)
         if handle is not None:
             handle.cancel()
+
+    def _take_up(self, key: ShareKey, state_key: StateKey, partition: SharePartition, plog: PartitionLog) -> None:
+        """Restore the persisted state, or initialize it where the partition starts (share.auto.offset.reset)."""
+        leader_epoch = max(plog.leader_epoch, 0)
+        read = self.coordinator.read(state_key, leader_epoch)
+        state = read.state
+        if state is not None and state.start_offset >= 0:
+            partition.restore(state.start_offset, state.batches)
+            state_epoch = state.state_epoch
+        elif state is not None or read.error == ErrorCode.INVALID_REQUEST:  # no start yet, or never initialized
+            state_epoch = state.state_epoch if state is not None else INITIAL_STATE_EPOCH
+            initialized = self.coordinator.initialize(state_key, state_epoch, partition.start_offset)
+            if initialized.error != ErrorCode.NONE:
+                log.warning("share state of %s not initialized: %s", key, initialized.error.name)
+                return
+        else:
+            log.warning("share state of %s not read: %s %s", key, read.error.name, read.message)
+            return
+        self._stored[key] = (state_key, state_epoch, leader_epoch)
+        self._written[key] = partition.persisted()
+
+    def _persist(self, key: ShareKey, partition: SharePartition) -> None:
+        """Write the partition's window to the coordinator if it changed since the last write."""
+        stored = self._stored.get(key)
+        if stored is None:
+            return
+        state = partition.persisted()
+        if state == self._written.get(key):
+            return
+        state_key, state_epoch, leader_epoch = stored
+        outcome = self.coordinator.write(state_key, state_epoch, leader_epoch, state[0],
+                                         [StateBatch(*b) for b in state[1]])
+        if outcome.error != ErrorCode.NONE:
+            log.warning("share state of %s not written: %s %s", key, outcome.error.name, outcome.message)
+            return
+        self._written[key] = state
 
     def find(self, group_id: str, topic: str, index: int) -> SharePartition | None:
         return self.partitions.get((group_id, topic, index))
@@ -102,6 +175,7 @@ class SharePartitions:
         """After anything touched a partition's locks: re-arm its timer, and wake the group's
         waiting fetches when records became available."""
         key = (group_id, topic, index)
+        self._persist(key, self.partitions[key])
         handle = self._timers.pop(key, None)
         if handle is not None:
             handle.cancel()

@@ -6,7 +6,9 @@ that member for the lock duration and counts one delivery. The member then accep
 (ACKNOWLEDGED), rejects them (ARCHIVED), or releases them, as does the lock running out or the
 member leaving; a released record is AVAILABLE again unless it has been delivered
 `delivery_limit` times, when it is ARCHIVED instead. Acknowledged and archived records are final:
-they are dropped from the table at once, and the SPSO is the lowest offset still tracked.
+they are dropped from the table at once, and the SPSO is the lowest offset still tracked; what
+they became is kept aside while they are inside the window, for the state written to the share
+coordinator (`persisted`, and `restore` after a restart).
 
 The window from the SPSO to the next offset to fetch holds at most `max_locks` offsets
 (`group.share.partition.max.record.locks`); new records are acquired only while it has room.
@@ -77,9 +79,48 @@ class SharePartition:
         self.max_locks = max_locks
         #: offsets at or past the SPSO that are not final, in offset order (insertion order)
         self.records: dict[int, InFlight] = {}
+        #: offsets in the window made final, with their final state and delivery count: what the
+        #: persisted state says of them until the SPSO passes them
+        self.settled: dict[int, tuple[RecordState, int]] = {}
         self.next_offset = start_offset  # the share-partition end offset plus one
         self.log_start = start_offset
         self.available = 0
+
+    def restore(self, start_offset: int, batches: Iterable[tuple[int, int, int, int]]) -> None:
+        """Take up persisted state: (first offset, last offset, delivery state, delivery count)
+        batches from `start_offset` on. What was available or acquired is available again, unless
+        it was delivered `delivery_limit` times already: then it is archived, as its lock running
+        out would have made it."""
+        self.next_offset = self.log_start = start_offset
+        for first, last, state, count in batches:
+            for offset in range(max(first, start_offset), last + 1):
+                if state == RecordState.AVAILABLE and count < self.delivery_limit:
+                    self.records[offset] = InFlight(RecordState.AVAILABLE, count)
+                    self.available += 1
+                else:
+                    final = RecordState.ACKNOWLEDGED if state == RecordState.ACKNOWLEDGED else RecordState.ARCHIVED
+                    self.settled[offset] = (final, count)
+            self.next_offset = max(self.next_offset, last + 1)
+
+    def persisted(self) -> tuple[int, list[tuple[int, int, int, int]]]:
+        """The SPSO and the window as state batches (first, last, delivery state, delivery count):
+        acquired records are written as available, with the deliveries they have had; offsets no
+        batch held (gaps, transaction markers) as archived."""
+        start = self.start_offset
+        for offset in [o for o in self.settled if o < start]:
+            del self.settled[offset]
+        out: list[tuple[int, int, int, int]] = []
+        for offset in range(start, self.next_offset):
+            record = self.records.get(offset)
+            if record is not None:
+                state, count = RecordState.AVAILABLE, record.delivery_count
+            else:
+                state, count = self.settled.get(offset, (RecordState.ARCHIVED, 0))
+            if out and out[-1][2:] == (state, count):  # the same as the offset before: one batch
+                out[-1] = (out[-1][0], offset, int(state), count)
+            else:
+                out.append((offset, offset, int(state), count))
+        return start, out
 
     # -- the window
 
@@ -183,13 +224,13 @@ class SharePartition:
         for offset, ack in changes:
             record = self.records[offset]
             if ack == AckType.ACCEPT:
-                del self.records[offset]
+                self._settle(offset, RecordState.ACKNOWLEDGED)
             elif ack == AckType.RELEASE:
                 self._release(offset, record)
             elif ack == AckType.RENEW:
                 record.deadline_ms = now_ms + self.lock_duration_ms
             else:  # GAP, REJECT
-                del self.records[offset]
+                self._settle(offset, RecordState.ARCHIVED)
         return ErrorCode.NONE
 
     # -- giving records back
@@ -217,10 +258,14 @@ class SharePartition:
 
     def _release(self, offset: int, record: InFlight) -> None:
         if record.delivery_count >= self.delivery_limit or offset < self.log_start:
-            del self.records[offset]  # delivered often enough, or gone from the log: archived
+            self._settle(offset, RecordState.ARCHIVED)  # delivered often enough, or gone from the log
             return
         record.state, record.member_id, record.deadline_ms = RecordState.AVAILABLE, None, 0
         self.available += 1
+
+    def _settle(self, offset: int, state: RecordState) -> None:
+        """The record is final: out of the table, into `settled` while the window holds it."""
+        self.settled[offset] = (state, self.records.pop(offset).delivery_count)
 
     # -- the log moving under the window
 
@@ -234,7 +279,7 @@ class SharePartition:
             if offset >= log_start:
                 break
             if record.state is RecordState.AVAILABLE:
-                del self.records[offset]
+                self._settle(offset, RecordState.ARCHIVED)
                 self.available -= 1
         self.next_offset = max(self.next_offset, log_start)
 

@@ -44,6 +44,8 @@ def cluster_profile(size: int) -> dict[str, str]:
         "offsets.topic.replication.factor": factor,
         "transaction.state.log.replication.factor": factor,
         "transaction.state.log.min.isr": str(min(size, 2)),
+        "share.coordinator.state.topic.replication.factor": factor,
+        "share.coordinator.state.topic.min.isr": str(min(size, 2)),
         "default.replication.factor": factor,
         "offsets.topic.num.partitions": "3",
         "transaction.state.log.num.partitions": "3",

@@ -18,7 +18,7 @@ from kproto.codec import decode, encode
 from kproto.records import Record, build_batch
 from kproto.schema.transaction_log import TransactionLogKey, TransactionLogValue
 
-from kbroker.coordinator_log import InternalTopicHost, stored_batches
+from kbroker.coordinator_log import InternalTopicHost, stored_records
 from kbroker.groups.records import partition_for
 from kbroker.txn.coordinator import TxnMetadata, TxnState
 
@@ -105,11 +105,7 @@ class TransactionStateLog:
         latest: dict[str, TxnMetadata | None] = {}
         info = self.broker.topics.get(STATE_TOPIC)
         for index in range(info.partitions if info else 0) if partition is None else [partition]:
-            plog = self.broker.partition_log(STATE_TOPIC, index)
-            start = plog.log_start_offset if plog else 0
-            for batch in stored_batches(plog, LOAD_CHUNK_BYTES):
-                for record in batch.records if not batch.header.is_control else ():
-                    if record.offset >= start:
-                        transactional_id, txn = read_state_record(record.key, record.value)
-                        latest[transactional_id] = txn
+            for record in stored_records(self.broker.partition_log(STATE_TOPIC, index), LOAD_CHUNK_BYTES):
+                transactional_id, txn = read_state_record(record.key, record.value)
+                latest[transactional_id] = txn
         return (txn for txn in latest.values() if txn is not None)
