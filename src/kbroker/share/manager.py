@@ -91,19 +91,23 @@ class SharePartitions:
     def reset(self, group_id: str, topic: str, topic_id: uuid.UUID, index: int, offset: int) -> None:
         """AlterShareGroupOffsets: the share partition starts again at `offset`, nothing in flight; its
         kept state starts again too, in a new state epoch."""
+        key = (group_id, topic, index)
         self.drop(group_id, topic, index)
+        settings = self.settings(group_id)
+        partition = self.partitions[key] = SharePartition(
+            offset, lock_duration_ms=settings.share_record_lock_duration_ms,
+            delivery_limit=self.config.delivery_count_limit, max_locks=self.config.partition_max_record_locks)
         if self.coordinator is None:
-            settings = self.settings(group_id)
-            self.partitions[(group_id, topic, index)] = SharePartition(
-                offset, lock_duration_ms=settings.share_record_lock_duration_ms,
-                delivery_limit=self.config.delivery_count_limit, max_locks=self.config.partition_max_record_locks)
             return
         state_key = (group_id, topic_id, index)
-        summary = self.coordinator.summary(state_key)
-        epoch = summary.state.state_epoch + 1 if summary.state is not None else INITIAL_STATE_EPOCH
+        kept = self.coordinator.summary(state_key).state
+        epoch = kept.state_epoch + 1 if kept is not None else INITIAL_STATE_EPOCH
         outcome = self.coordinator.initialize(state_key, epoch, offset)
         if outcome.error != ErrorCode.NONE:
             log.warning("share state of %s not reset: %s %s", state_key, outcome.error.name, outcome.message)
+            return
+        self._stored[key] = (state_key, epoch, max(kept.leader_epoch, 0) if kept is not None else 0)
+        self._written[key] = partition.persisted()
 
     def drop_group(self, group_id: str) -> None:
         """The group was deleted: forget all its share partitions and their kept state."""
