@@ -24,6 +24,9 @@ from confluent_kafka.admin import (
 
 from brokerproc import HOST, free_port
 from clusterclients import create_topic, leader_of, wait_until, zookeeper
+from kproto.messages import DescribeClientQuotasRequest
+from quota_admin import produce_request, set_quota
+from rawclient import RawClient
 from zkcluster import Cluster
 
 pytestmark = pytest.mark.timeout(180)
@@ -147,6 +150,53 @@ def test_a_restarted_broker_reads_the_acls_and_users_from_zookeeper(cluster: Clu
                what="dave to write through the restarted broker 2")
     assert not (cluster.brokers[2].data_dir / "acls.json").exists()
     assert not (cluster.brokers[2].data_dir / "kbroker-scram-credentials.json").exists()
+
+
+def throttle_on(cluster: Cluster, broker_id: int, client_id: str, topic: str) -> int:
+    """The throttle time one 20 kB produce through the broker is told of."""
+    with RawClient(cluster.brokers[broker_id].bootstrap_server) as raw:
+        raw.client_id = client_id
+        return raw.request(produce_request(topic, 20_000), 9).throttle_time_ms
+
+
+def test_client_quotas_set_through_one_broker_hold_on_the_other(cluster: Cluster) -> None:
+    """Quotas live in ZooKeeper's /config/clients and /config/users, beside a user's SCRAM credentials."""
+    topic, client_id, user = "quota-orders", "quota-client", "erin"
+    create_topic(cluster, topic, replication_factor=2)
+    leader = leader_of(cluster, topic)
+    other = next(i for i in cluster.brokers if i != leader)
+    set_quota(cluster.brokers[other].bootstrap_server, {"client-id": client_id}, "producer_byte_rate", 4000)
+    wait_until(lambda: throttle_on(cluster, leader, client_id, topic) > 0, what="the leader to throttle the client")
+
+    acls(cluster, 1, [AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, f"User:{user}", "*",
+                                 AclOperation.WRITE, AclPermissionType.ALLOW)])
+    client = admin(cluster, 1)  # kept until the answer is in: its handle ends with it
+    client.alter_user_scram_credentials([UserScramCredentialUpsertion(
+        user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), b"erin-secret")])[user].result(timeout=TIMEOUT)
+    set_quota(cluster.brokers[1].bootstrap_server, {"user": user}, "consumer_byte_rate", 2048)
+    with zookeeper(cluster) as zk:
+        client_config = json.loads(zk.get(f"/config/clients/{client_id}")[0])["config"]
+        user_config = json.loads(zk.get(f"/config/users/{user}")[0])["config"]
+        changes = [json.loads(zk.get(f"/config/changes/{c}")[0]) for c in zk.get_children("/config/changes")]
+    assert client_config == {"producer_byte_rate": "4000"}
+    assert user_config["consumer_byte_rate"] == "2048" and user_config["SCRAM-SHA-512"].startswith("salt=")
+    assert {"version": 2, "entity_path": f"clients/{client_id}"} in changes
+    wait_until(lambda: produce_error(sasl(cluster, 2, "SCRAM-SHA-512", user, "erin-secret"), topic) is None,
+               what="erin, whose node now holds a quota too, to log in on broker 2")
+
+    wait_until(lambda: user_quotas(cluster, 2, user) == [("consumer_byte_rate", 2048.0)],
+               what="broker 2 to describe erin's quota")
+    set_quota(cluster.brokers[other].bootstrap_server, {"client-id": client_id}, "producer_byte_rate", None)
+    wait_until(lambda: throttle_on(cluster, leader, client_id, topic) == 0, what="the leader to lift the throttle")
+
+
+def user_quotas(cluster: Cluster, broker_id: int, user: str) -> list[tuple[str, float]]:
+    """What DescribeClientQuotas through the broker says of the user's own quotas."""
+    R = DescribeClientQuotasRequest
+    with RawClient(cluster.brokers[broker_id].bootstrap_server) as raw:
+        described = raw.request(R(components=[R.ComponentData(entity_type="user", match_type=0, match=user)],
+                                  strict=True), 1)
+    return [(v.key, v.value) for e in described.entries for v in e.values]
 
 
 def test_brokers_replicate_over_a_sasl_ssl_inter_broker_listener(tmp_path: Path) -> None:

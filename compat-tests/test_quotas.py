@@ -20,15 +20,14 @@ import uuid
 
 import kafka
 import pytest
-from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from kproto import ErrorCode, decode_response, encode_request
 from kproto.frames import frame
-from kproto.messages import FetchRequest, MetadataRequest, ProduceRequest, RequestHeader
+from kproto.messages import FetchRequest, MetadataRequest, RequestHeader
 
 from brokerproc import BrokerProcess, free_port
 from conftest import create_topic, unique_topic
-from quota_admin import set_quota, throttle_max
+from quota_admin import produce_request, set_quota, throttle_max
 from rawclient import RawClient
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.broker_config({"quota.window.num": "2",
@@ -95,14 +94,6 @@ def test_consumer_is_held_near_its_consumer_byte_rate(bootstrap: str, request: p
         assert throttle_max(consumer) > 0
     finally:
         consumer.close()
-
-
-def produce_request(topic: str, size: int) -> ProduceRequest:
-    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
-                                        producer_epoch=-1, base_sequence=-1, batch_size=2**30)
-    builder.append(0, timestamp=int(time.time() * 1000), key=None, value=b"q" * size, headers=[])
-    return ProduceRequest(acks=1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(
-        name=topic, partition_data=[ProduceRequest.PartitionProduceData(index=0, records=bytes(builder.build()))])])
 
 
 def test_a_throttled_connection_is_answered_then_muted_and_removing_the_quota_lifts_it(

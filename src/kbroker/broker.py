@@ -22,7 +22,7 @@ from kproto.records.control import ControlType, build_end_txn_marker
 from kproto.records.header import BatchHeader
 
 from kbroker.admin.configs import DynamicBrokerConfigs, refresh_logs
-from kbroker.admin.quotas import QuotaStore
+from kbroker.admin.quotas import ClientQuotaTable, QuotaStore
 from kbroker.cluster.topic_names import collision_key, topic_name_problem
 from kbroker.cluster.errors import ClusterJoinError
 from kbroker.cluster.topics import TopicInfo, TopicRegistry, random_topic_id
@@ -83,8 +83,9 @@ class Broker:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.dynamic_configs = DynamicBrokerConfigs(data_dir, config)  # before logs: they read its values
         self.client_quotas = ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"])
-        self.quotas = QuotaStore(data_dir, self.client_quotas.update)
         self.cluster = self._join_cluster(config, data_dir)
+        self.quotas: ClientQuotaTable = (self.cluster.quota_store(self.client_quotas.update) if self.cluster
+                                         else QuotaStore(data_dir, self.client_quotas.update))
         self.authorizer = authorizer_for(config, data_dir, self.cluster.acl_store if self.cluster else None)
         if self.cluster and self.cluster.acls and self.authorizer:  # other brokers' ACL changes
             self.cluster.acls.on_change.append(self.authorizer.resources_changed)

@@ -17,7 +17,7 @@ from kproto import ErrorCode
 
 if TYPE_CHECKING:
     from kbroker.admin.configs import DynamicBrokerConfigs
-    from kbroker.admin.quotas import QuotaStore
+    from kbroker.admin.quotas import ClientQuotaTable
     from kbroker.cluster.member import ClusterMember
     from kbroker.cluster.topics import TopicRegistry
     from kbroker.cluster.view import PartitionView
@@ -64,7 +64,7 @@ class Node(Protocol):
     transactions: TransactionCoordinator
     txn_log: TransactionStateLog
     producer_ids: ProducerIdAllocator
-    quotas: QuotaStore
+    quotas: ClientQuotaTable
     client_quotas: ClientQuotas  # the quotas in force and clients' rates against them
     scram: ScramCredentials  # users' SCRAM credentials
     dynamic_configs: DynamicBrokerConfigs

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kbroker.cluster.acl_store import change_notification, extended_change, literal_change, node_path
-from kbroker.cluster.user_store import desanitize, sanitize
+from kbroker.cluster.entity_configs import desanitize, sanitize
 from kbroker.security.acls import PatternType, ResourcePattern, ResourceType
 
 LITERAL = ResourcePattern(ResourceType.TRANSACTIONAL_ID, "tx:1", PatternType.LITERAL)

@@ -69,17 +69,28 @@ def check_entity(pairs: Iterable[tuple[str, str | None]]) -> Entity:
 Listener = Callable[[list[tuple[Entity, dict[str, float]]]], None]
 
 
-class QuotaStore:
-    def __init__(self, directory: Path, on_change: Listener | None = None) -> None:
+class ClientQuotaTable:
+    """The quotas of every entity, checked and described as Kafka does; where they are kept is a
+    subclass's business (`_save`)."""
+
+    def __init__(self, quotas: dict[Entity, dict[str, float]], on_change: Listener | None = None) -> None:
         """`on_change` is handed every entity with its quotas now, and again after each change."""
-        self.path = directory / QUOTA_FILE
-        doc = load_json(self.path, {"version": 1, "entries": []})
-        self._quotas: dict[Entity, dict[str, float]] = {
-            frozenset((kind, name) for kind, name in entry["entity"]): dict(entry["values"])
-            for entry in doc["entries"]}
+        self._quotas = quotas
         self.on_change = on_change
         if on_change is not None:
             on_change(self.entries())
+
+    def _save(self, entity: Entity, values: dict[str, float]) -> None:
+        raise NotImplementedError
+
+    def replaced(self, entity: Entity, values: dict[str, float]) -> None:
+        """The entity's quotas are now `values` (none when empty), changed here or by another broker."""
+        if values:
+            self._quotas[entity] = dict(values)
+        else:
+            self._quotas.pop(entity, None)
+        if self.on_change is not None:
+            self.on_change(self.entries())
 
     def entries(self) -> list[tuple[Entity, dict[str, float]]]:
         return [(entity, dict(values)) for entity, values in self._quotas.items()]
@@ -98,19 +109,14 @@ class QuotaStore:
                 raise Refused(ErrorCode.INVALID_REQUEST, f"Quota {op.key} must be {kind}, not {op.value}")
         if validate_only:
             return
-        values = self._quotas.setdefault(entity, {})
+        values = dict(self._quotas.get(entity, {}))
         for op in ops:
             if op.remove:
                 values.pop(op.key, None)
             else:
                 values[op.key] = op.value
-        if not values:
-            del self._quotas[entity]
-        save_json(self.path, {"version": 1, "entries": [
-            {"entity": sorted(entity, key=lambda pair: pair[0]), "values": values}
-            for entity, values in self._quotas.items()]})
-        if self.on_change is not None:
-            self.on_change(self.entries())
+        self._save(entity, values)
+        self.replaced(entity, values)
 
     def describe(self, components: list[Component], strict: bool) -> list[tuple[Entity, dict[str, float]]]:
         """The entities the filter matches, with their quotas."""
@@ -143,3 +149,18 @@ def matches(entity: Entity, components: list[Component], strict: bool) -> bool:
         if component.match_type == MATCH_SPECIFIED and name is None:
             return False
     return True
+
+
+class QuotaStore(ClientQuotaTable):
+    """A single node's quotas, kept in `kbroker-client-quotas.json` in the data dir."""
+
+    def __init__(self, directory: Path, on_change: Listener | None = None) -> None:
+        self.path = directory / QUOTA_FILE
+        doc = load_json(self.path, {"version": 1, "entries": []})
+        super().__init__({frozenset((kind, name) for kind, name in entry["entity"]): dict(entry["values"])
+                          for entry in doc["entries"]}, on_change)
+
+    def _save(self, entity: Entity, values: dict[str, float]) -> None:
+        kept = {**self._quotas, entity: values}
+        save_json(self.path, {"version": 1, "entries": [
+            {"entity": sorted(e, key=lambda pair: pair[0]), "values": v} for e, v in kept.items() if v]})

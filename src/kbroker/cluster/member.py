@@ -24,6 +24,7 @@ from kbroker.cluster.assignment import AssignmentError, assign_replicas
 from kbroker.cluster.controller import Controller, RebalanceSettings
 from kbroker.cluster.errors import ClusterJoinError
 from kbroker.cluster.link import ControllerLink
+from kbroker.cluster.quota_store import ZkQuotaStore
 from kbroker.cluster.user_store import USERS, ZkScramStore
 from kbroker.cluster.peer import PeerError
 from kbroker.cluster.view import BrokerNode, ClusterView, PartitionView
@@ -31,6 +32,7 @@ from kbroker.cluster.notifications import ChangeListener
 from kbroker.cluster.zk import CONFIG_CHANGE_PREFIX, CONFIG_CHANGES, TopicAssignment, ZkStore, config_change_entity
 from kbroker.config import BrokerConfig
 from kbroker.replication.manager import ReplicaHost, ReplicaManager
+from kbroker.admin.quotas import Listener
 from kbroker.security.inter_broker import peer_security
 
 log = logging.getLogger("kbroker.cluster")
@@ -64,6 +66,7 @@ class ClusterMember:
                                              "config changes")
         self.acls: ZkAclStore | None = None  # the authorizer's store, when there is an authorizer
         self.scram: ZkScramStore | None = None
+        self.quotas: ZkQuotaStore | None = None
         self._config_seen: set[str] | None = None  # the config changes older than the users read
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -85,9 +88,20 @@ class ClusterMember:
 
     def scram_store(self) -> ZkScramStore:
         """The cluster's SCRAM users, read now (blocking: before the broker serves)."""
-        self._config_seen = self.config_changes.existing()
+        self._mark_config_changes_seen()
         self.scram = ZkScramStore(self.zk.calls)
         return self.scram
+
+    def quota_store(self, on_change: Listener) -> ZkQuotaStore:
+        """The cluster's client quotas, read now (blocking: before the broker serves)."""
+        self._mark_config_changes_seen()
+        self.quotas = ZkQuotaStore(self.zk.calls, on_change)
+        return self.quotas
+
+    def _mark_config_changes_seen(self) -> None:
+        """Before the first read of config entities: the notifications there now are in what is read."""
+        if self._config_seen is None:
+            self._config_seen = self.config_changes.existing()
 
     def _listeners(self) -> list[ChangeListener]:
         return [self.config_changes, *(self.acls.listeners if self.acls else ())]
@@ -272,6 +286,14 @@ class ClusterMember:
                 for callback in self.on_config_change:
                     callback(name, configs)
             return topic_changed
+        actions = [self.quotas.announced(entity) if self.quotas is not None else None]
         if kind == USERS and "/" not in name and self.scram is not None:  # not users/<u>/clients/<c> (quotas)
-            return self.scram.announced(entity)
-        return None
+            actions.append(self.scram.announced(entity))
+        actions = [action for action in actions if action is not None]
+        if not actions:
+            return None
+
+        def entity_changed() -> None:
+            for action in actions:
+                action()
+        return entity_changed

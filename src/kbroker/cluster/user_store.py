@@ -9,28 +9,17 @@ sanitized as Kafka's Sanitizer does: URL-encoded, `*` and `~` encoded too, a spa
 
 from __future__ import annotations
 
-import json
 from typing import Callable
-from urllib.parse import quote, unquote
 
-from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
+from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
+from kbroker.cluster.entity_configs import EntityBusy, desanitize, read_entity, sanitize, update_entity
 from kbroker.cluster.zk import USER_CONFIGS, BoundedCalls, announce_config_change
 from kbroker.security.scram import MECHANISMS, ScramCredentials
 from kbroker.security.store import StoreUnavailable
 
 USERS = "users"  # the entity type in a config change's entity path
-MAX_CONFLICTS = 10  # writers to one user's node take turns; give up after as many conflicts
-
-
-def sanitize(user: str) -> str:
-    """A user name as a node name, as Kafka's Sanitizer.sanitize makes it."""
-    return quote(user, safe="").replace("~", "%7E").replace("*", "%2A")
-
-
-def desanitize(name: str) -> str:
-    return unquote(name)
 
 
 def scram_properties(config: dict[str, str]) -> dict[str, str]:
@@ -44,46 +33,23 @@ class ZkScramStore(ScramCredentials):
         self.calls = calls
         users = {}
         for name in calls.get_children(USER_CONFIGS):
-            config, _ = self._read(name)
+            config, _ = read_entity(calls, f"{USERS}/{name}")
             if scram_properties(config):
                 users[desanitize(name)] = scram_properties(config)
         super().__init__(users)
 
-    def _read(self, name: str) -> tuple[dict[str, str], int]:
-        """A user entity's config and its node's version (-1: no node)."""
-        try:
-            data, stat = self.calls.get(f"{USER_CONFIGS}/{name}")
-        except NoNodeError:
-            return {}, -1
-        return dict(json.loads(data).get("config") or {}) if data else {}, stat.version
-
     def _store(self, users: dict[str, dict[str, str]], touched: set[str]) -> None:
         try:
             for user in touched:
-                self._write(sanitize(user), users.get(user, {}))
+                update_entity(self.calls, f"{USERS}/{sanitize(user)}", MECHANISMS, users.get(user, {}))
                 announce_config_change(self.calls, f"{USERS}/{sanitize(user)}")
         except (KazooException, KazooTimeoutError) as exc:
             raise StoreUnavailable(f"ZooKeeper: {exc or type(exc).__name__}") from None
-
-    def _write(self, name: str, credentials: dict[str, str]) -> None:
-        """Replace the entity's SCRAM properties and keep its others (quotas), unless someone wrote between."""
-        path = f"{USER_CONFIGS}/{name}"
-        for _ in range(MAX_CONFLICTS):
-            config, version = self._read(name)
-            others = {key: value for key, value in config.items() if key not in MECHANISMS}
-            data = json.dumps({"version": 1, "config": {**others, **credentials}}).encode()
-            try:
-                if version < 0:
-                    self.calls.create(path, data, makepath=True)
-                else:
-                    self.calls.set(path, data, version=version)
-                return
-            except (BadVersionError, NodeExistsError, NoNodeError):
-                continue
-        raise StoreUnavailable(f"{path} kept changing under {MAX_CONFLICTS} attempts to update it")
+        except EntityBusy as exc:
+            raise StoreUnavailable(str(exc)) from None
 
     def announced(self, entity: str) -> Callable[[], None]:
         """On a notification listener's thread: the user a notification names, read again, for the loop to take."""
         name = entity.partition("/")[2]
-        credentials = scram_properties(self._read(name)[0])
+        credentials = scram_properties(read_entity(self.calls, entity)[0])
         return lambda: self.user_changed(desanitize(name), credentials)
