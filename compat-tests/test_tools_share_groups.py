@@ -52,9 +52,13 @@ def live(bootstrap: str, topic_factory):
 
 
 def wait_started(bootstrap: str, group: str, consumer: ShareConsumer) -> None:
+    """Until the member joined and fetched (before its first poll the group does not exist yet)."""
     deadline = time.monotonic() + WAIT_S
-    while "START-OFFSET" not in ok(bootstrap, "--describe", "--group", group):
+    while True:
         consumer.poll(0.2)
+        done = kbroker(bootstrap, "--describe", "--group", group)
+        if done.exit_code == 0 and "START-OFFSET" in done.stdout:
+            return
         assert time.monotonic() < deadline, "the group never fetched"
 
 
