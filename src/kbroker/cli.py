@@ -17,6 +17,7 @@ from kbroker.cluster.errors import ClusterJoinError
 from kbroker.config import BrokerConfig, ConfigError, load_broker_config
 from kbroker.dev import parse_sets, topic_specs
 from kbroker.server.allocator import keep_freed_memory
+from kbroker.log.handles import raise_file_limit
 from kbroker.tools import register as register_tools
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
             click.echo(f"kbroker: {exc}", err=True)
             sys.exit(2)
         keep_freed_memory()
+        raise_file_limit()
         asyncio.run(_run(config, security, wanted, ephemeral, metrics_port))
     finally:
         if ephemeral:

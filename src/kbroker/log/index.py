@@ -12,18 +12,20 @@ the batch that carried it; entries are only added when the timestamp grows.
 
 While its segment is active an index file is preallocated to `segment.index.bytes` (rounded down
 to whole entries) and filled in place; when the segment rolls or closes it is cut to its entries,
-as Kafka does. The entries also live in memory, so lookups never touch the file.
+as Kafka does. The entries also live in memory, so lookups never touch the file, and the file is
+open only while the handle cache keeps it (`handles.py`).
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from contextlib import contextmanager
 from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Iterator
+
+from kbroker.log.handles import LazyFile
 
 OFFSET_ENTRY = struct.Struct(">ii")
 TIME_ENTRY = struct.Struct(">qi")
@@ -35,8 +37,8 @@ class CorruptIndexError(Exception):
 
 
 class IndexFile:
-    """The file behind an index: preallocated and open while its segment is active, cut to its
-    entries and closed otherwise."""
+    """The file behind an index: preallocated while its segment is active, cut to its entries
+    otherwise; its descriptor comes from the handle cache whenever an entry is written."""
 
     entry = OFFSET_ENTRY
 
@@ -44,7 +46,8 @@ class IndexFile:
         self.path = path
         self.base_offset = base_offset
         self.max_entries = max(max_bytes // self.entry.size, 1)
-        self._fd: int | None = None  # open only while preallocated
+        self._file = LazyFile(path)
+        self._preallocated = False
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -61,13 +64,12 @@ class IndexFile:
         return list(self.entry.iter_unpack(data))
 
     def preallocate(self) -> None:
-        """Grow the file to its maximum size and keep it open for appends in place."""
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        os.ftruncate(self._fd, max(self.max_entries, len(self)) * self.entry.size)
+        """Grow the file to its maximum size, for appends in place."""
+        os.ftruncate(self._file.get(), max(self.max_entries, len(self)) * self.entry.size)
+        self._preallocated = True
 
     def restart(self) -> None:
-        """Drop every entry, in memory and on disk, and hold the file open for a rebuild."""
+        """Drop every entry, in memory and on disk, and hold the file preallocated for a rebuild."""
         self._clear()
         self.preallocate()
         self.cut()
@@ -75,37 +77,26 @@ class IndexFile:
     def close(self) -> None:
         """Cut the file to its entries, as a rolled or closed segment keeps it, and make that
         durable: from now on no recovery scan rebuilds it."""
-        if self._fd is not None:
-            os.ftruncate(self._fd, len(self) * self.entry.size)
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
+        if self._preallocated:
+            fd = self._file.get()
+            os.ftruncate(fd, len(self) * self.entry.size)
+            os.fsync(fd)
+            self._preallocated = False
+        self._file.close()
+        self._file = LazyFile(self.path)  # a later truncation or entry opens it again
 
     def cut(self) -> None:
-        """Drop the file's entries past the in-memory ones; an open file keeps its preallocated
-        size, as zeros rather than stale entries."""
-        with self._opened() as fd:
-            size = os.fstat(fd).st_size
-            os.ftruncate(fd, len(self) * self.entry.size)
-            if fd == self._fd:
-                os.ftruncate(fd, size)
+        """Drop the file's entries past the in-memory ones; a preallocated file keeps its size, as
+        zeros rather than stale entries."""
+        fd = self._file.get()
+        size = os.fstat(fd).st_size
+        os.ftruncate(fd, len(self) * self.entry.size)
+        if self._preallocated:
+            os.ftruncate(fd, size)
 
     def _write(self, slot: int, *values: int) -> None:
         """Write one entry in place: into the preallocated file, or at the end of a trimmed one."""
-        with self._opened() as fd:
-            os.pwrite(fd, self.entry.pack(*values), slot * self.entry.size)
-
-    @contextmanager
-    def _opened(self) -> Iterator[int]:
-        """The open descriptor, or one opened for this call only."""
-        if self._fd is not None:
-            yield self._fd
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            yield fd
-        finally:
-            os.close(fd)
+        os.pwrite(self._file.get(), self.entry.pack(*values), slot * self.entry.size)
 
     def _pairs(self) -> Iterator[tuple[int, int]]:
         raise NotImplementedError
