@@ -11,7 +11,7 @@ A time index entry names the largest timestamp seen so far in the segment and th
 the batch that carried it; entries are only added when the timestamp grows.
 
 While its segment is active an index file is preallocated to `segment.index.bytes` (rounded down
-to whole entries) and filled in place; when the segment rolls or closes it is cut to its entries,
+to whole entries) when its first entry is written, and filled in place; when the segment rolls or closes it is cut to its entries,
 as Kafka does. The entries also live in memory, so lookups never touch the file, and the file is
 open only while the handle cache keeps it (`handles.py`).
 """
@@ -37,8 +37,9 @@ class CorruptIndexError(Exception):
 
 
 class IndexFile:
-    """The file behind an index: preallocated while its segment is active, cut to its entries
-    otherwise; its descriptor comes from the handle cache whenever an entry is written."""
+    """The file behind an index: preallocated while its segment is active (from its first entry
+    on), cut to its entries otherwise; its descriptor comes from the handle cache whenever an
+    entry is written."""
 
     entry = OFFSET_ENTRY
 
@@ -47,7 +48,8 @@ class IndexFile:
         self.base_offset = base_offset
         self.max_entries = max(max_bytes // self.entry.size, 1)
         self._file = LazyFile(path)
-        self._preallocated = False
+        self._active = False  # entries are written in place, in a file grown to its maximum size
+        self._grown = False  # the file has been grown so
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -64,39 +66,44 @@ class IndexFile:
         return list(self.entry.iter_unpack(data))
 
     def preallocate(self) -> None:
-        """Grow the file to its maximum size, for appends in place."""
-        os.ftruncate(self._file.get(), max(self.max_entries, len(self)) * self.entry.size)
-        self._preallocated = True
+        """Take entries in place from now on: the file grows to its maximum size with the first
+        entry written, so a partition that never gets one costs no index files."""
+        self._active = True
 
     def restart(self) -> None:
-        """Drop every entry, in memory and on disk, and hold the file preallocated for a rebuild."""
+        """Drop every entry, in memory and on disk, and take new ones in place for a rebuild."""
         self._clear()
         self.preallocate()
         self.cut()
 
-    def close(self) -> None:
+    def close(self, create: bool = True) -> None:
         """Cut the file to its entries, as a rolled or closed segment keeps it, and make that
-        durable: from now on no recovery scan rebuilds it."""
-        if self._preallocated:
+        durable: from now on no recovery scan rebuilds it. Without `create` (an empty segment's
+        index) a file never written stays absent."""
+        if self._grown or (create and self._active):
             fd = self._file.get()
             os.ftruncate(fd, len(self) * self.entry.size)
             os.fsync(fd)
-            self._preallocated = False
+        self._active = self._grown = False
         self._file.close()
         self._file = LazyFile(self.path)  # a later truncation or entry opens it again
 
     def cut(self) -> None:
-        """Drop the file's entries past the in-memory ones; a preallocated file keeps its size, as
-        zeros rather than stale entries."""
+        """Drop the file's entries past the in-memory ones; a grown file keeps its size, as zeros
+        rather than stale entries."""
         fd = self._file.get()
         size = os.fstat(fd).st_size
         os.ftruncate(fd, len(self) * self.entry.size)
-        if self._preallocated:
+        if self._grown:
             os.ftruncate(fd, size)
 
     def _write(self, slot: int, *values: int) -> None:
-        """Write one entry in place: into the preallocated file, or at the end of a trimmed one."""
-        os.pwrite(self._file.get(), self.entry.pack(*values), slot * self.entry.size)
+        """Write one entry in place: into the grown file, or at the end of a trimmed one."""
+        fd = self._file.get()
+        if self._active and not self._grown:
+            os.ftruncate(fd, max(self.max_entries, len(self) + 1) * self.entry.size)
+            self._grown = True
+        os.pwrite(fd, self.entry.pack(*values), slot * self.entry.size)
 
     def _pairs(self) -> Iterator[tuple[int, int]]:
         raise NotImplementedError

@@ -24,7 +24,7 @@ from kbroker.log.checkpoint import (
 )
 from kbroker.log.cleaner import Cleaner
 from kbroker.log.config import LogConfig
-from kbroker.log.files import fsync_dir
+from kbroker.log.files import fsync_dir, write_many_atomically
 from kbroker.log.metadata import (
     ZERO_UUID,
     MetadataError,
@@ -74,6 +74,7 @@ class LogManager:
         self._clean: dict[Path, bool] = {}
         self._recovery_points: dict[Path, dict[TopicPartition, int]] = {}
         self._start_offsets: dict[Path, dict[TopicPartition, int]] = {}
+        self._counts = dict.fromkeys(self.dirs, 0)  # partitions in each log dir, opened or not
         # Checkpoint files are written (and fsynced) on one thread of their own, in order, so that the
         # event loop serving clients never waits on the disk for them; close() writes them directly.
         self._checkpoint_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
@@ -120,6 +121,7 @@ class LogManager:
             if key in self._on_disk:
                 raise MetadataError(f"partition {key[0]}-{key[1]} is in two log dirs: {self._on_disk[key]} and {path}")
             self._on_disk[key] = path
+            self._counts[directory] += 1
 
     # -- partitions
 
@@ -143,19 +145,17 @@ class LogManager:
         directory = self._on_disk.pop(key, None)
         if directory is None:
             directory = self._least_loaded_dir() / f"{topic}-{partition}"
+            self._counts[directory.parent] += 1
         parent = directory.parent
         stored = read_partition_metadata(directory) if directory.exists() else None
         if topic_id not in (None, ZERO_UUID) and stored not in (None, topic_id):
             raise MetadataError(f"{directory} holds topic id {uuid_to_str(stored)}, expected {uuid_to_str(topic_id)}")
-        created = not directory.exists()
         plog = PartitionLog(directory, topic, partition, settings,
                             recovery_point=self._recovery_points[parent].get(key, 0),
                             log_start_offset=self._start_offsets[parent].get(key, 0),
                             clean=self._clean[parent])
         if topic_id not in (None, ZERO_UUID) and stored is None:
             write_partition_metadata(directory, topic_id)
-        if created:
-            fsync_dir(parent)
         if lead:
             plog.become_leader()
         else:
@@ -166,12 +166,7 @@ class LogManager:
         return plog
 
     def _least_loaded_dir(self) -> Path:
-        counts = dict.fromkeys(self.dirs, 0)
-        for plog in self._logs.values():
-            counts[plog.directory.parent] += 1
-        for path in self._on_disk.values():
-            counts[path.parent] += 1
-        return min(self.dirs, key=lambda d: counts[d])
+        return min(self.dirs, key=lambda d: self._counts[d])
 
     def delete(self, topic: str, partition: int) -> None:
         """Remove the partition's data: rename its dir to `<name>.<uuid>-delete` (so a crash midway
@@ -185,6 +180,7 @@ class LogManager:
             directory = self._on_disk.pop(key, None)
             if directory is None:
                 return
+        self._counts[directory.parent] -= 1
         doomed = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
         os.replace(directory, doomed)
         fsync_dir(directory.parent)
@@ -266,6 +262,10 @@ class LogManager:
 
     def close(self) -> None:
         """Flush and close every log, write the checkpoints, then mark each dir cleanly shut down."""
+        pending = {p.leader_epochs: p.leader_epochs.unsaved() for p in self._logs.values() if p.leader_epochs.pending}
+        write_many_atomically({cache.path: data for cache, data in pending.items() if data is not None})
+        for cache in pending:
+            cache.mark_saved()
         for plog in self._logs.values():
             plog.close()
         self.checkpoint()

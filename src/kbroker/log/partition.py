@@ -121,6 +121,8 @@ class PartitionLog:
         return end
 
     def _write(self, records: bytes | bytearray | memoryview, batches: list[BatchInfo], next_offset: int) -> None:
+        if self.leader_epochs.pending:
+            self.leader_epochs.save()  # the epoch's entry goes to disk before its first batch
         segment = self._segments[-1]
         if segment.should_roll(len(records), max(b.max_timestamp for b in batches), next_offset - 1,
                                self.config.segment_bytes, self.config.segment_ms, now_ms()):
@@ -342,7 +344,7 @@ class PartitionLog:
         self.leader_epochs.truncate_from_start(self.log_start_offset)
         if self.leader_epoch >= 0:
             self.leader_epochs.assign(self.leader_epoch, self.log_end_offset)
-        self.leader_epochs.save()
+        self.leader_epochs.save(defer_additions=True)
 
     def _new_segment(self, base_offset: int) -> LogSegment:
         return LogSegment(self.directory, base_offset, self.config.index_interval_bytes,
@@ -354,5 +356,6 @@ class PartitionLog:
         """Flush (unless the log is being deleted), then trim the active indexes and close files."""
         if flush:
             self.flush()
+            self.leader_epochs.save()
         for segment in self._segments:
             segment.close()

@@ -70,6 +70,8 @@ class LogSegment:
 
     def load_indexes(self) -> None:
         """Read both index files; raises FileNotFoundError or CorruptIndexError when they must be rebuilt."""
+        if self.size == 0:
+            return  # nothing to index: the files appear with the first entry
         self.offset_index.load(self.size)
         self.time_index.load()
         self._resume_from_indexes()
@@ -170,8 +172,8 @@ class LogSegment:
     def become_inactive(self) -> None:
         """After a roll: record the largest timestamp in the time index and cut both files to size."""
         self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, skip_full_check=True)
-        self.offset_index.close()
-        self.time_index.close()
+        self.offset_index.close(create=self.size > 0)
+        self.time_index.close(create=self.size > 0)
 
     def become_active(self) -> None:
         """Preallocate the index files so entries are written in place."""
