@@ -108,10 +108,11 @@ class Broker:
         self.listeners: Listeners | None = None
         self._waiters: dict[tuple[str, int], list[asyncio.Future]] = {}
         self._background: list[asyncio.Task] = []
-        if self.cluster is None:  # a single node leads every partition; in a cluster the controller says which
-            for info in self.topics:
+        if self.cluster is None:  # a single node leads every partition (each opened on first use); in a
+            for info in self.topics:  # cluster the controller says which
+                config = self.topic_config(info.name)
                 for index in range(info.partitions):
-                    self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
+                    self.logs.defer(info.name, index, info.topic_id, config)
         self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None)
         self.shares = SharePartitions(self.groups.share.config)
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
@@ -198,8 +199,8 @@ class Broker:
         """(leader id, leader epoch) of the partition as this broker knows it, (-1, -1) if unknown:
         what KIP-951 answers carry so that a client moves to the new leader at once."""
         if self.cluster is None:
-            plog = self.logs.get(topic, partition)
-            return (self.node_id, plog.leader_epoch) if plog else (-1, -1)
+            epoch = self.logs.leader_epoch(topic, partition)
+            return (self.node_id, epoch) if epoch >= 0 else (-1, -1)
         state = self.cluster.view.partition(topic, partition)
         return (state.leader, state.leader_epoch) if state else (-1, -1)
 
@@ -530,8 +531,7 @@ class Broker:
         if self.cluster is not None:
             state = self.cluster.view.partition(topic, partition)
             return state.leader_epoch if state else -1
-        plog = self.logs.get(topic, partition)
-        return plog.leader_epoch if plog is not None else -1
+        return self.logs.leader_epoch(topic, partition)
 
     def producer_states(self, plog: PartitionLog) -> ProducerStates:
         """The partition's producer state, rebuilt from snapshot and log the first time it is needed."""

@@ -25,6 +25,7 @@ from kbroker.log.checkpoint import (
 from kbroker.log.cleaner import Cleaner
 from kbroker.log.config import LogConfig
 from kbroker.log.files import fsync_dir, write_many_atomically
+from kbroker.log.leader_epochs import LeaderEpochCache
 from kbroker.log.metadata import (
     ZERO_UUID,
     MetadataError,
@@ -75,6 +76,8 @@ class LogManager:
         self._recovery_points: dict[Path, dict[TopicPartition, int]] = {}
         self._start_offsets: dict[Path, dict[TopicPartition, int]] = {}
         self._counts = dict.fromkeys(self.dirs, 0)  # partitions in each log dir, opened or not
+        # Partitions led but not opened yet: (topic id, config, the leader epoch opening them gives).
+        self._deferred: dict[TopicPartition, tuple[uuid.UUID | None, Mapping[str, Any], int]] = {}
         # Checkpoint files are written (and fsynced) on one thread of their own, in order, so that the
         # event loop serving clients never waits on the disk for them; close() writes them directly.
         self._checkpoint_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
@@ -126,7 +129,28 @@ class LogManager:
     # -- partitions
 
     def get(self, topic: str, partition: int) -> PartitionLog | None:
-        return self._logs.get((topic, partition))
+        """The partition's log, opened now if it was deferred."""
+        plog = self._logs.get((topic, partition))
+        if plog is None and (topic, partition) in self._deferred:
+            topic_id, config, _ = self._deferred.pop((topic, partition))
+            plog = self.open(topic, partition, topic_id, config)
+        return plog
+
+    def defer(self, topic: str, partition: int, topic_id: uuid.UUID | None, config: Mapping[str, Any]) -> None:
+        """Lead the partition, but open its log (and recover it) only when first used: a restart
+        with thousands of partitions listens at once. Only its leader-epoch checkpoint is read
+        now, for the epoch `leader_epoch` announces and the open will lead in."""
+        directory = self._on_disk.get((topic, partition))
+        latest = LeaderEpochCache(directory).latest_epoch if directory is not None else -1
+        self._deferred[(topic, partition)] = (topic_id, config, latest + 1)
+
+    def leader_epoch(self, topic: str, partition: int) -> int:
+        """The epoch this node leads the partition in, opened or deferred; -1 for one it does not have."""
+        plog = self._logs.get((topic, partition))
+        if plog is not None:
+            return plog.leader_epoch
+        deferred = self._deferred.get((topic, partition))
+        return deferred[2] if deferred is not None else -1
 
     def open(self, topic: str, partition: int, topic_id: uuid.UUID | None = None,
              config: Mapping[str, Any] | None = None, lead: bool = True) -> PartitionLog:
@@ -138,6 +162,7 @@ class LogManager:
         cluster (`lead` false) the controller decides, and the high watermark starts where it was
         checkpointed, since not everything in the log may have reached the other replicas."""
         key = (topic, partition)
+        self._deferred.pop(key, None)
         settings = LogConfig.from_mapping(config)
         if key in self._logs:
             self._logs[key].config = settings
@@ -172,6 +197,7 @@ class LogManager:
         """Remove the partition's data: rename its dir to `<name>.<uuid>-delete` (so a crash midway
         is finished at the next start), then remove it."""
         key = (topic, partition)
+        self._deferred.pop(key, None)
         plog = self._logs.pop(key, None)
         if plog is not None:
             plog.close(flush=False)
@@ -261,7 +287,11 @@ class LogManager:
             write(directory / REPLICATION_OFFSET, {k: p.high_watermark for k, p in logs.items()})
 
     def close(self) -> None:
-        """Flush and close every log, write the checkpoints, then mark each dir cleanly shut down."""
+        """Flush and close every log, write the checkpoints, then mark each dir cleanly shut down.
+        Deferred partitions of a dir whose last stop was unclean are opened first: the marker
+        will say they need no recovery."""
+        for key in [k for k, path in self._on_disk.items() if k in self._deferred and not self._clean[path.parent]]:
+            self.get(*key)
         pending = {p.leader_epochs: p.leader_epochs.unsaved() for p in self._logs.values() if p.leader_epochs.pending}
         write_many_atomically({cache.path: data for cache, data in pending.items() if data is not None})
         for cache in pending:
