@@ -16,8 +16,8 @@ import click
 from kbroker.cluster.errors import ClusterJoinError
 from kbroker.config import BrokerConfig, ConfigError, load_broker_config
 from kbroker.dev import parse_sets, topic_specs
-from kbroker.server.allocator import keep_freed_memory
 from kbroker.log.handles import raise_file_limit
+from kbroker.server.allocator import keep_freed_memory
 from kbroker.tools import register as register_tools
 
 if TYPE_CHECKING:

@@ -171,6 +171,21 @@ class LogManager:
         if directory is None:
             directory = self._least_loaded_dir() / f"{topic}-{partition}"
             self._counts[directory.parent] += 1
+            try:
+                return self._load(key, directory, topic_id, settings, lead)
+            except OSError:  # out of descriptors or disk: leave nothing half-created behind
+                self._counts[directory.parent] -= 1
+                self._remove_dir(directory)
+                raise
+        try:
+            return self._load(key, directory, topic_id, settings, lead)
+        except OSError:
+            self._on_disk[key] = directory  # still there, for another try
+            raise
+
+    def _load(self, key: TopicPartition, directory: Path, topic_id: uuid.UUID | None, settings: LogConfig,
+              lead: bool) -> PartitionLog:
+        topic, partition = key
         parent = directory.parent
         stored = read_partition_metadata(directory) if directory.exists() else None
         if topic_id not in (None, ZERO_UUID) and stored not in (None, topic_id):
@@ -193,9 +208,10 @@ class LogManager:
     def _least_loaded_dir(self) -> Path:
         return min(self.dirs, key=lambda d: self._counts[d])
 
-    def delete(self, topic: str, partition: int) -> None:
+    def delete(self, topic: str, partition: int, durable: bool = True) -> None:
         """Remove the partition's data: rename its dir to `<name>.<uuid>-delete` (so a crash midway
-        is finished at the next start), then remove it."""
+        is finished at the next start), then remove it. Not `durable` (a partition whose topic
+        could not be created, perhaps for want of descriptors): no fsync, no checkpoint."""
         key = (topic, partition)
         self._deferred.pop(key, None)
         plog = self._logs.pop(key, None)
@@ -207,13 +223,21 @@ class LogManager:
             if directory is None:
                 return
         self._counts[directory.parent] -= 1
-        doomed = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
-        os.replace(directory, doomed)
-        fsync_dir(directory.parent)
         self._recovery_points[directory.parent].pop(key, None)
         self._start_offsets[directory.parent].pop(key, None)
         self.cleaner.forget(directory.parent, key)
-        self.checkpoint()
+        self._remove_dir(directory, durable)
+        if durable:
+            self.checkpoint()
+
+    @staticmethod
+    def _remove_dir(directory: Path, durable: bool = False) -> None:
+        if not directory.exists():
+            return
+        doomed = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+        os.replace(directory, doomed)  # needs no descriptor; what rmtree cannot remove goes at the next start
+        if durable:
+            fsync_dir(directory.parent)
         shutil.rmtree(doomed, ignore_errors=True)
 
     # -- periodic work
