@@ -31,7 +31,7 @@ from kbroker.config import BrokerConfig, ConfigError
 from kbroker.fetch_sessions import FetchSessionCache
 from kbroker.groups import GroupCoordinator
 from kbroker.groups.storage import OFFSETS_TOPIC
-from kbroker.log import LogManager, PartitionLog
+from kbroker.log import LogConfig, LogManager, PartitionLog
 from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_to_str
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.security import authorizer_for
@@ -367,9 +367,10 @@ class Broker:
         """Open the logs of new partitions, then `register` them. Out of descriptors or disk, remove
         whatever was opened and fail the request as Kafka answers an unexpected error, with one
         warning per interval rather than one per retry."""
+        settings = LogConfig.from_mapping(config)  # once, not for each partition
         try:
             for index in indexes:
-                self.logs.open(name, index, topic_id, config)
+                self.logs.open(name, index, topic_id, settings)
             register()
         except OSError as exc:
             for index in indexes:

@@ -153,7 +153,7 @@ class LogManager:
         return deferred[2] if deferred is not None else -1
 
     def open(self, topic: str, partition: int, topic_id: uuid.UUID | None = None,
-             config: Mapping[str, Any] | None = None, lead: bool = True) -> PartitionLog:
+             config: Mapping[str, Any] | LogConfig | None = None, lead: bool = True) -> PartitionLog:
         """The partition's log: already open (its config replaced), found on disk (loaded, with
         recovery if the last stop was unclean), or created in the log dir holding fewest partitions.
 
@@ -163,7 +163,7 @@ class LogManager:
         checkpointed, since not everything in the log may have reached the other replicas."""
         key = (topic, partition)
         self._deferred.pop(key, None)
-        settings = LogConfig.from_mapping(config)
+        settings = config if isinstance(config, LogConfig) else LogConfig.from_mapping(config)
         if key in self._logs:
             self._logs[key].config = settings
             return self._logs[key]
@@ -187,13 +187,14 @@ class LogManager:
               lead: bool) -> PartitionLog:
         topic, partition = key
         parent = directory.parent
-        stored = read_partition_metadata(directory) if directory.exists() else None
+        existed = directory.exists()
+        stored = read_partition_metadata(directory) if existed else None
         if topic_id not in (None, ZERO_UUID) and stored not in (None, topic_id):
             raise MetadataError(f"{directory} holds topic id {uuid_to_str(stored)}, expected {uuid_to_str(topic_id)}")
         plog = PartitionLog(directory, topic, partition, settings,
                             recovery_point=self._recovery_points[parent].get(key, 0),
                             log_start_offset=self._start_offsets[parent].get(key, 0),
-                            clean=self._clean[parent])
+                            clean=self._clean[parent], new=not existed)
         if topic_id not in (None, ZERO_UUID) and stored is None:
             write_partition_metadata(directory, topic_id)
         if lead:

@@ -35,10 +35,11 @@ class PartitionLog:
     `leader_epoch` is the epoch this broker leads the partition in (stamped on every appended
     batch), -1 until `become_leader`; `leader_epochs` says where each epoch began.
     In a cluster, replication moves the high watermark (`replicated` is set) instead of appends.
+    A `new` partition's dir is known to hold nothing yet: nothing is loaded from it.
     """
 
     def __init__(self, directory: Path, topic: str, partition: int, config: LogConfig, *,
-                 recovery_point: int = 0, log_start_offset: int = 0, clean: bool = False) -> None:
+                 recovery_point: int = 0, log_start_offset: int = 0, clean: bool = False, new: bool = False) -> None:
         self.directory = directory
         self.topic = topic
         self.partition = partition
@@ -48,8 +49,8 @@ class PartitionLog:
         directory.mkdir(parents=True, exist_ok=True)
         self.leader_epoch = NO_PARTITION_LEADER_EPOCH
         self.leader_epochs = LeaderEpochCache(directory)
-        self._segments = load_segments(directory, recovery_point, clean, config.index_interval_bytes,
-                                       config.segment_index_bytes, str(self))
+        self._segments = [] if new else load_segments(directory, recovery_point, clean, config.index_interval_bytes,
+                                                      config.segment_index_bytes, str(self))
         if not self._segments:
             self._segments = [self._new_segment(log_start_offset)]
         self._bases = [s.base_offset for s in self._segments]
