@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     finally:
         broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     print("\n".join(lines))
     return 0
 
