@@ -109,7 +109,8 @@ class Broker:
         self.listeners: Listeners | None = None
         self._waiters: dict[tuple[str, int], list[asyncio.Future]] = {}
         self._background: list[asyncio.Task] = []
-        self._storage_warning = ThrottledWarning(log)
+        self._create_warning = ThrottledWarning(log)  # storage failures, one line per interval and kind
+        self._append_warning = ThrottledWarning(log)
         if self.cluster is None:  # a single node leads every partition (each opened on first use); in a
             for info in self.topics:  # cluster the controller says which
                 config = self.topic_config(info.name)
@@ -375,7 +376,7 @@ class Broker:
         except OSError as exc:
             for index in indexes:
                 self.logs.delete(name, index, durable=False)
-            self._storage_warning.warn("cannot create partitions of %s: %s", name, exc)
+            self._create_warning.warn("cannot create partitions of %s: %s", name, exc)
             return ErrorCode.UNKNOWN_SERVER_ERROR, f"Cannot create partitions of {name}: {exc.strerror or exc}"
         return ErrorCode.NONE, None
 
@@ -670,7 +671,7 @@ class Broker:
         try:
             base_offset = plog.append(buf)
         except OSError as exc:  # out of descriptors or disk: Kafka's answer for a failed log write
-            self._storage_warning.warn("cannot append to %s-%d: %s", topic, partition, exc)
+            self._append_warning.warn("cannot append to %s-%d: %s", topic, partition, exc)
             return AppendOutcome(ErrorCode.KAFKA_STORAGE_ERROR, log_start_offset=plog.log_start_offset,
                                  message=f"Cannot append to {topic}-{partition}: {exc.strerror or exc}")
         producers.record(plog, buf)
