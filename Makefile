@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 KAFKAJS := compat-tests/kafkajs
 KAFKAJS_STAMP := $(KAFKAJS)/node_modules/.installed
 
-.PHONY: run test unit compat bench bench-replication bench-share bench-console soak generate check-generated clean
+.PHONY: run test unit compat bench bench-replication bench-share bench-console bench-scale soak generate check-generated clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ compat: $(STAMP) $(KAFKAJS_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# 20,000 partitions on one broker: creation per batch, restart, Metadata, RSS (bench/scale.py).
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale
 
 # Three brokers on ZooKeeper (Debian's zookeeper package and Java): replication factor 3 against 1.
 bench-replication: $(STAMP)

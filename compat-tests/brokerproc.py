@@ -80,9 +80,11 @@ class BrokerProcess:
     """
 
     def __init__(self, workdir: Path, config: Mapping[str, str] | None = None, kind: str | None = None,
-                 startup_timeout: float = 30.0, stop_timeout: float = 15.0, args: Sequence[str] = ()) -> None:
+                 startup_timeout: float = 30.0, stop_timeout: float = 15.0, args: Sequence[str] = (),
+                 open_file_limit: int | None = None) -> None:
         self.kind = kind or broker_kind()
         self.args = list(args)  # more `kbroker serve` options, e.g. --schema-registry HOST:PORT
+        self.open_file_limit = open_file_limit  # soft and hard RLIMIT_NOFILE of the broker (`prlimit`)
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "broker.log"
@@ -189,7 +191,9 @@ class BrokerProcess:
             return argv, r"ready in \d+"
         # A test naming its own `listeners` puts PLAINTEXT://127.0.0.1:{port} first: the ready line names that one.
         shorthand = [] if "listeners" in self.config else ["--listen", listen]
-        argv = [sys.executable, "-m", "kbroker", "serve", *shorthand, "--data-dir", str(self.data_dir), *self.args]
+        limit = [] if self.open_file_limit is None else ["prlimit", f"--nofile={self.open_file_limit}", "--"]
+        argv = [*limit, sys.executable, "-m", "kbroker", "serve", *shorthand, "--data-dir", str(self.data_dir),
+                *self.args]
         for key, value in self.config.items():
             argv += ["--set", f"{key}={value.replace('{port}', str(self.port))}"]  # a value may name the port
         return argv, re.escape(f"kbroker ready on {listen}")

@@ -15,7 +15,7 @@ import time
 import uuid
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 from kproto import ErrorCode
 from kproto.records.control import ControlType, build_end_txn_marker
@@ -32,7 +32,7 @@ from kbroker.fetch_sessions import FetchSessionCache
 from kbroker.groups import GroupCoordinator
 from kbroker.groups.group_configs import GroupConfigStore
 from kbroker.groups.storage import OFFSETS_TOPIC
-from kbroker.log import LogManager, PartitionLog
+from kbroker.log import LogConfig, LogManager, PartitionLog
 from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_to_str
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.security import authorizer_for
@@ -47,6 +47,7 @@ from kbroker.txn.markers import MarkerSender
 from kbroker.txn.producer_ids import ProducerIdAllocator
 from kbroker.txn.producer_state import AbortedTxn, ProducerStateError, ProducerStates
 from kbroker.txn.state_log import STATE_TOPIC, TransactionStateLog
+from kbroker.throttled_log import ThrottledWarning
 from kbroker.txn.verification import NOT_IN_TRANSACTION, for_produce
 from kbroker.validation import RecordError, validate_records
 
@@ -117,10 +118,13 @@ class Broker:
         self.listeners: Listeners | None = None
         self._waiters: dict[tuple[str, int], list[asyncio.Future]] = {}
         self._background: list[asyncio.Task] = []
-        if self.cluster is None:  # a single node leads every partition; in a cluster the controller says which
-            for info in self.topics:
+        self._create_warning = ThrottledWarning(log)  # storage failures, one line per interval and kind
+        self._append_warning = ThrottledWarning(log)
+        if self.cluster is None:  # a single node leads every partition (each opened on first use); in a
+            for info in self.topics:  # cluster the controller says which
+                overrides = self.topic_config(info.name)
                 for index in range(info.partitions):
-                    self.logs.open(info.name, index, info.topic_id, self.topic_config(info.name))
+                    self.logs.defer(info.name, index, info.topic_id, overrides)
         self.group_configs = GroupConfigStore(data_dir, config) if self.cluster is None else None
         settings = self.group_configs.settings if self.group_configs is not None else None
         self.groups = GroupCoordinator.for_broker(self, clustered=self.cluster is not None, settings=settings)
@@ -215,8 +219,8 @@ class Broker:
         """(leader id, leader epoch) of the partition as this broker knows it, (-1, -1) if unknown:
         what KIP-951 answers carry so that a client moves to the new leader at once."""
         if self.cluster is None:
-            plog = self.logs.get(topic, partition)
-            return (self.node_id, plog.leader_epoch) if plog else (-1, -1)
+            epoch = self.logs.leader_epoch(topic, partition)
+            return (self.node_id, epoch) if epoch >= 0 else (-1, -1)
         state = self.cluster.view.partition(topic, partition)
         return (state.leader, state.leader_epoch) if state else (-1, -1)
 
@@ -373,11 +377,28 @@ class Broker:
             return self._create_cluster_topic(name, count, factor, overrides, assignments, validate_only)
         if validate_only:
             return ErrorCode.NONE, None
-        info = self.topics.create(name, count, overrides)
-        effective = self.topic_config(name)
-        for index in range(count):
-            self.logs.open(name, index, info.topic_id, effective)
-        log.info("created topic %s with %d partitions", name, count)
+        topic_id = random_topic_id()
+        error, message = self._add_partitions(name, range(count), topic_id, self.config.topic_config(overrides),
+                                              lambda: self.topics.create(name, count, overrides, topic_id))
+        if error == ErrorCode.NONE:
+            log.info("created topic %s with %d partitions", name, count)
+        return error, message
+
+    def _add_partitions(self, name: str, indexes: range, topic_id: uuid.UUID, config: dict[str, Any],
+                        register: Callable[[], object]) -> tuple[ErrorCode, str | None]:
+        """Open the logs of new partitions, then `register` them. Out of descriptors or disk, remove
+        whatever was opened and fail the request as Kafka answers an unexpected error, with one
+        warning per interval rather than one per retry."""
+        settings = LogConfig.from_mapping(config)  # once, not for each partition
+        try:
+            for index in indexes:
+                self.logs.open(name, index, topic_id, settings)
+            register()
+        except OSError as exc:
+            for index in indexes:
+                self.logs.delete(name, index, durable=False)
+            self._create_warning.warn("cannot create partitions of %s: %s", name, exc)
+            return ErrorCode.UNKNOWN_SERVER_ERROR, f"Cannot create partitions of {name}: {exc.strerror or exc}"
         return ErrorCode.NONE, None
 
     def _create_cluster_topic(self, name: str, count: int, factor: int, overrides: dict[str, str],
@@ -426,11 +447,8 @@ class Broker:
                 return ErrorCode.INVALID_REPLICA_ASSIGNMENT, problem
             self.topics.set_partitions(name, count)
             return ErrorCode.NONE, None
-        effective = self.topic_config(name)
-        for index in range(info.partitions, count):
-            self.logs.open(name, index, info.topic_id, effective)
-        self.topics.set_partitions(name, count)
-        return ErrorCode.NONE, None
+        return self._add_partitions(name, range(info.partitions, count), info.topic_id, self.topic_config(name),
+                                    lambda: self.topics.set_partitions(name, count))
 
     def internal_topic_partitions(self, name: str, partitions: int, segment_bytes: int) -> int:
         """Partition count of a compacted internal topic, created on first use as Kafka does.
@@ -553,8 +571,7 @@ class Broker:
         if self.cluster is not None:
             state = self.cluster.view.partition(topic, partition)
             return state.leader_epoch if state else -1
-        plog = self.logs.get(topic, partition)
-        return plog.leader_epoch if plog is not None else -1
+        return self.logs.leader_epoch(topic, partition)
 
     def producer_states(self, plog: PartitionLog) -> ProducerStates:
         """The partition's producer state, rebuilt from snapshot and log the first time it is needed."""
@@ -674,7 +691,12 @@ class Broker:
             return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=exc.client_message)
         if duplicate is not None:  # a retry: answered as Kafka does, with the first append's offset
             return AppendOutcome(ErrorCode.NONE, duplicate.first_offset, -1, plog.log_start_offset)
-        base_offset = plog.append(buf)
+        try:
+            base_offset = plog.append(buf)
+        except OSError as exc:  # out of descriptors or disk: Kafka's answer for a failed log write
+            self._append_warning.warn("cannot append to %s-%d: %s", topic, partition, exc)
+            return AppendOutcome(ErrorCode.KAFKA_STORAGE_ERROR, log_start_offset=plog.log_start_offset,
+                                 message=f"Cannot append to {topic}-{partition}: {exc.strerror or exc}")
         producers.record(plog, buf)
         self.metrics.appended(topic, count, len(buf))
         self._wake(topic, partition)

@@ -19,6 +19,7 @@ from kbroker.console.command import console as console_command
 from kbroker.console.command import options as console_options
 from kbroker.config import BrokerConfig, ConfigError, load_broker_config
 from kbroker.dev import parse_sets, topic_specs
+from kbroker.log.handles import raise_file_limit
 from kbroker.server.allocator import keep_freed_memory
 from kbroker.tools import register as register_tools
 
@@ -118,6 +119,7 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
             click.echo(f"kbroker: {exc}", err=True)
             sys.exit(2)
         keep_freed_memory()
+        raise_file_limit()
         asyncio.run(_run(config, security, wanted, ephemeral, metrics_port, registry, console))
     finally:
         if ephemeral:

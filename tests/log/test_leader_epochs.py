@@ -20,6 +20,7 @@ def cache_with(tmp_path, *entries: tuple[int, int]) -> LeaderEpochCache:
     cache = LeaderEpochCache(tmp_path)
     for epoch, start in entries:
         cache.assign(epoch, start)
+    cache.save()
     return cache
 
 
@@ -68,6 +69,7 @@ def test_a_new_entry_drops_entries_it_would_contradict(tmp_path):
     cache.assign(2, 15)  # epoch 3 and the old epoch 2 are not below (2, 15)
     assert cache.entries == [(0, 0), (2, 15)]
     cache.assign(4, 0)
+    cache.save()
     assert cache.entries == [(4, 0)]
     assert read_leader_epochs(cache.path) == [(4, 0)]
 
@@ -151,11 +153,22 @@ def test_each_reopen_leads_in_the_next_epoch_from_the_log_end(tmp_path):
 
 
 def test_an_epoch_without_data_is_replaced_by_the_next_and_never_reused(tmp_path):
-    open_log(tmp_path).become_leader()
+    first = open_log(tmp_path)
+    first.become_leader()
+    first.close()
     again = open_log(tmp_path, clean=True)
     assert again.become_leader() == 1
     assert again.leader_epochs.entries == [(1, 0)]
+    again.close()
     assert open_log(tmp_path, clean=True).become_leader() == 2
+
+
+def test_a_new_epoch_reaches_the_disk_with_its_first_batch_not_before(tmp_path):
+    plog = open_log(tmp_path)
+    plog.become_leader()
+    assert not plog.leader_epochs.path.exists()  # no fsync for a partition nobody writes to
+    plog.append(batch(1))
+    assert plog.leader_epochs.path.read_text() == "0\n1\n0 0\n"
 
 
 def test_delete_records_moves_the_first_entry(tmp_path):
@@ -204,6 +217,9 @@ def test_the_log_manager_leads_what_it_opens_and_a_restart_bumps_the_epoch(tmp_p
     assert plog.leader_epoch == 0
     plog.append(batch(2))
     manager.close()
-    again = LogManager([tmp_path], node_id=0).open("t", 0)
+    restarted = LogManager([tmp_path], node_id=0)
+    again = restarted.open("t", 0)
     assert again.leader_epoch == 1
+    assert again.leader_epochs.entries == [(0, 0), (1, 2)]
+    restarted.close()  # the new epoch's entry is written at the latest by a clean stop
     assert (tmp_path / "t-0" / "leader-epoch-checkpoint").read_text() == "0\n2\n0 0\n1 2\n"

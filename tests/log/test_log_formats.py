@@ -60,11 +60,15 @@ def test_index_files_preallocated_while_active_and_trimmed_on_roll(tmp_path):
     plog.roll()
     assert active.offset_index.path.stat().st_size == entries * 8
     assert active.time_index.path.stat().st_size == len(active.time_index) * 12
+    assert not plog.segments[-1].offset_index.path.exists()  # until its first entry
+    for _ in range(2):
+        plog.append(batch(2, value_size=80))
     assert plog.segments[-1].offset_index.path.stat().st_size == 10 * 1024 * 1024
 
 
 def test_segment_index_bytes_sets_the_preallocation(tmp_path):
-    plog = open_log(tmp_path, segment_index_bytes=1000)
+    plog = open_log(tmp_path, segment_index_bytes=1000, index_interval_bytes=1)
+    plog.append(batch(1))
     plog.append(batch(1))
     assert plog.segments[-1].offset_index.path.stat().st_size == 1000
     assert plog.segments[-1].time_index.path.stat().st_size == 996

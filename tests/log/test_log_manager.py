@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -98,3 +99,37 @@ def test_dirs_of_two_clusters_are_refused(tmp_path):
     LogManager([tmp_path / "b"], node_id=0).close()
     with pytest.raises(MetadataError):
         LogManager([tmp_path / "a", tmp_path / "b"], node_id=0)
+
+
+def torn_after_crash(tmp_path):
+    """A partition of two batches whose broker died without closing, the second batch torn."""
+    manager = LogManager([tmp_path], node_id=0)
+    plog = manager.open("t", 0, None, {})
+    plog.append(batch(2))
+    plog.append(batch(2))
+    segment = plog.segments[-1].log_path
+    os.truncate(segment, segment.stat().st_size - 5)
+    return segment
+
+
+def test_a_deferred_partition_is_recovered_on_first_use_in_the_epoch_announced(tmp_path):
+    segment = torn_after_crash(tmp_path)
+    size = segment.stat().st_size
+    again = LogManager([tmp_path], node_id=0)
+    again.defer("t", 0, None, {})
+    assert again.leader_epoch("t", 0) == 1
+    assert segment.stat().st_size == size  # not opened yet
+    plog = again.get("t", 0)
+    assert plog.leader_epoch == 1 and plog.log_end_offset == 2
+    assert segment.stat().st_size < size
+
+
+def test_deferred_partitions_of_an_unclean_start_are_recovered_before_a_clean_stop(tmp_path):
+    segment = torn_after_crash(tmp_path)
+    size = segment.stat().st_size
+    again = LogManager([tmp_path], node_id=0)
+    again.defer("t", 0, None, {})
+    again.close()  # the clean-shutdown marker must not hide the torn tail
+    assert segment.stat().st_size < size
+    third = LogManager([tmp_path], node_id=0)
+    assert third.open("t", 0).log_end_offset == 2

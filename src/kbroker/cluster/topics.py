@@ -58,7 +58,11 @@ class TopicRegistry:
     def create(self, name: str, partitions: int, configs: dict[str, str], topic_id: uuid.UUID | None = None) -> TopicInfo:
         info = TopicInfo(name, topic_id or random_topic_id(), partitions, dict(configs))
         self._add(info)
-        self.save()
+        try:
+            self.save()
+        except OSError:
+            del self._by_name[name], self._by_id[info.topic_id]  # not created, here as on disk
+            raise
         return info
 
     def delete(self, name: str) -> TopicInfo:
@@ -68,8 +72,12 @@ class TopicRegistry:
         return info
 
     def set_partitions(self, name: str, partitions: int) -> None:
-        self._by_name[name].partitions = partitions
-        self.save()
+        before, self._by_name[name].partitions = self._by_name[name].partitions, partitions
+        try:
+            self.save()
+        except OSError:
+            self._by_name[name].partitions = before
+            raise
 
     def set_configs(self, name: str, configs: dict[str, str]) -> None:
         self._by_name[name].configs = dict(configs)

@@ -11,19 +11,21 @@ A time index entry names the largest timestamp seen so far in the segment and th
 the batch that carried it; entries are only added when the timestamp grows.
 
 While its segment is active an index file is preallocated to `segment.index.bytes` (rounded down
-to whole entries) and filled in place; when the segment rolls or closes it is cut to its entries,
-as Kafka does. The entries also live in memory, so lookups never touch the file.
+to whole entries) when its first entry is written, and filled in place; when the segment rolls or closes it is cut to its entries,
+as Kafka does. The entries also live in memory, so lookups never touch the file, and the file is
+open only while the handle cache keeps it (`handles.py`).
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from contextlib import contextmanager
 from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Iterator
+
+from kbroker.log.handles import LazyFile
 
 OFFSET_ENTRY = struct.Struct(">ii")
 TIME_ENTRY = struct.Struct(">qi")
@@ -35,8 +37,9 @@ class CorruptIndexError(Exception):
 
 
 class IndexFile:
-    """The file behind an index: preallocated and open while its segment is active, cut to its
-    entries and closed otherwise."""
+    """The file behind an index: preallocated while its segment is active (from its first entry
+    on), cut to its entries otherwise; its descriptor comes from the handle cache whenever an
+    entry is written."""
 
     entry = OFFSET_ENTRY
 
@@ -44,7 +47,9 @@ class IndexFile:
         self.path = path
         self.base_offset = base_offset
         self.max_entries = max(max_bytes // self.entry.size, 1)
-        self._fd: int | None = None  # open only while preallocated
+        self._file = LazyFile(path)
+        self._active = False  # entries are written in place, in a file grown to its maximum size
+        self._grown = False  # the file has been grown so
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -61,51 +66,44 @@ class IndexFile:
         return list(self.entry.iter_unpack(data))
 
     def preallocate(self) -> None:
-        """Grow the file to its maximum size and keep it open for appends in place."""
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        os.ftruncate(self._fd, max(self.max_entries, len(self)) * self.entry.size)
+        """Take entries in place from now on: the file grows to its maximum size with the first
+        entry written, so a partition that never gets one costs no index files."""
+        self._active = True
 
     def restart(self) -> None:
-        """Drop every entry, in memory and on disk, and hold the file open for a rebuild."""
+        """Drop every entry, in memory and on disk, and take new ones in place for a rebuild."""
         self._clear()
         self.preallocate()
         self.cut()
 
-    def close(self) -> None:
+    def close(self, create: bool = True) -> None:
         """Cut the file to its entries, as a rolled or closed segment keeps it, and make that
-        durable: from now on no recovery scan rebuilds it."""
-        if self._fd is not None:
-            os.ftruncate(self._fd, len(self) * self.entry.size)
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
+        durable: from now on no recovery scan rebuilds it. Without `create` (an empty segment's
+        index) a file never written stays absent."""
+        if self._grown or (create and self._active):
+            fd = self._file.get()
+            os.ftruncate(fd, len(self) * self.entry.size)
+            os.fsync(fd)
+        self._active = self._grown = False
+        self._file.close()
+        self._file = LazyFile(self.path)  # a later truncation or entry opens it again
 
     def cut(self) -> None:
-        """Drop the file's entries past the in-memory ones; an open file keeps its preallocated
-        size, as zeros rather than stale entries."""
-        with self._opened() as fd:
-            size = os.fstat(fd).st_size
-            os.ftruncate(fd, len(self) * self.entry.size)
-            if fd == self._fd:
-                os.ftruncate(fd, size)
+        """Drop the file's entries past the in-memory ones; a grown file keeps its size, as zeros
+        rather than stale entries."""
+        fd = self._file.get()
+        size = os.fstat(fd).st_size
+        os.ftruncate(fd, len(self) * self.entry.size)
+        if self._grown:
+            os.ftruncate(fd, size)
 
     def _write(self, slot: int, *values: int) -> None:
-        """Write one entry in place: into the preallocated file, or at the end of a trimmed one."""
-        with self._opened() as fd:
-            os.pwrite(fd, self.entry.pack(*values), slot * self.entry.size)
-
-    @contextmanager
-    def _opened(self) -> Iterator[int]:
-        """The open descriptor, or one opened for this call only."""
-        if self._fd is not None:
-            yield self._fd
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            yield fd
-        finally:
-            os.close(fd)
+        """Write one entry in place: into the grown file, or at the end of a trimmed one."""
+        fd = self._file.get()
+        if self._active and not self._grown:
+            os.ftruncate(fd, max(self.max_entries, len(self) + 1) * self.entry.size)
+            self._grown = True
+        os.pwrite(fd, self.entry.pack(*values), slot * self.entry.size)
 
     def _pairs(self) -> Iterator[tuple[int, int]]:
         raise NotImplementedError

@@ -12,6 +12,9 @@ the log it read was later truncated. The file uses Kafka's checkpoint layout wit
 
 As in Kafka's LeaderEpochFileCache, a new entry is written to disk (fsynced) before any batch of
 its epoch is appended; removing entries (truncation, a moved log start) is written when it happens.
+A leader's new entry may wait (`pending`) until its first batch or a clean stop: creating or
+reopening thousands of partitions then costs no fsync each. An entry lost in a crash before then
+names an epoch no batch carries; the epoch number may then be led again after the restart.
 A new leader's entry replaces every entry at or past its start offset, which is how a truncated
 log's epochs past its end go.
 """
@@ -58,6 +61,7 @@ class LeaderEpochCache:
         self.path = directory / LEADER_EPOCH_CHECKPOINT
         self._entries = read_leader_epochs(self.path)
         self._saved = list(self._entries)
+        self.pending = False  # entries were added that are not on disk yet
 
     @property
     def entries(self) -> list[EpochEntry]:
@@ -69,7 +73,8 @@ class LeaderEpochCache:
         return self._entries[-1].epoch if self._entries else UNDEFINED_EPOCH
 
     def assign(self, epoch: int, start_offset: int) -> None:
-        """Record that `epoch` begins at `start_offset`, unless the latest entry already says so.
+        """Record that `epoch` begins at `start_offset`, unless the latest entry already says so;
+        `save` writes it.
 
         Entries of a later-or-equal epoch, or starting at or past the offset, are dropped first, so
         the entries stay increasing in both (Kafka's rule for a leader taking over a log)."""
@@ -81,7 +86,6 @@ class LeaderEpochCache:
         while self._entries and (self._entries[-1].epoch >= epoch or self._entries[-1].start_offset >= start_offset):
             self._entries.pop()
         self._entries.append(EpochEntry(epoch, start_offset))
-        self.save()
 
     def end_offset_for(self, epoch: int, log_end_offset: int) -> tuple[int, int]:
         """(epoch, end offset) as Kafka answers OffsetForLeaderEpoch.
@@ -116,8 +120,22 @@ class LeaderEpochCache:
             epoch = self._entries[covering - 1].epoch
             self._entries[:covering] = [EpochEntry(epoch, start_offset)]
 
-    def save(self) -> None:
-        """Write the file when the entries differ from what it holds."""
-        if self._entries != self._saved:
+    def unsaved(self) -> bytes | None:
+        """The file's bytes when entries wait to be written, for a caller writing many files at
+        once (then `mark_saved`)."""
+        return format_leader_epochs(self._entries) if self._entries != self._saved else None
+
+    def mark_saved(self) -> None:
+        self._saved = list(self._entries)
+        self.pending = False
+
+    def save(self, defer_additions: bool = False) -> None:
+        """Write the file when the entries differ from what it holds; with `defer_additions`, entries
+        only added after those on disk wait (`pending`) for a later save."""
+        if self._entries == self._saved:
+            self.pending = False
+        elif defer_additions and self._entries[:len(self._saved)] == self._saved:
+            self.pending = True
+        else:
             write_atomically(self.path, format_leader_epochs(self._entries))
-            self._saved = list(self._entries)
+            self.mark_saved()

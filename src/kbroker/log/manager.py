@@ -24,7 +24,8 @@ from kbroker.log.checkpoint import (
 )
 from kbroker.log.cleaner import Cleaner
 from kbroker.log.config import LogConfig
-from kbroker.log.files import fsync_dir
+from kbroker.log.files import fsync_dir, write_many_atomically
+from kbroker.log.leader_epochs import LeaderEpochCache
 from kbroker.log.metadata import (
     ZERO_UUID,
     MetadataError,
@@ -74,6 +75,9 @@ class LogManager:
         self._clean: dict[Path, bool] = {}
         self._recovery_points: dict[Path, dict[TopicPartition, int]] = {}
         self._start_offsets: dict[Path, dict[TopicPartition, int]] = {}
+        self._counts = dict.fromkeys(self.dirs, 0)  # partitions in each log dir, opened or not
+        # Partitions led but not opened yet: (topic id, config, the leader epoch opening them gives).
+        self._deferred: dict[TopicPartition, tuple[uuid.UUID | None, Mapping[str, Any], int]] = {}
         # Checkpoint files are written (and fsynced) on one thread of their own, in order, so that the
         # event loop serving clients never waits on the disk for them; close() writes them directly.
         self._checkpoint_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
@@ -120,14 +124,36 @@ class LogManager:
             if key in self._on_disk:
                 raise MetadataError(f"partition {key[0]}-{key[1]} is in two log dirs: {self._on_disk[key]} and {path}")
             self._on_disk[key] = path
+            self._counts[directory] += 1
 
     # -- partitions
 
     def get(self, topic: str, partition: int) -> PartitionLog | None:
-        return self._logs.get((topic, partition))
+        """The partition's log, opened now if it was deferred."""
+        plog = self._logs.get((topic, partition))
+        if plog is None and (topic, partition) in self._deferred:
+            topic_id, config, _ = self._deferred.pop((topic, partition))
+            plog = self.open(topic, partition, topic_id, config)
+        return plog
+
+    def defer(self, topic: str, partition: int, topic_id: uuid.UUID | None, config: Mapping[str, Any]) -> None:
+        """Lead the partition, but open its log (and recover it) only when first used: a restart
+        with thousands of partitions listens at once. Only its leader-epoch checkpoint is read
+        now, for the epoch `leader_epoch` announces and the open will lead in."""
+        directory = self._on_disk.get((topic, partition))
+        latest = LeaderEpochCache(directory).latest_epoch if directory is not None else -1
+        self._deferred[(topic, partition)] = (topic_id, config, latest + 1)
+
+    def leader_epoch(self, topic: str, partition: int) -> int:
+        """The epoch this node leads the partition in, opened or deferred; -1 for one it does not have."""
+        plog = self._logs.get((topic, partition))
+        if plog is not None:
+            return plog.leader_epoch
+        deferred = self._deferred.get((topic, partition))
+        return deferred[2] if deferred is not None else -1
 
     def open(self, topic: str, partition: int, topic_id: uuid.UUID | None = None,
-             config: Mapping[str, Any] | None = None, lead: bool = True) -> PartitionLog:
+             config: Mapping[str, Any] | LogConfig | None = None, lead: bool = True) -> PartitionLog:
         """The partition's log: already open (its config replaced), found on disk (loaded, with
         recovery if the last stop was unclean), or created in the log dir holding fewest partitions.
 
@@ -136,26 +162,41 @@ class LogManager:
         cluster (`lead` false) the controller decides, and the high watermark starts where it was
         checkpointed, since not everything in the log may have reached the other replicas."""
         key = (topic, partition)
-        settings = LogConfig.from_mapping(config)
+        self._deferred.pop(key, None)
+        settings = config if isinstance(config, LogConfig) else LogConfig.from_mapping(config)
         if key in self._logs:
             self._logs[key].config = settings
             return self._logs[key]
         directory = self._on_disk.pop(key, None)
         if directory is None:
             directory = self._least_loaded_dir() / f"{topic}-{partition}"
+            self._counts[directory.parent] += 1
+            try:
+                return self._load(key, directory, topic_id, settings, lead)
+            except OSError:  # out of descriptors or disk: leave nothing half-created behind
+                self._counts[directory.parent] -= 1
+                self._remove_dir(directory)
+                raise
+        try:
+            return self._load(key, directory, topic_id, settings, lead)
+        except OSError:
+            self._on_disk[key] = directory  # still there, for another try
+            raise
+
+    def _load(self, key: TopicPartition, directory: Path, topic_id: uuid.UUID | None, settings: LogConfig,
+              lead: bool) -> PartitionLog:
+        topic, partition = key
         parent = directory.parent
-        stored = read_partition_metadata(directory) if directory.exists() else None
+        existed = directory.exists()
+        stored = read_partition_metadata(directory) if existed else None
         if topic_id not in (None, ZERO_UUID) and stored not in (None, topic_id):
             raise MetadataError(f"{directory} holds topic id {uuid_to_str(stored)}, expected {uuid_to_str(topic_id)}")
-        created = not directory.exists()
         plog = PartitionLog(directory, topic, partition, settings,
                             recovery_point=self._recovery_points[parent].get(key, 0),
                             log_start_offset=self._start_offsets[parent].get(key, 0),
-                            clean=self._clean[parent])
+                            clean=self._clean[parent], new=not existed)
         if topic_id not in (None, ZERO_UUID) and stored is None:
             write_partition_metadata(directory, topic_id)
-        if created:
-            fsync_dir(parent)
         if lead:
             plog.become_leader()
         else:
@@ -166,17 +207,14 @@ class LogManager:
         return plog
 
     def _least_loaded_dir(self) -> Path:
-        counts = dict.fromkeys(self.dirs, 0)
-        for plog in self._logs.values():
-            counts[plog.directory.parent] += 1
-        for path in self._on_disk.values():
-            counts[path.parent] += 1
-        return min(self.dirs, key=lambda d: counts[d])
+        return min(self.dirs, key=lambda d: self._counts[d])
 
-    def delete(self, topic: str, partition: int) -> None:
+    def delete(self, topic: str, partition: int, durable: bool = True) -> None:
         """Remove the partition's data: rename its dir to `<name>.<uuid>-delete` (so a crash midway
-        is finished at the next start), then remove it."""
+        is finished at the next start), then remove it. Not `durable` (a partition whose topic
+        could not be created, perhaps for want of descriptors): no fsync, no checkpoint."""
         key = (topic, partition)
+        self._deferred.pop(key, None)
         plog = self._logs.pop(key, None)
         if plog is not None:
             plog.close(flush=False)
@@ -185,13 +223,22 @@ class LogManager:
             directory = self._on_disk.pop(key, None)
             if directory is None:
                 return
-        doomed = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
-        os.replace(directory, doomed)
-        fsync_dir(directory.parent)
+        self._counts[directory.parent] -= 1
         self._recovery_points[directory.parent].pop(key, None)
         self._start_offsets[directory.parent].pop(key, None)
         self.cleaner.forget(directory.parent, key)
-        self.checkpoint()
+        self._remove_dir(directory, durable)
+        if durable:
+            self.checkpoint()
+
+    @staticmethod
+    def _remove_dir(directory: Path, durable: bool = False) -> None:
+        if not directory.exists():
+            return
+        doomed = directory.with_name(f"{directory.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+        os.replace(directory, doomed)  # needs no descriptor; what rmtree cannot remove goes at the next start
+        if durable:
+            fsync_dir(directory.parent)
         shutil.rmtree(doomed, ignore_errors=True)
 
     # -- periodic work
@@ -265,7 +312,15 @@ class LogManager:
             write(directory / REPLICATION_OFFSET, {k: p.high_watermark for k, p in logs.items()})
 
     def close(self) -> None:
-        """Flush and close every log, write the checkpoints, then mark each dir cleanly shut down."""
+        """Flush and close every log, write the checkpoints, then mark each dir cleanly shut down.
+        Deferred partitions of a dir whose last stop was unclean are opened first: the marker
+        will say they need no recovery."""
+        for key in [k for k, path in self._on_disk.items() if k in self._deferred and not self._clean[path.parent]]:
+            self.get(*key)
+        pending = {p.leader_epochs: p.leader_epochs.unsaved() for p in self._logs.values() if p.leader_epochs.pending}
+        write_many_atomically({cache.path: data for cache, data in pending.items() if data is not None})
+        for cache in pending:
+            cache.mark_saved()
         for plog in self._logs.values():
             plog.close()
         self.checkpoint()

@@ -22,12 +22,13 @@ that was deleted and re-created under the same name:
 from __future__ import annotations
 
 import base64
+import os
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from kbroker.log.files import fsync_dir, write_atomically
+from kbroker.log.files import TMP_SUFFIX, fsync_dir, write_atomically
 
 META_PROPERTIES = "meta.properties"
 PARTITION_METADATA = "partition.metadata"
@@ -102,9 +103,13 @@ def write_meta_properties(log_dir: Path, cluster_id: str, node_id: int) -> None:
 
 
 def read_partition_metadata(partition_dir: Path) -> uuid.UUID | None:
+    """The topic id the dir was created for; None when not written (or emptied by a crash right
+    after its creation: it is written again)."""
     try:
         text = (partition_dir / PARTITION_METADATA).read_text()
     except FileNotFoundError:
+        return None
+    if not text:
         return None
     values = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
     if values.get("version") != "0" or "topic_id" not in values:
@@ -113,8 +118,11 @@ def read_partition_metadata(partition_dir: Path) -> uuid.UUID | None:
 
 
 def write_partition_metadata(partition_dir: Path, topic_id: uuid.UUID) -> None:
-    text = f"version: 0\ntopic_id: {uuid_to_str(topic_id)}\n"
-    write_atomically(partition_dir / PARTITION_METADATA, text.encode())
+    """Written when the partition is created, without an fsync, as Kafka defers its flush: a
+    crash may lose or empty it, and the next open writes it again from the topic's id."""
+    tmp = partition_dir / (PARTITION_METADATA + TMP_SUFFIX)
+    tmp.write_text(f"version: 0\ntopic_id: {uuid_to_str(topic_id)}\n")
+    os.replace(tmp, partition_dir / PARTITION_METADATA)
 
 
 def write_clean_shutdown(log_dir: Path) -> None:

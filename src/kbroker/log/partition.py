@@ -35,10 +35,11 @@ class PartitionLog:
     `leader_epoch` is the epoch this broker leads the partition in (stamped on every appended
     batch), -1 until `become_leader`; `leader_epochs` says where each epoch began.
     In a cluster, replication moves the high watermark (`replicated` is set) instead of appends.
+    A `new` partition's dir is known to hold nothing yet: nothing is loaded from it.
     """
 
     def __init__(self, directory: Path, topic: str, partition: int, config: LogConfig, *,
-                 recovery_point: int = 0, log_start_offset: int = 0, clean: bool = False) -> None:
+                 recovery_point: int = 0, log_start_offset: int = 0, clean: bool = False, new: bool = False) -> None:
         self.directory = directory
         self.topic = topic
         self.partition = partition
@@ -48,8 +49,8 @@ class PartitionLog:
         directory.mkdir(parents=True, exist_ok=True)
         self.leader_epoch = NO_PARTITION_LEADER_EPOCH
         self.leader_epochs = LeaderEpochCache(directory)
-        self._segments = load_segments(directory, recovery_point, clean, config.index_interval_bytes,
-                                       config.segment_index_bytes, str(self))
+        self._segments = [] if new else load_segments(directory, recovery_point, clean, config.index_interval_bytes,
+                                                      config.segment_index_bytes, str(self))
         if not self._segments:
             self._segments = [self._new_segment(log_start_offset)]
         self._bases = [s.base_offset for s in self._segments]
@@ -121,6 +122,8 @@ class PartitionLog:
         return end
 
     def _write(self, records: bytes | bytearray | memoryview, batches: list[BatchInfo], next_offset: int) -> None:
+        if self.leader_epochs.pending:
+            self.leader_epochs.save()  # the epoch's entry goes to disk before its first batch
         segment = self._segments[-1]
         if segment.should_roll(len(records), max(b.max_timestamp for b in batches), next_offset - 1,
                                self.config.segment_bytes, self.config.segment_ms, now_ms()):
@@ -342,7 +345,7 @@ class PartitionLog:
         self.leader_epochs.truncate_from_start(self.log_start_offset)
         if self.leader_epoch >= 0:
             self.leader_epochs.assign(self.leader_epoch, self.log_end_offset)
-        self.leader_epochs.save()
+        self.leader_epochs.save(defer_additions=True)
 
     def _new_segment(self, base_offset: int) -> LogSegment:
         return LogSegment(self.directory, base_offset, self.config.index_interval_bytes,
@@ -354,5 +357,6 @@ class PartitionLog:
         """Flush (unless the log is being deleted), then trim the active indexes and close files."""
         if flush:
             self.flush()
+            self.leader_epochs.save()
         for segment in self._segments:
             segment.close()

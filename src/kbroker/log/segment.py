@@ -20,6 +20,7 @@ from kbroker.log.files import (
     TXN_INDEX_SUFFIX,
     segment_stem,
 )
+from kbroker.log.handles import LazyFile
 from kbroker.log.index import INT32_MAX, OffsetIndex, TimeIndex
 from kbroker.log.scan import RECOVERY_CHUNK, CorruptBatchError, iter_file_batches, read_exactly
 
@@ -38,7 +39,8 @@ class LogSegment:
     """Appends go to the end of the `.log` file; reads start at a position found in the offset index.
 
     `index_interval_bytes` of log bytes pass between two index entries, as in Kafka, so a lookup
-    scans at most that many bytes of batch headers after the index has narrowed it down.
+    scans at most that many bytes of batch headers after the index has narrowed it down. The files
+    are opened on demand through the handle cache (`handles.py`).
     """
 
     def __init__(self, directory: Path, base_offset: int, index_interval_bytes: int, max_index_bytes: int) -> None:
@@ -46,8 +48,8 @@ class LogSegment:
         self.stem = segment_stem(directory, base_offset)
         self.index_interval_bytes = index_interval_bytes
         self.log_path = Path(f"{self.stem}{LOG_SUFFIX}")
-        self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
-        self.size = os.fstat(self.fd).st_size
+        self._file = LazyFile(self.log_path)
+        self.size = os.fstat(self._file.get()).st_size
         self.offset_index = OffsetIndex(Path(f"{self.stem}{INDEX_SUFFIX}"), base_offset, max_index_bytes)
         self.time_index = TimeIndex(Path(f"{self.stem}{TIME_INDEX_SUFFIX}"), base_offset, max_index_bytes)
         self.max_timestamp = -1
@@ -59,10 +61,17 @@ class LogSegment:
     def __repr__(self) -> str:
         return f"LogSegment({self.log_path.name}, size={self.size})"
 
+    @property
+    def fd(self) -> int:
+        """The `.log` file's descriptor, for one read or write: the cache may close it later."""
+        return self._file.get()
+
     # -- loading
 
     def load_indexes(self) -> None:
         """Read both index files; raises FileNotFoundError or CorruptIndexError when they must be rebuilt."""
+        if self.size == 0:
+            return  # nothing to index: the files appear with the first entry
         self.offset_index.load(self.size)
         self.time_index.load()
         self._resume_from_indexes()
@@ -122,8 +131,9 @@ class LogSegment:
             self._first_batch_timestamp = batches[0].max_timestamp
         view = memoryview(data)
         written = 0
+        fd = self._file.get()
         while written < len(view):
-            written += os.pwrite(self.fd, view[written:], position + written)
+            written += os.pwrite(fd, view[written:], position + written)
         for batch in batches:
             self._note_timestamp(batch.max_timestamp, batch.last_offset)
             if self.bytes_since_index_entry > self.index_interval_bytes:
@@ -162,8 +172,8 @@ class LogSegment:
     def become_inactive(self) -> None:
         """After a roll: record the largest timestamp in the time index and cut both files to size."""
         self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, skip_full_check=True)
-        self.offset_index.close()
-        self.time_index.close()
+        self.offset_index.close(create=self.size > 0)
+        self.time_index.close(create=self.size > 0)
 
     def become_active(self) -> None:
         """Preallocate the index files so entries are written in place."""
@@ -195,17 +205,14 @@ class LogSegment:
 
     def close(self) -> None:
         self.become_inactive()
-        os.close(self.fd)
-        self.fd = -1
+        self._file.close()
 
     def delete(self) -> None:
         """Rename the files to `.deleted`, then remove them: a crash in between leaves only files
         that loading removes, never a segment missing part of itself. Kafka waits
         `file.delete.delay.ms` between the two steps for readers on other threads; reads here
         copy bytes out synchronously, so nothing can still be reading."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        self._file.close()
         self.offset_index.close()
         self.time_index.close()
         paths = [self.log_path, self.offset_index.path, self.time_index.path, Path(f"{self.stem}{TXN_INDEX_SUFFIX}")]

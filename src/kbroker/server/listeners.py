@@ -9,19 +9,20 @@ key store stops it at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from typing import TYPE_CHECKING
 
 import kbroker.handlers  # noqa: F401 - fills the dispatch table
 from kbroker.security.listener import ListenerSecurity, listener_security
+from kbroker.server.accept import Acceptor, listening_sockets
 from kbroker.server.connection import Connection
 
 if TYPE_CHECKING:
     from kbroker.node import Node
 
 log = logging.getLogger("kbroker.server")
+BACKLOG = 1024  # connections the kernel holds while the broker is busy or paused (accept.py)
 
 
 class ClientListeners:
@@ -30,32 +31,29 @@ class ClientListeners:
     def __init__(self, node: Node, security: dict[str, ListenerSecurity] | None = None) -> None:
         self.node = node
         self.security = listener_security(node.config) if security is None else security
-        self.servers: list[asyncio.base_events.Server] = []
+        self.acceptors: list[Acceptor] = []
 
     async def open(self) -> dict[str, int]:
         """Start accepting on every address of every listener; the port each listener bound (by name)."""
-        loop = asyncio.get_running_loop()
         ports = {}
         for endpoint in self.node.config.endpoints:
             security, port = self.security[endpoint.name], endpoint.port
             for address in listen_hosts(endpoint.host):
-                server = await loop.create_server(lambda s=security: Connection(self.node, s), address, port,
-                                                  reuse_address=True, backlog=1024)
-                self.servers.append(server)
-                if port == 0:
-                    port = server.sockets[0].getsockname()[1]
+                for sock in listening_sockets(address, port, BACKLOG):
+                    self.acceptors.append(Acceptor(sock, lambda s=security: Connection(self.node, s)))
+                    self.acceptors[-1].start()
+                    if port == 0:
+                        port = sock.getsockname()[1]
             ports[endpoint.name] = port
             log.info("listening on %s://%s:%d (%s)", endpoint.name, endpoint.host, port, endpoint.protocol)
         return ports
 
     async def close(self) -> None:
         """Stop accepting, and close every client connection."""
-        for server in self.servers:
-            server.close()
+        for acceptor in self.acceptors:
+            acceptor.close()
         for conn in list(self.node.connections):
             conn.close()
-        for server in self.servers:
-            await server.wait_closed()
 
 
 def listen_hosts(host: str) -> list[str | None]:

@@ -1,0 +1,175 @@
+"""`python -m bench.scale`: many partitions on one kbroker: creation per batch, restart, Metadata, RSS.
+
+Creates `--partitions` partitions in CreateTopics requests of `--batch` partitions each (topics of
+`--topic-partitions`), timing each request; the ratio of the last batch to the first says whether
+creation stays linear. Then it times Metadata for every topic, stops the broker with SIGTERM and
+times a restart on the same data dir until the broker listens, and times Metadata again. Times
+are compared with references taken in the same run (an empty broker's start, Metadata for one
+topic), since absolute figures on a shared machine say little. Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kproto import encode_request
+from kproto.frames import frame
+from kproto.messages import CreateTopicsRequest, MetadataRequest, RequestHeader
+
+from kbroker.tools.client import Client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
+from brokerproc import BrokerProcess  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
+    p.add_argument("--partitions", type=int, default=20_000, help="partitions in all (default 20000)")
+    p.add_argument("--batch", type=int, default=1_000, help="partitions per CreateTopics request (default 1000)")
+    p.add_argument("--topic-partitions", type=int, default=100, help="partitions per topic (default 100)")
+    p.add_argument("--kill", action="store_true", help="restart after SIGKILL rather than SIGTERM")
+    return p.parse_args(argv)
+
+
+def status_kb(pid: int, field: str) -> int:
+    """A memory figure (kB) of the process from /proc/<pid>/status: VmRSS now, VmHWM its peak."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def open_files(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def timed(fn, repeat: int = 1) -> float:
+    """Median seconds of `repeat` calls."""
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def file_system_floor(where: Path, count: int) -> float:
+    """Seconds for the least a new partition writes (its dir, an empty `.log`, a small file put in
+    place by rename), `count` times in plain Python on the same file system: creation's reference."""
+    where.mkdir(parents=True)
+    began = time.perf_counter()
+    for i in range(count):
+        directory = where / f"p-{i}"
+        directory.mkdir()
+        os.close(os.open(directory / "00000000000000000000.log", os.O_RDWR | os.O_CREAT, 0o644))
+        (directory / "partition.metadata.tmp").write_text("version: 0\n")
+        os.replace(directory / "partition.metadata.tmp", directory / "partition.metadata")
+    elapsed = time.perf_counter() - began
+    shutil.rmtree(where)
+    return elapsed
+
+
+def create_batch(client: Client, names: list[str], partitions: int) -> None:
+    request = CreateTopicsRequest(timeout_ms=60_000, topics=[
+        CreateTopicsRequest.CreatableTopic(name=n, num_partitions=partitions, replication_factor=1) for n in names])
+    answer = client.send(request)
+    failed = [t for t in answer.topics if t.error_code]
+    if failed:
+        raise SystemExit(f"CreateTopics failed: {failed[0].name}: {failed[0].error_code} {failed[0].error_message}")
+
+
+def metadata_seconds(bootstrap: str, topics: list[str] | None) -> float:
+    """Median time from sending a Metadata v12 request to having its whole answer, undecoded: the
+    broker's time, not this Python client's decoding."""
+    request = MetadataRequest(allow_auto_topic_creation=False)
+    request.topics = None if topics is None else [MetadataRequest.MetadataRequestTopic(name=t) for t in topics]
+    header = RequestHeader(request_api_key=request.API_KEY, request_api_version=12, correlation_id=1,
+                           client_id="bench-scale")
+    data = frame(encode_request(header, request))
+    with Client(bootstrap, timeout=60) as client:
+        conn = client.bootstrap
+
+        def ask() -> None:
+            conn.send_bytes(data)
+            conn.read_exact(struct.unpack(">i", conn.read_exact(4))[0])
+
+        ask()
+        return timed(ask, repeat=5)
+
+
+def started(broker: BrokerProcess) -> float:
+    """Seconds from spawn until the broker says it is ready."""
+    began = time.perf_counter()
+    broker.start()
+    return time.perf_counter() - began
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="kbroker-scale-"))
+    broker = BrokerProcess(workdir / "kbroker", startup_timeout=300, stop_timeout=300)
+    lines = []
+    try:
+        empty_start = started(broker)
+        per_topic = args.topic_partitions
+        topics_per_batch = max(args.batch // per_topic, 1)
+        names = [f"scale-{i:05d}" for i in range(max(args.partitions // per_topic, 1))]
+        batches = [names[i:i + topics_per_batch] for i in range(0, len(names), topics_per_batch)]
+        times = []
+        with Client(broker.bootstrap_server, timeout=600) as client:
+            for batch in batches:
+                times.append(timed(lambda: create_batch(client, batch, per_topic)))
+                print(f"batch {len(times)}: {len(batch) * per_topic} partitions in {times[-1]:.3f} s",
+                      file=sys.stderr, flush=True)
+        total = len(names) * per_topic
+        one_topic = metadata_seconds(broker.bootstrap_server, names[:1])
+        all_topics = metadata_seconds(broker.bootstrap_server, None)
+        rss, peak, files = status_kb(broker.pid, "VmRSS"), status_kb(broker.pid, "VmHWM"), open_files(broker.pid)
+        floor = file_system_floor(workdir / "floor", args.batch)
+        began = time.perf_counter()
+        broker.stop(kill=args.kill)
+        stop = time.perf_counter() - began
+        restart = started(broker)
+        restarted_metadata = metadata_seconds(broker.bootstrap_server, None)
+        rss_after = status_kb(broker.pid, "VmRSS")
+        ms = [t * 1000 for t in times]
+        per_thousand = statistics.median(t / (len(b) * per_topic) * 1000 for t, b in zip(times, batches))
+        lines = [
+            f"{total} partitions ({len(names)} topics of {per_topic}) in {len(batches)} CreateTopics requests "
+            f"of {topics_per_batch * per_topic}; restart after {'SIGKILL' if args.kill else 'SIGTERM'}.",
+            "",
+            "| measure | figure | reference | ratio |",
+            "|---|---|---|---|",
+            f"| create, first batch | {ms[0]:.0f} ms | | |",
+            f"| create, last batch | {ms[-1]:.0f} ms | first batch | {ms[-1] / ms[0]:.2f} |",
+            f"| create, median per 1,000 partitions | {per_thousand * 1000:.0f} ms | file system floor "
+            f"{floor / args.batch * 1e6:.0f} ms | {per_thousand / (floor / args.batch * 1000):.2f} |",
+            f"| create, all | {sum(times):.1f} s | | |",
+            f"| Metadata, all topics | {all_topics * 1000:.1f} ms | one topic {one_topic * 1000:.2f} ms | "
+            f"{all_topics / one_topic:.0f} |",
+            f"| stop ({'SIGKILL' if args.kill else 'SIGTERM'}) | {stop:.2f} s | | |",
+            f"| start listening, {total} partitions | {restart:.2f} s | empty broker {empty_start:.2f} s | "
+            f"{restart / empty_start:.2f} |",
+            f"| Metadata, all topics, just after restart | {restarted_metadata * 1000:.1f} ms | before restart | "
+            f"{restarted_metadata / all_topics:.2f} |",
+            f"| RSS after creating | {rss / 1024:.0f} MB (peak {peak / 1024:.0f} MB) | | |",
+            f"| RSS after restart and Metadata | {rss_after / 1024:.0f} MB | | |",
+            f"| open files after creating | {files} | | |",
+        ]
+    finally:
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

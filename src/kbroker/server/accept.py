@@ -1,0 +1,106 @@
+"""Accepting client connections on a listening socket, pausing when the process is out of descriptors.
+
+asyncio's own accept loop, on EMFILE, logs and schedules a retry for every connection it tried in
+that wake-up (up to the backlog) and keeps going: with a backlog of 1,024 that is a flood of log
+lines and timers. Here an out-of-descriptors error first closes cached log file handles (log files
+give way to sockets) and tries once more; if that does not help, accepting pauses, from 10 ms
+doubling to one second, with one warning per interval, while the kernel holds new connections in
+the listen backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from typing import Callable
+
+from kbroker.log.handles import HANDLES
+from kbroker.throttled_log import ThrottledWarning
+
+log = logging.getLogger("kbroker.server")
+
+OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+ACCEPTS_PER_WAKEUP = 100  # then let other work run; the next loop iteration takes the rest
+FIRST_PAUSE_S = 0.01
+LONGEST_PAUSE_S = 1.0
+
+
+class Acceptor:
+    """Hands each connection accepted on `sock` to a new protocol from `factory`."""
+
+    def __init__(self, sock: socket.socket, factory: Callable[[], asyncio.Protocol]) -> None:
+        self.sock = sock
+        self.factory = factory
+        self.loop = asyncio.get_running_loop()
+        self.warning = ThrottledWarning(log)
+        self._pause = FIRST_PAUSE_S
+        self._resume: asyncio.TimerHandle | None = None
+        sock.setblocking(False)
+
+    def start(self) -> None:
+        self._resume = None
+        self.loop.add_reader(self.sock.fileno(), self._accept)
+
+    def close(self) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPTS_PER_WAKEUP):
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if exc.errno not in OUT_OF_RESOURCES:
+                    self.warning.warn("accepting connections on %s failed: %s", self.sock.getsockname(), exc)
+                    return
+                if exc.errno in (errno.EMFILE, errno.ENFILE) and HANDLES.shed():
+                    continue
+                self._back_off(exc)
+                return
+            self._pause = FIRST_PAUSE_S
+            self.loop.create_task(self._serve(conn))
+
+    def _back_off(self, exc: OSError) -> None:
+        self.warning.warn("cannot accept connections on %s: %s; pausing new connections", self.sock.getsockname(),
+                          exc.strerror or exc)
+        self.loop.remove_reader(self.sock.fileno())
+        self._resume = self.loop.call_later(self._pause, self.start)
+        self._pause = min(self._pause * 2, LONGEST_PAUSE_S)
+
+    async def _serve(self, conn: socket.socket) -> None:
+        try:
+            await self.loop.connect_accepted_socket(self.factory, conn)
+        except OSError as exc:
+            conn.close()
+            self.warning.warn("cannot set up a connection: %s", exc)
+
+
+def listening_sockets(host: str | None, port: int, backlog: int) -> list[socket.socket]:
+    """Bound, listening sockets for every address `host` names (every interface for None), as
+    asyncio's create_server binds them."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            if port == 0 and sockets:  # the port the first address was given, for all of them
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # the IPv4 address has its own socket
+            sock.bind(address)
+            sock.listen(backlog)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
