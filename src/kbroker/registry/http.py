@@ -109,8 +109,9 @@ async def list_schemas(request: web.Request) -> web.Response:
 
 @routes.get("/schemas/ids/{id}")
 async def schema_by_id(request: web.Request) -> web.Response:
-    entry = registry(request).by_id(schema_id(request), request.query.get("subject"))
-    return reply(schema_fields(entry))
+    reg = registry(request)
+    entry = reg.by_id(schema_id(request), request.query.get("subject"))
+    return reply(schema_fields(reg.formatted(entry, request.query.get("format"))))
 
 
 @routes.get("/schemas/ids/{id}/schema")
@@ -161,8 +162,10 @@ async def register(request: web.Request) -> web.Response:
 
 
 def _version(request: web.Request) -> SchemaVersion:
-    return registry(request).version(request.match_info["subject"], request.match_info["version"],
-                                     flag(request, "deleted"))
+    """The version a path names, in the `format` the query asks for."""
+    reg = registry(request)
+    entry = reg.version(request.match_info["subject"], request.match_info["version"], flag(request, "deleted"))
+    return reg.formatted(entry, request.query.get("format"))
 
 
 @routes.get("/subjects/{subject}/versions/{version}")

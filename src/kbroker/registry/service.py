@@ -3,11 +3,12 @@ the state and writes `_schemas` records through the store; refusals raise Regist
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from kbroker.registry import compatibility, errors, records
 from kbroker.registry.records import SchemaVersion
-from kbroker.registry.schemas import AVRO, Dependency, ParsedSchema, parse
+from kbroker.registry.schemas import AVRO, JSON, PROTOBUF, Dependency, ParsedSchema, ProtobufSchema, parse
 from kbroker.registry.state import RegistryState
 from kbroker.registry.store import KafkaStore
 
@@ -77,7 +78,16 @@ class Registry:
             r.get("subject") == subject and r.get("version") == entry.version for r in e.references)})
 
     def schema_types(self) -> list[str]:
-        return ["AVRO", "JSON"]
+        return [AVRO, JSON, PROTOBUF]
+
+    def formatted(self, entry: SchemaVersion, schema_format: str | None) -> SchemaVersion:
+        """The entry with its schema in another form: `serialized` gives a PROTOBUF schema as the
+        base64 FileDescriptorProto confluent-kafka's deserializers read."""
+        if schema_format != "serialized" or entry.schema_type != PROTOBUF:
+            return entry
+        parsed = self.parsed(entry)
+        assert isinstance(parsed, ProtobufSchema)
+        return dataclasses.replace(entry, schema=parsed.serialized)
 
     # -- parsing -------------------------------------------------------------------------------
     def dependencies(self, references: list[dict[str, Any]], seen: frozenset[tuple[str, int]] = frozenset()
