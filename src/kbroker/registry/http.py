@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from kbroker.registry import errors
+from kbroker.registry.forward import writes_to_leader
 from kbroker.registry.records import SchemaVersion
 from kbroker.registry.service import Registry
 
@@ -240,7 +241,7 @@ async def delete_mode(request: web.Request) -> web.Response:
 
 def application(reg: Registry) -> web.Application:
     """The aiohttp application serving one registry."""
-    app = web.Application(middlewares=[registry_errors])
+    app = web.Application(middlewares=[registry_errors, writes_to_leader])
     app[REGISTRY_KEY] = reg
     app.add_routes(routes)
     return app
