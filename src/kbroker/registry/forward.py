@@ -1,6 +1,7 @@
 """Writes go to the elected leader (leader.py): a registry that is not the leader sends each
 write request on to the leader's URL as it came and answers with the leader's answer, as
-Confluent's followers do. Reads (lookups and compatibility checks included) are served locally.
+Confluent's followers do, once it has read the leader's records itself, so a client reading from
+it next sees its own write. Reads (lookups and compatibility checks included) are served locally.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from kbroker.registry.leader import LeaderElection
 
 ELECTION_KEY = web.AppKey("election", LeaderElection)
 SESSION_KEY = web.AppKey("forwarding_session", aiohttp.ClientSession)
+CATCH_UP_KEY = web.AppKey("catch_up", Callable[[], Awaitable[None]])
 # Marks a forwarded request: its receiver serves it only as the leader, never forwards it again.
 FORWARDED = "X-Kbroker-Registry-Forwarded"
 # How long a write waits for the first election, and for the leader's answer.
@@ -41,7 +43,10 @@ async def writes_to_leader(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     if leader is None or FORWARDED in request.headers:
         raise errors.unknown_leader()
-    return await _forward(request, leader)
+    answer = await _forward(request, leader)
+    if answer.status < 300:
+        await request.app[CATCH_UP_KEY]()
+    return answer
 
 
 async def _forward(request: web.Request, leader: str) -> web.Response:
@@ -56,9 +61,11 @@ async def _forward(request: web.Request, leader: str) -> web.Response:
         raise errors.forwarding_failed(f"{leader}: {exc or type(exc).__name__}") from None
 
 
-def enable(app: web.Application, election: LeaderElection) -> None:
-    """Send `app`'s writes to the leader `election` names."""
+def enable(app: web.Application, election: LeaderElection, catch_up: Callable[[], Awaitable[None]]) -> None:
+    """Send `app`'s writes to the leader `election` names; `catch_up` returns once this registry has
+    read everything written so far."""
     app[ELECTION_KEY] = election
+    app[CATCH_UP_KEY] = catch_up
 
     async def session(app: web.Application):  # type: ignore[no-untyped-def]
         app[SESSION_KEY] = aiohttp.ClientSession()

@@ -48,13 +48,13 @@ class RegistryServer:
         self.advertised_url = advertised_url
         self.election = LeaderElection(bootstrap, self.store.topic)
         app = application(Registry(self.store))
-        forward.enable(app, self.election)
+        forward.enable(app, self.election, self.store.sync)
         self._runner = web.AppRunner(app, access_log=None)
         self._electing = False
 
     async def start(self) -> RegistryServer:
-        """Read `_schemas` to its end, listen, and join the election (writes wait for its outcome);
-        RegistryStartError says why not, with nothing left open."""
+        """Read `_schemas` to its end, listen, and join the election of a leader; RegistryStartError
+        says why not, with nothing left open."""
         try:
             await self.store.start()
             await self._runner.setup()
@@ -64,6 +64,8 @@ class RegistryServer:
                 self.port = self._runner.addresses[0][1]  # the port the system picked
             self._electing = True
             await self.election.start((self.advertised_url or self.url).rstrip("/"))
+            # Ready means ready to write: the first election is over (or writes wait for it).
+            await self.election.leader(forward.LEADER_WAIT_S)
         except (OSError, KafkaError, RuntimeError, RegistryError) as exc:
             await self.stop()
             raise RegistryStartError(f"schema registry on {self.host}:{self.port}: {exc}") from exc
