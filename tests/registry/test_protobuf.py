@@ -75,7 +75,16 @@ V1 = "message User { string name = 1; int32 age = 2; oneof contact { string emai
     ("message User { int32 age = 2; oneof contact { string name = 1; string email = 3; string phone = 4; } }",
      V1, "FIELD_MOVED_TO_EXISTING_ONEOF"),
     ("message User { string name = 1; repeated int32 age = 2; oneof contact { string email = 3; "
-     "string phone = 4; } }", V1, "FIELD_NUMERIC_LABEL_CHANGED"),
+     "string phone = 4; } }", V1, None),                         # a proto3 field without a label may
+    ("message User { string name = 1; int32 age = 2; }", V1, None),            # a whole oneof removed
+    ("message User { string name = 1; int32 age = 2; oneof contact { string email = 3; } string phone = 4; }",
+     V1, "ONEOF_FIELD_REMOVED"),                                                # moved out of its oneof
+    ("message User { string name = 1; Kind age = 2; oneof contact { string email = 3; string phone = 4; } } "
+     "enum Kind { A = 0; }", V1, None),                                         # enums are varints
+    ("message User { string name = 1; float age = 2; oneof contact { string email = 3; string phone = 4; } }",
+     V1, "FIELD_SCALAR_KIND_CHANGED"),
+    ("message User { string name = 1; map<string, int32> age = 2; oneof contact { string email = 3; "
+     "string phone = 4; } }", V1, "FIELD_KIND_CHANGED"),
     ("message User { repeated string name = 1; int32 age = 2; oneof contact { string email = 3; "
      "string phone = 4; } }", V1, None),                                              # strings may repeat
     ("message Person { string name = 1; }", V1, "MESSAGE_REMOVED"),
@@ -90,16 +99,36 @@ def test_named_type_changed_and_package_changed() -> None:
     writer = proto("message A { B b = 1; } message B { int32 x = 1; } message C { int32 x = 1; }")
     reader = proto("message A { C b = 1; } message B { int32 x = 1; } message C { int32 x = 1; }")
     assert any("FIELD_NAMED_TYPE_CHANGED" in p for p in reader.read_problems(writer))
-    other = parse(PROTOBUF, 'syntax = "proto3"; package elsewhere; message A { B b = 1; } message B {}', [])
-    assert any("PACKAGE_CHANGED" in p for p in other.read_problems(writer))
+    moved = parse(PROTOBUF, 'syntax = "proto3"; package elsewhere; message A { B b = 1; } '
+                            'message B { int32 x = 1; } message C { int32 x = 1; }', [])
+    assert moved.read_problems(writer) == []  # messages match by their names inside the package
 
 
-def test_required_fields_added_or_removed_break_proto2_readers() -> None:
-    writer = proto("message A { required int32 x = 1; optional int32 y = 2; }", syntax="proto2")
-    dropped = proto("message A { optional int32 y = 2; }", syntax="proto2")
-    added = proto("message A { required int32 x = 1; required int32 y = 2; }", syntax="proto2")
+def test_a_referenced_type_is_compared_too() -> None:
+    def user(address: str) -> ProtobufSchema:
+        schema = parse(PROTOBUF, 'syntax = "proto3";\nimport "address.proto";\nmessage User { shop.Address a = 1; }',
+                       [Dependency("address.proto", address)])
+        assert isinstance(schema, ProtobufSchema)
+        return schema
+
+    widened = user(ADDRESS.replace("string city = 1;", "string city = 1; int32 zip = 2;"))
+    changed = user(ADDRESS.replace("string city", "int64 city"))
+    assert widened.read_problems(user(ADDRESS)) == []
+    found = changed.read_problems(user(ADDRESS))
+    assert any("FIELD_SCALAR_KIND_CHANGED" in p for p in found) and any("FIELD_NAMED_TYPE_CHANGED" in p for p in found)
+
+
+def test_proto2_labels_and_required_fields() -> None:
+    writer = proto("message A { required int32 x = 1; optional int32 y = 2; optional string s = 3; }",
+                   syntax="proto2")
+    dropped = proto("message A { optional int32 y = 2; optional string s = 3; }", syntax="proto2")
+    added = proto("message A { required int32 x = 1; optional int32 y = 2; optional string s = 3; "
+                  "required int32 z = 4; }", syntax="proto2")
+    repeated = proto("message A { required int32 x = 1; repeated int32 y = 2; repeated string s = 3; }",
+                     syntax="proto2")
     assert any("REQUIRED_FIELD_REMOVED" in p for p in dropped.read_problems(writer))
     assert any("REQUIRED_FIELD_ADDED" in p for p in added.read_problems(writer))
+    assert [p.split(": ")[1] for p in repeated.read_problems(writer)] == ["FIELD_NUMERIC_LABEL_CHANGED"]
 
 
 def test_enum_values_may_change() -> None:

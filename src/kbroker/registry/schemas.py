@@ -109,14 +109,15 @@ class ProtobufSchema:
     schema_type = PROTOBUF
 
     def __init__(self, text: str, dependencies: list[Dependency]) -> None:
-        self.descriptor, _ = protobuf.descriptors(text, tuple((d.name, d.text) for d in dependencies))
+        self.descriptor, imports = protobuf.descriptors(text, tuple((d.name, d.text) for d in dependencies))
+        self.files = (self.descriptor, *imports)
         self.canonical = text
         self.normalized = self.serialized = protobuf.serialized(self.descriptor)
 
     def read_problems(self, writer: ParsedSchema) -> list[str]:
         if not isinstance(writer, ProtobufSchema):
             return [f"the schema types differ: {PROTOBUF} reads no {writer.schema_type}"]
-        return protobuf_compat.read_problems(self.descriptor, writer.descriptor)
+        return protobuf_compat.read_problems(self.files, writer.files)
 
 
 def nesting(text: str) -> int:
