@@ -106,3 +106,42 @@ def test_bad_plugin_option_is_a_usage_error(tmp_path: Path) -> None:
                             timeout=60)
     assert result.returncode == 4  # pytest's usage error: nothing ran, no broker started
     assert "expected KEY=VALUE" in result.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_schema_registry_comes_with_one_argument(mode: str) -> None:
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+    with KBroker(schema_registry=True, mode=mode) as kafka:
+        client = SchemaRegistryClient({"url": kafka.schema_registry_url})
+        schema_id = client.register_schema("users-value", Schema('"string"', "AVRO"))
+        assert client.get_latest_version("users-value").schema_id == schema_id
+    with KBroker(mode=mode) as plain, pytest.raises(RuntimeError, match="schema_registry=True"):
+        plain.schema_registry_url
+
+
+PLUGIN_REGISTRY_TESTS = '''
+import urllib.request
+
+import pytest
+
+
+def test_session_broker(kafka_broker):
+    assert urllib.request.urlopen(kafka_broker.schema_registry_url + "/subjects").read() == b"[]"
+
+
+@pytest.mark.kbroker(schema_registry=False)
+def test_marker_turns_it_off(kafka_broker_function):
+    with pytest.raises(RuntimeError):
+        kafka_broker_function.schema_registry_url
+'''
+
+
+def test_plugin_serves_a_schema_registry_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\nkbroker_schema_registry = true\n")
+    (tmp_path / "test_x.py").write_text(PLUGIN_REGISTRY_TESTS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "2 passed" in result.stdout

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -349,15 +350,27 @@ def test_ids_and_versions_survive_a_broker_restart(tmp_path: Path) -> None:
 @contextlib.contextmanager
 def standalone_registry(bootstrap: str, workdir: Path) -> Iterator[str]:
     """`kbroker schema-registry` as a process of its own, stopped by PID."""
-    port = free_port()
-    with open(workdir / f"registry-{port}.log", "ab") as log:
-        proc = spawn([sys.executable, "-m", "kbroker", "schema-registry", "--bootstrap-server", bootstrap,
-                      "--listen", f"{HOST}:{port}"], log)
+    with standalone_registries(bootstrap, workdir, 1) as found:
+        yield next(iter(found))
+
+
+@contextlib.contextmanager
+def standalone_registries(bootstrap: str, workdir: Path, count: int) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """`count` registry processes by URL; all stopped by PID at the end (a test may stop one sooner)."""
+    started: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        wait_for_registry(f"http://{HOST}:{port}", proc)
-        yield f"http://{HOST}:{port}"
+        for _ in range(count):
+            port = free_port()
+            with open(workdir / f"registry-{port}.log", "ab") as log:
+                started[f"http://{HOST}:{port}"] = spawn([
+                    sys.executable, "-m", "kbroker", "schema-registry", "--bootstrap-server", bootstrap,
+                    "--listen", f"{HOST}:{port}"], log)
+        for url, proc in started.items():
+            wait_for_registry(url, proc)
+        yield started
     finally:
-        stop_process(proc, 10)
+        for proc in started.values():
+            stop_process(proc, 10)
 
 
 def test_standalone_registries_share_one_broker(registry_broker: RegistryBroker, tmp_path: Path,
@@ -369,6 +382,35 @@ def test_standalone_registries_share_one_broker(registry_broker: RegistryBroker,
         assert (seen.schema_id, seen.version) == (schema_id, 1)
         # The in-process registry reads the same topic.
         assert SchemaRegistryClient({"url": registry_broker.url}).get_schema(schema_id).schema_str is not None
+
+
+def test_concurrent_registrations_on_two_registries_get_unique_ids(tmp_path: Path) -> None:
+    """Two standalone registries elect a leader; the other forwards its writes to it, so schemas
+    registered at once through both get ids of their own. When the leader stops, the other takes over."""
+    broker = BrokerProcess(tmp_path / "broker")
+    broker.start()
+    try:
+        with standalone_registries(broker.bootstrap_server, tmp_path, 2) as registries:
+            first, second = registries
+            schemas = {f"concurrent-{i}": json.dumps({"type": "record", "name": f"R{i}", "fields": []})
+                       for i in range(16)}
+            urls = [first, second] * (len(schemas) // 2)
+
+            def register(subject: str, url: str) -> int:
+                return SchemaRegistryClient({"url": url}).register_schema(subject, Schema(schemas[subject], "AVRO"))
+
+            with ThreadPoolExecutor(len(schemas)) as pool:
+                ids = dict(zip(schemas, pool.map(register, schemas, urls)))
+            assert len(set(ids.values())) == len(schemas)
+            for url in (first, second):
+                client = SchemaRegistryClient({"url": url})
+                assert {s: client.get_latest_version(s).schema_id for s in schemas} == ids
+            leader, other = sorted(registries)  # the lowest URL is elected while both are members
+            stop_process(registries[leader], 10)
+            schema_id = SchemaRegistryClient({"url": other}).register_schema("after-leader", Schema('"int"', "AVRO"))
+            assert schema_id == max(ids.values()) + 1
+    finally:
+        broker.stop()
 
 
 def test_kafkajs_registry_client_registers_and_decodes(registry_broker: RegistryBroker, client: SchemaRegistryClient,

@@ -221,9 +221,12 @@ async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topi
 @click.option("--bootstrap-server", required=True, metavar="HOST:PORT", help="Any Kafka-compatible broker.")
 @click.option("--listen", default="127.0.0.1:8081", show_default=True, metavar="HOST:PORT",
               help="Where the registry answers HTTP.")
+@click.option("--advertised-url", metavar="URL",
+              help="Where the other registries reach this one to forward writes when it leads "
+                   "(default: http://HOST:PORT of --listen).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
-def schema_registry(bootstrap_server: str, listen: str, log_level: str) -> None:
+def schema_registry(bootstrap_server: str, listen: str, advertised_url: str | None, log_level: str) -> None:
     """Run a Confluent-compatible Schema Registry that keeps its schemas in the broker's `_schemas` topic.
 
     \b
@@ -233,10 +236,10 @@ def schema_registry(bootstrap_server: str, listen: str, log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = registry_address(listen)
-    asyncio.run(_run_registry(bootstrap_server, host, port))
+    asyncio.run(_run_registry(bootstrap_server, host, port, advertised_url))
 
 
-async def _run_registry(bootstrap: str, host: str, port: int) -> None:
+async def _run_registry(bootstrap: str, host: str, port: int, advertised_url: str | None) -> None:
     from kbroker.registry.server import RegistryServer, RegistryStartError
 
     stop = asyncio.Event()
@@ -244,7 +247,7 @@ async def _run_registry(bootstrap: str, host: str, port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        registry = await RegistryServer(bootstrap, host, port).start()
+        registry = await RegistryServer(bootstrap, host, port, advertised_url).start()
     except RegistryStartError as exc:
         click.echo(f"kbroker: {exc}", err=True)
         sys.exit(2)

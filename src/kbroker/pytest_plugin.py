@@ -12,10 +12,12 @@ fixture. Settings come from the command line or the ini file:
     kbroker_topics = orders:3 events
     kbroker_keep_data = false
     kbroker_mode = subprocess
+    kbroker_schema_registry = true
     kbroker_cluster_brokers = 3
 
-`@pytest.mark.kbroker(topics={...}, config={...})` adds to them for one test's
-`kafka_broker_function`. The plugin imports nothing heavy until a fixture is used, since pytest
+`@pytest.mark.kbroker(topics={...}, config={...}, schema_registry=True)` adds to them for one
+test's `kafka_broker_function`. With a schema registry, `kafka_broker.schema_registry_url` says
+where it answers. The plugin imports nothing heavy until a fixture is used, since pytest
 loads it in every run of the environment it is installed in.
 """
 
@@ -42,6 +44,7 @@ class Settings:
     keep_data: bool = False
     mode: str = "subprocess"
     client_library: str = "auto"
+    schema_registry: bool = False
     cluster_brokers: int = 3
 
 
@@ -55,6 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Keep the brokers' data folders after the run and list them at the end.")
     group.addoption("--kbroker-mode", choices=("subprocess", "thread"), default=None,
                     help="Run fixture brokers as child processes (default) or on threads of pytest's process.")
+    group.addoption("--kbroker-schema-registry", action="store_true", default=None,
+                    help="Serve a Schema Registry from the kafka_broker fixtures (needs kbroker[registry]).")
     group.addoption("--kbroker-cluster-brokers", type=int, default=None, metavar="N",
                     help="Brokers in the kafka_cluster fixture (default 3).")
     parser.addini("kbroker_config", type="linelist", default=[], help="KEY=VALUE broker config lines.")
@@ -63,20 +68,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("kbroker_mode", default="subprocess", help="subprocess (default) or thread.")
     parser.addini("kbroker_client_library", default="auto",
                   help="What producer()/consumer()/admin() return: auto, confluent-kafka or kafka-python.")
+    parser.addini("kbroker_schema_registry", type="bool", default=False,
+                  help="Serve a Schema Registry from the kafka_broker fixtures.")
     parser.addini("kbroker_cluster_brokers", default="3", help="Brokers in the kafka_cluster fixture.")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "kbroker(topics=None, config=None): topics and broker config for "
-                                       "this test's kafka_broker_function")
+    config.addinivalue_line("markers", "kbroker(topics=None, config=None, schema_registry=False): topics, "
+                                       "broker config and a schema registry for this test's kafka_broker_function")
     pairs = [*config.getini("kbroker_config"), *config.getoption("kbroker_config")]
     keep = config.getoption("kbroker_keep_data")
+    registry = config.getoption("kbroker_schema_registry")
     config.stash[_SETTINGS] = Settings(
         config=dict(_split_pair(item) for item in pairs),
         topics=[*config.getini("kbroker_topics"), *config.getoption("kbroker_topic")],
         keep_data=config.getini("kbroker_keep_data") if keep is None else keep,
         mode=config.getoption("kbroker_mode") or config.getini("kbroker_mode"),
         client_library=config.getini("kbroker_client_library"),
+        schema_registry=config.getini("kbroker_schema_registry") if registry is None else registry,
         cluster_brokers=config.getoption("kbroker_cluster_brokers") or int(config.getini("kbroker_cluster_brokers")),
     )
     config.stash[_KEPT] = []
@@ -105,13 +114,15 @@ def _broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     settings = request.config.stash[_SETTINGS]
     topics = topic_specs(settings.topics)
     config = dict(settings.config)
+    schema_registry = settings.schema_registry
     marker = request.node.get_closest_marker("kbroker") if request.scope == "function" else None
     if marker is not None:
         topics.update(topic_specs(marker.kwargs.get("topics")))
         config.update(marker.kwargs.get("config") or {})
+        schema_registry = marker.kwargs.get("schema_registry", schema_registry)
     data_dir = _data_dir(request, tmp_path_factory, name)
     return KBroker(topics=topics, config=config, mode=settings.mode, data_dir=data_dir,  # type: ignore[arg-type]
-                   client_library=settings.client_library)
+                   schema_registry=schema_registry, client_library=settings.client_library)
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,8 @@ def test_avro_references_resolve_named_types_of_other_subjects() -> None:
     (AVRO, "not json"),
     (JSON, '{"type": "objec"}'),
     (JSON, "[1"),
-    (PROTOBUF, 'syntax = "proto3"; message M {}'),
+    (PROTOBUF, 'syntax = "proto3"; message M { int32 x = 1 }'),   # no ';'
+    (PROTOBUF, 'syntax = "proto3"; message M { Missing m = 1; }'),
     ("XML", "<a/>"),
 ])
 def test_bad_schemas_are_invalid_schema(schema_type: str, text: str) -> None:

@@ -98,3 +98,11 @@ def bad_request(detail: str) -> RegistryError:
 
 def store_error(detail: str) -> RegistryError:
     return RegistryError(500, 50001, f"Error in the backend data store: {detail}")
+
+
+def forwarding_failed(detail: str) -> RegistryError:
+    return RegistryError(500, 50003, f"Error while forwarding the request to the leader: {detail}")
+
+
+def unknown_leader() -> RegistryError:
+    return RegistryError(500, 50004, "Unknown leader: no registry is elected to write")

@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from kbroker.registry import errors
+from kbroker.registry.forward import writes_to_leader
 from kbroker.registry.records import SchemaVersion
 from kbroker.registry.service import Registry
 
@@ -109,8 +110,9 @@ async def list_schemas(request: web.Request) -> web.Response:
 
 @routes.get("/schemas/ids/{id}")
 async def schema_by_id(request: web.Request) -> web.Response:
-    entry = registry(request).by_id(schema_id(request), request.query.get("subject"))
-    return reply(schema_fields(entry))
+    reg = registry(request)
+    entry = reg.by_id(schema_id(request), request.query.get("subject"))
+    return reply(schema_fields(await reg.formatted(entry, request.query.get("format"))))
 
 
 @routes.get("/schemas/ids/{id}/schema")
@@ -137,8 +139,8 @@ async def subjects(request: web.Request) -> web.Response:
 
 @routes.post("/subjects/{subject}")
 async def lookup(request: web.Request) -> web.Response:
-    entry = registry(request).lookup(request.match_info["subject"], await body(request), flag(request, "normalize"),
-                                     flag(request, "deleted"))
+    entry = await registry(request).lookup(request.match_info["subject"], await body(request),
+                                           flag(request, "normalize"), flag(request, "deleted"))
     return reply(version_document(entry))
 
 
@@ -160,19 +162,21 @@ async def register(request: web.Request) -> web.Response:
     return reply({"id": new_id})
 
 
-def _version(request: web.Request) -> SchemaVersion:
-    return registry(request).version(request.match_info["subject"], request.match_info["version"],
-                                     flag(request, "deleted"))
+async def _version(request: web.Request) -> SchemaVersion:
+    """The version a path names, in the `format` the query asks for."""
+    reg = registry(request)
+    entry = reg.version(request.match_info["subject"], request.match_info["version"], flag(request, "deleted"))
+    return await reg.formatted(entry, request.query.get("format"))
 
 
 @routes.get("/subjects/{subject}/versions/{version}")
 async def version(request: web.Request) -> web.Response:
-    return reply(version_document(_version(request)))
+    return reply(version_document(await _version(request)))
 
 
 @routes.get("/subjects/{subject}/versions/{version}/schema")
 async def version_schema(request: web.Request) -> web.Response:
-    return raw_schema(_version(request))
+    return raw_schema(await _version(request))
 
 
 @routes.get("/subjects/{subject}/versions/{version}/referencedby")
@@ -189,8 +193,8 @@ async def delete_version(request: web.Request) -> web.Response:
 @routes.post("/compatibility/subjects/{subject}/versions/{version}")
 @routes.post("/compatibility/subjects/{subject}/versions")
 async def test_compatibility(request: web.Request) -> web.Response:
-    problems = registry(request).test_compatibility(request.match_info["subject"], request.match_info.get("version"),
-                                                    await body(request))
+    problems = await registry(request).test_compatibility(request.match_info["subject"],
+                                                          request.match_info.get("version"), await body(request))
     answer: dict[str, Any] = {"is_compatible": not problems}
     if flag(request, "verbose"):
         answer["messages"] = problems
@@ -237,7 +241,7 @@ async def delete_mode(request: web.Request) -> web.Response:
 
 def application(reg: Registry) -> web.Application:
     """The aiohttp application serving one registry."""
-    app = web.Application(middlewares=[registry_errors])
+    app = web.Application(middlewares=[registry_errors, writes_to_leader])
     app[REGISTRY_KEY] = reg
     app.add_routes(routes)
     return app

@@ -3,7 +3,8 @@ normalized text, and say whether it can read data written with another schema of
 
 AVRO uses the `avro` package: its parser, and its reader/writer resolution checker for
 compatibility. JSON uses `jsonschema` to check the schema against its metaschema; its
-compatibility rules are in jsonschema_compat.py.
+compatibility rules are in jsonschema_compat.py. PROTOBUF is compiled by protoc (protobuf.py) and
+compared by Confluent's rules (protobuf_compat.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import avro.schema
 import jsonschema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
-from kbroker.registry import errors
+from kbroker.registry import errors, protobuf, protobuf_compat
 from kbroker.registry.jsonschema_compat import read_problems
 
 AVRO = "AVRO"
@@ -100,6 +101,25 @@ class JsonSchema:
         return read_problems(self.document, writer.document)
 
 
+class ProtobufSchema:
+    """A Protobuf file, as .proto text or a base64 FileDescriptorProto; its references are its
+    imports. Stored as given; its normal form is the compiled descriptor, so text and descriptor
+    of one file normalize alike."""
+
+    schema_type = PROTOBUF
+
+    def __init__(self, text: str, dependencies: list[Dependency]) -> None:
+        self.descriptor, imports = protobuf.descriptors(text, tuple((d.name, d.text) for d in dependencies))
+        self.files = (self.descriptor, *imports)
+        self.canonical = text
+        self.normalized = self.serialized = protobuf.serialized(self.descriptor)
+
+    def read_problems(self, writer: ParsedSchema) -> list[str]:
+        if not isinstance(writer, ProtobufSchema):
+            return [f"the schema types differ: {PROTOBUF} reads no {writer.schema_type}"]
+        return protobuf_compat.read_problems(self.files, writer.files)
+
+
 def nesting(text: str) -> int:
     """How deep JSON text nests brackets and braces, counted without parsing (quoted text skipped)."""
     depth = deepest = 0
@@ -131,5 +151,5 @@ def parse(schema_type: str, text: object, dependencies: list[Dependency]) -> Par
     if schema_type == JSON:
         return JsonSchema(text, dependencies)
     if schema_type == PROTOBUF:
-        raise errors.invalid_schema("PROTOBUF schemas are not supported by this registry")
+        return ProtobufSchema(text, dependencies)
     raise errors.invalid_schema(f"unknown schema type {schema_type}")

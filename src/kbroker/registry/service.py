@@ -3,17 +3,25 @@ the state and writes `_schemas` records through the store; refusals raise Regist
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import Any
 
 from kbroker.registry import compatibility, errors, records
 from kbroker.registry.records import SchemaVersion
-from kbroker.registry.schemas import AVRO, Dependency, ParsedSchema, parse
+from kbroker.registry.schemas import AVRO, JSON, PROTOBUF, Dependency, ParsedSchema, ProtobufSchema, parse
 from kbroker.registry.state import RegistryState
 from kbroker.registry.store import KafkaStore
 
 MODES = ("READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT")
 DEFAULT_MODE = "READWRITE"
 MAX_VERSION = 2**31 - 1
+
+
+async def parse_off_loop(schema_type: str, text: object, dependencies: list[Dependency]) -> ParsedSchema:
+    """`parse` on a worker thread: a PROTOBUF schema's text waits for protoc, and the event loop
+    (an in-process registry's is the broker's) must not."""
+    return await asyncio.to_thread(parse, schema_type, text, dependencies)
 
 
 def version_number(text: str) -> int | None:
@@ -77,7 +85,16 @@ class Registry:
             r.get("subject") == subject and r.get("version") == entry.version for r in e.references)})
 
     def schema_types(self) -> list[str]:
-        return ["AVRO", "JSON"]
+        return [AVRO, JSON, PROTOBUF]
+
+    async def formatted(self, entry: SchemaVersion, schema_format: str | None) -> SchemaVersion:
+        """The entry with its schema in another form: `serialized` gives a PROTOBUF schema as the
+        base64 FileDescriptorProto confluent-kafka's deserializers read."""
+        if schema_format != "serialized" or entry.schema_type != PROTOBUF:
+            return entry
+        parsed = await self.parsed(entry)
+        assert isinstance(parsed, ProtobufSchema)
+        return dataclasses.replace(entry, schema=parsed.serialized)
 
     # -- parsing -------------------------------------------------------------------------------
     def dependencies(self, references: list[dict[str, Any]], seen: frozenset[tuple[str, int]] = frozenset()
@@ -95,10 +112,10 @@ class Registry:
             found.append(Dependency(reference["name"], entry.schema))
         return found
 
-    def parsed(self, entry: SchemaVersion) -> ParsedSchema:
-        return parse(entry.schema_type, entry.schema, self.dependencies(entry.references))
+    async def parsed(self, entry: SchemaVersion) -> ParsedSchema:
+        return await parse_off_loop(entry.schema_type, entry.schema, self.dependencies(entry.references))
 
-    def candidate(self, body: Any) -> tuple[ParsedSchema, str, list[dict[str, Any]]]:
+    async def candidate(self, body: Any) -> tuple[ParsedSchema, str, list[dict[str, Any]]]:
         """The schema a request body names, parsed: (schema, its type, its references)."""
         if not isinstance(body, dict) or "schema" not in body:
             raise errors.invalid_schema("the request names no schema")
@@ -109,15 +126,15 @@ class Registry:
                 and isinstance(r.get("version"), int) for r in references):
             raise errors.invalid_schema("references must be a list of {name, subject, version}")
         references = [{"name": r["name"], "subject": r["subject"], "version": r["version"]} for r in references]
-        return parse(schema_type, body["schema"], self.dependencies(references)), schema_type, references
+        return await parse_off_loop(schema_type, body["schema"], self.dependencies(references)), schema_type, references
 
-    def matches(self, entry: SchemaVersion, schema: ParsedSchema, references: list[dict[str, Any]],
+    async def matches(self, entry: SchemaVersion, schema: ParsedSchema, references: list[dict[str, Any]],
                 normalize: bool) -> bool:
         if entry.schema_type != schema.schema_type or entry.references != references:
             return False
         if entry.schema in (schema.canonical, schema.normalized):
             return True
-        return normalize and self.parsed(entry).normalized == schema.normalized
+        return normalize and (await self.parsed(entry)).normalized == schema.normalized
 
     # -- configuration -------------------------------------------------------------------------
     @staticmethod
@@ -186,34 +203,35 @@ class Registry:
         return mode
 
     # -- registering and checking ----------------------------------------------------------------
-    def lookup(self, subject: str, body: Any, normalize: bool, deleted: bool = False) -> SchemaVersion:
+    async def lookup(self, subject: str, body: Any, normalize: bool, deleted: bool = False) -> SchemaVersion:
         versions = self.versions(subject, deleted)
-        schema, _, references = self.candidate(body)
+        schema, _, references = await self.candidate(body)
         normalize = normalize or self.normalizes(subject)
         for entry in reversed(versions):
-            if self.matches(entry, schema, references, normalize):
+            if await self.matches(entry, schema, references, normalize):
                 return entry
         raise errors.schema_not_found()
 
-    def compatibility_problems(self, schema: ParsedSchema, against: list[SchemaVersion], level: str) -> list[str]:
-        return compatibility.problems(level, schema, [self.parsed(entry) for entry in against])
+    async def compatibility_problems(self, schema: ParsedSchema, against: list[SchemaVersion], level: str
+                                     ) -> list[str]:
+        return compatibility.problems(level, schema, [await self.parsed(entry) for entry in against])
 
     async def register(self, subject: str, body: Any, normalize: bool) -> int:
         """The id of the schema under the subject: the existing one, or a new version's."""
         if not subject or any(ord(c) < 32 for c in subject):
             raise errors.invalid_subject(subject)
         mode = self._writable(subject)
-        schema, schema_type, references = self.candidate(body)
+        schema, schema_type, references = await self.candidate(body)
         normalize = normalize or self.normalizes(subject)
         text = schema.normalized if normalize else schema.canonical
         async with self.store.lock:
             await self.store.sync()
             live = self.state.versions(subject)
             for entry in live:
-                if self.matches(entry, schema, references, normalize):
+                if await self.matches(entry, schema, references, normalize):
                     return entry.id
             if mode != "IMPORT":
-                problems = self.compatibility_problems(schema, live, self.compatibility_level(subject))
+                problems = await self.compatibility_problems(schema, live, self.compatibility_level(subject))
                 if problems:
                     raise errors.incompatible(problems)
             schema_id = self._schema_id(body, schema_type, text, references, mode)
@@ -238,14 +256,14 @@ class Registry:
             raise errors.not_permitted("Subject must be in IMPORT mode to register a schema with an id")
         return same if same is not None else self.state.max_id + 1
 
-    def test_compatibility(self, subject: str, version: str | None, body: Any) -> list[str]:
+    async def test_compatibility(self, subject: str, version: str | None, body: Any) -> list[str]:
         """Problems the schema in `body` would meet against one version, or against those its level checks."""
-        schema, _, _ = self.candidate(body)
+        schema, _, _ = await self.candidate(body)
         level = self.compatibility_level(subject)
         if version is None:
-            return self.compatibility_problems(schema, self.state.versions(subject), level)
+            return await self.compatibility_problems(schema, self.state.versions(subject), level)
         entry = self.version(subject, version)
-        return self.compatibility_problems(schema, [entry], level.removesuffix("_TRANSITIVE"))
+        return await self.compatibility_problems(schema, [entry], level.removesuffix("_TRANSITIVE"))
 
     # -- deleting --------------------------------------------------------------------------------
     def _refuse_if_referenced(self, entries: list[SchemaVersion]) -> None:

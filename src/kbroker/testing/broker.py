@@ -36,13 +36,14 @@ class KBroker(clients.ClientHelpers):
     tests do not depend on the shell they run from. `mode="thread"` runs it inside this process
     (see `kbroker.testing.runners` for the trade-off). `client_library` chooses what `producer()`,
     `consumer()` and `admin()` return: "auto" (confluent-kafka if installed, else kafka-python),
-    "confluent-kafka" or "kafka-python".
+    "confluent-kafka" or "kafka-python". `schema_registry=True` serves a Schema Registry too
+    (`kbroker serve --schema-registry`, needs the `registry` extra) at `schema_registry_url`.
     """
 
     def __init__(self, topics: Mapping[str, int] | Iterable[str] | None = None,
                  config: Mapping[str, Any] | None = None, *, mode: Mode = "subprocess",
                  data_dir: str | Path | None = None, keep_data: bool = False, metrics: bool = False,
-                 client_library: str = clients.AUTO, startup_timeout: float = 30.0,
+                 schema_registry: bool = False, client_library: str = clients.AUTO, startup_timeout: float = 30.0,
                  stop_timeout: float = 10.0) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
@@ -51,6 +52,7 @@ class KBroker(clients.ClientHelpers):
         self.config = {**TEST_DEFAULTS, **{key: config_text(value) for key, value in (config or {}).items()}}
         self.keep_data = keep_data
         self.metrics = metrics
+        self.schema_registry = schema_registry
         self.client_library = client_library
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
@@ -90,6 +92,14 @@ class KBroker(clients.ClientHelpers):
         return f"http://{self.host}:{self._launch.metrics_port}/metrics"
 
     @property
+    def schema_registry_url(self) -> str:
+        """The Schema Registry's URL, for `SchemaRegistryClient({"url": ...})`, when started with
+        `schema_registry=True`."""
+        if self._launch is None or self._launch.registry_url is None:
+            raise RuntimeError("the broker runs without a schema registry; pass schema_registry=True")
+        return self._launch.registry_url
+
+    @property
     def running(self) -> bool:
         return self._runner is not None
 
@@ -103,7 +113,7 @@ class KBroker(clients.ClientHelpers):
             self.data_dir = Path(tempfile.mkdtemp(prefix="kbroker-test-"))
         assert self.data_dir is not None
         self._launch = Launch(self.data_dir, self.config, self.topics, self.metrics, self.startup_timeout,
-                              self.stop_timeout)
+                              self.stop_timeout, schema_registry=self.schema_registry)
         runner = SubprocessRunner() if self.mode == "subprocess" else ThreadRunner()
         try:
             runner.start(self._launch)

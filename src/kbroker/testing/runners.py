@@ -22,9 +22,12 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Callable, Protocol
 
 from kbroker.config.properties import ENV_PREFIXES
 
@@ -85,7 +88,9 @@ class Launch:
     """What to start: the same for both runners, so both modes serve the same broker.
 
     `port` 0 takes a free port, and after a start holds the one taken, so a restart keeps it;
-    `log_path`, when given, receives everything the broker logs (subprocess mode)."""
+    `log_path`, when given, receives everything the broker logs (subprocess mode). With
+    `schema_registry`, the broker serves one (`--schema-registry`) on `registry_port`, likewise
+    kept for a restart."""
 
     data_dir: Path
     config: dict[str, str]
@@ -97,6 +102,26 @@ class Launch:
     metrics_port: int | None = None
     host: str = HOST
     log_path: Path | None = None
+    schema_registry: bool = False
+    registry_port: int | None = None
+
+    @property
+    def registry_url(self) -> str | None:
+        return f"http://{self.host}:{self.registry_port}" if self.schema_registry and self.registry_port else None
+
+
+def wait_for_http(url: str, timeout: float, alive: Callable[[], bool]) -> bool:
+    """Until `url` answers GET (any status), while `alive()`; False if it never did."""
+    deadline = time.monotonic() + timeout
+    while alive() and time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return True
+        except urllib.error.HTTPError:
+            return True
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.05)
+    return False
 
 
 class SubprocessRunner:
@@ -123,6 +148,11 @@ class SubprocessRunner:
             argv += ["--set", f"{key}={value}"]
         if launch.metrics:
             argv += ["--metrics-port", "0"]
+        if launch.schema_registry:
+            # Its port is chosen here, not by the registry (port 0), since the registry starts after
+            # the broker's ready line and the runner waits for it at this address.
+            launch.registry_port = launch.registry_port or free_port()
+            argv += ["--schema-registry", f"{launch.host}:{launch.registry_port}"]
         return argv
 
     def start(self, launch: Launch) -> None:
@@ -152,6 +182,11 @@ class SubprocessRunner:
             self.stop(launch.stop_timeout)
             raise BrokerStartError(f"kbroker exited with status {code} before it was ready:\n{self.log_text()}")
         launch.port = self._ready_port
+        if launch.registry_url and not wait_for_http(launch.registry_url + "/", launch.startup_timeout,
+                                                     lambda: self.proc is not None and self.proc.poll() is None):
+            self.stop(launch.stop_timeout)
+            raise BrokerStartError(f"kbroker's schema registry did not answer at {launch.registry_url}:\n"
+                                   f"{self.log_text()}")
 
     def _read(self, launch: Launch, log: IO[bytes] | None) -> None:
         """Keep the last lines of the broker's output (and all of it in the log file); note its
@@ -237,7 +272,7 @@ class ThreadRunner:
         from kbroker.metrics import NO_METRICS, BrokerMetrics
         from kbroker.server.listeners import ClientListeners
 
-        exporter = None
+        exporter = registry = running = None
         try:
             config = load_broker_config(overrides=launch.config, listen=f"{HOST}:0", data_dir=str(launch.data_dir),
                                         environ={})
@@ -253,9 +288,18 @@ class ThreadRunner:
                 launch.metrics_port = exporter.sockets[0].getsockname()[1]
             await broker.start(ClientListeners(broker))
             launch.port = broker.listen_port
+            running = broker
+            if launch.schema_registry:
+                from kbroker.dev import bootstrap_address
+                from kbroker.registry.server import RegistryServer
+
+                registry = await RegistryServer(bootstrap_address(broker), HOST, launch.registry_port or 0).start()
+                launch.registry_port = registry.port
         except BaseException as exc:
             if exporter is not None:
                 exporter.close()
+            if running is not None:  # the registry could not start: stop the broker it was for
+                await running.stop()
             self._error = exc
             self._ready.set()
             return
@@ -263,6 +307,8 @@ class ThreadRunner:
         try:
             await self._stop.wait()
         finally:
+            if registry is not None:
+                await registry.stop()
             if exporter is not None:
                 exporter.close()
             await broker.stop()
