@@ -24,6 +24,9 @@ from kbroker.server.allocator import keep_freed_memory
 from kbroker.tools import register as register_tools
 
 if TYPE_CHECKING:
+    from kbroker.broker import Broker
+    from kbroker.console.app import ConsoleServer
+    from kbroker.registry.server import RegistryServer
     from kbroker.security.listener import ListenerSecurity
 
 
@@ -148,10 +151,41 @@ class Console(NamedTuple):
     registry_url: str | None
 
 
+class StartFailure(Exception):
+    """A part of `serve` could not start; the message says why in one line."""
+
+
+async def _start_extras(broker: Broker, registry_at: tuple[str, int] | None,
+                        console: Console | None) -> tuple[RegistryServer | None, ConsoleServer | None]:
+    """The Schema Registry and the web console beside the broker, when asked for."""
+    from kbroker.dev import bootstrap_address
+
+    registry = console_server = None
+    if registry_at is not None:
+        from kbroker.registry.server import RegistryServer, RegistryStartError
+
+        try:
+            registry = await RegistryServer(bootstrap_address(broker), *registry_at).start()
+        except RegistryStartError as exc:
+            raise StartFailure(str(exc)) from None
+    if console is not None:
+        from kbroker.console.app import start_console
+
+        try:
+            console_server = await start_console(console.host, console.port, bootstrap_address(broker), console.write,
+                                                  console.registry_url or (registry.url if registry else None))
+        except OSError as exc:
+            if registry is not None:
+                await registry.stop()
+            raise StartFailure(f"--console: cannot listen on {console.host}:{console.port}: "
+                               f"{exc.strerror or exc}") from None
+    return registry, console_server
+
+
 async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topics: dict[str, int], ephemeral: bool,
                metrics_port: int | None, registry_at: tuple[str, int] | None, console: Console | None) -> None:
     from kbroker.broker import Broker
-    from kbroker.dev import banner, bootstrap_address, create_start_topics
+    from kbroker.dev import banner, create_start_topics
     from kbroker.metrics import NO_METRICS, BrokerMetrics
     from kbroker.server.listeners import ClientListeners, listen_hosts
 
@@ -179,32 +213,11 @@ async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topi
         exporter = await serve_metrics(broker, counters, None if None in hosts else hosts, metrics_port)
     try:
         await broker.start(ClientListeners(broker, security))
-    except ClusterJoinError as exc:
+        registry, console_server = await _start_extras(broker, registry_at, console)
+    except (ClusterJoinError, StartFailure) as exc:
         click.echo(f"kbroker: {exc}", err=True)
         await broker.stop()
         sys.exit(2)
-    registry = None
-    if registry_at is not None:
-        from kbroker.registry.server import RegistryServer, RegistryStartError
-
-        try:
-            registry = await RegistryServer(bootstrap_address(broker), *registry_at).start()
-        except RegistryStartError as exc:
-            click.echo(f"kbroker: {exc}", err=True)
-            await broker.stop()
-            sys.exit(2)
-    console_server = None
-    if console is not None:
-        from kbroker.console.app import start_console
-
-        try:
-            console_server = await start_console(console.host, console.port, bootstrap_address(broker), console.write,
-                                                  console.registry_url or (registry.url if registry else None))
-        except OSError as exc:
-            click.echo(f"kbroker: --console: cannot listen on {console.host}:{console.port}: {exc.strerror or exc}",
-                       err=True)
-            await broker.stop()
-            sys.exit(2)
     click.echo(banner(broker, topics, ephemeral, metrics_url(exporter) if exporter else None,
                       registry.url if registry else None, console_server.url if console_server else None))
     await stop.wait()
