@@ -122,3 +122,24 @@ def test_records_are_kafkas() -> None:
         assert stored.deleting_topics == []
         await coord.stop()
     run(main())
+
+
+def test_a_cluster_coordinator_loads_share_groups_with_their_partition() -> None:
+    """Share APIs are not served in a cluster, but the records are read and forgotten with the
+    offsets partition the broker takes over and gives up."""
+    async def main():
+        storage = MemoryGroupLog()
+        coord = coordinator(storage)
+        join(coord, "a")
+        await coord.stop()
+        ids = (coord.consumer.topic_id, coord.consumer.topic_name)
+        clustered = GroupCoordinator(GroupConfig(), storage, topics=lambda: TOPICS, topic_ids=ids,
+                                     clustered=True, share_config=SHARE)
+        await clustered.start()
+        assert clustered.share.groups == {}
+        clustered.elected(0)
+        assert clustered.share.groups["g"].group_epoch == 1
+        clustered.resigned(0)
+        assert clustered.share.groups == {} and clustered.list_groups() == []
+        await clustered.stop()
+    run(main())
