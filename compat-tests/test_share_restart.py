@@ -250,3 +250,22 @@ def test_a_deleted_share_group_stays_deleted_after_a_restart(
         again.subscribe([topic])
         started(bootstrap, group, topic, again)
         assert start_offset(bootstrap, group, topic)[0] == 2
+
+
+def test_offsets_of_a_partition_not_fetched_since_a_restart_can_be_deleted(
+        kafka_broker: BrokerProcess, topic: str, group: str, member: ShareConsumer) -> None:
+    """The group's record of its initialized share partitions names them: the tool deletes the
+    partition's kept state although no member fetched it since the restart."""
+    bootstrap = kafka_broker.bootstrap_server
+    produce(bootstrap, topic, [b"left"])
+    take(member, 1)
+    idle(bootstrap, group, member)  # "left" goes back to the group
+    kafka_broker.restart()
+    assert share_offsets(bootstrap, group) == [(topic, 0, 0, 1)]
+    deleted = tool(bootstrap, "--delete-offsets", "--group", group, "--topic", topic)
+    assert deleted == {"group": group, "topics": [{"topic": topic, "status": "Successful"}]}
+    assert share_offsets(bootstrap, group) == []
+    with closing(ShareConsumer({"bootstrap.servers": bootstrap, "group.id": group})) as again:
+        again.subscribe([topic])
+        started(bootstrap, group, topic, again)
+        assert start_offset(bootstrap, group, topic)[0] == 1
