@@ -18,10 +18,20 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 10))
 
 
-def coordinator(storage: MemoryGroupLog, like: GroupCoordinator | None = None) -> GroupCoordinator:
+def coordinator(storage: MemoryGroupLog | None = None, like: GroupCoordinator | None = None,
+                clustered: bool = False) -> GroupCoordinator:
+    """On `storage`, knowing topics by the ids `like` gave them."""
     ids = None if like is None else (like.consumer.topic_id, like.consumer.topic_name)
-    return GroupCoordinator(GroupConfig(), storage, topics=lambda: TOPICS,
-                            topic_ids=ids, share_config=SHARE)
+    return GroupCoordinator(GroupConfig(), storage or MemoryGroupLog(), topics=lambda: TOPICS,
+                            topic_ids=ids, clustered=clustered, share_config=SHARE)
+
+
+async def restarted(coord: GroupCoordinator) -> GroupCoordinator:
+    """The coordinator stopped, and another started on its records (and topic ids)."""
+    await coord.stop()
+    again = coordinator(coord.storage, like=coord)
+    await again.start()
+    return again
 
 
 def join(coord: GroupCoordinator, member: str, topics=("t",), rack: str | None = None):
@@ -39,16 +49,13 @@ def kinds(storage: MemoryGroupLog) -> list[tuple[int, bool]]:
 
 def test_share_groups_come_back_from_their_records() -> None:
     async def main():
-        storage = MemoryGroupLog()
-        coord = coordinator(storage)
+        coord = coordinator()
         join(coord, "a", rack="r1")
         join(coord, "b", topics=("t", "u"))
         assert beat(coord, "a", 1).member_epoch == 2
         coord.share.initialized("g", "t", 0)
         coord.share.initialized("g", "u", 1)
-        await coord.stop()
-        again = coordinator(storage, like=coord)
-        await again.start()
+        again = await restarted(coord)
         before, after = coord.share.groups["g"], again.share.groups["g"]
         assert (after.group_epoch, after.assignment_epoch, after.topic_partitions, after.initialized) == (
             before.group_epoch, before.assignment_epoch, before.topic_partitions, {"t": {0}, "u": {1}})
@@ -67,19 +74,14 @@ def test_share_groups_come_back_from_their_records() -> None:
 
 def test_members_time_out_after_a_load_and_an_empty_group_stays() -> None:
     async def main():
-        storage = MemoryGroupLog()
-        coord = coordinator(storage)
+        coord = coordinator()
         join(coord, "a")
-        await coord.stop()
-        again = coordinator(storage, like=coord)
-        await again.start()
+        again = await restarted(coord)
         group = again.share.groups["g"]
         while group.members:  # its session runs out
             await asyncio.sleep(0.02)
         assert (group.members, group.group_epoch, group.state) == ({}, 2, "Empty")
-        await again.stop()
-        third = coordinator(storage, like=coord)
-        await third.start()
+        third = await restarted(again)
         assert (third.share.groups["g"].group_epoch, third.share.groups["g"].members) == (2, {})
         assert beat(third, "a", 1).error == E.UNKNOWN_MEMBER_ID
         await third.stop()
@@ -97,8 +99,7 @@ def test_a_deleted_share_group_leaves_tombstones() -> None:
         assert coord.delete_groups(["g"]) == [("g", E.NONE)]
         M = share_records
         assert kinds(storage)[written:] == [(M.TARGET_EPOCH, True), (M.STATE_PARTITIONS, True), (M.GROUP, True)]
-        again = coordinator(storage, like=coord)
-        await again.start()
+        again = await restarted(coord)
         assert again.share.groups == {} and again.list_groups() == []
         await again.stop()
     run(main())
@@ -132,9 +133,7 @@ def test_a_cluster_coordinator_loads_share_groups_with_their_partition() -> None
         coord = coordinator(storage)
         join(coord, "a")
         await coord.stop()
-        ids = (coord.consumer.topic_id, coord.consumer.topic_name)
-        clustered = GroupCoordinator(GroupConfig(), storage, topics=lambda: TOPICS, topic_ids=ids,
-                                     clustered=True, share_config=SHARE)
+        clustered = coordinator(storage, like=coord, clustered=True)
         await clustered.start()
         assert clustered.share.groups == {}
         clustered.elected(0)
