@@ -132,11 +132,11 @@ class Broker:
                                                   config["share.coordinator.snapshot.update.records.per.snapshot"],
                                                   clustered=self.cluster is not None)
         self.shares = SharePartitions(self.groups.share.config, self.groups.settings,
-                                      self.share_coordinator if self.cluster is None else None)
+                                      self.share_coordinator if self.cluster is None else None,
+                                      groups=self.groups.share)
         if self.cluster is None:  # in a cluster, each state partition's leader loads it
             self.transactions.load(self.txn_log.load())
             self.share_coordinator.load()
-            self.groups.share.known_before = self.share_coordinator.has_group
 
     def _join_cluster(self, config: BrokerConfig, data_dir: Path) -> ClusterMember | None:
         """With `zookeeper.connect`, this broker is one of a cluster: connect to ZooKeeper now, as

@@ -9,10 +9,6 @@ topics at load. Replay is last value per key, a tombstone deleting the key.
 
 from __future__ import annotations
 
-import uuid
-from typing import Callable
-
-from kproto.codec import decode, encode
 from kproto.messages import (
     ConsumerGroupCurrentMemberAssignmentKey,
     ConsumerGroupCurrentMemberAssignmentValue,
@@ -26,7 +22,6 @@ from kproto.messages import (
     ConsumerGroupTargetAssignmentMetadataValue,
 )
 
-from kbroker.groups.assignors import Assignment
 from kbroker.groups.consumer import (
     STABLE,
     UNRELEASED_PARTITIONS,
@@ -35,7 +30,15 @@ from kbroker.groups.consumer import (
     ConsumerGroup,
     ConsumerMember,
 )
-from kbroker.groups.records import VERSION, RecordBytes
+from kbroker.groups.records import (
+    KeyedReplay,
+    RecordBytes,
+    RecordKinds,
+    TopicId,
+    TopicName,
+    by_topic_id as _by_id,
+    by_topic_name as _by_name,
+)
 
 GROUP, MEMBER, TARGET_EPOCH, TARGET_MEMBER, CURRENT = 3, 5, 6, 7, 8
 KEYS = {
@@ -50,35 +53,8 @@ VALUES = {
 }
 #: Kafka's MemberState byte values
 STATE_CODES = {STABLE: 0, UNREVOKED_PARTITIONS: 1, UNRELEASED_PARTITIONS: 2}
-TopicId = Callable[[str], "uuid.UUID | None"]
-TopicName = Callable[[uuid.UUID], "str | None"]
-
-
-def _key(kind: int, group_id: str, member_id: str | None = None) -> bytes:
-    fields = {"group_id": group_id} if member_id is None else {"group_id": group_id, "member_id": member_id}
-    return VERSION.pack(kind) + encode(KEYS[kind](**fields), kind)
-
-
-def _record(kind: int, group_id: str, member_id: str | None, value) -> RecordBytes:
-    return _key(kind, group_id, member_id), VERSION.pack(0) + encode(value, 0)
-
-
-def _by_id(assignment: Assignment, topic_id: TopicId, struct: type) -> list:
-    out = []
-    for topic in sorted(assignment):
-        tid = topic_id(topic)
-        if tid is not None and assignment[topic]:
-            out.append(struct(topic_id=tid, partitions=sorted(assignment[topic])))
-    return out
-
-
-def _by_name(parts: list, topic_name: TopicName) -> Assignment:
-    out: Assignment = {}
-    for tp in parts:
-        name = topic_name(tp.topic_id)
-        if name is not None:
-            out[name] = set(tp.partitions)
-    return out
+KINDS = RecordKinds(KEYS, VALUES)
+_key, _record = KINDS.key, KINDS.record
 
 
 def group_epoch(group: ConsumerGroup) -> RecordBytes:
@@ -140,25 +116,11 @@ def group_tombstones(group: ConsumerGroup) -> list[RecordBytes]:
             + [(_key(GROUP, group.group_id), None)])
 
 
-class Loader:
+class Loader(KeyedReplay):
     """Rebuilds KIP-848 groups from replayed records (the last value of each key wins)."""
 
     def __init__(self) -> None:
-        self.values: dict[tuple[int, str, str | None], object] = {}
-
-    def feed(self, key: bytes, value: bytes | None) -> bool:
-        """Take a record if it is a KIP-848 group record; False otherwise."""
-        (kind,) = VERSION.unpack_from(key)
-        if kind not in KEYS:
-            return False
-        k = decode(KEYS[kind], kind, key, 2)
-        ident = (kind, k.group_id, getattr(k, "member_id", None))
-        if value is None:
-            self.values.pop(ident, None)
-        else:
-            (version,) = VERSION.unpack_from(value)
-            self.values[ident] = decode(VALUES[kind], version, value, 2)
-        return True
+        super().__init__(KINDS)
 
     def groups(self, topic_name: TopicName) -> dict[str, ConsumerGroup]:
         groups: dict[str, ConsumerGroup] = {}

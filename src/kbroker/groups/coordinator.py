@@ -27,7 +27,7 @@ from kbroker.groups.config import GroupConfig
 from kbroker.groups import consumer_records
 from kbroker.groups.consumer import ConsumerGroup, ConsumerMember
 from kbroker.groups.consumer_groups import ConsumerGroups, DerivedTopicIds, Heartbeat, HeartbeatResult, TopicCounts
-from kbroker.groups import migration
+from kbroker.groups import migration, share_records
 from kbroker.groups.group_configs import GroupSettings
 from kbroker.groups.member import ClassicMember
 from kbroker.groups.offsets import OffsetAndMetadata, OffsetStore, PendingOffsets, expired_offsets
@@ -82,7 +82,7 @@ class GroupCoordinator:
 
     def __init__(self, config: GroupConfig, storage: GroupLog, clock: Callable[[], int] = now_ms,
                  topics: TopicCounts = dict,
-                 topic_ids: tuple[consumer_records.TopicId, consumer_records.TopicName] | None = None,
+                 topic_ids: tuple[records.TopicId, records.TopicName] | None = None,
                  clustered: bool = False, share_config: ShareConfig = ShareConfig(),
                  settings: Callable[[str], GroupSettings] | None = None) -> None:
         self.config = config
@@ -107,7 +107,7 @@ class GroupCoordinator:
         self.consumer = ConsumerGroups(config, self.timers, topics, self.storage.append, *topic_ids, clock, settings)
         self.consumer.downgrade = self._downgrade
         self.classic_members = ClassicMembers(self.consumer)
-        self.share = ShareGroups(share_config, self.timers, topics, settings)
+        self.share = ShareGroups(share_config, self.timers, topics, settings, self.storage.append, *topic_ids)
         self._expiry_task: asyncio.Task | None = None
 
     # -- lifecycle
@@ -117,16 +117,17 @@ class GroupCoordinator:
         timers and offset expiry."""
         if self.served is None:
             self._restore(self.storage.load())
-            log.info("group coordinator loaded %d groups, %d with committed offsets", len(self.groups),
+            log.info("group coordinator loaded %d groups, %d with committed offsets", self._group_count(),
                      sum(1 for _ in self.offsets.groups()))
         self._expiry_task = asyncio.get_running_loop().create_task(self._expire_periodically())
 
     def _restore(self, stored: Iterable[Replayed]) -> None:
         """Replay stored records into groups, whose members' sessions start now."""
         known = set(self.groups)
-        kip848 = consumer_records.Loader()
-        self.load(stored, kip848)
+        kip848, kip932 = consumer_records.Loader(), share_records.Loader()
+        self.load(stored, kip848, kip932)
         self.consumer.load(kip848)
+        self.share.load(kip932)
         for group_id in self.consumer.groups:  # offsets alone made a classic placeholder for it
             if group_id in self.groups and self.groups[group_id].is_in(EMPTY):
                 del self.groups[group_id]
@@ -149,10 +150,12 @@ class GroupCoordinator:
         if self.served is None or partition in self.served:
             return
         self.served.add(partition)
-        before = len(self.groups) + len(self.consumer.groups)
+        before = self._group_count()
         self._restore(self.storage.load(partition))
-        log.info("group coordinator loaded %d groups of __consumer_offsets-%d",
-                 len(self.groups) + len(self.consumer.groups) - before, partition)
+        log.info("group coordinator loaded %d groups of __consumer_offsets-%d", self._group_count() - before, partition)
+
+    def _group_count(self) -> int:
+        return len(self.groups) + len(self.consumer.groups) + len(self.share.groups)
 
     def resigned(self, partition: int) -> None:
         """Another broker leads the offsets partition now: its groups are forgotten here, and their
@@ -160,13 +163,15 @@ class GroupCoordinator:
         if self.served is None or partition not in self.served:
             return
         self.served.discard(partition)
-        ids = {g for g in [*self.groups, *self.consumer.groups, *self.offsets.groups(), *self.pending.groups()]
+        ids = {g for g in [*self.groups, *self.consumer.groups, *self.share.groups, *self.offsets.groups(),
+                           *self.pending.groups()]
                if self.storage.partition_of(g) == partition}
         for group_id in ids:
             group = self.groups.pop(group_id, None)
             if group is not None:
                 self.rebalancer.abandon(group, ErrorCode.NOT_COORDINATOR)
             self.consumer.groups.pop(group_id, None)
+            self.share.groups.pop(group_id, None)
             self.timers.cancel_group(group_id)
             self.offsets.delete_group(group_id)
             self.pending.drop_group(group_id)
@@ -179,11 +184,13 @@ class GroupCoordinator:
         for group in self.groups.values():
             self.rebalancer.abandon(group, ErrorCode.NOT_COORDINATOR)
 
-    def load(self, stored: Iterable[Replayed], kip848: consumer_records.Loader | None = None) -> None:
+    def load(self, stored: Iterable[Replayed], kip848: consumer_records.Loader | None = None,
+             kip932: share_records.Loader | None = None) -> None:
         """Replay records: the last value of each key wins and a tombstone deletes it; offsets of a
         transaction wait for its marker.
 
-        KIP-848 group records go to `kip848`, which needs the topics and timers of a started broker.
+        KIP-848 and share group records go to `kip848` and `kip932`, which need the topics and
+        timers of a started broker.
         """
         metadata: dict[str, object] = {}
         for entry in stored:
@@ -191,6 +198,8 @@ class GroupCoordinator:
                 self.complete_transaction(entry.producer_id, entry.commit, entry.partition)
                 continue
             if kip848 is not None and kip848.feed(entry.key, entry.value):
+                continue
+            if kip932 is not None and kip932.feed(entry.key, entry.value):
                 continue
             record = records.read_record(entry.key, entry.value)
             if isinstance(record, OffsetRecord):
@@ -576,8 +585,7 @@ class GroupCoordinator:
             if share_group is not None:
                 error = ErrorCode.NON_EMPTY_GROUP if share_group.members else ErrorCode.NONE
                 if not error:
-                    del self.share.groups[group_id]
-                    log.info("deleted share group %s", group_id)
+                    self.share.delete(group_id)
                 results.append((group_id, error))
                 continue
             group = self.groups.get(group_id)

@@ -10,13 +10,15 @@ value 3 for group metadata.
 from __future__ import annotations
 
 import struct
+import uuid
 from dataclasses import dataclass
-from typing import Union
+from typing import Callable, Union
 
 from kproto import ProtocolError
 from kproto.codec import decode, encode
 from kproto.messages import GroupMetadataKey, GroupMetadataValue, OffsetCommitKey, OffsetCommitValue
 
+from kbroker.groups.assignors import Assignment
 from kbroker.groups.classic import ClassicGroup
 from kbroker.groups.offsets import OffsetAndMetadata
 
@@ -28,6 +30,8 @@ OFFSET_VALUE_VERSION = 3
 OFFSET_VALUE_WITH_EXPIRY_VERSION = 1
 
 RecordBytes = tuple[bytes, Union[bytes, None]]  # (key, value); a None value is a tombstone
+TopicId = Callable[[str], "uuid.UUID | None"]
+TopicName = Callable[[uuid.UUID], "str | None"]
 
 
 def partition_for(group_id: str, partitions: int) -> int:
@@ -131,3 +135,66 @@ def read_record(key: bytes, value: bytes | None) -> OffsetRecord | GroupRecord |
         (version,) = VERSION.unpack_from(value)
         return GroupRecord(k.group, decode(GroupMetadataValue, version, value, 2))
     return None
+
+
+# -- the keyed records of KIP-848 and KIP-932 groups
+
+class RecordKinds:
+    """One family of group records (KIP-848's, KIP-932's): key and value schemas by record type.
+    A key names the group, and the member for the per-member kinds; values are written at v0."""
+
+    def __init__(self, keys: dict[int, type], values: dict[int, type]) -> None:
+        self.keys = keys
+        self.values = values
+
+    def key(self, kind: int, group_id: str, member_id: str | None = None) -> bytes:
+        fields = {"group_id": group_id} if member_id is None else {"group_id": group_id, "member_id": member_id}
+        return _versioned(kind, encode(self.keys[kind](**fields), kind))
+
+    def record(self, kind: int, group_id: str, member_id: str | None, value) -> RecordBytes:
+        return self.key(kind, group_id, member_id), _versioned(0, encode(value, 0))
+
+    def tombstone(self, kind: int, group_id: str, member_id: str | None = None) -> RecordBytes:
+        return self.key(kind, group_id, member_id), None
+
+
+class KeyedReplay:
+    """The last value of each key of one family, as replay leaves it; a tombstone deletes the key."""
+
+    def __init__(self, kinds: RecordKinds) -> None:
+        self.kinds = kinds
+        self.values: dict[tuple[int, str, str | None], object] = {}
+
+    def feed(self, key: bytes, value: bytes | None) -> bool:
+        """Take a record if it is of this family; False otherwise."""
+        (kind,) = VERSION.unpack_from(key)
+        if kind not in self.kinds.keys:
+            return False
+        k = decode(self.kinds.keys[kind], kind, key, 2)
+        ident = (kind, k.group_id, getattr(k, "member_id", None))
+        if value is None:
+            self.values.pop(ident, None)
+        else:
+            (version,) = VERSION.unpack_from(value)
+            self.values[ident] = decode(self.kinds.values[kind], version, value, 2)
+        return True
+
+
+def by_topic_id(assignment: Assignment, topic_id: TopicId, struct: type) -> list:
+    """Partitions by topic name as the records store them, by topic id; unknown topics are left out."""
+    out = []
+    for topic in sorted(assignment):
+        tid = topic_id(topic)
+        if tid is not None and assignment[topic]:
+            out.append(struct(topic_id=tid, partitions=sorted(assignment[topic])))
+    return out
+
+
+def by_topic_name(parts: list, topic_name: TopicName) -> Assignment:
+    """Stored partitions by topic id, by name again; topics deleted since are left out."""
+    out: Assignment = {}
+    for tp in parts:
+        name = topic_name(tp.topic_id)
+        if name is not None:
+            out[name] = set(tp.partitions)
+    return out

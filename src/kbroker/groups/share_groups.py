@@ -9,24 +9,27 @@ nothing to revoke, a member takes the new epoch and assignment on its next heart
 
 A member that stops heartbeating for `group.share.session.timeout.ms`, or leaves with epoch -1,
 is removed. What it holds is the share partitions' business, not the group's: as in Kafka, its
-share session's final epoch gives its records back, or their locks run out. Groups live in
-memory only (their share partitions' state is the share coordinator's, and survives): after a
-restart, a member of a group that had share-partition state is told UNKNOWN_MEMBER_ID, which
-makes it rejoin; Kafka, which keeps its share groups in `__consumer_offsets`, would know it.
+share session's final epoch gives its records back, or their locks run out.
+
+Every change is written to `__consumer_offsets` as Kafka writes it (share_records.py), with the
+share partitions whose state the group has initialized: after a restart the group is known with
+its epoch, and its members carry on with their ids and epochs until their sessions time out.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from kproto import ErrorCode
 
-from kbroker.groups.assignors import Assignment
+from kbroker.groups import share_records as records
 from kbroker.groups.consumer_groups import HeartbeatResult, TopicCounts, find_member
 from kbroker.groups.group_configs import GroupSettings
+from kbroker.groups.records import RecordBytes, TopicId, TopicName
+from kbroker.groups.share_group import ShareGroup, ShareMember
 from kbroker.groups.timers import Timers
 
 log = logging.getLogger("kbroker.groups")
@@ -57,34 +60,6 @@ class ShareConfig:
         )
 
 
-@dataclass(eq=False)
-class ShareMember:
-    member_id: str
-    rack_id: str | None
-    client_id: str
-    client_host: str
-    subscribed_topics: frozenset[str] = frozenset()
-    member_epoch: int = 0
-    assigned: Assignment = field(default_factory=dict)
-
-
-@dataclass(eq=False)
-class ShareGroup:
-    group_id: str
-    group_epoch: int = 0
-    assignment_epoch: int = 0
-    members: dict[str, ShareMember] = field(default_factory=dict)
-    topic_partitions: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def state(self) -> str:
-        """Kafka's share group states, as ListGroups and ShareGroupDescribe show them."""
-        return "Stable" if self.members else "Empty"
-
-    def subscribed_topics(self) -> set[str]:
-        return {t for m in self.members.values() for t in m.subscribed_topics}
-
-
 @dataclass(frozen=True, slots=True)
 class ShareHeartbeat:
     group_id: str
@@ -96,16 +71,52 @@ class ShareHeartbeat:
     client_host: str = ""
 
 
+Write = Callable[[str, list[RecordBytes]], object]
+
+
 class ShareGroups:
     def __init__(self, config: ShareConfig, timers: Timers, topics: TopicCounts,
-                 settings: Callable[[str], GroupSettings]) -> None:
+                 settings: Callable[[str], GroupSettings], write: Write, topic_id: TopicId,
+                 topic_name: TopicName) -> None:
         self.config = config
         self.settings = settings
         self.timers = timers
         self.topics = topics
+        self.write = write
+        self.topic_id = topic_id
+        self.topic_name = topic_name
         self.groups: dict[str, ShareGroup] = {}
-        #: whether a group id not in memory had share groups' state before a restart
-        self.known_before: Callable[[str], bool] = lambda group_id: False
+
+    def load(self, loader: records.Loader) -> None:
+        """Groups as last written; their members' sessions start now, as in Kafka after a load."""
+        loaded = loader.groups(self.topic_name)
+        self.groups.update(loaded)
+        for group in loaded.values():
+            group.topic_partitions = self._subscribed_counts(group)
+            for member in group.members.values():
+                self._arm_timer(group, member)
+
+    def delete(self, group_id: str) -> None:
+        """DeleteGroups of an empty share group: tombstones for all it wrote."""
+        group = self.groups.pop(group_id)
+        self.write(group_id, records.group_tombstones(group))
+        log.info("deleted share group %s", group_id)
+
+    def initialized(self, group_id: str, topic: str, index: int) -> None:
+        """The state of the group's share partition was initialized (ShareGroupStatePartitionMetadata)."""
+        group = self.groups.get(group_id)
+        if group is not None and index not in group.initialized.get(topic, ()):
+            group.initialized.setdefault(topic, set()).add(index)
+            self.write(group_id, [records.state_partitions(group, self.topic_id)])
+
+    def deleted(self, group_id: str, topic: str, index: int) -> None:
+        """The state of the group's share partition was deleted (DeleteShareGroupOffsets)."""
+        group = self.groups.get(group_id)
+        if group is not None and index in group.initialized.get(topic, ()):
+            group.initialized[topic].discard(index)
+            if not group.initialized[topic]:
+                del group.initialized[topic]
+            self.write(group_id, [records.state_partitions(group, self.topic_id)])
 
     def heartbeat(self, hb: ShareHeartbeat) -> HeartbeatResult:
         if not hb.group_id:
@@ -122,21 +133,28 @@ class ShareGroups:
         if isinstance(found, HeartbeatResult):
             return found
         group, member = found
+        written: list[RecordBytes] = []
         changed = hb.subscribed_topics is not None and frozenset(hb.subscribed_topics) != member.subscribed_topics
         if hb.subscribed_topics is not None:
             member.subscribed_topics = frozenset(hb.subscribed_topics)
-        if hb.rack_id is not None:
+        moved_rack = hb.rack_id is not None and hb.rack_id != member.rack_id
+        if moved_rack:
             member.rack_id = hb.rack_id
+        if changed or moved_rack or hb.member_epoch == 0:
+            written.append(records.member_metadata(group.group_id, member))
         counts = self._subscribed_counts(group)
         if changed or hb.member_epoch == 0 or counts != group.topic_partitions:
             group.group_epoch += 1
             group.topic_partitions = counts
             group.assignment_epoch = group.group_epoch
+            written += [records.group_epoch(group), *records.target(group, self.topic_id)]
         self._arm_timer(group, member)
         new_epoch = member.member_epoch != group.assignment_epoch
         if new_epoch:
-            member.member_epoch = group.assignment_epoch
-            member.assigned = {t: set(range(counts[t])) for t in member.subscribed_topics if t in counts}
+            member.previous_member_epoch, member.member_epoch = member.member_epoch, group.assignment_epoch
+            member.assigned = group.target_of(member)
+            written.append(records.current(group.group_id, member, self.topic_id))
+        self.write(group.group_id, written)
         return HeartbeatResult(ErrorCode.NONE, None, member.member_id, member.member_epoch,
                                self.settings(group.group_id).share_heartbeat_interval_ms,
                                {t: set(p) for t, p in member.assigned.items()} if new_epoch else None)
@@ -159,9 +177,6 @@ class ShareGroups:
     def _known(self, hb: ShareHeartbeat) -> tuple[ShareGroup, ShareMember] | HeartbeatResult:
         found = find_member(self.groups, hb.group_id, hb.member_id)
         if isinstance(found, HeartbeatResult):
-            if hb.group_id not in self.groups and self.known_before(hb.group_id):
-                return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
-                                       f"Member {hb.member_id} is not a member of group {hb.group_id}.")
             return found
         group, member = found
         if hb.member_epoch != member.member_epoch:
@@ -186,6 +201,8 @@ class ShareGroups:
         self.timers.cancel(("share-session", group.group_id, member_id))
         group.group_epoch += 1
         group.assignment_epoch = group.group_epoch
+        self.write(group.group_id, [*records.member_tombstones(group.group_id, member_id),
+                                    records.group_epoch(group), records.target_epoch(group)])
         log.info("member %s of share group %s %s", member_id, group.group_id, why)
 
     def _arm_timer(self, group: ShareGroup, member: ShareMember) -> None:

@@ -332,7 +332,9 @@ def share_acknowledge(ctx: RequestContext, request: ShareAcknowledgeRequest) -> 
 def describe_share_group_offsets(ctx: RequestContext,
                                  request: DescribeShareGroupOffsetsRequest) -> DescribeShareGroupOffsetsResponse:
     """Each share partition's start offset (-1 before its group first fetched it) and, from v1, its
-    lag: records up to the high watermark the group has not finished with."""
+    lag: records up to the high watermark the group has not finished with. All topics means the
+    share partitions the group initialized; one not fetched since a restart is taken up from its
+    kept state to answer."""
     R = DescribeShareGroupOffsetsResponse
     broker, shares = ctx.broker, ctx.broker.shares
     out = []
@@ -342,16 +344,14 @@ def describe_share_group_offsets(ctx: RequestContext,
             out.append(R.DescribeShareGroupOffsetsResponseGroup(group_id=group_id,
                                                                 error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED))
             continue
-        if group_id not in broker.groups.share.groups:
+        group = broker.groups.share.groups.get(group_id)
+        if group is None:
             out.append(R.DescribeShareGroupOffsetsResponseGroup(
                 group_id=group_id, error_code=ErrorCode.GROUP_ID_NOT_FOUND,
                 error_message=f"Group {group_id} not found."))
             continue
         if wanted.topics is None:
-            held: dict[str, list[int]] = {}
-            for topic, index, _ in shares.of_group(group_id):
-                held.setdefault(topic, []).append(index)
-            asked = sorted(held.items())
+            asked = sorted(group.initialized.items())
         else:
             asked = [(t.topic_name, t.partitions) for t in wanted.topics]
         topics = []
@@ -362,6 +362,8 @@ def describe_share_group_offsets(ctx: RequestContext,
                 part = R.DescribeShareGroupOffsetsResponsePartition(partition_index=index, start_offset=-1,
                                                                     leader_epoch=-1)
                 partition, log = shares.find(group_id, name, index), broker.partition_log(name, index)
+                if partition is None and log is not None and index in group.initialized.get(name, ()):
+                    partition = shares.get(group_id, name, info.topic_id, index, log)  # its kept state
                 if log is None:
                     part.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 elif partition is not None:

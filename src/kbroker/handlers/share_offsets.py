@@ -7,7 +7,8 @@ GROUP_ID_NOT_FOUND ("Group g not found." / "Group g is not a share group.") and 
 are answered for the whole request. Altering starts each named partition again at the given
 offset with nothing in flight; deleting forgets the group's partitions of each named topic, so its
 next fetch starts where `share.auto.offset.reset` says. A topic that does not exist, a partition
-past its count, and (deleting) a topic the group never fetched get UNKNOWN_TOPIC_OR_PARTITION.
+past its count, and (deleting) a topic of which the group initialized no share partition (as its
+ShareGroupStatePartitionMetadata says) get UNKNOWN_TOPIC_OR_PARTITION.
 
 With an authorizer, altering needs READ on the group, deleting DELETE (else
 GROUP_AUTHORIZATION_FAILED); both need READ on each topic (else TOPIC_AUTHORIZATION_FAILED for it).
@@ -92,7 +93,7 @@ def delete_share_group_offsets(ctx: RequestContext,
         name = wanted.topic_name
         info = ctx.broker.topics.get(name)
         topic = R.DeleteShareGroupOffsetsResponseTopic(topic_name=name)
-        held = [index for held_topic, index, _ in shares.of_group(group_id) if held_topic == name]
+        held = sorted(ctx.broker.groups.share.groups[group_id].initialized.get(name, ()))
         if name in refused:
             topic.error_code, topic.error_message = (ErrorCode.TOPIC_AUTHORIZATION_FAILED,
                                                      MESSAGES[ErrorCode.TOPIC_AUTHORIZATION_FAILED])
@@ -103,6 +104,6 @@ def delete_share_group_offsets(ctx: RequestContext,
         else:
             topic.topic_id = info.topic_id
             for index in held:
-                shares.delete(group_id, name, index)
+                shares.delete(group_id, name, info.topic_id, index)
         topics.append(topic)
     return R(responses=topics)

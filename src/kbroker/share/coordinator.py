@@ -93,9 +93,9 @@ class ShareCoordinator:
             del self.states[key]
             self._updates.pop(key, None)
 
-    def has_group(self, group_id: str) -> bool:
-        """Whether any share partition of the group has state."""
-        return any(key[0] == group_id for key in self.states)
+    def keys_of(self, group_id: str) -> list[StateKey]:
+        """The share partitions of the group that have state, loaded into memory or not."""
+        return [key for key in self.states if key[0] == group_id]
 
     def _unknown(self, key: StateKey) -> bool:
         count = self.partition_count(key[1])

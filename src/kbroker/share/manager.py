@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from kproto import ErrorCode
 
@@ -38,6 +38,15 @@ from kbroker.share.state_log import StateKey
 log = logging.getLogger("kbroker.share")
 ShareKey = tuple[str, str, int]  # (group id, topic, partition)
 INITIAL_STATE_EPOCH = 0
+
+
+class InitializedPartitions(Protocol):
+    """The group coordinator's record of a group's share partitions with state, which Kafka keeps
+    as ShareGroupStatePartitionMetadata."""
+
+    def initialized(self, group_id: str, topic: str, index: int) -> None: ...
+
+    def deleted(self, group_id: str, topic: str, index: int) -> None: ...
 
 
 def now_ms() -> int:
@@ -58,10 +67,12 @@ def start_offset(reset: str, log: PartitionLog, now: int) -> int:
 
 class SharePartitions:
     def __init__(self, config: ShareConfig, settings: Callable[[str], GroupSettings],
-                 coordinator: ShareCoordinator | None = None, clock: Callable[[], int] = now_ms) -> None:
+                 coordinator: ShareCoordinator | None = None, clock: Callable[[], int] = now_ms,
+                 groups: InitializedPartitions | None = None) -> None:
         self.config = config
         self.settings = settings
         self.coordinator = coordinator
+        self.groups = groups
         self.clock = clock
         self.partitions: dict[ShareKey, SharePartition] = {}
         #: where each share partition's state is kept, at which state and leader epoch, and what was written last
@@ -108,18 +119,24 @@ class SharePartitions:
             return
         self._stored[key] = (state_key, epoch, max(kept.leader_epoch, 0) if kept is not None else 0)
         self._written[key] = partition.persisted()
+        self._initialized(key)
 
     def drop_group(self, group_id: str) -> None:
-        """The group was deleted: forget all its share partitions and their kept state."""
+        """The group was deleted: forget all its share partitions and their kept state, whether
+        fetched since the broker started or not."""
         for topic, index, _ in list(self.of_group(group_id)):
-            self.delete(group_id, topic, index)
+            self.drop(group_id, topic, index)
+        for state_key in self.coordinator.keys_of(group_id) if self.coordinator is not None else ():
+            self.coordinator.delete(state_key)
 
-    def delete(self, group_id: str, topic: str, index: int) -> None:
-        """DeleteShareGroupOffsets: forget the share partition and its kept state."""
-        stored = self._stored.get((group_id, topic, index))
+    def delete(self, group_id: str, topic: str, topic_id: uuid.UUID, index: int) -> None:
+        """DeleteShareGroupOffsets: forget the share partition and its kept state, fetched since the
+        broker started or not."""
         self.drop(group_id, topic, index)
-        if stored is not None and self.coordinator is not None:
-            self.coordinator.delete(stored[0])
+        if self.coordinator is not None:
+            self.coordinator.delete((group_id, topic_id, index))
+        if self.groups is not None:
+            self.groups.deleted(group_id, topic, index)
 
     def drop(self, group_id: str, topic: str, index: int) -> None:
         """Forget the group's share partition in memory; its next fetch takes it up again."""
@@ -150,6 +167,11 @@ class SharePartitions:
             return
         self._stored[key] = (state_key, state_epoch, leader_epoch)
         self._written[key] = partition.persisted()
+        self._initialized(key)
+
+    def _initialized(self, key: ShareKey) -> None:
+        if self.groups is not None:
+            self.groups.initialized(*key)
 
     def _persist(self, key: ShareKey, partition: SharePartition) -> None:
         """Write the partition's window to the coordinator if it changed since the last write."""
