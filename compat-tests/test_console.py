@@ -201,6 +201,24 @@ def test_records_as_text_json_and_hex_and_seek(page, read_only: ConsoleProcess, 
     assert page.locator("#records tr.record").count() == 0
 
 
+def test_records_of_aborted_transactions_are_left_out(page, read_only: ConsoleProcess, data: dict[str, str]) -> None:
+    """Read as read_committed: the aborted transaction's records (below the last stable offset, so
+    the broker returns them) are not shown, the committed ones around it are."""
+    topic = create_topic(data["bootstrap"], f"console-txn-{uuid.uuid4().hex[:6]}", 1)
+    producer = Producer({"bootstrap.servers": data["bootstrap"], "transactional.id": f"console-{uuid.uuid4().hex[:6]}",
+                         "linger.ms": 0})
+    producer.init_transactions(15)
+    for value, commit in ((b"committed-before", True), (b"aborted-1", False), (b"committed-after", True)):
+        producer.begin_transaction()
+        producer.produce(topic, value=value, partition=0)
+        if value == b"aborted-1":
+            producer.produce(topic, value=b"aborted-2", partition=0)
+        producer.flush(15)
+        (producer.commit_transaction if commit else producer.abort_transaction)(15)
+    open_page(page, read_only, f"/records?topic={topic}&partition=0", "records-after-abort")
+    assert page.locator("#records pre.value").all_inner_texts() == ["committed-before", "committed-after"]
+
+
 def test_hostile_names_and_values_are_shown_escaped(page, read_only: ConsoleProcess, data: dict[str, str]) -> None:
     topic, group = data["topic"], data["group"]
     open_page(page, read_only, f"/records?topic={topic}&partition=0", "hostile-records")

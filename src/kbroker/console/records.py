@@ -1,8 +1,9 @@
 """A page of one partition's records, read by Fetch from an offset or from a time, and each value
 shown as text, JSON or hex.
 
-The console reads as a consumer without a group (`read_committed`), so it needs no state on the
-broker; a page is at most `limit` records, and the offset after the last one is where the next
+The console reads as a consumer without a group, with `read_committed`: records of open
+transactions are not fetched and those of aborted ones are left out, as a Kafka consumer does. It
+needs no state on the broker; a page is at most `limit` records, and the offset after the last one is where the next
 page or the live tail goes on.
 """
 
@@ -16,6 +17,7 @@ from kproto.records import decode_batches
 
 from kbroker.tools.admin import EARLIEST, LATEST, list_offsets
 from kbroker.tools.client import Client, ToolError, check
+from kbroker.tools.committed import ReadCommitted
 
 FETCH_MAX_BYTES = 1024 * 1024  # one page of a browser table; a larger first batch still comes whole
 MAX_LIMIT = 500
@@ -99,11 +101,12 @@ def read_rows(client: Client, topic: str, partition: int, leader: int, position:
         answer = client.send(request, node=leader, max_version=12, min_version=4)
         result = answer.responses[0].partitions[0]
         check(result.error_code, f"fetch from {topic}-{partition}")
-        before = position
+        before, committed = position, ReadCommitted(result.aborted_transactions)
         for batch in decode_batches(result.records or b""):
             kind = "LogAppendTime" if batch.header.log_append_time else "CreateTime"
+            shown = committed.shows(batch)
             for record in batch.records:
-                if batch.header.is_control or record.offset < position or len(rows) >= limit:
+                if not shown or record.offset < position or len(rows) >= limit:
                     continue
                 rows.append(Row(record.offset, record.timestamp, kind, show(record.key, fmt),
                                 [(k, show(v, "text")) for k, v in record.headers], show(record.value, fmt),
