@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import click
 
 from kbroker.cluster.errors import ClusterJoinError
-from kbroker.console.command import DEFAULT_HOST, DEFAULT_PORT, console_address, require_console
+from kbroker.console.command import DEFAULT_HOST, DEFAULT_PORT, console_address, console_listener, require_console
 from kbroker.console.command import console as console_command
 from kbroker.console.command import options as console_options
 from kbroker.config import BrokerConfig, ConfigError, load_broker_config
@@ -23,6 +23,7 @@ from kbroker.server.allocator import keep_freed_memory
 from kbroker.tools import register as register_tools
 
 if TYPE_CHECKING:
+    from kbroker.security.inter_broker import PeerSecurity
     from kbroker.security.listener import ListenerSecurity
 
 
@@ -62,12 +63,15 @@ def set_pairs(values: tuple[str, ...]) -> dict[str, str]:
               metavar="[HOST:]PORT", help=f"Serve the web console here (alone: {DEFAULT_HOST}:{DEFAULT_PORT}; "
                                           "needs kbroker[console]).")
 @console_options
+@click.option("--console-config", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="Client properties the console connects with (security.protocol, sasl.*, ssl.*): its "
+                   "principal, and the first listener of that protocol (default: the first PLAINTEXT one).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def serve(listen: str | None, data_dir: str | None, config_file: str | None, sets: tuple[str, ...], dev: bool,
           partitions: int | None, topics: tuple[str, ...], ephemeral: bool, metrics_port: int | None,
           registry_listen: str | None, console_at: str | None, write: bool, registry_url: str | None,
-          log_level: str) -> None:
+          console_config: str | None, log_level: str) -> None:
     """Run a single-node broker until SIGTERM or Ctrl-C.
 
     \b
@@ -98,10 +102,9 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
             click.echo(f"kbroker: --metrics-port: {exc}", err=True)
             sys.exit(2)
     registry = registry_address(registry_listen) if registry_listen is not None else None
-    if console_at is None and (write or registry_url):
-        raise click.UsageError("--console-write and --console-registry-url go with --console")
-    console = Console(*console_address(console_at), write, registry_url) if console_at is not None else None
-    if console is not None:
+    if console_at is None and (write or registry_url or console_config):
+        raise click.UsageError("--console-write, --console-registry-url and --console-config go with --console")
+    if console_at is not None:
         require_console()
     if ephemeral:
         data_dir = tempfile.mkdtemp(prefix="kbroker-")
@@ -114,6 +117,12 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
             if config["zookeeper.connect"]:
                 from kbroker.security.inter_broker import peer_security
                 peer_security(config)  # this broker's own login and trust on the inter-broker listener
+            console = None
+            if console_at is not None:
+                from kbroker.tools.client_security import read_client_security
+                console_security = read_client_security(console_config) if console_config else None
+                console = Console(*console_address(console_at), write, registry_url, console_security,
+                                  console_listener(config.endpoints, console_security))
         except ConfigError as exc:
             click.echo(f"kbroker: {exc}", err=True)
             sys.exit(2)
@@ -144,12 +153,14 @@ class Console(NamedTuple):
     port: int
     write: bool
     registry_url: str | None
+    security: PeerSecurity | None
+    listener: str  # the broker's listener it connects to
 
 
 async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topics: dict[str, int], ephemeral: bool,
                metrics_port: int | None, registry_at: tuple[str, int] | None, console: Console | None) -> None:
     from kbroker.broker import Broker
-    from kbroker.dev import banner, bootstrap_address, create_start_topics
+    from kbroker.dev import banner, bootstrap_address, client_address, create_start_topics
     from kbroker.metrics import NO_METRICS, BrokerMetrics
     from kbroker.server.listeners import ClientListeners, listen_hosts
 
@@ -196,8 +207,10 @@ async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topi
         from kbroker.console.app import start_console
 
         try:
-            console_server = await start_console(console.host, console.port, bootstrap_address(broker), console.write,
-                                                  console.registry_url or (registry.url if registry else None))
+            console_server = await start_console(console.host, console.port,
+                                                  client_address(*broker.advertised_for(console.listener)),
+                                                  console.write, console.registry_url or (registry.url if registry else None),
+                                                  security=console.security)
         except OSError as exc:
             click.echo(f"kbroker: --console: cannot listen on {console.host}:{console.port}: {exc.strerror or exc}",
                        err=True)

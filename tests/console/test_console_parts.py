@@ -75,4 +75,4 @@ def test_console_options_need_console() -> None:
     done = subprocess.run([sys.executable, "-m", "kbroker", "serve", "--console-write"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2
-    assert "--console-write and --console-registry-url go with --console" in done.stderr
+    assert "--console-write, --console-registry-url and --console-config go with --console" in done.stderr

@@ -1,0 +1,162 @@
+"""The console and the tools as a configured principal over SASL_SSL (`--command-config`, a Kafka
+client properties file): with an authorizer on, the console shows only what its principal may
+see, and `kbroker topics` lists topics over TLS with a SCRAM login.
+
+Certificates are made by `trustme`. The broker's PLAINTEXT listener (the harness's) is the
+super user ANONYMOUS, which makes the topics, users and ACLs; the SASL_SSL listener is where
+alice (SCRAM-SHA-256, READ on one topic) and admin (PLAIN, a super user) log in.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import trustme
+
+from brokerproc import BrokerProcess, free_port
+from conftest import create_topic
+from consoleproc import ConsoleProcess, chromium, screenshot
+from kbroker.tools.client import Client
+from kbroker.tools.scram_users import alter_users
+
+pytestmark = pytest.mark.timeout(120)
+
+HOST = "127.0.0.1"
+PLAIN_JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+              'password="admin-secret" user_admin="admin-secret";')
+
+
+class SecureConsoleBroker:
+    """A broker with an ACL authorizer and a SASL_SSL listener; topics `shown` (alice may read it)
+    and `hidden`."""
+
+    def __init__(self, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.dir = workdir
+        ca = trustme.CA()
+        self.cafile = workdir / "ca.pem"
+        ca.cert_pem.write_to_path(self.cafile)
+        ca.issue_cert("localhost", HOST).private_key_and_cert_chain_pem.write_to_path(workdir / "server.pem")
+        self.port = free_port()
+        self.process = BrokerProcess(workdir / "broker", {
+            "listeners": f"PLAINTEXT://{HOST}:{{port}},SASL_SSL://{HOST}:{self.port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
+            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+            "listener.name.sasl_ssl.ssl.keystore.location": str(workdir / "server.pem"),
+            "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+            "super.users": "User:ANONYMOUS;User:admin",
+        })
+        suffix = uuid.uuid4().hex[:6]
+        self.shown, self.hidden = f"shown-{suffix}", f"hidden-{suffix}"
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def start(self) -> SecureConsoleBroker:
+        self.process.start()
+        plaintext = self.process.bootstrap_server
+        for topic in (self.shown, self.hidden):
+            create_topic(plaintext, topic)
+        with Client(plaintext) as admin:
+            alter_users(admin, "alice", {"SCRAM-SHA-256": "password=alice-secret"}, [])
+        added = kbroker("acls", "--bootstrap-server", plaintext, "--add", "--allow-principal", "User:alice",
+                        "--operation", "Read", "--topic", self.shown)
+        assert added.returncode == 0, added.stderr
+        return self
+
+    def client_config(self, name: str, mechanism: str, user: str, password: str) -> Path:
+        """A client properties file as a Kafka tool user writes one."""
+        module = {"PLAIN": "plain.PlainLoginModule", "SCRAM-SHA-256": "scram.ScramLoginModule"}[mechanism]
+        path = self.dir / f"{name}.properties"
+        path.write_text("security.protocol=SASL_SSL\n"
+                        f"sasl.mechanism={mechanism}\n"
+                        f"sasl.jaas.config=org.apache.kafka.common.security.{module} required "
+                        f'username="{user}" password="{password}";\n'
+                        f"ssl.truststore.location={self.cafile}\n"
+                        "ssl.truststore.type=PEM\n")
+        return path
+
+
+def kbroker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kbroker", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureConsoleBroker]:
+    broker = SecureConsoleBroker(tmp_path_factory.mktemp("console-secure"))
+    try:
+        yield broker.start()
+    finally:
+        broker.process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    yield from chromium()
+
+
+def test_console_as_alice_shows_only_the_topic_she_may_read(secured: SecureConsoleBroker, browser,
+                                                            tmp_path: Path) -> None:
+    config = secured.client_config("alice", "SCRAM-SHA-256", "alice", "alice-secret")
+    console = ConsoleProcess.for_broker(secured.address, tmp_path, "--command-config", str(config)).start()
+    try:
+        page = browser.new_page()
+        response = page.goto(console.url + "topics")
+        assert response is not None and response.status == 200
+        screenshot(page, "secure-topics-as-alice")
+        listed = page.locator("#topics tbody").inner_text()
+        assert secured.shown in listed and secured.hidden not in listed
+        assert console.get(f"/topic?name={secured.hidden}")[0] != 200
+        page.close()
+    finally:
+        console.stop()
+
+
+def test_topics_tool_lists_over_sasl_ssl(secured: SecureConsoleBroker) -> None:
+    admin = kbroker("topics", "--bootstrap-server", secured.address, "--list", "--command-config",
+                    str(secured.client_config("admin", "PLAIN", "admin", "admin-secret")))
+    assert admin.returncode == 0, admin.stderr
+    assert {secured.shown, secured.hidden} <= set(admin.stdout.split())
+    alice = kbroker("topics", "--bootstrap-server", secured.address, "--list", "--command-config",
+                    str(secured.client_config("alice", "SCRAM-SHA-256", "alice", "alice-secret")))
+    assert alice.returncode == 0, alice.stderr
+    assert secured.shown in alice.stdout.split() and secured.hidden not in alice.stdout
+
+
+def test_a_wrong_password_is_one_line(secured: SecureConsoleBroker) -> None:
+    wrong = kbroker("topics", "--bootstrap-server", secured.address, "--list", "--command-config",
+                    str(secured.client_config("wrong", "SCRAM-SHA-256", "alice", "not-hers")))
+    assert wrong.returncode == 1
+    assert wrong.stderr.startswith("kbroker topics: SCRAM-SHA-256 login to broker at") and "Traceback" not in wrong.stderr
+
+
+def test_serve_console_over_a_sasl_ssl_listener_with_console_config(secured: SecureConsoleBroker,
+                                                                    tmp_path: Path) -> None:
+    """`serve --console-config` picks the broker's listener of the file's security protocol."""
+    server = tmp_path / "server.pem"
+    server.write_bytes((secured.dir / "server.pem").read_bytes())
+    port = free_port()
+    config = secured.client_config("serve-admin", "PLAIN", "admin", "admin-secret")
+    serving = ConsoleProcess(["serve", "--data-dir", str(tmp_path / "data"), "--topic", "served",
+                              "--set", f"listeners=PLAINTEXT://{HOST}:{free_port()},SASL_SSL://{HOST}:{port}",
+                              "--set", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
+                              "--set", "sasl.enabled.mechanisms=PLAIN",
+                              "--set", f"listener.name.sasl_ssl.plain.sasl.jaas.config={PLAIN_JAAS}",
+                              "--set", "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+                              "--set", f"listener.name.sasl_ssl.ssl.keystore.location={server}",
+                              "--console", "127.0.0.1:0", "--console-config", str(config)],
+                             tmp_path / "serve.log").start()
+    try:
+        status, body = serving.get("/topic?name=served")
+        assert status == 200 and 'id="topic-name">served<' in body
+    finally:
+        serving.stop()
+    assert f"authenticated on listener SASL_SSL as User:admin" in (tmp_path / "serve.log").read_text()
