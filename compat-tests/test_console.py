@@ -328,6 +328,48 @@ def test_reset_offsets_with_console_write(page, writable: ConsoleProcess, shared
     screenshot(page, "reset-after")
 
 
+AVRO_USER = json.dumps({"type": "record", "name": "User", "fields": [
+    {"name": "name", "type": "string"}, {"name": "age", "type": "int"}]})
+JSON_ORDER = json.dumps({"type": "object", "properties": {"order": {"type": "integer"}}})
+
+
+def test_records_decoded_through_the_built_in_schema_registry(page, tmp_path: Path) -> None:
+    """Avro and JSON Schema values produced by confluent-kafka's serializers through `serve
+    --schema-registry` are shown as JSON with their subject and id; an id the registry does not know
+    is shown in hex, saying so."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.schema_registry.json_schema import JSONSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    port, registry_port = free_port(), free_port()
+    serving = ConsoleProcess(["serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
+                              "--topic", "users", "--schema-registry", f"127.0.0.1:{registry_port}",
+                              "--console", "127.0.0.1:0"], tmp_path / "serve.log").start()
+    try:
+        client = SchemaRegistryClient({"url": f"http://127.0.0.1:{registry_port}"})
+        context = SerializationContext("users", MessageField.VALUE)
+        producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "linger.ms": 0})
+        avro_value = AvroSerializer(client, AVRO_USER)({"name": "<b>ada</b>", "age": 36}, context)
+        json_value = JSONSerializer(JSON_ORDER, client)({"order": 7}, SerializationContext("orders", MessageField.VALUE))
+        unknown = b"\x00\x00\x00\x03\xe7payload"
+        for value in (avro_value, json_value, unknown):
+            producer.produce("users", value=value, partition=0)
+        assert producer.flush(15) == 0
+        avro_id, json_id = (int.from_bytes(v[1:5], "big") for v in (avro_value, json_value))
+
+        open_page(page, serving, "/records?topic=users&partition=0", "records-schema-registry")
+        values = page.locator("#records pre.value").all_inner_texts()
+        labels = page.locator("#records small.schema").all_inner_texts()
+        assert json.loads(values[0]) == {"name": "<b>ada</b>", "age": 36}
+        assert labels[0] == f"avro users-value v1 (id {avro_id})"
+        assert json.loads(values[1]) == {"order": 7} and labels[1] == f"json orders-value v1 (id {json_id})"
+        assert values[2] == unknown.hex(" ") and labels[2] == "schema id 999 is unknown to the registry"
+        assert page.locator("#records b").count() == 0
+    finally:
+        serving.stop()
+
+
 def test_serve_with_console(tmp_path: Path) -> None:
     """`kbroker serve --console` serves the console from the broker's own process and event loop."""
     serving = ConsoleProcess(["serve", "--listen", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"),

@@ -10,7 +10,7 @@ page or the live tail goes on.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kproto.messages import FetchRequest
 from kproto.records import decode_batches
@@ -34,6 +34,10 @@ class Row:
     headers: list[tuple[str, str | None]]
     value: str | None
     value_size: int
+    raw_key: bytes | None = field(default=None, repr=False)  # as stored, for decoding through a schema
+    raw_value: bytes | None = field(default=None, repr=False)
+    key_schema: str | None = None  # what the key was decoded with (decode.py), or why it was not
+    value_schema: str | None = None
 
 
 @dataclass
@@ -110,7 +114,7 @@ def read_rows(client: Client, topic: str, partition: int, leader: int, position:
                     continue
                 rows.append(Row(record.offset, record.timestamp, kind, show(record.key, fmt),
                                 [(k, show(v, "text")) for k, v in record.headers], show(record.value, fmt),
-                                len(record.value or b"")))
+                                len(record.value or b""), record.key, record.value))
             position = max(position, batch.header.next_offset) if len(rows) < limit else position
         if position == before:  # nothing readable there (e.g. a transaction still open)
             break
