@@ -275,8 +275,15 @@ async def _run_registry(bootstrap: str, host: str, port: int) -> None:
 @click.option("--partitions", type=click.IntRange(min=1), metavar="N", help="num.partitions of every broker.")
 @click.option("--topic", "topics", multiple=True, metavar="NAME[:PARTITIONS]",
               help="Create this topic at start unless it exists (repeatable).")
+@click.option("--schema-registry", "registry_listen", metavar="HOST:PORT",
+              help="Serve a Schema Registry for the cluster on http://HOST:PORT (needs kbroker[registry]).")
+@click.option("--console", "console_at", is_flag=False, flag_value=f"{DEFAULT_HOST}:{DEFAULT_PORT}", default=None,
+              metavar="[HOST:]PORT", help=f"Serve the web console for the cluster here (alone: {DEFAULT_HOST}:"
+                                          f"{DEFAULT_PORT}; needs kbroker[console]).")
+@console_options
 def cluster(brokers: int, listen_base: str, data_dir: str | None, ephemeral: bool, sets: tuple[str, ...],
-            partitions: int | None, topics: tuple[str, ...]) -> None:
+            partitions: int | None, topics: tuple[str, ...], registry_listen: str | None, console_at: str | None,
+            write: bool, registry_url: str | None) -> None:
     """Run ZooKeeper and several brokers on this machine until SIGTERM or Ctrl-C.
 
     ZooKeeper is the one installed: Debian's `zookeeper` package, or ZOOKEEPER_HOME. Internal and
@@ -287,8 +294,9 @@ def cluster(brokers: int, listen_base: str, data_dir: str | None, ephemeral: boo
       kbroker cluster
       kbroker cluster --brokers 5 --ephemeral --topic orders:6
       kbroker cluster --listen-base 127.0.0.1:19092 --set min.insync.replicas=2
+      kbroker cluster --ephemeral --console --schema-registry localhost:8081
     """
-    from kbroker.local_cluster import cluster_config, run
+    from kbroker.local_cluster import Beside, cluster_config, run
 
     host, sep, port = listen_base.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) + brokers - 1 > 65535:
@@ -298,8 +306,14 @@ def cluster(brokers: int, listen_base: str, data_dir: str | None, ephemeral: boo
         wanted = topic_specs(topics)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--topic") from None
+    if console_at is None and (write or registry_url):
+        raise click.UsageError("--console-write and --console-registry-url go with --console")
+    if console_at is not None:
+        require_console()
+    beside = Beside(console_address(console_at) if console_at is not None else None, write, registry_url,
+                    registry_address(registry_listen) if registry_listen is not None else None)
     run(brokers, host.strip("[]"), int(port), data_dir, ephemeral, cluster_config(set_pairs(sets), partitions),
-        wanted)
+        wanted, beside)
 
 
 register_tools(main)
