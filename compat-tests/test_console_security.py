@@ -4,7 +4,8 @@ see, and `kbroker topics` lists topics over TLS with a SCRAM login.
 
 Certificates are made by `trustme`. The broker's PLAINTEXT listener (the harness's) is the
 super user ANONYMOUS, which makes the topics, users and ACLs; the SASL_SSL listener is where
-alice (SCRAM-SHA-256, READ on one topic) and admin (PLAIN, a super user) log in.
+alice (SCRAM-SHA-256, READ on one topic) and admin (PLAIN, or an unsecured OAUTHBEARER token; a
+super user) log in; on the MTLS listener admin is known by its client certificate.
 """
 
 from __future__ import annotations
@@ -42,14 +43,22 @@ class SecureConsoleBroker:
         self.cafile = workdir / "ca.pem"
         ca.cert_pem.write_to_path(self.cafile)
         ca.issue_cert("localhost", HOST).private_key_and_cert_chain_pem.write_to_path(workdir / "server.pem")
-        self.port = free_port()
+        ca.issue_cert("admin.example", common_name="admin").private_key_and_cert_chain_pem.write_to_path(
+            workdir / "admin-client.pem")
+        self.port, self.mtls_port = free_port(), free_port()
         self.process = BrokerProcess(workdir / "broker", {
-            "listeners": f"PLAINTEXT://{HOST}:{{port}},SASL_SSL://{HOST}:{self.port}",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
-            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
+            "listeners": f"PLAINTEXT://{HOST}:{{port}},SASL_SSL://{HOST}:{self.port},MTLS://{HOST}:{self.mtls_port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,OAUTHBEARER",
             "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
             "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
             "listener.name.sasl_ssl.ssl.keystore.location": str(workdir / "server.pem"),
+            "listener.name.mtls.ssl.keystore.type": "PEM",
+            "listener.name.mtls.ssl.keystore.location": str(workdir / "server.pem"),
+            "listener.name.mtls.ssl.truststore.type": "PEM",
+            "listener.name.mtls.ssl.truststore.location": str(self.cafile),
+            "listener.name.mtls.ssl.client.auth": "required",
+            "listener.name.mtls.ssl.principal.mapping.rules": "RULE:^CN=([^,]*).*$/$1/,DEFAULT",
             "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
             "super.users": "User:ANONYMOUS;User:admin",
         })
@@ -72,16 +81,20 @@ class SecureConsoleBroker:
         assert added.returncode == 0, added.stderr
         return self
 
-    def client_config(self, name: str, mechanism: str, user: str, password: str) -> Path:
-        """A client properties file as a Kafka tool user writes one."""
-        module = {"PLAIN": "plain.PlainLoginModule", "SCRAM-SHA-256": "scram.ScramLoginModule"}[mechanism]
+    def client_config(self, name: str, mechanism: str, user: str, password: str = "") -> Path:
+        """A SASL_SSL client properties file as a Kafka tool user writes one."""
+        if mechanism == "OAUTHBEARER":
+            login = f'oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="{user}";'
+        else:
+            module = {"PLAIN": "plain.PlainLoginModule", "SCRAM-SHA-256": "scram.ScramLoginModule"}[mechanism]
+            login = f'{module} required username="{user}" password="{password}";'
+        return self.properties(name, "security.protocol=SASL_SSL", f"sasl.mechanism={mechanism}",
+                               f"sasl.jaas.config=org.apache.kafka.common.security.{login}")
+
+    def properties(self, name: str, *lines: str) -> Path:
+        """A client properties file with these lines and the trust store of the broker's CA."""
         path = self.dir / f"{name}.properties"
-        path.write_text("security.protocol=SASL_SSL\n"
-                        f"sasl.mechanism={mechanism}\n"
-                        f"sasl.jaas.config=org.apache.kafka.common.security.{module} required "
-                        f'username="{user}" password="{password}";\n'
-                        f"ssl.truststore.location={self.cafile}\n"
-                        "ssl.truststore.type=PEM\n")
+        path.write_text("\n".join([*lines, f"ssl.truststore.location={self.cafile}", "ssl.truststore.type=PEM", ""]))
         return path
 
 
@@ -121,11 +134,20 @@ def test_console_as_alice_shows_only_the_topic_she_may_read(secured: SecureConso
         console.stop()
 
 
-def test_topics_tool_lists_over_sasl_ssl(secured: SecureConsoleBroker) -> None:
-    admin = kbroker("topics", "--bootstrap-server", secured.address, "--list", "--command-config",
-                    str(secured.client_config("admin", "PLAIN", "admin", "admin-secret")))
+@pytest.mark.parametrize("login", ["PLAIN", "OAUTHBEARER", "mutual TLS"])
+def test_topics_tool_lists_as_admin(secured: SecureConsoleBroker, login: str) -> None:
+    if login == "mutual TLS":
+        address, config = f"{HOST}:{secured.mtls_port}", secured.properties(
+            "admin-mtls", "security.protocol=SSL", "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={secured.dir / 'admin-client.pem'}")
+    else:
+        address, config = secured.address, secured.client_config(f"admin-{login}", login, "admin", "admin-secret")
+    admin = kbroker("topics", "--bootstrap-server", address, "--list", "--command-config", str(config))
     assert admin.returncode == 0, admin.stderr
     assert {secured.shown, secured.hidden} <= set(admin.stdout.split())
+
+
+def test_topics_tool_lists_what_alice_may_see_over_sasl_ssl(secured: SecureConsoleBroker) -> None:
     alice = kbroker("topics", "--bootstrap-server", secured.address, "--list", "--command-config",
                     str(secured.client_config("alice", "SCRAM-SHA-256", "alice", "alice-secret")))
     assert alice.returncode == 0, alice.stderr
