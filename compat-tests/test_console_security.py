@@ -182,4 +182,4 @@ def test_serve_console_over_a_sasl_ssl_listener_with_console_config(secured: Sec
         assert status == 200 and 'id="topic-name">served<' in body
     finally:
         serving.stop()
-    assert f"authenticated on listener SASL_SSL as User:admin" in (tmp_path / "serve.log").read_text()
+    assert "authenticated on listener SASL_SSL as User:admin" in (tmp_path / "serve.log").read_text()

@@ -219,9 +219,9 @@ def console_consumer(bootstrap: str, timeout: float, topic: str, from_beginning:
                         committed = ReadCommitted(aborted)
                         for batch in decode_batches(data):
                             kind = "LogAppendTime" if batch.header.log_append_time else "CreateTime"
-                            shown = committed.shows(batch)
+                            visible = committed.shows(batch)
                             for record in batch.records:
-                                if not shown or record.offset < positions[p]:
+                                if not visible or record.offset < positions[p]:
                                     continue
                                 if max_messages is not None and shown >= max_messages:
                                     break
