@@ -129,6 +129,9 @@ def test_console_as_alice_shows_only_the_topic_she_may_read(secured: SecureConso
         assert secured.shown in listed and secured.hidden not in listed
         status, body = console.get(f"/topic?name={secured.hidden}")
         assert status != 200 and "AUTHORIZATION_FAILED" in body, (status, body[-500:])
+        page.goto(console.url + "security")
+        assert "CLUSTER_AUTHORIZATION_FAILED" in page.locator("main").inner_text()
+        assert page.locator("#users").count() == 0  # SCRAM users are for those who may describe the cluster
         page.close()
     finally:
         console.stop()
@@ -152,6 +155,37 @@ def test_topics_tool_lists_what_alice_may_see_over_sasl_ssl(secured: SecureConso
                     str(secured.client_config("alice", "SCRAM-SHA-256", "alice", "alice-secret")))
     assert alice.returncode == 0, alice.stderr
     assert secured.shown in alice.stdout.split() and secured.hidden not in alice.stdout
+
+
+def test_scram_credentials_need_describe_and_alter_on_the_cluster(secured: SecureConsoleBroker) -> None:
+    """As from Kafka: alice, who may not describe or alter the cluster, neither lists the SCRAM users
+    nor changes anyone's password; admin (a super user) does both. (kafka-python: librdkafka 2.x aborts
+    the process with an invalid free when it reads such a refusal.)"""
+    from kafka.admin import KafkaAdminClient, ScramMechanism, UserScramCredentialUpsertion
+    from kafka.errors import ClusterAuthorizationFailedError
+
+    def client(user: str, password: str, mechanism: str) -> KafkaAdminClient:
+        return KafkaAdminClient(bootstrap_servers=secured.address, security_protocol="SASL_SSL",
+                                sasl_mechanism=mechanism, sasl_plain_username=user, sasl_plain_password=password,
+                                ssl_cafile=str(secured.cafile), request_timeout_ms=10_000)
+
+    alice = client("alice", "alice-secret", "SCRAM-SHA-256")
+    try:
+        with pytest.raises(ClusterAuthorizationFailedError):
+            alice.describe_user_scram_credentials()
+        with pytest.raises(ClusterAuthorizationFailedError):
+            alice.describe_user_scram_credentials(["alice"])
+        refused = alice.alter_user_scram_credentials([
+            UserScramCredentialUpsertion("alice", ScramMechanism.SCRAM_SHA_256, "new-secret", iterations=8192)])
+        assert refused == {"alice": "Cluster authorization failed."}
+    finally:
+        alice.close()
+    admin = client("admin", "admin-secret", "PLAIN")
+    try:
+        described = admin.describe_user_scram_credentials(["alice"])["alice"]
+        assert described["credential_infos"] == [{"mechanism": ScramMechanism.SCRAM_SHA_256, "iterations": 4096}]
+    finally:
+        admin.close()
 
 
 def test_a_wrong_password_is_one_line(secured: SecureConsoleBroker) -> None:
