@@ -3,6 +3,7 @@ brokers, prints where to connect, and stops everything it started on Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from brokerproc import free_port
@@ -99,3 +101,26 @@ def test_a_port_in_use_is_refused_before_anything_starts() -> None:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert f"port {base + 1} on 127.0.0.1 is in use" in err and len(err.strip().splitlines()) == 1
+
+
+def test_console_and_schema_registry_for_the_cluster() -> None:
+    """`--console` and `--schema-registry` serve both for the cluster from the same process, until Ctrl-C."""
+    base, registry_port = consecutive_free_ports(2), free_port()
+    proc = kbroker_cluster("--brokers", "2", "--ephemeral", "--listen-base", f"127.0.0.1:{base}", "--topic", "orders:2",
+                           "--console", "127.0.0.1:0", "--schema-registry", f"127.0.0.1:{registry_port}")
+    try:
+        banner = read_banner(proc)
+        assert re.search(rf"registry\s+http://127.0.0.1:{registry_port}/?\n", banner)
+        console = re.search(r"console\s+(http://\S+/)\n", banner)[1]
+        with urllib.request.urlopen(console + "cluster", timeout=30) as response:
+            assert 'id="broker-count">2<' in response.read().decode()
+        with urllib.request.urlopen(console + "topic?name=orders", timeout=30) as response:
+            assert 'id="topic-name">orders<' in response.read().decode()
+        with urllib.request.urlopen(console + "schemas", timeout=30) as response:
+            assert response.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{registry_port}/subjects", timeout=30) as response:
+            assert json.loads(response.read()) == []
+    finally:
+        proc.send_signal(signal.SIGINT)
+        status = proc.wait(60)
+    assert status == 0, proc.stderr.read()[-3000:]

@@ -201,6 +201,24 @@ def test_records_as_text_json_and_hex_and_seek(page, read_only: ConsoleProcess, 
     assert page.locator("#records tr.record").count() == 0
 
 
+def test_records_of_aborted_transactions_are_left_out(page, read_only: ConsoleProcess, data: dict[str, str]) -> None:
+    """Read as read_committed: the aborted transaction's records (below the last stable offset, so
+    the broker returns them) are not shown, the committed ones around it are."""
+    topic = create_topic(data["bootstrap"], f"console-txn-{uuid.uuid4().hex[:6]}", 1)
+    producer = Producer({"bootstrap.servers": data["bootstrap"], "transactional.id": f"console-{uuid.uuid4().hex[:6]}",
+                         "linger.ms": 0})
+    producer.init_transactions(15)
+    for value, commit in ((b"committed-before", True), (b"aborted-1", False), (b"committed-after", True)):
+        producer.begin_transaction()
+        producer.produce(topic, value=value, partition=0)
+        if value == b"aborted-1":
+            producer.produce(topic, value=b"aborted-2", partition=0)
+        producer.flush(15)
+        (producer.commit_transaction if commit else producer.abort_transaction)(15)
+    open_page(page, read_only, f"/records?topic={topic}&partition=0", "records-after-abort")
+    assert page.locator("#records pre.value").all_inner_texts() == ["committed-before", "committed-after"]
+
+
 def test_hostile_names_and_values_are_shown_escaped(page, read_only: ConsoleProcess, data: dict[str, str]) -> None:
     topic, group = data["topic"], data["group"]
     open_page(page, read_only, f"/records?topic={topic}&partition=0", "hostile-records")
@@ -308,6 +326,48 @@ def test_reset_offsets_with_console_write(page, writable: ConsoleProcess, shared
     assert "offsets reset" in page.locator("#message").inner_text()
     assert page.locator("#total-lag").inner_text() == "3"
     screenshot(page, "reset-after")
+
+
+AVRO_USER = json.dumps({"type": "record", "name": "User", "fields": [
+    {"name": "name", "type": "string"}, {"name": "age", "type": "int"}]})
+JSON_ORDER = json.dumps({"type": "object", "properties": {"order": {"type": "integer"}}})
+
+
+def test_records_decoded_through_the_built_in_schema_registry(page, tmp_path: Path) -> None:
+    """Avro and JSON Schema values produced by confluent-kafka's serializers through `serve
+    --schema-registry` are shown as JSON with their subject and id; an id the registry does not know
+    is shown in hex, saying so."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.schema_registry.json_schema import JSONSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    port, registry_port = free_port(), free_port()
+    serving = ConsoleProcess(["serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
+                              "--topic", "users", "--schema-registry", f"127.0.0.1:{registry_port}",
+                              "--console", "127.0.0.1:0"], tmp_path / "serve.log").start()
+    try:
+        client = SchemaRegistryClient({"url": f"http://127.0.0.1:{registry_port}"})
+        context = SerializationContext("users", MessageField.VALUE)
+        producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "linger.ms": 0})
+        avro_value = AvroSerializer(client, AVRO_USER)({"name": "<b>ada</b>", "age": 36}, context)
+        json_value = JSONSerializer(JSON_ORDER, client)({"order": 7}, SerializationContext("orders", MessageField.VALUE))
+        unknown = b"\x00\x00\x00\x03\xe7payload"
+        for value in (avro_value, json_value, unknown):
+            producer.produce("users", value=value, partition=0)
+        assert producer.flush(15) == 0
+        avro_id, json_id = (int.from_bytes(v[1:5], "big") for v in (avro_value, json_value))
+
+        open_page(page, serving, "/records?topic=users&partition=0", "records-schema-registry")
+        values = page.locator("#records pre.value").all_inner_texts()
+        labels = page.locator("#records small.schema").all_inner_texts()
+        assert json.loads(values[0]) == {"name": "<b>ada</b>", "age": 36}
+        assert labels[0] == f"avro users-value v1 (id {avro_id})"
+        assert json.loads(values[1]) == {"order": 7} and labels[1] == f"json orders-value v1 (id {json_id})"
+        assert values[2] == unknown.hex(" ") and labels[2] == "schema id 999 is unknown to the registry"
+        assert page.locator("#records b").count() == 0
+    finally:
+        serving.stop()
 
 
 def test_serve_with_console(tmp_path: Path) -> None:

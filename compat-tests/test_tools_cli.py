@@ -140,6 +140,24 @@ def test_console_consumer_group_commits_where_it_stopped(bootstrap: str, topic_f
     assert (first, rest) == ("m0\nm1\n", "m2\nm3\nm4\n")
 
 
+def test_console_consumer_leaves_out_aborted_transactions(bootstrap: str, topic_factory) -> None:
+    """kbroker's console consumer reads committed records: an aborted transaction's records, which
+    the broker returns below the last stable offset, are not printed."""
+    from confluent_kafka import Producer
+
+    topic = topic_factory()
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"txn-{topic}", "linger.ms": 0})
+    producer.init_transactions(15)
+    for value, commit in (("kept-1", True), ("dropped", False), ("kept-2", True)):
+        producer.begin_transaction()
+        producer.produce(topic, value=value.encode(), partition=0)
+        producer.flush(15)
+        (producer.commit_transaction if commit else producer.abort_transaction)(15)
+    out = ok("console-consumer", "--topic", topic, "--from-beginning", "--timeout-ms", "1500",
+             "--bootstrap-server", bootstrap)
+    assert out == "kept-1\nkept-2\n"
+
+
 def test_console_producer_keys_follow_kafkas_partitioner(bootstrap: str, topic_factory) -> None:
     from kafka.partitioner.default import murmur2
 

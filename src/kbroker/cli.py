@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import click
 
 from kbroker.cluster.errors import ClusterJoinError
-from kbroker.console.command import DEFAULT_HOST, DEFAULT_PORT, console_address, require_console
+from kbroker.console.command import DEFAULT_HOST, DEFAULT_PORT, console_address, console_listener, require_console
 from kbroker.console.command import console as console_command
 from kbroker.console.command import options as console_options
 from kbroker.config import BrokerConfig, ConfigError, load_broker_config
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from kbroker.broker import Broker
     from kbroker.console.app import ConsoleServer
     from kbroker.registry.server import RegistryServer
+    from kbroker.security.inter_broker import PeerSecurity
     from kbroker.security.listener import ListenerSecurity
 
 
@@ -66,12 +67,15 @@ def set_pairs(values: tuple[str, ...]) -> dict[str, str]:
               metavar="[HOST:]PORT", help=f"Serve the web console here (alone: {DEFAULT_HOST}:{DEFAULT_PORT}; "
                                           "needs kbroker[console]).")
 @console_options
+@click.option("--console-config", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="Client properties the console connects with (security.protocol, sasl.*, ssl.*): its "
+                   "principal, and the first listener of that protocol (default: the first PLAINTEXT one).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def serve(listen: str | None, data_dir: str | None, config_file: str | None, sets: tuple[str, ...], dev: bool,
           partitions: int | None, topics: tuple[str, ...], ephemeral: bool, metrics_port: int | None,
           registry_listen: str | None, console_at: str | None, write: bool, registry_url: str | None,
-          log_level: str) -> None:
+          console_config: str | None, log_level: str) -> None:
     """Run a single-node broker until SIGTERM or Ctrl-C.
 
     \b
@@ -102,10 +106,9 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
             click.echo(f"kbroker: --metrics-port: {exc}", err=True)
             sys.exit(2)
     registry = registry_address(registry_listen) if registry_listen is not None else None
-    if console_at is None and (write or registry_url):
-        raise click.UsageError("--console-write and --console-registry-url go with --console")
-    console = Console(*console_address(console_at), write, registry_url) if console_at is not None else None
-    if console is not None:
+    if console_at is None and (write or registry_url or console_config):
+        raise click.UsageError("--console-write, --console-registry-url and --console-config go with --console")
+    if console_at is not None:
         require_console()
     if ephemeral:
         data_dir = tempfile.mkdtemp(prefix="kbroker-")
@@ -118,6 +121,12 @@ def serve(listen: str | None, data_dir: str | None, config_file: str | None, set
             if config["zookeeper.connect"]:
                 from kbroker.security.inter_broker import peer_security
                 peer_security(config)  # this broker's own login and trust on the inter-broker listener
+            console = None
+            if console_at is not None:
+                from kbroker.tools.client_security import read_client_security
+                console_security = read_client_security(console_config) if console_config else None
+                console = Console(*console_address(console_at), write, registry_url, console_security,
+                                  console_listener(config.endpoints, console_security))
         except ConfigError as exc:
             click.echo(f"kbroker: {exc}", err=True)
             sys.exit(2)
@@ -149,6 +158,8 @@ class Console(NamedTuple):
     port: int
     write: bool
     registry_url: str | None
+    security: PeerSecurity | None
+    listener: str  # the broker's listener it connects to
 
 
 class StartFailure(Exception):
@@ -158,7 +169,7 @@ class StartFailure(Exception):
 async def _start_extras(broker: Broker, registry_at: tuple[str, int] | None,
                         console: Console | None) -> tuple[RegistryServer | None, ConsoleServer | None]:
     """The Schema Registry and the web console beside the broker, when asked for."""
-    from kbroker.dev import bootstrap_address
+    from kbroker.dev import bootstrap_address, client_address
 
     registry = console_server = None
     if registry_at is not None:
@@ -172,8 +183,10 @@ async def _start_extras(broker: Broker, registry_at: tuple[str, int] | None,
         from kbroker.console.app import start_console
 
         try:
-            console_server = await start_console(console.host, console.port, bootstrap_address(broker), console.write,
-                                                  console.registry_url or (registry.url if registry else None))
+            registry_url = console.registry_url or (registry.url if registry else None)
+            console_server = await start_console(console.host, console.port,
+                                                  client_address(*broker.advertised_for(console.listener)),
+                                                  console.write, registry_url, security=console.security)
         except OSError as exc:
             if registry is not None:
                 await registry.stop()
@@ -280,8 +293,15 @@ async def _run_registry(bootstrap: str, host: str, port: int, advertised_url: st
 @click.option("--partitions", type=click.IntRange(min=1), metavar="N", help="num.partitions of every broker.")
 @click.option("--topic", "topics", multiple=True, metavar="NAME[:PARTITIONS]",
               help="Create this topic at start unless it exists (repeatable).")
+@click.option("--schema-registry", "registry_listen", metavar="HOST:PORT",
+              help="Serve a Schema Registry for the cluster on http://HOST:PORT (needs kbroker[registry]).")
+@click.option("--console", "console_at", is_flag=False, flag_value=f"{DEFAULT_HOST}:{DEFAULT_PORT}", default=None,
+              metavar="[HOST:]PORT", help=f"Serve the web console for the cluster here (alone: {DEFAULT_HOST}:"
+                                          f"{DEFAULT_PORT}; needs kbroker[console]).")
+@console_options
 def cluster(brokers: int, listen_base: str, data_dir: str | None, ephemeral: bool, sets: tuple[str, ...],
-            partitions: int | None, topics: tuple[str, ...]) -> None:
+            partitions: int | None, topics: tuple[str, ...], registry_listen: str | None, console_at: str | None,
+            write: bool, registry_url: str | None) -> None:
     """Run ZooKeeper and several brokers on this machine until SIGTERM or Ctrl-C.
 
     ZooKeeper is the one installed: Debian's `zookeeper` package, or ZOOKEEPER_HOME. Internal and
@@ -292,8 +312,9 @@ def cluster(brokers: int, listen_base: str, data_dir: str | None, ephemeral: boo
       kbroker cluster
       kbroker cluster --brokers 5 --ephemeral --topic orders:6
       kbroker cluster --listen-base 127.0.0.1:19092 --set min.insync.replicas=2
+      kbroker cluster --ephemeral --console --schema-registry localhost:8081
     """
-    from kbroker.local_cluster import cluster_config, run
+    from kbroker.local_cluster import Beside, cluster_config, run
 
     host, sep, port = listen_base.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) + brokers - 1 > 65535:
@@ -303,8 +324,14 @@ def cluster(brokers: int, listen_base: str, data_dir: str | None, ephemeral: boo
         wanted = topic_specs(topics)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--topic") from None
+    if console_at is None and (write or registry_url):
+        raise click.UsageError("--console-write and --console-registry-url go with --console")
+    if console_at is not None:
+        require_console()
+    beside = Beside(console_address(console_at) if console_at is not None else None, write, registry_url,
+                    registry_address(registry_listen) if registry_listen is not None else None)
     run(brokers, host.strip("[]"), int(port), data_dir, ephemeral, cluster_config(set_pairs(sets), partitions),
-        wanted)
+        wanted, beside)
 
 
 register_tools(main)

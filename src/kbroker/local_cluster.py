@@ -2,10 +2,13 @@
 
 It runs `KBrokerCluster` (kbroker.testing) on fixed consecutive ports, with the data of all in one
 folder, prints where to connect, and on Ctrl-C or SIGTERM stops the brokers and then ZooKeeper by PID.
+A web console and a Schema Registry for the cluster, when asked for, run in this process, as clients
+of the brokers like any other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import shutil
@@ -14,7 +17,7 @@ import socket
 import tempfile
 from pathlib import Path
 from types import FrameType
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import click
 
@@ -72,8 +75,17 @@ def cluster_config(sets: Mapping[str, str], partitions: int | None) -> dict[str,
     return {**config, **sets}
 
 
+class Beside(NamedTuple):
+    """What runs in this process beside the brokers: the console and the Schema Registry."""
+
+    console_at: tuple[str, int] | None = None
+    write: bool = False
+    registry_url: str | None = None  # another registry for the console to show
+    registry_at: tuple[str, int] | None = None  # where to serve the built-in one
+
+
 def run(brokers: int, host: str, base_port: int, data_dir: str | None, ephemeral: bool, config: dict[str, str],
-        topics: dict[str, int]) -> None:
+        topics: dict[str, int], beside: Beside = Beside()) -> None:
     """Start the cluster, print the banner, and stop it all on SIGINT or SIGTERM."""
     if ephemeral and data_dir:
         raise click.UsageError("--ephemeral and --data-dir exclude each other")
@@ -84,9 +96,11 @@ def run(brokers: int, host: str, base_port: int, data_dir: str | None, ephemeral
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         cluster.start()
-        click.echo(banner(cluster, topics, ephemeral))
-        while True:
-            signal.pause()
+        if beside.console_at is None and beside.registry_at is None:
+            click.echo(banner(cluster, topics, ephemeral))
+            while True:
+                signal.pause()
+        asyncio.run(serve_beside(cluster, topics, ephemeral, beside))
     except KeyboardInterrupt:
         pass
     except BrokerStartError as exc:
@@ -101,11 +115,47 @@ def run(brokers: int, host: str, base_port: int, data_dir: str | None, ephemeral
             signal.signal(sig, handler)
 
 
+async def serve_beside(cluster: KBrokerCluster, topics: Mapping[str, int], ephemeral: bool, beside: Beside) -> None:
+    """Serve the registry and the console for the cluster until SIGINT or SIGTERM, then close them."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    registry = console = None
+    try:
+        if beside.registry_at is not None:
+            from kbroker.registry.server import RegistryServer, RegistryStartError
+
+            try:
+                registry = await RegistryServer(cluster.bootstrap_servers, *beside.registry_at).start()
+            except RegistryStartError as exc:
+                fail(str(exc), status=1)
+        if beside.console_at is not None:
+            from kbroker.console.app import start_console
+
+            try:
+                console = await start_console(*beside.console_at, cluster.bootstrap_servers, beside.write,
+                                              beside.registry_url or (registry.url if registry else None))
+            except OSError as exc:
+                fail(f"--console: cannot listen on {beside.console_at[0]}:{beside.console_at[1]}: "
+                     f"{exc.strerror or exc}", status=1)
+        rows = [("registry", registry.url)] if registry else []
+        rows += [("console", console.url)] if console else []
+        click.echo(banner(cluster, topics, ephemeral, rows))
+        await stop.wait()
+    finally:
+        if console is not None:
+            await console.close()
+        if registry is not None:
+            await registry.stop()
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def banner(cluster: KBrokerCluster, topics: Mapping[str, int], ephemeral: bool) -> str:
+def banner(cluster: KBrokerCluster, topics: Mapping[str, int], ephemeral: bool,
+           beside: list[tuple[str, str]] | None = None) -> str:
     """Where each broker and ZooKeeper are, where data and logs go, and the line to paste into a shell."""
     assert cluster.data_dir is not None and cluster.zookeeper is not None
     folder = cluster.data_dir.resolve()
@@ -117,4 +167,5 @@ def banner(cluster: KBrokerCluster, topics: Mapping[str, int], ephemeral: bool) 
     rows.append(("logs", f"{folder}/broker<N>.log, {cluster.zookeeper.log_path.resolve()}"))
     if topics:
         rows.append(("topics", ", ".join(f"{name} ({count})" if count > 0 else name for name, count in topics.items())))
+    rows += beside or []
     return ready_banner(f"kbroker cluster is ready: {len(cluster.brokers)} brokers", rows, cluster.bootstrap_servers)

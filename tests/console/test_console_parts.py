@@ -3,6 +3,8 @@ history, and the one-line hint when its libraries are missing."""
 
 from __future__ import annotations
 
+import asyncio
+import decimal
 import json
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import pytest
 
 from kbroker.console.command import DEFAULT_HOST, console_address
 from kbroker.console.context import human_bytes
+from kbroker.console.decode import Decoded, decode, plain, wire_schema_id
 from kbroker.console.lag import MAX_SERIES, LagHistory
 from kbroker.console.records import MAX_SHOWN_BYTES, show
 
@@ -75,4 +78,19 @@ def test_console_options_need_console() -> None:
     done = subprocess.run([sys.executable, "-m", "kbroker", "serve", "--console-write"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2
-    assert "--console-write and --console-registry-url go with --console" in done.stderr
+    assert "--console-write, --console-registry-url and --console-config go with --console" in done.stderr
+
+
+def test_wire_format_is_a_zero_byte_and_a_schema_id() -> None:
+    assert wire_schema_id(b"\x00\x00\x00\x01\x00rest") == 256
+    assert wire_schema_id(b"\x00\x00\x00\x01") is None  # too short for the header
+    assert wire_schema_id(b"{}") is None and wire_schema_id(None) is None
+
+
+def test_without_a_registry_wire_format_is_hex_saying_why() -> None:
+    decoded = asyncio.run(decode(None, b"\x00\x00\x00\x00\x05ab"))
+    assert decoded == Decoded("00 00 00 00 05 61 62", "schema id 5: no schema registry given")
+
+
+def test_avro_values_json_cannot_write_become_text() -> None:
+    assert json.loads(json.dumps({"b": b"\x01", "d": decimal.Decimal("1.50")}, default=plain)) == {"b": "AQ==", "d": "1.50"}

@@ -2,8 +2,8 @@
 
 It needs nothing private of a broker: every page is built from Kafka requests sent through the
 operator tools' client (`kbroker.tools.client`), so the same console runs inside `kbroker serve
---console` and beside any Kafka-compatible broker (`kbroker console`). aiohttp and jinja2 come
-with the `console` extra; `require()` says so in one line when they are missing.
+--console` and beside any Kafka-compatible broker (`kbroker console`). aiohttp, jinja2 and avro
+(for Avro records) come with the `console` extra; `require()` says so in one line when they are missing.
 """
 
 from __future__ import annotations

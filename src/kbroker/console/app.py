@@ -17,6 +17,7 @@ from kbroker.console.context import CONSOLE_KEY, Console, templates
 from kbroker.console.lag import LagHistory
 from kbroker.console.pool import ClientPool
 from kbroker.console.registry import SchemaRegistry
+from kbroker.security.inter_broker import PeerSecurity
 from kbroker.tools.client import ToolError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -75,10 +76,11 @@ class ConsoleServer:
 
 
 async def start_console(host: str, port: int, bootstrap: str, write: bool = False, registry_url: str | None = None,
-                        timeout: float = 10.0) -> ConsoleServer:
-    """Serve the console on the running event loop for the brokers at `bootstrap`; `timeout` is
-    how long a request to a broker may take."""
-    pool = ClientPool(bootstrap, timeout)
+                        timeout: float = 10.0, security: PeerSecurity | None = None) -> ConsoleServer:
+    """Serve the console on the running event loop for the brokers at `bootstrap`, connecting as
+    `security` says (TLS, and the principal it logs in as); `timeout` is how long a request to a
+    broker may take."""
+    pool = ClientPool(bootstrap, timeout, security)
     lag = LagHistory(pool)
     console = Console(pool, lag, templates(), write, SchemaRegistry(registry_url) if registry_url else None)
     runner = web.AppRunner(build_app(console), access_log=None)

@@ -7,11 +7,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import click
 
-from kbroker.tools.common import bootstrap_option
+from kbroker.tools.common import bootstrap_option, command_security
+
+if TYPE_CHECKING:
+    from kbroker.config.settings import Endpoint
+    from kbroker.security.inter_broker import PeerSecurity
 
 DEFAULT_HOST = "127.0.0.1"  # loopback unless an address is given: the console has no login
 DEFAULT_PORT = 9021
@@ -32,6 +36,17 @@ def options(func: Callable) -> Callable:
     return click.option("--console-write", "write", is_flag=True,
                         help="Allow the console's write actions: create topics, produce, reset offsets, "
                              "delete records.")(func)
+
+
+def console_listener(endpoints: Sequence[Endpoint], security: PeerSecurity | None) -> str:
+    """The listener `serve --console` connects to: the first whose security protocol is the one
+    --console-config asks for (PLAINTEXT without one); a UsageError when there is none."""
+    protocol = security.listener if security is not None else "PLAINTEXT"
+    for endpoint in endpoints:
+        if endpoint.protocol == protocol:
+            return endpoint.name
+    raise click.UsageError(f"--console connects over a {protocol} listener and the broker has none: give "
+                           "--console-config a client properties file for one of its listeners")
 
 
 def require_console() -> None:
@@ -57,13 +72,15 @@ def console(bootstrap: str, timeout: float, listen: str, write: bool, registry_u
     Examples:
       kbroker console --bootstrap-server localhost:9092
       kbroker console --bootstrap-server localhost:9092 --listen 127.0.0.1:9021 --console-write
+      kbroker console --bootstrap-server localhost:9093 --command-config alice.properties
     """
     host, port = console_address(listen, "--listen")
     require_console()
-    asyncio.run(_serve(host, port, bootstrap, timeout, write, registry_url))
+    asyncio.run(_serve(host, port, bootstrap, timeout, write, registry_url, command_security()))
 
 
-async def _serve(host: str, port: int, bootstrap: str, timeout: float, write: bool, registry_url: str | None) -> None:
+async def _serve(host: str, port: int, bootstrap: str, timeout: float, write: bool, registry_url: str | None,
+                 security: PeerSecurity | None) -> None:
     from kbroker.console.app import start_console
 
     stop = asyncio.Event()
@@ -71,7 +88,7 @@ async def _serve(host: str, port: int, bootstrap: str, timeout: float, write: bo
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        server = await start_console(host, port, bootstrap, write, registry_url, timeout)
+        server = await start_console(host, port, bootstrap, write, registry_url, timeout, security)
     except OSError as exc:
         click.echo(f"kbroker console: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from kbroker.console import groups, records, security, topics
 from kbroker.console.context import console_of, integer
+from kbroker.console.decode import decode_page
 from kbroker.console.registry import RegistryError
 from kbroker.tools.group_admin import list_groups
 
@@ -60,6 +61,7 @@ async def record_page(request: web.Request) -> web.Response:
     timestamp = parse_time(at) if at else None
     page = await console.query(records.read_page, name, partition, integer(request.query, "offset"), timestamp,
                                integer(request.query, "limit", 50), record_format(request))
+    await decode_page(console.registry, page, record_format(request))
     return console.render("records.html", page=page, fmt=record_format(request), time=at,
                           tail=request.query.get("tail") == "1", limit=integer(request.query, "limit", 50),
                           message=request.query.get("msg"))
@@ -82,6 +84,7 @@ async def record_tail(request: web.Request) -> web.Response:
     name, partition, fmt = required(request, "topic"), integer(request.query, "partition", 0), record_format(request)
     page = await console.query(records.read_page, name, partition, integer(request.query, "after", 0), None,
                                TAIL_LIMIT, fmt)
+    await decode_page(console.registry, page, fmt)
     return console.render("record_tail.html", page=page, fmt=fmt)
 
 

@@ -12,6 +12,7 @@ import asyncio
 import threading
 from typing import Callable, TypeVar
 
+from kbroker.security.inter_broker import PeerSecurity
 from kbroker.tools.client import Client
 
 T = TypeVar("T")
@@ -19,9 +20,10 @@ MAX_IDLE = 4  # open clients kept between requests: enough for a page plus polli
 
 
 class ClientPool:
-    def __init__(self, bootstrap: str, timeout: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, timeout: float = 10.0, security: PeerSecurity | None = None) -> None:
         self.bootstrap = bootstrap
         self.timeout = timeout
+        self.security = security
         self._idle: list[Client] = []
         self._lock = threading.Lock()
 
@@ -33,7 +35,7 @@ class ClientPool:
         with self._lock:
             client = self._idle.pop() if self._idle else None
         if client is None:
-            client = Client(self.bootstrap, timeout=self.timeout)
+            client = Client(self.bootstrap, timeout=self.timeout, security=self.security)
         try:
             result = query(client, *args)
         except BaseException:

@@ -1,21 +1,23 @@
 """A page of one partition's records, read by Fetch from an offset or from a time, and each value
 shown as text, JSON or hex.
 
-The console reads as a consumer without a group (`read_committed`), so it needs no state on the
-broker; a page is at most `limit` records, and the offset after the last one is where the next
+The console reads as a consumer without a group, with `read_committed`: records of open
+transactions are not fetched and those of aborted ones are left out, as a Kafka consumer does. It
+needs no state on the broker; a page is at most `limit` records, and the offset after the last one is where the next
 page or the live tail goes on.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kproto.messages import FetchRequest
 from kproto.records import decode_batches
 
 from kbroker.tools.admin import EARLIEST, LATEST, list_offsets
 from kbroker.tools.client import Client, ToolError, check
+from kbroker.tools.committed import ReadCommitted
 
 FETCH_MAX_BYTES = 1024 * 1024  # one page of a browser table; a larger first batch still comes whole
 MAX_LIMIT = 500
@@ -32,6 +34,10 @@ class Row:
     headers: list[tuple[str, str | None]]
     value: str | None
     value_size: int
+    raw_key: bytes | None = field(default=None, repr=False)  # as stored, for decoding through a schema
+    raw_value: bytes | None = field(default=None, repr=False)
+    key_schema: str | None = None  # what the key was decoded with (decode.py), or why it was not
+    value_schema: str | None = None
 
 
 @dataclass
@@ -99,15 +105,16 @@ def read_rows(client: Client, topic: str, partition: int, leader: int, position:
         answer = client.send(request, node=leader, max_version=12, min_version=4)
         result = answer.responses[0].partitions[0]
         check(result.error_code, f"fetch from {topic}-{partition}")
-        before = position
+        before, committed = position, ReadCommitted(result.aborted_transactions)
         for batch in decode_batches(result.records or b""):
             kind = "LogAppendTime" if batch.header.log_append_time else "CreateTime"
+            shown = committed.shows(batch)
             for record in batch.records:
-                if batch.header.is_control or record.offset < position or len(rows) >= limit:
+                if not shown or record.offset < position or len(rows) >= limit:
                     continue
                 rows.append(Row(record.offset, record.timestamp, kind, show(record.key, fmt),
                                 [(k, show(v, "text")) for k, v in record.headers], show(record.value, fmt),
-                                len(record.value or b"")))
+                                len(record.value or b""), record.key, record.value))
             position = max(position, batch.header.next_offset) if len(rows) < limit else position
         if position == before:  # nothing readable there (e.g. a transaction still open)
             break

@@ -2,7 +2,9 @@
 
 Both are flexible from v0. The checks and messages are those of Kafka's ZooKeeper-mode admin
 manager: a user with any refused change has none of its changes applied; the credentials
-themselves come as a salt and a salted password, never as the password.
+themselves come as a salt and a salted password, never as the password. With an authorizer,
+describing needs DESCRIBE on the cluster and altering ALTER, else every user asked about gets
+CLUSTER_AUTHORIZATION_FAILED (a description, at the top level too), as from Kafka.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from kproto.messages import (
     DescribeUserScramCredentialsResponse,
 )
 
+from kbroker.handlers.authorized_operations import MESSAGES, Op, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 from kbroker.security.store import STORE_FAILURES
@@ -23,6 +26,7 @@ from kbroker.security.scram import MAX_ITERATIONS, MECHANISM_BY_ID, MECHANISMS, 
 DESCRIBE_USER_SCRAM_CREDENTIALS = 50
 ALTER_USER_SCRAM_CREDENTIALS = 51
 EMPTY_USER = "Username must not be empty"
+REFUSED = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
 
 Result = DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult
 Info = DescribeUserScramCredentialsResponse.CredentialInfo
@@ -34,6 +38,9 @@ def describe_user_scram_credentials(ctx: RequestContext, request: DescribeUserSc
         -> DescribeUserScramCredentialsResponse:
     store = ctx.broker.scram
     asked = [user.name for user in request.users or []]
+    if not cluster_allowed(ctx, Op.DESCRIBE):
+        return DescribeUserScramCredentialsResponse(error_code=REFUSED, error_message=MESSAGES[REFUSED], results=[
+            Result(user="", error_code=REFUSED, error_message=MESSAGES[REFUSED]) for _ in asked])
     if not asked:  # null or empty: every user with a credential
         return DescribeUserScramCredentialsResponse(error_message=None, results=[_described(store.mechanisms(user), user)
                                                                                  for user in store.names()])
@@ -62,6 +69,10 @@ def _described(mechanisms: dict[str, int], user: str) -> Result:
 def alter_user_scram_credentials(ctx: RequestContext, request: AlterUserScramCredentialsRequest) \
         -> AlterUserScramCredentialsResponse:
     store = ctx.broker.scram
+    if not cluster_allowed(ctx, Op.ALTER):
+        return AlterUserScramCredentialsResponse(results=[
+            AlterResult(user=user, error_code=REFUSED, error_message=MESSAGES[REFUSED])
+            for user in sorted({c.name for c in [*request.deletions, *request.upsertions]})])
     errors: dict[str, tuple[ErrorCode, str]] = {}
     for change in [*request.deletions, *request.upsertions]:
         problem = _problem(change)

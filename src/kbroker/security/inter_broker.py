@@ -16,7 +16,7 @@ import json
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Generator
 
 import scramp
 from kproto import ErrorCode
@@ -51,28 +51,38 @@ class PeerSecurity:
 
     async def authenticate(self, send: Send) -> int:
         """Log in on a new connection; returns the session lifetime in ms the broker gave (0: none)."""
+        steps, answer = self.login(), None
+        try:
+            while True:
+                answer = await send(*steps.send(answer))
+        except StopIteration as done:
+            return done.value
+
+    def login(self) -> Generator[tuple[Any, int], Any, int]:
+        """The login without I/O, for async and blocking callers alike: yields each request with its
+        version, is sent the answer, and returns the session lifetime in ms (0: none)."""
         if self.mechanism is None:
             return 0
-        handshake = await send(SaslHandshakeRequest(mechanism=self.mechanism), SASL_HANDSHAKE_VERSION)
+        handshake = yield SaslHandshakeRequest(mechanism=self.mechanism), SASL_HANDSHAKE_VERSION
         if handshake.error_code != ErrorCode.NONE:
             raise PeerAuthenticationError(f"{self.mechanism} is not enabled there (it offers "
                                           f"{', '.join(handshake.mechanisms)})")
 
-        async def exchange(token: bytes) -> tuple[bytes, int]:
-            answer = await send(SaslAuthenticateRequest(auth_bytes=token), SASL_AUTHENTICATE_VERSION)
+        def exchange(token: bytes) -> Generator[tuple[Any, int], Any, tuple[bytes, int]]:
+            answer = yield SaslAuthenticateRequest(auth_bytes=token), SASL_AUTHENTICATE_VERSION
             if answer.error_code != ErrorCode.NONE:
                 raise PeerAuthenticationError(answer.error_message or f"error {answer.error_code}")
             return answer.auth_bytes, answer.session_lifetime_ms
 
         if self.mechanism == "PLAIN":
-            return (await exchange(f"\0{self.username}\0{self.password}".encode()))[1]
+            return (yield from exchange(f"\0{self.username}\0{self.password}".encode()))[1]
         if self.mechanism == "OAUTHBEARER":
-            return (await exchange(f"n,,\x01auth=Bearer {unsecured_token(self.username)}\x01\x01".encode()))[1]
+            return (yield from exchange(f"n,,\x01auth=Bearer {unsecured_token(self.username)}\x01\x01".encode()))[1]
         client = scramp.ScramClient([self.mechanism], self.username, self.password)
-        server_first, _ = await exchange(client.get_client_first().encode())
+        server_first, _ = yield from exchange(client.get_client_first().encode())
         try:
             client.set_server_first(server_first.decode())
-            server_final, lifetime = await exchange(client.get_client_final().encode())
+            server_final, lifetime = yield from exchange(client.get_client_final().encode())
             client.set_server_final(server_final.decode())
         except scramp.ScramException as exc:
             raise PeerAuthenticationError(f"SCRAM: {exc}") from None
@@ -102,9 +112,16 @@ def peer_security(config: BrokerConfig) -> PeerSecurity:
     mechanism = config["sasl.mechanism.inter.broker.protocol"].upper()
     key = config.listener_key_name(listener, "sasl.jaas.config", mechanism)
     jaas = config.for_listener(listener, "sasl.jaas.config", mechanism)
+    username, password = login_credentials(mechanism, jaas, key, "brokers log in to each other")
+    return PeerSecurity(listener, tls, check_hostname, mechanism, username, password)
+
+
+def login_credentials(mechanism: str, jaas: Any, key: str, who: str) -> tuple[str, str]:
+    """(username, password) from a client's JAAS line: its `username` and `password` options, or an
+    unsecured OAUTHBEARER token's `unsecuredLoginStringClaim_sub` (no password); a ConfigError
+    naming `key` and saying `who` logs in when they are missing."""
     if jaas is None:
-        raise ConfigError(key, f"brokers log in to each other with {mechanism}: give its JAAS line the broker's own "
-                          "username and password")
+        raise ConfigError(key, f"{who} with {mechanism}: give its JAAS line the username and password")
     try:
         options = parse_jaas(getattr(jaas, "value", jaas))[0].options
     except JaasError as exc:
@@ -112,8 +129,8 @@ def peer_security(config: BrokerConfig) -> PeerSecurity:
     if mechanism == "OAUTHBEARER":
         subject = options.get("unsecuredLoginStringClaim_sub")
         if not subject:
-            raise ConfigError(key, "brokers log in to each other with OAUTHBEARER: set unsecuredLoginStringClaim_sub")
-        return PeerSecurity(listener, tls, check_hostname, mechanism, subject)
+            raise ConfigError(key, f"{who} with OAUTHBEARER: set unsecuredLoginStringClaim_sub")
+        return subject, ""
     if not options.get("username") or "password" not in options:
-        raise ConfigError(key, f"brokers log in to each other with {mechanism}: set the username and password options")
-    return PeerSecurity(listener, tls, check_hostname, mechanism, options["username"], options["password"])
+        raise ConfigError(key, f"{who} with {mechanism}: set the username and password options")
+    return options["username"], options["password"]

@@ -8,12 +8,15 @@ Metadata to reach partition leaders. Failures become `ToolError`, a one-line mes
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 from typing import Any
 
 from kproto import ErrorCode, ProtocolError, decode_response, encode_request
 from kproto.frames import frame
 from kproto.messages import ApiVersionsRequest, MetadataRequest, MetadataResponse, RequestHeader
+
+from kbroker.security.inter_broker import PeerAuthenticationError, PeerSecurity
 
 CLIENT_ID = "kbroker-tools"
 
@@ -37,9 +40,11 @@ def check(error_code: int, what: str, message: str | None = None) -> None:
 
 
 class Connection:
-    """One TCP connection to one broker; `request(message, version)` sends and waits for the answer."""
+    """One connection to one broker, over TLS and logged in when `security` says so;
+    `request(message, version)` sends and waits for the answer."""
 
-    def __init__(self, host: str, port: int, timeout: float = 10.0, client_id: str = CLIENT_ID) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 10.0, client_id: str = CLIENT_ID,
+                 security: PeerSecurity | None = None) -> None:
         self.address = f"{host}:{port}"
         try:
             self.sock = socket.create_connection((host, port), timeout=timeout)
@@ -48,6 +53,31 @@ class Connection:
         self.client_id = client_id
         self.correlation_id = 0
         self.versions: dict[int, tuple[int, int]] | None = None
+        if security is not None:
+            try:
+                self._secure(host, security)
+            except BaseException:
+                self.sock.close()
+                raise
+
+    def _secure(self, host: str, security: PeerSecurity) -> None:
+        """The TLS handshake, then ApiVersions and the SASL login, as Kafka's clients open a connection."""
+        if security.tls is not None:
+            try:
+                self.sock = security.tls.wrap_socket(self.sock, server_hostname=host)
+            except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
+                raise ToolError(f"TLS with broker at {self.address} failed: {exc}") from None
+        if security.mechanism is None:
+            return
+        self.api_versions()
+        steps, answer = security.login(), None
+        try:
+            while True:
+                answer = self.request(*steps.send(answer))
+        except StopIteration:
+            return
+        except PeerAuthenticationError as exc:
+            raise ToolError(f"{security.mechanism} login to broker at {self.address} failed: {exc}") from None
 
     def close(self) -> None:
         self.sock.close()
@@ -117,14 +147,15 @@ class Connection:
 class Client:
     """The cluster seen from a bootstrap address: the first broker reached, and leaders on demand."""
 
-    def __init__(self, bootstrap: str, timeout: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, timeout: float = 10.0, security: PeerSecurity | None = None) -> None:
         self.timeout = timeout
+        self.security = security
         errors = []
         self._nodes: dict[int, Connection] = {}
         self._addresses: dict[int, tuple[str, int]] = {}
         for address in bootstrap.split(","):
             try:
-                self.bootstrap = Connection(*split_address(address), timeout=timeout)
+                self.bootstrap = Connection(*split_address(address), timeout=timeout, security=security)
                 break
             except ToolError as exc:
                 errors.append(str(exc))
@@ -152,7 +183,8 @@ class Client:
                 self.metadata([])
             if node_id not in self._addresses:
                 raise ToolError(f"broker {node_id} is not in the cluster's metadata")
-            self._nodes[node_id] = Connection(*self._addresses[node_id], timeout=self.timeout)
+            self._nodes[node_id] = Connection(*self._addresses[node_id], timeout=self.timeout,
+                                             security=self.security)
         return self._nodes[node_id]
 
     def metadata(self, topics: list[str] | None = None) -> MetadataResponse:

@@ -1,4 +1,5 @@
-"""What every tool shares: the --bootstrap-server option, one-line errors and JSON output."""
+"""What every tool shares: the --bootstrap-server and --command-config options, one-line errors and
+JSON output."""
 
 from __future__ import annotations
 
@@ -9,17 +10,40 @@ from typing import Any, Callable
 
 import click
 
+from kbroker.config import ConfigError
+from kbroker.security.inter_broker import PeerSecurity
 from kbroker.tools.client import Client, ToolError
+from kbroker.tools.client_security import read_client_security
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+SECURITY = "kbroker.security"  # where --command-config leaves the parsed settings in click's context
 
 
 def bootstrap_option(func: Callable) -> Callable:
+    """--bootstrap-server, --command-config and --timeout. The command config is read as the option is
+    parsed and kept in the click context, where `connect()` finds it: no tool passes it along."""
+    func = click.option("--command-config", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+                        expose_value=False, callback=_read_command_config,
+                        help="A client properties file: security.protocol, sasl.*, ssl.* (as Kafka's tools take).")(func)
     return click.option("--bootstrap-server", "bootstrap", default=DEFAULT_BOOTSTRAP, show_default=True,
                         envvar="KAFKA_BOOTSTRAP_SERVERS", metavar="HOST:PORT[,...]",
                         help="Broker(s) to connect to (also KAFKA_BOOTSTRAP_SERVERS).")(
         click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
                      help="Seconds to wait for a broker.")(func))
+
+
+def _read_command_config(ctx: click.Context, param: click.Parameter, path: str | None) -> None:
+    if path is not None:
+        try:
+            ctx.meta[SECURITY] = read_client_security(path)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def command_security() -> PeerSecurity | None:
+    """What --command-config asked for in the running command; None for plaintext."""
+    context = click.get_current_context(silent=True)
+    return context.meta.get(SECURITY) if context is not None else None
 
 
 def output_option(func: Callable) -> Callable:
@@ -43,7 +67,7 @@ def one_line_errors(func: Callable) -> Callable:
 
 
 def connect(bootstrap: str, timeout: float) -> Client:
-    return Client(bootstrap, timeout=timeout)
+    return Client(bootstrap, timeout=timeout, security=command_security())
 
 
 def print_json(doc: Any) -> None:

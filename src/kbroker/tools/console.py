@@ -21,6 +21,7 @@ from kproto.records.record import Record
 
 from kbroker.tools.admin import EARLIEST, LATEST, list_offsets
 from kbroker.tools.client import Client, ToolError, check
+from kbroker.tools.committed import ReadCommitted
 from kbroker.tools.common import bootstrap_option, connect, one_line_errors
 from kbroker.tools.partitioner import partition_for_key
 
@@ -130,14 +131,15 @@ def text(data: bytes | None) -> str:
     return "null" if data is None else data.decode("utf-8", errors="replace")
 
 
-def fetch(client: Client, topic: str, leader: int, positions: dict[int, int]) -> dict[int, tuple[int, bytes]]:
-    """partition -> (error, record bytes) for one fetch from `leader`."""
+def fetch(client: Client, topic: str, leader: int, positions: dict[int, int]) -> dict[int, tuple[int, bytes, list]]:
+    """partition -> (error, record bytes, aborted transactions) for one fetch from `leader`."""
     request = FetchRequest(replica_id=-1, max_wait_ms=FETCH_WAIT_MS, min_bytes=1, max_bytes=FETCH_MAX_BYTES,
                            isolation_level=1, topics=[FetchRequest.FetchTopic(topic=topic, partitions=[
                                FetchRequest.FetchPartition(partition=p, fetch_offset=o, partition_max_bytes=FETCH_MAX_BYTES)
                                for p, o in sorted(positions.items())])])
     answer = client.send(request, node=leader, max_version=12, min_version=4)
-    return {p.partition_index: (p.error_code, p.records or b"") for r in answer.responses for p in r.partitions}
+    return {p.partition_index: (p.error_code, p.records or b"", p.aborted_transactions)
+            for r in answer.responses for p in r.partitions}
 
 
 def coordinator(client: Client, group: str) -> int:
@@ -212,12 +214,14 @@ def console_consumer(bootstrap: str, timeout: float, topic: str, from_beginning:
                 progressed = False
                 for leader in sorted(set(leaders.values())):
                     mine = {p: o for p, o in positions.items() if leaders[p] == leader}
-                    for p, (error, data) in fetch(client, topic, leader, mine).items():
+                    for p, (error, data, aborted) in fetch(client, topic, leader, mine).items():
                         check(error, f"fetch from {topic}-{p}")
+                        committed = ReadCommitted(aborted)
                         for batch in decode_batches(data):
                             kind = "LogAppendTime" if batch.header.log_append_time else "CreateTime"
+                            visible = committed.shows(batch)
                             for record in batch.records:
-                                if batch.header.is_control or record.offset < positions[p]:
+                                if not visible or record.offset < positions[p]:
                                     continue
                                 if max_messages is not None and shown >= max_messages:
                                     break
