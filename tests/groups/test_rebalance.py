@@ -123,7 +123,7 @@ def test_leaving_members_trigger_a_rebalance_and_the_last_one_empties_the_group(
 
 def test_initial_delay_gathers_members_into_one_generation() -> None:
     async def scenario():
-        coord = coordinator(GroupConfig(min_session_timeout_ms=10, initial_rebalance_delay_ms=150))
+        coord = coordinator(GroupConfig(min_session_timeout_ms=10, initial_rebalance_delay_ms=1000))
         first = await join_new(coord)
         await asyncio.sleep(0.05)
         second = await join_new(coord)
