@@ -58,8 +58,10 @@ def create_topic(bootstrap: str, partitions: int = 1) -> str:
     raise WorkloadError(f"topic {name} did not appear in metadata")
 
 
-def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str, s: Settings) -> dict[str, float]:
-    """Send `count` messages as fast as librdkafka takes them; time to the last acknowledgement."""
+def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str, s: Settings,
+            partitions: int = 1) -> dict[str, float]:
+    """Send `count` messages as fast as librdkafka takes them, round robin over `partitions`; time to the
+    last acknowledgement."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "compression.type": compression,
                          "linger.ms": s.linger_ms, "batch.size": s.batch_size,
                          "queue.buffering.max.messages": 200_000, "message.timeout.ms": int(s.timeout_s * 1000)})
@@ -72,10 +74,10 @@ def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str,
 
     deadline = time.monotonic() + s.timeout_s
     start = time.perf_counter()
-    for _ in range(count):
+    for i in range(count):
         while True:
             try:
-                producer.produce(topic, value=value, partition=0, on_delivery=on_delivery)
+                producer.produce(topic, value=value, partition=i % partitions, on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.005)
@@ -186,6 +188,7 @@ def latency(bootstrap: str, topic: str, rate: int, seconds: float, s: Settings, 
     if errors or len(samples) < total:
         raise WorkloadError(f"latency: received {len(samples)} of {total}; {errors}")
     return {"p50 ms": percentile(samples, 0.5), "p99 ms": percentile(samples, 0.99),
+            "p99.9 ms": percentile(samples, 0.999),
             "produce p50 ms": percentile(acked, 0.5), "produce p99 ms": percentile(acked, 0.99)}
 
 
