@@ -112,6 +112,7 @@ class Broker:
         self.listen_ports: dict[str, int] = {name: port for name, _, port in config.listeners}  # bound ones once open
         self.listeners: Listeners | None = None
         self._waiters: dict[tuple[str, int], list[asyncio.Future]] = {}
+        self.wakeups = 0
         self._background: list[asyncio.Task] = []
         if self.cluster is None:  # a single node leads every partition; in a cluster the controller says which
             for info in self.topics:
@@ -728,6 +729,7 @@ class Broker:
     def _wake(self, topic: str, partition: int) -> None:
         waiters = self._waiters.pop((topic, partition), None)
         if waiters:
+            self.wakeups += 1
             for future in waiters:
                 _settle(future)
 
