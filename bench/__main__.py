@@ -15,6 +15,7 @@ client's ceiling does not.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -74,8 +75,10 @@ class Target:
                 self.error = str(exc).splitlines()[0] + " (log: " + str(self.proc.log_path) + ")"
 
     def stop(self) -> None:
+        """Stop the broker and remove its data (gigabytes after a run); its log stays for the errors listed."""
         if self.proc is not None:
             self.proc.stop()
+            shutil.rmtree(self.proc.data_dir, ignore_errors=True)
 
     def cpu_seconds(self) -> float | None:
         """CPU time the broker process has used so far (all its threads), or None if unknown."""
