@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"unknown broker(s) {sorted(unknown)}; choose from {BROKERS}")
     workdir = Path(tempfile.mkdtemp(prefix="kbroker-bench-"))
+    print(f"brokers' logs in {workdir}", file=sys.stderr, flush=True)
     targets = [Target(n, workdir) for n in names]
     targets += [Target(name, bootstrap=addr) for name, _, addr in (b.partition("=") for b in args.bootstrap)]
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
