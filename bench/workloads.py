@@ -36,6 +36,9 @@ class Settings:
                 f"fetch.error.backoff.ms={self.fetch_error_backoff_ms}, fetch.min.bytes=1")
 
 
+GIVE_UP_AFTER = 3  # client errors before a consume run that has read nothing gives up
+
+
 class WorkloadError(RuntimeError):
     """The broker failed the workload or ran out of time."""
 
@@ -92,10 +95,15 @@ def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str,
 
 
 def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, float]:
-    """Read `count` messages from the beginning of partition 0; time from assignment to the last."""
+    """Read `count` messages from the beginning of partition 0; time from assignment to the last.
+
+    A broker that the consumer keeps failing on (an answer larger than it may receive, say) fails the
+    run as soon as that has happened a few times without a message, rather than at the time limit."""
+    failures: list[str] = []
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": s.fetch_wait_max_ms,
-                         "fetch.error.backoff.ms": s.fetch_error_backoff_ms, "enable.partition.eof": False})
+                         "fetch.error.backoff.ms": s.fetch_error_backoff_ms, "enable.partition.eof": False,
+                         "error_cb": lambda err: failures.append(str(err))})
     try:
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         got = size = 0
@@ -104,6 +112,8 @@ def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, fl
         while got < count:
             if time.monotonic() > deadline:
                 raise WorkloadError(f"consume: {got} of {count} messages within {s.timeout_s}s")
+            if not got and len(failures) >= GIVE_UP_AFTER:
+                raise WorkloadError(f"consume: no message, and {len(failures)} errors, the first: {failures[0]}")
             for msg in consumer.consume(num_messages=10_000, timeout=0.5):
                 if msg.error():
                     raise WorkloadError(f"consume: {msg.error()}")
