@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KAFKAJS := compat-tests/kafkajs
 KAFKAJS_STAMP := $(KAFKAJS)/node_modules/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: run test unit compat bench bench-replication bench-share bench-console bench-scale soak generate check-generated clean
 
@@ -13,6 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# The bench's reference brokers beyond Tansu (noida-db), an optional extra.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
 
 # kafkajs for the compat-tests, pinned by its lock file.
 $(KAFKAJS_STAMP): $(KAFKAJS)/package-lock.json
@@ -33,7 +39,7 @@ unit: $(STAMP)
 compat: $(STAMP) $(KAFKAJS_STAMP)
 	$(BIN)/pytest -n auto -q compat-tests
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 # 20,000 partitions on one broker: creation per batch, restart, Metadata, RSS (bench/scale.py).

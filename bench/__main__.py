@@ -1,10 +1,10 @@
-"""`python -m bench`: kbroker against Tansu, the same librdkafka workloads, one markdown table.
+"""`python -m bench`: kbroker against Tansu and noida-db, the same librdkafka workloads, one markdown table.
 
-Both brokers run on this machine in the same invocation, the runs interleaved and each run
-starting with the other broker (kbroker then Tansu, Tansu then kbroker, ...) so that a busy
-machine, and whatever one run leaves behind for the next, falls on both alike; the ratio column
-is what to read. Each figure is the median over --runs. A broker that fails a workload gets
-"error" in its cell and the reason below the table; the other broker's figures still stand.
+All brokers run on this machine in the same invocation, the runs interleaved and each run
+starting with the next broker in turn (kbroker, Tansu, noida-db; then Tansu, noida-db, kbroker; ...)
+so that a busy machine, and whatever one run leaves behind for the next, falls on all alike; the
+ratio columns are what to read. Each figure is the median over --runs. A broker that fails a
+workload gets "error" in its cell and the reason below the table; the others' figures still stand.
 
 The producer is one Python process driving librdkafka, and with lz4 it is the limit: both brokers
 keep up with all it sends. So each throughput row also gives the CPU time the broker process
@@ -15,10 +15,12 @@ client's ceiling does not.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -29,7 +31,9 @@ from bench.workloads import Settings, WorkloadError, consume, create_topic, late
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
 from brokerproc import BrokerProcess, BrokerStartError  # noqa: E402
 
-BROKERS = ("kbroker", "tansu")
+BROKERS = ("kbroker", "tansu", "noida-db")
+MANY_PARTITIONS = 64
+SMALL_MESSAGE = 100
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,7 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fetch-wait-max-ms", type=int, default=Settings.fetch_wait_max_ms)
     p.add_argument("--fetch-error-backoff-ms", type=int, default=Settings.fetch_error_backoff_ms)
     p.add_argument("--timeout", type=float, default=Settings.timeout_s, help="seconds allowed per workload run")
-    p.add_argument("--brokers", default=",".join(BROKERS), help="comma-separated subset of kbroker,tansu")
+    p.add_argument("--brokers", default=",".join(BROKERS), help="comma-separated subset of " + ",".join(BROKERS))
+    p.add_argument("--only", default="", metavar="TEXT,...",
+                   help="run only the workloads whose label contains one of these, e.g. 'lz4,latency'")
     p.add_argument("--bootstrap", action="append", default=[], metavar="NAME=HOST:PORT",
                    help="measure an already running broker too, e.g. kafka=127.0.0.1:9092 (repeatable)")
     return p.parse_args(argv)
@@ -69,8 +75,10 @@ class Target:
                 self.error = str(exc).splitlines()[0] + " (log: " + str(self.proc.log_path) + ")"
 
     def stop(self) -> None:
+        """Stop the broker and remove its data (gigabytes after a run); its log stays for the errors listed."""
         if self.proc is not None:
             self.proc.stop()
+            shutil.rmtree(self.proc.data_dir, ignore_errors=True)
 
     def cpu_seconds(self) -> float | None:
         """CPU time the broker process has used so far (all its threads), or None if unknown."""
@@ -79,30 +87,46 @@ class Target:
         return cpu_seconds(self.proc.pid)
 
 
-def workloads(args: argparse.Namespace, s: Settings) -> list[tuple[str, Callable[[str, dict], dict[str, float]]]]:
-    """(label, fn(bootstrap, state)) in run order; the produce run leaves its topic for the consume run."""
-    def produce_run(acks: str, compression: str):
-        def run(bootstrap: str, state: dict) -> dict[str, float]:
-            topic = create_topic(bootstrap)
-            result = produce(bootstrap, topic, args.messages, acks, compression, s)
-            if acks == "1" and compression == "none":
+#: fn(bootstrap, state, begin) -> {metric: value}
+Workload = Callable[[str, dict, Callable[[], None]], dict[str, float]]
+
+
+def workloads(args: argparse.Namespace, s: Settings) -> list[tuple[str, Workload]]:
+    """(label, fn(bootstrap, state, begin)) in run order; the produce run leaves its topic for the consume run.
+
+    A workload calls begin() when its measured part starts, after creating its topic: creating 64
+    partitions would otherwise count towards the broker's CPU time per MB produced."""
+    def produce_run(acks: str, compression: str, partitions: int = 1, message_size: int = s.message_size):
+        def run(bootstrap: str, state: dict, begin: Callable[[], None]) -> dict[str, float]:
+            topic = create_topic(bootstrap, partitions)
+            begin()
+            result = produce(bootstrap, topic, args.messages, acks, compression,
+                             replace(s, message_size=message_size), partitions)
+            if acks == "1" and compression == "none" and partitions == 1 and message_size == s.message_size:
                 state["topic"] = topic
             return result
         return run
 
-    def consume_run(bootstrap: str, state: dict) -> dict[str, float]:
+    def consume_run(bootstrap: str, state: dict, begin: Callable[[], None]) -> dict[str, float]:
         if "topic" not in state:
             raise WorkloadError("no topic: the acks=1 produce run failed")
         return consume(bootstrap, state["topic"], min(args.consume_messages or args.messages, args.messages), s)
 
-    def latency_run(bootstrap: str, state: dict) -> dict[str, float]:
-        return latency(bootstrap, create_topic(bootstrap), args.latency_rate, args.latency_seconds, s)
+    def latency_run(bootstrap: str, state: dict, begin: Callable[[], None]) -> dict[str, float]:
+        topic = create_topic(bootstrap)
+        begin()
+        return latency(bootstrap, topic, args.latency_rate, args.latency_seconds, s)
 
     return [
         ("produce acks=1 none", produce_run("1", "none")),
         ("produce acks=all none", produce_run("all", "none")),
         ("produce acks=1 lz4", produce_run("1", "lz4")),
         ("produce acks=all lz4", produce_run("all", "lz4")),
+        ("produce acks=1 zstd", produce_run("1", "zstd")),
+        ("produce acks=all zstd", produce_run("all", "zstd")),
+        (f"produce acks=1 none, {MANY_PARTITIONS} partitions", produce_run("1", "none", MANY_PARTITIONS)),
+        (f"produce acks=1 none, {SMALL_MESSAGE} B", produce_run("1", "none", message_size=SMALL_MESSAGE)),
+        (f"produce acks=1 lz4, {SMALL_MESSAGE} B", produce_run("1", "lz4", message_size=SMALL_MESSAGE)),
         ("consume", consume_run),
         (f"latency at {args.latency_rate} msg/s", latency_run),
     ]
@@ -118,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"unknown broker(s) {sorted(unknown)}; choose from {BROKERS}")
     workdir = Path(tempfile.mkdtemp(prefix="kbroker-bench-"))
+    print(f"brokers' logs in {workdir}", file=sys.stderr, flush=True)
     targets = [Target(n, workdir) for n in names]
     targets += [Target(name, bootstrap=addr) for name, _, addr in (b.partition("=") for b in args.bootstrap)]
-    plan = workloads(args, s)
+    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+    plan = [(label, fn) for label, fn in workloads(args, s) if not wanted or any(w in label for w in wanted)]
     # samples[workload][broker][metric] -> list of values over runs
     samples: dict[str, dict[str, dict[str, list[float]]]] = {w: {t.name: {} for t in targets} for w, _ in plan}
     errors: dict[tuple[str, str], str] = {}
@@ -130,22 +156,23 @@ def main(argv: list[str] | None = None) -> int:
             t.start()
             print(f"{t.name}: {t.error or t.bootstrap}", file=sys.stderr, flush=True)
         for run in range(args.runs):
-            for t in targets if run % 2 == 0 else targets[::-1]:
+            turn = run % len(targets)
+            for t in targets[turn:] + targets[:turn]:
                 if t.error:
                     continue
                 state: dict = {}
                 for label, fn in plan:
-                    cpu_before = t.cpu_seconds()
+                    cpu = {"before": t.cpu_seconds()}
                     try:
-                        result = fn(t.bootstrap, state)
+                        result = fn(t.bootstrap, state, lambda: cpu.update(before=t.cpu_seconds()))
                     except (WorkloadError, Exception) as exc:  # noqa: BLE001 - one failed cell, not the run
                         errors[(label, t.name)] = f"{type(exc).__name__}: {exc}"[:300]
                         print(f"run {run + 1} {t.name} {label}: {errors[(label, t.name)]}", file=sys.stderr, flush=True)
                         continue
                     cpu_after = t.cpu_seconds()
                     megabytes = result.pop("MB", None)
-                    if megabytes and cpu_before is not None and cpu_after is not None:
-                        result["broker CPU ms/MB"] = (cpu_after - cpu_before) * 1000 / megabytes
+                    if megabytes and cpu["before"] is not None and cpu_after is not None:
+                        result["broker CPU ms/MB"] = (cpu_after - cpu["before"]) * 1000 / megabytes
                     for metric, value in result.items():
                         samples[label][t.name].setdefault(metric, []).append(value)
                     print(f"run {run + 1} {t.name} {label}: " + ", ".join(f"{k} {fmt(v)}" for k, v in result.items()),
@@ -160,10 +187,10 @@ def main(argv: list[str] | None = None) -> int:
 def render(args: argparse.Namespace, s: Settings, targets: list[Target], plan: list, samples: dict,
            errors: dict, elapsed: float) -> str:
     names = [t.name for t in targets]
-    ratio = len(names) >= 2 and names[0] == "kbroker" and "tansu" in names
-    head = ["workload", "metric", *names] + (["kbroker/tansu"] if ratio else [])
+    peers = names[1:] if names and names[0] == "kbroker" else []
+    head = ["workload", "metric", *names] + [f"kbroker/{p}" for p in peers]
     lines = [f"Median of {args.runs} run(s); produce {args.messages} x {s.message_size} B messages per run "
-             f"to one partition; latency {args.latency_seconds:g} s at {args.latency_rate} msg/s, acks=1.",
+             f"to one partition unless the row says otherwise; latency {args.latency_seconds:g} s at {args.latency_rate} msg/s, acks=1.",
              f"Settings: {s.describe()}.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, _ in plan:
@@ -172,9 +199,8 @@ def render(args: argparse.Namespace, s: Settings, targets: list[Target], plan: l
             med = {n: (statistics.median(samples[label][n][metric]) if samples[label][n].get(metric) else None)
                    for n in names}
             row = [label, metric, *(fmt(med[n]) if med[n] is not None or (label, n) in errors else "-" for n in names)]
-            if ratio:
-                k, t = med["kbroker"], med["tansu"]
-                row.append(f"{k / t:.2f}" if k is not None and t else "-")
+            k = med.get("kbroker")
+            row += [f"{k / med[p]:.2f}" if k is not None and med[p] else "-" for p in peers]
             lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     lines.append("Throughput ratios above 1 favour kbroker; latency and CPU ratios below 1 do.")

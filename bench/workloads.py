@@ -36,6 +36,9 @@ class Settings:
                 f"fetch.error.backoff.ms={self.fetch_error_backoff_ms}, fetch.min.bytes=1")
 
 
+GIVE_UP_AFTER = 3  # client errors before a consume run that has read nothing gives up
+
+
 class WorkloadError(RuntimeError):
     """The broker failed the workload or ran out of time."""
 
@@ -58,8 +61,10 @@ def create_topic(bootstrap: str, partitions: int = 1) -> str:
     raise WorkloadError(f"topic {name} did not appear in metadata")
 
 
-def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str, s: Settings) -> dict[str, float]:
-    """Send `count` messages as fast as librdkafka takes them; time to the last acknowledgement."""
+def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str, s: Settings,
+            partitions: int = 1) -> dict[str, float]:
+    """Send `count` messages as fast as librdkafka takes them, round robin over `partitions`; time to the
+    last acknowledgement."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "compression.type": compression,
                          "linger.ms": s.linger_ms, "batch.size": s.batch_size,
                          "queue.buffering.max.messages": 200_000, "message.timeout.ms": int(s.timeout_s * 1000)})
@@ -72,10 +77,10 @@ def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str,
 
     deadline = time.monotonic() + s.timeout_s
     start = time.perf_counter()
-    for _ in range(count):
+    for i in range(count):
         while True:
             try:
-                producer.produce(topic, value=value, partition=0, on_delivery=on_delivery)
+                producer.produce(topic, value=value, partition=i % partitions, on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.005)
@@ -90,10 +95,15 @@ def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str,
 
 
 def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, float]:
-    """Read `count` messages from the beginning of partition 0; time from assignment to the last."""
+    """Read `count` messages from the beginning of partition 0; time from assignment to the last.
+
+    A broker that the consumer keeps failing on (an answer larger than it may receive, say) fails the
+    run as soon as that has happened a few times without a message, rather than at the time limit."""
+    failures: list[str] = []
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": s.fetch_wait_max_ms,
-                         "fetch.error.backoff.ms": s.fetch_error_backoff_ms, "enable.partition.eof": False})
+                         "fetch.error.backoff.ms": s.fetch_error_backoff_ms, "enable.partition.eof": False,
+                         "error_cb": lambda err: failures.append(str(err))})
     try:
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         got = size = 0
@@ -102,6 +112,8 @@ def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, fl
         while got < count:
             if time.monotonic() > deadline:
                 raise WorkloadError(f"consume: {got} of {count} messages within {s.timeout_s}s")
+            if not got and len(failures) >= GIVE_UP_AFTER:
+                raise WorkloadError(f"consume: no message, and {len(failures)} errors, the first: {failures[0]}")
             for msg in consumer.consume(num_messages=10_000, timeout=0.5):
                 if msg.error():
                     raise WorkloadError(f"consume: {msg.error()}")
@@ -186,6 +198,7 @@ def latency(bootstrap: str, topic: str, rate: int, seconds: float, s: Settings, 
     if errors or len(samples) < total:
         raise WorkloadError(f"latency: received {len(samples)} of {total}; {errors}")
     return {"p50 ms": percentile(samples, 0.5), "p99 ms": percentile(samples, 0.99),
+            "p99.9 ms": percentile(samples, 0.999),
             "produce p50 ms": percentile(acked, 0.5), "produce p99 ms": percentile(acked, 0.99)}
 
 

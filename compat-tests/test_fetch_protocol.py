@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import struct
 import threading
 import time
@@ -142,6 +143,29 @@ def test_a_long_poll_sees_an_append_that_lands_while_it_starts(shared_broker):
             for client in (busy, writer):
                 size = struct.unpack(">i", client.read_exact(4))[0]
                 client.read_exact(size)
+
+
+def test_a_woken_fetch_is_answered_before_the_produce_that_woke_it(shared_broker):
+    """The consumer waits for the records, the producer only for its acknowledgement: the answer to
+    a long poll that an append woke leaves first, so it is there when the producer's arrives."""
+    with RawClient(shared_broker.bootstrap_server) as reader, RawClient(shared_broker.bootstrap_server) as writer:
+        topic = create(writer, 1)
+        for round_ in range(10):
+            offset = produce(writer, topic, 0, 1) + 1
+            send_only(reader, FetchRequest(replica_id=-1, max_wait_ms=30000, min_bytes=1, max_bytes=1 << 20,
+                                           isolation_level=0, session_id=0, session_epoch=-1,
+                                           topics=[FetchRequest.FetchTopic(topic=topic, partitions=[
+                                               FetchRequest.FetchPartition(partition=0, fetch_offset=offset,
+                                                                           partition_max_bytes=1 << 20)])]),
+                      FETCH_VERSION)
+            time.sleep(0.2)  # the fetch finds nothing and waits
+            produce(writer, topic, 0, 1)
+            readable, _, _ = select.select([reader.sock], [], [], 0)
+            assert readable, f"round {round_}: the producer was answered before the fetch it woke"
+            reader.sock.settimeout(5)
+            size = struct.unpack(">i", reader.read_exact(4))[0]
+            _, response = decode_response(reader.read_exact(size), FetchRequest.API_KEY, FETCH_VERSION)
+            assert partitions_in(response)[0].records
 
 
 def test_long_poll_without_data_waits_max_wait(client):

@@ -117,6 +117,7 @@ class Broker:
         self.listen_ports: dict[str, int] = {name: port for name, _, port in config.listeners}  # bound ones once open
         self.listeners: Listeners | None = None
         self._waiters: dict[tuple[str, int], list[asyncio.Future]] = {}
+        self.wakeups = 0
         self._background: list[asyncio.Task] = []
         self._create_warning = ThrottledWarning(log)  # storage failures, one line per interval and kind
         self._append_warning = ThrottledWarning(log)
@@ -741,16 +742,21 @@ class Broker:
     # -- long polls
 
     async def wait_for_append(self, keys: Iterable[tuple[str, int]], timeout: float) -> None:
-        """Return after an append to any of the partitions, or after `timeout` seconds."""
-        future = asyncio.get_running_loop().create_future()
+        """Return after an append to any of the partitions, or after `timeout` seconds.
+
+        The waiting task awaits the future itself, with a timer to settle it: an append wakes it in
+        the next turn of the event loop (asyncio.wait_for would take one more).
+        """
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         keys = list(keys)
         for key in keys:
             self._waiters.setdefault(key, []).append(future)
+        timer = loop.call_later(max(timeout, 0), _settle, future)
         try:
-            await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            pass
+            await future
         finally:
+            timer.cancel()
             for key in keys:
                 waiters = self._waiters.get(key)
                 if waiters and future in waiters:
@@ -761,9 +767,14 @@ class Broker:
     def _wake(self, topic: str, partition: int) -> None:
         waiters = self._waiters.pop((topic, partition), None)
         if waiters:
+            self.wakeups += 1
             for future in waiters:
-                if not future.done():
-                    future.set_result(None)
+                _settle(future)
+
+
+def _settle(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def random_cluster_id() -> str:

@@ -72,6 +72,7 @@ class Node(Protocol):
     fetch_sessions: FetchSessionCache
     authorizer: Authorizer | None  # None when no authorizer is configured: everything is allowed
     connections: set[Any]  # client connections open now
+    wakeups: int  # how many appends so far woke a waiting fetch (connections let those answer first)
 
     # -- brokers and leadership
     @property

@@ -5,7 +5,9 @@ wait (a long-poll fetch) holds back the requests behind it, so responses always 
 order their requests came. Handlers that answer at once are called straight from
 `data_received`, without a task per request, and the answers to all the frames one read
 brought leave in one write: one send system call (and one wake-up of the client) instead of
-one per answer.
+one per answer. When those frames' appends woke waiting fetches, the answers leave just after the
+fetches' own (in the next turn of the event loop): a consumer is waiting for those records, while a
+producer's acknowledgement only frees its next send.
 
 On a TLS listener the connection first completes its TLS handshake (`start_tls`, so that a failed
 handshake is logged); on a SASL listener a `SaslAuthenticator` answers the exchange before any
@@ -147,6 +149,7 @@ class Connection(asyncio.Protocol):
 
     def process(self) -> None:
         """Handle every complete frame, until one needs to wait or the peer must drain."""
+        woken = self.broker.wakeups
         while not (self.busy or self.closed or self.write_paused or self.handshaking or self.throttled):
             try:
                 frame = self.reader.next_frame()
@@ -156,7 +159,10 @@ class Connection(asyncio.Protocol):
             if frame is None:
                 break
             self.handle_frame(frame)
-        self.flush()
+        if self.broker.wakeups != woken and self.outgoing:
+            asyncio.get_running_loop().call_soon(self.flush)
+        else:
+            self.flush()
         if self.read_paused and not (self.busy or self.throttled) and self.reader.buffered <= self.reader_limit:
             self.read_paused = False
             if not self.closed:
