@@ -27,7 +27,7 @@ def test_sasl_ssl_with_a_pem_trust_store(tmp_path: Path) -> None:
     security = client_security({"security.protocol": "sasl_ssl", "sasl.mechanism": "SCRAM-SHA-512",
                                 "sasl.jaas.config": SCRAM_JAAS, "ssl.truststore.location": str(cafile),
                                 "ssl.truststore.type": "PEM", "ssl.endpoint.identification.algorithm": ""})
-    assert security.tls is not None and not security.check_hostname
+    assert security.tls is not None and not security.tls.check_hostname
     assert (security.mechanism, security.username, security.password) == ("SCRAM-SHA-512", "alice", "s")
 
 

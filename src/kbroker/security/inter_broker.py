@@ -41,7 +41,6 @@ class PeerAuthenticationError(Exception):
 class PeerSecurity:
     listener: str
     tls: ssl.SSLContext | None = None
-    check_hostname: bool = True
     mechanism: str | None = None
     username: str = ""
     password: str = ""
@@ -106,14 +105,13 @@ def peer_security(config: BrokerConfig) -> PeerSecurity:
         return PeerSecurity(listener)
     keys = ListenerKeyView(config, listener)
     tls = client_context(keys) if endpoint.tls else None
-    check_hostname = bool(keys.get("ssl.endpoint.identification.algorithm"))
     if not endpoint.sasl:
-        return PeerSecurity(listener, tls, check_hostname)
+        return PeerSecurity(listener, tls)
     mechanism = config["sasl.mechanism.inter.broker.protocol"].upper()
     key = config.listener_key_name(listener, "sasl.jaas.config", mechanism)
     jaas = config.for_listener(listener, "sasl.jaas.config", mechanism)
     username, password = login_credentials(mechanism, jaas, key, "brokers log in to each other")
-    return PeerSecurity(listener, tls, check_hostname, mechanism, username, password)
+    return PeerSecurity(listener, tls, mechanism, username, password)
 
 
 def login_credentials(mechanism: str, jaas: Any, key: str, who: str) -> tuple[str, str]:

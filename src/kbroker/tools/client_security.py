@@ -46,16 +46,15 @@ def client_security(properties: Mapping[str, str]) -> PeerSecurity:
         raise ConfigError("security.protocol", f"expected one of {', '.join(SECURITY_PROTOCOLS)}, got {protocol!r}")
     keys = ClientKeys(properties)
     tls = client_context(keys) if protocol.endswith("SSL") else None
-    check_hostname = bool(keys.get("ssl.endpoint.identification.algorithm"))
     if not protocol.startswith("SASL_"):
-        return PeerSecurity(protocol, tls, check_hostname)
+        return PeerSecurity(protocol, tls)
     mechanism = properties.get("sasl.mechanism", "GSSAPI").strip().upper()
     if mechanism not in SERVED_MECHANISMS:
         known = ", ".join(m for m in SASL_MECHANISMS if m in SERVED_MECHANISMS)
         raise ConfigError("sasl.mechanism", f"kbroker's tools log in with {known}; not {mechanism}")
     username, password = login_credentials(mechanism, properties.get("sasl.jaas.config"), "sasl.jaas.config",
                                            "the client logs in")
-    return PeerSecurity(protocol, tls, check_hostname, mechanism, username, password)
+    return PeerSecurity(protocol, tls, mechanism, username, password)
 
 
 def read_client_security(path: str | Path) -> PeerSecurity:
