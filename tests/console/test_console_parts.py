@@ -94,3 +94,22 @@ def test_without_a_registry_wire_format_is_hex_saying_why() -> None:
 
 def test_avro_values_json_cannot_write_become_text() -> None:
     assert json.loads(json.dumps({"b": b"\x01", "d": decimal.Decimal("1.50")}, default=plain)) == {"b": "AQ==", "d": "1.50"}
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "null"}, {"Origin": "http://evil.example"},
+                                     {"Sec-Fetch-Site": "cross-site"}])
+def test_a_write_from_an_opaque_or_foreign_origin_is_refused(headers: dict[str, str]) -> None:
+    """A sandboxed frame or a data: page elsewhere posts with `Origin: null`: not the console's own page."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from kbroker.console.app import build_app
+    from kbroker.console.context import Console, templates
+    from kbroker.console.pool import ClientPool
+
+    async def post() -> int:
+        pool = ClientPool("127.0.0.1:1", timeout=0.5)  # never reached: the guard answers first
+        console = Console(pool, LagHistory(pool), templates(), True, None)
+        async with TestClient(TestServer(build_app(console))) as client:
+            response = await client.post("/topics/create", data={"name": "t"}, headers=headers)
+            return response.status
+    assert asyncio.run(post()) == 403

@@ -37,7 +37,8 @@ async def broker_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 @web.middleware
 async def write_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """POST is a write action: 403 unless write is on, and 403 for a form sent from another site."""
+    """POST is a write action: 403 unless write is on, and 403 for a form sent from another site,
+    including an opaque origin (`Origin: null`: a sandboxed frame, a data: or file: page)."""
     if request.method != "POST":
         return await handler(request)
     console = request.app[CONSOLE_KEY]
@@ -47,7 +48,7 @@ async def write_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
     if (site is not None and site not in ("same-origin", "none")) or (
-            origin is not None and origin != "null" and origin.split("://", 1)[-1] != request.host):
+            origin is not None and origin.split("://", 1)[-1] != request.host):
         return console.render("error.html", status=403, message="a write must come from the console's own pages")
     return await handler(request)
 
