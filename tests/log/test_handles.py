@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from kbroker.log import LogManager
-from kbroker.log.handles import HANDLES, MIN_CAPACITY
+from kbroker.log.handles import MIN_CAPACITY, LazyFile, handles
 from logbatches import batch, offsets_in
 
 
@@ -22,7 +23,7 @@ def read_all(plog) -> list[int]:
 
 
 def test_many_partitions_hold_a_bounded_number_of_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(HANDLES, "capacity", MIN_CAPACITY)
+    monkeypatch.setattr(handles(), "capacity", MIN_CAPACITY)
     before = open_descriptors()
     manager = LogManager([tmp_path], node_id=0)
     logs = [manager.open("t", p, None, {"segment.bytes": "2000"}) for p in range(60)]
@@ -36,3 +37,23 @@ def test_many_partitions_hold_a_bounded_number_of_files(tmp_path, monkeypatch):
     assert [read_all(again.open("t", p)) for p in (0, 59)] == [list(range(9))] * 2
     assert open_descriptors() - before <= MIN_CAPACITY + 2
     again.close()
+
+
+def test_a_thread_opening_many_files_closes_none_of_another_threads(tmp_path, monkeypatch):
+    """Brokers on two threads of one process: one's descriptors stay open while the other opens many files."""
+    monkeypatch.setattr(handles(), "capacity", MIN_CAPACITY)
+    mine = LazyFile(tmp_path / "mine")
+    fd = mine.get()
+
+    def open_many() -> None:
+        handles().capacity = MIN_CAPACITY
+        files = [LazyFile(tmp_path / f"other-{i}") for i in range(MIN_CAPACITY + 1)]
+        for file in files:
+            file.get()
+        for file in files:
+            file.close()
+    other = threading.Thread(target=open_many)
+    other.start()
+    other.join()
+    assert mine.fd == fd and os.fstat(fd)
+    mine.close()

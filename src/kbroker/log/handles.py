@@ -7,6 +7,10 @@ keeps its indexes mmapped, which needs no descriptor; here every segment and ind
 the cache of open handles is full and it is the least recently used. The cache holds half of the
 soft open-file limit: the other half is left to sockets, directories and checkpoint files.
 
+Each thread has a cache of its own (`handles()`), used by the files made on that thread: a broker
+keeps its logs on its event loop's thread, and brokers run on threads of one process (the test
+fixtures' thread mode) must not close each other's descriptors between a `get()` and its use.
+
 When the process runs out of descriptors anyway (EMFILE, ENFILE), opening a log file closes the
 older half of the cached handles and tries once more: log files give way to sockets.
 """
@@ -17,6 +21,7 @@ import errno
 import logging
 import os
 import resource
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -39,7 +44,7 @@ class LazyFile:
         self.flags = flags
         self.fd = -1
         self.closed = False
-        self._cache = HANDLES if cache is None else cache
+        self._cache = handles() if cache is None else cache
 
     def get(self) -> int:
         """The open descriptor, opening the file if its handle was closed to make room."""
@@ -99,7 +104,7 @@ def open_shedding(path: Path | str, flags: int, cache: HandleCache | None = None
     try:
         return os.open(path, flags, mode)
     except OSError as exc:
-        if exc.errno not in OUT_OF_DESCRIPTORS or not (HANDLES if cache is None else cache).shed():
+        if exc.errno not in OUT_OF_DESCRIPTORS or not (handles() if cache is None else cache).shed():
             raise
     return os.open(path, flags, mode)
 
@@ -118,9 +123,24 @@ def raise_file_limit() -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (ValueError, OSError) as exc:
             log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    global _capacity
     limit = soft_file_limit()
-    HANDLES.capacity = max(limit // 2, MIN_CAPACITY)
+    _capacity = limit // 2
+    handles().capacity = max(_capacity, MIN_CAPACITY)
     return limit
 
 
-HANDLES = HandleCache(soft_file_limit() // 2)
+_capacity = soft_file_limit() // 2  # of each thread's cache made from now on
+
+
+class _ThreadCaches(threading.local):
+    def __init__(self) -> None:
+        self.cache = HandleCache(_capacity)
+
+
+_caches = _ThreadCaches()
+
+
+def handles() -> HandleCache:
+    """The calling thread's cache of open log files."""
+    return _caches.cache

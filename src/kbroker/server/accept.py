@@ -16,7 +16,7 @@ import logging
 import socket
 from typing import Callable
 
-from kbroker.log.handles import HANDLES
+from kbroker.log.handles import handles
 from kbroker.throttled_log import ThrottledWarning
 
 log = logging.getLogger("kbroker.server")
@@ -61,7 +61,7 @@ class Acceptor:
                 if exc.errno not in OUT_OF_RESOURCES:
                     self.warning.warn("accepting connections on %s failed: %s", self.sock.getsockname(), exc)
                     return
-                if exc.errno in (errno.EMFILE, errno.ENFILE) and HANDLES.shed():
+                if exc.errno in (errno.EMFILE, errno.ENFILE) and handles().shed():
                     continue
                 self._back_off(exc)
                 return
