@@ -1,4 +1,5 @@
-"""Client quotas: stored and described as Kafka does, kept in `kbroker-client-quotas.json`.
+"""Client quotas: stored and described as Kafka does, kept in `kbroker-client-quotas.json` on a
+single node (`QuotaStore`) and in ZooKeeper in a cluster (`kbroker.cluster.quota_store`).
 
 `kbroker.security.quotas` applies them: the store tells it of every change, which takes effect at
 once. An entity is a set of (type, name) pairs — `user`, `client-id`, or `ip` alone — where a None name is the default

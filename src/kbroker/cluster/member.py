@@ -4,7 +4,8 @@ Every broker registers itself under /brokers/ids and watches /controller; whoeve
 /controller first runs the `Controller` until its session ends, then another broker takes over.
 Topic creation, growth, deletion and config changes can start on any broker: they are written
 to ZooKeeper, and the controller (creation, growth, deletion) or every broker (configs, through
-/config/changes) acts on them, as in Kafka's ZooKeeper mode.
+/config/changes) acts on them, as in Kafka's ZooKeeper mode. The same notifications bring every
+broker the SCRAM users and client quotas set on any of them, and /kafka-acl-changes their ACLs.
 """
 
 from __future__ import annotations
