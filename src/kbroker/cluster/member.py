@@ -71,6 +71,7 @@ class ClusterMember:
         self._config_seen: set[str] | None = None  # the config changes older than the users read
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._registered = False  # in the current ZooKeeper session
 
     def connect(self, proposed_cluster_id: str) -> str:
         """Open the ZooKeeper session; returns the cluster id (this broker's proposal if it is the first)."""
@@ -116,6 +117,7 @@ class ClusterMember:
         self.zk.on_new_session.append(lambda: self._loop.call_soon_threadsafe(
             lambda: self._loop.create_task(self._new_session(endpoints))))
         self.broker_epoch = await self._register(endpoints)
+        self._registered = True
         self.config_changes.start(self._loop, self._config_seen if self._config_seen is not None
                                   else self.config_changes.existing())
         if self.acls is not None:
@@ -144,6 +146,7 @@ class ClusterMember:
         if self._stopping:
             return
         log.error("the ZooKeeper session of broker %d expired", self.node_id)
+        self._registered = False  # until the new session has this broker's registration
         if self.controller is not None:
             self._loop.create_task(self.controller.stop())
             self.controller = None
@@ -153,6 +156,7 @@ class ClusterMember:
         if self._stopping:
             return
         self.broker_epoch = await self._register(endpoints)
+        self._registered = True
         log.info("broker %d registered again in a new ZooKeeper session (broker epoch %d)", self.node_id,
                  self.broker_epoch)
         for listener in self._listeners():  # the old session's watches are gone with it
@@ -195,8 +199,9 @@ class ClusterMember:
     # -- the controller
 
     def _elect(self) -> None:
-        """Try for /controller now, and again whenever it is vacated."""
-        if self.controller is not None or self._stopping:
+        """Try for /controller now, and again whenever it is vacated; only while registered, as Kafka
+        registers a broker before it stands."""
+        if self.controller is not None or self._stopping or not self._registered:
             return
         epoch = self.zk.try_become_controller(self.node_id)
         if epoch is not None:

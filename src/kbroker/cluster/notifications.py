@@ -38,6 +38,7 @@ class ChangeListener:
         self.seen: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"zk-{path.strip('/')}")
+        self._watch = calls.watch(self.poke)  # one function: kazoo keeps a watch once however often it is set
 
     def existing(self) -> set[str]:
         """The notifications there now (blocking): taken as seen by whoever loads the whole state after."""
@@ -63,7 +64,7 @@ class ChangeListener:
 
     def _process(self) -> None:
         try:
-            children = sorted(c for c in self.calls.get_children(self.path, watch=self.calls.watch(self.poke))
+            children = sorted(c for c in self.calls.get_children(self.path, watch=self._watch)
                               if c.startswith(self.prefix))
             for child in children:
                 if child in self.seen:
