@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 import struct
+import threading
 import zlib
+from typing import Iterator
 
 import cramjam
 import lz4.frame
@@ -101,6 +103,58 @@ def decompress(codec: Codec, data: bytes | bytearray | memoryview,
     return out
 
 
+class _Scratch(threading.local):
+    """Each thread's reusable output room for `decompress_transient`, made on first use."""
+
+    room: bytearray | None = None
+
+
+_SCRATCH = _Scratch()
+
+
+def decompress_transient(codec: Codec, data: bytes | bytearray | memoryview,
+                         max_size: int = DEFAULT_MAX_DECOMPRESSED) -> tuple[bytes | bytearray, int]:
+    """`decompress` for bytes that are read and dropped at once (the produce checks): (buffer,
+    size), the output being the buffer's first `size` bytes. The buffer is this thread's
+    reusable room, which its next call overwrites (a bytearray: indexing one is quicker than a
+    memoryview), or a fresh one.
+
+    `decompress` gives each batch fresh output, first OUTPUT_STEP bytes then shrunk to size; glibc
+    may serve that from new pages each time, and faulting them in can cost more than the
+    decompression itself. Whatever does not fit the room, or that cramjam refuses, goes the way
+    of `decompress`, which then decides, so both accept and refuse the same data.
+    """
+    if _SCRATCH.room is None:
+        _SCRATCH.room = bytearray(OUTPUT_STEP)
+    try:
+        size = _decompress_into(codec, data, memoryview(_SCRATCH.room)[:min(OUTPUT_STEP, max_size + 1)])
+    except (ProtocolError, cramjam.DecompressionError):
+        size = -1
+    if 0 <= size <= max_size:
+        return _SCRATCH.room, size
+    out = decompress(codec, data, max_size)
+    return out, len(out)
+
+
+def _decompress_into(codec: Codec, data: bytes | bytearray | memoryview, room: memoryview) -> int:
+    """Decompress into `room` and return the size (-1 for a codec without a way into it), or raise."""
+    if codec == Codec.LZ4:
+        return cramjam.lz4.decompress_into(data, room)
+    if codec == Codec.ZSTD:
+        return cramjam.zstd.decompress_into(data, room)
+    if codec == Codec.GZIP:
+        return cramjam.gzip.decompress_into(data, room)
+    if codec == Codec.SNAPPY:
+        view = memoryview(data)
+        if bytes(view[:8]) != XERIAL_MAGIC:
+            return cramjam.snappy.decompress_raw_into(view, room)
+        size = 0
+        for block in _xerial_blocks(view):
+            size += cramjam.snappy.decompress_raw_into(block, room[size:])
+        return size
+    return -1
+
+
 def _gzip(data: bytes | bytearray | memoryview, level: int) -> bytes:
     packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     return packer.compress(data) + packer.flush()
@@ -148,9 +202,16 @@ def _snappy_decompress(data: bytes | bytearray | memoryview, max_size: int) -> b
     view = memoryview(data)
     if bytes(view[:8]) != XERIAL_MAGIC:
         return _snappy_block(view, max_size, "raw snappy block")
+    out = bytearray()
+    for block in _xerial_blocks(view):
+        out += _snappy_block(block, max_size - len(out), "xerial block")
+    return bytes(out)
+
+
+def _xerial_blocks(view: memoryview) -> Iterator[memoryview]:
+    """The snappy blocks of a xerial stream, each checked to lie within it."""
     if len(view) < XERIAL_HEADER.size:
         raise ProtocolError(f"xerial header truncated at {len(view)} of {XERIAL_HEADER.size} bytes")
-    out = bytearray()
     pos = XERIAL_HEADER.size
     while pos < len(view):
         if len(view) - pos < 4:
@@ -160,9 +221,8 @@ def _snappy_decompress(data: bytes | bytearray | memoryview, max_size: int) -> b
         if length < 0 or length > len(view) - pos:
             raise ProtocolError(f"xerial block at byte {pos - 4} declares {length} bytes, "
                                 f"{len(view) - pos} remain")
-        out += _snappy_block(view[pos:pos + length], max_size - len(out), f"xerial block at byte {pos - 4}")
+        yield view[pos:pos + length]
         pos += length
-    return bytes(out)
 
 
 _LZ4_MAGIC = b"\x04\x22\x4d\x18"

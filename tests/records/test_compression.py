@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+from typing import Callable
 
 import kafka.codec
 import lz4.frame
@@ -14,40 +15,53 @@ import zstandard
 from hypothesis import given, settings, strategies as st
 
 from kproto import ProtocolError
-from kproto.compression import Codec, compress, decompress, xxh32
+from kproto.compression import Codec, compress, decompress, decompress_transient, xxh32
 
 PAYLOADS = [b"", b"x", os.urandom(3000), b"kafka " * 20000 + os.urandom(100)]
 
 
+def transient(codec: Codec, data: bytes | bytearray, max_size: int = 64 * 1024 * 1024) -> bytes:
+    """`decompress_transient`'s output, copied out of the room its next call reuses."""
+    out, size = decompress_transient(codec, data, max_size)
+    return bytes(out[:size])
+
+
+#: The produce checks decompress into a reused room; both ways must accept and refuse alike.
+DECOMPRESSORS = pytest.mark.parametrize("decompressor", [decompress, transient], ids=["fresh", "transient"])
+
+
 @pytest.mark.parametrize("codec", list(Codec))
 @pytest.mark.parametrize("options", [{}, {"magic": 0}, {"xerial": False}, {"level": 1}])
-def test_round_trip(codec: Codec, options: dict) -> None:
+@DECOMPRESSORS
+def test_round_trip(codec: Codec, options: dict, decompressor: Callable[..., bytes]) -> None:
     for payload in PAYLOADS:
-        assert decompress(codec, compress(codec, payload, **options)) == payload
+        assert decompressor(codec, compress(codec, payload, **options)) == payload
 
 
 @pytest.mark.parametrize("codec", [c for c in Codec if c != Codec.NONE])
-def test_output_bound_refuses_bombs(codec: Codec) -> None:
+@DECOMPRESSORS
+def test_output_bound_refuses_bombs(codec: Codec, decompressor: Callable[..., bytes]) -> None:
     bomb = compress(codec, bytes(8 * 1024 * 1024))
     assert len(bomb) < 500_000
     with pytest.raises(ProtocolError, match="limit"):
-        decompress(codec, bomb, max_size=1024 * 1024)
-    assert decompress(codec, bomb, max_size=8 * 1024 * 1024) == bytes(8 * 1024 * 1024)
+        decompressor(codec, bomb, max_size=1024 * 1024)
+    assert decompressor(codec, bomb, max_size=8 * 1024 * 1024) == bytes(8 * 1024 * 1024)
 
 
 STREAMED_ZSTD = "zstd without content size"
 
 
 @pytest.mark.parametrize("codec", [c for c in Codec if c != Codec.NONE] + [STREAMED_ZSTD])
-def test_output_larger_than_the_first_decompressor_step(codec: Codec | str) -> None:
+@DECOMPRESSORS
+def test_output_larger_than_the_first_decompressor_step(codec: Codec | str, decompressor: Callable[..., bytes]) -> None:
     payload = os.urandom(1000) * 20_000  # 20 MB, beyond the 8 MiB a decompressor first gets
     if codec == STREAMED_ZSTD:
         codec, data = Codec.ZSTD, zstandard.ZstdCompressor(write_content_size=False).compress(payload)
     else:
         data = compress(codec, payload)
-    assert decompress(codec, data) == payload
+    assert decompressor(codec, data) == payload
     with pytest.raises(ProtocolError, match="limit"):
-        decompress(codec, data, max_size=len(payload) - 1)
+        decompressor(codec, data, max_size=len(payload) - 1)
 
 
 def test_xxh32_matches_reference() -> None:
@@ -57,10 +71,11 @@ def test_xxh32_matches_reference() -> None:
     assert xxh32(b"abc", seed=7) == xxhash.xxh32(b"abc", seed=7).intdigest()
 
 
-def test_snappy_reads_xerial_and_raw_as_kafka_python_writes_them() -> None:
+@DECOMPRESSORS
+def test_snappy_reads_xerial_and_raw_as_kafka_python_writes_them(decompressor: Callable[..., bytes]) -> None:
     payload = PAYLOADS[3]
-    assert decompress(Codec.SNAPPY, kafka.codec.snappy_encode(payload, xerial_compatible=True)) == payload
-    assert decompress(Codec.SNAPPY, kafka.codec.snappy_encode(payload, xerial_compatible=False)) == payload
+    assert decompressor(Codec.SNAPPY, kafka.codec.snappy_encode(payload, xerial_compatible=True)) == payload
+    assert decompressor(Codec.SNAPPY, kafka.codec.snappy_encode(payload, xerial_compatible=False)) == payload
     assert kafka.codec.snappy_decode(compress(Codec.SNAPPY, payload)) == payload
     assert kafka.codec.snappy_decode(compress(Codec.SNAPPY, payload, xerial=False)) == payload
 
@@ -82,50 +97,56 @@ def test_lz4_magic0_variant_matches_kafka_python() -> None:
     assert lz4.frame.decompress(compress(Codec.LZ4, payload)) == payload
 
 
-def test_lz4_frame_with_content_size_and_bad_checksum() -> None:
+@DECOMPRESSORS
+def test_lz4_frame_with_content_size_and_bad_checksum(decompressor: Callable[..., bytes]) -> None:
     frame = bytearray(lz4.frame.compress(b"hello" * 100, store_size=True))
-    assert decompress(Codec.LZ4, frame) == b"hello" * 100
+    assert decompressor(Codec.LZ4, frame) == b"hello" * 100
     frame[14] ^= 0xFF  # the header checksum byte, after magic, FLG, BD and the 8-byte size
     with pytest.raises(ProtocolError, match="header checksum"):
-        decompress(Codec.LZ4, frame)
+        decompressor(Codec.LZ4, frame)
 
 
-def test_zstd_without_content_size_and_with_a_false_one() -> None:
+@DECOMPRESSORS
+def test_zstd_without_content_size_and_with_a_false_one(decompressor: Callable[..., bytes]) -> None:
     payload = PAYLOADS[3]
     streamed = zstandard.ZstdCompressor(write_content_size=False).compress(payload)
     assert zstandard.frame_content_size(streamed) == -1
-    assert decompress(Codec.ZSTD, streamed) == payload
+    assert decompressor(Codec.ZSTD, streamed) == payload
     with pytest.raises(ProtocolError, match="limit"):
-        decompress(Codec.ZSTD, streamed, max_size=1000)
+        decompressor(Codec.ZSTD, streamed, max_size=1000)
     sized = zstandard.ZstdCompressor().compress(payload)
     with pytest.raises(ProtocolError, match="declares"):
-        decompress(Codec.ZSTD, sized, max_size=1000)
+        decompressor(Codec.ZSTD, sized, max_size=1000)
 
 
-def test_gzip_concatenated_members() -> None:
-    assert decompress(Codec.GZIP, gzip.compress(b"ab") + gzip.compress(b"cd")) == b"abcd"
+@DECOMPRESSORS
+def test_gzip_concatenated_members(decompressor: Callable[..., bytes]) -> None:
+    assert decompressor(Codec.GZIP, gzip.compress(b"ab") + gzip.compress(b"cd")) == b"abcd"
 
 
 @pytest.mark.parametrize("codec", [c for c in Codec if c != Codec.NONE])
-def test_truncated_or_garbled_input_raises_protocol_error(codec: Codec) -> None:
+@DECOMPRESSORS
+def test_truncated_or_garbled_input_raises_protocol_error(codec: Codec, decompressor: Callable[..., bytes]) -> None:
     good = compress(codec, PAYLOADS[2])
     for cut in range(0, len(good), 97):
         with pytest.raises(ProtocolError):
-            decompress(codec, good[:cut])
+            decompressor(codec, good[:cut])
     with pytest.raises(ProtocolError):
-        decompress(codec, b"\x00garbage" * 10)
+        decompressor(codec, b"\x00garbage" * 10)
 
 
 @settings(max_examples=300, deadline=None)
 @given(codec=st.sampled_from([c for c in Codec if c != Codec.NONE]), data=st.binary(max_size=200))
-def test_fuzz_only_protocol_errors(codec: Codec, data: bytes) -> None:
+@DECOMPRESSORS
+def test_fuzz_only_protocol_errors(codec: Codec, data: bytes, decompressor: Callable[..., bytes]) -> None:
     try:
-        decompress(codec, data, max_size=4096)
+        decompressor(codec, data, max_size=4096)
     except ProtocolError:
         pass
 
 
 @settings(max_examples=100, deadline=None)
 @given(codec=st.sampled_from(list(Codec)), data=st.binary(max_size=5000))
-def test_round_trip_any_bytes(codec: Codec, data: bytes) -> None:
-    assert decompress(codec, compress(codec, data)) == data
+@DECOMPRESSORS
+def test_round_trip_any_bytes(codec: Codec, data: bytes, decompressor: Callable[..., bytes]) -> None:
+    assert decompressor(codec, compress(codec, data)) == data

@@ -15,7 +15,7 @@ import struct
 
 import crc32c
 
-from kproto.compression import DEFAULT_MAX_DECOMPRESSED, Codec, codec_of, decompress
+from kproto.compression import DEFAULT_MAX_DECOMPRESSED, Codec, codec_of, decompress_transient
 from kproto.exceptions import InvalidRecordError, ProtocolError
 from kproto.records.header import (
     ATTRIBUTES_OFFSET,
@@ -81,13 +81,14 @@ def check_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *, from_produ
 def batch_records(buf: bytes | bytearray | memoryview, pos: int, header: BatchHeader,
                   max_size: int = DEFAULT_MAX_DECOMPRESSED) -> tuple[bytes | bytearray | memoryview, int, int]:
     """(data, start, stop): where the records of the checked batch at `pos` lie, in the batch
-    itself or, for a compressed one, in its records decompressed within `max_size`."""
+    itself or, for a compressed one, in its records decompressed within `max_size` into a room
+    that this thread's next decompression reuses: read them before that."""
     end = pos + header.size
     if header.compression == Codec.NONE:
         return buf, pos + HEADER_SIZE, end
-    data = decompress(codec_of(header.compression, f"record batch at byte {pos}"),
-                      memoryview(buf)[pos + HEADER_SIZE:end], max_size)
-    return data, 0, len(data)
+    data, size = decompress_transient(codec_of(header.compression, f"record batch at byte {pos}"),
+                                      memoryview(buf)[pos + HEADER_SIZE:end], max_size)
+    return data, 0, size
 
 
 def validate_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *, from_producer: bool = True,
