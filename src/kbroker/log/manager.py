@@ -317,6 +317,8 @@ class LogManager:
         will say they need no recovery."""
         for key in [k for k, path in self._on_disk.items() if k in self._deferred and not self._clean[path.parent]]:
             self.get(*key)
+        for plog in self._logs.values():
+            plog.drop_unused_leader_epoch()
         pending = {p.leader_epochs: p.leader_epochs.unsaved() for p in self._logs.values() if p.leader_epochs.pending}
         write_many_atomically({cache.path: data for cache, data in pending.items() if data is not None})
         for cache in pending:

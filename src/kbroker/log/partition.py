@@ -347,6 +347,13 @@ class PartitionLog:
             self.leader_epochs.assign(self.leader_epoch, self.log_end_offset)
         self.leader_epochs.save(defer_additions=True)
 
+    def drop_unused_leader_epoch(self) -> None:
+        """Forget a pending epoch entry of a log that has never held a batch, rather than write a
+        file for it: with no entry on disk the next start leads in epoch 0 again, the epoch it was
+        led in, and OffsetForLeaderEpoch has nothing to answer for an empty log either way."""
+        if self.leader_epochs.pending and not self.leader_epochs.saved_any and self.log_end_offset == 0:
+            self.leader_epochs.drop_pending()
+
     def _new_segment(self, base_offset: int) -> LogSegment:
         return LogSegment(self.directory, base_offset, self.config.index_interval_bytes,
                           self.config.segment_index_bytes)
@@ -357,6 +364,7 @@ class PartitionLog:
         """Flush (unless the log is being deleted), then trim the active indexes and close files."""
         if flush:
             self.flush()
+            self.drop_unused_leader_epoch()
             self.leader_epochs.save()
         for segment in self._segments:
             segment.close()
