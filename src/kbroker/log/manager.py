@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -151,6 +152,19 @@ class LogManager:
             return plog.leader_epoch
         deferred = self._deferred.get((topic, partition))
         return deferred[2] if deferred is not None else -1
+
+    def leader_epochs(self, topic: str, count: int) -> list[int]:
+        """`leader_epoch` of partitions 0..count-1 of the topic."""
+        logs, deferred = self._logs, self._deferred
+        epochs = []
+        for key in zip(repeat(topic), range(count)):
+            plog = logs.get(key)
+            if plog is not None:
+                epochs.append(plog.leader_epoch)
+            else:
+                waiting = deferred.get(key)
+                epochs.append(waiting[2] if waiting is not None else -1)
+        return epochs
 
     def open(self, topic: str, partition: int, topic_id: uuid.UUID | None = None,
              config: Mapping[str, Any] | LogConfig | None = None, lead: bool = True) -> PartitionLog:
