@@ -14,8 +14,9 @@ As in Kafka's LeaderEpochFileCache, a new entry is written to disk (fsynced) bef
 its epoch is appended; removing entries (truncation, a moved log start) is written when it happens.
 A leader's new entry may wait (`pending`) until its first batch or a clean stop: creating or
 reopening thousands of partitions then costs no fsync each. A log that never held a batch gets
-no file at all: a stop drops its pending entry (no position a client holds can be truncated). An entry lost in a crash before then
-names an epoch no batch carries; the epoch number may then be led again after the restart.
+no file at all: a stop drops its pending entry (no position a client holds can be truncated).
+An entry lost in a crash before then names an epoch no batch carries; the epoch number may then
+be led again after the restart.
 A new leader's entry replaces every entry at or past its start offset, which is how a truncated
 log's epochs past its end go.
 """
@@ -58,9 +59,10 @@ def read_leader_epochs(path: Path) -> list[EpochEntry]:
 class LeaderEpochCache:
     """The (epoch, start offset) entries of one partition, oldest first, and their file."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, read: bool = True) -> None:
+        """`read` false: a new partition's, with no file to look for."""
         self.path = directory / LEADER_EPOCH_CHECKPOINT
-        self._entries = read_leader_epochs(self.path)
+        self._entries = read_leader_epochs(self.path) if read else []
         self._saved = list(self._entries)
         self.pending = False  # entries were added that are not on disk yet
 

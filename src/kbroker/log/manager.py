@@ -201,7 +201,11 @@ class LogManager:
               lead: bool) -> PartitionLog:
         topic, partition = key
         parent = directory.parent
-        existed = directory.exists()
+        try:
+            directory.mkdir()  # one call where a stat and a mkdir were two
+            existed = False
+        except FileExistsError:
+            existed = True
         stored = read_partition_metadata(directory) if existed else None
         if topic_id not in (None, ZERO_UUID) and stored not in (None, topic_id):
             raise MetadataError(f"{directory} holds topic id {uuid_to_str(stored)}, expected {uuid_to_str(topic_id)}")
