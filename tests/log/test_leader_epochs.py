@@ -155,10 +155,11 @@ def test_each_reopen_leads_in_the_next_epoch_from_the_log_end(tmp_path):
 def test_an_epoch_without_data_is_replaced_by_the_next_and_never_reused(tmp_path):
     first = open_log(tmp_path)
     first.become_leader()
+    first.append(batch(1))
     first.close()
     again = open_log(tmp_path, clean=True)
     assert again.become_leader() == 1
-    assert again.leader_epochs.entries == [(1, 0)]
+    assert again.leader_epochs.entries == [(0, 0), (1, 1)]
     again.close()
     assert open_log(tmp_path, clean=True).become_leader() == 2
 
@@ -223,3 +224,19 @@ def test_the_log_manager_leads_what_it_opens_and_a_restart_bumps_the_epoch(tmp_p
     assert again.leader_epochs.entries == [(0, 0), (1, 2)]
     restarted.close()  # the new epoch's entry is written at the latest by a clean stop
     assert (tmp_path / "t-0" / "leader-epoch-checkpoint").read_text() == "0\n2\n0 0\n1 2\n"
+
+
+def test_a_clean_stop_writes_no_entry_for_a_log_that_never_held_a_batch(tmp_path):
+    manager = LogManager([tmp_path], node_id=0)
+    manager.open("empty", 0, uuid.uuid4(), {})
+    manager.open("used", 0, uuid.uuid4(), {}).append(batch(1))
+    manager.close()
+    assert not (tmp_path / "empty-0" / "leader-epoch-checkpoint").exists()
+    assert (tmp_path / "used-0" / "leader-epoch-checkpoint").read_text() == "0\n1\n0 0\n"
+    restarted = LogManager([tmp_path], node_id=0)
+    again = restarted.open("empty", 0)
+    assert again.leader_epoch == 0  # the epoch it was led in before: no batch carries it
+    again.append(batch(1))
+    assert again.leader_epochs.entries == [(0, 0)]
+    restarted.close()
+    assert (tmp_path / "empty-0" / "leader-epoch-checkpoint").read_text() == "0\n1\n0 0\n"

@@ -118,6 +118,8 @@ def test_a_deferred_partition_is_recovered_on_first_use_in_the_epoch_announced(t
     again = LogManager([tmp_path], node_id=0)
     again.defer("t", 0, None, {})
     assert again.leader_epoch("t", 0) == 1
+    again.open("t", 1)
+    assert again.leader_epochs("t", 3) == [1, 0, -1]  # deferred, opened, unknown
     assert segment.stat().st_size == size  # not opened yet
     plog = again.get("t", 0)
     assert plog.leader_epoch == 1 and plog.log_end_offset == 2

@@ -23,20 +23,21 @@ from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
 
 METADATA = 3
+NONE, LEADER_NOT_AVAILABLE = int(ErrorCode.NONE), int(ErrorCode.LEADER_NOT_AVAILABLE)
 
 
 def partition_metadata(ctx: RequestContext, info: TopicInfo) -> list[MetadataResponse.MetadataResponsePartition]:
+    broker = ctx.broker
+    answer = MetadataResponse.MetadataResponsePartition
     found = []
-    for index in range(info.partitions):
-        state = ctx.broker.describe_partition(info.name, index)
+    for index, state in enumerate(broker.describe_partitions(info.name, info.partitions)):
         if state is None:
-            found.append(MetadataResponse.MetadataResponsePartition(
-                error_code=ErrorCode.LEADER_NOT_AVAILABLE, partition_index=index, leader_id=-1, leader_epoch=-1))
+            found.append(answer(error_code=LEADER_NOT_AVAILABLE, partition_index=index, leader_id=-1, leader_epoch=-1))
             continue
-        found.append(MetadataResponse.MetadataResponsePartition(
-            error_code=ErrorCode.NONE if ctx.broker.leader_alive(state) else ErrorCode.LEADER_NOT_AVAILABLE,
-            partition_index=index, leader_id=state.leader, leader_epoch=state.leader_epoch,
-            replica_nodes=list(state.replicas), isr_nodes=list(state.isr), offline_replicas=list(state.offline)))
+        found.append(answer(
+            error_code=NONE if broker.leader_alive(state) else LEADER_NOT_AVAILABLE, partition_index=index,
+            leader_id=state.leader, leader_epoch=state.leader_epoch,
+            replica_nodes=state.replicas, isr_nodes=state.isr, offline_replicas=state.offline))
     return found
 
 

@@ -44,16 +44,29 @@ def write_atomically(path: Path, data: bytes) -> None:
     so the rename itself is durable, the same sequence Kafka uses for its checkpoint files.
     """
     tmp = path.with_name(path.name + TMP_SUFFIX)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    _write_file(tmp, data, sync=True)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def replace_unsynced(path: Path, data: bytes) -> None:
+    """Replace `path` through a renamed sibling, with no fsync: a crash may lose the new file or
+    leave it empty, but never half written."""
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    _write_file(tmp, data, sync=False)
+    os.replace(tmp, path)
+
+
+def _write_file(path: Path, data: bytes, sync: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 # fsyncs issued together share the file system's journal commits: a thousand take about as long as

@@ -13,8 +13,10 @@ the log it read was later truncated. The file uses Kafka's checkpoint layout wit
 As in Kafka's LeaderEpochFileCache, a new entry is written to disk (fsynced) before any batch of
 its epoch is appended; removing entries (truncation, a moved log start) is written when it happens.
 A leader's new entry may wait (`pending`) until its first batch or a clean stop: creating or
-reopening thousands of partitions then costs no fsync each. An entry lost in a crash before then
-names an epoch no batch carries; the epoch number may then be led again after the restart.
+reopening thousands of partitions then costs no fsync each. A log that never held a batch gets
+no file at all: a stop drops its pending entry (no position a client holds can be truncated).
+An entry lost in a crash before then names an epoch no batch carries; the epoch number may then
+be led again after the restart.
 A new leader's entry replaces every entry at or past its start offset, which is how a truncated
 log's epochs past its end go.
 """
@@ -57,9 +59,10 @@ def read_leader_epochs(path: Path) -> list[EpochEntry]:
 class LeaderEpochCache:
     """The (epoch, start offset) entries of one partition, oldest first, and their file."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, read: bool = True) -> None:
+        """`read` false: a new partition's, with no file to look for."""
         self.path = directory / LEADER_EPOCH_CHECKPOINT
-        self._entries = read_leader_epochs(self.path)
+        self._entries = read_leader_epochs(self.path) if read else []
         self._saved = list(self._entries)
         self.pending = False  # entries were added that are not on disk yet
 
@@ -124,6 +127,15 @@ class LeaderEpochCache:
         """The file's bytes when entries wait to be written, for a caller writing many files at
         once (then `mark_saved`)."""
         return format_leader_epochs(self._entries) if self._entries != self._saved else None
+
+    def drop_pending(self) -> None:
+        """Forget the entries added since the last save, for a log closing with no batch of theirs."""
+        self._entries = list(self._saved)
+        self.pending = False
+
+    @property
+    def saved_any(self) -> bool:
+        return bool(self._saved)
 
     def mark_saved(self) -> None:
         self._saved = list(self._entries)

@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -152,6 +153,19 @@ class LogManager:
         deferred = self._deferred.get((topic, partition))
         return deferred[2] if deferred is not None else -1
 
+    def leader_epochs(self, topic: str, count: int) -> list[int]:
+        """`leader_epoch` of partitions 0..count-1 of the topic."""
+        logs, deferred = self._logs, self._deferred
+        epochs = []
+        for key in zip(repeat(topic), range(count)):
+            plog = logs.get(key)
+            if plog is not None:
+                epochs.append(plog.leader_epoch)
+            else:
+                waiting = deferred.get(key)
+                epochs.append(waiting[2] if waiting is not None else -1)
+        return epochs
+
     def open(self, topic: str, partition: int, topic_id: uuid.UUID | None = None,
              config: Mapping[str, Any] | LogConfig | None = None, lead: bool = True) -> PartitionLog:
         """The partition's log: already open (its config replaced), found on disk (loaded, with
@@ -187,7 +201,11 @@ class LogManager:
               lead: bool) -> PartitionLog:
         topic, partition = key
         parent = directory.parent
-        existed = directory.exists()
+        try:
+            directory.mkdir()  # one call where a stat and a mkdir were two
+            existed = False
+        except FileExistsError:
+            existed = True
         stored = read_partition_metadata(directory) if existed else None
         if topic_id not in (None, ZERO_UUID) and stored not in (None, topic_id):
             raise MetadataError(f"{directory} holds topic id {uuid_to_str(stored)}, expected {uuid_to_str(topic_id)}")
@@ -317,6 +335,8 @@ class LogManager:
         will say they need no recovery."""
         for key in [k for k, path in self._on_disk.items() if k in self._deferred and not self._clean[path.parent]]:
             self.get(*key)
+        for plog in self._logs.values():
+            plog.drop_unused_leader_epoch()
         pending = {p.leader_epochs: p.leader_epochs.unsaved() for p in self._logs.values() if p.leader_epochs.pending}
         write_many_atomically({cache.path: data for cache, data in pending.items() if data is not None})
         for cache in pending:

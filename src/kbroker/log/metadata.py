@@ -22,13 +22,12 @@ that was deleted and re-created under the same name:
 from __future__ import annotations
 
 import base64
-import os
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from kbroker.log.files import TMP_SUFFIX, fsync_dir, write_atomically
+from kbroker.log.files import fsync_dir, replace_unsynced, write_atomically
 
 META_PROPERTIES = "meta.properties"
 PARTITION_METADATA = "partition.metadata"
@@ -120,9 +119,7 @@ def read_partition_metadata(partition_dir: Path) -> uuid.UUID | None:
 def write_partition_metadata(partition_dir: Path, topic_id: uuid.UUID) -> None:
     """Written when the partition is created, without an fsync, as Kafka defers its flush: a
     crash may lose or empty it, and the next open writes it again from the topic's id."""
-    tmp = partition_dir / (PARTITION_METADATA + TMP_SUFFIX)
-    tmp.write_text(f"version: 0\ntopic_id: {uuid_to_str(topic_id)}\n")
-    os.replace(tmp, partition_dir / PARTITION_METADATA)
+    replace_unsynced(partition_dir / PARTITION_METADATA, f"version: 0\ntopic_id: {uuid_to_str(topic_id)}\n".encode())
 
 
 def write_clean_shutdown(log_dir: Path) -> None:

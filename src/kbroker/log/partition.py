@@ -35,7 +35,7 @@ class PartitionLog:
     `leader_epoch` is the epoch this broker leads the partition in (stamped on every appended
     batch), -1 until `become_leader`; `leader_epochs` says where each epoch began.
     In a cluster, replication moves the high watermark (`replicated` is set) instead of appends.
-    A `new` partition's dir is known to hold nothing yet: nothing is loaded from it.
+    A `new` partition's dir was just made by the caller and holds nothing: nothing is loaded from it.
     """
 
     def __init__(self, directory: Path, topic: str, partition: int, config: LogConfig, *,
@@ -46,9 +46,10 @@ class PartitionLog:
         self.config = config
         self.on_append: list[Callable[[], None]] = []  # called after each append, e.g. to wake fetches
         self.on_roll: list[Callable[[PartitionLog], None]] = []  # called when a new segment starts (producer snapshots)
-        directory.mkdir(parents=True, exist_ok=True)
+        if not new:
+            directory.mkdir(parents=True, exist_ok=True)
         self.leader_epoch = NO_PARTITION_LEADER_EPOCH
-        self.leader_epochs = LeaderEpochCache(directory)
+        self.leader_epochs = LeaderEpochCache(directory, read=not new)
         self._segments = [] if new else load_segments(directory, recovery_point, clean, config.index_interval_bytes,
                                                       config.segment_index_bytes, str(self))
         if not self._segments:
@@ -347,6 +348,13 @@ class PartitionLog:
             self.leader_epochs.assign(self.leader_epoch, self.log_end_offset)
         self.leader_epochs.save(defer_additions=True)
 
+    def drop_unused_leader_epoch(self) -> None:
+        """Forget a pending epoch entry of a log that has never held a batch, rather than write a
+        file for it: with no entry on disk the next start leads in epoch 0 again, the epoch it was
+        led in, and OffsetForLeaderEpoch has nothing to answer for an empty log either way."""
+        if self.leader_epochs.pending and not self.leader_epochs.saved_any and self.log_end_offset == 0:
+            self.leader_epochs.drop_pending()
+
     def _new_segment(self, base_offset: int) -> LogSegment:
         return LogSegment(self.directory, base_offset, self.config.index_interval_bytes,
                           self.config.segment_index_bytes)
@@ -357,6 +365,7 @@ class PartitionLog:
         """Flush (unless the log is being deleted), then trim the active indexes and close files."""
         if flush:
             self.flush()
+            self.drop_unused_leader_epoch()
             self.leader_epochs.save()
         for segment in self._segments:
             segment.close()
