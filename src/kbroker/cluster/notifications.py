@@ -5,6 +5,9 @@ state, then a sequential node (`/config/changes/config_change_0000000042`, `/kaf
 acl_changes_...`) naming what changed. Every broker watches the folder; for each node it has not
 seen it reads the thing named and brings its own copy up to date.
 
+As Kafka's listener does, each look also deletes the notifications older than 15 minutes
+(`CHANGE_EXPIRATION_MS`): every broker has read them by then, and the folder stays small.
+
 The reading happens on a thread of the listener's own, one notification after another, so that
 ZooKeeper calls never hold up the event loop; what the thread read is handed to the loop as a
 function to call there, where the broker's state lives.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -24,13 +28,18 @@ from kbroker.cluster.zk import BoundedCalls
 
 log = logging.getLogger("kbroker.cluster")
 
+CHANGE_EXPIRATION_MS = 15 * 60 * 1000
+
 # On the listener's thread: a notification's data -> what to do about it on the event loop, or None.
 Reader = Callable[[bytes], "Callable[[], None] | None"]
 
 
 class ChangeListener:
-    def __init__(self, calls: BoundedCalls, path: str, prefix: str, read: Reader, name: str) -> None:
+    def __init__(self, calls: BoundedCalls, path: str, prefix: str, read: Reader, name: str,
+                 expiration_ms: int = CHANGE_EXPIRATION_MS) -> None:
         self.calls = calls
+        self.expiration_ms = expiration_ms
+        self._created: dict[str, int] = {}  # a notification's creation time (ZooKeeper's ctime), once known
         self.path = path
         self.prefix = prefix
         self.read = read
@@ -70,7 +79,8 @@ class ChangeListener:
                 if child in self.seen:
                     continue
                 try:
-                    data, _ = self.calls.get(f"{self.path}/{child}")
+                    data, stat = self.calls.get(f"{self.path}/{child}")
+                    self._created[child] = stat.ctime
                 except NoNodeError:
                     data = None
                 try:
@@ -83,5 +93,24 @@ class ChangeListener:
                 if action is not None and loop is not None:
                     loop.call_soon_threadsafe(action)
             self.seen.intersection_update(children)  # purged ones will not come back
+            self._purge(children)
         except (KazooException, KazooTimeoutError) as exc:
             log.warning("%s not read from ZooKeeper: %s", self.name, exc or type(exc).__name__)
+
+    def _purge(self, children: list[str]) -> None:
+        """Delete the notifications past their expiration; another broker may have deleted them first."""
+        now = time.time() * 1000
+        for child in children:
+            path = f"{self.path}/{child}"
+            if child not in self._created:
+                stat = self.calls.exists(path)
+                if stat is None:
+                    continue
+                self._created[child] = stat.ctime
+            if now - self._created[child] > self.expiration_ms:
+                try:
+                    self.calls.delete(path)
+                except NoNodeError:
+                    pass
+        for child in set(self._created) - set(children):
+            del self._created[child]
