@@ -34,6 +34,8 @@ MAX_EMPTY_ELEMENTS = 1 << 16
 #: Arrays of fixed-width numbers shorter than this use a prepared Struct, saving a format per call.
 SMALL_ARRAY = 32
 ARRAYS = {code: tuple(struct.Struct(f">{n}{code}") for n in range(SMALL_ARRAY)) for code in FIXED.values()}
+#: The same, led by a compact array's one-byte length (SMALL_ARRAY + 1 < 128: one varint byte).
+COMPACT_ARRAYS = {code: tuple(struct.Struct(f">B{n}{code}") for n in range(SMALL_ARRAY)) for code in FIXED.values()}
 
 I8 = struct.Struct(">b")
 I16 = struct.Struct(">h")
@@ -150,7 +152,7 @@ RUNTIME = {
     "read_uvarint": read_uvarint, "uvarint": uvarint, "short": short, "bad_length": bad_length,
     "not_nullable": not_nullable, "read_uuid": read_uuid, "ProtocolError": ProtocolError,
     "tags_section": unknown_tags_section, "MAX_EMPTY_ELEMENTS": MAX_EMPTY_ELEMENTS,
-    "ARRAYS": ARRAYS, "SMALL_ARRAY": SMALL_ARRAY,
+    "ARRAYS": ARRAYS, "COMPACT_ARRAYS": COMPACT_ARRAYS, "SMALL_ARRAY": SMALL_ARRAY,
 }
 
 
@@ -543,44 +545,50 @@ class _Compiler:
         if name in self.done:
             return name
         self.done.add(name)
+        body = self.encode_struct(s, "o", "    ")
+        self.lines += [f"def {name}(o, out):", *(body or ["    pass"]), ""]  # pass: nothing on the wire
+        return name
+
+    def encode_struct(self, s: StructSpec, o: str, ind: str, sink: str = "out") -> list[str]:
+        """Statements appending the encoding of struct `o` to `sink`; inlined in array loops."""
         where = f"{self.spec.name} v{self.version} {s.name}"
-        body = [f"def {name}(o, out):"]
+        body: list[str] = []
         for f in s.fields:
             if not f.present_in(self.version) and not f.ignorable:
-                body += self.check_absent(f, where)
+                body += self.check_absent(f, o, where)
         fields = [f for f in s.fields if f.present_in(self.version) and not f.tagged_in(self.version)]
         i = 0
         while i < len(fields):
             f = fields[i]
             if f.type in FIXED:
-                run = [f]
-                while i + len(run) < len(fields) and fields[i + len(run)].type in FIXED:
-                    run.append(fields[i + len(run)])
-                packer = self.const(struct.Struct(">" + "".join(FIXED[g.type] for g in run)), "S")
-                body.append(f"    out.append({packer}.pack({', '.join(f'o.{g.attr}' for g in run)}))")
-                i += len(run)
+                j = fixed_run_end(fields, i)
+                packer = self.const(struct.Struct(">" + "".join(FIXED[g.type] for g in fields[i:j])), "S")
+                body.append(f"{sink}.append({packer}.pack({', '.join(f'{o}.{g.attr}' for g in fields[i:j])}))")
+                i = j
                 continue
-            body += self.encode_field(f, f"o.{f.attr}", f"{where}.{f.name}", "    ")
+            body += self.encode_field(f, f"{o}.{f.attr}", f"{where}.{f.name}", "", sink)
             i += 1
         if self.flexible:
-            body += self.encode_tags(s)
-        if len(body) == 1:
-            body.append("    pass")  # a struct with nothing on the wire at this version
-        self.lines += body + [""]
-        return name
+            body += self.encode_tags(s, o, sink)
+        return [ind + line for line in body]
 
-    def check_absent(self, f: FieldSpec, where: str) -> list[str]:
+    def inlinable(self, s: StructSpec) -> bool:
+        """Whether array elements of `s` are encoded in the loop rather than by a call per element:
+        yes unless `s` has known tagged fields, whose section uses names of its own."""
+        return not any(f.tagged_in(self.version) for f in s.fields)
+
+    def check_absent(self, f: FieldSpec, o: str, where: str) -> list[str]:
         """A non-ignorable field with a non-default value cannot be sent in this version."""
         if f.is_array:
-            test = f"o.{f.attr}"
+            test = f"{o}.{f.attr}"
         elif f.struct is not None:
-            test = f"o.{f.attr} is not None and o.{f.attr} != {self.default_struct(f.struct)}"
+            test = f"{o}.{f.attr} is not None and {o}.{f.attr} != {self.default_struct(f.struct)}"
             if f.default is None:
-                test = f"o.{f.attr} is not None"
+                test = f"{o}.{f.attr} is not None"
         else:
-            test = f"o.{f.attr} != {self.const(zero_value(f))}"
+            test = f"{o}.{f.attr} != {self.const(zero_value(f))}"
         message = f"{where}.{f.name} is not part of version {self.version}; it must keep its default"
-        return [f"    if {test}: raise ProtocolError({message!r})"]
+        return [f"if {test}: raise ProtocolError({message!r})"]
 
     def encode_field(self, f: FieldSpec, value: str, where: str, ind: str, sink: str = "out") -> list[str]:
         t = f.type
@@ -625,8 +633,14 @@ class _Compiler:
         return [ind + line for line in out]
 
     def encode_array_body(self, f: FieldSpec, x: str, where: str, flex: bool, sink: str) -> list[str]:
-        out = [f"{sink}.append(uvarint(len({x}) + 1))" if flex else f"{sink}.append(I32.pack(len({x})))"]
         element = f.element_type
+        if element in FIXED and flex:  # a short array and its one-byte length go out in one piece
+            code = FIXED[element]
+            return [f"if len({x}) < SMALL_ARRAY: {sink}.append(COMPACT_ARRAYS[{code!r}][len({x})].pack(len({x}) + 1, *{x}))",
+                    "else:",
+                    f"    {sink}.append(uvarint(len({x}) + 1))",
+                    f"    {sink}.append(struct.pack('>%d{code}' % len({x}), *{x}))"]
+        out = [f"{sink}.append(uvarint(len({x}) + 1))" if flex else f"{sink}.append(I32.pack(len({x})))"]
         if element in FIXED:
             code = FIXED[element]
             out.append(f"{sink}.append(ARRAYS[{code!r}][len({x})].pack(*{x}) if len({x}) < SMALL_ARRAY else "
@@ -634,19 +648,21 @@ class _Compiler:
             return out
         item = self.var()
         out.append(f"for {item} in {x}:")
-        if f.struct is not None:
+        if f.struct is not None and self.inlinable(f.struct):
+            out += self.encode_struct(f.struct, item, "    ", sink)
+        elif f.struct is not None:
             out.append(f"    {self.encoder(f.struct)}({item}, {sink})")
         else:
             scalar = FieldSpec(f.name, item, element, f.versions, f.nullable)
             out += self.encode_field(scalar, item, where + "[]", "    ", sink)
         return out
 
-    def encode_tags(self, s: StructSpec) -> list[str]:
+    def encode_tags(self, s: StructSpec, o: str, sink: str) -> list[str]:
         tagged = [f for f in s.fields if f.tagged_in(self.version)]
         if not tagged:
-            return ["    if o._unknown_tags: out.append(tags_section(o, []))",
-                    "    else: out.append(b'\\x00')"]
-        out = ["    known = []"]
+            return [f"if {o}._unknown_tags: {sink}.append(tags_section({o}, []))",
+                    f"else: {sink}.append(b'\\x00')"]
+        out = ["known = []"]
         for f in tagged:
             if f.is_array:
                 test = f"o.{f.attr}" if f.default is ZERO else f"o.{f.attr} is not None"
@@ -655,12 +671,12 @@ class _Compiler:
                     f" and o.{f.attr} != {self.default_struct(f.struct)}" if f.default is ZERO else "")
             else:
                 test = f"o.{f.attr} != {self.default_expr(f)}"
-            out.append(f"    if {test}:")
-            out.append("        sub = []")
-            out += self.encode_field(f, f"o.{f.attr}", f"{self.spec.name}.{f.name}", "        ", sink="sub")
-            out.append(f"        known.append(({f.tag}, b''.join(sub)))")
-        out.append("    if known or o._unknown_tags: out.append(tags_section(o, known))")
-        out.append("    else: out.append(b'\\x00')")
+            out.append(f"if {test}:")
+            out.append("    sub = []")
+            out += self.encode_field(f, f"o.{f.attr}", f"{self.spec.name}.{f.name}", "    ", sink="sub")
+            out.append(f"    known.append(({f.tag}, b''.join(sub)))")
+        out.append("if known or o._unknown_tags: out.append(tags_section(o, known))")
+        out.append("else: out.append(b'\\x00')")
         return out
 
     # -- assembly
