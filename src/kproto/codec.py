@@ -152,7 +152,7 @@ RUNTIME = {
     "read_uvarint": read_uvarint, "uvarint": uvarint, "short": short, "bad_length": bad_length,
     "not_nullable": not_nullable, "read_uuid": read_uuid, "ProtocolError": ProtocolError,
     "tags_section": unknown_tags_section, "MAX_EMPTY_ELEMENTS": MAX_EMPTY_ELEMENTS,
-    "ARRAYS": ARRAYS, "COMPACT_ARRAYS": COMPACT_ARRAYS, "SMALL_ARRAY": SMALL_ARRAY,
+    "ARRAYS": ARRAYS, "SMALL_ARRAY": SMALL_ARRAY,
 }
 
 
@@ -635,11 +635,12 @@ class _Compiler:
     def encode_array_body(self, f: FieldSpec, x: str, where: str, flex: bool, sink: str) -> list[str]:
         element = f.element_type
         if element in FIXED and flex:  # a short array and its one-byte length go out in one piece
-            code = FIXED[element]
-            return [f"if len({x}) < SMALL_ARRAY: {sink}.append(COMPACT_ARRAYS[{code!r}][len({x})].pack(len({x}) + 1, *{x}))",
+            code, n = FIXED[element], self.var()
+            return [f"{n} = len({x})",
+                    f"if {n} < {SMALL_ARRAY}: {sink}.append({self.const(COMPACT_ARRAYS[code], 'A')}[{n}].pack({n} + 1, *{x}))",
                     "else:",
-                    f"    {sink}.append(uvarint(len({x}) + 1))",
-                    f"    {sink}.append(struct.pack('>%d{code}' % len({x}), *{x}))"]
+                    f"    {sink}.append(uvarint({n} + 1))",
+                    f"    {sink}.append(struct.pack('>%d{code}' % {n}, *{x}))"]
         out = [f"{sink}.append(uvarint(len({x}) + 1))" if flex else f"{sink}.append(I32.pack(len({x})))"]
         if element in FIXED:
             code = FIXED[element]
