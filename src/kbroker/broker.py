@@ -749,18 +749,26 @@ class Broker:
 
     # -- long polls
 
-    async def wait_for_append(self, keys: Iterable[tuple[str, int]], timeout: float) -> None:
-        """Return after an append to any of the partitions, or after `timeout` seconds.
+    def append_waiter(self, keys: Iterable[tuple[str, int]]) -> asyncio.Future:
+        """A future settled by the next append to any of the partitions. It counts from now: a
+        handler that registers it before handing its wait to a task misses no append made in
+        between."""
+        future = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self._waiters.setdefault(key, []).append(future)
+        return future
+
+    async def wait_for_append(self, keys: Iterable[tuple[str, int]], timeout: float,
+                              waiter: asyncio.Future | None = None) -> None:
+        """Return after an append to any of the partitions (since `waiter` was made, when given),
+        or after `timeout` seconds.
 
         The waiting task awaits the future itself, with a timer to settle it: an append wakes it in
         the next turn of the event loop (asyncio.wait_for would take one more).
         """
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
         keys = list(keys)
-        for key in keys:
-            self._waiters.setdefault(key, []).append(future)
-        timer = loop.call_later(max(timeout, 0), _settle, future)
+        future = waiter if waiter is not None else self.append_waiter(keys)
+        timer = asyncio.get_running_loop().call_later(max(timeout, 0), _settle, future)
         try:
             await future
         finally:

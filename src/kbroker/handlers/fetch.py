@@ -236,7 +236,10 @@ def fetch(ctx: RequestContext, request: FetchRequest) -> FetchResponse | Awaitab
     parts, total = read_partitions(ctx, items, max_bytes, committed_only, incremental, replica_id)
     if total >= min(request.min_bytes, max_bytes) or request.max_wait_ms <= 0 or any(data.error_code for _, data in parts):
         return respond(ctx, items, parts, session_id, by_id, incremental)
-    return long_poll(ctx, request, items, session_id, by_id, incremental, replica_id, max_bytes)
+    keys = [(item.name, item.key[1]) for item in items if item.name]
+    # Registered in this turn, before the task that waits starts: an append in between counts.
+    waiter = ctx.broker.append_waiter(keys)
+    return long_poll(ctx, request, items, session_id, by_id, incremental, replica_id, max_bytes, keys, waiter)
 
 
 def refuse(ctx: RequestContext, items: list[Wanted], from_follower: bool) -> None:
@@ -258,16 +261,16 @@ def follower_id(ctx: RequestContext, request: FetchRequest) -> int:
 
 
 async def long_poll(ctx: RequestContext, request: FetchRequest, items: list[Wanted], session_id: int,
-                    by_id: bool, incremental: bool, replica_id: int, max_bytes: int) -> FetchResponse:
+                    by_id: bool, incremental: bool, replica_id: int, max_bytes: int, keys: list[tuple[str, int]],
+                    waiter: asyncio.Future) -> FetchResponse:
     """Wait for appends to the fetched partitions until min_bytes are there or max_wait_ms has passed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + request.max_wait_ms / 1000
     committed_only = request.isolation_level == READ_COMMITTED
-    keys = [(item.name, item.key[1]) for item in items if item.name]
+    first: asyncio.Future | None = waiter
     while True:
-        # Read before the first wait too: an append handled between the handler's read and this
-        # task's start (the same event-loop turn) woke no one.
+        await ctx.broker.wait_for_append(keys, deadline - loop.time(), first)
+        first = None
         parts, total = read_partitions(ctx, items, max_bytes, committed_only, incremental, replica_id)
         if total >= min(request.min_bytes, max_bytes) or loop.time() >= deadline or any(data.error_code for _, data in parts):
             return respond(ctx, items, parts, session_id, by_id, incremental)
-        await ctx.broker.wait_for_append(keys, deadline - loop.time())
