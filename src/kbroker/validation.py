@@ -23,6 +23,7 @@ from kproto.records import (
     record_heads,
     set_log_append_time,
     validate_batch,
+    writable,
 )
 from kproto.records.header import MAGIC_OFFSET
 from kproto.records.legacy import message_set_to_batch
@@ -54,7 +55,7 @@ class RecordError(Exception):
 
 
 def validate_records(records: bytes | memoryview | None, limits: LogConfig,
-                     produce_version: int) -> tuple[bytearray, int, int]:
+                     produce_version: int) -> tuple[bytearray | memoryview, int, int]:
     """Return (bytes to append, record count, log append time or -1), or raise RecordError."""
     if not records:
         raise RecordError(ErrorCode.INVALID_RECORD, "Produce request has no records")
@@ -66,7 +67,9 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
             records = message_set_to_batch(records)
         except ProtocolError as exc:
             raise _damage_or_breach(exc) from None
-    buf = bytearray(records)  # a private copy: stamping it before a later batch fails costs nothing
+    # Stamped where it lies when that is the request's own buffer, else in a private copy:
+    # stamping it before a later batch fails costs nothing either way.
+    buf = writable(records)
     now = int(time.time() * 1000)
     append_time = now if limits.log_append_time else -1
     read_heads = limits.compact or (not limits.log_append_time and _bounds_timestamps(limits))

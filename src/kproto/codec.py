@@ -118,9 +118,11 @@ _UUIDS: dict[bytes, UUID] = {}
 _UUIDS_KEPT = 4096
 
 
-def read_uuid(raw: bytes) -> UUID:
+def read_uuid(raw: bytes | bytearray) -> UUID:
     """The UUID of 16 bytes: from the cache, or made as `UUID.__init__` makes it but without its
     argument checks (a third of the cost)."""
+    if type(raw) is not bytes:  # read from a bytearray (see `decode`)
+        raw = bytes(raw)
     uuid = _UUIDS.get(raw)
     if uuid is None:
         if raw == b"\0" * 16:
@@ -713,15 +715,28 @@ def compiled_source(cls: type[Message], version: int, fast_paths: bool = True) -
     return "\n".join(compiler.lines)
 
 
-def decode(cls: type[Message], version: int, data: bytes, pos: int = 0, end: int | None = None,
+@lru_cache(maxsize=None)
+def holds_records(cls: type[Message]) -> bool:
+    """Whether a message has a records field (at any depth): Produce requests and the Fetch answers."""
+    def within(s: StructSpec) -> bool:
+        return any(f.type == "records" or (f.struct is not None and within(f.struct)) for f in s.fields)
+    return within(cls.SPEC.body)
+
+
+def decode(cls: type[Message], version: int, data: bytes | bytearray, pos: int = 0, end: int | None = None,
            allow_trailing: bool = False) -> Any:
     """Decode one whole message body of `cls` at `version` from data[pos:end].
 
     Bytes left after the body are an error unless `allow_trailing`: Apache Kafka's broker
     ignores them, and some clients send them (librdkafka's all-topics Metadata v13 request).
+
+    A message with records is decoded from a bytearray as it is, and its records are then views
+    of that bytearray that can be written (the broker stamps a produced batch where it was
+    received); none of those messages has a field of type bytes, which would come out as a
+    bytearray. Anything else is copied to bytes first.
     """
     decoder = compiled(cls, version)[0]
-    if type(data) is not bytes:
+    if type(data) is not bytes and not (type(data) is bytearray and holds_records(cls)):
         data = bytes(data)
     end = len(data) if end is None else end
     try:

@@ -114,6 +114,95 @@ class FrameReader:
             self._start = stop
 
 
+class FrameReceiver:
+    """Whole frames out of a stream that is received into buffers it hands out, as asyncio's
+    BufferedProtocol receives: no bytes object per read, and a large frame lands in place.
+
+    Reads go into one reusable room (ROOM bytes, grown only while unread frames fill it), and
+    small frames are copied out of it. A frame larger than the room gets a buffer of its own,
+    sized by its header, and the reads after that header go straight into it: a 1 MB produce
+    request is received into the bytearray its records are then checked and stamped in, with
+    no copy in between. Big frames come out as that bytearray, small ones as bytes.
+    """
+
+    __slots__ = ("_room", "_start", "_end", "_big", "_filled", "_ready", "_ready_bytes", "max_size")
+
+    #: The reusable room's size; frames above it are received in place.
+    ROOM = 64 * 1024
+
+    def __init__(self, max_size: int = DEFAULT_MAX_FRAME) -> None:
+        self._room = bytearray(self.ROOM)
+        self._start = self._end = 0  # the unread bytes in the room
+        self._big: bytearray | None = None  # a large frame being received in place
+        self._filled = 0  # how much of it has come
+        self._ready: deque[bytes | bytearray] = deque()  # frames complete before those in the room
+        self._ready_bytes = 0
+        #: The largest frame accepted; a connection may lower it (before a client authenticates).
+        self.max_size = max_size
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a frame."""
+        return self._ready_bytes + self._end - self._start + self._filled
+
+    def get_buffer(self) -> memoryview:
+        """Where the next bytes received should go (never empty)."""
+        if self._big is not None:
+            return memoryview(self._big)[self._filled:]
+        if self._end == len(self._room):
+            self._make_room()
+        return memoryview(self._room)[self._end:]
+
+    def received(self, count: int) -> None:
+        """`count` bytes have been written at the start of the last buffer handed out."""
+        if self._big is None:
+            self._end += count
+            return
+        self._filled += count
+        if self._filled == len(self._big):
+            self._ready.append(self._big)
+            self._ready_bytes += self._filled
+            self._big, self._filled = None, 0
+
+    def next_frame(self) -> bytes | bytearray | None:
+        """The next complete frame, or None when more bytes are needed."""
+        if self._ready:
+            ready = self._ready.popleft()
+            self._ready_bytes -= len(ready)
+            return ready
+        if self._big is not None or self._end - self._start < 4:
+            return None
+        size = SIZE.unpack_from(self._room, self._start)[0]
+        if size < 0 or size > self.max_size:
+            raise ProtocolError(f"frame size {size} is outside 0..{self.max_size}")
+        begin = self._start + 4
+        have = self._end - begin
+        if size > self.ROOM and have < size:  # the rest is received in place
+            self._big = bytearray(size)
+            self._big[:have] = memoryview(self._room)[begin:self._end]
+            self._filled = have
+            self._start = self._end = 0
+            return None
+        if have < size:
+            return None
+        self._start = begin + size
+        taken = memoryview(self._room)[begin:self._start]
+        if self._start == self._end:
+            self._start = self._end = 0
+        return bytearray(taken) if size > self.ROOM else bytes(taken)
+
+    def _make_room(self) -> None:
+        """Move the unread bytes to the front of the room, or grow it if they fill it."""
+        unread = bytes(memoryview(self._room)[self._start:self._end])  # may overlap its new place
+        if self._start == 0:
+            room = bytearray(2 * len(self._room))
+            room[:len(unread)] = unread
+            self._room = room
+        else:
+            self._room[:len(unread)] = unread
+        self._start, self._end = 0, len(unread)
+
+
 def frame(payload: bytes) -> bytes:
     """Prefix a payload with its size."""
     return SIZE.pack(len(payload)) + payload

@@ -106,12 +106,21 @@ def test_records_decode_as_a_read_only_view(size: int) -> None:
     assert encode(decode(ProduceRequest, 13, data), 13) == data
 
 
-def test_records_view_outlives_the_callers_buffer() -> None:
-    """decode copies a mutable buffer once, so the view never sees the caller's later writes."""
+def test_records_decoded_from_a_bytearray_are_writable_views_of_it() -> None:
+    """The broker stamps a produced batch where it was received: no copy of the frame."""
     frame = bytearray(encode(fetch_response(b"batch"), 16))
     decoded = only_partition(decode(FetchResponse, 16, frame))
+    assert not decoded.records.readonly
+    decoded.records[:2] = b"BA"
+    assert bytes(decoded.records) == b"BAtch" and b"BAtch" in frame
+
+
+def test_messages_without_records_copy_a_mutable_buffer() -> None:
+    """Their bytes fields are bytes, which the caller's later writes cannot change."""
+    frame = bytearray(encode(SaslAuthenticateRequest(auth_bytes=b"secret"), 2))
+    decoded = decode(SaslAuthenticateRequest, 2, frame)
     frame[:] = bytes(len(frame))
-    assert decoded.records == b"batch"
+    assert decoded.auth_bytes == b"secret" and type(decoded.auth_bytes) is bytes
 
 
 @pytest.mark.parametrize("size", [200, 20000])

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kproto import FrameReader, ProtocolError, decode_request, encode_request
-from kproto.frames import frame
+from kproto.frames import FrameReceiver, frame
 from kproto.messages import ApiVersionsRequest, MetadataRequest
 from kproto.schema.headers import RequestHeader
 
@@ -28,7 +28,7 @@ def stream() -> tuple[bytes, list[bytes]]:
     return b"".join(frame(p) for p in payloads), payloads
 
 
-def drain(reader: FrameReader) -> list[bytes]:
+def drain(reader: FrameReader | FrameReceiver) -> list[bytes]:
     out = []
     while (f := reader.next_frame()) is not None:
         out.append(f)
@@ -116,3 +116,62 @@ def test_large_frames_across_many_pieces() -> None:
         assert reader.buffered == b - sum(len(p) + 4 for p in got)
     assert got == payloads
     assert reader.buffered == 0
+
+
+# ---------------------------------------------------------------- FrameReceiver (buffered reads)
+
+
+def receive(receiver: FrameReceiver, data: bytes, read_size: int = 1 << 30) -> None:
+    """What asyncio's BufferedProtocol transport does: fill each buffer handed out, up to `read_size`."""
+    while data:
+        room = receiver.get_buffer()
+        assert len(room) > 0
+        count = min(len(room), read_size, len(data))
+        room[:count] = data[:count]
+        del room
+        receiver.received(count)
+        data = data[count:]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0, 1, 7, 3000, FrameReceiver.ROOM, FrameReceiver.ROOM + 1, 200_000]),
+                min_size=1, max_size=8),
+       st.sampled_from([1, 3, 4, 1000, 65536, 1 << 20]), st.integers(1, 5))
+def test_receiver_gives_every_frame_however_reads_fall(sizes: list[int], read_size: int, drain_every: int) -> None:
+    payloads = [bytes([i]) * size for i, size in enumerate(sizes)]
+    data = b"".join(frame(p) for p in payloads)
+    receiver = FrameReceiver()
+    got: list[bytes | bytearray] = []
+    for number, start in enumerate(range(0, len(data), read_size)):
+        receive(receiver, data[start:start + read_size])
+        if number % drain_every == 0:
+            got += drain(receiver)
+    got += drain(receiver)
+    assert got == payloads
+    assert [type(f) for f in got] == [bytearray if len(p) > FrameReceiver.ROOM else bytes for p in payloads]
+    assert receiver.buffered == 0
+
+
+def test_receiver_reads_a_large_frame_in_place() -> None:
+    """After its header, a large frame's bytes are received straight into the buffer it comes out as."""
+    payload = bytes(range(256)) * 1000
+    data = frame(payload) + frame(b"next")
+    receiver = FrameReceiver()
+    receive(receiver, data[:1000])
+    assert receiver.next_frame() is None
+    room = receiver.get_buffer()
+    assert len(room) == len(payload) - 996  # exactly the rest of the frame: nothing of the next one
+    room[:] = data[1000:4 + len(payload)]
+    receiver.received(len(room))
+    big = receiver.next_frame()
+    assert big == payload and room.obj is big
+    del room
+    receive(receiver, data[4 + len(payload):])
+    assert receiver.next_frame() == b"next" and receiver.buffered == 0
+
+
+def test_receiver_refuses_an_oversize_frame_before_receiving_it() -> None:
+    receiver = FrameReceiver(max_size=1024)
+    receive(receiver, struct.pack(">i", 1025))
+    with pytest.raises(ProtocolError, match="1025"):
+        receiver.next_frame()

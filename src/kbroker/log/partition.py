@@ -9,7 +9,7 @@ from typing import Callable
 
 from kproto.records.batch import NO_PARTITION_LEADER_EPOCH
 from kproto.records.header import iter_batch_headers
-from kproto.records.inplace import set_base_offset, set_partition_leader_epoch
+from kproto.records.inplace import set_base_offset, set_partition_leader_epoch, writable
 
 from kbroker.log.config import LogConfig
 from kbroker.log.files import SNAPSHOT_SUFFIX, fsync_dir
@@ -80,14 +80,13 @@ class PartitionLog:
 
     # -- writing
 
-    def append(self, records: bytearray) -> int:
+    def append(self, records: bytearray | memoryview) -> int:
         """Append validated v2 batches, assigning offsets from the log end; returns the first offset.
 
         Only the base offset and partition leader epoch of each batch are rewritten (the CRC does
         not cover them), so the producer's bytes are stored as they came.
         """
-        if not isinstance(records, bytearray):
-            records = bytearray(records)
+        records = writable(records)
         first = offset = self.log_end_offset
         batches = []
         end = 0

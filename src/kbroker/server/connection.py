@@ -3,11 +3,15 @@
 Requests on one connection are handled one after another, as Kafka does: a handler that must
 wait (a long-poll fetch) holds back the requests behind it, so responses always leave in the
 order their requests came. Handlers that answer at once are called straight from
-`data_received`, without a task per request, and the answers to all the frames one read
+`buffer_updated`, without a task per request, and the answers to all the frames one read
 brought leave in one write: one send system call (and one wake-up of the client) instead of
 one per answer. When those frames' appends woke waiting fetches, the answers leave just after the
 fetches' own (in the next turn of the event loop): a consumer is waiting for those records, while a
 producer's acknowledgement only frees its next send.
+
+The socket is read into buffers that the connection's `FrameReceiver` hands out (asyncio's
+BufferedProtocol): a request larger than 64 KiB is received into a bytearray of its own, in which
+its records are then checked, stamped and written, with no copy on the way.
 
 On a TLS listener the connection first completes its TLS handshake (`start_tls`, so that a failed
 handshake is logged); on a SASL listener a `SaslAuthenticator` answers the exchange before any
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from kproto import ErrorCode, ProtocolError, UnsupportedVersionError
 from kproto.codec import decode
-from kproto.frames import FrameReader
+from kproto.frames import FrameReceiver
 from kproto.messages import ApiVersionsResponse, ResponseHeader
 from kproto.protocol import API_VERSIONS_KEY, decode_request_header, encode_response_parts, request_class
 
@@ -51,10 +55,10 @@ log = logging.getLogger("kbroker.server")
 SIZE = struct.Struct(">i")
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     def __init__(self, broker: Node, security: ListenerSecurity | None = None) -> None:
         self.broker = broker
-        self.reader = FrameReader(max_size=broker.config.socket_request_max_bytes)
+        self.reader = FrameReceiver(max_size=broker.config.socket_request_max_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.client_host = ""
@@ -83,7 +87,7 @@ class Connection(asyncio.Protocol):
         self.peer = f"{peer[0]}:{peer[1]}"
         self.broker.connections.add(self)
         if self.security is not None and self.security.tls is not None:
-            transport.pause_reading()  # no byte of the handshake may reach data_received
+            transport.pause_reading()  # no byte of the handshake may reach buffer_updated
             self.handshaking = True
             asyncio.get_running_loop().create_task(self.start_tls(transport))
 
@@ -123,9 +127,12 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self.broker.connections.discard(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.reader.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
         try:
-            self.reader.feed(data)
+            self.reader.received(nbytes)
             if self.reader.buffered >= 4 and not self.busy:
                 self.process()
         except ProtocolError as exc:

@@ -127,7 +127,7 @@ class ProducerStates:
 
     # -- produce path
 
-    def check(self, records: bytes | bytearray,
+    def check(self, records: bytes | bytearray | memoryview,
               verify: Callable[[BatchHeader], None] | None = None) -> BatchMetadata | None:
         """Check the producer batches of a validated record set before it is appended.
 
@@ -173,7 +173,7 @@ class ProducerStates:
                                      f"Out of order sequence number for {where}: {header.base_sequence} "
                                      f"(incoming seq. number), {last_seq} (current end sequence number)")
 
-    def record(self, plog: PartitionLog, records: bytes | bytearray) -> None:
+    def record(self, plog: PartitionLog, records: bytes | bytearray | memoryview) -> None:
         """Note the producer batches of a record set once it is appended (offsets assigned); an
         aborted transaction goes into the `.txnindex` of the segment holding its marker."""
         for position, header in iter_batch_headers(records):

@@ -39,6 +39,7 @@ from kproto.records.inplace import (
     set_log_append_time,
     set_partition_leader_epoch,
     validate_batch,
+    writable,
 )
 from kproto.records.legacy import (
     batches_to_message_set,
@@ -80,4 +81,5 @@ __all__ = [
     "set_partition_leader_epoch",
     "set_log_append_time",
     "validate_batch",
+    "writable",
 ]

@@ -127,6 +127,14 @@ def _check_count(pos: int, header: BatchHeader, count: int) -> None:
         raise InvalidRecordError(f"record batch at byte {pos} declares {header.record_count} records, holds {count}")
 
 
+def writable(data: bytes | bytearray | memoryview) -> bytearray | memoryview:
+    """`data` itself where it can be stamped in place (a bytearray, or a writable view such as
+    the records of a request received into a buffer of its own), else a copy that can."""
+    if isinstance(data, bytearray) or (isinstance(data, memoryview) and not data.readonly):
+        return data
+    return bytearray(data)
+
+
 def set_base_offset(buf: bytearray, pos: int, offset: int) -> None:
     """Assign the batch at `pos` its base offset; the CRC does not cover it, so nothing else changes."""
     if len(buf) - pos < HEADER_SIZE:

@@ -323,7 +323,7 @@ def _same_size_run(data: bytes | bytearray | memoryview, pos: int, step: int, en
     one byte of each, and stripping the expected byte from its front tells how many match."""
     first, second = bytes(data[pos:pos + 1]), bytes(data[pos + 1:pos + 2])
     run = 0
-    chunk = 4
+    chunk = 32  # the first slice takes 64 records: fewer slices for the long runs of fixed-size values
     left = (end - pos) // step
     while left:
         chunk = min(2 * chunk, left)
