@@ -128,7 +128,7 @@ def decompress_transient(codec: Codec, data: bytes | bytearray | memoryview,
         _SCRATCH.room = bytearray(OUTPUT_STEP)
     try:
         size = _decompress_into(codec, data, memoryview(_SCRATCH.room)[:min(OUTPUT_STEP, max_size + 1)])
-    except (ProtocolError, cramjam.DecompressionError):
+    except (ProtocolError, cramjam.DecompressionError, zstandard.ZstdError):
         size = -1
     if 0 <= size <= max_size:
         return _SCRATCH.room, size
@@ -141,7 +141,7 @@ def _decompress_into(codec: Codec, data: bytes | bytearray | memoryview, room: m
     if codec == Codec.LZ4:
         return cramjam.lz4.decompress_into(data, room)
     if codec == Codec.ZSTD:
-        return cramjam.zstd.decompress_into(data, room)
+        return _zstd_decompress_into(data, room)
     if codec == Codec.GZIP:
         return cramjam.gzip.decompress_into(data, room)
     if codec == Codec.SNAPPY:
@@ -291,6 +291,56 @@ def _zstd_decompress(data: bytes | bytearray | memoryview, max_size: int) -> byt
         if len(inflater.stream_reader(data).read(max_size + 1)) > max_size:
             raise ProtocolError(f"expands beyond the limit of {max_size} bytes") from None
         raise
+
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_ZSTD_DICT_ID_SIZES = (0, 1, 2, 4)
+_ZSTD_CONTENT_SIZE_SIZES = (0, 2, 4, 8)  # by the descriptor's top two bits; 0 means 1 in a single segment
+_ZSTD_DECOMPRESSOR = threading.local()
+
+
+def _zstd_decompress_into(data: bytes | bytearray | memoryview, room: memoryview) -> int:
+    """One whole zstd frame decompressed into `room`, or -1 (for `decompress` to decide) when the
+    data is not exactly one complete frame or fills the room.
+
+    zstandard's stream reader writes into the room faster than cramjam, but reads a truncated
+    frame without complaint; the walk over the frame's block headers sees that first.
+    """
+    view = memoryview(data)
+    if _zstd_frame_end(view) != len(view):
+        return -1
+    inflater = getattr(_ZSTD_DECOMPRESSOR, "inflater", None)
+    if inflater is None:
+        inflater = _ZSTD_DECOMPRESSOR.inflater = zstandard.ZstdDecompressor()
+    size = 0
+    with inflater.stream_reader(view) as reader:
+        while size < len(room):
+            got = reader.readinto(room[size:])
+            if not got:
+                return size
+            size += got
+    return -1
+
+
+def _zstd_frame_end(view: memoryview) -> int:
+    """Where the zstd frame at the start of `view` ends, by its header and block headers (RFC 8878
+    section 3.1.1), or -1 if it is not a frame or ends beyond the data."""
+    if len(view) < 6 or view[:4] != _ZSTD_MAGIC:
+        return -1
+    descriptor = view[4]
+    single_segment = descriptor & 0x20
+    content_size_bytes = _ZSTD_CONTENT_SIZE_SIZES[descriptor >> 6] or (1 if single_segment else 0)
+    pos = 5 + (0 if single_segment else 1) + _ZSTD_DICT_ID_SIZES[descriptor & 3] + content_size_bytes
+    while pos + 3 <= len(view):
+        block = view[pos] | view[pos + 1] << 8 | view[pos + 2] << 16
+        block_type = (block >> 1) & 3
+        if block_type == 3:  # reserved
+            return -1
+        pos += 3 + (1 if block_type == 1 else block >> 3)  # an RLE block holds one byte
+        if block & 1:  # the last block
+            end = pos + (4 if descriptor & 4 else 0)  # the content checksum
+            return end if end <= len(view) else -1
+    return -1
 
 
 _P1, _P2, _P3, _P4, _P5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393

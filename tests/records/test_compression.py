@@ -119,6 +119,19 @@ def test_zstd_without_content_size_and_with_a_false_one(decompressor: Callable[.
         decompressor(Codec.ZSTD, sized, max_size=1000)
 
 
+@pytest.mark.parametrize("payload", [bytes(300_000), os.urandom(300_000), b"kafka " * 50_000],
+                         ids=["rle-blocks", "raw-blocks", "compressed-blocks"])
+@DECOMPRESSORS
+def test_zstd_with_checksum_refused_when_cut_anywhere(payload: bytes, decompressor: Callable[..., bytes]) -> None:
+    """A frame that lost only its content checksum, or part of it, decompresses to all of its
+    data: it must still be refused, as Kafka's zstd stream refuses a truncated source."""
+    frame = zstandard.ZstdCompressor(write_checksum=True, write_content_size=False).compress(payload)
+    assert decompressor(Codec.ZSTD, frame) == payload
+    for cut in (1, 2, 3, 4, 5, len(frame) // 2):
+        with pytest.raises(ProtocolError):
+            decompressor(Codec.ZSTD, frame[:-cut])
+
+
 @DECOMPRESSORS
 def test_gzip_concatenated_members(decompressor: Callable[..., bytes]) -> None:
     assert decompressor(Codec.GZIP, gzip.compress(b"ab") + gzip.compress(b"cd")) == b"abcd"
