@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+import threading
 from collections import deque
 
 from kproto.exceptions import ProtocolError
@@ -114,93 +115,120 @@ class FrameReader:
             self._start = stop
 
 
+class _Rooms(threading.local):
+    """Each thread's reception room, which all its FrameReceivers share."""
+
+    room: bytearray | None = None
+
+
+_ROOMS = _Rooms()
+
+
 class FrameReceiver:
     """Whole frames out of a stream that is received into buffers it hands out, as asyncio's
     BufferedProtocol receives: no bytes object per read, and a large frame lands in place.
 
-    Reads go into one reusable room (ROOM bytes, grown only while unread frames fill it), and
-    small frames are copied out of it. A frame larger than the room gets a buffer of its own,
-    sized by its header, and the reads after that header go straight into it: a 1 MB produce
-    request is received into the bytearray its records are then checked and stamped in, with
-    no copy in between. Big frames come out as that bytearray, small ones as bytes.
+    Small frames are read into one room that every receiver of the thread shares: asyncio hands
+    a buffer out, fills it and reports the count in one go, so no two receivers use it at once.
+    The frames a read completes are copied out of it at once, and the start of one still coming
+    is kept by the receiver until its next read: an idle connection holds no buffer. A frame
+    larger than ROOM gets a buffer of its own, sized by its header, and the reads after that
+    header go straight into it: a 1 MB produce request is received into the bytearray its
+    records are then checked and stamped in, with no copy in between. Big frames come out as
+    that bytearray, small ones as bytes.
+
+    A size above `max_size` is refused when `next_frame` reaches it, not when it arrives: a
+    connection raises its limit once a client authenticates, and a request sent right behind
+    the authentication is held to the new limit.
     """
 
-    __slots__ = ("_room", "_start", "_end", "_big", "_filled", "_ready", "_ready_bytes", "max_size")
+    __slots__ = ("_partial", "_held", "_lent", "_big", "_filled", "_ready", "_ready_bytes", "max_size")
 
-    #: The reusable room's size; frames above it are received in place.
+    #: Frames above this size are received in place; the shared room holds twice as much.
     ROOM = 64 * 1024
 
     def __init__(self, max_size: int = DEFAULT_MAX_FRAME) -> None:
-        self._room = bytearray(self.ROOM)
-        self._start = self._end = 0  # the unread bytes in the room
+        self._partial = b""  # the received start of the next frames, not yet split
+        self._held = False  # whether the partial bytes begin with a size beyond the limit
+        self._lent: bytearray | None = None  # the room handed out by the last get_buffer
         self._big: bytearray | None = None  # a large frame being received in place
         self._filled = 0  # how much of it has come
-        self._ready: deque[bytes | bytearray] = deque()  # frames complete before those in the room
+        self._ready: deque[bytes | bytearray] = deque()  # complete frames not yet taken
         self._ready_bytes = 0
         #: The largest frame accepted; a connection may lower it (before a client authenticates).
         self.max_size = max_size
 
     @property
     def buffered(self) -> int:
-        """Bytes received but not yet returned as a frame."""
-        return self._ready_bytes + self._end - self._start + self._filled
+        """Bytes received (size prefixes too) but not yet returned as a frame."""
+        return self._ready_bytes + len(self._partial) + (4 + self._filled if self._big is not None else 0)
 
     def get_buffer(self) -> memoryview:
         """Where the next bytes received should go (never empty)."""
         if self._big is not None:
             return memoryview(self._big)[self._filled:]
-        if self._end == len(self._room):
-            self._make_room()
-        return memoryview(self._room)[self._end:]
+        kept = len(self._partial)
+        if kept > self.ROOM + 4:  # bytes held behind a size not yet allowed: a room of its own
+            room = bytearray(kept + self.ROOM)
+        else:
+            room = _ROOMS.room
+            if room is None:
+                room = _ROOMS.room = bytearray(2 * self.ROOM)
+        room[:kept] = self._partial
+        self._lent = room
+        return memoryview(room)[kept:]
 
     def received(self, count: int) -> None:
         """`count` bytes have been written at the start of the last buffer handed out."""
         if self._big is None:
-            self._end += count
+            self._split(memoryview(self._lent)[:len(self._partial) + count])
+            self._lent = None
             return
         self._filled += count
         if self._filled == len(self._big):
             self._ready.append(self._big)
-            self._ready_bytes += self._filled
+            self._ready_bytes += 4 + self._filled
             self._big, self._filled = None, 0
 
     def next_frame(self) -> bytes | bytearray | None:
         """The next complete frame, or None when more bytes are needed."""
-        if self._ready:
-            ready = self._ready.popleft()
-            self._ready_bytes -= len(ready)
-            return ready
-        if self._big is not None or self._end - self._start < 4:
+        if self._held and not self._ready:  # a size the limit refused: it may have risen since
+            self._split(memoryview(self._partial))
+            if self._held:
+                size = SIZE.unpack_from(self._partial)[0]
+                raise ProtocolError(f"frame size {size} is outside 0..{self.max_size}")
+        if not self._ready:
             return None
-        size = SIZE.unpack_from(self._room, self._start)[0]
-        if size < 0 or size > self.max_size:
-            raise ProtocolError(f"frame size {size} is outside 0..{self.max_size}")
-        begin = self._start + 4
-        have = self._end - begin
-        if size > self.ROOM and have < size:  # the rest is received in place
-            self._big = bytearray(size)
-            self._big[:have] = memoryview(self._room)[begin:self._end]
-            self._filled = have
-            self._start = self._end = 0
-            return None
-        if have < size:
-            return None
-        self._start = begin + size
-        taken = memoryview(self._room)[begin:self._start]
-        if self._start == self._end:
-            self._start = self._end = 0
-        return bytearray(taken) if size > self.ROOM else bytes(taken)
+        ready = self._ready.popleft()
+        self._ready_bytes -= 4 + len(ready)
+        return ready
 
-    def _make_room(self) -> None:
-        """Move the unread bytes to the front of the room, or grow it if they fill it."""
-        unread = bytes(memoryview(self._room)[self._start:self._end])  # may overlap its new place
-        if self._start == 0:
-            room = bytearray(2 * len(self._room))
-            room[:len(unread)] = unread
-            self._room = room
-        else:
-            self._room[:len(unread)] = unread
-        self._start, self._end = 0, len(unread)
+    def _split(self, data: memoryview) -> None:
+        """Take the complete frames out of `data`, start receiving a large one in place, and keep
+        the rest; stop at a size beyond the limit."""
+        pos, end = 0, len(data)
+        self._held = False
+        while end - pos >= 4:
+            size = SIZE.unpack_from(data, pos)[0]
+            if size < 0 or size > self.max_size:
+                self._held = True
+                break
+            begin = pos + 4
+            if size > self.ROOM:
+                big = bytearray(size)
+                pos = min(end, begin + size)
+                big[:pos - begin] = data[begin:pos]
+                if pos - begin < size:
+                    self._big, self._filled = big, pos - begin
+                    break
+                self._ready.append(big)
+            elif end - begin >= size:
+                pos = begin + size
+                self._ready.append(bytes(data[begin:pos]))
+            else:
+                break
+            self._ready_bytes += 4 + size
+        self._partial = bytes(data[pos:end])
 
 
 def frame(payload: bytes) -> bytes:

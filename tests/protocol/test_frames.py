@@ -175,3 +175,27 @@ def test_receiver_refuses_an_oversize_frame_before_receiving_it() -> None:
     receive(receiver, struct.pack(">i", 1025))
     with pytest.raises(ProtocolError, match="1025"):
         receiver.next_frame()
+
+
+def test_receiver_holds_a_frame_beyond_the_limit_until_it_rises() -> None:
+    """A connection raises its limit once its client authenticates; a request sent right behind
+    the authentication, in the same read, is held to the new limit, not the old one."""
+    receiver = FrameReceiver(max_size=10)
+    receive(receiver, frame(b"auth") + frame(b"x" * 100) + frame(b"y" * 70_000) + frame(b"z"))
+    assert receiver.next_frame() == b"auth"
+    receiver.max_size = 100_000
+    assert drain(receiver) == [b"x" * 100, b"y" * 70_000, b"z"]
+    assert receiver.buffered == 0
+
+
+def test_receivers_share_one_room_and_an_idle_one_keeps_nothing() -> None:
+    """Every receiver of a thread reads small frames into the same room; only a frame's
+    received start is kept between reads."""
+    first, second = FrameReceiver(), FrameReceiver()
+    whole = frame(b"a" * 5000)
+    receive(first, whole[:3000])
+    receive(second, frame(b"b" * 10))
+    assert first.get_buffer().obj is second.get_buffer().obj
+    assert second.buffered == 14 and drain(second) == [b"b" * 10] and second.buffered == 0
+    receive(first, whole[3000:])
+    assert drain(first) == [b"a" * 5000]

@@ -10,8 +10,9 @@ fetches' own (in the next turn of the event loop): a consumer is waiting for tho
 producer's acknowledgement only frees its next send.
 
 The socket is read into buffers that the connection's `FrameReceiver` hands out (asyncio's
-BufferedProtocol): a request larger than 64 KiB is received into a bytearray of its own, in which
-its records are then checked, stamped and written, with no copy on the way.
+BufferedProtocol): small requests into a room the thread's connections share, a request larger
+than 64 KiB into a bytearray of its own, in which its records are then checked, stamped and
+written, with no copy on the way.
 
 On a TLS listener the connection first completes its TLS handshake (`start_tls`, so that a failed
 handshake is logged); on a SASL listener a `SaslAuthenticator` answers the exchange before any
@@ -131,12 +132,9 @@ class Connection(asyncio.BufferedProtocol):
         return self.reader.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
-        try:
-            self.reader.received(nbytes)
-            if self.reader.buffered >= 4 and not self.busy:
-                self.process()
-        except ProtocolError as exc:
-            self.abort(f"malformed frame: {exc}")
+        self.reader.received(nbytes)
+        if self.reader.buffered >= 4 and not self.busy:
+            self.process()
         if self.busy and not self.read_paused and self.reader.buffered > self.reader_limit:
             self.read_paused = True
             self.transport.pause_reading()
