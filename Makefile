@@ -7,7 +7,7 @@ KAFKAJS := compat-tests/kafkajs
 KAFKAJS_STAMP := $(KAFKAJS)/node_modules/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: run test unit compat bench bench-replication bench-share bench-console bench-scale soak generate check-generated clean
+.PHONY: run test unit compat bench bench-replication bench-share bench-console bench-scale bench-connections soak generate check-generated clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: $(BENCH_STAMP)
 # 20,000 partitions on one broker: creation per batch, restart, Metadata, RSS (bench/scale.py).
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale
+
+# Many idle client connections: memory per connection, produce and latency with them held.
+bench-connections: $(STAMP)
+	$(BIN)/python -m bench.connections
 
 # Three brokers on ZooKeeper (Debian's zookeeper package and Java): replication factor 3 against 1.
 bench-replication: $(STAMP)
