@@ -567,8 +567,8 @@ class Broker:
 
     def _forget_producer_states(self, plog: PartitionLog) -> None:
         states = self._producer_states.pop(plog, None)
-        if states is not None and states.write_snapshot in plog.on_roll:
-            plog.on_roll.remove(states.write_snapshot)
+        if states is not None and states.snapshot_at_roll in plog.on_roll:
+            plog.on_roll.remove(states.snapshot_at_roll)
 
     # -- partitions
 
@@ -588,7 +588,7 @@ class Broker:
         if states is None:
             states = self._producer_states[plog] = ProducerStates(plog.directory, str(plog))
             states.load(plog, self.config["producer.id.expiration.ms"], time.time() * 1000)
-            plog.on_roll.append(states.write_snapshot)  # a snapshot per segment, as Kafka writes them
+            plog.on_roll.append(states.snapshot_at_roll)  # a snapshot per segment, as Kafka writes them
         return states
 
     def last_stable_offset(self, plog: PartitionLog) -> int:

@@ -243,7 +243,7 @@ def rolling_partition(path) -> tuple[PartitionLog, ProducerStates]:
     plog = PartitionLog(path / "t-0", "t", 0, LogConfig.from_mapping({"segment.bytes": 100}))
     states = ProducerStates(plog.directory, str(plog))
     states.load(plog, EXPIRATION_MS, NOW)
-    plog.on_roll.append(states.write_snapshot)
+    plog.on_roll.append(states.snapshot_at_roll)
     return plog, states
 
 

@@ -76,14 +76,16 @@ class IndexFile:
         self.preallocate()
         self.cut()
 
-    def close(self, create: bool = True) -> None:
+    def close(self, create: bool = True, sync: bool = True) -> None:
         """Cut the file to its entries, as a rolled or closed segment keeps it, and make that
-        durable: from now on no recovery scan rebuilds it. Without `create` (an empty segment's
-        index) a file never written stays absent."""
+        durable (unless the caller fsyncs it later, `sync` false): once the recovery point passes
+        its segment no recovery scan rebuilds it. Without `create` (an empty segment's index) a
+        file never written stays absent."""
         if self._grown or (create and self._active):
             fd = self._file.get()
             os.ftruncate(fd, len(self) * self.entry.size)
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         self._active = self._grown = False
         self._file.close()
         self._file = LazyFile(self.path)  # a later truncation or entry opens it again

@@ -26,6 +26,7 @@ from kbroker.log.checkpoint import (
 from kbroker.log.cleaner import Cleaner
 from kbroker.log.config import LogConfig
 from kbroker.log.files import fsync_dir, write_many_atomically
+from kbroker.log.flusher import RollFlusher
 from kbroker.log.leader_epochs import LeaderEpochCache
 from kbroker.log.metadata import (
     ZERO_UUID,
@@ -82,6 +83,7 @@ class LogManager:
         # Checkpoint files are written (and fsynced) on one thread of their own, in order, so that the
         # event loop serving clients never waits on the disk for them; close() writes them directly.
         self._checkpoint_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
+        self._flusher = RollFlusher()  # rolled segments are fsynced on its thread, likewise
         self._intervals = {"retention": retention_check_interval_ms, "offsets": offset_checkpoint_interval_ms,
                            "high_watermarks": high_watermark_checkpoint_interval_ms}
         started = now_ms()
@@ -212,7 +214,7 @@ class LogManager:
         plog = PartitionLog(directory, topic, partition, settings,
                             recovery_point=self._recovery_points[parent].get(key, 0),
                             log_start_offset=self._start_offsets[parent].get(key, 0),
-                            clean=self._clean[parent], new=not existed)
+                            clean=self._clean[parent], new=not existed, flusher=self._flusher)
         if topic_id not in (None, ZERO_UUID) and stored is None:
             write_partition_metadata(directory, topic_id)
         if lead:
@@ -329,10 +331,16 @@ class LogManager:
         for directory, logs in self._by_dir().items():
             write(directory / REPLICATION_OFFSET, {k: p.high_watermark for k, p in logs.items()})
 
+    def wait_for_roll_flushes(self) -> None:
+        """Return once the segments rolled so far are fsynced (or their flush has failed)."""
+        self._flusher.drain()
+
     def close(self) -> None:
         """Flush and close every log, write the checkpoints, then mark each dir cleanly shut down.
         Deferred partitions of a dir whose last stop was unclean are opened first: the marker
-        will say they need no recovery."""
+        will say they need no recovery. Roll flushes still queued finish first; a dir where one
+        failed gets no marker, so that the next start recovers its logs."""
+        self._flusher.close()
         for key in [k for k, path in self._on_disk.items() if k in self._deferred and not self._clean[path.parent]]:
             self.get(*key)
         for plog in self._logs.values():
@@ -343,8 +351,12 @@ class LogManager:
             cache.mark_saved()
         for plog in self._logs.values():
             plog.close()
+        failed = {p.directory.parent for p in self._logs.values() if p.storage_error is not None}
         self.checkpoint()
         self._checkpoint_writer.shutdown()
         for directory in self.dirs:
-            write_clean_shutdown(directory)
+            if directory in failed:
+                log.error("%s: not marked cleanly shut down, since a segment flush failed there", directory)
+            else:
+                write_clean_shutdown(directory)
         self._logs.clear()

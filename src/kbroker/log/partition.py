@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_right
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -13,6 +14,7 @@ from kproto.records.inplace import set_base_offset, set_partition_leader_epoch, 
 
 from kbroker.log.config import LogConfig
 from kbroker.log.files import SNAPSHOT_SUFFIX, fsync_dir
+from kbroker.log.flusher import Outcome, RollFlush, RollFlusher, fsync_if_exists
 from kbroker.log.leader_epochs import LeaderEpochCache
 from kbroker.log.loader import load_segments
 from kbroker.log.segment import BatchInfo, LogSegment
@@ -32,6 +34,7 @@ class PartitionLog:
     Offsets: `log_start_offset` (the first readable), `high_watermark` (the first not yet
     replicated everywhere; on a single node it follows the end at once), `log_end_offset` (the
     next to assign) and `recovery_point` (everything below it has been fsynced).
+    A rolled segment is fsynced by the log manager's `flusher` (`flusher.py`), inline without one.
     `leader_epoch` is the epoch this broker leads the partition in (stamped on every appended
     batch), -1 until `become_leader`; `leader_epochs` says where each epoch began.
     In a cluster, replication moves the high watermark (`replicated` is set) instead of appends.
@@ -39,13 +42,17 @@ class PartitionLog:
     """
 
     def __init__(self, directory: Path, topic: str, partition: int, config: LogConfig, *,
-                 recovery_point: int = 0, log_start_offset: int = 0, clean: bool = False, new: bool = False) -> None:
+                 recovery_point: int = 0, log_start_offset: int = 0, clean: bool = False, new: bool = False,
+                 flusher: RollFlusher | None = None) -> None:
         self.directory = directory
         self.topic = topic
         self.partition = partition
         self.config = config
         self.on_append: list[Callable[[], None]] = []  # called after each append, e.g. to wake fetches
         self.on_roll: list[Callable[[PartitionLog], None]] = []  # called when a new segment starts (producer snapshots)
+        self._flusher = flusher
+        self._roll_flushes: deque[RollFlush] = deque()  # submitted, oldest first, not yet taken into account
+        self.storage_error: OSError | None = None  # a roll flush failed: no recovery point moves, no appends
         if not new:
             directory.mkdir(parents=True, exist_ok=True)
         self.leader_epoch = NO_PARTITION_LEADER_EPOCH
@@ -60,7 +67,7 @@ class PartitionLog:
         self.log_start_offset = max(log_start_offset, self._segments[0].base_offset)
         if self.log_start_offset > self.log_end_offset:
             self._restart_at(self.log_start_offset)
-        self.recovery_point = self.log_end_offset if clean else min(recovery_point, self.log_end_offset)
+        self._recovery_point = self.log_end_offset if clean else min(recovery_point, self.log_end_offset)
         self.high_watermark = self.log_end_offset
         self.replicated = False  # True: the high watermark is moved by replication, not by appends
         self._last_flush_ms = now_ms()
@@ -72,6 +79,26 @@ class PartitionLog:
     @property
     def size_in_bytes(self) -> int:
         return sum(s.size for s in self._segments)
+
+    @property
+    def recovery_point(self) -> int:
+        """The offset below which everything is fsynced: moved by `flush`, and to a rolled segment's
+        end once its roll flush is done (looked at here, on the log's own thread)."""
+        if self._roll_flushes:
+            self._take_roll_flushes()
+        return self._recovery_point
+
+    def _take_roll_flushes(self) -> None:
+        """Account for the roll flushes that have finished, in the order they were submitted."""
+        pending = self._roll_flushes
+        while pending and pending[0].outcome is not Outcome.PENDING:
+            job = pending.popleft()
+            if self.storage_error is not None:
+                continue
+            if job.outcome is Outcome.FAILED:
+                self.storage_error = job.error
+            elif job.outcome is Outcome.DONE:
+                self._recovery_point = max(self._recovery_point, job.recovery_point)
 
     @property
     def segments(self) -> list[LogSegment]:
@@ -122,6 +149,11 @@ class PartitionLog:
         return end
 
     def _write(self, records: bytes | bytearray | memoryview, batches: list[BatchInfo], next_offset: int) -> None:
+        if self._roll_flushes:
+            self._take_roll_flushes()
+        if self.storage_error is not None:
+            raise OSError(self.storage_error.errno, f"a segment of {self} could not be fsynced: "
+                                                    f"{self.storage_error.strerror}")
         if self.leader_epochs.pending:
             self.leader_epochs.save()  # the epoch's entry goes to disk before its first batch
         segment = self._segments[-1]
@@ -150,34 +182,55 @@ class PartitionLog:
         self.leader_epoch = NO_PARTITION_LEADER_EPOCH
 
     def roll(self) -> LogSegment:
-        """Start a new segment at the log end; the old one is trimmed and fsynced.
+        """Start a new segment at the log end; the old one is trimmed, and fsynced after the roll.
 
-        Kafka fsyncs the rolled segment on a background thread; here it happens inline, once per
-        segment, so the recovery point never trails more than the active segment.
+        As Kafka schedules its `flush-log` task, the fsyncs (the segments from the one holding the
+        recovery point, whole; the producer snapshot the roll callbacks wrote; the dir) go to the
+        log manager's flush thread, and the recovery point moves to the new segment's base only
+        once they are done, so the event loop does not wait on the disk for them.
         """
         active = self._segments[-1]
         if active.size == 0:
             return active
+        unflushed = self._segments[self._segment_holding(self.recovery_point):]
         segment = self._new_segment(self.log_end_offset)
-        active.become_inactive()
-        active.flush()
+        active.become_inactive(sync=False)
         segment.become_active()
-        fsync_dir(self.directory)
         self._segments.append(segment)
         self._bases.append(segment.base_offset)
-        self.recovery_point = max(self.recovery_point, segment.base_offset)
         for callback in self.on_roll:
             callback(self)
+        files = [path for s in unflushed for path in s.paths] + [Path(f"{segment.stem}{SNAPSHOT_SUFFIX}")]
+        job = RollFlush(files, self.directory, segment.base_offset, str(self))
+        self._roll_flushes.append(job)
+        if self._flusher is None:
+            job.run()
+        else:
+            self._flusher.submit(job)
         return segment
 
     def flush(self) -> None:
-        """fsync every segment holding offsets at or above the recovery point, then advance it."""
-        if self.recovery_point < self.log_end_offset:
-            first = max(bisect_right(self._bases, self.recovery_point) - 1, 0)
-            for segment in self._segments[first:]:
-                segment.flush()
-            self.recovery_point = self.log_end_offset
+        """fsync every segment holding offsets at or above the recovery point, then advance it.
+
+        Rolled segments among them go whole (indexes too), as their roll flush would, and the dir
+        when one of them is newer than the recovery point, as Kafka's flush does, so a flush that
+        overtakes a roll flush leaves nothing behind. After a failed roll flush (`storage_error`)
+        nothing moves: the disk may have dropped the pages that fsync was writing.
+        """
+        point = self.recovery_point
+        if point < self.log_end_offset and self.storage_error is None:
+            segments = self._segments[self._segment_holding(point):]
+            for path in [path for s in segments[:-1] for path in s.paths]:
+                fsync_if_exists(path)
+            segments[-1].flush()
+            if segments[-1].base_offset >= point:
+                fsync_dir(self.directory)
+            self._recovery_point = self.log_end_offset
         self._last_flush_ms = now_ms()
+
+    def _segment_holding(self, offset: int) -> int:
+        """The index of the segment holding `offset` (the first, for one before the log)."""
+        return max(bisect_right(self._bases, offset) - 1, 0)
 
     def flush_if_due(self, now: float | None = None) -> None:
         """The `flush.ms` rule, for the broker's periodic task."""
@@ -316,7 +369,8 @@ class PartitionLog:
         active.become_active()
         self.log_end_offset = active.read_next_offset()
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
-        self.recovery_point = min(self.recovery_point, self.log_end_offset)
+        self._roll_flushes.clear()  # they would move the recovery point past the new end
+        self._recovery_point = min(self._recovery_point, self.log_end_offset)
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
         self._align_leader_epochs()
 
@@ -332,7 +386,8 @@ class PartitionLog:
         self._segments[0].become_active()
         self._bases = [offset]
         self.log_start_offset = self.log_end_offset = self.high_watermark = offset
-        self.recovery_point = offset
+        self._roll_flushes.clear()
+        self._recovery_point = offset
         fsync_dir(self.directory)
         self._align_leader_epochs()
 

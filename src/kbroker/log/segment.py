@@ -169,11 +169,12 @@ class LogSegment:
             return incoming_timestamp - self._first_batch_timestamp
         return now_ms - self.created_ms
 
-    def become_inactive(self) -> None:
-        """After a roll: record the largest timestamp in the time index and cut both files to size."""
+    def become_inactive(self, sync: bool = True) -> None:
+        """After a roll: record the largest timestamp in the time index and cut both files to size;
+        without `sync` their fsync is left to the roll's flush (`flusher.py`)."""
         self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, skip_full_check=True)
-        self.offset_index.close(create=self.size > 0)
-        self.time_index.close(create=self.size > 0)
+        self.offset_index.close(create=self.size > 0, sync=sync)
+        self.time_index.close(create=self.size > 0, sync=sync)
 
     def become_active(self) -> None:
         """Preallocate the index files so entries are written in place."""
@@ -200,8 +201,13 @@ class LogSegment:
     def flush(self) -> None:
         """fsync the batches. The indexes of an active segment are left to the page cache: the
         segment holding the recovery point is always rescanned after an unclean stop, which
-        rebuilds them; they are fsynced once, when the segment rolls or closes."""
+        rebuilds them; they are fsynced once, after the segment rolls or as it closes."""
         os.fsync(self.fd)
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every file of the segment, whether it exists yet or not."""
+        return [self.log_path, self.offset_index.path, self.time_index.path, Path(f"{self.stem}{TXN_INDEX_SUFFIX}")]
 
     def close(self) -> None:
         self.become_inactive()
@@ -215,9 +221,8 @@ class LogSegment:
         self._file.close()
         self.offset_index.close()
         self.time_index.close()
-        paths = [self.log_path, self.offset_index.path, self.time_index.path, Path(f"{self.stem}{TXN_INDEX_SUFFIX}")]
         doomed = []
-        for path in paths:
+        for path in self.paths:
             target = path.with_name(path.name + DELETED_SUFFIX)
             try:
                 os.replace(path, target)

@@ -286,11 +286,16 @@ class ProducerStates:
         self.producers = {}
         return plog.log_start_offset
 
-    def write_snapshot(self, plog: PartitionLog) -> None:
+    def write_snapshot(self, plog: PartitionLog, sync: bool = True) -> None:
         """Snapshot the table at the log end, as Kafka does when a segment rolls and at shutdown;
         the log deletes a segment's snapshot with the segment."""
         write_snapshot_file(self.directory, plog.log_end_offset,
-                            encode_snapshot(row_of(e) for e in self.producers.values()))
+                            encode_snapshot(row_of(e) for e in self.producers.values()), sync)
+
+    def snapshot_at_roll(self, plog: PartitionLog) -> None:
+        """The snapshot of a roll, not fsynced here: the roll's flush, off the event loop, does it
+        with the rolled segment, as Kafka's roll leaves it to its flush task."""
+        self.write_snapshot(plog, sync=False)
 
 
 def is_expired(entry: ProducerEntry, now_ms: float, expiration_ms: int) -> bool:

@@ -22,7 +22,7 @@ from typing import Iterable, NamedTuple
 import crc32c
 
 from kbroker.log import PartitionLog
-from kbroker.log.files import SNAPSHOT_SUFFIX, TXN_INDEX_SUFFIX, write_atomically
+from kbroker.log.files import SNAPSHOT_SUFFIX, TXN_INDEX_SUFFIX, replace_unsynced, write_atomically
 from kbroker.log.segment import LogSegment
 
 SNAPSHOT_VERSION = 1
@@ -85,10 +85,11 @@ def snapshot_files(directory: Path) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def write_snapshot_file(directory: Path, offset: int, data: bytes) -> Path:
-    """Write `<offset>.snapshot` durably: a crash leaves the old file or the new one, never half."""
+def write_snapshot_file(directory: Path, offset: int, data: bytes, sync: bool = True) -> Path:
+    """Write `<offset>.snapshot` whole: a crash leaves the old file or the new one, never half.
+    Without `sync` the caller fsyncs it later (a roll's flush); until then a crash may lose it."""
     path = directory / f"{offset:020d}{SNAPSHOT_SUFFIX}"
-    write_atomically(path, data)
+    (write_atomically if sync else replace_unsynced)(path, data)
     return path
 
 
