@@ -16,8 +16,8 @@ import logging
 import os
 import queue
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from kbroker.log.handles import OUT_OF_DESCRIPTORS
 
@@ -49,7 +49,7 @@ class RollFlush:
     at the roll), then their dir, which holds the new segment and the snapshot's rename; once all
     are done, `recovery_point` (the new segment's base offset) is good."""
 
-    __slots__ = ("files", "directory", "recovery_point", "context", "outcome", "error")
+    __slots__ = ("context", "directory", "error", "files", "outcome", "recovery_point")
 
     def __init__(self, files: Sequence[Path], directory: Path, recovery_point: int, context: str) -> None:
         self.files = files

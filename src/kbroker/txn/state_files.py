@@ -22,7 +22,12 @@ from typing import Iterable, NamedTuple
 import crc32c
 
 from kbroker.log import PartitionLog
-from kbroker.log.files import SNAPSHOT_SUFFIX, TXN_INDEX_SUFFIX, replace_unsynced, write_atomically
+from kbroker.log.files import (
+    SNAPSHOT_SUFFIX,
+    TXN_INDEX_SUFFIX,
+    replace_unsynced,
+    write_atomically,
+)
 from kbroker.log.segment import LogSegment
 
 SNAPSHOT_VERSION = 1

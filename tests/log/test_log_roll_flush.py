@@ -1,0 +1,205 @@
+"""Segment rolls fsynced on the log manager's log-flush thread: which files, when the recovery
+point moves, segments gone before their flush, failed fsyncs, and close waiting for the flushes."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from kbroker.log import LogManager, flusher, partition
+from kbroker.log.checkpoint import RECOVERY_POINT, read_checkpoint
+from kbroker.log.metadata import CLEAN_SHUTDOWN
+from logbatches import batch
+
+SEGMENT_BYTES = {"segment.bytes": 1000}
+
+
+class FsyncRecorder:
+    """Stands in for the flushes' fsync: notes each path that exists and the thread it was fsynced
+    on, and holds the log-flush thread at `gate` until the test opens it."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.synced: list[tuple[Path, str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail_on = fail_on
+        self._real = flusher.fsync_if_exists
+
+    def __call__(self, path: Path) -> None:
+        if threading.current_thread().name == "log-flush":
+            self.gate.wait()
+        if self.fail_on is not None and path.name.endswith(self.fail_on):
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        if os.path.exists(path):
+            self.synced.append((Path(path), threading.current_thread().name))
+        self._real(path)
+
+    def paths(self, thread: str = "log-flush") -> set[Path]:
+        return {path for path, name in self.synced if name == thread}
+
+
+def record_fsyncs(monkeypatch, recorder: FsyncRecorder) -> FsyncRecorder:
+    monkeypatch.setattr(flusher, "fsync_if_exists", recorder)
+    monkeypatch.setattr(partition, "fsync_if_exists", recorder)
+    return recorder
+
+
+@pytest.fixture
+def fsyncs(monkeypatch):
+    return record_fsyncs(monkeypatch, FsyncRecorder())
+
+
+def roll_once(manager: LogManager, partition: int = 0):
+    """A log whose first segment just rolled (offsets 0-9 in it, the new one based at 10)."""
+    plog = manager.open("t", partition, None, SEGMENT_BYTES)
+    plog.on_roll.append(lambda p: (p.directory / f"{p.log_end_offset:020d}.snapshot").write_bytes(b"state"))
+    for _ in range(10):
+        plog.append(batch(1, value_size=20))
+    assert len(plog.segments) == 1
+    plog.append(batch(1, value_size=800))
+    assert [s.base_offset for s in plog.segments] == [0, 10]
+    return plog
+
+
+def test_a_roll_fsyncs_the_segment_indexes_snapshot_and_dir_on_the_flush_thread(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    plog = roll_once(manager)
+    manager.wait_for_roll_flushes()
+    directory = plog.directory
+    expected = {directory / "00000000000000000000.log", directory / "00000000000000000000.index",
+                directory / "00000000000000000000.timeindex", directory / "00000000000000000010.snapshot", directory}
+    assert expected <= fsyncs.paths()
+    assert not fsyncs.paths("MainThread")
+    assert plog.recovery_point == 10
+    manager.close()
+
+
+def test_the_recovery_point_moves_only_once_the_roll_is_flushed(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    fsyncs.gate.clear()
+    plog = roll_once(manager)
+    assert plog.recovery_point == 0
+    manager.checkpoint()
+    assert read_checkpoint(tmp_path / RECOVERY_POINT) == {("t", 0): 0}
+    fsyncs.gate.set()
+    manager.wait_for_roll_flushes()
+    assert plog.recovery_point == 10
+    manager.checkpoint()
+    assert read_checkpoint(tmp_path / RECOVERY_POINT) == {("t", 0): 10}
+    manager.close()
+
+
+def test_a_segment_deleted_before_its_flush_is_skipped(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    fsyncs.gate.clear()
+    plog = roll_once(manager)
+    old = plog.segments[0].log_path
+    assert plog.delete_records_before(10) == 10
+    assert not old.exists()
+    fsyncs.gate.set()
+    manager.wait_for_roll_flushes()
+    assert not old.exists() and old not in fsyncs.paths()
+    assert plog.storage_error is None and plog.recovery_point == 10
+    plog.append(batch(1))
+    manager.close()
+
+
+def test_a_partition_deleted_before_its_flush_is_skipped(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    fsyncs.gate.clear()
+    plog = roll_once(manager)
+    manager.delete("t", 0)
+    fsyncs.gate.set()
+    manager.wait_for_roll_flushes()
+    assert not plog.directory.exists() and not fsyncs.paths()
+    manager.close()
+
+
+def test_a_truncation_before_the_flush_keeps_the_recovery_point_within_the_log(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    fsyncs.gate.clear()
+    plog = roll_once(manager)
+    plog.truncate_to(5)
+    fsyncs.gate.set()
+    manager.wait_for_roll_flushes()
+    assert plog.log_end_offset == 5 and plog.recovery_point == 0
+    manager.close()
+
+
+def test_a_flush_overtaking_a_roll_flush_syncs_the_rolled_segment_itself(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    fsyncs.gate.clear()
+    plog = roll_once(manager)
+    plog.flush()
+    assert plog.recovery_point == plog.log_end_offset == 11
+    assert {plog.segments[0].log_path, plog.segments[0].offset_index.path} <= fsyncs.paths("MainThread")
+    fsyncs.gate.set()
+    manager.wait_for_roll_flushes()
+    assert plog.recovery_point == 11
+    manager.close()
+
+
+def test_a_failed_roll_flush_keeps_the_recovery_point_refuses_appends_and_forces_recovery(
+        tmp_path, monkeypatch, caplog):
+    record_fsyncs(monkeypatch, FsyncRecorder(fail_on=".log"))
+    manager = LogManager([tmp_path], node_id=0)
+    with caplog.at_level(logging.ERROR, logger="kbroker.log"):
+        plog = roll_once(manager)
+        manager.wait_for_roll_flushes()
+        assert plog.recovery_point == 0
+        with pytest.raises(OSError) as refused:
+            plog.append(batch(1))
+        assert refused.value.errno == errno.EIO
+        manager.close()
+    assert len([r for r in caplog.records if "roll flush failed" in r.getMessage()]) == 1
+    assert read_checkpoint(tmp_path / RECOVERY_POINT) == {("t", 0): 0}
+    assert not (tmp_path / CLEAN_SHUTDOWN).exists()
+
+
+def test_close_finishes_queued_roll_flushes_before_the_checkpoints(tmp_path, fsyncs, monkeypatch):
+    manager = LogManager([tmp_path], node_id=0)
+    fsyncs.gate.clear()
+    events: list[str] = []
+    real = flusher.RollFlush.run
+
+    def run(job):
+        real(job)
+        events.append("flushed")
+
+    written = manager.checkpoint
+
+    def checkpoint():
+        events.append("checkpoint")
+        written()
+
+    monkeypatch.setattr(flusher.RollFlush, "run", run)
+    monkeypatch.setattr(manager, "checkpoint", checkpoint)
+    roll_once(manager)
+    threading.Timer(0.05, fsyncs.gate.set).start()
+    manager.close()
+    assert events == ["flushed", "checkpoint"]
+    assert (tmp_path / CLEAN_SHUTDOWN).exists()
+
+
+def test_each_log_manager_flushes_on_a_thread_of_its_own(tmp_path, monkeypatch):
+    threads: list[int] = []
+    real = flusher.RollFlush.run
+
+    def run(job):
+        threads.append(threading.get_ident())
+        real(job)
+
+    monkeypatch.setattr(flusher.RollFlush, "run", run)
+    managers = [LogManager([tmp_path / str(n)], node_id=n) for n in range(2)]
+    for manager in managers:
+        roll_once(manager)
+        manager.wait_for_roll_flushes()
+    assert len(set(threads)) == 2 and threading.get_ident() not in threads
+    for manager in managers:
+        manager.close()
+    assert not any(t.ident in threads for t in threading.enumerate())
