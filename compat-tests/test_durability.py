@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from brokerproc import BrokerProcess
+from brokerproc import BrokerProcess, broker_kind
+from clusterclients import wait_until
 
 PARTITIONS = 8
 
@@ -94,5 +96,38 @@ def test_acknowledged_messages_survive_a_restart(tmp_path, kill):
         broker.restart(kill=kill)
         produce_sequence(broker.bootstrap_server, topic, 3000, 3000, 3)
         check_sequence(consume_all(broker.bootstrap_server, topic, 3, 6000), 6000, 3)
+    finally:
+        broker.stop()
+
+
+def recovery_points(data_dir: Path, topic: str) -> dict[int, int]:
+    """The topic's entries in the broker's recovery-point checkpoint, by partition."""
+    points = {}
+    for path in data_dir.rglob("recovery-point-offset-checkpoint"):
+        for line in path.read_text().splitlines()[2:]:
+            name, partition, offset = line.split()
+            if name == topic:
+                points[int(partition)] = int(offset)
+    return points
+
+
+@pytest.mark.skipif(broker_kind() != "kbroker", reason="reads kbroker's recovery-point checkpoint")
+def test_acknowledged_messages_across_segment_rolls_survive_a_kill(tmp_path):
+    """Small segments roll many times while the producer waits for its acknowledgements; the rolled
+    segments are fsynced off the event loop and the recovery point follows them into the
+    checkpoint. After a SIGKILL the restart trusts the segments below it and recovers the rest."""
+    broker = BrokerProcess(tmp_path, config={"log.segment.bytes": "16384",
+                                             "log.flush.offset.checkpoint.interval.ms": "200"}).start()
+    try:
+        topic = create_topic(broker.bootstrap_server, 3)
+        produce_sequence(broker.bootstrap_server, topic, 0, 30000, 3)
+        wait_until(lambda: len(recovery_points(broker.data_dir, topic)) == 3
+                   and min(recovery_points(broker.data_dir, topic).values()) > 0,
+                   what="recovery points moved by the roll flushes")
+        rolled = min(len(list(broker.data_dir.rglob(f"{topic}-{p}/*.log"))) for p in range(3))
+        assert rolled > 5
+        broker.restart(kill=True)
+        produce_sequence(broker.bootstrap_server, topic, 30000, 3000, 3)
+        check_sequence(consume_all(broker.bootstrap_server, topic, 3, 33000), 33000, 3)
     finally:
         broker.stop()
