@@ -199,7 +199,8 @@ def latency(bootstrap: str, topic: str, rate: int, seconds: float, s: Settings, 
         raise WorkloadError(f"latency: received {len(samples)} of {total}; {errors}")
     return {"p50 ms": percentile(samples, 0.5), "p99 ms": percentile(samples, 0.99),
             "p99.9 ms": percentile(samples, 0.999),
-            "produce p50 ms": percentile(acked, 0.5), "produce p99 ms": percentile(acked, 0.99)}
+            "produce p50 ms": percentile(acked, 0.5), "produce p99 ms": percentile(acked, 0.99),
+            "produce p99.9 ms": percentile(acked, 0.999)}
 
 
 def percentile(values: list[float], fraction: float) -> float:
