@@ -1,16 +1,16 @@
 """`python -m bench.roll_flush`: how long a segment roll holds kbroker's event loop, and what
 produce latency sees across rolls, for this tree and for another (by default main's).
 
-    python -m bench.roll_flush [--other-src DIR/src] [--segment-mib 64,256] [--runs 3]
+    python -m bench.roll_flush [--other-ref main | --other-src DIR/src] [--segment-mib 64,256] [--runs 3]
 
 Each run starts a broker with `log.segment.bytes` at the size and sends a steady stream of
 acks=1 messages (the latency workload of `python -m bench`: a producer at a fixed rate, a
 consumer reading along) until the partition has rolled `--rolls` times. The broker is the
 ordinary `kbroker serve`, with `PartitionLog.roll` wrapped to note how long each call took; a
 roll runs on the event loop, so that is how long the loop was held. The other tree runs with its
-`src` first on PYTHONPATH (`git -C /work/main archive main | tar -x -C DIR`, the default when
---other-src is not given). Runs alternate between the trees; each figure is the median over runs
-of that run's value.
+`src` first on PYTHONPATH: `--other-ref` (default main) archived from this repository into a
+temporary dir, or a tree already checked out (`--other-src`). Runs alternate between the trees;
+each figure is the median over runs of that run's value.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from bench.workloads import Settings, create_topic, latency
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
 from brokerproc import BrokerProcess  # noqa: E402
 
-HERE = Path(__file__).resolve().parent.parent / "src"
+REPO = Path(__file__).resolve().parent.parent
+HERE = REPO / "src"
 
 # Loaded at the broker's start (Python imports `sitecustomize` from its path): every roll's
 # duration goes to a file the bench reads after the run.
@@ -57,9 +58,8 @@ partition.PartitionLog.roll = roll
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.roll_flush", description=__doc__.split("\n\n")[0])
-    p.add_argument("--other-src", type=Path, help="the src dir of the tree to compare with (default: main's, "
-                                                  "archived from /work/main into a temporary dir)")
-    p.add_argument("--main-repo", type=Path, default=Path("/work/main"), help="where main is, without --other-src")
+    p.add_argument("--other-ref", default="main", help="the git ref to compare with (default main)")
+    p.add_argument("--other-src", type=Path, help="the src dir of a tree to compare with, instead of --other-ref")
     p.add_argument("--segment-mib", default="64,256", help="segment.bytes to try, in MiB (default 64,256)")
     p.add_argument("--runs", type=int, default=3, help="runs per tree and size; medians are reported (default 3)")
     p.add_argument("--rolls", type=int, default=4, help="segment rolls per run (default 4)")
@@ -68,8 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main_tree(repo: Path, into: Path) -> Path:
-    archive = subprocess.run(["git", "-C", str(repo), "archive", "main"], check=True, capture_output=True).stdout
+def archived_tree(ref: str, into: Path) -> Path:
+    """`ref`'s files in `into`, as `git archive` gives them; returns their src dir."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into / "src"
 
@@ -110,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="kbroker-roll-bench-"))
     print(f"brokers' logs in {workdir}", file=sys.stderr, flush=True)
     if args.other_src is None:
-        (workdir / "main").mkdir()
-        args.other_src = main_tree(args.main_repo, workdir / "main")
+        (workdir / "other").mkdir()
+        args.other_src = archived_tree(args.other_ref, workdir / "other")
     trees = {"this tree": HERE, "other": args.other_src}
     sizes = [int(m) for m in args.segment_mib.split(",")]
     samples: dict[tuple[int, str], dict[str, list[float]]] = {}
@@ -131,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 def render(args: argparse.Namespace, trees: dict[str, Path], sizes: list[int],
            samples: dict[tuple[int, str], dict[str, list[float]]]) -> str:
     metrics = list(next(iter(samples.values())))
-    lines = [f"Median of {args.runs} runs; {args.message_size} B messages at {args.rate} msg/s, acks=1, "
-             f"{args.rolls}+ rolls per run; other tree: {trees['other']}.", "",
+    lines = [(f"Median of {args.runs} runs; {args.message_size} B messages at {args.rate} msg/s, acks=1, "
+              f"{args.rolls}+ rolls per run; other tree: {trees['other']}."), "",
              "| segment.bytes | tree | " + " | ".join(metrics) + " |", "|" + "---|" * (len(metrics) + 2)]
     for mib in sizes:
         for name in trees:
