@@ -23,11 +23,12 @@ def create_topic(bootstrap: str, partitions: int) -> str:
     return name
 
 
-def produce_sequence(bootstrap: str, topic: str, start: int, count: int, partitions: int) -> None:
+def produce_sequence(bootstrap: str, topic: str, start: int, count: int, partitions: int,
+                     batch_messages: int = 10000) -> None:
     """Send values start..start+count-1, value i to partition i % partitions; fail on any error."""
     errors: list = []
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
-                         "batch.num.messages": 10000, "queue.buffering.max.messages": 2_000_000})
+                         "batch.num.messages": batch_messages, "queue.buffering.max.messages": 2_000_000})
 
     def report(err, _msg):
         if err is not None:
@@ -120,7 +121,7 @@ def test_acknowledged_messages_across_segment_rolls_survive_a_kill(tmp_path):
                                              "log.flush.offset.checkpoint.interval.ms": "200"}).start()
     try:
         topic = create_topic(broker.bootstrap_server, 3)
-        produce_sequence(broker.bootstrap_server, topic, 0, 30000, 3)
+        produce_sequence(broker.bootstrap_server, topic, 0, 30000, 3, batch_messages=100)  # batches of ~1.5 KB
         wait_until(lambda: len(recovery_points(broker.data_dir, topic)) == 3
                    and min(recovery_points(broker.data_dir, topic).values()) > 0,
                    what="recovery points moved by the roll flushes")
