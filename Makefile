@@ -7,7 +7,7 @@ KAFKAJS := compat-tests/kafkajs
 KAFKAJS_STAMP := $(KAFKAJS)/node_modules/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: run test unit compat bench bench-replication bench-share bench-console bench-scale bench-connections soak generate check-generated clean
+.PHONY: run test unit compat bench bench-replication bench-share bench-console bench-scale bench-connections bench-stored soak generate check-generated clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench-scale: $(STAMP)
 # Many idle client connections: memory per connection, produce and latency with them held.
 bench-connections: $(STAMP)
 	$(BIN)/python -m bench.connections
+
+# One kbroker filled to 20 GB: produce, fetch, latency, RSS and restart at each quarter (bench/stored.py).
+bench-stored: $(STAMP)
+	$(BIN)/python -m bench.stored
 
 # Three brokers on ZooKeeper (Debian's zookeeper package and Java): replication factor 3 against 1.
 bench-replication: $(STAMP)

@@ -1,4 +1,4 @@
-"""CPU time of a process on this machine, read from /proc, for the CPU-per-MB figures."""
+"""A process's CPU time, memory, open files and disk reads, read from /proc for the bench tables."""
 
 from __future__ import annotations
 
@@ -21,3 +21,24 @@ def cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / _TICKS  # utime and stime, fields 14 and 15 of stat
     except (OSError, ValueError, IndexError):
         return None
+
+
+def status_kb(pid: int, field: str) -> int:
+    """A memory figure (kB) of the process from /proc/<pid>/status: VmRSS now, VmHWM its peak."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def open_files(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def disk_read_bytes(pid: int) -> int:
+    """Bytes the process has caused to be read from storage (`read_bytes` of /proc/<pid>/io): reads
+    the page cache answered do not count, so it tells a cold read from a warm one."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("read_bytes:"):
+            return int(line.split()[1])
+    return 0
