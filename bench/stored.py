@@ -28,7 +28,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bench.procstat import cpu_seconds, disk_read_bytes, open_files, status_kb
+from bench.procstat import cpu_times, disk_read_bytes, free_memory_gb, open_files, status_kb
 from bench.report import fmt
 from bench.scale import started
 from bench.workloads import Settings, consume, create_topic, latency, percentile, produce
@@ -45,11 +45,12 @@ ROWS = [
     ("stored GB", "stored GB"),
     ("fill MB/s", "fill MB/s since the previous column"),
     ("produce MB/s", "produce MB/s"),
-    ("produce CPU ms/MB", "produce, broker CPU ms/MB"),
+    ("produce user ms/MB", "produce, broker user CPU ms/MB"),
+    ("produce system ms/MB", "produce, broker system CPU ms/MB"),
     ("tail MB/s", "fetch newest, MB/s"),
-    ("tail CPU ms/MB", "fetch newest, broker CPU ms/MB"),
+    ("tail CPU ms/MB", "fetch newest, broker CPU ms/MB (user + system)"),
     ("cold MB/s", "fetch from offset 0, cold, MB/s"),
-    ("cold CPU ms/MB", "fetch from offset 0, broker CPU ms/MB"),
+    ("cold CPU ms/MB", "fetch from offset 0, broker CPU ms/MB (user + system)"),
     ("cold disk MB", "fetch from offset 0, MB read from disk"),
     ("produce p50 ms", "produce latency p50 ms"),
     ("produce p99 ms", "produce latency p99 ms"),
@@ -58,6 +59,7 @@ ROWS = [
     ("probe max ms", "probe max ms"),
     ("RSS MB", "broker RSS MB"),
     ("open files", "broker open files"),
+    ("free GB", "machine's free memory GB"),
     ("start s", "start until listening, s"),
     ("stop s", "stop (SIGTERM), s"),
     ("load", "load average (1 min)"),
@@ -187,11 +189,14 @@ class Run:
                   file=sys.stderr, flush=True)
 
     def with_cpu(self, name: str, work) -> dict[str, float]:
-        """Run `work` (a workload returning MB/s and MB), adding the broker's CPU ms per MB."""
-        before = cpu_seconds(self.broker.pid)
+        """Run `work` (a workload returning MB/s and MB), adding the broker's CPU ms per MB: in all,
+        and apart for user and system (the kernel's copying of written data into the page cache)."""
+        before = cpu_times(self.broker.pid)
         result = work()
-        return {f"{name} MB/s": result["MB/s"],
-                f"{name} CPU ms/MB": (cpu_seconds(self.broker.pid) - before) * 1000 / result["MB"]}
+        user, system = (after - first for after, first in zip(cpu_times(self.broker.pid), before))
+        per_mb = 1000 / result["MB"]
+        return {f"{name} MB/s": result["MB/s"], f"{name} CPU ms/MB": (user + system) * per_mb,
+                f"{name} user ms/MB": user * per_mb, f"{name} system ms/MB": system * per_mb}
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "bench-stored-offsets"})
@@ -201,11 +206,12 @@ class Run:
         finally:
             consumer.close()
 
-    def drop_page_cache(self) -> None:
-        """Have the kernel forget the log files' cached pages, and no others: written back first, as
-        it keeps dirty pages (the broker's recent appends)."""
-        for path in self.broker.data_dir.rglob("*.log"):
-            fd = os.open(path, os.O_RDONLY)
+    def drop_page_cache(self, topic: str) -> None:
+        """Have the kernel forget the cached pages of each partition's oldest segment, which the cold
+        read reads, and no others: written back first, as it keeps dirty pages."""
+        for p in range(self.partitions):
+            [directory] = self.broker.data_dir.rglob(f"{topic}-{p}")
+            fd = os.open(min(directory.glob("*.log")), os.O_RDONLY)
             try:
                 os.fdatasync(fd)
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -221,7 +227,7 @@ class Run:
         tail = {p: max(0, end - count // self.partitions) for p, end in ends.items()}
         figures |= self.with_cpu("tail", lambda: consume(self.bootstrap, topic, sum(ends[p] - tail[p] for p in ends),
                                                          self.settings, tail))
-        self.drop_page_cache()
+        self.drop_page_cache(topic)
         read_before = disk_read_bytes(self.broker.pid)
         figures |= self.with_cpu("cold", lambda: consume(self.bootstrap, topic, min(count, sum(ends.values())),
                                                          self.settings, dict.fromkeys(ends, 0)))
@@ -229,7 +235,7 @@ class Run:
         lat = latency(self.bootstrap, create_topic(self.bootstrap), 1000, self.latency_seconds, self.settings)
         figures |= {"produce p50 ms": lat["produce p50 ms"], "produce p99 ms": lat["produce p99 ms"]}
         figures |= {"stored GB": self.stored_bytes() / GB, "RSS MB": round(status_kb(self.broker.pid, "VmRSS") / 1024),
-                    "open files": open_files(self.broker.pid), "load": os.getloadavg()[0]}
+                    "open files": open_files(self.broker.pid), "load": os.getloadavg()[0], "free GB": free_memory_gb()}
         return figures
 
 
