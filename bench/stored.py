@@ -163,15 +163,19 @@ class Run:
     settings: Settings
     measure_mb: int
     latency_seconds: float
-    # (monotonic ns, stored bytes) after each fill step, to say how full the broker was at a stall
-    progress: list[tuple[int, int]] = field(default_factory=list)
+    # (monotonic ns, stored bytes, segments) after each fill step: how full the broker was at a stall,
+    # and whether segments rolled around it
+    progress: list[tuple[int, int, int]] = field(default_factory=list)
 
     @property
     def bootstrap(self) -> str:
         return self.broker.bootstrap_server
 
+    def segment_sizes(self) -> list[int]:
+        return [path.stat().st_size for path in self.broker.data_dir.rglob("*.log")]
+
     def stored_bytes(self) -> int:
-        return sum(path.stat().st_size for path in self.broker.data_dir.rglob("*.log"))
+        return sum(self.segment_sizes())
 
     def messages(self, megabytes: float) -> int:
         return int(megabytes * MB / self.settings.message_size)
@@ -183,7 +187,8 @@ class Run:
             topic = self.topics[len(self.progress) % len(self.topics)]
             rate = produce(self.bootstrap, topic, self.messages(min(step, (target - stored) / MB + 1)), "1", "none",
                            self.settings, self.partitions)["MB/s"]
-            self.progress.append((time.monotonic_ns(), self.stored_bytes()))
+            sizes = self.segment_sizes()
+            self.progress.append((time.monotonic_ns(), sum(sizes), len(sizes)))
             print(f"{self.progress[-1][1] / GB:6.2f} GB stored, this step {rate:.0f} MB/s, "
                   f"RSS {status_kb(self.broker.pid, 'VmRSS') / 1024:.0f} MB, {time.monotonic() - began:.0f} s",
                   file=sys.stderr, flush=True)
@@ -248,14 +253,18 @@ def probe_figures(samples: list[tuple[int, float]], since: int, until: int) -> d
 
 
 def describe_stalls(samples: list[tuple[int, float]], run: Run, began: int, marks: list[tuple[int, str]]) -> list[str]:
-    """The five worst stalls: when, how long the slowest probe waited, during which phase, how full."""
+    """The five worst stalls: when, how long the slowest probe waited, during which phase, how full
+    the broker was, and during a fill how many segments rolled in the step around it."""
     lines = []
+    times = [t for t, _, _ in run.progress]
     for first, worst, count in stalls(samples, STALL_MS)[:5]:
         phase = marks[max(bisect.bisect_right([t for t, _ in marks], first) - 1, 0)][1]
-        step = bisect.bisect_right([t for t, _ in run.progress], first)
+        step = bisect.bisect_right(times, first)  # the fill step that was running at `first` ends at progress[step]
         stored = run.progress[step - 1][1] / GB if step else 0.0
+        rolled = (f", {run.progress[step][2] - run.progress[step - 1][2]} segments rolled in that fill step"
+                  if phase.startswith("filling") and 0 < step < len(times) else "")
         lines.append(f"- {worst:.0f} ms at {(first - began) / 1e9:.0f} s ({count} probes over {STALL_MS:.0f} ms), "
-                     f"{phase}, about {stored:.1f} GB stored")
+                     f"{phase}, about {stored:.1f} GB stored{rolled}")
     return lines or [f"- no probe waited more than {STALL_MS:.0f} ms"]
 
 
