@@ -5,9 +5,10 @@ it to `--gigabytes` over `--topics` topics of `--partitions` partitions, uncompr
 messages (the bench's payload compresses about 60 times with lz4, so lz4 would store a sixtieth of
 what it sends: none fills the disk fastest). After each quarter of the fill, and once more after a
 clean restart on the same data dir, it repeats the same measurements: produce throughput and the
-broker's CPU per MB, a fresh consumer reading the last `--measure-mb` MB, the same from offset 0
-with the log files' page cache dropped first (cold: the broker's disk reads are shown), produce
-latency at 1,000 msg/s, RSS and open files. A second process sends a tiny acks=1 produce every
+broker's CPU per MB (user and system apart: the system part is mostly the kernel copying into the
+page cache), a fresh consumer reading the newest `--measure-mb` MB, as many from offset 0 with the
+cached pages of the segments it reads dropped first (cold: the broker's disk reads are shown),
+produce latency at 1,000 msg/s, RSS, open files and the machine's free memory. A second process sends a tiny acks=1 produce every
 10 ms for the whole run: its slowest acknowledgements show event-loop stalls, and when they
 happened. Prints a markdown table; the data dir is deleted at the end. Not part of `make test`.
 """
