@@ -7,7 +7,7 @@ KAFKAJS := compat-tests/kafkajs
 KAFKAJS_STAMP := $(KAFKAJS)/node_modules/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: run test unit compat bench bench-replication bench-share bench-console bench-scale bench-connections bench-roll soak generate check-generated clean
+.PHONY: run test unit compat bench bench-replication bench-share bench-console bench-scale bench-connections bench-roll bench-stored soak generate check-generated clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench-connections: $(STAMP)
 # How long a segment roll holds the event loop, and produce p99/p99.9 across rolls, this tree against main (bench/roll_flush.py).
 bench-roll: $(STAMP)
 	$(BIN)/python -m bench.roll_flush
+
+# One kbroker filled to 20 GB: produce, fetch, latency, RSS and restart at each quarter (bench/stored.py).
+bench-stored: $(STAMP)
+	$(BIN)/python -m bench.stored
 
 # Three brokers on ZooKeeper (Debian's zookeeper package and Java): replication factor 3 against 1.
 bench-replication: $(STAMP)

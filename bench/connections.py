@@ -23,8 +23,7 @@ from kproto import encode_request
 from kproto.frames import frame
 from kproto.messages import ApiVersionsRequest, MetadataRequest, RequestHeader
 
-from bench.procstat import cpu_seconds
-from bench.scale import open_files, status_kb
+from bench.procstat import cpu_seconds, open_files, status_kb
 from bench.workloads import Settings, create_topic, latency, produce
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))

@@ -26,6 +26,8 @@ from kproto.messages import CreateTopicsRequest, MetadataRequest, RequestHeader
 
 from kbroker.tools.client import Client
 
+from bench.procstat import open_files, status_kb
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
 from brokerproc import BrokerProcess  # noqa: E402
 
@@ -37,18 +39,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--topic-partitions", type=int, default=100, help="partitions per topic (default 100)")
     p.add_argument("--kill", action="store_true", help="restart after SIGKILL rather than SIGTERM")
     return p.parse_args(argv)
-
-
-def status_kb(pid: int, field: str) -> int:
-    """A memory figure (kB) of the process from /proc/<pid>/status: VmRSS now, VmHWM its peak."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def open_files(pid: int) -> int:
-    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
 def timed(fn, repeat: int = 1) -> float:

@@ -94,8 +94,10 @@ def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str,
     return {"msg/s": count / elapsed, "MB/s": count * s.message_size / elapsed / 1e6, "MB": count * s.message_size / 1e6}
 
 
-def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, float]:
-    """Read `count` messages from the beginning of partition 0; time from assignment to the last.
+def consume(bootstrap: str, topic: str, count: int, s: Settings,
+            offsets: dict[int, int] | None = None) -> dict[str, float]:
+    """Read `count` messages from the beginning of partition 0, or from each partition's offset in
+    `offsets`; time from assignment to the last.
 
     A broker that the consumer keeps failing on (an answer larger than it may receive, say) fails the
     run as soon as that has happened a few times without a message, rather than at the time limit."""
@@ -105,7 +107,7 @@ def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, fl
                          "fetch.error.backoff.ms": s.fetch_error_backoff_ms, "enable.partition.eof": False,
                          "error_cb": lambda err: failures.append(str(err))})
     try:
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        consumer.assign([TopicPartition(topic, p, o) for p, o in (offsets or {0: OFFSET_BEGINNING}).items()])
         got = size = 0
         deadline = time.monotonic() + s.timeout_s
         start = time.perf_counter()
@@ -114,7 +116,9 @@ def consume(bootstrap: str, topic: str, count: int, s: Settings) -> dict[str, fl
                 raise WorkloadError(f"consume: {got} of {count} messages within {s.timeout_s}s")
             if not got and len(failures) >= GIVE_UP_AFTER:
                 raise WorkloadError(f"consume: no message, and {len(failures)} errors, the first: {failures[0]}")
-            for msg in consumer.consume(num_messages=10_000, timeout=0.5):
+            # No more than are left: consume(n) waits out its timeout for n messages, and the end of
+            # a log has fewer; that wait would be timed as reading.
+            for msg in consumer.consume(num_messages=min(10_000, count - got), timeout=0.5):
                 if msg.error():
                     raise WorkloadError(f"consume: {msg.error()}")
                 got += 1
