@@ -7,19 +7,11 @@ import threading
 
 from kbroker.log import LogManager
 from kbroker.log.handles import MIN_CAPACITY, LazyFile, handles
-from logbatches import batch, offsets_in
+from logbatches import batch, read_offsets
 
 
 def open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def read_all(plog) -> list[int]:
-    """Every offset, read segment by segment from the start."""
-    found: list[int] = []
-    while len(found) < plog.log_end_offset:
-        found += offsets_in(plog.read(len(found), 1 << 20))
-    return found
 
 
 def test_many_partitions_hold_a_bounded_number_of_files(tmp_path, monkeypatch):
@@ -31,10 +23,10 @@ def test_many_partitions_hold_a_bounded_number_of_files(tmp_path, monkeypatch):
         for plog in logs:
             plog.append(batch(3, value_size=300))  # rolls: several segments a partition
     assert open_descriptors() - before <= MIN_CAPACITY + 2  # the cache, the checkpoint thread's
-    assert all(read_all(plog) == list(range(9)) for plog in logs)
+    assert all(read_offsets(plog) == list(range(9)) for plog in logs)
     manager.close()
     again = LogManager([tmp_path], node_id=0)
-    assert [read_all(again.open("t", p)) for p in (0, 59)] == [list(range(9))] * 2
+    assert [read_offsets(again.open("t", p)) for p in (0, 59)] == [list(range(9))] * 2
     assert open_descriptors() - before <= MIN_CAPACITY + 2
     again.close()
 

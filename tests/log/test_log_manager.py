@@ -9,7 +9,8 @@ import pytest
 
 from kbroker.log import LogManager
 from kbroker.log.metadata import MetadataError
-from logbatches import batch
+from kbroker.log.partition import now_ms
+from logbatches import batch, read_offsets
 
 
 def test_partitions_spread_over_log_dirs_and_reload(tmp_path):
@@ -92,6 +93,26 @@ def test_maintenance_runs_retention_and_checkpoints_on_their_intervals(tmp_path)
     assert plog.log_start_offset == 3
     manager.wait_for_checkpoint_writes()  # they are written off the caller's thread
     assert (tmp_path / "replication-offset-checkpoint").read_text() == "0\n1\nt 0 3\n"
+
+
+def test_maintenance_follows_a_log_reconfigured_to_flush_on_time_and_compact(tmp_path):
+    """Periodic work looks only at logs with a flush.ms and at compacted ones; a log that gains
+    either by a config change is looked at from then on."""
+    manager = LogManager([tmp_path], node_id=0, cleaner_backoff_ms=0)
+    plog = manager.open("t", 0, None, {"segment.ms": 1, "retention.ms": -1})
+    for stamp in (0, 10, 20):
+        plog.append(batch(2, timestamp=stamp))
+    manager.wait_for_roll_flushes()
+    later = now_ms() + 10**6
+    manager.maintenance(now=later)
+    assert plog.recovery_point < plog.log_end_offset == 6
+    assert read_offsets(plog) == [0, 1, 2, 3, 4, 5]
+    manager.open("t", 0, None, {"segment.ms": 1, "retention.ms": -1, "flush.ms": 1, "cleanup.policy": "compact",
+                                "min.cleanable.dirty.ratio": 0.01})
+    manager.maintenance(now=later + 10)
+    assert plog.recovery_point == plog.log_end_offset
+    assert read_offsets(plog) == [2, 3, 4, 5]  # keys k0 and k1 kept once in the closed segments
+    manager.close()
 
 
 def test_dirs_of_two_clusters_are_refused(tmp_path):

@@ -57,7 +57,7 @@ class Cleaner:
             if not plog.config.compact or key in self._failed:
                 continue
             roll_if_overdue(plog, now)
-            found = find_cleanable(plog, self._offsets[plog.directory.parent].get(key), now)
+            found = find_cleanable(plog, self._offsets[plog.log_dir].get(key), now)
             if found is None or not (force or found.overdue
                                      or found.dirty_ratio > plog.config.min_cleanable_dirty_ratio):
                 continue

@@ -45,6 +45,7 @@ class PartitionLog:
                  recovery_point: int = 0, log_start_offset: int = 0, clean: bool = False, new: bool = False,
                  flusher: RollFlusher | None = None) -> None:
         self.directory = directory
+        self.log_dir = directory.parent  # kept: a Path's parent and its hash are made anew on each call
         self.topic = topic
         self.partition = partition
         self.config = config
@@ -104,6 +105,11 @@ class PartitionLog:
     def segments(self) -> list[LogSegment]:
         """The segments, oldest first; for inspection, not for changing."""
         return list(self._segments)
+
+    @property
+    def first_segment_base(self) -> int:
+        """The oldest segment's base offset (without the copy `segments` makes)."""
+        return self._bases[0]
 
     # -- writing
 
@@ -235,7 +241,7 @@ class PartitionLog:
     def flush_if_due(self, now: float | None = None) -> None:
         """The `flush.ms` rule, for the broker's periodic task."""
         now = now_ms() if now is None else now
-        if self.recovery_point < self.log_end_offset and now - self._last_flush_ms >= self.config.flush_ms:
+        if now - self._last_flush_ms >= self.config.flush_ms and self.recovery_point < self.log_end_offset:
             self.flush()
 
     # -- reading
