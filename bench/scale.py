@@ -1,11 +1,13 @@
 """`python -m bench.scale`: many partitions on one kbroker: creation per batch, restart, Metadata, RSS.
 
-Creates `--partitions` partitions in CreateTopics requests of `--batch` partitions each (topics of
-`--topic-partitions`), timing each request; the ratio of the last batch to the first says whether
-creation stays linear. Then it times Metadata for every topic, stops the broker with SIGTERM and
-times a restart on the same data dir until the broker listens, and times Metadata again. Times
-are compared with references taken in the same run (an empty broker's start, Metadata for one
-topic), since absolute figures on a shared machine say little. Not part of `make test`.
+Measures produce-to-consume latency on the empty broker, then creates `--partitions` partitions in
+CreateTopics requests of `--batch` partitions each (topics of `--topic-partitions`), timing each
+request; the ratio of the last batch to the first says whether creation stays linear. Then it
+times Metadata for every topic and measures latency again with every partition open, stops the
+broker with SIGTERM and times a restart on the same data dir until the broker listens, and times
+Metadata again. Times are compared with references taken in the same run (an empty broker's
+start, Metadata for one topic, the empty broker's latency), since absolute figures on a shared
+machine say little. Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from kproto.messages import CreateTopicsRequest, MetadataRequest, RequestHeader
 from kbroker.tools.client import Client
 
 from bench.procstat import open_files, status_kb
+from bench.workloads import Settings, create_topic, latency
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
 from brokerproc import BrokerProcess  # noqa: E402
@@ -38,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=1_000, help="partitions per CreateTopics request (default 1000)")
     p.add_argument("--topic-partitions", type=int, default=100, help="partitions per topic (default 100)")
     p.add_argument("--kill", action="store_true", help="restart after SIGKILL rather than SIGTERM")
+    p.add_argument("--latency-seconds", type=float, default=10,
+                   help="length of the latency runs at 1,000 msg/s, empty and with every partition (default 10)")
     return p.parse_args(argv)
 
 
@@ -95,6 +100,13 @@ def metadata_seconds(bootstrap: str, topics: list[str] | None) -> float:
         return timed(ask, repeat=5)
 
 
+def latency_ms(bootstrap: str, seconds: float) -> tuple[float, float, float]:
+    """End-to-end p50, p99 and p99.9 at 1,000 msg/s on a new topic, as `python -m bench` measures them:
+    periodic work over every partition would show here."""
+    waits = latency(bootstrap, create_topic(bootstrap), 1_000, seconds, Settings())
+    return waits["p50 ms"], waits["p99 ms"], waits["p99.9 ms"]
+
+
 def started(broker: BrokerProcess) -> float:
     """Seconds from spawn until the broker says it is ready."""
     began = time.perf_counter()
@@ -109,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = []
     try:
         empty_start = started(broker)
+        empty_latency = latency_ms(broker.bootstrap_server, args.latency_seconds)
         per_topic = args.topic_partitions
         topics_per_batch = max(args.batch // per_topic, 1)
         names = [f"scale-{i:05d}" for i in range(max(args.partitions // per_topic, 1))]
@@ -122,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         total = len(names) * per_topic
         one_topic = metadata_seconds(broker.bootstrap_server, names[:1])
         all_topics = metadata_seconds(broker.bootstrap_server, None)
+        full_latency = latency_ms(broker.bootstrap_server, args.latency_seconds)
         rss, peak, files = status_kb(broker.pid, "VmRSS"), status_kb(broker.pid, "VmHWM"), open_files(broker.pid)
         floor = file_system_floor(workdir / "floor", args.batch)
         began = time.perf_counter()
@@ -150,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{restart / empty_start:.2f} |",
             f"| Metadata, all topics, just after restart | {restarted_metadata * 1000:.1f} ms | before restart | "
             f"{restarted_metadata / all_topics:.2f} |",
+            f"| latency p50 / p99 / p99.9, all partitions | {' / '.join(f'{v:.2f}' for v in full_latency)} ms | "
+            f"empty broker {' / '.join(f'{v:.2f}' for v in empty_latency)} ms | {full_latency[1] / empty_latency[1]:.2f} (p99) |",
             f"| RSS after creating | {rss / 1024:.0f} MB (peak {peak / 1024:.0f} MB) | | |",
             f"| RSS after restart and Metadata | {rss_after / 1024:.0f} MB | | |",
             f"| open files after creating | {files} | | |",
