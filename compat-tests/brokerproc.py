@@ -88,10 +88,11 @@ class BrokerProcess:
 
     def __init__(self, workdir: Path, config: Mapping[str, str] | None = None, kind: str | None = None,
                  startup_timeout: float = 30.0, stop_timeout: float = 15.0, args: Sequence[str] = (),
-                 open_file_limit: int | None = None) -> None:
+                 open_file_limit: int | None = None, file_size_limit: int | None = None) -> None:
         self.kind = kind or broker_kind()
         self.args = list(args)  # more `kbroker serve` options, e.g. --schema-registry HOST:PORT
         self.open_file_limit = open_file_limit  # soft and hard RLIMIT_NOFILE of the broker (`prlimit`)
+        self.file_size_limit = file_size_limit  # RLIMIT_FSIZE in bytes: a write beyond it fails, as on a full disk
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "broker.log"
@@ -202,7 +203,9 @@ class BrokerProcess:
             return argv, rf"kafka\s+{re.escape(listen)}"
         # A test naming its own `listeners` puts PLAINTEXT://127.0.0.1:{port} first: the ready line names that one.
         shorthand = [] if "listeners" in self.config else ["--listen", listen]
-        limit = [] if self.open_file_limit is None else ["prlimit", f"--nofile={self.open_file_limit}", "--"]
+        limits = [f"--{name}={value}" for name, value in (("nofile", self.open_file_limit),
+                                                          ("fsize", self.file_size_limit)) if value is not None]
+        limit = ["prlimit", *limits, "--"] if limits else []
         argv = [*limit, sys.executable, "-m", "kbroker", "serve", *shorthand, "--data-dir", str(self.data_dir),
                 *self.args]
         for key, value in self.config.items():

@@ -132,8 +132,13 @@ class LogSegment:
         view = memoryview(data)
         written = 0
         fd = self._file.get()
-        while written < len(view):
-            written += os.pwrite(fd, view[written:], position + written)
+        try:
+            while written < len(view):
+                written += os.pwrite(fd, view[written:], position + written)
+        except OSError:
+            if written:  # a full disk took part of the batch: a clean restart would trust that part
+                os.ftruncate(fd, position)
+            raise
         for batch in batches:
             self._note_timestamp(batch.max_timestamp, batch.last_offset)
             if self.bytes_since_index_entry > self.index_interval_bytes:
