@@ -115,6 +115,22 @@ def test_maintenance_follows_a_log_reconfigured_to_flush_on_time_and_compact(tmp
     manager.close()
 
 
+def test_a_follower_opened_late_takes_the_high_watermark_checkpointed_before_the_start(tmp_path):
+    """The replication checkpoint is read once per start: a checkpoint written since, which holds
+    only the logs open then, does not take away the high watermark of one opened later."""
+    manager = LogManager([tmp_path], node_id=0)
+    for partition, batches in ((0, 3), (1, 2)):
+        plog = manager.open("t", partition)
+        for _ in range(batches):
+            plog.append(batch(1))
+    manager.close()
+    again = LogManager([tmp_path], node_id=0)
+    assert again.open("t", 0, lead=False).high_watermark == 3
+    again.checkpoint()  # names t-0 only
+    assert again.open("t", 1, lead=False).high_watermark == 2
+    again.close()
+
+
 def test_dirs_of_two_clusters_are_refused(tmp_path):
     LogManager([tmp_path / "a"], node_id=0).close()
     LogManager([tmp_path / "b"], node_id=0).close()

@@ -82,6 +82,7 @@ class LogManager:
         self._clean: dict[Path, bool] = {}
         self._recovery_points: dict[Path, dict[TopicPartition, int]] = {}
         self._start_offsets: dict[Path, dict[TopicPartition, int]] = {}
+        self._high_watermarks: dict[Path, dict[TopicPartition, int]] = {}  # as checkpointed before this start
         self._counts = dict.fromkeys(self.dirs, 0)  # partitions in each log dir, opened or not
         # Partitions led but not opened yet: (topic id, config, the leader epoch opening them gives).
         self._deferred: dict[TopicPartition, tuple[uuid.UUID | None, Mapping[str, Any], int]] = {}
@@ -100,6 +101,7 @@ class LogManager:
             self._clean[directory] = take_clean_shutdown(directory)
             self._recovery_points[directory] = read_checkpoint(directory / RECOVERY_POINT)
             self._start_offsets[directory] = read_checkpoint(directory / LOG_START_OFFSET)
+            self._high_watermarks[directory] = read_checkpoint(directory / REPLICATION_OFFSET)
             self._discover(directory)
         self.cleaner = Cleaner(self.dirs, enabled=cleaner_enable, backoff_ms=cleaner_backoff_ms)
 
@@ -228,7 +230,7 @@ class LogManager:
         else:
             plog.replicated = True
             plog.high_watermark = min(plog.log_end_offset, max(plog.log_start_offset,
-                                      read_checkpoint(parent / REPLICATION_OFFSET).get(key, 0)))
+                                      self._high_watermarks[parent].get(key, 0)))
         self._logs[key] = plog
         self._track(key, plog)
         return plog
@@ -263,6 +265,7 @@ class LogManager:
         self._counts[directory.parent] -= 1
         self._recovery_points[directory.parent].pop(key, None)
         self._start_offsets[directory.parent].pop(key, None)
+        self._high_watermarks[directory.parent].pop(key, None)
         self.cleaner.forget(directory.parent, key)
         self._remove_dir(directory, durable)
         if durable:
