@@ -15,7 +15,9 @@ client's ceiling does not.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -79,6 +81,13 @@ class Target:
         if self.proc is not None:
             self.proc.stop()
             shutil.rmtree(self.proc.data_dir, ignore_errors=True)
+
+    def hold(self, held: bool) -> None:
+        """Stop (SIGSTOP) or continue (SIGCONT) the broker's process: only the broker being measured
+        runs, since a broker's background work would take CPU and disk from another's run (noida-db
+        keeps a core busy for minutes after taking data). A broker given by address keeps running."""
+        if self.proc is not None and self.proc.running:
+            os.kill(self.proc.pid, signal.SIGSTOP if held else signal.SIGCONT)
 
     def cpu_seconds(self) -> float | None:
         """CPU time the broker process has used so far (all its threads), or None if unknown."""
@@ -160,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             for t in targets[turn:] + targets[:turn]:
                 if t.error:
                     continue
+                for other in targets:
+                    other.hold(other is not t)
                 state: dict = {}
                 for label, fn in plan:
                     cpu = {"before": t.cpu_seconds()}
@@ -179,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                           file=sys.stderr, flush=True)
     finally:
         for t in targets:
+            t.hold(False)
             t.stop()
     print(render(args, s, targets, plan, samples, errors, time.monotonic() - began))
     return 0

@@ -132,6 +132,37 @@ def test_zstd_with_checksum_refused_when_cut_anywhere(payload: bytes, decompress
             decompressor(Codec.ZSTD, frame[:-cut])
 
 
+LZ4_FRAMES = {  # what other writers may send: each must be read, or refused, the same both ways
+    "independent": {"block_linked": False},
+    "linked": {"block_linked": True},
+    "content-checksum": {"block_linked": False, "content_checksum": True},
+    "block-checksum": {"block_linked": False, "block_checksum": True},
+    "content-size": {"block_linked": False, "store_size": True},
+    "256-KiB-blocks": {"block_linked": False, "block_size": lz4.frame.BLOCKSIZE_MAX256KB},
+}
+
+
+@pytest.mark.parametrize("options", list(LZ4_FRAMES.values()), ids=list(LZ4_FRAMES))
+@DECOMPRESSORS
+def test_lz4_frames_of_every_layout(options: dict, decompressor: Callable[..., bytes]) -> None:
+    payload = os.urandom(100_000) + b"kafka " * 100_000  # incompressible blocks are stored as they are
+    frame = lz4.frame.compress(payload, **options)
+    assert decompressor(Codec.LZ4, frame) == payload
+    for cut in (1, 4, 5, len(frame) // 2):
+        with pytest.raises(ProtocolError):
+            decompressor(Codec.LZ4, frame[:-cut])
+
+
+@DECOMPRESSORS
+def test_lz4_frame_with_trailing_bytes_or_an_oversized_block(decompressor: Callable[..., bytes]) -> None:
+    frame = lz4.frame.compress(b"kafka " * 50_000, block_linked=False)
+    assert decompressor(Codec.LZ4, frame + b"junk") == b"kafka " * 50_000  # Kafka's reader stops at the end mark
+    header = frame[:7]  # magic, FLG, BD (64 KiB blocks), header checksum
+    stored = header + struct.pack("<I", 0x80000000 | 70_000) + bytes(70_000) + bytes(4)
+    with pytest.raises(ProtocolError):
+        decompressor(Codec.LZ4, stored)  # a stored block larger than the frame's block size
+
+
 @DECOMPRESSORS
 def test_gzip_concatenated_members(decompressor: Callable[..., bytes]) -> None:
     assert decompressor(Codec.GZIP, gzip.compress(b"ab") + gzip.compress(b"cd")) == b"abcd"
