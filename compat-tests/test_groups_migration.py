@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
@@ -85,8 +86,21 @@ def tool_described(bootstrap: str, group: str) -> dict:
     return doc
 
 
-def assert_seen_as(bootstrap: str, group: str, kind: ConsumerGroupType, members: int) -> None:
-    """The group as every admin view shows it, Kafka's way."""
+def assert_seen_as(bootstrap: str, group: str, kind: ConsumerGroupType, members: int, settle: float = 30) -> None:
+    """The group as every admin view shows it, Kafka's way, once those views agree: just after a
+    swap a KIP-848 member can still be taking over a partition another gave up, and a view taken
+    in between counts one partition short."""
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            return check_seen_as(bootstrap, group, kind, members)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def check_seen_as(bootstrap: str, group: str, kind: ConsumerGroupType, members: int) -> None:
     d = described(bootstrap, group)
     assert (d.type, len(d.members)) == (kind, members), (d.type, d.members)
     assert sorted(tp.partition for m in d.members for tp in m.assignment.topic_partitions) == list(range(PARTITIONS))
