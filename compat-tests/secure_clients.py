@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -43,9 +44,12 @@ class Secure:
         return self.protocol.endswith("SSL")
 
 
-def round_trip(client: str, bootstrap: str, topic: str, secure: Secure, count: int = 3) -> list[bytes]:
-    """Produce `count` values to partition 0 of `topic`, then read them back; the values read."""
+def round_trip(client: str, bootstrap: str, topic: str, secure: Secure, count: int = 3,
+               value_size: int = 0) -> list[bytes]:
+    """Produce `count` values to partition 0 of `topic`, then read them back; the values read.
+    Each names the client and its number, padded with random bytes to `value_size`."""
     values = [f"{client}-{i}-{uuid.uuid4().hex[:6]}".encode() for i in range(count)]
+    values = [v + os.urandom(value_size - len(v)) if value_size > len(v) else v for v in values]
     if client == "kafkajs":
         _kafkajs("produce", {"bootstrap": bootstrap, "topic": topic, "records": [
             {"key": None, "value": _b64(v), "headers": [], "partition": 0} for v in values]}, secure)

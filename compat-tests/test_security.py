@@ -119,6 +119,17 @@ def test_client_authenticates_then_produces_and_consumes(secured, request, clien
 
 
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
+def test_requests_of_a_megabyte_arrive_whole(secured, request, protocol):
+    """librdkafka batches 2,000 records of 1 KiB into requests of up to a megabyte, which the broker
+    receives into buffers of their own, through TLS as well; every record comes back intact."""
+    topic = create_topic(secured.process.bootstrap_server, unique_topic(request))
+    values = round_trip("confluent", secured.address(protocol), topic, secured.secure(protocol, "PLAIN"),
+                        count=2000, value_size=1024)
+    assert [v.split(b"-")[1] for v in values] == [str(i).encode() for i in range(2000)]
+    assert {len(v) for v in values} == {1024}
+
+
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
 def test_librdkafka_default_oauthbearer_mode_with_kafkas_unsecured_validator(secured, request, protocol):
     """librdkafka's built-in unsecured JWT (alg none, sub = principal, an hour's exp) is what Kafka's
     unsecured validator accepts for development."""
