@@ -30,8 +30,7 @@ from bench.procstat import cpu_seconds
 from bench.report import HIGHER_IS_BETTER, fmt
 from bench.workloads import Settings, WorkloadError, consume, create_topic, latency, produce
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
-from brokerproc import BrokerProcess, BrokerStartError  # noqa: E402
+from brokerproc import BrokerProcess, BrokerStartError
 
 BROKERS = ("kbroker", "tansu", "noida-db")
 MANY_PARTITIONS = 64

@@ -26,8 +26,7 @@ from kproto.messages import ApiVersionsRequest, MetadataRequest, RequestHeader
 from bench.procstat import cpu_seconds, open_files, status_kb
 from bench.workloads import Settings, create_topic, latency, produce
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
-from brokerproc import BrokerProcess  # noqa: E402
+from brokerproc import BrokerProcess
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

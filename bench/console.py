@@ -27,9 +27,8 @@ from kbroker.testing.cluster import KBrokerCluster
 from kbroker.tools.client import Client, check
 from kbroker.tools.console import commit, produce
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
-from brokerproc import BrokerProcess  # noqa: E402
-from consoleproc import ConsoleProcess  # noqa: E402
+from brokerproc import BrokerProcess
+from consoleproc import ConsoleProcess
 
 CREATE_BATCH = 100  # topics per CreateTopics request
 READY_TIMEOUT_S = 600  # for every partition to have a leader once created

@@ -38,8 +38,7 @@ from confluent_kafka import Consumer
 
 from bench.workloads import create_topic
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
-from brokerproc import BrokerProcess, BrokerStartError  # noqa: E402
+from brokerproc import BrokerProcess, BrokerStartError
 
 PARTITIONS = 6
 POLL_S = 0.005  # both consumers are polled from one thread, so each poll is short

@@ -39,9 +39,8 @@ from bench.procstat import cpu_seconds
 from bench.report import HIGHER_IS_BETTER, fmt
 from bench.workloads import Settings, WorkloadError, latency, produce
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
-from clusterclients import create_topic, partitions  # noqa: E402
-from zkcluster import Cluster, zookeeper_available  # noqa: E402
+from clusterclients import create_topic, partitions
+from zkcluster import Cluster, zookeeper_available
 
 VARIANTS = ((3, "all"), (3, "1"), (1, "all"), (1, "1"))  # (replication factor, acks)
 # Kafka's defaults, where the compat-tests' cluster shortens them to see failures within seconds.

@@ -28,8 +28,7 @@ from pathlib import Path
 from bench.report import fmt
 from bench.workloads import Settings, create_topic, latency
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
-from brokerproc import BrokerProcess  # noqa: E402
+from brokerproc import BrokerProcess
 
 REPO = Path(__file__).resolve().parent.parent
 HERE = REPO / "src"

@@ -31,8 +31,7 @@ from kbroker.tools.client import Client
 from bench.procstat import open_files, status_kb
 from bench.workloads import Settings, create_topic, latency
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
-from brokerproc import BrokerProcess  # noqa: E402
+from brokerproc import BrokerProcess
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -29,8 +29,7 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from bench.procstat import cpu_seconds
 from bench.workloads import Settings, WorkloadError, consume, create_topic, produce
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
-from brokerproc import BrokerProcess  # noqa: E402
+from brokerproc import BrokerProcess
 
 MEMBERS = (1, 2, 4)
 

@@ -34,8 +34,7 @@ from bench.report import fmt
 from bench.scale import started
 from bench.workloads import Settings, consume, create_topic, latency, percentile, produce
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compat-tests"))
-from brokerproc import BrokerProcess  # noqa: E402
+from brokerproc import BrokerProcess
 
 GB = 1e9
 MB = 1e6
