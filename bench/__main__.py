@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from bench.procstat import cpu_seconds
+from bench.procstat import cpu_times
 from bench.report import HIGHER_IS_BETTER, fmt
 from bench.workloads import Settings, WorkloadError, consume, create_topic, latency, produce
 
@@ -88,11 +88,11 @@ class Target:
         if self.proc is not None and self.proc.running:
             os.kill(self.proc.pid, signal.SIGSTOP if held else signal.SIGCONT)
 
-    def cpu_seconds(self) -> float | None:
-        """CPU time the broker process has used so far (all its threads), or None if unknown."""
+    def cpu_times(self) -> tuple[float, float] | None:
+        """User and system CPU time the broker process has used so far (all its threads), or None if unknown."""
         if self.proc is None or self.proc.pid is None:
             return None
-        return cpu_seconds(self.proc.pid)
+        return cpu_times(self.proc.pid)
 
 
 #: fn(bootstrap, state, begin) -> {metric: value}
@@ -173,17 +173,19 @@ def main(argv: list[str] | None = None) -> int:
                 state: dict = {}
                 for label, fn in plan:
                     os.sync()  # the last workload's writeback is its own cost, not the next one's
-                    cpu = {"before": t.cpu_seconds()}
+                    cpu = {"before": t.cpu_times()}
                     try:
-                        result = fn(t.bootstrap, state, lambda: cpu.update(before=t.cpu_seconds()))
+                        result = fn(t.bootstrap, state, lambda: cpu.update(before=t.cpu_times()))
                     except (WorkloadError, Exception) as exc:  # noqa: BLE001 - one failed cell, not the run
                         errors[(label, t.name)] = f"{type(exc).__name__}: {exc}"[:300]
                         print(f"run {run + 1} {t.name} {label}: {errors[(label, t.name)]}", file=sys.stderr, flush=True)
                         continue
-                    cpu_after = t.cpu_seconds()
+                    cpu_after = t.cpu_times()
                     megabytes = result.pop("MB", None)
                     if megabytes and cpu["before"] is not None and cpu_after is not None:
-                        result["broker CPU ms/MB"] = (cpu_after - cpu["before"]) * 1000 / megabytes
+                        user, system = (after - before for after, before in zip(cpu_after, cpu["before"]))
+                        result["broker CPU ms/MB"] = (user + system) * 1000 / megabytes
+                        result["of it system ms/MB"] = system * 1000 / megabytes
                     for metric, value in result.items():
                         samples[label][t.name].setdefault(metric, []).append(value)
                     print(f"run {run + 1} {t.name} {label}: " + ", ".join(f"{k} {fmt(v)}" for k, v in result.items()),

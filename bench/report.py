@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 # Every metric a workload reports, in table order, and whether a larger figure is the better one.
-HIGHER_IS_BETTER = {"msg/s": True, "MB/s": True, "broker CPU ms/MB": False, "p50 ms": False, "p99 ms": False,
+HIGHER_IS_BETTER = {"msg/s": True, "MB/s": True, "broker CPU ms/MB": False, "of it system ms/MB": False,
+                    "p50 ms": False, "p99 ms": False,
                     "p99.9 ms": False, "produce p50 ms": False, "produce p99 ms": False, "produce p99.9 ms": False}
 
 
