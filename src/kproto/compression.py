@@ -104,9 +104,11 @@ def decompress(codec: Codec, data: bytes | bytearray | memoryview,
 
 
 class _Scratch(threading.local):
-    """Each thread's reusable output room for `decompress_transient`, made on first use."""
+    """Each thread's reusable output room for `decompress_transient` and its zstd decompressor,
+    made on first use."""
 
     room: bytearray | None = None
+    zstd: zstandard.ZstdDecompressor | None = None
 
 
 _SCRATCH = _Scratch()
@@ -296,7 +298,6 @@ def _zstd_decompress(data: bytes | bytearray | memoryview, max_size: int) -> byt
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZSTD_DICT_ID_SIZES = (0, 1, 2, 4)
 _ZSTD_CONTENT_SIZE_SIZES = (0, 2, 4, 8)  # by the descriptor's top two bits; 0 means 1 in a single segment
-_ZSTD_DECOMPRESSOR = threading.local()
 
 
 def _zstd_decompress_into(data: bytes | bytearray | memoryview, room: memoryview) -> int:
@@ -309,9 +310,9 @@ def _zstd_decompress_into(data: bytes | bytearray | memoryview, room: memoryview
     view = memoryview(data)
     if _zstd_frame_end(view) != len(view):
         return -1
-    inflater = getattr(_ZSTD_DECOMPRESSOR, "inflater", None)
+    inflater = _SCRATCH.zstd
     if inflater is None:
-        inflater = _ZSTD_DECOMPRESSOR.inflater = zstandard.ZstdDecompressor()
+        inflater = _SCRATCH.zstd = zstandard.ZstdDecompressor()
     size = 0
     with inflater.stream_reader(view) as reader:
         while size < len(room):

@@ -82,6 +82,15 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_if_exists(path: Path) -> None:
+    """`fsync_path`, skipping a file or dir that retention, compaction, truncation or a deleted
+    partition removed first, as Kafka's flushes skip a missing file."""
+    try:
+        fsync_path(path)
+    except FileNotFoundError:
+        pass
+
+
 def write_many_atomically(files: Mapping[Path, bytes]) -> None:
     """`write_atomically` for many files at once, with their fsyncs issued in parallel: all
     temporary files are written and synced, then renamed, then their directories synced."""

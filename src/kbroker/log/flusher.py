@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 import queue
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from kbroker.log.files import fsync_if_exists
 from kbroker.log.handles import OUT_OF_DESCRIPTORS
 
 log = logging.getLogger("kbroker.log")
@@ -29,19 +29,6 @@ class Outcome(enum.Enum):
     DONE = "done"  # every file that still exists is on disk: the recovery point may move
     FAILED = "failed"  # an fsync failed: a storage error, the pages may be lost
     DEFERRED = "deferred"  # out of descriptors: nothing is known, the next flush covers it
-
-
-def fsync_if_exists(path: Path) -> None:
-    """fsync a file or directory by path; one that retention, compaction, truncation or a
-    deleted partition removed first is skipped, as Kafka's flushes skip a missing file."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class RollFlush:

@@ -375,7 +375,7 @@ class LogManager:
             cache.mark_saved()
         for plog in self._logs.values():
             plog.close()
-        failed = {p.directory.parent for p in self._logs.values() if p.storage_error is not None}
+        failed = {p.log_dir for p in self._logs.values() if p.storage_error is not None}
         self.checkpoint()
         self._checkpoint_writer.shutdown()
         for directory in self.dirs:

@@ -13,8 +13,8 @@ from kproto.records.header import iter_batch_headers
 from kproto.records.inplace import set_base_offset, set_partition_leader_epoch, writable
 
 from kbroker.log.config import LogConfig
-from kbroker.log.files import SNAPSHOT_SUFFIX, fsync_dir
-from kbroker.log.flusher import Outcome, RollFlush, RollFlusher, fsync_if_exists
+from kbroker.log.files import SNAPSHOT_SUFFIX, fsync_dir, fsync_if_exists
+from kbroker.log.flusher import Outcome, RollFlush, RollFlusher
 from kbroker.log.leader_epochs import LeaderEpochCache
 from kbroker.log.loader import load_segments
 from kbroker.log.segment import BatchInfo, LogSegment
