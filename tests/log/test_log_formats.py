@@ -10,6 +10,7 @@ import pytest
 
 from kbroker.log import LogManager
 from kbroker.log.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from kbroker.log.index import WRITE_EVERY
 from kbroker.log.metadata import (
     MetadataError,
     read_meta_properties,
@@ -147,3 +148,47 @@ def test_kraft_meta_properties_are_read_and_kept(tmp_path):
     assert (tmp_path / "meta.properties").read_text() == text
     with pytest.raises(MetadataError):
         LogManager([tmp_path], node_id=2)
+
+
+def file_entries(index, fmt):
+    """The entries an index file holds, up to the zeros of its preallocated tail."""
+    raw = index.path.read_bytes()
+    size = struct.calcsize(fmt)
+    return [e for e in struct.iter_unpack(fmt, raw[:len(raw) // size * size]) if any(e)]
+
+
+def test_index_entries_reach_the_file_in_groups_and_all_of_them_on_flush_and_close(tmp_path):
+    plog = open_log(tmp_path, index_interval_bytes=1)
+    segment = plog.segments[-1]
+    for _ in range(10):
+        plog.append(batch(1))
+    assert file_entries(segment.offset_index, ">ii") == [(1, segment.offset_index.positions[0])]  # the first at once
+    assert len(segment.offset_index) == 9
+    for _ in range(WRITE_EVERY):
+        plog.append(batch(1))
+    written = file_entries(segment.offset_index, ">ii")
+    assert 1 + WRITE_EVERY <= len(written) < len(segment.offset_index)
+    plog.append(batch(1))
+    plog.flush()
+    in_memory = list(zip(segment.offset_index.relative, segment.offset_index.positions))
+    assert file_entries(segment.offset_index, ">ii") == in_memory
+    assert file_entries(segment.time_index, ">qi") == list(zip(segment.time_index.timestamps,
+                                                                segment.time_index.relative))
+    plog.append(batch(1))
+    plog.close()
+    assert segment.offset_index.path.read_bytes() == b"".join(
+        struct.pack(">ii", *e) for e in zip(segment.offset_index.relative, segment.offset_index.positions))
+
+
+def test_a_truncation_keeps_the_file_to_the_entries_left(tmp_path):
+    plog = open_log(tmp_path, index_interval_bytes=1)
+    for _ in range(3 * WRITE_EVERY):
+        plog.append(batch(1))
+    plog.truncate_to(WRITE_EVERY + 5)  # below what the file holds, above the first group
+    for _ in range(3):
+        plog.append(batch(1))
+    segment = plog.segments[-1]
+    plog.close()
+    assert segment.offset_index.path.read_bytes() == b"".join(
+        struct.pack(">ii", *e) for e in zip(segment.offset_index.relative, segment.offset_index.positions))
+    assert segment.offset_index.relative[-1] == plog.log_end_offset - 1

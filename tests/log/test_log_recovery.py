@@ -7,6 +7,7 @@ import os
 import struct
 
 from kbroker.log import LogManager
+from kbroker.log.index import WRITE_EVERY
 from logbatches import batch, offsets_in, open_log
 
 SEGMENT_BYTES = 1000
@@ -175,3 +176,19 @@ def test_manager_recovers_after_an_unclean_stop(tmp_path, caplog):
         again = LogManager([tmp_path], node_id=0).open("t", 0, None, {"segment.bytes": SEGMENT_BYTES})
     assert again.log_end_offset == 22
     assert "t-0" in caplog.text
+
+
+def test_index_entries_held_in_memory_at_a_crash_are_rebuilt(tmp_path):
+    plog = open_log(tmp_path, index_interval_bytes=1)
+    for _ in range(WRITE_EVERY + 10):
+        plog.append(batch(1))
+    index = plog.segments[-1].offset_index
+    entries = list(zip(index.relative, index.positions))
+    on_file = index.path.read_bytes()
+    assert on_file[:len(entries) * 8] != b"".join(struct.pack(">ii", *e) for e in entries)  # some not written
+    crash(plog)
+    again = open_log(tmp_path, index_interval_bytes=1)
+    rebuilt = again.segments[-1].offset_index
+    assert list(zip(rebuilt.relative, rebuilt.positions)) == entries
+    for offset in (0, WRITE_EVERY, WRITE_EVERY + 9):
+        assert offsets_in(again.read(offset, 1))[0] == offset

@@ -204,9 +204,11 @@ class LogSegment:
         return removed
 
     def flush(self) -> None:
-        """fsync the batches. The indexes of an active segment are left to the page cache: the
-        segment holding the recovery point is always rescanned after an unclean stop, which
-        rebuilds them; they are fsynced once, after the segment rolls or as it closes."""
+        """fsync the batches. The indexes of an active segment are written, and left to the page
+        cache: the segment holding the recovery point is always rescanned after an unclean stop,
+        which rebuilds them; they are fsynced once, after the segment rolls or as it closes."""
+        self.offset_index.write_pending()
+        self.time_index.write_pending()
         os.fsync(self.fd)
 
     @property
