@@ -102,7 +102,7 @@ def test_maintenance_follows_a_log_reconfigured_to_flush_on_time_and_compact(tmp
     plog = manager.open("t", 0, None, {"segment.ms": 1, "retention.ms": -1})
     for stamp in (0, 10, 20):
         plog.append(batch(2, timestamp=stamp))
-    manager.wait_for_roll_flushes()
+    manager.wait_for_flushes()
     later = now_ms() + 10**6
     manager.maintenance(now=later)
     assert plog.recovery_point < plog.log_end_offset == 6

@@ -69,7 +69,7 @@ def roll_once(manager: LogManager, partition: int = 0):
 def test_a_roll_fsyncs_the_segment_indexes_snapshot_and_dir_on_the_flush_thread(tmp_path, fsyncs):
     manager = LogManager([tmp_path], node_id=0)
     plog = roll_once(manager)
-    manager.wait_for_roll_flushes()
+    manager.wait_for_flushes()
     directory = plog.directory
     expected = {directory / "00000000000000000000.log", directory / "00000000000000000000.index",
                 directory / "00000000000000000000.timeindex", directory / "00000000000000000010.snapshot", directory}
@@ -87,7 +87,7 @@ def test_the_recovery_point_moves_only_once_the_roll_is_flushed(tmp_path, fsyncs
     manager.checkpoint()
     assert read_checkpoint(tmp_path / RECOVERY_POINT) == {("t", 0): 0}
     fsyncs.gate.set()
-    manager.wait_for_roll_flushes()
+    manager.wait_for_flushes()
     assert plog.recovery_point == 10
     manager.checkpoint()
     assert read_checkpoint(tmp_path / RECOVERY_POINT) == {("t", 0): 10}
@@ -102,7 +102,7 @@ def test_a_segment_deleted_before_its_flush_is_skipped(tmp_path, fsyncs):
     assert plog.delete_records_before(10) == 10
     assert not old.exists()
     fsyncs.gate.set()
-    manager.wait_for_roll_flushes()
+    manager.wait_for_flushes()
     assert not old.exists() and old not in fsyncs.paths()
     assert plog.storage_error is None and plog.recovery_point == 10
     plog.append(batch(1))
@@ -115,7 +115,7 @@ def test_a_partition_deleted_before_its_flush_is_skipped(tmp_path, fsyncs):
     plog = roll_once(manager)
     manager.delete("t", 0)
     fsyncs.gate.set()
-    manager.wait_for_roll_flushes()
+    manager.wait_for_flushes()
     assert not plog.directory.exists() and not fsyncs.paths()
     manager.close()
 
@@ -126,7 +126,7 @@ def test_a_truncation_before_the_flush_keeps_the_recovery_point_within_the_log(t
     plog = roll_once(manager)
     plog.truncate_to(5)
     fsyncs.gate.set()
-    manager.wait_for_roll_flushes()
+    manager.wait_for_flushes()
     assert plog.log_end_offset == 5 and plog.recovery_point == 0
     manager.close()
 
@@ -139,7 +139,7 @@ def test_a_flush_overtaking_a_roll_flush_syncs_the_rolled_segment_itself(tmp_pat
     assert plog.recovery_point == plog.log_end_offset == 11
     assert {plog.segments[0].log_path, plog.segments[0].offset_index.path} <= fsyncs.paths("MainThread")
     fsyncs.gate.set()
-    manager.wait_for_roll_flushes()
+    manager.wait_for_flushes()
     assert plog.recovery_point == 11
     manager.close()
 
@@ -150,22 +150,22 @@ def test_a_failed_roll_flush_keeps_the_recovery_point_refuses_appends_and_forces
     manager = LogManager([tmp_path], node_id=0)
     with caplog.at_level(logging.ERROR, logger="kbroker.log"):
         plog = roll_once(manager)
-        manager.wait_for_roll_flushes()
+        manager.wait_for_flushes()
         assert plog.recovery_point == 0
         with pytest.raises(OSError) as refused:
             plog.append(batch(1))
         assert refused.value.errno == errno.EIO
         manager.close()
-    assert len([r for r in caplog.records if "roll flush failed" in r.getMessage()]) == 1
+    assert len([r for r in caplog.records if "log flush failed" in r.getMessage()]) == 1
     assert read_checkpoint(tmp_path / RECOVERY_POINT) == {("t", 0): 0}
     assert not (tmp_path / CLEAN_SHUTDOWN).exists()
 
 
-def test_close_finishes_queued_roll_flushes_before_the_checkpoints(tmp_path, fsyncs, monkeypatch):
+def test_close_finishes_queued_flush_jobs_before_the_checkpoints(tmp_path, fsyncs, monkeypatch):
     manager = LogManager([tmp_path], node_id=0)
     fsyncs.gate.clear()
     events: list[str] = []
-    real = flusher.RollFlush.run
+    real = flusher.FlushJob.run
 
     def run(job):
         real(job)
@@ -177,7 +177,7 @@ def test_close_finishes_queued_roll_flushes_before_the_checkpoints(tmp_path, fsy
         events.append("checkpoint")
         written()
 
-    monkeypatch.setattr(flusher.RollFlush, "run", run)
+    monkeypatch.setattr(flusher.FlushJob, "run", run)
     monkeypatch.setattr(manager, "checkpoint", checkpoint)
     roll_once(manager)
     threading.Timer(0.05, fsyncs.gate.set).start()
@@ -188,18 +188,40 @@ def test_close_finishes_queued_roll_flushes_before_the_checkpoints(tmp_path, fsy
 
 def test_each_log_manager_flushes_on_a_thread_of_its_own(tmp_path, monkeypatch):
     threads: list[int] = []
-    real = flusher.RollFlush.run
+    real = flusher.FlushJob.run
 
     def run(job):
         threads.append(threading.get_ident())
         real(job)
 
-    monkeypatch.setattr(flusher.RollFlush, "run", run)
+    monkeypatch.setattr(flusher.FlushJob, "run", run)
     managers = [LogManager([tmp_path / str(n)], node_id=n) for n in range(2)]
     for manager in managers:
         roll_once(manager)
-        manager.wait_for_roll_flushes()
+        manager.wait_for_flushes()
     assert len(set(threads)) == 2 and threading.get_ident() not in threads
     for manager in managers:
         manager.close()
     assert not any(t.ident in threads for t in threading.enumerate())
+
+
+def test_a_flush_ms_flush_fsyncs_on_the_flush_thread_and_moves_the_recovery_point_once_done(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    plog = manager.open("t", 0, None, {"flush.ms": 1000, "index.interval.bytes": 1})
+    for _ in range(5):
+        plog.append(batch(1, value_size=20))
+    fsyncs.gate.clear()  # the flush thread waits
+    plog.flush_if_due(now=plog._last_flush_ms + 1000)
+    assert plog.recovery_point == 0
+    index = plog.segments[-1].offset_index
+    assert index.path.read_bytes()[:len(index) * 8] == b"".join(  # written on the event loop's side
+        (e[0]).to_bytes(4, "big") + (e[1]).to_bytes(4, "big") for e in zip(index.relative, index.positions))
+    fsyncs.gate.set()
+    manager.wait_for_flushes()
+    assert plog.recovery_point == plog.log_end_offset == 5
+    assert plog.segments[-1].log_path in fsyncs.paths()
+    assert not fsyncs.paths("MainThread")
+    plog.flush_if_due(now=plog._last_flush_ms + 999)  # not due again yet, and nothing left to flush
+    manager.wait_for_flushes()
+    assert len(fsyncs.synced) == 2  # the segment and its dir
+    manager.close()

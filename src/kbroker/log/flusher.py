@@ -1,12 +1,16 @@
-"""Roll flushes off the event loop: the fsyncs a segment roll leaves, run on a thread of their own.
+"""Log flushes off the event loop: the fsyncs of a segment roll and of `flush.ms`, on a thread of their own.
 
 When a segment rolls, Kafka schedules a one-off `flush-log` task that fsyncs the producer
 snapshot written at the roll and the segments up to the new segment's base offset, and only then
-moves the recovery point there. Done inline, fsyncing a rolled 256 MiB segment held the event loop
-for close to 100 ms, a pause every request in flight waited out. Here each log manager has one
-`log-flush` thread that runs those jobs in order. The thread touches no state of the log: it
-fsyncs files by path through descriptors of its own (the handle cache is per thread) and marks
-the job finished; the partition log takes the result the next time its recovery point is read.
+moves the recovery point there; its log flusher thread likewise fsyncs the logs whose `flush.ms`
+has passed. Done inline, fsyncing a rolled 256 MiB segment held the event loop for close to
+100 ms, a pause every request in flight waited out. Here each log manager has one `log-flush`
+thread that runs those jobs in order. The thread touches no state of the log: it fsyncs files by
+path through descriptors of its own (the handle cache is per thread) and marks the job finished;
+the partition log takes the result the next time its recovery point is read.
+
+`flush.messages` stays inline, as in Kafka, where the append that reaches it flushes before it
+is answered.
 """
 
 from __future__ import annotations
@@ -31,10 +35,10 @@ class Outcome(enum.Enum):
     DEFERRED = "deferred"  # out of descriptors: nothing is known, the next flush covers it
 
 
-class RollFlush:
-    """The files one roll left to fsync (the segments not yet known flushed, the snapshot written
-    at the roll), then their dir, which holds the new segment and the snapshot's rename; once all
-    are done, `recovery_point` (the new segment's base offset) is good."""
+class FlushJob:
+    """The files to fsync (after a roll: the segments not yet known flushed and the snapshot written
+    at the roll), then their dir, which holds any new segment and the snapshot's rename; once all
+    are done, `recovery_point` (a roll's new base offset, or the log end when it was submitted) is good."""
 
     __slots__ = ("context", "directory", "error", "files", "outcome", "recovery_point")
 
@@ -54,24 +58,24 @@ class RollFlush:
         except OSError as exc:
             self.error = exc
             if exc.errno in OUT_OF_DESCRIPTORS:
-                log.warning("%s: segment roll flush deferred to the next flush: %s", self.context, exc)
+                log.warning("%s: log flush deferred to the next one: %s", self.context, exc)
                 self.outcome = Outcome.DEFERRED
             else:
-                log.error("%s: segment roll flush failed, the recovery point stays at the last flush and "
+                log.error("%s: log flush failed, the recovery point stays at the last flush and "
                           "appends are refused: %s", self.context, exc)
                 self.outcome = Outcome.FAILED
             return
         self.outcome = Outcome.DONE
 
 
-class RollFlusher:
+class LogFlusher:
     """One log manager's `log-flush` thread, started with its first job; jobs run in order."""
 
     def __init__(self) -> None:
-        self._jobs: queue.Queue[RollFlush | None] = queue.Queue()
+        self._jobs: queue.Queue[FlushJob | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
-    def submit(self, job: RollFlush) -> None:
+    def submit(self, job: FlushJob) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="log-flush", daemon=True)
             self._thread.start()

@@ -26,7 +26,7 @@ from kbroker.log.checkpoint import (
 from kbroker.log.cleaner import Cleaner
 from kbroker.log.config import LONG_MAX, LogConfig
 from kbroker.log.files import fsync_dir, write_many_atomically
-from kbroker.log.flusher import RollFlusher
+from kbroker.log.flusher import LogFlusher
 from kbroker.log.leader_epochs import LeaderEpochCache
 from kbroker.log.metadata import (
     ZERO_UUID,
@@ -89,7 +89,7 @@ class LogManager:
         # Checkpoint files are written (and fsynced) on one thread of their own, in order, so that the
         # event loop serving clients never waits on the disk for them; close() writes them directly.
         self._checkpoint_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
-        self._flusher = RollFlusher()  # rolled segments are fsynced on its thread, likewise
+        self._flusher = LogFlusher()  # rolled segments are fsynced on its thread, likewise
         self._intervals = {"retention": retention_check_interval_ms, "offsets": offset_checkpoint_interval_ms,
                            "high_watermarks": high_watermark_checkpoint_interval_ms}
         started = now_ms()
@@ -355,8 +355,8 @@ class LogManager:
         for directory, logs in self._by_dir().items():
             write(directory / REPLICATION_OFFSET, {k: p.high_watermark for k, p in logs.items()})
 
-    def wait_for_roll_flushes(self) -> None:
-        """Return once the segments rolled so far are fsynced (or their flush has failed)."""
+    def wait_for_flushes(self) -> None:
+        """Return once the flushes submitted so far (of rolls and of `flush.ms`) are done (or have failed)."""
         self._flusher.drain()
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from kproto.records.inplace import set_base_offset, set_partition_leader_epoch, 
 
 from kbroker.log.config import LogConfig
 from kbroker.log.files import SNAPSHOT_SUFFIX, fsync_dir, fsync_if_exists
-from kbroker.log.flusher import Outcome, RollFlush, RollFlusher
+from kbroker.log.flusher import Outcome, FlushJob, LogFlusher
 from kbroker.log.leader_epochs import LeaderEpochCache
 from kbroker.log.loader import load_segments
 from kbroker.log.segment import BatchInfo, LogSegment
@@ -43,7 +43,7 @@ class PartitionLog:
 
     def __init__(self, directory: Path, topic: str, partition: int, config: LogConfig, *,
                  recovery_point: int = 0, log_start_offset: int = 0, clean: bool = False, new: bool = False,
-                 flusher: RollFlusher | None = None) -> None:
+                 flusher: LogFlusher | None = None) -> None:
         self.directory = directory
         self.log_dir = directory.parent  # kept: a Path's parent and its hash are made anew on each call
         self.topic = topic
@@ -52,7 +52,7 @@ class PartitionLog:
         self.on_append: list[Callable[[], None]] = []  # called after each append, e.g. to wake fetches
         self.on_roll: list[Callable[[PartitionLog], None]] = []  # called when a new segment starts (producer snapshots)
         self._flusher = flusher
-        self._roll_flushes: deque[RollFlush] = deque()  # submitted, oldest first, not yet taken into account
+        self._flush_jobs: deque[FlushJob] = deque()  # submitted, oldest first, not yet taken into account
         self.storage_error: OSError | None = None  # a roll flush failed: no recovery point moves, no appends
         if not new:
             directory.mkdir(parents=True, exist_ok=True)
@@ -85,13 +85,13 @@ class PartitionLog:
     def recovery_point(self) -> int:
         """The offset below which everything is fsynced: moved by `flush`, and to a rolled segment's
         end once its roll flush is done (looked at here, on the log's own thread)."""
-        if self._roll_flushes:
-            self._take_roll_flushes()
+        if self._flush_jobs:
+            self._take_flush_jobs()
         return self._recovery_point
 
-    def _take_roll_flushes(self) -> None:
+    def _take_flush_jobs(self) -> None:
         """Account for the roll flushes that have finished, in the order they were submitted."""
-        pending = self._roll_flushes
+        pending = self._flush_jobs
         while pending and pending[0].outcome is not Outcome.PENDING:
             job = pending.popleft()
             if self.storage_error is not None:
@@ -155,8 +155,8 @@ class PartitionLog:
         return end
 
     def _write(self, records: bytes | bytearray | memoryview, batches: list[BatchInfo], next_offset: int) -> None:
-        if self._roll_flushes:
-            self._take_roll_flushes()
+        if self._flush_jobs:
+            self._take_flush_jobs()
         if self.storage_error is not None:
             raise OSError(self.storage_error.errno, f"a segment of {self} could not be fsynced: "
                                                     f"{self.storage_error.strerror}")
@@ -207,13 +207,18 @@ class PartitionLog:
         for callback in self.on_roll:
             callback(self)
         files = [path for s in unflushed for path in s.paths] + [Path(f"{segment.stem}{SNAPSHOT_SUFFIX}")]
-        job = RollFlush(files, self.directory, segment.base_offset, str(self))
-        self._roll_flushes.append(job)
+        self._flush_later(files, segment.base_offset)
+        return segment
+
+    def _flush_later(self, files: list[Path], recovery_point: int) -> None:
+        """fsync `files` and the dir on the flush thread (inline without one); the recovery point
+        moves to `recovery_point` once done."""
+        job = FlushJob(files, self.directory, recovery_point, str(self))
+        self._flush_jobs.append(job)
         if self._flusher is None:
             job.run()
         else:
             self._flusher.submit(job)
-        return segment
 
     def flush(self) -> None:
         """fsync every segment holding offsets at or above the recovery point, then advance it.
@@ -225,24 +230,39 @@ class PartitionLog:
         """
         point = self.recovery_point
         if point < self.log_end_offset and self.storage_error is None:
-            segments = self._segments[self._segment_holding(point):]
-            for path in [path for s in segments[:-1] for path in s.paths]:
+            rolled, active = self._unflushed(point)
+            for path in rolled:
                 fsync_if_exists(path)
-            segments[-1].flush()
-            if segments[-1].base_offset >= point:
+            active.flush()
+            if active.base_offset >= point:
                 fsync_dir(self.directory)
             self._recovery_point = self.log_end_offset
         self._last_flush_ms = now_ms()
+
+    def _unflushed(self, point: int) -> tuple[list[Path], LogSegment]:
+        """What a flush from `point` covers: every file of the rolled segments holding offsets at
+        or above it, and the active segment."""
+        segments = self._segments[self._segment_holding(point):]
+        return [path for s in segments[:-1] for path in s.paths], segments[-1]
 
     def _segment_holding(self, offset: int) -> int:
         """The index of the segment holding `offset` (the first, for one before the log)."""
         return max(bisect_right(self._bases, offset) - 1, 0)
 
     def flush_if_due(self, now: float | None = None) -> None:
-        """The `flush.ms` rule, for the broker's periodic task."""
+        """The `flush.ms` rule, for the broker's periodic task. As Kafka's log flusher thread does
+        it, the fsyncs (what `flush` would fsync) run on the flush thread; only the active
+        segment's index entries are written here, where they are kept."""
         now = now_ms() if now is None else now
-        if now - self._last_flush_ms >= self.config.flush_ms and self.recovery_point < self.log_end_offset:
-            self.flush()
+        point = self.recovery_point
+        if now - self._last_flush_ms < self.config.flush_ms or point >= self.log_end_offset:
+            return
+        self._last_flush_ms = now
+        if self.storage_error is not None:
+            return
+        rolled, active = self._unflushed(point)
+        active.write_index_entries()
+        self._flush_later(rolled + [active.log_path], self.log_end_offset)
 
     # -- reading
 
@@ -375,7 +395,7 @@ class PartitionLog:
         active.become_active()
         self.log_end_offset = active.read_next_offset()
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
-        self._roll_flushes.clear()  # they would move the recovery point past the new end
+        self._flush_jobs.clear()  # they would move the recovery point past the new end
         self._recovery_point = min(self._recovery_point, self.log_end_offset)
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
         self._align_leader_epochs()
@@ -392,7 +412,7 @@ class PartitionLog:
         self._segments[0].become_active()
         self._bases = [offset]
         self.log_start_offset = self.log_end_offset = self.high_watermark = offset
-        self._roll_flushes.clear()
+        self._flush_jobs.clear()
         self._recovery_point = offset
         fsync_dir(self.directory)
         self._align_leader_epochs()

@@ -207,9 +207,13 @@ class LogSegment:
         """fsync the batches. The indexes of an active segment are written, and left to the page
         cache: the segment holding the recovery point is always rescanned after an unclean stop,
         which rebuilds them; they are fsynced once, after the segment rolls or as it closes."""
+        self.write_index_entries()
+        os.fsync(self.fd)
+
+    def write_index_entries(self) -> None:
+        """Write the index entries still held in memory (`index.py`) to their files."""
         self.offset_index.write_pending()
         self.time_index.write_pending()
-        os.fsync(self.fd)
 
     @property
     def paths(self) -> list[Path]:
