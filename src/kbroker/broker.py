@@ -33,6 +33,7 @@ from kbroker.groups import GroupCoordinator
 from kbroker.groups.group_configs import GroupConfigStore
 from kbroker.groups.storage import OFFSETS_TOPIC
 from kbroker.log import LogConfig, LogManager, PartitionLog
+from kbroker.log.flusher import FlushJob, Outcome
 from kbroker.log.metadata import random_kafka_uuid, read_meta_properties, uuid_to_str
 from kbroker.metrics import NO_METRICS, Metrics
 from kbroker.security import authorizer_for
@@ -117,6 +118,7 @@ class Broker:
         self.listen_ports: dict[str, int] = {name: port for name, _, port in config.listeners}  # bound ones once open
         self.listeners: Listeners | None = None
         self._waiters: dict[tuple[str, int], list[asyncio.Future]] = {}
+        self._flush_waiters: dict[FlushJob, list[asyncio.Future]] = {}  # flush.messages answers waiting
         self.wakeups = 0
         self._background: list[asyncio.Task] = []
         self._create_warning = ThrottledWarning(log)  # storage failures, one line per interval and kind
@@ -249,6 +251,15 @@ class Broker:
     async def start(self, listeners: Listeners) -> None:
         """Load the coordinators, then open `listeners` to clients; in a cluster, register with the
         address clients were told."""
+        loop = asyncio.get_running_loop()
+
+        def to_loop(job: FlushJob) -> None:
+            try:
+                loop.call_soon_threadsafe(self._flushed, job)
+            except RuntimeError:  # the loop has closed: no answer waits any more
+                pass
+
+        self.logs.on_flushed(to_loop)
         await self.groups.start()
         self.listeners = listeners
         self.listen_ports = await listeners.open()
@@ -711,8 +722,23 @@ class Broker:
         self._wake(topic, partition)
         if self.cluster is not None:
             self.cluster.replicas.appended(topic, partition)
+        durable = None
+        if plog.awaited_flush is not None and acks != 0:
+            durable = asyncio.get_running_loop().create_future()
+            self._flush_waiters.setdefault(plog.awaited_flush, []).append(durable)
         return AppendOutcome(ErrorCode.NONE, base_offset, append_time, plog.log_start_offset,
-                             end_offset=plog.log_end_offset)
+                             end_offset=plog.log_end_offset, durable=durable)
+
+    def _flushed(self, job: FlushJob) -> None:
+        """A `flush.messages` flush has run: its log takes it (the high watermark may move, so
+        fetches wake) and the appends waiting on it are answered, KAFKA_STORAGE_ERROR if it failed."""
+        plog: PartitionLog = job.owner
+        plog.take_flush_jobs()
+        self._wake(plog.topic, plog.partition)
+        error = ErrorCode.NONE if job.outcome is Outcome.DONE else ErrorCode.KAFKA_STORAGE_ERROR
+        for future in self._flush_waiters.pop(job, ()):
+            if not future.done():
+                future.set_result(error)
 
     def replication_waiter(self, topic: str, partition: int, end_offset: int) -> asyncio.Future | None:
         """In a cluster, a future of the acks=all answer for an append that ended at `end_offset`;

@@ -48,6 +48,7 @@ class AppendOutcome:
     message: str | None = None
     end_offset: int = -1  # the log end after the append: what acks=all waits for the ISR to reach
     record_errors: tuple[tuple[int, str], ...] = ()  # (index in the batch, why) of each refused record
+    durable: asyncio.Future | None = None  # flush.messages: the error code once the append is on disk
 
 
 class Node(Protocol):

@@ -225,3 +225,43 @@ def test_a_flush_ms_flush_fsyncs_on_the_flush_thread_and_moves_the_recovery_poin
     manager.wait_for_flushes()
     assert len(fsyncs.synced) == 2  # the segment and its dir
     manager.close()
+
+
+def test_flush_messages_flushes_on_the_flush_thread_and_holds_the_high_watermark_until_done(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    told = []
+    manager.on_flushed(told.append)
+    plog = manager.open("t", 0, None, {"flush.messages": 2})
+    plog.append(batch(1, value_size=20))
+    assert plog.awaited_flush is None and plog.high_watermark == 1  # below flush.messages: readable at once
+    fsyncs.gate.clear()
+    plog.append(batch(1, value_size=20))
+    first = plog.awaited_flush
+    assert first is not None and plog.high_watermark == 1
+    plog.append(batch(1, value_size=20))  # one past the flush asked for: not yet due again
+    assert plog.awaited_flush is None and plog.high_watermark == 1
+    plog.append(batch(1, value_size=20))
+    second = plog.awaited_flush
+    assert second is not None and plog.high_watermark == 1 and plog.recovery_point == 0
+    fsyncs.gate.set()
+    manager.wait_for_flushes()
+    assert told == [first, second]  # on the flush thread, for the owner's thread to take
+    plog.take_flush_jobs()
+    assert plog.recovery_point == plog.high_watermark == plog.log_end_offset == 4
+    assert plog.segments[-1].log_path in fsyncs.paths() and not fsyncs.paths("MainThread")
+    manager.close()
+
+
+def test_a_failed_flush_messages_flush_keeps_its_records_unreadable_and_refuses_appends(tmp_path, monkeypatch):
+    fsyncs = record_fsyncs(monkeypatch, FsyncRecorder(fail_on=".log"))
+    manager = LogManager([tmp_path], node_id=0)
+    plog = manager.open("t", 0, None, {"flush.messages": 1})
+    plog.append(batch(1, value_size=20))
+    job = plog.awaited_flush
+    manager.wait_for_flushes()
+    plog.take_flush_jobs()
+    assert job.outcome is flusher.Outcome.FAILED and fsyncs.synced == []
+    assert plog.high_watermark == plog.recovery_point == 0
+    with pytest.raises(OSError):
+        plog.append(batch(1, value_size=20))
+    manager.close()

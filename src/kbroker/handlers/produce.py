@@ -11,7 +11,9 @@ partitions are answered TOPIC_AUTHORIZATION_FAILED and nothing of them is append
 
 In a cluster, only a partition's leader appends (others answer NOT_LEADER_OR_FOLLOWER), acks=all
 is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than `min.insync.replicas`, and its
-answer waits, up to the request's timeout, until every in-sync replica has the batch.
+answer waits, up to the request's timeout, until every in-sync replica has the batch. An append
+that reaches the topic's `flush.messages` is answered once the log flush thread has fsynced it
+(KAFKA_STORAGE_ERROR if that failed), as Kafka answers it after its flush.
 
 A producer over its `producer_byte_rate` still has its records appended; the answer says for how
 long it is throttled (and the connection reads nothing more from it for that long).
@@ -55,10 +57,12 @@ def partition_result(ctx: RequestContext, topic: str, data: ProduceRequest.Parti
     if outcome.error == ErrorCode.NOT_LEADER_OR_FOLLOWER and ctx.api_version >= 10:  # KIP-951
         result.current_leader.leader_id, result.current_leader.leader_epoch = ctx.broker.current_leader(
             topic, data.index)
+    if outcome.durable is not None:
+        ctx.append_waits.append((result, outcome.durable))
     if outcome.error == ErrorCode.NONE and acks == -1:
         waiter = ctx.broker.replication_waiter(topic, data.index, outcome.end_offset)
         if waiter is not None:
-            ctx.replication_waits.append((result, waiter))
+            ctx.append_waits.append((result, waiter))
     return result
 
 
@@ -69,10 +73,11 @@ def refused_result(data: ProduceRequest.PartitionProduceData,
                                                     error_message=refusal.message)
 
 
-async def replicated(response: ProduceResponse, waits: list[tuple[ProduceResponse.PartitionProduceResponse,
-                                                                      asyncio.Future]],
-                     timeout_ms: int) -> ProduceResponse:
-    """The answer once every waiting partition is replicated to its ISR, or the request timed out."""
+async def completed(response: ProduceResponse, waits: list[tuple[ProduceResponse.PartitionProduceResponse,
+                                                                     asyncio.Future]],
+                    timeout_ms: int) -> ProduceResponse:
+    """The answer once every waiting partition is on disk (`flush.messages`) and replicated to its
+    ISR (acks=all in a cluster), or the request timed out."""
     await asyncio.wait([future for _, future in waits], timeout=max(timeout_ms, 0) / 1000)
     for result, future in waits:
         error = future.result() if future.done() else ErrorCode.REQUEST_TIMED_OUT
@@ -125,6 +130,6 @@ def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | A
                    if p.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER}
         response.node_endpoints = [ProduceResponse.NodeEndpoint(node_id=node_id, host=host, port=port, rack=rack)
                                    for node_id, host, port, rack in ctx.broker.endpoints(leaders, ctx.listener)] if leaders else []
-    if ctx.replication_waits:
-        return replicated(response, ctx.replication_waits, request.timeout_ms)
+    if ctx.append_waits:
+        return completed(response, ctx.append_waits, request.timeout_ms)
     return response

@@ -9,8 +9,10 @@ thread that runs those jobs in order. The thread touches no state of the log: it
 path through descriptors of its own (the handle cache is per thread) and marks the job finished;
 the partition log takes the result the next time its recovery point is read.
 
-`flush.messages` stays inline, as in Kafka, where the append that reaches it flushes before it
-is answered.
+The append that reaches `flush.messages` is flushed here too. In Kafka it flushes on its request
+thread before it is answered and before the high watermark moves past it; here its answer waits
+for the job (the broker awaits it) and the partition's high watermark stays below it until the
+job is done, while the event loop goes on serving everything else.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import enum
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kbroker.log.files import fsync_if_exists
@@ -38,15 +40,21 @@ class Outcome(enum.Enum):
 class FlushJob:
     """The files to fsync (after a roll: the segments not yet known flushed and the snapshot written
     at the roll), then their dir, which holds any new segment and the snapshot's rename; once all
-    are done, `recovery_point` (a roll's new base offset, or the log end when it was submitted) is good."""
+    are done, `recovery_point` (a roll's new base offset, or the log end when it was submitted) is good.
 
-    __slots__ = ("context", "directory", "error", "files", "outcome", "recovery_point")
+    An `awaited` job (`flush.messages`) has an append waiting on it: its owner, the partition log,
+    is told on its own thread through the flusher's `notify` (the thread itself never touches it)."""
 
-    def __init__(self, files: Sequence[Path], directory: Path, recovery_point: int, context: str) -> None:
+    __slots__ = ("awaited", "context", "directory", "error", "files", "outcome", "owner", "recovery_point")
+
+    def __init__(self, files: Sequence[Path], directory: Path, recovery_point: int, context: str,
+                 owner: object = None, awaited: bool = False) -> None:
         self.files = files
         self.directory = directory
         self.recovery_point = recovery_point
         self.context = context
+        self.owner = owner
+        self.awaited = awaited
         self.outcome = Outcome.PENDING
         self.error: OSError | None = None
 
@@ -74,6 +82,9 @@ class LogFlusher:
     def __init__(self) -> None:
         self._jobs: queue.Queue[FlushJob | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        # Called on the flush thread with each awaited job once it has run: the broker hands it
+        # to its event loop. Without it, a log takes its finished jobs when it next looks.
+        self.notify: Callable[[FlushJob], None] | None = None
 
     def submit(self, job: FlushJob) -> None:
         if self._thread is None:
@@ -96,6 +107,8 @@ class LogFlusher:
         while (job := self._jobs.get()) is not None:
             try:
                 job.run()
+                if job.awaited and self.notify is not None:
+                    self.notify(job)
             finally:
                 self._jobs.task_done()
         self._jobs.task_done()

@@ -26,7 +26,7 @@ from kbroker.log.checkpoint import (
 from kbroker.log.cleaner import Cleaner
 from kbroker.log.config import LONG_MAX, LogConfig
 from kbroker.log.files import fsync_dir, write_many_atomically
-from kbroker.log.flusher import LogFlusher
+from kbroker.log.flusher import FlushJob, LogFlusher
 from kbroker.log.leader_epochs import LeaderEpochCache
 from kbroker.log.metadata import (
     ZERO_UUID,
@@ -354,6 +354,11 @@ class LogManager:
     def _write_high_watermarks(self, write: Callable[[Path, dict[TopicPartition, int]], Any]) -> None:
         for directory, logs in self._by_dir().items():
             write(directory / REPLICATION_OFFSET, {k: p.high_watermark for k, p in logs.items()})
+
+    def on_flushed(self, notify: Callable[[FlushJob], None]) -> None:
+        """Have `notify` called, on the flush thread, with each `flush.messages` flush once it has
+        run, for its log's `take_flush_jobs` on the log's own thread."""
+        self._flusher.notify = notify
 
     def wait_for_flushes(self) -> None:
         """Return once the flushes submitted so far (of rolls and of `flush.ms`) are done (or have failed)."""

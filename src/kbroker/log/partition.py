@@ -53,6 +53,9 @@ class PartitionLog:
         self.on_roll: list[Callable[[PartitionLog], None]] = []  # called when a new segment starts (producer snapshots)
         self._flusher = flusher
         self._flush_jobs: deque[FlushJob] = deque()  # submitted, oldest first, not yet taken into account
+        self._flush_asked = 0  # the log end the latest `flush.messages` job will make durable
+        self._high_watermark_holds = 0  # `flush.messages` jobs pending: the high watermark waits for them
+        self.awaited_flush: FlushJob | None = None  # the flush the last append's answer waits for
         self.storage_error: OSError | None = None  # a roll flush failed: no recovery point moves, no appends
         if not new:
             directory.mkdir(parents=True, exist_ok=True)
@@ -86,20 +89,28 @@ class PartitionLog:
         """The offset below which everything is fsynced: moved by `flush`, and to a rolled segment's
         end once its roll flush is done (looked at here, on the log's own thread)."""
         if self._flush_jobs:
-            self._take_flush_jobs()
+            self.take_flush_jobs()
         return self._recovery_point
 
-    def _take_flush_jobs(self) -> None:
-        """Account for the roll flushes that have finished, in the order they were submitted."""
+    def take_flush_jobs(self) -> None:
+        """Account for the flushes that have finished, in the order they were submitted. The
+        high watermark follows a `flush.messages` flush that did not fail: to the log end once
+        none is left pending, else to what it made durable."""
         pending = self._flush_jobs
         while pending and pending[0].outcome is not Outcome.PENDING:
             job = pending.popleft()
+            if job.awaited:
+                self._high_watermark_holds -= 1
             if self.storage_error is not None:
                 continue
             if job.outcome is Outcome.FAILED:
                 self.storage_error = job.error
-            elif job.outcome is Outcome.DONE:
+                continue
+            if job.outcome is Outcome.DONE:
                 self._recovery_point = max(self._recovery_point, job.recovery_point)
+            if job.awaited and not self.replicated:
+                end = job.recovery_point if self._high_watermark_holds else self.log_end_offset
+                self.high_watermark = max(self.high_watermark, end)
 
     @property
     def segments(self) -> list[LogSegment]:
@@ -155,8 +166,9 @@ class PartitionLog:
         return end
 
     def _write(self, records: bytes | bytearray | memoryview, batches: list[BatchInfo], next_offset: int) -> None:
+        self.awaited_flush = None
         if self._flush_jobs:
-            self._take_flush_jobs()
+            self.take_flush_jobs()
         if self.storage_error is not None:
             raise OSError(self.storage_error.errno, f"a segment of {self} could not be fsynced: "
                                                     f"{self.storage_error.strerror}")
@@ -168,10 +180,10 @@ class PartitionLog:
             segment = self.roll()
         segment.append(records, batches)
         self.log_end_offset = next_offset
-        if not self.replicated:
+        if next_offset - max(self.recovery_point, self._flush_asked) >= self.config.flush_messages:
+            self._flush_for_append()
+        if not (self.replicated or self._high_watermark_holds):
             self.high_watermark = next_offset
-        if next_offset - self.recovery_point >= self.config.flush_messages:
-            self.flush()
         for callback in self.on_append:
             callback()
 
@@ -210,15 +222,29 @@ class PartitionLog:
         self._flush_later(files, segment.base_offset)
         return segment
 
-    def _flush_later(self, files: list[Path], recovery_point: int) -> None:
+    def _flush_later(self, files: list[Path], recovery_point: int, awaited: bool = False) -> FlushJob:
         """fsync `files` and the dir on the flush thread (inline without one); the recovery point
         moves to `recovery_point` once done."""
-        job = FlushJob(files, self.directory, recovery_point, str(self))
+        job = FlushJob(files, self.directory, recovery_point, str(self), self, awaited)
         self._flush_jobs.append(job)
         if self._flusher is None:
             job.run()
         else:
             self._flusher.submit(job)
+        return job
+
+    def _flush_for_append(self) -> None:
+        """`flush.messages`: flush up to the log end on the flush thread. The appended records
+        become readable (the high watermark passes them) once that is done, and the caller may
+        wait for `awaited_flush` before answering; inline without a flush thread."""
+        if self._flusher is None or self.storage_error is not None:
+            self.flush()
+            return
+        rolled, active = self._unflushed(self.recovery_point)
+        active.write_index_entries()
+        self._flush_asked = self.log_end_offset
+        self._high_watermark_holds += 1
+        self.awaited_flush = self._flush_later(rolled + [active.log_path], self.log_end_offset, awaited=True)
 
     def flush(self) -> None:
         """fsync every segment holding offsets at or above the recovery point, then advance it.
@@ -395,7 +421,7 @@ class PartitionLog:
         active.become_active()
         self.log_end_offset = active.read_next_offset()
         self.high_watermark = min(self.high_watermark, self.log_end_offset)
-        self._flush_jobs.clear()  # they would move the recovery point past the new end
+        self._forget_flush_jobs()
         self._recovery_point = min(self._recovery_point, self.log_end_offset)
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
         self._align_leader_epochs()
@@ -412,10 +438,15 @@ class PartitionLog:
         self._segments[0].become_active()
         self._bases = [offset]
         self.log_start_offset = self.log_end_offset = self.high_watermark = offset
-        self._flush_jobs.clear()
+        self._forget_flush_jobs()
         self._recovery_point = offset
         fsync_dir(self.directory)
         self._align_leader_epochs()
+
+    def _forget_flush_jobs(self) -> None:
+        """After a truncation: queued flushes would move the recovery point past the new end."""
+        self._flush_jobs.clear()
+        self._flush_asked = self._high_watermark_holds = 0
 
     def _align_leader_epochs(self) -> None:
         """Fit the epoch entries to the offsets the log now holds, as Kafka's log does after a moved
