@@ -712,7 +712,7 @@ class Broker:
         if duplicate is not None:  # a retry: answered as Kafka does, with the first append's offset
             return AppendOutcome(ErrorCode.NONE, duplicate.first_offset, -1, plog.log_start_offset)
         try:
-            base_offset = plog.append(buf)
+            base_offset = plog.append(buf, defer_flush=True)  # its answer waits for a flush.messages flush
         except OSError as exc:  # out of descriptors or disk: Kafka's answer for a failed log write
             self._append_warning.warn("cannot append to %s-%d: %s", topic, partition, exc)
             return AppendOutcome(ErrorCode.KAFKA_STORAGE_ERROR, log_start_offset=plog.log_start_offset,

@@ -232,15 +232,15 @@ def test_flush_messages_flushes_on_the_flush_thread_and_holds_the_high_watermark
     told = []
     manager.on_flushed(told.append)
     plog = manager.open("t", 0, None, {"flush.messages": 2})
-    plog.append(batch(1, value_size=20))
+    plog.append(batch(1, value_size=20), defer_flush=True)
     assert plog.awaited_flush is None and plog.high_watermark == 1  # below flush.messages: readable at once
     fsyncs.gate.clear()
-    plog.append(batch(1, value_size=20))
+    plog.append(batch(1, value_size=20), defer_flush=True)
     first = plog.awaited_flush
     assert first is not None and plog.high_watermark == 1
-    plog.append(batch(1, value_size=20))  # one past the flush asked for: not yet due again
+    plog.append(batch(1, value_size=20), defer_flush=True)  # one past the flush asked for: not yet due again
     assert plog.awaited_flush is None and plog.high_watermark == 1
-    plog.append(batch(1, value_size=20))
+    plog.append(batch(1, value_size=20), defer_flush=True)
     second = plog.awaited_flush
     assert second is not None and plog.high_watermark == 1 and plog.recovery_point == 0
     fsyncs.gate.set()
@@ -256,12 +256,21 @@ def test_a_failed_flush_messages_flush_keeps_its_records_unreadable_and_refuses_
     fsyncs = record_fsyncs(monkeypatch, FsyncRecorder(fail_on=".log"))
     manager = LogManager([tmp_path], node_id=0)
     plog = manager.open("t", 0, None, {"flush.messages": 1})
-    plog.append(batch(1, value_size=20))
+    plog.append(batch(1, value_size=20), defer_flush=True)
     job = plog.awaited_flush
     manager.wait_for_flushes()
     plog.take_flush_jobs()
     assert job.outcome is flusher.Outcome.FAILED and fsyncs.synced == []
     assert plog.high_watermark == plog.recovery_point == 0
     with pytest.raises(OSError):
-        plog.append(batch(1, value_size=20))
+        plog.append(batch(1, value_size=20), defer_flush=True)
+    manager.close()
+
+
+def test_an_append_not_deferring_its_flush_is_flushed_before_it_returns(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    plog = manager.open("t", 0, None, {"flush.messages": 1})
+    plog.append(batch(1, value_size=20))  # a coordinator's record or a transaction marker
+    assert plog.awaited_flush is None
+    assert plog.recovery_point == plog.high_watermark == 1
     manager.close()

@@ -9,7 +9,7 @@ thread that runs those jobs in order. The thread touches no state of the log: it
 path through descriptors of its own (the handle cache is per thread) and marks the job finished;
 the partition log takes the result the next time its recovery point is read.
 
-The append that reaches `flush.messages` is flushed here too. In Kafka it flushes on its request
+A produce append that reaches `flush.messages` is flushed here too. In Kafka it flushes on its request
 thread before it is answered and before the high watermark moves past it; here its answer waits
 for the job (the broker awaits it) and the partition's high watermark stays below it until the
 job is done, while the event loop goes on serving everything else.

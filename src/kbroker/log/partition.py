@@ -124,11 +124,13 @@ class PartitionLog:
 
     # -- writing
 
-    def append(self, records: bytearray | memoryview) -> int:
+    def append(self, records: bytearray | memoryview, defer_flush: bool = False) -> int:
         """Append validated v2 batches, assigning offsets from the log end; returns the first offset.
 
         Only the base offset and partition leader epoch of each batch are rewritten (the CRC does
-        not cover them), so the producer's bytes are stored as they came.
+        not cover them), so the producer's bytes are stored as they came. An append reaching
+        `flush.messages` is flushed before this returns, as in Kafka, unless `defer_flush`: then
+        on the flush thread, and the caller waits for `awaited_flush` before answering.
         """
         records = writable(records)
         first = offset = self.log_end_offset
@@ -142,7 +144,7 @@ class PartitionLog:
             end = position + header.size
         if not batches or end != len(records):
             raise ValueError(f"append needs whole batches: {len(records) - end} bytes of a partial batch")
-        self._write(records, batches, offset)
+        self._write(records, batches, offset, defer_flush)
         return first
 
     def append_replicated(self, records: bytes | bytearray | memoryview) -> int:
@@ -165,7 +167,8 @@ class PartitionLog:
             self._write(memoryview(records)[:end], batches, expected)
         return end
 
-    def _write(self, records: bytes | bytearray | memoryview, batches: list[BatchInfo], next_offset: int) -> None:
+    def _write(self, records: bytes | bytearray | memoryview, batches: list[BatchInfo], next_offset: int,
+               defer_flush: bool = False) -> None:
         self.awaited_flush = None
         if self._flush_jobs:
             self.take_flush_jobs()
@@ -181,7 +184,10 @@ class PartitionLog:
         segment.append(records, batches)
         self.log_end_offset = next_offset
         if next_offset - max(self.recovery_point, self._flush_asked) >= self.config.flush_messages:
-            self._flush_for_append()
+            if defer_flush and self._flusher is not None:
+                self._flush_for_append()
+            else:
+                self.flush()
         if not (self.replicated or self._high_watermark_holds):
             self.high_watermark = next_offset
         for callback in self.on_append:
@@ -234,12 +240,9 @@ class PartitionLog:
         return job
 
     def _flush_for_append(self) -> None:
-        """`flush.messages`: flush up to the log end on the flush thread. The appended records
-        become readable (the high watermark passes them) once that is done, and the caller may
-        wait for `awaited_flush` before answering; inline without a flush thread."""
-        if self._flusher is None or self.storage_error is not None:
-            self.flush()
-            return
+        """`flush.messages`, deferred: flush up to the log end on the flush thread. The appended
+        records become readable (the high watermark passes them) once that is done, and the
+        caller waits for `awaited_flush` before answering."""
         rolled, active = self._unflushed(self.recovery_point)
         active.write_index_entries()
         self._flush_asked = self.log_end_offset
