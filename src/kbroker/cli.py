@@ -21,6 +21,7 @@ from kbroker.config import BrokerConfig, ConfigError, load_broker_config
 from kbroker.dev import parse_sets, topic_specs
 from kbroker.log.handles import raise_file_limit
 from kbroker.server.allocator import keep_freed_memory
+from kbroker.server.collector import freeze_startup_objects
 from kbroker.tools import register as register_tools
 
 if TYPE_CHECKING:
@@ -233,6 +234,7 @@ async def _run(config: BrokerConfig, security: dict[str, ListenerSecurity], topi
         sys.exit(2)
     click.echo(banner(broker, topics, ephemeral, metrics_url(exporter) if exporter else None,
                       registry.url if registry else None, console_server.url if console_server else None))
+    freeze_startup_objects()
     await stop.wait()
     if console_server is not None:
         await console_server.close()
