@@ -16,7 +16,6 @@ each figure is the median over runs of that run's value.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from bench.hooks import sitecustomize
 from bench.report import fmt
 from bench.workloads import Settings, create_topic, latency
 
@@ -77,26 +77,18 @@ def archived_tree(ref: str, into: Path) -> Path:
 def one_run(src: Path, segment_bytes: int, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     """Start a broker from `src`, produce across `--rolls` rolls; the roll and latency figures."""
     shutil.rmtree(workdir, ignore_errors=True)
-    hooks = workdir / "hooks"
-    hooks.mkdir(parents=True)
     rolls = workdir / "rolls.txt"
-    (hooks / "sitecustomize.py").write_text(TIMED_ROLL.format(out=str(rolls)))
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(hooks), str(src)])
     broker = BrokerProcess(workdir, config={"log.segment.bytes": str(segment_bytes)})
-    try:
-        broker.start()
-        settings = Settings(message_size=args.message_size)
-        seconds = (args.rolls + 0.5) * segment_bytes / (args.rate * args.message_size)
-        figures = latency(broker.bootstrap_server, create_topic(broker.bootstrap_server), args.rate, seconds,
-                          replace(settings, timeout_s=max(settings.timeout_s, seconds * 3)))
-    finally:
-        broker.stop()
-        if saved is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = saved
-        shutil.rmtree(broker.data_dir, ignore_errors=True)
+    with sitecustomize(workdir / "hooks", TIMED_ROLL.format(out=str(rolls)), src):
+        try:
+            broker.start()
+            settings = Settings(message_size=args.message_size)
+            seconds = (args.rolls + 0.5) * segment_bytes / (args.rate * args.message_size)
+            figures = latency(broker.bootstrap_server, create_topic(broker.bootstrap_server), args.rate, seconds,
+                              replace(settings, timeout_s=max(settings.timeout_s, seconds * 3)))
+        finally:
+            broker.stop()
+            shutil.rmtree(broker.data_dir, ignore_errors=True)
     held = [float(line) for line in rolls.read_text().split()] if rolls.exists() else []
     if len(held) < args.rolls:
         raise RuntimeError(f"{len(held)} rolls of the {args.rolls} expected; broker log {broker.log_path}")

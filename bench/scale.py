@@ -28,6 +28,7 @@ from kproto.messages import CreateTopicsRequest, MetadataRequest, RequestHeader
 
 from kbroker.tools.client import Client
 
+from bench.hooks import GC_PAUSES, gc_pauses, sitecustomize
 from bench.procstat import open_files, status_kb
 from bench.workloads import Settings, create_topic, latency
 
@@ -117,63 +118,76 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="kbroker-scale-"))
     broker = BrokerProcess(workdir / "kbroker", startup_timeout=300, stop_timeout=300)
+    pauses = workdir / "gc-pauses.txt"
     lines = []
-    try:
-        empty_start = started(broker)
-        empty_latency = latency_ms(broker.bootstrap_server, args.latency_seconds)
-        per_topic = args.topic_partitions
-        topics_per_batch = max(args.batch // per_topic, 1)
-        names = [f"scale-{i:05d}" for i in range(max(args.partitions // per_topic, 1))]
-        batches = [names[i:i + topics_per_batch] for i in range(0, len(names), topics_per_batch)]
-        times = []
-        with Client(broker.bootstrap_server, timeout=600) as client:
-            for batch in batches:
-                times.append(timed(lambda: create_batch(client, batch, per_topic)))
-                print(f"batch {len(times)}: {len(batch) * per_topic} partitions in {times[-1]:.3f} s",
-                      file=sys.stderr, flush=True)
-        total = len(names) * per_topic
-        one_topic = metadata_seconds(broker.bootstrap_server, names[:1])
-        all_topics = metadata_seconds(broker.bootstrap_server, None)
-        full_latency = latency_ms(broker.bootstrap_server, args.latency_seconds)
-        rss, peak, files = status_kb(broker.pid, "VmRSS"), status_kb(broker.pid, "VmHWM"), open_files(broker.pid)
-        floor = file_system_floor(workdir / "floor", args.batch)
-        began = time.perf_counter()
-        broker.stop(kill=args.kill)
-        stop = time.perf_counter() - began
-        restart = started(broker)
-        restarted_metadata = metadata_seconds(broker.bootstrap_server, None)
-        rss_after = status_kb(broker.pid, "VmRSS")
-        ms = [t * 1000 for t in times]
-        per_thousand = statistics.median(t / (len(b) * per_topic) * 1000 for t, b in zip(times, batches))
-        lines = [
-            f"{total} partitions ({len(names)} topics of {per_topic}) in {len(batches)} CreateTopics requests "
-            f"of {topics_per_batch * per_topic}; restart after {'SIGKILL' if args.kill else 'SIGTERM'}.",
-            "",
-            "| measure | figure | reference | ratio |",
-            "|---|---|---|---|",
-            f"| create, first batch | {ms[0]:.0f} ms | | |",
-            f"| create, last batch | {ms[-1]:.0f} ms | first batch | {ms[-1] / ms[0]:.2f} |",
-            f"| create, median per 1,000 partitions | {per_thousand * 1000:.0f} ms | file system floor "
-            f"{floor / args.batch * 1e6:.0f} ms | {per_thousand / (floor / args.batch * 1000):.2f} |",
-            f"| create, all | {sum(times):.1f} s | | |",
-            f"| Metadata, all topics | {all_topics * 1000:.1f} ms | one topic {one_topic * 1000:.2f} ms | "
-            f"{all_topics / one_topic:.0f} |",
-            f"| stop ({'SIGKILL' if args.kill else 'SIGTERM'}) | {stop:.2f} s | | |",
-            f"| start listening, {total} partitions | {restart:.2f} s | empty broker {empty_start:.2f} s | "
-            f"{restart / empty_start:.2f} |",
-            f"| Metadata, all topics, just after restart | {restarted_metadata * 1000:.1f} ms | before restart | "
-            f"{restarted_metadata / all_topics:.2f} |",
-            f"| latency p50 / p99 / p99.9, all partitions | {' / '.join(f'{v:.2f}' for v in full_latency)} ms | "
-            f"empty broker {' / '.join(f'{v:.2f}' for v in empty_latency)} ms | {full_latency[1] / empty_latency[1]:.2f} (p99) |",
-            f"| RSS after creating | {rss / 1024:.0f} MB (peak {peak / 1024:.0f} MB) | | |",
-            f"| RSS after restart and Metadata | {rss_after / 1024:.0f} MB | | |",
-            f"| open files after creating | {files} | | |",
-        ]
-    finally:
-        broker.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with sitecustomize(workdir / "hooks", GC_PAUSES.format(out=str(pauses))):
+        try:
+            lines = measure(broker, args, workdir, pauses)
+        finally:
+            broker.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
     print("\n".join(lines))
     return 0
+
+
+def measure(broker: BrokerProcess, args: argparse.Namespace, workdir: Path, pauses: Path) -> list[str]:
+    """The table's lines: every measurement, on `broker`, which runs GC_PAUSES noting into `pauses`."""
+    empty_start = started(broker)
+    empty_latency = latency_ms(broker.bootstrap_server, args.latency_seconds)
+    per_topic = args.topic_partitions
+    topics_per_batch = max(args.batch // per_topic, 1)
+    names = [f"scale-{i:05d}" for i in range(max(args.partitions // per_topic, 1))]
+    batches = [names[i:i + topics_per_batch] for i in range(0, len(names), topics_per_batch)]
+    times = []
+    creating = time.perf_counter()
+    with Client(broker.bootstrap_server, timeout=600) as client:
+        for batch in batches:
+            times.append(timed(lambda: create_batch(client, batch, per_topic)))
+            print(f"batch {len(times)}: {len(batch) * per_topic} partitions in {times[-1]:.3f} s",
+                  file=sys.stderr, flush=True)
+    collections = gc_pauses(pauses, creating, time.perf_counter())
+    total = len(names) * per_topic
+    one_topic = metadata_seconds(broker.bootstrap_server, names[:1])
+    all_topics = metadata_seconds(broker.bootstrap_server, None)
+    full_latency = latency_ms(broker.bootstrap_server, args.latency_seconds)
+    rss, peak, files = status_kb(broker.pid, "VmRSS"), status_kb(broker.pid, "VmHWM"), open_files(broker.pid)
+    floor = file_system_floor(workdir / "floor", args.batch)
+    began = time.perf_counter()
+    broker.stop(kill=args.kill)
+    stop = time.perf_counter() - began
+    restart = started(broker)
+    restarted_metadata = metadata_seconds(broker.bootstrap_server, None)
+    rss_after = status_kb(broker.pid, "VmRSS")
+    ms = [t * 1000 for t in times]
+    per_thousand = statistics.median(t / (len(b) * per_topic) * 1000 for t, b in zip(times, batches))
+    lines = [
+        f"{total} partitions ({len(names)} topics of {per_topic}) in {len(batches)} CreateTopics requests "
+        f"of {topics_per_batch * per_topic}; restart after {'SIGKILL' if args.kill else 'SIGTERM'}.",
+        "",
+        "| measure | figure | reference | ratio |",
+        "|---|---|---|---|",
+        f"| create, first batch | {ms[0]:.0f} ms | | |",
+        f"| create, last batch | {ms[-1]:.0f} ms | first batch | {ms[-1] / ms[0]:.2f} |",
+        f"| create, median per 1,000 partitions | {per_thousand * 1000:.0f} ms | file system floor "
+        f"{floor / args.batch * 1e6:.0f} ms | {per_thousand / (floor / args.batch * 1000):.2f} |",
+        f"| create, all | {sum(times):.1f} s | | |",
+        (f"| create, longest garbage collection | {max((t for _, t in collections), default=0) * 1000:.0f} ms | "
+         f"{sum(1 for g, _ in collections if g == 2)} full collections, "
+         f"{sum(t for g, t in collections if g == 2):.2f} s in all | |"),
+        f"| Metadata, all topics | {all_topics * 1000:.1f} ms | one topic {one_topic * 1000:.2f} ms | "
+        f"{all_topics / one_topic:.0f} |",
+        f"| stop ({'SIGKILL' if args.kill else 'SIGTERM'}) | {stop:.2f} s | | |",
+        f"| start listening, {total} partitions | {restart:.2f} s | empty broker {empty_start:.2f} s | "
+        f"{restart / empty_start:.2f} |",
+        f"| Metadata, all topics, just after restart | {restarted_metadata * 1000:.1f} ms | before restart | "
+        f"{restarted_metadata / all_topics:.2f} |",
+        f"| latency p50 / p99 / p99.9, all partitions | {' / '.join(f'{v:.2f}' for v in full_latency)} ms | "
+        f"empty broker {' / '.join(f'{v:.2f}' for v in empty_latency)} ms | {full_latency[1] / empty_latency[1]:.2f} (p99) |",
+        f"| RSS after creating | {rss / 1024:.0f} MB (peak {peak / 1024:.0f} MB) | | |",
+        f"| RSS after restart and Metadata | {rss_after / 1024:.0f} MB | | |",
+        f"| open files after creating | {files} | | |",
+    ]
+    return lines
 
 
 if __name__ == "__main__":
