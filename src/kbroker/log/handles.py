@@ -39,8 +39,8 @@ class LazyFile:
 
     __slots__ = ("path", "flags", "fd", "closed", "_cache")
 
-    def __init__(self, path: Path, flags: int = os.O_RDWR | os.O_CREAT, cache: HandleCache | None = None) -> None:
-        self.path = path
+    def __init__(self, path: str | Path, flags: int = os.O_RDWR | os.O_CREAT, cache: HandleCache | None = None) -> None:
+        self.path = os.fspath(path)  # a str: a Path is two more objects for the garbage collector to walk
         self.flags = flags
         self.fd = -1
         self.closed = False

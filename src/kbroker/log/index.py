@@ -49,17 +49,20 @@ class IndexFile:
 
     entry = OFFSET_ENTRY
 
-    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
-        self.path = path
+    def __init__(self, path: str | Path, base_offset: int, max_bytes: int) -> None:
+        self._file = LazyFile(path)  # which keeps the name, as a str
         self.base_offset = base_offset
         self.max_entries = max(max_bytes // self.entry.size, 1)
-        self._file = LazyFile(path)
         self._active = False  # entries are written in place, in a file grown to its maximum size
         self._grown = False  # the file has been grown so
         self._on_file = 0  # entries before this one are written to the file
 
     def __len__(self) -> int:
         raise NotImplementedError
+
+    @property
+    def path(self) -> Path:
+        return Path(self._file.path)
 
     @property
     def is_full(self) -> bool:
@@ -96,7 +99,7 @@ class IndexFile:
                 os.fsync(fd)
         self._active = self._grown = False
         self._file.close()
-        self._file = LazyFile(self.path)  # a later truncation or entry opens it again
+        self._file = LazyFile(self._file.path)  # a later truncation or entry opens it again
 
     def cut(self) -> None:
         """Drop the file's entries past the in-memory ones; a grown file keeps its size, as zeros
@@ -139,7 +142,7 @@ class OffsetIndex(IndexFile):
 
     entry = OFFSET_ENTRY
 
-    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
+    def __init__(self, path: str | Path, base_offset: int, max_bytes: int) -> None:
         super().__init__(path, base_offset, max_bytes)
         self.relative = array("i")
         self.positions = array("i")
@@ -194,7 +197,7 @@ class TimeIndex(IndexFile):
 
     entry = TIME_ENTRY
 
-    def __init__(self, path: Path, base_offset: int, max_bytes: int) -> None:
+    def __init__(self, path: str | Path, base_offset: int, max_bytes: int) -> None:
         super().__init__(path, base_offset, max_bytes)
         self.timestamps = array("q")
         self.relative = array("i")

@@ -61,10 +61,14 @@ class LeaderEpochCache:
 
     def __init__(self, directory: Path, read: bool = True) -> None:
         """`read` false: a new partition's, with no file to look for."""
-        self.path = directory / LEADER_EPOCH_CHECKPOINT
+        self._directory = directory  # the partition's own; its file's Path is made when asked for
         self._entries = read_leader_epochs(self.path) if read else []
         self._saved = list(self._entries)
         self.pending = False  # entries were added that are not on disk yet
+
+    @property
+    def path(self) -> Path:
+        return self._directory / LEADER_EPOCH_CHECKPOINT
 
     @property
     def entries(self) -> list[EpochEntry]:
