@@ -6,8 +6,8 @@ compiled codecs, the message and config descriptions, about 50,000 objects that 
 collection 9-14 ms. Frozen (`gc.freeze`), they are left out of every later collection; anything
 made afterwards is collected as before. It is done once, after a collection, just after the broker
 has started listening: a frozen object that later becomes garbage in a reference cycle is never
-freed (a closed connection's asyncio transport is one, about 1 KB), and at that moment few clients,
-if any, have connected.
+freed (a closed connection's asyncio transport is one, about six objects), and at that moment few
+clients, if any, have connected.
 """
 
 from __future__ import annotations
