@@ -23,6 +23,9 @@ Under client quotas (`security/quotas.py`) each request's handling time counts a
 client's `request_percentage`, and Produce and Fetch count their bytes. A client over a quota gets
 its answer at once, with the throttle time in it, and then the connection is muted, as Kafka does
 since KIP-219: nothing more is read from it until the throttle time has passed.
+
+A connection with nothing read or written for `connections.max.idle.ms` (10 minutes) is closed,
+as Kafka's socket server closes it; clients connect again when they next need to.
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ class Connection(asyncio.BufferedProtocol):
         self.closed = False
         self.throttled = False  # muted by a client quota: no request is read until the throttle time has passed
         self.outgoing: list[bytes] = []  # answers not yet handed to the transport
+        self.last_active = 0.0  # the event loop's time of the last read or write
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio callbacks
 
@@ -87,6 +92,8 @@ class Connection(asyncio.BufferedProtocol):
         self.client_host = str(peer[0])
         self.peer = f"{peer[0]}:{peer[1]}"
         self.broker.connections.add(self)
+        self.last_active = time.monotonic()
+        self._watch_idle(self.last_active)
         if self.security is not None and self.security.tls is not None:
             transport.pause_reading()  # no byte of the handshake may reach buffer_updated
             self.handshaking = True
@@ -127,11 +134,14 @@ class Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.broker.connections.discard(self)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.reader.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
+        self.last_active = time.monotonic()
         self.reader.received(nbytes)
         if self.reader.buffered >= 4 and not self.busy:
             self.process()
@@ -289,6 +299,7 @@ class Connection(asyncio.BufferedProtocol):
     def flush(self) -> None:
         if self.outgoing and not self.closed:
             self.transport.writelines(self.outgoing)
+            self.last_active = time.monotonic()
         self.outgoing = []
 
     def answer_unsupported_api_versions(self, correlation_id: int) -> None:
@@ -352,6 +363,27 @@ class Connection(asyncio.BufferedProtocol):
         asyncio.get_running_loop().call_later(delay, self.transport.close)
 
     # -- closing
+
+    def _watch_idle(self, since: float) -> None:
+        """Close the connection once nothing has been read or written for `connections.max.idle.ms`
+        (negative: never), as Kafka's socket server does. One timer a connection, set for when it
+        would have been idle that long; activity meanwhile only moves `last_active`, and the timer,
+        when it fires, sets itself again for the time left."""
+        idle_ms = self.broker.config["connections.max.idle.ms"]
+        if idle_ms >= 0:
+            self._idle_timer = asyncio.get_running_loop().call_at(since + idle_ms / 1000, self._idle_check)
+
+    def _idle_check(self) -> None:
+        if self.closed:
+            return
+        now = time.monotonic()
+        if self.busy or self.throttled:  # a request is being answered: not idle, whatever the socket does
+            self._watch_idle(now)
+        elif now < self.last_active + self.broker.config["connections.max.idle.ms"] / 1000:
+            self._watch_idle(self.last_active)
+        else:
+            log.debug("closing connection from %s: idle for connections.max.idle.ms", self.peer)
+            self.close()
 
     def abort(self, reason: str) -> None:
         log.warning("closing connection from %s: %s", self.peer, reason)
