@@ -735,6 +735,8 @@ class Broker:
         plog: PartitionLog = job.owner
         plog.take_flush_jobs()
         self._wake(plog.topic, plog.partition)
+        if self.cluster is not None:  # a leader's high watermark may now count what the flush covered
+            self.cluster.replicas.appended(plog.topic, plog.partition)
         error = ErrorCode.NONE if job.outcome is Outcome.DONE else ErrorCode.KAFKA_STORAGE_ERROR
         for future in self._flush_waiters.pop(job, ()):
             if not future.done():

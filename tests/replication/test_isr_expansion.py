@@ -19,30 +19,11 @@ from kproto.records.batch import build_batch
 from kproto.records.record import Record
 
 from kbroker.cluster.view import ClusterView
-from kbroker.log import PartitionLog
 from kbroker.log.manager import LogManager
 from kbroker.replication.manager import ReplicaManager
+from replicahost import Host
 
 LEADER, OLD_FOLLOWER, JOINING = 1, 2, 3
-
-
-class Host:
-    node_id = LEADER
-
-    def __init__(self, logs: LogManager) -> None:
-        self.logs = logs
-
-    def open_replica_log(self, topic: str, partition: int, topic_id: uuid.UUID) -> PartitionLog:
-        return self.logs.open(topic, partition, topic_id, {}, lead=False)
-
-    def delete_replica_log(self, topic: str, partition: int) -> None:
-        self.logs.delete(topic, partition)
-
-    def wake(self, topic: str, partition: int) -> None:
-        pass
-
-    def leadership_changed(self, topic: str, partition: int, is_leader: bool) -> None:
-        pass
 
 
 class HeldController:
@@ -76,7 +57,7 @@ def leader_and_isr(isr: list[int]) -> LeaderAndIsrRequest:
 def test_a_pending_isr_expansion_holds_back_the_high_watermark(tmp_path: Path) -> None:
     async def scenario() -> None:
         controller = HeldController()
-        manager = ReplicaManager(Host(LogManager([tmp_path], node_id=LEADER)), ClusterView(), controller,
+        manager = ReplicaManager(Host(LogManager([tmp_path], node_id=LEADER), LEADER), ClusterView(), controller,
                                  lag_time_max_ms=30_000, fetch_settings={}, broker_epoch=lambda: 1)
         manager.apply_leader_and_isr(leader_and_isr([LEADER, OLD_FOLLOWER]))
         replica = manager.get("t", 0)

@@ -55,6 +55,7 @@ class PartitionLog:
         self._flush_jobs: deque[FlushJob] = deque()  # submitted, oldest first, not yet taken into account
         self._flush_asked = 0  # the log end the latest `flush.messages` job will make durable
         self._high_watermark_holds = 0  # `flush.messages` jobs pending: the high watermark waits for them
+        self._held_at = 0  # while some are: how far the high watermark may go (`readable_end`)
         self.awaited_flush: FlushJob | None = None  # the flush the last append's answer waits for
         self.storage_error: OSError | None = None  # a roll flush failed: no recovery point moves, no appends
         if not new:
@@ -95,12 +96,11 @@ class PartitionLog:
     def take_flush_jobs(self) -> None:
         """Account for the flushes that have finished, in the order they were submitted. The
         high watermark follows a `flush.messages` flush that did not fail: to the log end once
-        none is left pending, else to what it made durable."""
+        none is left pending, else to what it made durable. A failed one keeps its hold, and so
+        do those after it: what they cover never becomes readable."""
         pending = self._flush_jobs
         while pending and pending[0].outcome is not Outcome.PENDING:
             job = pending.popleft()
-            if job.awaited:
-                self._high_watermark_holds -= 1
             if self.storage_error is not None:
                 continue
             if job.outcome is Outcome.FAILED:
@@ -108,9 +108,18 @@ class PartitionLog:
                 continue
             if job.outcome is Outcome.DONE:
                 self._recovery_point = max(self._recovery_point, job.recovery_point)
-            if job.awaited and not self.replicated:
-                end = job.recovery_point if self._high_watermark_holds else self.log_end_offset
-                self.high_watermark = max(self.high_watermark, end)
+            if job.awaited:
+                self._high_watermark_holds -= 1
+                self._held_at = job.recovery_point
+                if not self.replicated:
+                    self.high_watermark = max(self.high_watermark, self.readable_end)
+
+    @property
+    def readable_end(self) -> int:
+        """How far the high watermark may go: the log end, but while `flush.messages` flushes
+        are pending only to what the last finished one made durable (or to the end before the
+        first pending one's append). In a cluster, replication counts the leader's end so."""
+        return self._held_at if self._high_watermark_holds else self.log_end_offset
 
     @property
     def segments(self) -> list[LogSegment]:
@@ -182,10 +191,10 @@ class PartitionLog:
                                self.config.segment_bytes, self.config.segment_ms, now_ms()):
             segment = self.roll()
         segment.append(records, batches)
-        self.log_end_offset = next_offset
+        previous_end, self.log_end_offset = self.log_end_offset, next_offset
         if next_offset - max(self.recovery_point, self._flush_asked) >= self.config.flush_messages:
             if defer_flush and self._flusher is not None:
-                self._flush_for_append()
+                self._flush_for_append(previous_end)
             else:
                 self.flush()
         if not (self.replicated or self._high_watermark_holds):
@@ -239,13 +248,15 @@ class PartitionLog:
             self._flusher.submit(job)
         return job
 
-    def _flush_for_append(self) -> None:
+    def _flush_for_append(self, previous_end: int) -> None:
         """`flush.messages`, deferred: flush up to the log end on the flush thread. The appended
-        records become readable (the high watermark passes them) once that is done, and the
-        caller waits for `awaited_flush` before answering."""
+        records (from `previous_end` on) become readable (the high watermark passes them) once
+        that is done, and the caller waits for `awaited_flush` before answering."""
         rolled, active = self._unflushed(self.recovery_point)
         active.write_index_entries()
         self._flush_asked = self.log_end_offset
+        if not self._high_watermark_holds:
+            self._held_at = previous_end
         self._high_watermark_holds += 1
         self.awaited_flush = self._flush_later(rolled + [active.log_path], self.log_end_offset, awaited=True)
 

@@ -127,7 +127,8 @@ class ReplicaManager:
             waiters[:] = [w for w in waiters if w[2] is not future]
 
     def appended(self, topic: str, partition: int) -> None:
-        """The leader appended: with no other ISR member, the high watermark moves at once."""
+        """The leader appended, or finished an append's `flush.messages` flush: with no other ISR
+        member, the high watermark moves at once."""
         replica = self.replicas.get((topic, partition))
         if replica is not None and replica.is_leader:
             self._advance_high_watermark(replica)

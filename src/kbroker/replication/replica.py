@@ -63,8 +63,9 @@ class Replica:
 
     def high_watermark_candidate(self) -> int:
         """The smallest log end offset among the ISR (the leader's own included): what every
-        in-sync replica has."""
-        ends = [self.log.log_end_offset]
+        in-sync replica has. The leader's counts only as far as its `flush.messages` flushes
+        are done, as Kafka's leader flushes an append before its high watermark can pass it."""
+        ends = [self.log.readable_end]
         for broker_id in self.maximal_isr:
             if broker_id != self.leader:
                 ends.append(self.followers.get(broker_id, FollowerProgress()).log_end_offset)
