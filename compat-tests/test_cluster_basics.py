@@ -104,6 +104,21 @@ def test_acks_all_produce_is_replicated_byte_for_byte(cluster: Cluster) -> None:
     wait_until(replicas_identical, 15, "every replica's log to be byte-identical")
 
 
+def test_flush_messages_appends_are_answered_and_read_with_one_replica_or_three(cluster: Cluster) -> None:
+    """Each append reaches flush.messages=1: the leader's high watermark passes it only once its
+    flush thread has fsynced it, and then moves, even with the leader alone in the ISR."""
+    for replication_factor in (1, 3):
+        topic = f"flush-{replication_factor}-{uuid.uuid4().hex[:8]}"
+        create_topic(cluster, topic, replication_factor=replication_factor, config={"flush.messages": "1"})
+        producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all", "linger.ms": 0})
+        errors = []
+        for i in range(50):
+            producer.produce(topic, value=f"v{i}".encode(), on_delivery=lambda err, msg: err and errors.append(err))
+        assert producer.flush(30) == 0
+        assert errors == []
+        assert sorted(read_all(cluster.bootstrap_servers, topic, 50)) == sorted(f"v{i}".encode() for i in range(50))
+
+
 def test_a_follower_refuses_clients_with_not_leader(cluster: Cluster) -> None:
     topic = f"notleader-{uuid.uuid4().hex[:8]}"
     create_topic(cluster, topic)
