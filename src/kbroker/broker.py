@@ -737,7 +737,10 @@ class Broker:
         self._wake(plog.topic, plog.partition)
         if self.cluster is not None:  # a leader's high watermark may now count what the flush covered
             self.cluster.replicas.appended(plog.topic, plog.partition)
-        error = ErrorCode.NONE if job.outcome is Outcome.DONE else ErrorCode.KAFKA_STORAGE_ERROR
+        # After any failed fsync of the log, a later one that succeeds proves nothing: the pages
+        # the failed one was writing may be gone.
+        durable = job.outcome is Outcome.DONE and plog.storage_error is None
+        error = ErrorCode.NONE if durable else ErrorCode.KAFKA_STORAGE_ERROR
         for future in self._flush_waiters.pop(job, ()):
             if not future.done():
                 future.set_result(error)

@@ -29,7 +29,8 @@ class RequestContext:
     #: Set by a handler to have the connection closed after the response (or instead of it).
     close_connection: bool = False
     #: (partition answer, future of its acks=all outcome) for a produce that waits for replication.
-    append_waits: list[tuple[Any, Any]] = field(default_factory=list)  # (answer, future of its error code)
+    flush_waits: list[tuple[Any, Any]] = field(default_factory=list)  # (answer, future of its error code)
+    replication_waits: list[tuple[Any, Any]] = field(default_factory=list)  # likewise, acks=all in a cluster
 
     @property
     def api_version(self) -> int:

@@ -13,7 +13,7 @@ In a cluster, only a partition's leader appends (others answer NOT_LEADER_OR_FOL
 is refused with NOT_ENOUGH_REPLICAS while the ISR is smaller than `min.insync.replicas`, and its
 answer waits, up to the request's timeout, until every in-sync replica has the batch. An append
 that reaches the topic's `flush.messages` is answered once the log flush thread has fsynced it
-(KAFKA_STORAGE_ERROR if that failed), as Kafka answers it after its flush.
+(KAFKA_STORAGE_ERROR if that failed), however long that takes, as Kafka answers it after its flush.
 
 A producer over its `producer_byte_rate` still has its records appended; the answer says for how
 long it is throttled (and the connection reads nothing more from it for that long).
@@ -58,11 +58,11 @@ def partition_result(ctx: RequestContext, topic: str, data: ProduceRequest.Parti
         result.current_leader.leader_id, result.current_leader.leader_epoch = ctx.broker.current_leader(
             topic, data.index)
     if outcome.durable is not None:
-        ctx.append_waits.append((result, outcome.durable))
+        ctx.flush_waits.append((result, outcome.durable))
     if outcome.error == ErrorCode.NONE and acks == -1:
         waiter = ctx.broker.replication_waiter(topic, data.index, outcome.end_offset)
         if waiter is not None:
-            ctx.append_waits.append((result, waiter))
+            ctx.replication_waits.append((result, waiter))
     return result
 
 
@@ -73,13 +73,18 @@ def refused_result(data: ProduceRequest.PartitionProduceData,
                                                     error_message=refusal.message)
 
 
-async def completed(response: ProduceResponse, waits: list[tuple[ProduceResponse.PartitionProduceResponse,
-                                                                     asyncio.Future]],
-                    timeout_ms: int) -> ProduceResponse:
-    """The answer once every waiting partition is on disk (`flush.messages`) and replicated to its
-    ISR (acks=all in a cluster), or the request timed out."""
-    await asyncio.wait([future for _, future in waits], timeout=max(timeout_ms, 0) / 1000)
-    for result, future in waits:
+Waits = list[tuple[ProduceResponse.PartitionProduceResponse, asyncio.Future]]
+
+
+async def completed(response: ProduceResponse, flushes: Waits, replications: Waits, timeout_ms: int) -> ProduceResponse:
+    """The answer once every waiting partition is on disk (`flush.messages`) and then replicated to
+    its ISR (acks=all in a cluster). The request's timeout bounds only the replication: Kafka's
+    append flushes before its answer is even put off, whatever the timeout."""
+    if flushes:
+        await asyncio.wait([future for _, future in flushes])
+    if replications:
+        await asyncio.wait([future for _, future in replications], timeout=max(timeout_ms, 0) / 1000)
+    for result, future in flushes + replications:
         error = future.result() if future.done() else ErrorCode.REQUEST_TIMED_OUT
         if not future.done():
             future.cancel()
@@ -130,6 +135,6 @@ def produce(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | A
                    if p.error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER}
         response.node_endpoints = [ProduceResponse.NodeEndpoint(node_id=node_id, host=host, port=port, rack=rack)
                                    for node_id, host, port, rack in ctx.broker.endpoints(leaders, ctx.listener)] if leaders else []
-    if ctx.append_waits:
-        return completed(response, ctx.append_waits, request.timeout_ms)
+    if ctx.flush_waits or ctx.replication_waits:
+        return completed(response, ctx.flush_waits, ctx.replication_waits, request.timeout_ms)
     return response

@@ -80,7 +80,7 @@ class Connection(asyncio.BufferedProtocol):
         self.closed = False
         self.throttled = False  # muted by a client quota: no request is read until the throttle time has passed
         self.outgoing: list[bytes] = []  # answers not yet handed to the transport
-        self.last_active = 0.0  # the event loop's time of the last read or write
+        self.last_active = 0.0  # time.monotonic() (the event loop's clock) of the last read or write
         self._idle_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio callbacks
@@ -154,6 +154,7 @@ class Connection(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self.last_active = time.monotonic()  # the client is reading what it was sent: not idle
         self.process()
 
     @property
@@ -377,7 +378,8 @@ class Connection(asyncio.BufferedProtocol):
         if self.closed:
             return
         now = time.monotonic()
-        if self.busy or self.throttled:  # a request is being answered: not idle, whatever the socket does
+        if self.busy or self.throttled or self.write_paused:  # a request is being answered, or the
+            # client is still reading an answer: not idle, whatever the socket does
             self._watch_idle(now)
         elif now < self.last_active + self.broker.config["connections.max.idle.ms"] / 1000:
             self._watch_idle(self.last_active)
