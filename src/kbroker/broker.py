@@ -495,8 +495,7 @@ class Broker:
             self.cluster.delete_topic(name)
             return ErrorCode.NONE, None
         info = self.topics.delete(name)
-        for index in range(info.partitions):
-            self.logs.delete(name, index)
+        self.logs.delete_all(name, range(info.partitions))
         log.info("deleted topic %s", name)
         return ErrorCode.NONE, None
 
@@ -540,8 +539,8 @@ class Broker:
             self.topics.create(topic, partition + 1, self.cluster.topic_config(topic), topic_id)
         return self.logs.open(topic, partition, topic_id, self.topic_config(topic), lead=False)
 
-    def delete_replica_log(self, topic: str, partition: int) -> None:
-        self.logs.delete(topic, partition)
+    def delete_replica_logs(self, topic: str, partitions: list[int]) -> None:
+        self.logs.delete_all(topic, partitions)
 
     def wake(self, topic: str, partition: int) -> None:
         self._wake(topic, partition)

@@ -57,6 +57,21 @@ def test_delete_renames_then_removes(tmp_path):
     assert recreated.log_end_offset == 0
 
 
+def test_delete_all_removes_every_partition_and_writes_the_checkpoints_once(tmp_path, monkeypatch):
+    manager = LogManager([tmp_path], node_id=0)
+    for p in range(5):
+        manager.open("orders", p, None, {"index.interval.bytes": 1}).append(batch(2))
+    manager.open("kept", 0, None, {}).append(batch(3))
+    checkpoints = []
+    real = manager.checkpoint
+    monkeypatch.setattr(manager, "checkpoint", lambda: checkpoints.append(1) or real())
+    manager.delete_all("orders", range(5))
+    assert checkpoints == [1]
+    assert not list(tmp_path.glob("orders-*")) and not list(tmp_path.glob("*-delete"))
+    assert (tmp_path / "recovery-point-offset-checkpoint").read_text() == "0\n1\nkept 0 0\n"
+    assert manager.open("orders", 3, None, {}).log_end_offset == 0
+
+
 def test_leftover_delete_dirs_are_removed_at_start(tmp_path):
     LogManager([tmp_path], node_id=0).close()
     doomed = tmp_path / f"t-0.{uuid.uuid4().hex}-delete"

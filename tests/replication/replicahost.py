@@ -18,8 +18,8 @@ class Host:
     def open_replica_log(self, topic: str, partition: int, topic_id: uuid.UUID) -> PartitionLog:
         return self.logs.open(topic, partition, topic_id, self.config, lead=False)
 
-    def delete_replica_log(self, topic: str, partition: int) -> None:
-        self.logs.delete(topic, partition)
+    def delete_replica_logs(self, topic: str, partitions: list[int]) -> None:
+        self.logs.delete_all(topic, partitions)
 
     def wake(self, topic: str, partition: int) -> None:
         pass

@@ -101,6 +101,10 @@ class IndexFile:
         self._file.close()
         self._file = LazyFile(self._file.path)  # a later truncation or entry opens it again
 
+    def release(self) -> None:
+        """Close the file as it is, entries in memory unwritten: its segment is being deleted."""
+        self._file.close()
+
     def cut(self) -> None:
         """Drop the file's entries past the in-memory ones; a grown file keeps its size, as zeros
         rather than stale entries."""

@@ -13,7 +13,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from kbroker.log.checkpoint import (
     LOG_START_OFFSET,
@@ -251,6 +251,17 @@ class LogManager:
         """Remove the partition's data: rename its dir to `<name>.<uuid>-delete` (so a crash midway
         is finished at the next start), then remove it. Not `durable` (a partition whose topic
         could not be created, perhaps for want of descriptors): no fsync, no checkpoint."""
+        self.delete_all(topic, [partition], durable)
+
+    def delete_all(self, topic: str, partitions: Iterable[int], durable: bool = True) -> None:
+        """`delete` each of the topic's `partitions`, then write the checkpoints once: each names
+        every partition of its log dir, so one per partition made deleting a topic quadratic."""
+        for partition in partitions:
+            self._delete(topic, partition, durable)
+        if durable:
+            self.checkpoint()
+
+    def _delete(self, topic: str, partition: int, durable: bool) -> None:
         key = (topic, partition)
         self._deferred.pop(key, None)
         plog = self._logs.pop(key, None)
@@ -268,8 +279,6 @@ class LogManager:
         self._high_watermarks[directory.parent].pop(key, None)
         self.cleaner.forget(directory.parent, key)
         self._remove_dir(directory, durable)
-        if durable:
-            self.checkpoint()
 
     @staticmethod
     def _remove_dir(directory: Path, durable: bool = False) -> None:

@@ -487,10 +487,11 @@ class PartitionLog:
     # -- lifecycle
 
     def close(self, flush: bool = True) -> None:
-        """Flush (unless the log is being deleted), then trim the active indexes and close files."""
+        """Flush, trim the active indexes and close the files; without `flush` (the log is being
+        deleted) only close them."""
         if flush:
             self.flush()
             self.drop_unused_leader_epoch()
             self.leader_epochs.save()
         for segment in self._segments:
-            segment.close()
+            segment.close() if flush else segment.release()

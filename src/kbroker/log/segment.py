@@ -230,14 +230,19 @@ class LogSegment:
         self.become_inactive()
         self._file.close()
 
+    def release(self) -> None:
+        """Close the files without cutting, writing or fsyncing the indexes: the segment, or its
+        whole partition, is being deleted."""
+        self._file.close()
+        self.offset_index.release()
+        self.time_index.release()
+
     def delete(self) -> None:
         """Rename the files to `.deleted`, then remove them: a crash in between leaves only files
         that loading removes, never a segment missing part of itself. Kafka waits
         `file.delete.delay.ms` between the two steps for readers on other threads; reads here
         copy bytes out synchronously, so nothing can still be reading."""
-        self._file.close()
-        self.offset_index.close()
-        self.time_index.close()
+        self.release()
         doomed = []
         for path in self.paths:
             target = path.with_name(path.name + DELETED_SUFFIX)

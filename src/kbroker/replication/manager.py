@@ -42,7 +42,7 @@ class ReplicaHost(Protocol):
 
     def open_replica_log(self, topic: str, partition: int, topic_id: uuid.UUID) -> PartitionLog: ...
 
-    def delete_replica_log(self, topic: str, partition: int) -> None: ...
+    def delete_replica_logs(self, topic: str, partitions: list[int]) -> None: ...
 
     def wake(self, topic: str, partition: int) -> None: ...
 
@@ -290,6 +290,7 @@ class ReplicaManager:
                     for t in request.topic_states for p in t.partition_states]
         results = []
         for topic in request.topic_states:
+            doomed = []
             for state in topic.partition_states:
                 key = (topic.topic_name, state.partition_index)
                 self.fetchers.remove(key)
@@ -299,8 +300,10 @@ class ReplicaManager:
                     self._complete_acks(replica)
                     self.host.leadership_changed(*key, False)
                 if state.delete_partition:
-                    self.host.delete_replica_log(*key)
+                    doomed.append(state.partition_index)
                 results.append((topic.topic_name, state.partition_index, ErrorCode.NONE))
+            if doomed:
+                self.host.delete_replica_logs(topic.topic_name, doomed)
         return results
 
     # -- the follower side, for the fetcher
