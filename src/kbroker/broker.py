@@ -708,8 +708,13 @@ class Broker:
                 topic, partition, header, transactional_id, produce_version))
         except ProducerStateError as exc:
             return AppendOutcome(exc.error, log_start_offset=plog.log_start_offset, message=exc.client_message)
-        if duplicate is not None:  # a retry: answered as Kafka does, with the first append's offset
-            return AppendOutcome(ErrorCode.NONE, duplicate.first_offset, -1, plog.log_start_offset)
+        if duplicate is not None and plog.storage_error is not None:  # the first may not be on disk
+            return AppendOutcome(ErrorCode.KAFKA_STORAGE_ERROR, log_start_offset=plog.log_start_offset,
+                                 message=f"Cannot append to {topic}-{partition}: a flush of it failed")
+        if duplicate is not None:  # a retry: answered as Kafka does, with the first append's offset,
+            # once the first append's flush.messages flush, if still pending, is done
+            return AppendOutcome(ErrorCode.NONE, duplicate.first_offset, -1, plog.log_start_offset,
+                                 durable=self._once_flushed(plog.pending_flush, acks))
         try:
             base_offset = plog.append(buf, defer_flush=True)  # its answer waits for a flush.messages flush
         except OSError as exc:  # out of descriptors or disk: Kafka's answer for a failed log write
@@ -721,12 +726,17 @@ class Broker:
         self._wake(topic, partition)
         if self.cluster is not None:
             self.cluster.replicas.appended(topic, partition)
-        durable = None
-        if plog.awaited_flush is not None and acks != 0:
-            durable = asyncio.get_running_loop().create_future()
-            self._flush_waiters.setdefault(plog.awaited_flush, []).append(durable)
         return AppendOutcome(ErrorCode.NONE, base_offset, append_time, plog.log_start_offset,
-                             end_offset=plog.log_end_offset, durable=durable)
+                             end_offset=plog.log_end_offset, durable=self._once_flushed(plog.awaited_flush, acks))
+
+    def _once_flushed(self, job: FlushJob | None, acks: int) -> asyncio.Future | None:
+        """A future of the error code `_flushed` gives once `job` has run, for an answer that waits
+        for it; None without a job (or without an answer, acks=0)."""
+        if job is None or acks == 0:
+            return None
+        future = asyncio.get_running_loop().create_future()
+        self._flush_waiters.setdefault(job, []).append(future)
+        return future
 
     def _flushed(self, job: FlushJob) -> None:
         """A `flush.messages` flush has run: its log takes it (the high watermark may move, so

@@ -274,3 +274,18 @@ def test_an_append_not_deferring_its_flush_is_flushed_before_it_returns(tmp_path
     assert plog.awaited_flush is None
     assert plog.recovery_point == plog.high_watermark == 1
     manager.close()
+
+
+def test_the_pending_flush_is_the_latest_flush_messages_job_until_taken(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    plog = manager.open("t", 0, None, {"flush.messages": 1})
+    assert plog.pending_flush is None
+    fsyncs.gate.clear()
+    plog.append(batch(1, value_size=20), defer_flush=True)
+    plog.append(batch(1, value_size=20), defer_flush=True)
+    assert plog.pending_flush is plog.awaited_flush  # the second: a retry of the first waits for it
+    fsyncs.gate.set()
+    manager.wait_for_flushes()
+    plog.take_flush_jobs()
+    assert plog.pending_flush is None
+    manager.close()

@@ -115,6 +115,12 @@ class PartitionLog:
                     self.high_watermark = max(self.high_watermark, self.readable_end)
 
     @property
+    def pending_flush(self) -> FlushJob | None:
+        """The latest `flush.messages` flush not yet taken: what an answer about anything appended
+        before it (a producer's retry) waits for, as jobs run in order."""
+        return next((job for job in reversed(self._flush_jobs) if job.awaited), None)
+
+    @property
     def readable_end(self) -> int:
         """How far the high watermark may go: the log end, but while `flush.messages` flushes
         are pending only to what the last finished one made durable (or to the end before the
