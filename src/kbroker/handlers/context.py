@@ -28,9 +28,10 @@ class RequestContext:
     quota_exempt: bool = False
     #: Set by a handler to have the connection closed after the response (or instead of it).
     close_connection: bool = False
-    #: (partition answer, future of its acks=all outcome) for a produce that waits for replication.
-    flush_waits: list[tuple[Any, Any]] = field(default_factory=list)  # (answer, future of its error code)
-    replication_waits: list[tuple[Any, Any]] = field(default_factory=list)  # likewise, acks=all in a cluster
+    #: (partition answer, future of its error code) for a produce whose answer waits: for a
+    #: flush.messages flush, and for replication (acks=all in a cluster).
+    flush_waits: list[tuple[Any, Any]] = field(default_factory=list)
+    replication_waits: list[tuple[Any, Any]] = field(default_factory=list)
 
     @property
     def api_version(self) -> int:

@@ -15,10 +15,11 @@ to whole entries) when its first entry is written, and filled in place; when the
 as Kafka does. The entries also live in memory, so lookups never touch the file, and the file is
 open only while the handle cache keeps it (`handles.py`).
 
-After the first, entries reach the file in groups of `WRITE_EVERY`, and all of them when the segment flushes, rolls
-or closes: one write per produce request for each index was a tenth of the request's cost. Nothing
-reads an active segment's index file but a restart, which after a clean stop finds every entry
-written, and after an unclean one rebuilds the active segment's indexes from its log.
+After the first, entries reach the file in groups of `WRITE_EVERY`, and all of them when the
+segment flushes, rolls or closes: a write per produce request for each index was more system calls
+than the batch's own, and an index rebuild wrote each entry alone. Nothing reads an active
+segment's index file but a restart, which after a clean stop finds every entry written, and after
+an unclean one rebuilds the active segment's indexes from its log.
 """
 
 from __future__ import annotations

@@ -258,13 +258,18 @@ class PartitionLog:
         """`flush.messages`, deferred: flush up to the log end on the flush thread. The appended
         records (from `previous_end` on) become readable (the high watermark passes them) once
         that is done, and the caller waits for `awaited_flush` before answering."""
-        rolled, active = self._unflushed(self.recovery_point)
-        active.write_index_entries()
         self._flush_asked = self.log_end_offset
         if not self._high_watermark_holds:
             self._held_at = previous_end
         self._high_watermark_holds += 1
-        self.awaited_flush = self._flush_later(rolled + [active.log_path], self.log_end_offset, awaited=True)
+        self.awaited_flush = self._flush_to_end_later(self.recovery_point, awaited=True)
+
+    def _flush_to_end_later(self, point: int, awaited: bool = False) -> FlushJob:
+        """What `flush` from `point` would fsync, on the flush thread; the active segment's index
+        entries are written here first, where they are kept."""
+        rolled, active = self._unflushed(point)
+        active.write_index_entries()
+        return self._flush_later(rolled + [active.log_path], self.log_end_offset, awaited)
 
     def flush(self) -> None:
         """fsync every segment holding offsets at or above the recovery point, then advance it.
@@ -296,19 +301,15 @@ class PartitionLog:
         return max(bisect_right(self._bases, offset) - 1, 0)
 
     def flush_if_due(self, now: float | None = None) -> None:
-        """The `flush.ms` rule, for the broker's periodic task. As Kafka's log flusher thread does
-        it, the fsyncs (what `flush` would fsync) run on the flush thread; only the active
-        segment's index entries are written here, where they are kept."""
+        """The `flush.ms` rule, for the broker's periodic task; the fsyncs run on the flush thread,
+        as on Kafka's log flusher thread."""
         now = now_ms() if now is None else now
         point = self.recovery_point
         if now - self._last_flush_ms < self.config.flush_ms or point >= self.log_end_offset:
             return
         self._last_flush_ms = now
-        if self.storage_error is not None:
-            return
-        rolled, active = self._unflushed(point)
-        active.write_index_entries()
-        self._flush_later(rolled + [active.log_path], self.log_end_offset)
+        if self.storage_error is None:
+            self._flush_to_end_later(point)
 
     # -- reading
 

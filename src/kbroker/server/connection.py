@@ -81,6 +81,7 @@ class Connection(asyncio.BufferedProtocol):
         self.throttled = False  # muted by a client quota: no request is read until the throttle time has passed
         self.outgoing: list[bytes] = []  # answers not yet handed to the transport
         self.last_active = 0.0  # time.monotonic() (the event loop's clock) of the last read or write
+        self._max_idle = broker.config["connections.max.idle.ms"] / 1000  # read-only, as in Kafka
         self._idle_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio callbacks
@@ -370,9 +371,8 @@ class Connection(asyncio.BufferedProtocol):
         (negative: never), as Kafka's socket server does. One timer a connection, set for when it
         would have been idle that long; activity meanwhile only moves `last_active`, and the timer,
         when it fires, sets itself again for the time left."""
-        idle_ms = self.broker.config["connections.max.idle.ms"]
-        if idle_ms >= 0:
-            self._idle_timer = asyncio.get_running_loop().call_at(since + idle_ms / 1000, self._idle_check)
+        if self._max_idle >= 0:
+            self._idle_timer = asyncio.get_running_loop().call_at(since + self._max_idle, self._idle_check)
 
     def _idle_check(self) -> None:
         if self.closed:
@@ -381,7 +381,7 @@ class Connection(asyncio.BufferedProtocol):
         if self.busy or self.throttled or self.write_paused:  # a request is being answered, or the
             # client is still reading an answer: not idle, whatever the socket does
             self._watch_idle(now)
-        elif now < self.last_active + self.broker.config["connections.max.idle.ms"] / 1000:
+        elif now < self.last_active + self._max_idle:
             self._watch_idle(self.last_active)
         else:
             log.debug("closing connection from %s: idle for connections.max.idle.ms", self.peer)
