@@ -6,10 +6,11 @@ so that a busy machine, and whatever one run leaves behind for the next, falls o
 ratio columns are what to read. Each figure is the median over --runs. A broker that fails a
 workload gets "error" in its cell and the reason below the table; the others' figures still stand.
 
-The producer is one Python process driving librdkafka, and with lz4 it is the limit: both brokers
-keep up with all it sends. So each throughput row also gives the CPU time the broker process
-spent per MB (from /proc, for brokers started here), which tells the brokers apart where the
-client's ceiling does not.
+The producer is one Python process driving librdkafka, handing it messages a thousand at a time.
+With lz4 its own thread that compresses and sends the batches is the limit, and the brokers keep up
+with all it sends. So each throughput row also gives the CPU time the broker process spent per MB
+(from /proc, for brokers started here), which tells the brokers apart where the client's ceiling
+does not.
 """
 
 from __future__ import annotations
