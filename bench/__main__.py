@@ -51,6 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=Settings.batch_size)
     p.add_argument("--fetch-wait-max-ms", type=int, default=Settings.fetch_wait_max_ms)
     p.add_argument("--fetch-error-backoff-ms", type=int, default=Settings.fetch_error_backoff_ms)
+    p.add_argument("--fetch-queue-backoff-ms", type=int, default=Settings.fetch_queue_backoff_ms)
     p.add_argument("--timeout", type=float, default=Settings.timeout_s, help="seconds allowed per workload run")
     p.add_argument("--brokers", default=",".join(BROKERS), help="comma-separated subset of " + ",".join(BROKERS))
     p.add_argument("--only", default="", metavar="TEXT,...",
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     s = Settings(message_size=args.message_size, linger_ms=args.linger_ms, batch_size=args.batch_size,
                  fetch_wait_max_ms=args.fetch_wait_max_ms, fetch_error_backoff_ms=args.fetch_error_backoff_ms,
+                 fetch_queue_backoff_ms=args.fetch_queue_backoff_ms,
                  timeout_s=args.timeout)
     names = [b.strip() for b in args.brokers.split(",") if b.strip()]
     unknown = set(names) - set(BROKERS)
