@@ -41,7 +41,10 @@ SMALL_MESSAGE = 100
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=3, help="runs per workload; the median is reported (default 3)")
-    p.add_argument("--messages", type=int, default=200_000, help="messages per produce run (default 200000)")
+    # At 0.7-1 GB/s a run of 200,000 was over in a quarter of a second: too short for steady figures, and
+    # 10-20 CPU ticks per row. More than about 600,000 a run and noida-db, which keeps all it takes in
+    # memory, stops answering within the bench.
+    p.add_argument("--messages", type=int, default=600_000, help="messages per produce run (default 600000)")
     p.add_argument("--consume-messages", type=int, default=None,
                    help="messages per consume run (default: --messages; read from the acks=1 uncompressed topic)")
     p.add_argument("--latency-seconds", type=float, default=10.0, help="length of a latency run (default 10)")
