@@ -712,9 +712,9 @@ class Broker:
             return AppendOutcome(ErrorCode.KAFKA_STORAGE_ERROR, log_start_offset=plog.log_start_offset,
                                  message=f"Cannot append to {topic}-{partition}: a flush of it failed")
         if duplicate is not None:  # a retry: answered as Kafka does, with the first append's offset,
-            # once the first append's flush.messages flush, if still pending, is done
+            # once the first append's flush.messages flush, if still pending (or put off), is done
             return AppendOutcome(ErrorCode.NONE, duplicate.first_offset, -1, plog.log_start_offset,
-                                 durable=self._once_flushed(plog.pending_flush, acks))
+                                 durable=self._once_flushed(plog.flush_again(), acks))
         try:
             base_offset = plog.append(buf, defer_flush=True)  # its answer waits for a flush.messages flush
         except OSError as exc:  # out of descriptors or disk: Kafka's answer for a failed log write

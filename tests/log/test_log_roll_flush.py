@@ -23,18 +23,21 @@ class FsyncRecorder:
     """Stands in for the flushes' fsync: notes each path that exists and the thread it was fsynced
     on, and holds the log-flush thread at `gate` until the test opens it."""
 
-    def __init__(self, fail_on: str | None = None) -> None:
+    def __init__(self, fail_on: str | None = None, error: int = errno.EIO, failures: int = -1) -> None:
         self.synced: list[tuple[Path, str]] = []
         self.gate = threading.Event()
         self.gate.set()
         self.fail_on = fail_on
+        self.error = error
+        self.failures = failures  # how many fsyncs of `fail_on` fail; -1: all
         self._real = flusher.fsync_if_exists
 
     def __call__(self, path: Path) -> None:
         if threading.current_thread().name == "log-flush":
             self.gate.wait()
-        if self.fail_on is not None and path.name.endswith(self.fail_on):
-            raise OSError(errno.EIO, "Input/output error", str(path))
+        if self.fail_on is not None and path.name.endswith(self.fail_on) and self.failures:
+            self.failures -= 1
+            raise OSError(self.error, os.strerror(self.error), str(path))
         if os.path.exists(path):
             self.synced.append((Path(path), threading.current_thread().name))
         self._real(path)
@@ -64,6 +67,23 @@ def roll_once(manager: LogManager, partition: int = 0):
     plog.append(batch(1, value_size=800))
     assert [s.base_offset for s in plog.segments] == [0, 10]
     return plog
+
+
+def append_flushed(manager: LogManager, plog, records: int):
+    """Append `records` deferring the flush, let the flush thread run, and have the log take the
+    result; returns the flush job the append's answer would have waited for (None without one)."""
+    plog.append(batch(records, value_size=20), defer_flush=True)
+    job = plog.awaited_flush
+    manager.wait_for_flushes()
+    plog.take_flush_jobs()
+    return job
+
+
+def with_descriptors_short_once(monkeypatch, tmp_path, flush_messages: int):
+    """A log manager and a log whose first fsync of a segment fails for want of descriptors."""
+    fsyncs = record_fsyncs(monkeypatch, FsyncRecorder(fail_on=".log", error=errno.EMFILE, failures=1))
+    manager = LogManager([tmp_path], node_id=0)
+    return fsyncs, manager, manager.open("t", 0, None, {"flush.messages": flush_messages})
 
 
 def test_a_roll_fsyncs_the_segment_indexes_snapshot_and_dir_on_the_flush_thread(tmp_path, fsyncs):
@@ -256,14 +276,54 @@ def test_a_failed_flush_messages_flush_keeps_its_records_unreadable_and_refuses_
     fsyncs = record_fsyncs(monkeypatch, FsyncRecorder(fail_on=".log"))
     manager = LogManager([tmp_path], node_id=0)
     plog = manager.open("t", 0, None, {"flush.messages": 1})
-    plog.append(batch(1, value_size=20), defer_flush=True)
-    job = plog.awaited_flush
-    manager.wait_for_flushes()
-    plog.take_flush_jobs()
+    job = append_flushed(manager, plog, 1)
     assert job.outcome is flusher.Outcome.FAILED and fsyncs.synced == []
     assert plog.high_watermark == plog.recovery_point == 0
     with pytest.raises(OSError):
         plog.append(batch(1, value_size=20), defer_flush=True)
+    manager.close()
+
+
+def test_a_flush_messages_flush_put_off_for_want_of_descriptors_keeps_its_records_unreadable_until_the_next(
+        tmp_path, monkeypatch):
+    fsyncs, manager, plog = with_descriptors_short_once(monkeypatch, tmp_path, flush_messages=3)
+    put_off = append_flushed(manager, plog, 3)
+    assert put_off.outcome is flusher.Outcome.DEFERRED
+    assert plog.high_watermark == plog.recovery_point == 0  # answered KAFKA_STORAGE_ERROR, not readable
+    fsyncs.gate.clear()
+    plog.append(batch(1, value_size=20), defer_flush=True)  # below flush.messages, yet flushed: it tries again
+    again = plog.awaited_flush
+    assert again is not None and plog.high_watermark == 0
+    fsyncs.gate.set()
+    manager.wait_for_flushes()
+    plog.take_flush_jobs()
+    assert again.outcome is flusher.Outcome.DONE and plog.segments[-1].log_path in fsyncs.paths()
+    assert plog.high_watermark == plog.recovery_point == plog.log_end_offset == 4
+    plog.append(batch(1, value_size=20), defer_flush=True)  # nothing put off any more: readable at once
+    assert plog.awaited_flush is None and plog.high_watermark == 5
+    manager.close()
+
+
+def test_a_retry_of_an_append_whose_flush_was_put_off_asks_for_the_flush_again(tmp_path, monkeypatch):
+    _, manager, plog = with_descriptors_short_once(monkeypatch, tmp_path, flush_messages=1)
+    assert plog.flush_again() is None
+    append_flushed(manager, plog, 2)
+    assert plog.high_watermark == 0
+    again = plog.flush_again()
+    assert again is not None and plog.flush_again() is again  # asked for once, then pending
+    manager.wait_for_flushes()
+    plog.take_flush_jobs()
+    assert again.outcome is flusher.Outcome.DONE
+    assert plog.high_watermark == plog.recovery_point == 2 and plog.flush_again() is None
+    manager.close()
+
+
+def test_a_flush_on_the_log_s_own_thread_ends_a_put_off_flush_s_hold(tmp_path, monkeypatch):
+    _, manager, plog = with_descriptors_short_once(monkeypatch, tmp_path, flush_messages=1)
+    append_flushed(manager, plog, 2)
+    assert plog.high_watermark == 0
+    plog.append(batch(1, value_size=20))  # a coordinator's record: flushed before it returns
+    assert plog.high_watermark == plog.recovery_point == 3
     manager.close()
 
 

@@ -56,6 +56,9 @@ class PartitionLog:
         self._flush_asked = 0  # the log end the latest `flush.messages` job will make durable
         self._high_watermark_holds = 0  # `flush.messages` jobs pending: the high watermark waits for them
         self._held_at = 0  # while some are: how far the high watermark may go (`readable_end`)
+        # A `flush.messages` flush the thread could not do for want of descriptors: its hold stays
+        # until a later flush makes the log durable this far.
+        self._deferred_to: int | None = None
         self.awaited_flush: FlushJob | None = None  # the flush the last append's answer waits for
         self.storage_error: OSError | None = None  # a roll flush failed: no recovery point moves, no appends
         if not new:
@@ -95,9 +98,10 @@ class PartitionLog:
 
     def take_flush_jobs(self) -> None:
         """Account for the flushes that have finished, in the order they were submitted. The
-        high watermark follows a `flush.messages` flush that did not fail: to the log end once
-        none is left pending, else to what it made durable. A failed one keeps its hold, and so
-        do those after it: what they cover never becomes readable."""
+        high watermark follows a `flush.messages` flush that was done: to the log end once none
+        is left pending, else to what it made durable. A failed one keeps its hold, and so do
+        those after it: what they cover never becomes readable. One put off for want of
+        descriptors keeps its hold until a later flush covers what it would have."""
         pending = self._flush_jobs
         while pending and pending[0].outcome is not Outcome.PENDING:
             job = pending.popleft()
@@ -108,11 +112,38 @@ class PartitionLog:
                 continue
             if job.outcome is Outcome.DONE:
                 self._recovery_point = max(self._recovery_point, job.recovery_point)
-            if job.awaited:
-                self._high_watermark_holds -= 1
-                self._held_at = job.recovery_point
-                if not self.replicated:
-                    self.high_watermark = max(self.high_watermark, self.readable_end)
+                self._end_deferral(job.recovery_point)
+            if not job.awaited:
+                continue
+            if job.outcome is Outcome.DEFERRED:
+                if self._deferred_to is not None:  # one hold covers both
+                    self._high_watermark_holds -= 1
+                self._deferred_to = job.recovery_point
+                continue
+            self._high_watermark_holds -= 1
+            self._held_at = job.recovery_point
+            if not self.replicated:
+                self.high_watermark = max(self.high_watermark, self.readable_end)
+
+    def _end_deferral(self, durable_to: int) -> None:
+        """Release the hold of a put-off `flush.messages` flush once the log is durable past what it covered."""
+        if self._deferred_to is None or durable_to < self._deferred_to:
+            return
+        self._high_watermark_holds -= 1
+        self._held_at = max(self._held_at, self._deferred_to)
+        self._deferred_to = None
+        if not self.replicated:
+            self.high_watermark = max(self.high_watermark, self.readable_end)
+
+    def flush_again(self) -> FlushJob | None:
+        """For a producer's retry of an append: the flush its answer waits for. That is the latest
+        `flush.messages` flush still pending, or, when one was put off for want of descriptors and
+        none is, that flush asked for again (as a new job up to the log end); else None."""
+        if (job := self.pending_flush) is not None or self._deferred_to is None or self._flusher is None:
+            return job
+        self._flush_asked = self.log_end_offset
+        self._high_watermark_holds += 1
+        return self._flush_to_end_later(self.recovery_point, awaited=True)
 
     @property
     def pending_flush(self) -> FlushJob | None:
@@ -198,7 +229,8 @@ class PartitionLog:
             segment = self.roll()
         segment.append(records, batches)
         previous_end, self.log_end_offset = self.log_end_offset, next_offset
-        if next_offset - max(self.recovery_point, self._flush_asked) >= self.config.flush_messages:
+        if (next_offset - max(self.recovery_point, self._flush_asked) >= self.config.flush_messages
+                or self._deferred_to is not None):  # what was put off is tried again at once
             if defer_flush and self._flusher is not None:
                 self._flush_for_append(previous_end)
             else:
@@ -288,6 +320,7 @@ class PartitionLog:
             if active.base_offset >= point:
                 fsync_dir(self.directory)
             self._recovery_point = self.log_end_offset
+            self._end_deferral(self._recovery_point)
         self._last_flush_ms = now_ms()
 
     def _unflushed(self, point: int) -> tuple[list[Path], LogSegment]:
@@ -468,6 +501,7 @@ class PartitionLog:
         """After a truncation: queued flushes would move the recovery point past the new end."""
         self._flush_jobs.clear()
         self._flush_asked = self._high_watermark_holds = 0
+        self._deferred_to = None
 
     def _align_leader_epochs(self) -> None:
         """Fit the epoch entries to the offsets the log now holds, as Kafka's log does after a moved
