@@ -272,6 +272,21 @@ def test_flush_messages_flushes_on_the_flush_thread_and_holds_the_high_watermark
     manager.close()
 
 
+def test_a_flush_done_while_an_append_is_written_does_not_make_that_append_readable(tmp_path, fsyncs):
+    manager = LogManager([tmp_path], node_id=0)
+    plog = manager.open("t", 0, None, {"flush.messages": 1} | SEGMENT_BYTES)
+    fsyncs.gate.clear()
+    plog.append(batch(1, value_size=20), defer_flush=True)
+    # the flush thread finishes the first append's flush while the second is being written
+    plog.on_roll.append(lambda p: (fsyncs.gate.set(), manager.wait_for_flushes()))
+    plog.append(batch(1, value_size=1000), defer_flush=True)
+    assert plog.awaited_flush is not None and plog.high_watermark == 1
+    manager.wait_for_flushes()
+    plog.take_flush_jobs()
+    assert plog.high_watermark == plog.log_end_offset == 2
+    manager.close()
+
+
 def test_a_failed_flush_messages_flush_keeps_its_records_unreadable_and_refuses_appends(tmp_path, monkeypatch):
     fsyncs = record_fsyncs(monkeypatch, FsyncRecorder(fail_on=".log"))
     manager = LogManager([tmp_path], node_id=0)

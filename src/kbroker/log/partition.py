@@ -229,7 +229,9 @@ class PartitionLog:
             segment = self.roll()
         segment.append(records, batches)
         previous_end, self.log_end_offset = self.log_end_offset, next_offset
-        if (next_offset - max(self.recovery_point, self._flush_asked) >= self.config.flush_messages
+        # The field, its flushes taken above: one taken now, with the end moved, would let the high
+        # watermark pass these records before their flush is even asked for.
+        if (next_offset - max(self._recovery_point, self._flush_asked) >= self.config.flush_messages
                 or self._deferred_to is not None):  # what was put off is tried again at once
             if defer_flush and self._flusher is not None:
                 self._flush_for_append(previous_end)
