@@ -342,6 +342,19 @@ def test_a_flush_on_the_log_s_own_thread_ends_a_put_off_flush_s_hold(tmp_path, m
     manager.close()
 
 
+def test_a_flush_put_off_after_the_log_s_own_thread_flushed_past_it_holds_nothing(tmp_path, monkeypatch):
+    fsyncs, manager, plog = with_descriptors_short_once(monkeypatch, tmp_path, flush_messages=1)
+    fsyncs.gate.clear()
+    plog.append(batch(2, value_size=20), defer_flush=True)
+    plog.append(batch(1, value_size=20))  # a transaction marker: flushed inline while the job waits
+    assert plog.recovery_point == 3 and plog.high_watermark == 0
+    fsyncs.gate.set()
+    manager.wait_for_flushes()
+    plog.take_flush_jobs()  # put off, but what it would have made durable already is
+    assert plog.high_watermark == plog.recovery_point == 3
+    manager.close()
+
+
 def test_an_append_not_deferring_its_flush_is_flushed_before_it_returns(tmp_path, fsyncs):
     manager = LogManager([tmp_path], node_id=0)
     plog = manager.open("t", 0, None, {"flush.messages": 1})

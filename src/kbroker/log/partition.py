@@ -119,6 +119,7 @@ class PartitionLog:
                 if self._deferred_to is not None:  # one hold covers both
                     self._high_watermark_holds -= 1
                 self._deferred_to = job.recovery_point
+                self._end_deferral(self._recovery_point)  # an inline `flush` may have done it meanwhile
                 continue
             self._high_watermark_holds -= 1
             self._held_at = job.recovery_point
