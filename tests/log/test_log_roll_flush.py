@@ -79,11 +79,12 @@ def append_flushed(manager: LogManager, plog, records: int):
     return job
 
 
-def with_descriptors_short_once(monkeypatch, tmp_path, flush_messages: int):
+def with_descriptors_short_once(monkeypatch, tmp_path, flush_messages: int, flush_ms: int | None = None):
     """A log manager and a log whose first fsync of a segment fails for want of descriptors."""
     fsyncs = record_fsyncs(monkeypatch, FsyncRecorder(fail_on=".log", error=errno.EMFILE, failures=1))
     manager = LogManager([tmp_path], node_id=0)
-    return fsyncs, manager, manager.open("t", 0, None, {"flush.messages": flush_messages})
+    config = {"flush.messages": flush_messages} | ({} if flush_ms is None else {"flush.ms": flush_ms})
+    return fsyncs, manager, manager.open("t", 0, None, config)
 
 
 def test_a_roll_fsyncs_the_segment_indexes_snapshot_and_dir_on_the_flush_thread(tmp_path, fsyncs):
@@ -352,6 +353,20 @@ def test_a_flush_put_off_after_the_log_s_own_thread_flushed_past_it_holds_nothin
     manager.wait_for_flushes()
     plog.take_flush_jobs()  # put off, but what it would have made durable already is
     assert plog.high_watermark == plog.recovery_point == 3
+    manager.close()
+
+
+def test_a_flush_ms_flush_ending_a_put_off_flush_s_hold_is_told_to_the_log_s_owner(tmp_path, monkeypatch):
+    _, manager, plog = with_descriptors_short_once(monkeypatch, tmp_path, flush_messages=1, flush_ms=1000)
+    append_flushed(manager, plog, 2)
+    plog.replicated = True  # a leader: only the owner, told of the flush, moves the high watermark
+    told = []
+    manager.on_flushed(told.append)
+    plog.flush_if_due(now=plog._last_flush_ms + 1000)
+    manager.wait_for_flushes()
+    assert [job.outcome for job in told] == [flusher.Outcome.DONE]
+    plog.take_flush_jobs()
+    assert plog.readable_end == plog.recovery_point == 2
     manager.close()
 
 

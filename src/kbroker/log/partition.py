@@ -137,9 +137,10 @@ class PartitionLog:
             self.high_watermark = max(self.high_watermark, self.readable_end)
 
     def flush_again(self) -> FlushJob | None:
-        """For a producer's retry of an append: the flush its answer waits for. That is the latest
-        `flush.messages` flush still pending, or, when one was put off for want of descriptors and
-        none is, that flush asked for again (as a new job up to the log end); else None."""
+        """For a producer's retry of an append, or a `flush.ms` flush while one is put off: the
+        flush to wait for. That is the latest `flush.messages` flush still pending, or, when one
+        was put off for want of descriptors and none is, that flush asked for again (as a new
+        awaited job up to the log end, so its owner is told once it is done); else None."""
         if (job := self.pending_flush) is not None or self._deferred_to is None or self._flusher is None:
             return job
         self._flush_asked = self.log_end_offset
@@ -344,7 +345,11 @@ class PartitionLog:
         if now - self._last_flush_ms < self.config.flush_ms or point >= self.log_end_offset:
             return
         self._last_flush_ms = now
-        if self.storage_error is None:
+        if self.storage_error is not None:
+            return
+        if self._deferred_to is not None:  # awaited, so its owner is told (a leader's high watermark moves)
+            self.flush_again()
+        else:
             self._flush_to_end_later(point)
 
     # -- reading
