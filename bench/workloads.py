@@ -89,7 +89,7 @@ def produce(bootstrap: str, topic: str, count: int, acks: str, compression: str,
     failures: list[str] = []
 
     def on_delivery(err, _msg) -> None:
-        if len(failures) < 5:
+        if err is not None and len(failures) < 5:
             failures.append(str(err))
 
     deadline = time.monotonic() + s.timeout_s
