@@ -100,8 +100,10 @@ def started(bootstrap: str, group: str, topic: str, c: ShareConsumer) -> None:
 
 
 def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    """One batch of `values`."""
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 100})
+    """One batch of `values`. The flush sends at once whatever the linger: the long linger only keeps
+    the first value from going alone when the test is held up between two produce calls (a loaded
+    machine), which split them over two batches, so that a share poll could hand over one."""
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 30_000})
     for v in values:
         p.produce(topic, v, partition=0)
     assert p.flush(WAIT_S) == 0
