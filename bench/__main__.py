@@ -7,8 +7,8 @@ ratio columns are what to read. Each figure is the median over --runs. A broker 
 workload gets "error" in its cell and the reason below the table; the others' figures still stand.
 
 The producer is one Python process driving librdkafka, handing it messages a thousand at a time.
-Uncompressed, the brokers are the limit; with lz4 and zstd the client still is (about 1 GB/s, with
-every broker keeping up and none using a core). So each throughput row also gives the CPU time the
+Uncompressed, the rows tell the brokers apart; with lz4 and zstd the client is still the limit
+(1.3-1.65 GB/s, with kbroker and Tansu keeping up alike). So each throughput row also gives the CPU time the
 broker process spent per MB (from /proc, for brokers started here), which tells the brokers apart
 where the client's ceiling does not.
 """
