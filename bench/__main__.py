@@ -72,6 +72,12 @@ class Target:
         self.proc = None if bootstrap else BrokerProcess(workdir / name, kind=name)  # type: ignore[operator]
         self.bootstrap = bootstrap
         self.error: str | None = None
+        self.lost: str | None = None  # it exited during the bench: its later workloads are not run
+
+    def exited(self) -> bool:
+        """Whether the broker this bench started has exited (noida-db, holding all it takes in
+        memory, can): every later workload would wait out its time limit against nothing."""
+        return self.proc is not None and self.proc.pid is not None and not self.proc.running
 
     def start(self) -> None:
         if self.proc is not None:
@@ -172,12 +178,16 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(args.runs):
             turn = run % len(targets)
             for t in targets[turn:] + targets[:turn]:
-                if t.error:
+                if t.error or t.lost:
                     continue
                 for other in targets:
                     other.hold(other is not t)
                 state: dict = {}
                 for label, fn in plan:
+                    if t.exited():
+                        t.lost = f"exited before run {run + 1}'s {label} (log: {t.proc.log_path})"
+                        print(f"{t.name}: {t.lost}", file=sys.stderr, flush=True)
+                        break
                     os.sync()  # the last workload's writeback is its own cost, not the next one's
                     cpu = {"before": t.cpu_times()}
                     try:
@@ -227,6 +237,8 @@ def render(args: argparse.Namespace, s: Settings, targets: list[Target], plan: l
     for t in targets:
         if t.error:
             lines.append(f"- {t.name} did not start: {t.error}")
+        if t.lost:
+            lines.append(f"- {t.name} {t.lost}; its later workloads were not run")
     for (label, name), err in sorted(errors.items()):
         lines.append(f"- {name}, {label}: {err}")
     lines.append(f"\n(bench took {elapsed:.0f} s)")
