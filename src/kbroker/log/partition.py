@@ -121,18 +121,19 @@ class PartitionLog:
                 self._deferred_to = job.recovery_point
                 self._end_deferral(self._recovery_point)  # an inline `flush` may have done it meanwhile
                 continue
-            self._high_watermark_holds -= 1
-            self._held_at = job.recovery_point
-            if not self.replicated:
-                self.high_watermark = max(self.high_watermark, self.readable_end)
+            self._release_hold(job.recovery_point)
 
     def _end_deferral(self, durable_to: int) -> None:
         """Release the hold of a put-off `flush.messages` flush once the log is durable past what it covered."""
-        if self._deferred_to is None or durable_to < self._deferred_to:
-            return
+        if self._deferred_to is not None and durable_to >= self._deferred_to:
+            self._deferred_to = None
+            self._release_hold(durable_to)
+
+    def _release_hold(self, durable_to: int) -> None:
+        """One `flush.messages` hold ends, the log durable to `durable_to`: the high watermark may
+        go that far (never less far than before), or to the log end once no hold is left."""
         self._high_watermark_holds -= 1
-        self._held_at = max(self._held_at, self._deferred_to)
-        self._deferred_to = None
+        self._held_at = max(self._held_at, durable_to)
         if not self.replicated:
             self.high_watermark = max(self.high_watermark, self.readable_end)
 
@@ -543,4 +544,7 @@ class PartitionLog:
             self.drop_unused_leader_epoch()
             self.leader_epochs.save()
         for segment in self._segments:
-            segment.close() if flush else segment.release()
+            if flush:
+                segment.close()
+            else:
+                segment.release()
