@@ -7,6 +7,7 @@ can expand to gigabytes, and the bytes come from the network.
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 import threading
 import zlib
@@ -141,7 +142,8 @@ def decompress_transient(codec: Codec, data: bytes | bytearray | memoryview,
 def _decompress_into(codec: Codec, data: bytes | bytearray | memoryview, room: memoryview) -> int:
     """Decompress into `room` and return the size (-1 for a codec without a way into it), or raise."""
     if codec == Codec.LZ4:
-        return cramjam.lz4.decompress_into(data, room)
+        size = _lz4_blocks_into(data, room)
+        return size if size >= 0 else cramjam.lz4.decompress_into(data, room)
     if codec == Codec.ZSTD:
         return _zstd_decompress_into(data, room)
     if codec == Codec.GZIP:
@@ -241,6 +243,54 @@ def _lz4_descriptor_end(frame: bytes | bytearray) -> int:
     if len(frame) <= end:
         raise ProtocolError("LZ4 frame header truncated")
     return end
+
+
+# The frame descriptor Java's producer and librdkafka write: version 01, independent blocks, no
+# block or content checksum, no content size or dictionary.
+_LZ4_PLAIN_INDEPENDENT = 0x60
+_LZ4_BLOCK_MAX_SIZES = {4: 64 * 1024, 5: 256 * 1024, 6: 1024 * 1024, 7: 4 * 1024 * 1024}  # by BD's bits 4-6
+_LZ4_STORED_BLOCK = 0x80000000  # a block size's high bit: the block is stored uncompressed
+_LZ4_BLOCK_SIZE = struct.Struct("<I")
+
+
+@functools.lru_cache(maxsize=16)
+def _lz4_header_checksum(descriptor: bytes) -> int:
+    return (xxh32(descriptor) >> 8) & 0xFF
+
+
+def _lz4_blocks_into(data: bytes | bytearray | memoryview, room: memoryview) -> int:
+    """A frame of independent blocks without checksums (what Java's producer and librdkafka send)
+    decompressed block by block straight into `room`; -1 for any other frame, or one that does
+    not end exactly at its end mark, for the frame decoder to take.
+
+    The frame decoder decompresses each block into a buffer of its own and copies it out: for a
+    batch of compressible records that copy costs as much as the decompression.
+    """
+    view = memoryview(data)
+    if len(view) < 7 or view[:4] != _LZ4_MAGIC or view[4] != _LZ4_PLAIN_INDEPENDENT:
+        return -1
+    block_max = _LZ4_BLOCK_MAX_SIZES.get(view[5] >> 4) if not view[5] & 0x0F else None
+    if block_max is None or view[6] != _lz4_header_checksum(bytes(view[4:6])):
+        return -1
+    pos, size, end = 7, 0, len(view)
+    while pos + 4 <= end:
+        (word,) = _LZ4_BLOCK_SIZE.unpack_from(view, pos)
+        pos += 4
+        if word == 0:
+            return size if pos == end else -1
+        length = word & ~_LZ4_STORED_BLOCK
+        if length > block_max or pos + length > end:
+            return -1
+        out = room[size:size + block_max]
+        if word & _LZ4_STORED_BLOCK:
+            if length > len(out):
+                return -1
+            out[:length] = view[pos:pos + length]
+            size += length
+        else:
+            size += cramjam.lz4.decompress_block_into(view[pos:pos + length], out)
+        pos += length
+    return -1
 
 
 def _break_lz4_checksum(frame: bytes) -> bytes:

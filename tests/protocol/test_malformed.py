@@ -27,7 +27,7 @@ from kproto.messages import (
     ProduceRequest,
 )
 from kproto.model import Message
-from kproto.protocol import request_class, request_header_version
+from kproto.protocol import HEADER_PREFIX, decode_request_header, request_class, request_header_version
 from kproto.schema.headers import RequestHeader
 from spec_strategies import message
 
@@ -218,6 +218,19 @@ def test_short_request_frames(size: int) -> None:
     frame = encode_request(RequestHeader(request_api_key=18, request_api_version=3, correlation_id=1, client_id="c"),
                            ApiVersionsRequest())
     refused(decode_request, frame[:size])
+
+
+@pytest.mark.parametrize("client_id_length", [0, 900, HEADER_PREFIX, 5000])
+def test_request_header_read_alike_from_bytes_and_a_received_bytearray(client_id_length: int) -> None:
+    """A large request arrives as a bytearray, and its header is first read from a copy of its
+    start: a client id running past that start, or a header cut short, must come out as from bytes."""
+    header = RequestHeader(request_api_key=0, request_api_version=9, correlation_id=5, client_id="c" * client_id_length)
+    frame = encode_request(header, ProduceRequest(acks=1, timeout_ms=1000)) + bytes(70_000)
+    assert decode_request_header(bytearray(frame)) == decode_request_header(frame)
+    assert decode_request_header(bytearray(frame))[0].client_id == header.client_id
+    if client_id_length:
+        cut = frame[:10 + client_id_length // 2]  # key, version, correlation id, the id's length, half the id
+        assert str(refused(decode_request_header, bytearray(cut))) == str(refused(decode_request_header, cut))
 
 
 def test_response_truncated_in_its_header() -> None:

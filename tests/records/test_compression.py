@@ -7,6 +7,7 @@ import os
 import struct
 from typing import Callable
 
+import cramjam
 import kafka.codec
 import lz4.frame
 import pytest
@@ -15,7 +16,7 @@ import zstandard
 from hypothesis import given, settings, strategies as st
 
 from kproto import ProtocolError
-from kproto.compression import Codec, compress, decompress, decompress_transient, xxh32
+from kproto.compression import Codec, _lz4_blocks_into, compress, decompress, decompress_transient, xxh32
 
 PAYLOADS = [b"", b"x", os.urandom(3000), b"kafka " * 20000 + os.urandom(100)]
 
@@ -132,7 +133,13 @@ def test_zstd_with_checksum_refused_when_cut_anywhere(payload: bytes, decompress
             decompressor(Codec.ZSTD, frame[:-cut])
 
 
+#: The frames Java's producer and librdkafka write, which are decompressed block by block.
+LZ4_PLAIN_FRAMES = {
+    "java-and-librdkafka": {"block_linked": False, "store_size": False},
+    "256-KiB-blocks-unsized": {"block_linked": False, "store_size": False, "block_size": lz4.frame.BLOCKSIZE_MAX256KB},
+}
 LZ4_FRAMES = {  # what other writers may send: each must be read, or refused, the same both ways
+    **LZ4_PLAIN_FRAMES,
     "independent": {"block_linked": False},
     "linked": {"block_linked": True},
     "content-checksum": {"block_linked": False, "content_checksum": True},
@@ -161,6 +168,32 @@ def test_lz4_frame_with_trailing_bytes_or_an_oversized_block(decompressor: Calla
     stored = header + struct.pack("<I", 0x80000000 | 70_000) + bytes(70_000) + bytes(4)
     with pytest.raises(ProtocolError):
         decompressor(Codec.LZ4, stored)  # a stored block larger than the frame's block size
+
+
+@pytest.mark.parametrize("options", list(LZ4_FRAMES.values()), ids=list(LZ4_FRAMES))
+def test_lz4_block_by_block_takes_the_frames_java_and_librdkafka_write(options: dict) -> None:
+    """Independent blocks without checksums go straight into the room, stored blocks too; every
+    other layout, a bad header checksum and bytes past the end mark go to the frame decoder."""
+    payload = os.urandom(100_000) + b"kafka " * 100_000
+    frame = lz4.frame.compress(payload, **options)
+    room = memoryview(bytearray(len(payload) + 10))
+    size = _lz4_blocks_into(frame, room)
+    if options in LZ4_PLAIN_FRAMES.values():
+        assert bytes(room[:size]) == payload
+        assert _lz4_blocks_into(frame + b"junk", room) == -1
+        bad_checksum = bytearray(frame)
+        bad_checksum[6] ^= 0xFF
+        assert _lz4_blocks_into(bad_checksum, room) == -1
+    else:
+        assert size == -1
+
+
+@DECOMPRESSORS
+def test_lz4_compressed_block_beyond_the_frame_block_size(decompressor: Callable[..., bytes]) -> None:
+    header = lz4.frame.compress(b"", block_linked=False)[:7]  # 64 KiB blocks
+    block = bytes(cramjam.lz4.compress_block(bytes(70_000), store_size=False))
+    with pytest.raises(ProtocolError):
+        decompressor(Codec.LZ4, header + struct.pack("<I", len(block)) + block + bytes(4))
 
 
 @DECOMPRESSORS
