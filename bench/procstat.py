@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -24,9 +25,23 @@ def cpu_times(pid: int) -> tuple[float, float] | None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """CPU time the process has used so far, user and system, or None if it cannot be read."""
-    times = cpu_times(pid)
-    return None if times is None else sum(times)
+    """CPU time the process has used so far, user and system, or None if it cannot be read.
+
+    Read from the process's CPU-time clock, to the nanosecond, which also counts every thread the
+    process ever had: a run of 60 MB (100-byte messages) takes a broker a few ticks of /proc's
+    10 ms, too few to compare. /proc's ticks where that clock cannot be read.
+    """
+    try:
+        return time.clock_gettime(_process_cpu_clock(pid))
+    except OSError:
+        times = cpu_times(pid)
+        return None if times is None else sum(times)
+
+
+def _process_cpu_clock(pid: int) -> int:
+    """The id Linux gives the CPU-time clock of process `pid` (what clock_getcpuclockid returns):
+    the pid's complement shifted past three bits that say which clock, 2 for the scheduler's runtime."""
+    return (~pid << 3) | 2
 
 
 def status_kb(pid: int, field: str) -> int:
