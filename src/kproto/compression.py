@@ -14,6 +14,7 @@ import zlib
 from typing import Iterator
 
 import cramjam
+import lz4.block
 import lz4.frame
 import zstandard
 
@@ -131,7 +132,7 @@ def decompress_transient(codec: Codec, data: bytes | bytearray | memoryview,
         _SCRATCH.room = bytearray(OUTPUT_STEP)
     try:
         size = _decompress_into(codec, data, memoryview(_SCRATCH.room)[:min(OUTPUT_STEP, max_size + 1)])
-    except (ProtocolError, cramjam.DecompressionError, zstandard.ZstdError):
+    except (ProtocolError, cramjam.DecompressionError, lz4.block.LZ4BlockError, zstandard.ZstdError):
         size = -1
     if 0 <= size <= max_size:
         return _SCRATCH.room, size
@@ -288,9 +289,25 @@ def _lz4_blocks_into(data: bytes | bytearray | memoryview, room: memoryview) -> 
             out[:length] = view[pos:pos + length]
             size += length
         else:
-            size += cramjam.lz4.decompress_block_into(view[pos:pos + length], out)
+            size += _lz4_block_into(view[pos:pos + length], out)
         pos += length
     return -1
+
+
+def _lz4_block_into(block: memoryview, out: memoryview) -> int:
+    """One compressed block of a frame decompressed into `out`, read as the bare block it is.
+
+    cramjam's block decoder also reads a block as one led by its size, first when not told the
+    output's size and else when the bare reading fails: a block whose first four bytes could be
+    such a size (the first block of a batch often can: its records start with zeros) would come
+    out as other data than Kafka reads, or a corrupt one be taken. python-lz4 reads such a block
+    bare only, into a buffer of its own that is then copied.
+    """
+    if len(block) >= 4 and _LZ4_BLOCK_SIZE.unpack_from(block)[0] <= len(out):
+        decoded = lz4.block.decompress(block, uncompressed_size=len(out))
+        out[:len(decoded)] = decoded
+        return len(decoded)
+    return cramjam.lz4.decompress_block_into(block, out, output_len=len(out))
 
 
 def _break_lz4_checksum(frame: bytes) -> bytes:

@@ -162,9 +162,9 @@ def test_lz4_frames_of_every_layout(options: dict, decompressor: Callable[..., b
 
 @DECOMPRESSORS
 def test_lz4_frame_with_trailing_bytes_or_an_oversized_block(decompressor: Callable[..., bytes]) -> None:
-    frame = lz4.frame.compress(b"kafka " * 50_000, block_linked=False)
+    frame = lz4.frame.compress(b"kafka " * 50_000, block_linked=False, store_size=False)
     assert decompressor(Codec.LZ4, frame + b"junk") == b"kafka " * 50_000  # Kafka's reader stops at the end mark
-    header = frame[:7]  # magic, FLG, BD (64 KiB blocks), header checksum
+    header = frame[:7]  # magic, FLG, BD (64 KiB blocks), header checksum: no content size between
     stored = header + struct.pack("<I", 0x80000000 | 70_000) + bytes(70_000) + bytes(4)
     with pytest.raises(ProtocolError):
         decompressor(Codec.LZ4, stored)  # a stored block larger than the frame's block size
@@ -194,6 +194,28 @@ def test_lz4_compressed_block_beyond_the_frame_block_size(decompressor: Callable
     block = bytes(cramjam.lz4.compress_block(bytes(70_000), store_size=False))
     with pytest.raises(ProtocolError):
         decompressor(Codec.LZ4, header + struct.pack("<I", len(block)) + block + bytes(4))
+
+
+def _lz4_frame_of_one_block(block: bytes) -> bytes:
+    """A frame as Java's producer and librdkafka write it (64 KiB blocks) holding `block` alone."""
+    return lz4.frame.compress(b"", block_linked=False, store_size=False)[:7] + struct.pack("<I", len(block)) + block + bytes(4)
+
+
+@DECOMPRESSORS
+def test_lz4_block_read_bare_when_its_first_bytes_could_be_a_size(decompressor: Callable[..., bytes]) -> None:
+    """A block in a frame is bare (Kafka reads it so); one whose first four bytes could be read as
+    a size before a block, as some block decoders try, must neither come out as that block's
+    content nor be taken when it is corrupt bare."""
+    payload = bytes(range(65, 81)) + b"y" * 1000
+    inner = bytes(cramjam.lz4.compress_block(payload, store_size=False))
+    # Bare: a token of 15 + len(inner) - 13 literals, the rest of the block. Led by a size: the
+    # size 0x..F0 and `inner`, which decompresses within it.
+    both_ways = bytes([0xF0, len(inner) - 13, 0, 0]) + inner
+    assert 0 < len(inner) - 13 < 255 and len(payload) <= 0xF0 + 256 * (len(inner) - 13)
+    assert decompressor(Codec.LZ4, _lz4_frame_of_one_block(both_ways)) == bytes(2) + inner
+    sized_only = struct.pack("<I", 1024) + bytes(cramjam.lz4.compress_block(b"x" * 1000, store_size=False))
+    with pytest.raises(ProtocolError):  # bare, its first sequence copies from before the output's start
+        decompressor(Codec.LZ4, _lz4_frame_of_one_block(sized_only))
 
 
 @DECOMPRESSORS
