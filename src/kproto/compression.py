@@ -261,8 +261,8 @@ def _lz4_header_checksum(descriptor: bytes) -> int:
 
 def _lz4_blocks_into(data: bytes | bytearray | memoryview, room: memoryview) -> int:
     """A frame of independent blocks without checksums (what Java's producer and librdkafka send)
-    decompressed block by block straight into `room`; -1 for any other frame, or one that does
-    not end exactly at its end mark, for the frame decoder to take.
+    decompressed block by block straight into `room`, up to its end mark, where Kafka's reader
+    stops too, whatever follows; -1 for any other frame, for the frame decoder to take.
 
     The frame decoder decompresses each block into a buffer of its own and copies it out: for a
     batch of compressible records that copy costs as much as the decompression.
@@ -278,7 +278,7 @@ def _lz4_blocks_into(data: bytes | bytearray | memoryview, room: memoryview) -> 
         (word,) = _LZ4_BLOCK_SIZE.unpack_from(view, pos)
         pos += 4
         if word == 0:
-            return size if pos == end else -1
+            return size
         length = word & ~_LZ4_STORED_BLOCK
         if length > block_max or pos + length > end:
             return -1

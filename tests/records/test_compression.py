@@ -164,6 +164,7 @@ def test_lz4_frames_of_every_layout(options: dict, decompressor: Callable[..., b
 def test_lz4_frame_with_trailing_bytes_or_an_oversized_block(decompressor: Callable[..., bytes]) -> None:
     frame = lz4.frame.compress(b"kafka " * 50_000, block_linked=False, store_size=False)
     assert decompressor(Codec.LZ4, frame + b"junk") == b"kafka " * 50_000  # Kafka's reader stops at the end mark
+    assert decompressor(Codec.LZ4, frame + frame) == b"kafka " * 50_000  # and reads no second frame
     header = frame[:7]  # magic, FLG, BD (64 KiB blocks), header checksum: no content size between
     stored = header + struct.pack("<I", 0x80000000 | 70_000) + bytes(70_000) + bytes(4)
     with pytest.raises(ProtocolError):
@@ -172,15 +173,17 @@ def test_lz4_frame_with_trailing_bytes_or_an_oversized_block(decompressor: Calla
 
 @pytest.mark.parametrize("options", list(LZ4_FRAMES.values()), ids=list(LZ4_FRAMES))
 def test_lz4_block_by_block_takes_the_frames_java_and_librdkafka_write(options: dict) -> None:
-    """Independent blocks without checksums go straight into the room, stored blocks too; every
-    other layout, a bad header checksum and bytes past the end mark go to the frame decoder."""
+    """Independent blocks without checksums go straight into the room, stored blocks too, up to
+    the end mark (a second frame behind it is not read, as Kafka reads none); every other layout
+    and a bad header checksum go to the frame decoder."""
     payload = os.urandom(100_000) + b"kafka " * 100_000
     frame = lz4.frame.compress(payload, **options)
     room = memoryview(bytearray(len(payload) + 10))
     size = _lz4_blocks_into(frame, room)
     if options in LZ4_PLAIN_FRAMES.values():
         assert bytes(room[:size]) == payload
-        assert _lz4_blocks_into(frame + b"junk", room) == -1
+        assert _lz4_blocks_into(frame + frame, room) == len(payload)
+        assert _lz4_blocks_into(frame + b"junk", room) == len(payload)
         bad_checksum = bytearray(frame)
         bad_checksum[6] ^= 0xFF
         assert _lz4_blocks_into(bad_checksum, room) == -1
