@@ -197,6 +197,17 @@ def test_a_run_of_one_size_ends_where_the_second_length_byte_changes() -> None:
     assert walk_records(data, 0, len(data)) == 15
 
 
+@pytest.mark.parametrize("count", [63, 64, 65, 191, 192, 193, 500, 4000])
+def test_a_long_run_ends_anywhere_in_a_slice(count: int) -> None:
+    """Runs are checked in slices of 64, 128, 256, ... records: a size change at any record, in
+    the first or the second length byte, ends the run there."""
+    shorter, longer, other = (varint_bytes(n) + bytes(n) for n in (100, 164, 90))  # c8 01, c8 02, b4 01
+    for after in (longer, other):
+        data = shorter * count + after * 7
+        for buf in (data, bytearray(data), memoryview(data)):
+            assert walk_records(buf, 0, len(data)) == count + 7
+
+
 def test_compressed_records_are_counted_after_decompression() -> None:
     header = build_batch(RECORDS)[:HEADER_SIZE]
     records = encode_records(RECORDS, 0, 1_000)

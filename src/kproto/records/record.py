@@ -320,7 +320,7 @@ def _count_runs(data: bytes | bytearray | memoryview, pos: int, end: int) -> tup
 def _same_size_run(data: bytes | bytearray | memoryview, pos: int, step: int, end: int) -> int:
     """How many records from `pos` on, each `step` bytes after the last and ending by `end`, begin
     with the same two bytes as the one at `pos` (and so have its length): a strided slice takes
-    one byte of each, and stripping the expected byte from its front tells how many match."""
+    one byte of each, and how many of its bytes lead with the expected one tells how many match."""
     first, second = bytes(data[pos:pos + 1]), bytes(data[pos + 1:pos + 2])
     run = 0
     chunk = 32  # the first slice takes 64 records: fewer slices for the long runs of fixed-size values
@@ -328,11 +328,18 @@ def _same_size_run(data: bytes | bytearray | memoryview, pos: int, step: int, en
     while left:
         chunk = min(2 * chunk, left)
         stop = pos + chunk * step
-        same = chunk - max(len(bytes(data[pos:stop:step]).lstrip(first)),
-                           len(bytes(data[pos + 1:stop:step]).lstrip(second)))
+        same = min(_leading(bytes(data[pos:stop:step]), first), _leading(bytes(data[pos + 1:stop:step]), second))
         run += same
         if same < chunk:
             break
         pos = stop
         left -= chunk
     return run
+
+
+def _leading(column: bytes, byte: bytes) -> int:
+    """How many of `column`'s bytes from its start are `byte`. Comparing with a column of only
+    that byte is one memcmp, and the common answer (all of them); lstrip tests byte by byte."""
+    if column == byte * len(column):
+        return len(column)
+    return len(column) - len(column.lstrip(byte))
