@@ -45,8 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # 10-20 CPU ticks per row. More than about 600,000 a run and noida-db, which keeps all it takes in
     # memory, stops answering within the bench.
     p.add_argument("--messages", type=int, default=600_000, help="messages per produce run (default 600000)")
-    # A compressed run of 600,000 was over in 0.4 s, too short for steady figures; noida-db keeps what it
-    # takes compressed (190 MB of RSS after 3 million lz4 messages), so these runs can be longer.
+    # A compressed run of 600,000 was over in 0.4 s, too short for steady figures; noida-db, which keeps
+    # what it takes in memory, grew to 190 MB of RSS over 3 million lz4 messages, so these can be longer.
     p.add_argument("--compressed-messages", type=int, default=None,
                    help="messages per lz4 or zstd produce run (default: 3 x --messages)")
     p.add_argument("--consume-messages", type=int, default=None,
