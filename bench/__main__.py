@@ -110,7 +110,7 @@ class Target:
         if self.proc is not None and self.proc.running:
             os.kill(self.proc.pid, signal.SIGSTOP if held else signal.SIGCONT)
 
-    def cpu_times(self) -> tuple[float, float] | None:
+    def cpu_spent(self) -> tuple[float, float] | None:
         """CPU time the broker process has used so far (all its threads) and the system part of it,
         or None if unknown. The whole is to the nanosecond; the system part is in /proc's ticks."""
         if self.proc is None or self.proc.pid is None:
@@ -202,14 +202,14 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{t.name}: {t.lost}", file=sys.stderr, flush=True)
                         break
                     os.sync()  # the last workload's writeback is its own cost, not the next one's
-                    cpu = {"before": t.cpu_times()}
+                    cpu = {"before": t.cpu_spent()}
                     try:
-                        result = fn(t.bootstrap, state, lambda: cpu.update(before=t.cpu_times()))
+                        result = fn(t.bootstrap, state, lambda: cpu.update(before=t.cpu_spent()))
                     except (WorkloadError, Exception) as exc:  # noqa: BLE001 - one failed cell, not the run
                         errors[(label, t.name)] = f"{type(exc).__name__}: {exc}"[:300]
                         print(f"run {run + 1} {t.name} {label}: {errors[(label, t.name)]}", file=sys.stderr, flush=True)
                         continue
-                    cpu_after = t.cpu_times()
+                    cpu_after = t.cpu_spent()
                     megabytes = result.pop("MB", None)
                     if megabytes and cpu["before"] is not None and cpu_after is not None:
                         total, system = (after - before for after, before in zip(cpu_after, cpu["before"]))

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, where bench/ lives
-from bench.__main__ import messages_per_run, parse_args  # noqa: E402
+from bench.__main__ import messages_per_run, parse_args
 
 
 def test_compressed_runs_default_to_three_times_the_messages() -> None:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, where bench/ lives
-from bench.__main__ import Target  # noqa: E402
+from bench.__main__ import Target
 
 
 def test_a_broker_that_exits_is_noticed(tmp_path):

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, where bench/ lives
-from bench.procstat import cpu_seconds, cpu_times  # noqa: E402
+from bench.procstat import cpu_seconds, cpu_times
 
 # Burns 0.3 s of CPU in a thread that then ends, and says so; then idles until killed.
 BURN_IN_A_THREAD = """

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, where bench/ lives
-from bench.stored import render, schedule, stalls  # noqa: E402
+from bench.stored import render, schedule, stalls
 
 
 def test_schedule_measures_after_each_quarter_up_to_the_target():
