@@ -28,6 +28,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 COMPAT = HERE.parent
@@ -39,6 +40,7 @@ VERSION = "3.0.12"
 SDIST = f"kafka_python-{VERSION}.tar.gz"
 SDIST_SHA256 = "4ccda3616b9aa5c353d74a97f2770d6cd1b950890d77ab0e8890e09a48eeed65"
 CACHE = COMPAT / ".cache"
+FLAKY = HERE / "flaky.txt"  # tests run once more, alone, when they fail: each with the client race behind it
 LEFT_OUT = ("test/integration/test_ssl_integration.py",)  # always starts its own JVM broker
 # Its SASL tests skip themselves against an external broker: they run on their own, with a plugin.
 SASL_TESTS = "test/integration/test_sasl_integration.py"
@@ -156,6 +158,7 @@ class Verdict:
     results: dict[str, tuple[str, str]]
     expected: Expected
     partial: bool = False  # part of the suite was selected: listed tests may rightly not have run
+    reran: dict[str, str] = field(default_factory=dict)  # flaky tests run again: their first failure
 
     @property
     def unexpected_failures(self) -> list[str]:
@@ -190,16 +193,19 @@ class Verdict:
             for t in tests:
                 detail = self.results.get(t, ("", ""))[1] or self.expected.reasons.get(t, "")
                 lines.append(f"  {title}: {t}  -- {detail}")
+        for t, first in self.reran.items():
+            lines.append(f"  FAILED, SO RUN AGAIN (listed as flaky), then {self.results[t][0]}: {t}  -- {first}")
         lines.append("outcome: as expected" if self.ok else "outcome: NOT as expected")
         return "\n".join(lines)
 
 
 def run_suite(bootstrap: str, workdir: Path, kafka_version: str = DEFAULT_KAFKA_VERSION,
               per_test_timeout: int = 120, total_timeout: int = 2400, select: str | None = None,
-              log: Path | None = None, sasl_listener: str | None = None) -> dict[str, tuple[str, str]]:
+              log: Path | None = None, sasl_listener: str | None = None,
+              tests: list[str] | None = None) -> dict[str, tuple[str, str]]:
     """Run the suite in a pytest subprocess against `bootstrap`; returns the per-test outcomes.
     With `sasl_listener` (host:port of a SASL_PLAINTEXT listener), only its SASL tests run, through
-    shim/kbroker_sasl_plugin.py."""
+    shim/kbroker_sasl_plugin.py; with `tests` (node ids), only those."""
     tree = prepare_tree(fetch_sdist(), workdir)
     junit = workdir / "junit.xml"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KAFKA_"))}
@@ -209,7 +215,7 @@ def run_suite(bootstrap: str, workdir: Path, kafka_version: str = DEFAULT_KAFKA_
             "--timeout-method=signal", f"--junitxml={junit}", "-o", "junit_family=xunit2"]
     if sasl_listener is None:
         env["KAFKA_URI"] = f"tcp://{bootstrap}"
-        argv += ["test/integration", *(f"--ignore={p}" for p in LEFT_OUT)]
+        argv += tests or ["test/integration", *(f"--ignore={p}" for p in LEFT_OUT)]
     else:
         shutil.copy(HERE / "shim" / f"{SASL_PLUGIN}.py", tree / f"{SASL_PLUGIN}.py")
         env[SASL_LISTENERS_ENV] = f"PLAINTEXT={bootstrap},SASL_PLAINTEXT={sasl_listener}"
@@ -225,6 +231,28 @@ def run_suite(bootstrap: str, workdir: Path, kafka_version: str = DEFAULT_KAFKA_
     if not junit.exists():
         raise RuntimeError(f"the suite wrote no JUnit report; see {log}")
     return read_junit(tree, junit)
+
+
+@dataclass
+class Outcomes:
+    """Each test's outcome, and the first failure of each flaky test that was run again."""
+    results: dict[str, tuple[str, str]]
+    reran: dict[str, str] = field(default_factory=dict)
+
+
+def run_with_reruns(bootstrap: str, workdir: Path, flaky: Expected, log: Path, **options: Any) -> Outcomes:
+    """The whole suite, then the tests listed as flaky that failed once more, alone, in a fresh tree:
+    their second outcome counts. The first failures are kept, for the report."""
+    results = run_suite(bootstrap, workdir, log=log, **options)
+    failed = [t for t, (outcome, _) in results.items() if outcome in FAILED and t in flaky.reasons]
+    if not failed:
+        return Outcomes(results)
+    again = run_suite(bootstrap, workdir / "rerun", log=log.with_name(f"rerun-{log.name}"),
+                      **{**options, "select": None}, tests=failed)
+    first = {t: results[t][1] for t in failed}
+    results.update({t: again.get(t, ("error", "did not run again")) for t in failed})
+    return Outcomes(results, first)
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,8 +287,9 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap = broker.bootstrap_server
         print(f"running the suite against {kind} at {bootstrap}; expected failures: {expected_path}; "
               f"log in {workdir / 'suite.log'}", flush=True)
-        results = run_suite(bootstrap, workdir, args.kafka_version, args.timeout, args.total_timeout, args.select,
-                            log=workdir / "suite.log")
+        outcomes = run_with_reruns(bootstrap, workdir, Expected.load(FLAKY), workdir / "suite.log",
+                                   kafka_version=args.kafka_version, per_test_timeout=args.timeout,
+                                   total_timeout=args.total_timeout, select=args.select)
     except Exception as exc:  # the run itself failed: say why, with the broker's last words
         print(f"kafka-python suite could not run: {exc}", file=sys.stderr)
         if broker is not None:
@@ -269,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if broker is not None:
             broker.stop()
-    verdict = Verdict(results, expected, partial=bool(args.select))
+    verdict = Verdict(outcomes.results, expected, partial=bool(args.select), reran=outcomes.reran)
     print(verdict.report())
     return 0 if verdict.ok else 1
 
