@@ -274,8 +274,9 @@ def _lz4_blocks_into(data: bytes | bytearray | memoryview, room: memoryview) -> 
     if block_max is None or view[6] != _lz4_header_checksum(bytes(view[4:6])):
         return -1
     pos, size, end = 7, 0, len(view)
+    unpack_from, block_into = _LZ4_BLOCK_SIZE.unpack_from, cramjam.lz4.decompress_block_into
     while pos + 4 <= end:
-        (word,) = _LZ4_BLOCK_SIZE.unpack_from(view, pos)
+        (word,) = unpack_from(view, pos)
         pos += 4
         if word == 0:
             return size
@@ -288,26 +289,27 @@ def _lz4_blocks_into(data: bytes | bytearray | memoryview, room: memoryview) -> 
                 return -1
             out[:length] = view[pos:pos + length]
             size += length
+        elif length < 4 or unpack_from(view, pos)[0] > len(out):
+            size += block_into(view[pos:pos + length], out, output_len=len(out))
         else:
-            size += _lz4_block_into(view[pos:pos + length], out)
+            size += _lz4_bare_block_into(view[pos:pos + length], out)
         pos += length
     return -1
 
 
-def _lz4_block_into(block: memoryview, out: memoryview) -> int:
-    """One compressed block of a frame decompressed into `out`, read as the bare block it is.
+def _lz4_bare_block_into(block: memoryview, out: memoryview) -> int:
+    """A compressed block whose first four bytes could be read as its decompressed size, read as
+    the bare block it is, into `out`.
 
-    cramjam's block decoder also reads a block as one led by its size, first when not told the
-    output's size and else when the bare reading fails: a block whose first four bytes could be
-    such a size (the first block of a batch often can: its records start with zeros) would come
-    out as other data than Kafka reads, or a corrupt one be taken. python-lz4 reads such a block
-    bare only, into a buffer of its own that is then copied.
+    cramjam's block decoder reads a block as one led by its size, first when not told the
+    output's size and else when the bare reading fails: such a block (the first of a batch often
+    is one: its records start with zeros) would come out as other data than Kafka reads, or a
+    corrupt one be taken. python-lz4 reads it bare only, into a buffer of its own, then copied;
+    the other blocks go straight to cramjam, inline in the loop above.
     """
-    if len(block) >= 4 and _LZ4_BLOCK_SIZE.unpack_from(block)[0] <= len(out):
-        decoded = lz4.block.decompress(block, uncompressed_size=len(out))
-        out[:len(decoded)] = decoded
-        return len(decoded)
-    return cramjam.lz4.decompress_block_into(block, out, output_len=len(out))
+    decoded = lz4.block.decompress(block, uncompressed_size=len(out))
+    out[:len(decoded)] = decoded
+    return len(decoded)
 
 
 def _break_lz4_checksum(frame: bytes) -> bytes:
