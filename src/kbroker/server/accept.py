@@ -28,11 +28,14 @@ LONGEST_PAUSE_S = 1.0
 
 
 class Acceptor:
-    """Hands each connection accepted on `sock` to a new protocol from `factory`."""
+    """Hands each connection accepted on `sock` to a new protocol from `factory`, with `send_buffer`
+    bytes of SO_SNDBUF if given (the receive buffer is the listening socket's, which they inherit)."""
 
-    def __init__(self, sock: socket.socket, factory: Callable[[], asyncio.Protocol]) -> None:
+    def __init__(self, sock: socket.socket, factory: Callable[[], asyncio.Protocol],
+                 send_buffer: int | None = None) -> None:
         self.sock = sock
         self.factory = factory
+        self.send_buffer = send_buffer
         self.loop = asyncio.get_running_loop()
         self.warning = ThrottledWarning(log)
         self._pause = FIRST_PAUSE_S
@@ -66,6 +69,8 @@ class Acceptor:
                 self._back_off(exc)
                 return
             self._pause = FIRST_PAUSE_S
+            if self.send_buffer is not None:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
             self.loop.create_task(self._serve(conn))
 
     def _back_off(self, exc: OSError) -> None:
@@ -83,9 +88,11 @@ class Acceptor:
             self.warning.warn("cannot set up a connection: %s", exc)
 
 
-def listening_sockets(host: str | None, port: int, backlog: int) -> list[socket.socket]:
+def listening_sockets(host: str | None, port: int, backlog: int,
+                      receive_buffer: int | None = None) -> list[socket.socket]:
     """Bound, listening sockets for every address `host` names (every interface for None), as
-    asyncio's create_server binds them."""
+    asyncio's create_server binds them; with `receive_buffer` bytes of SO_RCVBUF, set before
+    listening so that the connections they accept inherit it (and their TCP window scale fits it)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     sockets = []
     try:
@@ -97,6 +104,8 @@ def listening_sockets(host: str | None, port: int, backlog: int) -> list[socket.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # the IPv4 address has its own socket
+            if receive_buffer is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
             sock.bind(address)
             sock.listen(backlog)
     except OSError:
