@@ -23,7 +23,11 @@ from kbroker.tools.scram_users import alter_users
 
 TOTAL_TIMEOUT = int(os.environ.get("COMPAT_SUITE_TIMEOUT", "2400"))
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(TOTAL_TIMEOUT + 120)]
+TEST_TIMEOUT = int(os.environ.get("COMPAT_SUITE_TEST_TIMEOUT", "120"))
+FLAKY = suite.Expected.load(suite.FLAKY)
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.timeout(TOTAL_TIMEOUT + suite.rerun_timeout(TEST_TIMEOUT, len(FLAKY.reasons)) + 120)]
 
 
 @pytest.mark.broker_config(suite.BROKER_CONFIG)
@@ -31,11 +35,10 @@ def test_kafka_python_integration_suite(kafka_broker: BrokerProcess, tmp_path: P
     listed = suite.expected_file_for(kafka_broker.kind)
     expected = suite.Expected.load(listed if listed.exists() else None)
     log = tmp_path / "suite.log"
-    outcomes = suite.run_with_reruns(kafka_broker.bootstrap_server, tmp_path, suite.Expected.load(suite.FLAKY), log,
+    outcomes = suite.run_with_reruns(kafka_broker.bootstrap_server, tmp_path, FLAKY, log,
                                      kafka_version=os.environ.get("COMPAT_KAFKA_VERSION", suite.DEFAULT_KAFKA_VERSION),
-                                     per_test_timeout=int(os.environ.get("COMPAT_SUITE_TEST_TIMEOUT", "120")),
-                                     total_timeout=TOTAL_TIMEOUT)
-    verdict = suite.Verdict(outcomes.results, expected, reran=outcomes.reran)
+                                     per_test_timeout=TEST_TIMEOUT, total_timeout=TOTAL_TIMEOUT)
+    verdict = suite.Verdict(outcomes.results, expected, reran=outcomes.reran, flaky=FLAKY, rerun_log=outcomes.rerun_log)
     assert verdict.ok, f"{verdict.report()}\n(suite output: {log})"
     if outcomes.reran:  # said in the run's warnings summary, so that a flaky test that keeps failing is seen
         warnings.warn(f"kafka-python suite: {verdict.report()}", stacklevel=1)

@@ -159,6 +159,8 @@ class Verdict:
     expected: Expected
     partial: bool = False  # part of the suite was selected: listed tests may rightly not have run
     reran: dict[str, str] = field(default_factory=dict)  # flaky tests run again: their first failure
+    flaky: Expected = field(default_factory=Expected)  # the tests listed as flaky, checked for staleness too
+    rerun_log: Path | None = None
 
     @property
     def unexpected_failures(self) -> list[str]:
@@ -170,7 +172,8 @@ class Verdict:
 
     @property
     def not_run(self) -> list[str]:
-        return [] if self.partial else [t for t in self.expected.reasons if t not in self.results]
+        listed = [*self.expected.reasons, *self.flaky.reasons]
+        return [] if self.partial else [t for t in listed if t not in self.results]
 
     @property
     def ok(self) -> bool:
@@ -191,10 +194,11 @@ class Verdict:
                              ("UNEXPECTED PASS (remove it from the list)", self.unexpected_passes),
                              ("LISTED BUT NOT RUN (stale entry)", self.not_run)):
             for t in tests:
-                detail = self.results.get(t, ("", ""))[1] or self.expected.reasons.get(t, "")
+                detail = self.results.get(t, ("", ""))[1] or self.expected.reasons.get(t) or self.flaky.reasons.get(t, "")
                 lines.append(f"  {title}: {t}  -- {detail}")
         for t, first in self.reran.items():
-            lines.append(f"  FAILED, SO RUN AGAIN (listed as flaky), then {self.results[t][0]}: {t}  -- {first}")
+            lines.append(f"  FAILED, SO RUN AGAIN (listed as flaky), then {self.results[t][0]}: {t}  -- {first}"
+                         f" (rerun output: {self.rerun_log})")
         lines.append("outcome: as expected" if self.ok else "outcome: NOT as expected")
         return "\n".join(lines)
 
@@ -205,7 +209,9 @@ def run_suite(bootstrap: str, workdir: Path, kafka_version: str = DEFAULT_KAFKA_
               tests: list[str] | None = None) -> dict[str, tuple[str, str]]:
     """Run the suite in a pytest subprocess against `bootstrap`; returns the per-test outcomes.
     With `sasl_listener` (host:port of a SASL_PLAINTEXT listener), only its SASL tests run, through
-    shim/kbroker_sasl_plugin.py; with `tests` (node ids), only those."""
+    shim/kbroker_sasl_plugin.py; else with `tests` (node ids), only those."""
+    if tests is not None and sasl_listener is not None:
+        raise ValueError("tests are chosen by node id only without a SASL listener")
     tree = prepare_tree(fetch_sdist(), workdir)
     junit = workdir / "junit.xml"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KAFKA_"))}
@@ -215,13 +221,14 @@ def run_suite(bootstrap: str, workdir: Path, kafka_version: str = DEFAULT_KAFKA_
             "--timeout-method=signal", f"--junitxml={junit}", "-o", "junit_family=xunit2"]
     if sasl_listener is None:
         env["KAFKA_URI"] = f"tcp://{bootstrap}"
-        argv += tests or ["test/integration", *(f"--ignore={p}" for p in LEFT_OUT)]
+        argv += tests if tests is not None else ["test/integration", *(f"--ignore={p}" for p in LEFT_OUT)]
     else:
         shutil.copy(HERE / "shim" / f"{SASL_PLUGIN}.py", tree / f"{SASL_PLUGIN}.py")
         env[SASL_LISTENERS_ENV] = f"PLAINTEXT={bootstrap},SASL_PLAINTEXT={sasl_listener}"
         argv += [SASL_TESTS, "-p", SASL_PLUGIN]
     if select:
         argv += ["-k", select]
+    junit.unlink(missing_ok=True)  # a report left by an earlier run in the same folder is not this one's
     out = open(log, "wb") if log else subprocess.DEVNULL
     try:
         subprocess.run(argv, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=total_timeout)
@@ -238,20 +245,33 @@ class Outcomes:
     """Each test's outcome, and the first failure of each flaky test that was run again."""
     results: dict[str, tuple[str, str]]
     reran: dict[str, str] = field(default_factory=dict)
+    rerun_log: Path | None = None
+
+
+def rerun_timeout(per_test_timeout: int, tests: int) -> int:
+    """Seconds allowed for running `tests` flaky tests again: each its own limit, and a minute to start."""
+    return per_test_timeout * tests + 60
 
 
 def run_with_reruns(bootstrap: str, workdir: Path, flaky: Expected, log: Path, **options: Any) -> Outcomes:
     """The whole suite, then the tests listed as flaky that failed once more, alone, in a fresh tree:
-    their second outcome counts. The first failures are kept, for the report."""
+    their second outcome counts. The first failures are kept, for the report. A rerun that cannot
+    finish leaves them failed (an error, saying why) and the rest of the first run's outcomes stand."""
     results = run_suite(bootstrap, workdir, log=log, **options)
     failed = [t for t, (outcome, _) in results.items() if outcome in FAILED and t in flaky.reasons]
     if not failed:
         return Outcomes(results)
-    again = run_suite(bootstrap, workdir / "rerun", log=log.with_name(f"rerun-{log.name}"),
-                      **{**options, "select": None}, tests=failed)
+    rerun_log = log.with_name(f"rerun-{log.name}")
+    options = {**options, "select": None,
+               "total_timeout": rerun_timeout(options.get("per_test_timeout", 120), len(failed))}
+    try:
+        again = run_suite(bootstrap, workdir / "rerun", log=rerun_log, tests=failed, **options)
+        why = "did not run again"
+    except (subprocess.TimeoutExpired, RuntimeError, OSError) as exc:
+        again, why = {}, f"the rerun did not finish: {exc}"
     first = {t: results[t][1] for t in failed}
-    results.update({t: again.get(t, ("error", "did not run again")) for t in failed})
-    return Outcomes(results, first)
+    results.update({t: again.get(t, ("error", why)) for t in failed})
+    return Outcomes(results, first, rerun_log)
 
 
 
@@ -298,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if broker is not None:
             broker.stop()
-    verdict = Verdict(outcomes.results, expected, partial=bool(args.select), reran=outcomes.reran)
+    verdict = Verdict(outcomes.results, expected, partial=bool(args.select), reran=outcomes.reran,
+                      flaky=Expected.load(FLAKY), rerun_log=outcomes.rerun_log)
     print(verdict.report())
     return 0 if verdict.ok else 1
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kbroker.broker import Broker
-from kbroker.config import BrokerConfig
+from kbroker.config import BrokerConfig, ConfigError
 from kbroker.server.listeners import ClientListeners
 
 SET = 65536  # Linux reports twice what was set (its bookkeeping overhead)
@@ -60,3 +60,9 @@ def accepted_socket_buffers() -> tuple[int, int]:
             with accepted:
                 return (accepted.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
                         accepted.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_a_size_below_one_other_than_minus_one_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"value {value} is not -1 or at least 1"):
+        BrokerConfig({"log.dirs": str(tmp_path), "socket.send.buffer.bytes": value})

@@ -82,6 +82,8 @@ AUTHORIZER_CLASSES = ("org.apache.kafka.metadata.authorizer.StandardAuthorizer",
 AUTHORIZER = Check(lambda v: None if not v or v in AUTHORIZER_CLASSES else
                    f"kbroker's ACL authorizer answers to {' or '.join(AUTHORIZER_CLASSES)}, not {v}",
                    " or ".join(AUTHORIZER_CLASSES) + ", or empty for none")
+# A socket buffer size: -1 for the OS's own sizing; Java refuses 0 and below when Kafka applies it.
+SOCKET_BUFFER = Check(lambda v: None if v == -1 or v >= 1 else f"value {v} is not -1 or at least 1", "-1, or [1,...]")
 NO_TIERED_STORAGE = Check(lambda v: "kbroker has no tiered storage" if v else None, "false")
 
 
@@ -108,9 +110,11 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("listener.security.protocol.map", STRING, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT", LOW,
       "Security protocol of each listener name.", PROTOCOL_MAP, PER_BROKER),
     d("socket.send.buffer.bytes", INT, 102400, HIGH,
-      "SO_SNDBUF of client sockets, applied when set; unset or -1, the OS sizes them (its TCP autotuning)."),
+      "SO_SNDBUF of client sockets, applied when set; unset or -1, the OS sizes them (its TCP autotuning).",
+      SOCKET_BUFFER),
     d("socket.receive.buffer.bytes", INT, 102400, HIGH,
-      "SO_RCVBUF of client sockets, applied when set; unset or -1, the OS sizes them (its TCP autotuning)."),
+      "SO_RCVBUF of client sockets, applied when set; unset or -1, the OS sizes them (its TCP autotuning).",
+      SOCKET_BUFFER),
     d("socket.request.max.bytes", INT, 104857600, HIGH, "Largest request accepted; a bigger size prefix closes the connection.", Range(1)),
     d("socket.listen.backlog.size", INT, 50, MEDIUM, "Pending connections the listen socket queues.", Range(1)),
     d("connections.max.idle.ms", LONG, 600000, MEDIUM, "Close a client connection idle this long."),

@@ -69,8 +69,6 @@ class Acceptor:
                 self._back_off(exc)
                 return
             self._pause = FIRST_PAUSE_S
-            if self.send_buffer is not None:
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
             self.loop.create_task(self._serve(conn))
 
     def _back_off(self, exc: OSError) -> None:
@@ -82,6 +80,8 @@ class Acceptor:
 
     async def _serve(self, conn: socket.socket) -> None:
         try:
+            if self.send_buffer is not None:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
             await self.loop.connect_accepted_socket(self.factory, conn)
         except OSError as exc:
             conn.close()
