@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from kafka import TopicPartition as KPTopicPartition
-from kafka.admin import KafkaAdminClient
+from kafka.admin import KafkaAdminClient, NewTopic as KPNewTopic
 from kafka.errors import InvalidReplicationAssignmentError
 from kproto import ErrorCode
 from kproto.messages import (
@@ -149,6 +149,20 @@ def test_describe_topic_partitions_pages_with_a_cursor(bootstrap: str, topic_fac
             break
         assert (cursor["topic_name"], cursor["partition_index"]) == expected[len(seen)]
     assert seen == expected and cursor is None
+
+
+@pytest.mark.broker_config({"max.request.partition.size.limit": "2"})
+def test_max_request_partition_size_limit_caps_a_page(kafka_broker, request: pytest.FixtureRequest) -> None:
+    """The broker's max.request.partition.size.limit caps a page below what the client asks for."""
+    topic = unique_topic(request)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap_server)
+    try:
+        admin.create_topics([KPNewTopic(topic, 3, 1)])
+        page = admin.describe_topic_partitions([topic], response_partition_limit=10)
+        assert [p["partition_index"] for t in page["topics"] for p in t["partitions"]] == [0, 1]
+        assert (page["next_cursor"]["topic_name"], page["next_cursor"]["partition_index"]) == (topic, 2)
+    finally:
+        admin.close()
 
 
 def test_offset_for_leader_epoch_single_epoch(bootstrap: str, topic_factory) -> None:

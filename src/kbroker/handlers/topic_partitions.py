@@ -1,7 +1,7 @@
 """DescribeTopicPartitions (key 75, v0, flexible): topics and their partitions, paged by a cursor.
 
 Topics come sorted by name (all of them when none are named); at most
-`response_partition_limit` partitions are returned (capped at Kafka's broker default of 2000), and
+`response_partition_limit` partitions are returned (capped at `max.request.partition.size.limit`), and
 `next_cursor` says where the next page starts. A cursor naming a topic outside the requested list
 is an invalid request, as in Kafka. Topics the principal may not DESCRIBE are left out of the
 listing, and answered TOPIC_AUTHORIZATION_FAILED at the end when asked for by name.
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from kbroker.node import Node
 
 DESCRIBE_TOPIC_PARTITIONS = 75
-MAX_PARTITIONS_PER_RESPONSE = 2000  # Kafka's max.request.partition.size.limit default
 
 Response = DescribeTopicPartitionsResponse
 
@@ -66,7 +65,7 @@ def describe_topic_partitions(ctx: RequestContext, request: DescribeTopicPartiti
         names = [name for name in names if name >= cursor.topic_name]
     refused = [name for name in names if not allowed(ctx, Op.DESCRIBE, Resource.TOPIC, name)]
     names = [name for name in names if name not in refused] if refused else names
-    room = max(1, min(request.response_partition_limit, MAX_PARTITIONS_PER_RESPONSE))
+    room = max(1, min(request.response_partition_limit, ctx.broker.config["max.request.partition.size.limit"]))
     topics, next_cursor = [], None
     for name in names:
         first = cursor.partition_index if cursor is not None and name == cursor.topic_name else 0
