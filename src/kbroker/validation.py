@@ -5,7 +5,8 @@ record lengths are checked on the producer's bytes, which are then appended as t
 on a compacted topic (every record needs a key) or one bounding CreateTime timestamps
 (`message.timestamp.before.max.ms` / `after.max.ms`) is the start of each record read. Legacy
 message sets (magic 0 and 1, from old clients) are converted to a v2 batch, since the log
-holds v2 batches only.
+holds v2 batches only. A topic whose `compression.type` names a codec (not `producer`) gets
+every produced batch in that codec, rewritten here when the producer used another, as Kafka does.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kproto.records import (
     validate_batch,
     writable,
 )
+from kproto.records.batch import recompressed
 from kproto.records.header import MAGIC_OFFSET
 from kproto.records.legacy import message_set_to_batch
 
@@ -109,7 +111,30 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
     if produce_version >= 3 and batches != 1:
         raise RecordError(ErrorCode.INVALID_RECORD,
                           "Produce requests with version 3 and above must contain exactly one record batch")
+    if limits.compression_type != PRODUCER_COMPRESSION:
+        buf = _in_topic_codec(buf, limits)
     return buf, count, append_time
+
+
+PRODUCER_COMPRESSION = "producer"
+_CODECS = {"uncompressed": Codec.NONE, "gzip": Codec.GZIP, "snappy": Codec.SNAPPY, "lz4": Codec.LZ4, "zstd": Codec.ZSTD}
+
+
+def _in_topic_codec(buf: bytearray | memoryview, limits: LogConfig) -> bytearray | memoryview:
+    """The validated batches rewritten with the codec the topic's compression.type names, at its
+    level, as Kafka's broker rewrites them; unchanged if they already use it. A rewritten batch
+    must still fit max.message.bytes."""
+    codec = _CODECS[limits.compression_type]
+    if all(header.compression == codec for _, header in iter_batch_headers(buf)):
+        return buf
+    level = {Codec.GZIP: limits.compression_gzip_level, Codec.LZ4: limits.compression_lz4_level,
+             Codec.ZSTD: limits.compression_zstd_level}.get(codec)
+    rewritten = recompressed(buf, codec, level)
+    if len(rewritten) > limits.max_message_bytes:
+        raise RecordError(ErrorCode.MESSAGE_TOO_LARGE,
+                          f"The record batch of {len(rewritten)} bytes in the topic's compression.type "
+                          f"({limits.compression_type}) is larger than max.message.bytes ({limits.max_message_bytes})")
+    return rewritten
 
 
 def _damage_or_breach(exc: ProtocolError) -> RecordError:

@@ -144,3 +144,36 @@ def test_accepted_batches_are_appended_as_they_came() -> None:
     records = batch([b"a", b"b"], [now_ms(), now_ms()], compression=Codec.LZ4)
     buf, _, _ = validate_records(records, LogConfig(cleanup_policy="compact", message_timestamp_after_max_ms=HOUR), 9)
     assert bytes(buf) == records and [r.key for r in decode_batch(buf).records] == [b"a", b"b"]
+
+
+def test_a_log_append_time_topic_with_a_codec_stamps_the_rewritten_batch() -> None:
+    produced = build_batch([Record(i, 1_000 + i, b"k", b"v" * 100) for i in range(3)], compression=Codec.LZ4,
+                           producer_id=7, producer_epoch=2, base_sequence=40)
+    buf, count, append_time = validate_records(produced, LogConfig(compression_type="gzip",
+                                                                    message_timestamp_type="LogAppendTime"), 9)
+    header, records = decode_batch(buf)
+    assert count == 3 and append_time > 0
+    assert (header.compression, header.log_append_time, header.max_timestamp) == (Codec.GZIP, True, append_time)
+    assert (header.producer_id, header.producer_epoch, header.base_sequence) == (7, 2, 40)
+    assert [(r.offset, r.key, r.value, r.timestamp) for r in records] == [(i, b"k", b"v" * 100, append_time)
+                                                                         for i in range(3)]
+
+
+def test_a_batch_too_large_once_rewritten_is_refused() -> None:
+    """lz4 packs these 3,000 bytes into a few dozen; uncompressed they pass max.message.bytes."""
+    produced = build_batch([Record(i, now_ms(), None, b"x" * 1_000) for i in range(3)], compression=Codec.LZ4)
+    limits = LogConfig(compression_type="uncompressed", max_message_bytes=1_000)
+    assert len(produced) < 1_000
+    error = refusal(produced, limits)
+    assert error.error == ErrorCode.MESSAGE_TOO_LARGE and "compression.type (uncompressed)" in str(error)
+
+
+def test_the_topic_level_is_the_codec_level() -> None:
+    value = b",".join(b"%d" % (i * 7919 % 10007) for i in range(2_000))
+    produced = build_batch([Record(i, now_ms(), None, value) for i in range(5)])
+    sizes = {}
+    for level in (1, 9):
+        buf, _, _ = validate_records(produced, LogConfig(compression_type="gzip", compression_gzip_level=level), 9)
+        assert bytes(buf) == build_batch(decode_batch(produced).records, compression=Codec.GZIP, level=level)
+        sizes[level] = len(buf)
+    assert sizes[9] < sizes[1]

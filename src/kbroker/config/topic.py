@@ -61,7 +61,7 @@ def _is_replica(item: str) -> bool:
 _TOPIC_TABLE: tuple[tuple[ConfigDef, tuple[Synonym, ...]], ...] = (
     (d("cleanup.policy", LIST, ("delete",), MEDIUM, "delete drops old segments, compact keeps the last record per key; both may be given.",
        OneOf(CLEANUP_POLICIES)), (Synonym("log.cleanup.policy"),)),
-    (d("compression.type", STRING, "producer", MEDIUM, "Compression of stored batches; producer keeps the producer's own.",
+    (d("compression.type", STRING, "producer", MEDIUM, "Codec of stored batches: a produced batch in another is rewritten in it; producer keeps the producer's own.",
        OneOf(COMPRESSION_TYPES)), (Synonym("compression.type"),)),
     (d("compression.gzip.level", INT, -1, MEDIUM, "gzip level when the broker recompresses.", GZIP_LEVEL), (Synonym("compression.gzip.level"),)),
     (d("compression.lz4.level", INT, 9, MEDIUM, "lz4 level when the broker recompresses.", Range(1, 17)), (Synonym("compression.lz4.level"),)),

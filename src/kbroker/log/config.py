@@ -36,6 +36,10 @@ class LogConfig:
     min_compaction_lag_ms: int = 0
     max_compaction_lag_ms: int = LONG_MAX
     min_insync_replicas: int = 1  # in a cluster: in-sync replicas an acks=all write needs
+    compression_type: str = "producer"  # "producer" keeps each batch's own codec; else produced batches are rewritten
+    compression_gzip_level: int = -1
+    compression_lz4_level: int = 9
+    compression_zstd_level: int = 3
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None = None) -> LogConfig:

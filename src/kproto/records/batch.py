@@ -43,8 +43,8 @@ def build_batch(records: Sequence[Record], *, base_offset: int = 0, compression:
                 producer_id: int = NO_PRODUCER_ID, producer_epoch: int = -1,
                 base_sequence: int = NO_SEQUENCE,
                 partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
-                base_timestamp: int | None = None, xerial: bool = True) -> bytes:
-    """Encode `records` as one batch.
+                base_timestamp: int | None = None, xerial: bool = True, level: int | None = None) -> bytes:
+    """Encode `records` as one batch, compressed at the codec's `level` (None: its default).
 
     Offset deltas are `record.offset - base_offset` and must increase (gaps are allowed, as
     after compaction). The base timestamp defaults to the first record's; `log_append_time`
@@ -74,7 +74,7 @@ def build_batch(records: Sequence[Record], *, base_offset: int = 0, compression:
         attributes |= CONTROL_BIT
     body = encode_records(records, base_offset, base_timestamp)
     if compression != Codec.NONE:
-        body = compress(compression, body, xerial=xerial)
+        body = compress(compression, body, xerial=xerial, level=level)
     out = bytearray(HEADER_SIZE)
     out += body
     HEADER.pack_into(out, 0, base_offset, len(out) - LOG_OVERHEAD, partition_leader_epoch, 2, 0,
@@ -82,6 +82,26 @@ def build_batch(records: Sequence[Record], *, base_offset: int = 0, compression:
                      base_sequence, len(records))
     write_crc(out, 0, len(out))
     return bytes(out)
+
+
+def recompressed(buf: bytes | bytearray | memoryview, codec: Codec, level: int | None = None) -> bytearray:
+    """The batches of `buf` with their records compressed with `codec` at `level`, as a broker
+    rewrites what producers sent to a topic whose compression.type names a codec; a batch already
+    using it is kept as it is. Offsets, timestamps and the producer and transaction fields carry
+    over; the base timestamp is the first record's and, for LogAppendTime, every record's
+    timestamp is the append time, as a reader sees them."""
+    out = bytearray()
+    for pos, header in iter_batch_headers(buf):
+        if header.compression == codec:
+            out += buf[pos:pos + header.size]
+            continue
+        records = decode_batch(buf, pos).records
+        out += build_batch(records, base_offset=header.base_offset, compression=codec, level=level,
+                           log_append_time=header.max_timestamp if header.log_append_time else None,
+                           transactional=header.is_transactional, producer_id=header.producer_id,
+                           producer_epoch=header.producer_epoch, base_sequence=header.base_sequence,
+                           partition_leader_epoch=header.partition_leader_epoch)
+    return out
 
 
 def decode_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *,
