@@ -44,9 +44,9 @@ def produce(client: RawClient, topic: str, partition: int, count: int) -> int:
 
 
 def fetch(client: RawClient, topic: str, offsets: dict[int, int], *, session_id: int = 0, epoch: int = -1,
-          max_wait_ms: int = 0, min_bytes: int = 1, forgotten: list[int] | None = None):
+          max_wait_ms: int = 0, min_bytes: int = 1, forgotten: list[int] | None = None, max_bytes: int = 1 << 20):
     request = FetchRequest(
-        replica_id=-1, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=1 << 20, isolation_level=0,
+        replica_id=-1, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes, isolation_level=0,
         session_id=session_id, session_epoch=epoch,
         topics=[FetchRequest.FetchTopic(topic=topic, partitions=[
             FetchRequest.FetchPartition(partition=p, fetch_offset=o, partition_max_bytes=1 << 20)
@@ -189,3 +189,28 @@ def test_fetch_past_the_end_is_offset_out_of_range(client):
     topic = create(client, 1)
     produce(client, topic, 0, 2)
     assert partitions_in(fetch(client, topic, {0: 5}))[0].error_code == ErrorCode.OFFSET_OUT_OF_RANGE
+
+
+@pytest.mark.broker_config({"fetch.max.bytes": "1024"})
+def test_fetch_max_bytes_caps_a_response_below_what_it_asks(kafka_broker):
+    """Three partitions of one 620-byte batch each: a fetch asking for 1 MiB gets the first batch
+    whole and then only what fits under the broker's 1024 bytes (the rest of the budget as a cut
+    batch, which clients drop, as from Kafka); one asking for less keeps its own limit."""
+    with RawClient(kafka_broker.bootstrap_server) as client:
+        topic = create(client, 3)
+        for partition in range(3):
+            produce_padded(client, topic, partition)
+        sizes = [len(p.records or b"") for p in partitions_in(fetch(client, topic, {0: 0, 1: 0, 2: 0})).values()]
+        assert sizes[0] == 620 and sum(sizes) == 1024
+        sizes = [len(p.records or b"") for p in partitions_in(fetch(client, topic, {0: 0, 1: 0, 2: 0},
+                                                                      max_bytes=700)).values()]
+        assert sizes[0] == 620 and sum(sizes) == 700
+
+
+def produce_padded(client: RawClient, topic: str, partition: int) -> None:
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
+                                        producer_epoch=-1, base_sequence=-1, batch_size=2**30)
+    builder.append(0, timestamp=int(time.time() * 1000), key=None, value=b"x" * 550, headers=[])
+    response = client.request(ProduceRequest(acks=1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(
+        name=topic, partition_data=[ProduceRequest.PartitionProduceData(index=partition, records=bytes(builder.build()))])]), 9)
+    assert response.responses[0].partition_responses[0].error_code == ErrorCode.NONE

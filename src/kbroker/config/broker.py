@@ -183,7 +183,7 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("min.insync.replicas", INT, 1, HIGH, "Replicas that must have a write before acks=all succeeds.", Range(1), CLUSTER),
     d("unclean.leader.election.enable", BOOLEAN, False, HIGH, "Let an out-of-sync replica become leader, losing data, rather than go offline.", None, CLUSTER),
     d("max.incremental.fetch.session.cache.slots", INT, 1000, MEDIUM, "Incremental fetch sessions (KIP-227) kept at once.", Range(0)),
-    d("fetch.max.bytes", INT, 57671680, MEDIUM, "Most bytes one fetch response returns; accepted, not applied: a fetch is bounded by its own max_bytes.", Range(1024)),
+    d("fetch.max.bytes", INT, 57671680, MEDIUM, "Most bytes one fetch response returns, whatever the request asks (its first batch comes whole).", Range(1024)),
     d("max.request.partition.size.limit", INT, 2000, MEDIUM, "Most partitions one DescribeTopicPartitions response holds.", Range(1)),
     # -- authorization (super.users and allow.everyone.if.no.acl.found are the authorizer's, not KafkaConfig's:
     # described only when set, as Kafka describes a server.properties key it does not define)

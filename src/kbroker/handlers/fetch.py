@@ -212,7 +212,9 @@ def over_quota(ctx: RequestContext, parts: list) -> bool:
 
 
 def byte_budget(ctx: RequestContext, max_bytes: int) -> int:
-    """The request's max_bytes, capped to what the consumer's quota allows in one quota window."""
+    """The request's max_bytes, capped by the broker's fetch.max.bytes and by what the consumer's
+    quota allows in one quota window, as Kafka caps it."""
+    max_bytes = min(max_bytes, ctx.broker.config["fetch.max.bytes"])
     quotas = ctx.broker.client_quotas
     most = quotas.window_max(FETCH_RATE, ctx.principal, ctx.client_id) \
         if quotas.enabled and not ctx.quota_exempt else None
