@@ -61,6 +61,9 @@ COORDINATOR_EPOCH = 0  # this node has always been the transaction coordinator
 INTERNAL_REPLICATION_FACTOR = {OFFSETS_TOPIC: "offsets.topic.replication.factor",
                                "__transaction_state": "transaction.state.log.replication.factor",
                                SHARE_STATE_TOPIC: "share.coordinator.state.topic.replication.factor"}
+# The broker key that sets an internal topic's min.insync.replicas (__consumer_offsets has none).
+INTERNAL_MIN_ISR = {"__transaction_state": "transaction.state.log.min.isr",
+                    SHARE_STATE_TOPIC: "share.coordinator.state.topic.min.isr"}
 
 
 class NotLeaderError(Exception):
@@ -479,8 +482,10 @@ class Broker:
         info = self.topics.get(name)
         if info is None:
             factor = 1 if self.cluster is None else self.config[INTERNAL_REPLICATION_FACTOR[name]]
-            error, message = self.create_topic(
-                name, partitions, factor, {"cleanup.policy": "compact", "segment.bytes": str(segment_bytes)})
+            overrides = {"cleanup.policy": "compact", "segment.bytes": str(segment_bytes)}
+            if name in INTERNAL_MIN_ISR:
+                overrides["min.insync.replicas"] = str(self.config[INTERNAL_MIN_ISR[name]])
+            error, message = self.create_topic(name, partitions, factor, overrides)
             if message and self.cluster is None:
                 raise RuntimeError(f"cannot create {name}: {error.name}: {message}")
             if message and error != ErrorCode.TOPIC_ALREADY_EXISTS:

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterator, Protocol, Union
 
+from kproto.compression import Codec
 from kproto.records import Record, build_batch
 from kproto.records.control import ControlType, read_control_type
 
@@ -126,9 +127,11 @@ class OffsetsTopicLog:
         partition = self.partition_of(group_id)
         now = int(time.time() * 1000)
         entries = [Record(i, now, key, value) for i, (key, value) in enumerate(records)]
+        codec = Codec(self.broker.config["offsets.topic.compression.codec"])
         if producer is None:
-            return self.broker.append_internal(OFFSETS_TOPIC, partition, bytearray(build_batch(entries)))
-        batch = bytearray(build_batch(entries, transactional=True, producer_id=producer.producer_id,
+            batch = bytearray(build_batch(entries, compression=codec))
+            return self.broker.append_internal(OFFSETS_TOPIC, partition, batch)
+        batch = bytearray(build_batch(entries, compression=codec, transactional=True, producer_id=producer.producer_id,
                                       producer_epoch=producer.epoch, base_sequence=TXN_BASE_SEQUENCE))
         first = self.broker.append_internal(OFFSETS_TOPIC, partition, batch)
         plog = self.broker.partition_log(OFFSETS_TOPIC, partition)
