@@ -62,6 +62,17 @@ def parse_protocol_map(text: str) -> dict[str, str]:
     return mapping
 
 
+def parse_connection_overrides(text: str) -> dict[str, int]:
+    """`host:count,...` (max.connections.per.ip.overrides) as {host: count}; an IPv6 host may be bracketed."""
+    overrides = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        host, _, count = entry.rpartition(":")
+        if not host or not count.isdigit():
+            raise ValueError(f"{entry!r} is not host:count")
+        overrides[host.strip("[]")] = int(count)
+    return overrides
+
+
 def _reason_of(parser: Any) -> Any:
     """Wrap a parser into a validator function: its ValueError message becomes the reason."""
     def check(value: Any) -> str | None:
@@ -75,6 +86,7 @@ def _reason_of(parser: Any) -> Any:
 
 LISTENERS = Check(_reason_of(parse_listeners), "NAME://host:port, comma-separated")
 PROTOCOL_MAP = Check(_reason_of(parse_protocol_map), "NAME:PROTOCOL, comma-separated")
+CONNECTION_OVERRIDES = Check(_reason_of(parse_connection_overrides), "host:count, comma-separated")
 GZIP_LEVEL = Check(lambda v: None if v == -1 or 1 <= v <= 9 else f"value {v} is not in [1,...,9] or -1",
                    "[1,...,9] or -1")
 # Kafka's authorizer classes; kbroker's ACL authorizer answers to either name, and to none of Java's others.
@@ -119,9 +131,9 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("socket.listen.backlog.size", INT, 50, MEDIUM, "Pending connections the listen socket queues; accepted, not applied: kbroker's backlog is 1024.", Range(1)),
     d("connections.max.idle.ms", LONG, 600000, MEDIUM, "Close a client connection idle this long."),
     d("connection.failed.authentication.delay.ms", INT, 100, LOW, "Delay before closing a connection that failed to authenticate.", Range(0)),
-    d("max.connections", INT, INT_MAX, MEDIUM, "Most client connections the broker holds at once; accepted, not applied: kbroker sets no limit.", Range(0), CLUSTER),
-    d("max.connections.per.ip", INT, INT_MAX, MEDIUM, "Most connections from one address; accepted, not applied: kbroker sets no limit.", Range(0), CLUSTER),
-    d("max.connections.per.ip.overrides", STRING, "", MEDIUM, "Per-address limits as host:count,...; accepted, not applied, like max.connections.per.ip.", None, CLUSTER),
+    d("max.connections", INT, INT_MAX, MEDIUM, "Most client connections the broker holds at once; past it, accepting waits (not on the inter-broker listener).", Range(0), CLUSTER),
+    d("max.connections.per.ip", INT, INT_MAX, MEDIUM, "Most connections from one address; one more is closed at once.", Range(0), CLUSTER),
+    d("max.connections.per.ip.overrides", STRING, "", MEDIUM, "Per-address limits as host:count,...; they beat max.connections.per.ip.", CONNECTION_OVERRIDES, CLUSTER),
     d("max.connection.creation.rate", INT, INT_MAX, MEDIUM, "Most new connections accepted per second; accepted, not applied: kbroker sets no limit.", Range(0), CLUSTER),
     d("queued.max.requests", INT, 500, HIGH, "Kafka's bound on requests read but not yet handled; accepted, not applied: each connection stops reading past 4 MiB not yet handled.", Range(1)),
     d("queued.max.request.bytes", LONG, -1, MEDIUM, "Kafka's byte bound on queued requests; accepted, not applied, like queued.max.requests."),

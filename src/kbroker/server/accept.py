@@ -17,6 +17,7 @@ import socket
 from typing import Callable
 
 from kbroker.log.handles import handles
+from kbroker.server.connection_limits import ConnectionLimits
 from kbroker.throttled_log import ThrottledWarning
 
 log = logging.getLogger("kbroker.server")
@@ -25,17 +26,21 @@ OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 ACCEPTS_PER_WAKEUP = 100  # then let other work run; the next loop iteration takes the rest
 FIRST_PAUSE_S = 0.01
 LONGEST_PAUSE_S = 1.0
+ROOM_CHECK_S = 0.05  # at max.connections, how often to look whether one has closed
 
 
 class Acceptor:
     """Hands each connection accepted on `sock` to a new protocol from `factory`, with `send_buffer`
-    bytes of SO_SNDBUF if given (the receive buffer is the listening socket's, which they inherit)."""
+    bytes of SO_SNDBUF if given (the receive buffer is the listening socket's, which they inherit),
+    within the broker's connection `limits`, if given, for listener `listener`."""
 
     def __init__(self, sock: socket.socket, factory: Callable[[], asyncio.Protocol],
-                 send_buffer: int | None = None) -> None:
+                 send_buffer: int | None = None, limits: ConnectionLimits | None = None, listener: str = "") -> None:
         self.sock = sock
         self.factory = factory
         self.send_buffer = send_buffer
+        self.limits = limits
+        self.listener = listener
         self.loop = asyncio.get_running_loop()
         self.warning = ThrottledWarning(log)
         self._pause = FIRST_PAUSE_S
@@ -54,8 +59,11 @@ class Acceptor:
 
     def _accept(self) -> None:
         for _ in range(ACCEPTS_PER_WAKEUP):
+            if self.limits is not None and self.limits.full(self.listener):
+                self._wait_for_room()
+                return
             try:
-                conn, _ = self.sock.accept()
+                conn, peer = self.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -69,7 +77,26 @@ class Acceptor:
                 self._back_off(exc)
                 return
             self._pause = FIRST_PAUSE_S
-            self.loop.create_task(self._serve(conn))
+            host = str(peer[0])
+            if self.limits is not None and (limit := self.limits.refused(host)) is not None:
+                conn.close()
+                self.warning.warn("closed a connection from %s on %s: it holds max.connections.per.ip (%d) already",
+                                  host, self.listener, limit)
+                continue
+            if self.limits is not None:
+                self.limits.pending[host] += 1
+            self.loop.create_task(self._serve(conn, host))
+
+    def _wait_for_room(self) -> None:
+        """At max.connections: stop accepting, the kernel holding new connections, until one closes."""
+        self.loop.remove_reader(self.sock.fileno())
+        self._resume = self.loop.call_later(ROOM_CHECK_S, self._resume_if_room)
+
+    def _resume_if_room(self) -> None:
+        if self.limits is not None and self.limits.full(self.listener):
+            self._resume = self.loop.call_later(ROOM_CHECK_S, self._resume_if_room)
+        else:
+            self.start()
 
     def _back_off(self, exc: OSError) -> None:
         self.warning.warn("cannot accept connections on %s: %s; pausing new connections", self.sock.getsockname(),
@@ -78,7 +105,7 @@ class Acceptor:
         self._resume = self.loop.call_later(self._pause, self.start)
         self._pause = min(self._pause * 2, LONGEST_PAUSE_S)
 
-    async def _serve(self, conn: socket.socket) -> None:
+    async def _serve(self, conn: socket.socket, host: str) -> None:
         try:
             if self.send_buffer is not None:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
@@ -86,6 +113,11 @@ class Acceptor:
         except OSError as exc:
             conn.close()
             self.warning.warn("cannot set up a connection: %s", exc)
+        finally:  # counted among the broker's connections from here on, if it was set up
+            if self.limits is not None:
+                self.limits.pending[host] -= 1
+                if not self.limits.pending[host]:
+                    del self.limits.pending[host]
 
 
 def listening_sockets(host: str | None, port: int, backlog: int,

@@ -17,6 +17,7 @@ import kbroker.handlers  # noqa: F401 - fills the dispatch table
 from kbroker.config import ConfigSource
 from kbroker.security.listener import ListenerSecurity, listener_security
 from kbroker.server.accept import Acceptor, listening_sockets
+from kbroker.server.connection_limits import ConnectionLimits
 from kbroker.server.connection import Connection
 
 if TYPE_CHECKING:
@@ -40,11 +41,13 @@ class ClientListeners:
         ports = {}
         receive_buffer, send_buffer = (socket_buffer(self.node.config, key) for key in
                                        ("socket.receive.buffer.bytes", "socket.send.buffer.bytes"))
+        limits = ConnectionLimits(self.node)
         for endpoint in self.node.config.endpoints:
             security, port = self.security[endpoint.name], endpoint.port
             for address in listen_hosts(endpoint.host):
                 for sock in listening_sockets(address, port, BACKLOG, receive_buffer):
-                    self.acceptors.append(Acceptor(sock, lambda s=security: Connection(self.node, s), send_buffer))
+                    self.acceptors.append(Acceptor(sock, lambda s=security: Connection(self.node, s), send_buffer,
+                                                   limits, endpoint.name))
                     self.acceptors[-1].start()
                     if port == 0:
                         port = sock.getsockname()[1]
