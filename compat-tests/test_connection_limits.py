@@ -61,6 +61,20 @@ def test_an_override_beats_the_per_address_limit(kafka_broker) -> None:
             c.close()
 
 
+@pytest.mark.broker_config({"max.connections": "2"})
+def test_on_a_broker_of_one_listener_max_connections_holds_there(kafka_broker) -> None:
+    """That listener is the inter-broker one too, and Kafka spares it only when there are others."""
+    first = connect_when_answered(kafka_broker.bootstrap_server)
+    second = connect_when_answered(kafka_broker.bootstrap_server)
+    try:
+        with RawClient(kafka_broker.bootstrap_server, timeout=1.0) as third:
+            with pytest.raises(ToolError, match="did not answer in time"):
+                third.api_versions()
+    finally:
+        first.close()
+        second.close()
+
+
 @pytest.mark.broker_config({"max.connections": "2", "inter.broker.listener.name": "INTERNAL",
                              "listeners": "PLAINTEXT://127.0.0.1:{port},INTERNAL://127.0.0.1:0",
                              "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT"})

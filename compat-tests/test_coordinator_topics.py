@@ -57,6 +57,8 @@ def test_find_coordinator_creates_the_internal_topic(tmp_path, key_type: int, to
             assert configs["cleanup.policy"] == "compact"
             # transaction.state.log.min.isr is __transaction_state's own; the offsets topic has none
             assert configs["min.insync.replicas"] == ("2" if topic == "__transaction_state" else "1")
+            # and the codec Kafka gives each: the transaction log's own, the offsets topic the producer's
+            assert configs["compression.type"] == ("uncompressed" if topic == "__transaction_state" else "producer")
     finally:
         broker.stop()
 

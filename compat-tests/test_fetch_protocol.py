@@ -214,3 +214,19 @@ def produce_padded(client: RawClient, topic: str, partition: int) -> None:
     response = client.request(ProduceRequest(acks=1, timeout_ms=5000, topic_data=[ProduceRequest.TopicProduceData(
         name=topic, partition_data=[ProduceRequest.PartitionProduceData(index=partition, records=bytes(builder.build()))])]), 9)
     assert response.responses[0].partition_responses[0].error_code == ErrorCode.NONE
+
+
+def test_a_fetch_older_than_v10_of_a_zstd_topic_is_unsupported_compression(client):
+    """Kafka answers a fetcher that cannot read zstd so for a topic stored in zstd, whatever is in it."""
+    name = f"z-{uuid.uuid4().hex[:10]}"
+    response = client.request(CreateTopicsRequest(topics=[CreateTopicsRequest.CreatableTopic(
+        name=name, num_partitions=1, replication_factor=1, configs=[CreateTopicsRequest.CreatableTopicConfig(
+            name="compression.type", value="zstd")])], timeout_ms=10000), 5)
+    assert response.topics[0].error_code == ErrorCode.NONE
+    produce(client, name, 0, 3)
+    request = FetchRequest(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=1 << 20, topics=[
+        FetchRequest.FetchTopic(topic=name, partitions=[FetchRequest.FetchPartition(
+            partition=0, fetch_offset=0, partition_max_bytes=1 << 20)])])
+    old = partitions_in(client.request(request, 9))[0]
+    assert old.error_code == ErrorCode.UNSUPPORTED_COMPRESSION_TYPE and not old.records
+    assert partitions_in(client.request(request, 10))[0].records

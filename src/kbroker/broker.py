@@ -64,6 +64,10 @@ INTERNAL_REPLICATION_FACTOR = {OFFSETS_TOPIC: "offsets.topic.replication.factor"
 # The broker key that sets an internal topic's min.insync.replicas (__consumer_offsets has none).
 INTERNAL_MIN_ISR = {"__transaction_state": "transaction.state.log.min.isr",
                     SHARE_STATE_TOPIC: "share.coordinator.state.topic.min.isr"}
+# Kafka's own overrides of internal topics beyond their cleanup policy and segment size.
+INTERNAL_OVERRIDES = {OFFSETS_TOPIC: {"compression.type": "producer"},
+                      "__transaction_state": {"compression.type": "uncompressed", "unclean.leader.election.enable": "false"},
+                      SHARE_STATE_TOPIC: {"compression.type": "producer"}}
 
 
 class NotLeaderError(Exception):
@@ -482,7 +486,7 @@ class Broker:
         info = self.topics.get(name)
         if info is None:
             factor = 1 if self.cluster is None else self.config[INTERNAL_REPLICATION_FACTOR[name]]
-            overrides = {"cleanup.policy": "compact", "segment.bytes": str(segment_bytes)}
+            overrides = {"cleanup.policy": "compact", "segment.bytes": str(segment_bytes), **INTERNAL_OVERRIDES[name]}
             if name in INTERNAL_MIN_ISR:
                 overrides["min.insync.replicas"] = str(self.config[INTERNAL_MIN_ISR[name]])
             error, message = self.create_topic(name, partitions, factor, overrides)
@@ -727,7 +731,7 @@ class Broker:
             return AppendOutcome(ErrorCode.KAFKA_STORAGE_ERROR, log_start_offset=plog.log_start_offset,
                                  message=f"Cannot append to {topic}-{partition}: {exc.strerror or exc}")
         producers.record(plog, buf)
-        self.metrics.appended(topic, count, len(buf))
+        self.metrics.appended(topic, count, len(records))  # the bytes sent, as Kafka's BytesInPerSec counts them
         self._wake(topic, partition)
         if self.cluster is not None:
             self.cluster.replicas.appended(topic, partition)

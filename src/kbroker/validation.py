@@ -129,7 +129,10 @@ def _in_topic_codec(buf: bytearray | memoryview, limits: LogConfig) -> bytearray
         return buf
     level = {Codec.GZIP: limits.compression_gzip_level, Codec.LZ4: limits.compression_lz4_level,
              Codec.ZSTD: limits.compression_zstd_level}.get(codec)
-    rewritten = recompressed(buf, codec, level)
+    try:
+        rewritten = recompressed(buf, codec, level)
+    except ProtocolError as exc:  # records only a full decode finds fault with
+        raise _damage_or_breach(exc) from None
     if len(rewritten) > limits.max_message_bytes:
         raise RecordError(ErrorCode.MESSAGE_TOO_LARGE,
                           f"The record batch of {len(rewritten)} bytes in the topic's compression.type "

@@ -10,7 +10,8 @@ import pytest
 
 from kproto import ErrorCode
 from kproto.compression import Codec
-from kproto.records import Record, build_batch, build_message_set, decode_batch
+from kproto.records import HEADER_SIZE, Record, build_batch, build_message_set, decode_batch
+from kproto.records.record import encode_records
 
 from kbroker.log import LogConfig
 from kbroker.validation import KEYLESS, PRODUCER_APPEND_TIME, RecordError, validate_records
@@ -160,7 +161,7 @@ def test_a_log_append_time_topic_with_a_codec_stamps_the_rewritten_batch() -> No
 
 
 def test_a_batch_too_large_once_rewritten_is_refused() -> None:
-    """lz4 packs these 3,000 bytes into a few dozen; uncompressed they pass max.message.bytes."""
+    """lz4 packs these 3,000 bytes into a few dozen; uncompressed they exceed max.message.bytes."""
     produced = build_batch([Record(i, now_ms(), None, b"x" * 1_000) for i in range(3)], compression=Codec.LZ4)
     limits = LogConfig(compression_type="uncompressed", max_message_bytes=1_000)
     assert len(produced) < 1_000
@@ -177,3 +178,23 @@ def test_the_topic_level_is_the_codec_level() -> None:
         assert bytes(buf) == build_batch(decode_batch(produced).records, compression=Codec.GZIP, level=level)
         sizes[level] = len(buf)
     assert sizes[9] < sizes[1]
+
+
+def test_inner_offsets_an_old_client_got_wrong_are_numbered_anew_when_rewritten() -> None:
+    """Kafka's rewrite numbers records on from the base offset whatever inner offsets they had:
+    here every record says offset delta 0, with a header that counts three."""
+    stamp = now_ms()
+    header = build_batch([Record(i, stamp, None, b"v%d" % i) for i in range(3)])[:HEADER_SIZE]
+    produced = bytearray(header + encode_records([Record(0, stamp, None, b"v%d" % i) for i in range(3)], 0, stamp))
+    struct.pack_into(">i", produced, 8, len(produced) - 12)
+    buf, count, _ = validate_records(fix_crc(produced), LogConfig(compression_type="gzip"), 9)
+    assert count == 3 and [r.offset for r in decode_batch(buf).records] == [0, 1, 2]
+
+
+def test_records_only_a_full_decode_refuses_are_refused_not_dropped() -> None:
+    """A header count that runs past its record: the rewrite's decode finds it, and the produce
+    is answered with Kafka's error for damaged records."""
+    record = bytearray(build_batch([Record(0, now_ms(), None, b"value")]))
+    record[-1] = 0x02  # the record's header count, 0, becomes 1 with no header after it
+    error = refusal(fix_crc(record), LogConfig(compression_type="gzip"))
+    assert error.error in (ErrorCode.CORRUPT_MESSAGE, ErrorCode.INVALID_RECORD)

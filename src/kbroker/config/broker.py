@@ -131,7 +131,7 @@ BROKER_CONFIGS: tuple[ConfigDef, ...] = (
     d("socket.listen.backlog.size", INT, 50, MEDIUM, "Pending connections the listen socket queues; accepted, not applied: kbroker's backlog is 1024.", Range(1)),
     d("connections.max.idle.ms", LONG, 600000, MEDIUM, "Close a client connection idle this long."),
     d("connection.failed.authentication.delay.ms", INT, 100, LOW, "Delay before closing a connection that failed to authenticate.", Range(0)),
-    d("max.connections", INT, INT_MAX, MEDIUM, "Most client connections the broker holds at once; past it, accepting waits (not on the inter-broker listener).", Range(0), CLUSTER),
+    d("max.connections", INT, INT_MAX, MEDIUM, "Most client connections the broker holds at once; past it, accepting waits (on the inter-broker listener only if it is the only one).", Range(0), CLUSTER),
     d("max.connections.per.ip", INT, INT_MAX, MEDIUM, "Most connections from one address; one more is closed at once.", Range(0), CLUSTER),
     d("max.connections.per.ip.overrides", STRING, "", MEDIUM, "Per-address limits as host:count,...; they beat max.connections.per.ip.", CONNECTION_OVERRIDES, CLUSTER),
     d("max.connection.creation.rate", INT, INT_MAX, MEDIUM, "Most new connections accepted per second; accepted, not applied: kbroker sets no limit.", Range(0), CLUSTER),

@@ -55,6 +55,8 @@ class Wanted:
     refused: bool = False  # the principal may not read it
 
 
+ZSTD_MIN_FETCH_VERSION = 10  # the first Fetch version whose clients can read zstd batches
+
 def wanted(ctx: RequestContext, key: PartitionKey, state: PartitionState) -> Wanted:
     topic_key = key[0]
     return Wanted(key, topic_key if isinstance(topic_key, str) else ctx.broker.topic_name(topic_key), state)
@@ -88,6 +90,8 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
             data.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
         elif log is None or (broker.cluster is not None and broker.serving_error(name, index)):
             data.error_code = broker.serving_error(name, index) or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        elif ctx.api_version < ZSTD_MIN_FETCH_VERSION and log.config.compression_type == "zstd":
+            data.error_code = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE  # as Kafka answers a fetcher too old for zstd
         else:
             data.error_code = fence_error(log, state.current_leader_epoch)
         if data.error_code:  # no offsets and no data for this partition

@@ -23,19 +23,24 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=8)
 def _overrides_by_address(text: str) -> dict[str, int]:
-    """The overrides keyed by IP address: host names are looked up once per value of the key."""
+    """The overrides keyed by IP address: host names are looked up once per value of the key (on
+    the event loop, at the first connection after a change: a slow resolver delays that accept)."""
     by_address = {}
     for host, count in parse_connection_overrides(text).items():
         try:
-            ipaddress.ip_address(host)
-            addresses = [host]
+            addresses = [_canonical(host)]
         except ValueError:
             try:
-                addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+                addresses = sorted({_canonical(str(info[4][0])) for info in socket.getaddrinfo(host, None)})
             except OSError:
                 addresses = []  # a name that does not resolve matches no client, as in Kafka
         by_address.update(dict.fromkeys(addresses, count))
     return by_address
+
+
+def _canonical(address: str) -> str:
+    """An IP address as one spelling (`::1` for `0:0:0:0:0:0:0:1`), without an IPv6 zone."""
+    return str(ipaddress.ip_address(address.partition("%")[0]))
 
 
 class ConnectionLimits:
@@ -46,17 +51,18 @@ class ConnectionLimits:
         self.pending: collections.Counter[str] = collections.Counter()  # accepted, not yet a Connection
 
     def full(self, listener: str) -> bool:
-        """Whether the broker holds max.connections (the inter-broker listener is never held back)."""
+        """Whether the broker holds max.connections; the inter-broker listener is never held back
+        when there are others (as in Kafka: on a broker of one listener, the limit holds there)."""
         config = self.node.config
-        if listener == config.inter_broker_listener:
+        if len(self.node.connections) + self.pending.total() < config["max.connections"]:
             return False
-        return len(self.node.connections) + self.pending.total() >= config["max.connections"]
+        return not (listener == config.inter_broker_listener and len(config.endpoints) > 1)
 
     def refused(self, host: str) -> int | None:
         """The per-address limit a new connection from `host` would break, or None if it may stay."""
         config = self.node.config
         limit = _overrides_by_address(config["max.connections.per.ip.overrides"]).get(
-            host, config["max.connections.per.ip"])
+            _canonical(host), config["max.connections.per.ip"])
         if limit > len(self.node.connections) + self.pending.total():
             return None  # cannot be reached: no need to count (the default limit is never reached)
         held = self.pending[host] + sum(1 for c in self.node.connections if c.client_host == host)

@@ -87,15 +87,18 @@ def build_batch(records: Sequence[Record], *, base_offset: int = 0, compression:
 def recompressed(buf: bytes | bytearray | memoryview, codec: Codec, level: int | None = None) -> bytearray:
     """The batches of `buf` with their records compressed with `codec` at `level`, as a broker
     rewrites what producers sent to a topic whose compression.type names a codec; a batch already
-    using it is kept as it is. Offsets, timestamps and the producer and transaction fields carry
-    over; the base timestamp is the first record's and, for LogAppendTime, every record's
-    timestamp is the append time, as a reader sees them."""
+    using it is kept as it is. Records are numbered on from the batch's base offset, as Kafka
+    numbers them when it rewrites (whatever inner offsets an old client wrote); timestamps and the
+    producer and transaction fields carry over; the base timestamp is the first record's and, for
+    LogAppendTime, every record's timestamp is the append time, as a reader sees them. Records
+    that do not decode raise ProtocolError."""
     out = bytearray()
     for pos, header in iter_batch_headers(buf):
         if header.compression == codec:
             out += buf[pos:pos + header.size]
             continue
-        records = decode_batch(buf, pos).records
+        records = [record._replace(offset=header.base_offset + i)
+                   for i, record in enumerate(decode_batch(buf, pos).records)]
         out += build_batch(records, base_offset=header.base_offset, compression=codec, level=level,
                            log_append_time=header.max_timestamp if header.log_append_time else None,
                            transactional=header.is_transactional, producer_id=header.producer_id,
