@@ -66,11 +66,17 @@ def test_bad_values_name_the_key_in_one_line(key, raw, message):
     ({"log.dirs": " , "}, "log.dirs"),
     ({"group.consumer.heartbeat.interval.ms": "50000"}, "group.consumer.heartbeat.interval.ms"),
     ({"group.consumer.session.timeout.ms": "70000"}, "group.consumer.session.timeout.ms"),
+    ({"max.connections.per.ip": "0"}, "max.connections.per.ip"),
 ])
 def test_rules_across_keys(settings, key):
     with pytest.raises(ConfigError) as info:
         BrokerConfig(settings)
     assert info.value.key == key
+
+
+def test_no_connection_per_address_is_allowed_with_overrides_naming_some():
+    assert BrokerConfig({"max.connections.per.ip": "0", "max.connections.per.ip.overrides": "127.0.0.1:5"})[
+        "max.connections.per.ip.overrides"] == "127.0.0.1:5"
 
 
 def test_ignored_kafka_keys_load_with_a_warning(caplog):

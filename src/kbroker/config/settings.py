@@ -286,6 +286,8 @@ class BrokerConfig(Mapping[str, Any]):
             raise ConfigError("listener.security.protocol.map", f"no security protocol for listener {missing[0]}")
         if self["zookeeper.connect"]:
             self._check_inter_broker_listener(names)
+        if self["max.connections.per.ip"] == 0 and not self["max.connections.per.ip.overrides"]:
+            raise ConfigError("max.connections.per.ip", "can be 0 only if max.connections.per.ip.overrides is set")
         for name, host, _ in self.advertised_listeners:
             if name not in names:
                 raise ConfigError("advertised.listeners", f"listener {name} is not among the listeners")
