@@ -117,14 +117,13 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
 
 
 PRODUCER_COMPRESSION = "producer"
-_CODECS = {"uncompressed": Codec.NONE, "gzip": Codec.GZIP, "snappy": Codec.SNAPPY, "lz4": Codec.LZ4, "zstd": Codec.ZSTD}
 
 
 def _in_topic_codec(buf: bytearray | memoryview, limits: LogConfig) -> bytearray | memoryview:
     """The validated batches rewritten with the codec the topic's compression.type names, at its
     level, as Kafka's broker rewrites them; unchanged if they already use it. A rewritten batch
     must still fit max.message.bytes."""
-    codec = _CODECS[limits.compression_type]
+    codec = Codec.NONE if limits.compression_type == "uncompressed" else Codec[limits.compression_type.upper()]
     if all(header.compression == codec for _, header in iter_batch_headers(buf)):
         return buf
     level = {Codec.GZIP: limits.compression_gzip_level, Codec.LZ4: limits.compression_lz4_level,

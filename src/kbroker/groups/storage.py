@@ -131,8 +131,9 @@ class OffsetsTopicLog:
         if producer is None:
             batch = bytearray(build_batch(entries, compression=codec))
             return self.broker.append_internal(OFFSETS_TOPIC, partition, batch)
-        batch = bytearray(build_batch(entries, compression=codec, transactional=True, producer_id=producer.producer_id,
-                                      producer_epoch=producer.epoch, base_sequence=TXN_BASE_SEQUENCE))
+        batch = bytearray(build_batch(entries, compression=codec, transactional=True,
+                                      producer_id=producer.producer_id, producer_epoch=producer.epoch,
+                                      base_sequence=TXN_BASE_SEQUENCE))
         first = self.broker.append_internal(OFFSETS_TOPIC, partition, batch)
         plog = self.broker.partition_log(OFFSETS_TOPIC, partition)
         self.broker.producer_states(plog).record(plog, batch)  # the partition's open transaction, as for any log

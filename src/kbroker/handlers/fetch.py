@@ -57,6 +57,7 @@ class Wanted:
 
 ZSTD_MIN_FETCH_VERSION = 10  # the first Fetch version whose clients can read zstd batches
 
+
 def wanted(ctx: RequestContext, key: PartitionKey, state: PartitionState) -> Wanted:
     topic_key = key[0]
     return Wanted(key, topic_key if isinstance(topic_key, str) else ctx.broker.topic_name(topic_key), state)

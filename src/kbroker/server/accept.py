@@ -32,10 +32,10 @@ ROOM_CHECK_S = 0.05  # at max.connections, how often to look whether one has clo
 class Acceptor:
     """Hands each connection accepted on `sock` to a new protocol from `factory`, with `send_buffer`
     bytes of SO_SNDBUF if given (the receive buffer is the listening socket's, which they inherit),
-    within the broker's connection `limits`, if given, for listener `listener`."""
+    within the broker's connection `limits` for listener `listener`."""
 
-    def __init__(self, sock: socket.socket, factory: Callable[[], asyncio.Protocol],
-                 send_buffer: int | None = None, limits: ConnectionLimits | None = None, listener: str = "") -> None:
+    def __init__(self, sock: socket.socket, factory: Callable[[], asyncio.Protocol], limits: ConnectionLimits,
+                 listener: str, send_buffer: int | None = None) -> None:
         self.sock = sock
         self.factory = factory
         self.send_buffer = send_buffer
@@ -59,7 +59,7 @@ class Acceptor:
 
     def _accept(self) -> None:
         for _ in range(ACCEPTS_PER_WAKEUP):
-            if self.limits is not None and self.limits.full(self.listener):
+            if self.limits.full(self.listener):
                 self._wait_for_room()
                 return
             try:
@@ -78,13 +78,11 @@ class Acceptor:
                 return
             self._pause = FIRST_PAUSE_S
             host = str(peer[0])
-            if self.limits is not None and (limit := self.limits.refused(host)) is not None:
+            if (limit := self.limits.admit(host)) is not None:
                 conn.close()
                 self.warning.warn("closed a connection from %s on %s: it holds max.connections.per.ip (%d) already",
                                   host, self.listener, limit)
                 continue
-            if self.limits is not None:
-                self.limits.pending[host] += 1
             self.loop.create_task(self._serve(conn, host))
 
     def _wait_for_room(self) -> None:
@@ -93,7 +91,7 @@ class Acceptor:
         self._resume = self.loop.call_later(ROOM_CHECK_S, self._resume_if_room)
 
     def _resume_if_room(self) -> None:
-        if self.limits is not None and self.limits.full(self.listener):
+        if self.limits.full(self.listener):
             self._resume = self.loop.call_later(ROOM_CHECK_S, self._resume_if_room)
         else:
             self.start()
@@ -114,10 +112,7 @@ class Acceptor:
             conn.close()
             self.warning.warn("cannot set up a connection: %s", exc)
         finally:  # counted among the broker's connections from here on, if it was set up
-            if self.limits is not None:
-                self.limits.pending[host] -= 1
-                if not self.limits.pending[host]:
-                    del self.limits.pending[host]
+            self.limits.settled(host)
 
 
 def listening_sockets(host: str | None, port: int, backlog: int,

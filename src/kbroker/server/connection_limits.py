@@ -58,7 +58,21 @@ class ConnectionLimits:
             return False
         return not (listener == config.inter_broker_listener and len(config.endpoints) > 1)
 
-    def refused(self, host: str) -> int | None:
+    def admit(self, host: str) -> int | None:
+        """Count a connection just accepted from `host` as pending, or return the per-address limit
+        it would break (then it must be closed, and is not counted)."""
+        limit = self._refused(host)
+        if limit is None:
+            self.pending[host] += 1
+        return limit
+
+    def settled(self, host: str) -> None:
+        """A pending connection is set up (and so in the node's connections) or has failed."""
+        self.pending[host] -= 1
+        if not self.pending[host]:
+            del self.pending[host]
+
+    def _refused(self, host: str) -> int | None:
         """The per-address limit a new connection from `host` would break, or None if it may stay."""
         config = self.node.config
         limit = _overrides_by_address(config["max.connections.per.ip.overrides"]).get(

@@ -46,8 +46,8 @@ class ClientListeners:
             security, port = self.security[endpoint.name], endpoint.port
             for address in listen_hosts(endpoint.host):
                 for sock in listening_sockets(address, port, BACKLOG, receive_buffer):
-                    self.acceptors.append(Acceptor(sock, lambda s=security: Connection(self.node, s), send_buffer,
-                                                   limits, endpoint.name))
+                    self.acceptors.append(Acceptor(sock, lambda s=security: Connection(self.node, s), limits,
+                                                   endpoint.name, send_buffer))
                     self.acceptors[-1].start()
                     if port == 0:
                         port = sock.getsockname()[1]
