@@ -1,14 +1,18 @@
-"""max.connections, max.connections.per.ip and its overrides, as Kafka applies them: one connection
-too many from an address is closed at once; at the broker's limit new connections wait, unanswered,
-until one closes."""
+"""Kafka's connection quotas: max.connections (broker and listener), max.connections.per.ip and its
+overrides, max.connection.creation.rate (broker and listener) and the IP quota
+connection_creation_rate. One connection too many from an address is closed at once; at a
+connection limit new connections wait, unanswered, until one closes; past a creation rate they are
+accepted only as fast as it allows; past an IP's quota they are closed without an answer."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from kbroker.tools.client import ToolError
+from quota_admin import set_quota
 from rawclient import RawClient
 
 pytestmark = pytest.mark.timeout(60)
@@ -33,6 +37,27 @@ def connect_when_answered(bootstrap: str, deadline: float = 10.0) -> RawClient:
         client.close()
         assert time.monotonic() < end, "no connection was answered"
         time.sleep(0.1)
+
+
+def listener_address(broker, listener: str) -> str:
+    """Where the broker's `listener` (given port 0) listens, from its log."""
+    found = re.search(rf"listening on {listener}://([^:]+):(\d+) ", broker.log_path.read_text())
+    assert found, f"no listener {listener} in the broker's log"
+    return f"{found[1]}:{found[2]}"
+
+
+def seconds_to_connect(bootstrap: str, count: int) -> float:
+    """How long `count` connections take to be answered, one after another; they are closed after."""
+    began = time.monotonic()
+    clients = [connect_when_answered(bootstrap, deadline=30.0) for _ in range(count)]
+    took = time.monotonic() - began
+    for client in clients:
+        client.close()
+    return took
+
+
+TWO_LISTENERS = {"listeners": "PLAINTEXT://127.0.0.1:{port},OTHER://127.0.0.1:0",
+                 "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT"}
 
 
 @pytest.mark.broker_config({"max.connections.per.ip": "2"})
@@ -95,3 +120,87 @@ def test_at_max_connections_a_new_one_waits_until_one_closes(kafka_broker) -> No
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.broker_config({"max.connections": "2", "inter.broker.listener.name": "OTHER", **TWO_LISTENERS})
+def test_a_connection_on_the_inter_broker_listener_past_max_connections_closes_the_least_recently_active(
+        kafka_broker) -> None:
+    """As in Kafka: the inter-broker listener is not held back by the broker's limit; a connection
+    there closes the connection of another listener that has been quiet longest."""
+    quiet = connect_when_answered(kafka_broker.bootstrap_server)
+    busy = connect_when_answered(kafka_broker.bootstrap_server)
+    try:
+        assert answers(busy)  # now `quiet` is the least recently active
+        with RawClient(listener_address(kafka_broker, "OTHER"), timeout=5.0) as inter_broker:
+            assert answers(inter_broker)
+            assert quiet.is_closed_by_peer(5.0)
+            assert answers(busy)
+    finally:
+        quiet.close()
+        busy.close()
+
+
+@pytest.mark.broker_config({"listener.name.other.max.connections": "1", **TWO_LISTENERS})
+def test_a_listener_max_connections_holds_that_listener_alone(kafka_broker) -> None:
+    other = listener_address(kafka_broker, "OTHER")
+    first = connect_when_answered(other)
+    try:
+        with RawClient(other, timeout=1.0) as second:
+            with pytest.raises(ToolError, match="did not answer in time"):
+                second.api_versions()
+        clients = [connect_when_answered(kafka_broker.bootstrap_server) for _ in range(3)]
+        for client in clients:
+            client.close()
+    finally:
+        first.close()
+
+
+@pytest.mark.broker_config({"max.connection.creation.rate": "4", "quota.window.num": "2"})
+def test_max_connection_creation_rate_paces_accepting(kafka_broker) -> None:
+    """Ten connections at four a second, the rate measured over at least one 1 s window: the ones
+    past the rate wait their turn (each is answered in the end), so they take well over a second;
+    unpaced they take a few milliseconds."""
+    assert seconds_to_connect(kafka_broker.bootstrap_server, 10) > 1.0
+
+
+@pytest.mark.broker_config({"listener.name.other.max.connection.creation.rate": "2", "quota.window.num": "2",
+                            **TWO_LISTENERS})
+def test_a_listener_creation_rate_paces_that_listener_alone(kafka_broker) -> None:
+    paced = seconds_to_connect(listener_address(kafka_broker, "OTHER"), 6)
+    free = seconds_to_connect(kafka_broker.bootstrap_server, 6)
+    assert paced > 1.0
+    assert free < paced / 2
+
+
+@pytest.mark.broker_config({"quota.window.num": "2"})
+def test_an_ip_connection_creation_rate_quota_closes_connections_past_it(kafka_broker) -> None:
+    """KIP-612: a connection from an address over its connection_creation_rate is closed unanswered
+    (after the time it would have had to wait); removing the quota lifts it at once."""
+    bootstrap = kafka_broker.bootstrap_server
+    set_quota(bootstrap, {"ip": "127.0.0.1"}, "connection_creation_rate", 2)
+    clients = [RawClient(bootstrap, timeout=3.0) for _ in range(6)]
+    try:
+        answered = [answers(client) for client in clients]
+    finally:
+        for client in clients:
+            client.close()
+    assert not all(answered) and any(answered), answered
+    assert "faster than its connection_creation_rate quota (2/s)" in kafka_broker.log_path.read_text()
+    time.sleep(1.1)  # room in the rate again for the request that removes the quota
+    set_quota(bootstrap, {"ip": "127.0.0.1"}, "connection_creation_rate", None)
+    seconds_to_connect(bootstrap, 6)
+
+
+@pytest.mark.broker_config({"max.connections.per.ip.overrides": "localhost:1"})
+def test_an_override_by_host_name_applies_once_looked_up(kafka_broker) -> None:
+    """Host names in the overrides are looked up off the event loop when the value is first read."""
+    first = connect_when_answered(kafka_broker.bootstrap_server)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with RawClient(kafka_broker.bootstrap_server, timeout=2.0) as second:
+                if second.is_closed_by_peer(1.0):
+                    break
+            assert time.monotonic() < deadline, "localhost:1 never applied to 127.0.0.1"
+    finally:
+        first.close()

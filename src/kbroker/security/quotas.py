@@ -16,6 +16,7 @@ With no quota stored `enabled` is False, and the request path asks nothing more.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import TYPE_CHECKING, Iterable
 
@@ -28,6 +29,7 @@ PRODUCE = "producer_byte_rate"
 FETCH = "consumer_byte_rate"
 REQUEST = "request_percentage"
 KEYS = (PRODUCE, FETCH, REQUEST)
+CONNECTION_RATE = "connection_creation_rate"  # the one quota of an IP entity (KIP-612)
 USER, CLIENT_ID = "user", "client-id"
 IDLE_MS = 3_600_000  # Kafka drops a client's quota sensors after an hour without a request
 SWEEP_MS = 60_000
@@ -54,6 +56,11 @@ DEFAULT_BOTH = entity(default_user=True, default_client=True)
 def clock() -> float:
     """Milliseconds on a clock that never steps back, for rates and throttle times."""
     return time.monotonic() * 1000
+
+
+def canonical_address(address: str) -> str:
+    """An IP address as one spelling (`::1` for `0:0:0:0:0:0:0:1`), without an IPv6 zone."""
+    return str(ipaddress.ip_address(address.partition("%")[0]))
 
 
 def user_of(principal: str) -> str:
@@ -100,18 +107,30 @@ class ClientQuotas:
         self.window_ms = window_seconds * 1000
         self.enabled = False  # any client quota at all
         self.tables: dict[str, dict[Entity, float]] = {key: {} for key in KEYS}
+        self.connection_rates: dict[str | None, float] = {}  # IP address (None: the default) -> connections a second
         self.rates: dict[tuple[str, Tags], WindowedRate] = {}
         self.swept = 0.0
 
     def update(self, quotas: Iterable[tuple[Entity, dict[str, float]]]) -> None:
         """Apply the stored quotas, at once: rates already measured keep counting under the new limits."""
         tables: dict[str, dict[Entity, float]] = {key: {} for key in KEYS}
+        connection_rates: dict[str | None, float] = {}
         for stored, values in quotas:
             for key, value in values.items():
                 if key in tables:
                     tables[key][stored] = value
+                elif key == CONNECTION_RATE:
+                    ((_, address),) = stored  # an IP entity is the IP alone
+                    connection_rates[None if address is None else canonical_address(address)] = value
         self.tables = tables
+        self.connection_rates = connection_rates
         self.enabled = any(tables.values())
+
+    def connection_rate(self, address: str) -> float | None:
+        """The most connections a second `address` (canonical) may open: its own IP quota, else the
+        default IP's; None when neither is set."""
+        rates = self.connection_rates
+        return rates.get(address, rates.get(None)) if rates else None
 
     def limit(self, key: str, principal: str, client_id: str) -> float | None:
         """The quota that applies to this client for `key`; None when none does."""

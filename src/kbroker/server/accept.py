@@ -5,7 +5,8 @@ that wake-up (up to the backlog) and keeps going: with a backlog of 1,024 that i
 lines and timers. Here an out-of-descriptors error first closes cached log file handles (log files
 give way to sockets) and tries once more; if that does not help, accepting pauses, from 10 ms
 doubling to one second, with one warning per interval, while the kernel holds new connections in
-the listen backlog.
+the listen backlog. Connection quotas (`connection_limits.py`) can also hold accepting, or close a
+connection just accepted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import socket
 from typing import Callable
 
 from kbroker.log.handles import handles
-from kbroker.server.connection_limits import ConnectionLimits
+from kbroker.security.quotas import canonical_address
+from kbroker.server.connection_limits import Admission, ConnectionLimits, Refused
 from kbroker.throttled_log import ThrottledWarning
 
 log = logging.getLogger("kbroker.server")
@@ -34,7 +36,7 @@ class Acceptor:
     bytes of SO_SNDBUF if given (the receive buffer is the listening socket's, which they inherit),
     within the broker's connection `limits` for listener `listener`."""
 
-    def __init__(self, sock: socket.socket, factory: Callable[[], asyncio.Protocol], limits: ConnectionLimits,
+    def __init__(self, sock: socket.socket, factory: Callable[[Admission], asyncio.Protocol], limits: ConnectionLimits,
                  listener: str, send_buffer: int | None = None) -> None:
         self.sock = sock
         self.factory = factory
@@ -45,6 +47,8 @@ class Acceptor:
         self.warning = ThrottledWarning(log)
         self._pause = FIRST_PAUSE_S
         self._resume: asyncio.TimerHandle | None = None
+        self._held: socket.socket | None = None  # accepted, waiting out a connection creation rate
+        self._closing: dict[socket.socket, asyncio.TimerHandle] = {}  # refused by an IP quota, closed later
         sock.setblocking(False)
 
     def start(self) -> None:
@@ -56,6 +60,12 @@ class Acceptor:
             self._resume.cancel()
         self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
+        if self._held is not None:
+            self._held.close()
+        for conn, timer in self._closing.items():
+            timer.cancel()
+            conn.close()
+        self._closing.clear()
 
     def _accept(self) -> None:
         for _ in range(ACCEPTS_PER_WAKEUP):
@@ -77,13 +87,37 @@ class Acceptor:
                 self._back_off(exc)
                 return
             self._pause = FIRST_PAUSE_S
-            host = str(peer[0])
-            if (limit := self.limits.admit(host)) is not None:
+            if delay := self.limits.creation_delay_s(self.listener):
+                self._hold(delay, conn, str(peer[0]))
+                return
+            self._admit(conn, str(peer[0]))
+
+    def _hold(self, delay: float, conn: socket.socket, host: str) -> None:
+        """Over a connection creation rate: this connection, and accepting, wait `delay` seconds."""
+        self.loop.remove_reader(self.sock.fileno())
+        self._held = conn
+
+        def go_on() -> None:
+            self._held = None
+            self._admit(conn, host)
+            self.start()
+        self._resume = self.loop.call_later(delay, go_on)
+
+    def _admit(self, conn: socket.socket, host: str) -> None:
+        try:
+            admission = self.limits.admit(canonical_address(host), self.listener)
+        except Refused as refusal:
+            self.warning.warn("closed a connection from %s on %s: %s", host, self.listener, refusal)
+            if refusal.close_after_s:
+                self._closing[conn] = self.loop.call_later(refusal.close_after_s, self._close_refused, conn)
+            else:
                 conn.close()
-                self.warning.warn("closed a connection from %s on %s: it holds max.connections.per.ip (%d) already",
-                                  host, self.listener, limit)
-                continue
-            self.loop.create_task(self._serve(conn, host))
+            return
+        self.loop.create_task(self._serve(conn, admission))
+
+    def _close_refused(self, conn: socket.socket) -> None:
+        del self._closing[conn]
+        conn.close()
 
     def _wait_for_room(self) -> None:
         """At max.connections: stop accepting, the kernel holding new connections, until one closes."""
@@ -103,16 +137,18 @@ class Acceptor:
         self._resume = self.loop.call_later(self._pause, self.start)
         self._pause = min(self._pause * 2, LONGEST_PAUSE_S)
 
-    async def _serve(self, conn: socket.socket, host: str) -> None:
+    async def _serve(self, conn: socket.socket, admission: Admission) -> None:
+        """Set the connection up; from then on it gives its place in the limits back when it closes."""
         try:
             if self.send_buffer is not None:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
-            await self.loop.connect_accepted_socket(self.factory, conn)
-        except OSError as exc:
+            await self.loop.connect_accepted_socket(lambda: self.factory(admission), conn)
+        except BaseException as exc:
+            admission.release()
+            if not isinstance(exc, OSError):
+                raise
             conn.close()
             self.warning.warn("cannot set up a connection: %s", exc)
-        finally:  # counted among the broker's connections from here on, if it was set up
-            self.limits.settled(host)
 
 
 def listening_sockets(host: str | None, port: int, backlog: int,

@@ -54,14 +54,16 @@ from kbroker.security.quotas import REQUEST, clock
 if TYPE_CHECKING:
     from kbroker.node import Node
     from kbroker.security.listener import ListenerSecurity
+    from kbroker.server.connection_limits import Admission
 
 log = logging.getLogger("kbroker.server")
 SIZE = struct.Struct(">i")
 
 
 class Connection(asyncio.BufferedProtocol):
-    def __init__(self, broker: Node, security: ListenerSecurity | None = None) -> None:
+    def __init__(self, broker: Node, security: ListenerSecurity | None = None, admission: Admission | None = None) -> None:
         self.broker = broker
+        self.admission = admission  # its place in the listeners' connection limits, given back when it closes
         self.reader = FrameReceiver(max_size=broker.config.socket_request_max_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
@@ -93,6 +95,8 @@ class Connection(asyncio.BufferedProtocol):
         self.client_host = str(peer[0])
         self.peer = f"{peer[0]}:{peer[1]}"
         self.broker.connections.add(self)
+        if self.admission is not None:
+            self.admission.opened(self)
         self.last_active = time.monotonic()
         self._watch_idle(self.last_active)
         if self.security is not None and self.security.tls is not None:
@@ -135,6 +139,8 @@ class Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.broker.connections.discard(self)
+        if self.admission is not None:
+            self.admission.release()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
 

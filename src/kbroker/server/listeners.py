@@ -17,7 +17,7 @@ import kbroker.handlers  # noqa: F401 - fills the dispatch table
 from kbroker.config import ConfigSource
 from kbroker.security.listener import ListenerSecurity, listener_security
 from kbroker.server.accept import Acceptor, listening_sockets
-from kbroker.server.connection_limits import ConnectionLimits
+from kbroker.server.connection_limits import Admission, ConnectionLimits
 from kbroker.server.connection import Connection
 
 if TYPE_CHECKING:
@@ -46,8 +46,9 @@ class ClientListeners:
             security, port = self.security[endpoint.name], endpoint.port
             for address in listen_hosts(endpoint.host):
                 for sock in listening_sockets(address, port, BACKLOG, receive_buffer):
-                    self.acceptors.append(Acceptor(sock, lambda s=security: Connection(self.node, s), limits,
-                                                   endpoint.name, send_buffer))
+                    def connection(admission: Admission, s: ListenerSecurity = security) -> Connection:
+                        return Connection(self.node, s, admission)
+                    self.acceptors.append(Acceptor(sock, connection, limits, endpoint.name, send_buffer))
                     self.acceptors[-1].start()
                     if port == 0:
                         port = sock.getsockname()[1]
