@@ -7,7 +7,7 @@ import pytest
 
 from kbroker.admin.quotas import QuotaOp, QuotaStore
 from kbroker.security.quotas import FETCH, PRODUCE, REQUEST, ClientQuotas, entity, limit_of, measured_as
-from kbroker.security.rate import WindowedRate
+from kbroker.security.rate import TokenBucket, WindowedRate, overdrawn_ms
 
 SECOND = 1000.0
 
@@ -147,3 +147,21 @@ def test_a_rate_idle_for_an_hour_is_dropped() -> None:
     quotas.record(PRODUCE, "User:ANONYMOUS", "c", 10, now=0)
     quotas.record(PRODUCE, "User:ANONYMOUS", "d", 10, now=3_600_000)
     assert set(quotas.rates) == {(PRODUCE, ("", "d"))}
+
+
+def test_a_token_bucket_starts_full_refills_at_the_quota_and_may_be_overdrawn() -> None:
+    bucket = TokenBucket()
+    assert bucket.measure(2, 22, now=1_000) == 22  # eleven one-second windows at two a second
+    assert bucket.take(30, 2, 22, now=1_000) == -8
+    assert overdrawn_ms(-8, 2) == 4_000  # four seconds of refill back to zero
+    assert bucket.measure(2, 22, now=2_500) == -5
+    assert bucket.measure(2, 22, now=60_000) == 22  # never above the burst
+
+
+def test_ip_connection_rates_are_kept_by_canonical_address_with_a_default() -> None:
+    quotas = ClientQuotas(11, 1)
+    quotas.update([(frozenset({("ip", "0:0:0:0:0:0:0:1")}), {"connection_creation_rate": 5}),
+                   (frozenset({("ip", None)}), {"connection_creation_rate": 20})])
+    assert quotas.connection_rate("::1") == 5
+    assert quotas.connection_rate("127.0.0.1") == 20
+    assert not quotas.enabled  # connection quotas are applied at accept, not on the request path

@@ -3,6 +3,8 @@
 CreatePartitions v2 became flexible; v3 is the same shape. DeleteRecords moves a partition's log
 start offset forward (offset -1 means the high watermark); v2 became flexible. With an authorizer,
 adding partitions needs ALTER on the topic and deleting records DELETE (TOPIC_AUTHORIZATION_FAILED).
+The partitions added count against a `controller_mutation_rate` quota as in CreateTopics
+(topics.py), refused with THROTTLING_QUOTA_EXCEEDED from v3.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ from kproto.messages import CreatePartitionsRequest, CreatePartitionsResponse, D
 from kbroker.handlers.authorized_operations import Op, Resource, allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
+from kbroker.handlers.topics import counted, mutation_quota
+from kbroker.security.quotas import MutationQuota
 
 DELETE_RECORDS = 21
 CREATE_PARTITIONS = 37
 HIGH_WATERMARK = -1
+STRICT_CREATE_PARTITIONS = 3  # the first version a controller mutation quota may refuse
 
 
 @handles(CREATE_PARTITIONS, 0, 3)
 def create_partitions(ctx: RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
     counts = Counter(topic.name for topic in request.topics)
+    quota = mutation_quota(ctx, STRICT_CREATE_PARTITIONS)
     results = []
     for topic in request.topics:
         if counts[topic.name] > 1:
@@ -32,10 +38,27 @@ def create_partitions(ctx: RequestContext, request: CreatePartitionsRequest) -> 
             error, message = ErrorCode.TOPIC_AUTHORIZATION_FAILED, "The topic authorization is failed."
         else:
             assignments = [a.broker_ids for a in topic.assignments] if topic.assignments is not None else None
-            error, message = ctx.broker.create_partitions(topic.name, topic.count, assignments, request.validate_only)
+            error, message = grow(ctx, topic.name, topic.count, assignments, request.validate_only, quota)
         results.append(CreatePartitionsResponse.CreatePartitionsTopicResult(
             name=topic.name, error_code=error, error_message=message))
+    ctx.throttle_time_ms = max(ctx.throttle_time_ms, quota.throttle_ms())
     return CreatePartitionsResponse(results=results)
+
+
+def grow(ctx: RequestContext, name: str, count: int, assignments: list[list[int]] | None, validate_only: bool,
+         quota: MutationQuota) -> tuple[ErrorCode, str | None]:
+    """Add partitions to `name` up to `count`, the ones added counted against the quota once the
+    change is known to be valid, as Kafka counts them."""
+    broker = ctx.broker
+    if quota.bounded and not validate_only:
+        error, message = broker.create_partitions(name, count, assignments, True)
+        if error != ErrorCode.NONE:
+            return error, message
+        info = broker.topics.get(name)
+        error, message = counted(quota, count - (info.partitions if info else 0))
+        if error != ErrorCode.NONE:
+            return error, message
+    return broker.create_partitions(name, count, assignments, validate_only)
 
 
 def delete_before(ctx: RequestContext, topic: str, wanted: DeleteRecordsRequest.DeleteRecordsPartition

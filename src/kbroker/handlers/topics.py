@@ -4,6 +4,11 @@ CreateTopics v1 added validate-only and error messages, v4 let -1 partitions or 
 factor mean the broker's defaults, v5 returns the created topic's configs, v7 its topic id.
 DeleteTopics v6 can name topics by id.
 
+Under a `controller_mutation_rate` client quota (KIP-599) each topic's partitions count against
+the client's quota as it is created or deleted; from CreateTopics v6 and DeleteTopics v5 a topic
+asked for while the quota is overdrawn gets THROTTLING_QUOTA_EXCEEDED, and before those versions
+the answer's throttle time alone tells the client to slow down.
+
 With an authorizer, creating needs CREATE on the cluster or on the topic, and the created topic's
 configs are shown only with DESCRIBE_CONFIGS on it (else topic_config_error_code says
 TOPIC_AUTHORIZATION_FAILED); deleting needs DELETE on the topic, and a topic named by id also
@@ -21,9 +26,13 @@ from kproto.model import ZERO_UUID
 from kbroker.handlers.authorized_operations import Op, Resource, allowed, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
+from kbroker.security.quotas import MutationQuota, QuotaExceeded
 
 CREATE_TOPICS = 19
 DELETE_TOPICS = 20
+#: The first versions whose topics a controller mutation quota may refuse, as Kafka's.
+STRICT_CREATE_TOPICS = 6
+STRICT_DELETE_TOPICS = 5
 
 
 def created_configs(ctx: RequestContext, name: str) -> list[CreateTopicsResponse.CreatableTopicConfigs]:
@@ -36,8 +45,21 @@ def created_configs(ctx: RequestContext, name: str) -> list[CreateTopicsResponse
     ]
 
 
+def mutation_quota(ctx: RequestContext, strict_since: int) -> MutationQuota:
+    return ctx.broker.client_quotas.mutation_quota(ctx.principal, ctx.client_id, ctx.api_version >= strict_since)
+
+
+def counted(quota: MutationQuota, partitions: int) -> tuple[ErrorCode, str | None]:
+    """Record a mutation of `partitions` partitions against the quota: NONE, or why it is refused."""
+    try:
+        quota.record(partitions)
+    except QuotaExceeded as exc:
+        return ErrorCode.THROTTLING_QUOTA_EXCEEDED, str(exc)
+    return ErrorCode.NONE, None
+
+
 def create_one(ctx: RequestContext, topic: CreateTopicsRequest.CreatableTopic, validate_only: bool,
-               duplicated: bool, may_create: bool) -> CreateTopicsResponse.CreatableTopicResult:
+               duplicated: bool, may_create: bool, quota: MutationQuota) -> CreateTopicsResponse.CreatableTopicResult:
     broker = ctx.broker
     result = CreateTopicsResponse.CreatableTopicResult(name=topic.name, configs=None)
     may_describe_configs = allowed(ctx, Op.DESCRIBE_CONFIGS, Resource.TOPIC, topic.name)
@@ -53,10 +75,17 @@ def create_one(ctx: RequestContext, topic: CreateTopicsRequest.CreatableTopic, v
         return result
     assignments = {a.partition_index: a.broker_ids for a in topic.assignments}
     configs = {c.name: c.value for c in topic.configs}
-    error, message = broker.create_topic(
-        topic.name, topic.num_partitions, topic.replication_factor, configs,
-        assignments=assignments or None, validate_only=validate_only,
-    )
+    error, message = ErrorCode.NONE, None
+    if quota.bounded and not validate_only:  # counted once it is known to be valid, as in Kafka
+        error, message = broker.create_topic(topic.name, topic.num_partitions, topic.replication_factor, configs,
+                                             assignments=assignments or None, validate_only=True)
+        if error == ErrorCode.NONE:
+            error, message = counted(quota, broker.default_partitions(topic.num_partitions, assignments))
+    if error == ErrorCode.NONE:
+        error, message = broker.create_topic(
+            topic.name, topic.num_partitions, topic.replication_factor, configs,
+            assignments=assignments or None, validate_only=validate_only,
+        )
     result.error_code = error
     result.error_message = message
     if error == ErrorCode.NONE:
@@ -75,14 +104,17 @@ def create_one(ctx: RequestContext, topic: CreateTopicsRequest.CreatableTopic, v
 def create_topics(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
     counts = Counter(topic.name for topic in request.topics)
     may_create = cluster_allowed(ctx, Op.CREATE)
-    return CreateTopicsResponse(topics=[
-        create_one(ctx, topic, request.validate_only, counts[topic.name] > 1, may_create) for topic in request.topics
-    ])
+    quota = mutation_quota(ctx, STRICT_CREATE_TOPICS)
+    results = [create_one(ctx, topic, request.validate_only, counts[topic.name] > 1, may_create, quota)
+               for topic in request.topics]
+    ctx.throttle_time_ms = max(ctx.throttle_time_ms, quota.throttle_ms())
+    return CreateTopicsResponse(topics=results)
 
 
 @handles(DELETE_TOPICS, 0, 6)
 def delete_topics(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
     broker = ctx.broker
+    quota = mutation_quota(ctx, STRICT_DELETE_TOPICS)
     wanted: list[tuple[str | None, object]] = [(name, ZERO_UUID) for name in request.topic_names]
     wanted += [(state.name, state.topic_id) for state in request.topics]
     results = []
@@ -102,6 +134,9 @@ def delete_topics(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTo
             result.error_message = "This server does not host this topic-partition."
         else:
             result.name, result.topic_id = info.name, info.topic_id
-            result.error_code, result.error_message = broker.delete_topic(info.name)
+            result.error_code, result.error_message = counted(quota, info.partitions)
+            if result.error_code == ErrorCode.NONE:
+                result.error_code, result.error_message = broker.delete_topic(info.name)
         results.append(result)
+    ctx.throttle_time_ms = max(ctx.throttle_time_ms, quota.throttle_ms())
     return DeleteTopicsResponse(responses=results)

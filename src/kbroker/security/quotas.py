@@ -20,7 +20,7 @@ import ipaddress
 import time
 from typing import TYPE_CHECKING, Iterable
 
-from kbroker.security.rate import WindowedRate
+from kbroker.security.rate import TokenBucket, WindowedRate, overdrawn_ms
 
 if TYPE_CHECKING:
     from kbroker.admin.quotas import Entity
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 PRODUCE = "producer_byte_rate"
 FETCH = "consumer_byte_rate"
 REQUEST = "request_percentage"
-KEYS = (PRODUCE, FETCH, REQUEST)
+MUTATION = "controller_mutation_rate"  # partitions created or deleted a second (KIP-599)
+KEYS = (PRODUCE, FETCH, REQUEST, MUTATION)
 CONNECTION_RATE = "connection_creation_rate"  # the one quota of an IP entity (KIP-612)
 USER, CLIENT_ID = "user", "client-id"
 IDLE_MS = 3_600_000  # Kafka drops a client's quota sensors after an hour without a request
@@ -109,6 +110,7 @@ class ClientQuotas:
         self.tables: dict[str, dict[Entity, float]] = {key: {} for key in KEYS}
         self.connection_rates: dict[str | None, float] = {}  # IP address (None: the default) -> connections a second
         self.rates: dict[tuple[str, Tags], WindowedRate] = {}
+        self.buckets: dict[Tags, TokenBucket] = {}  # controller mutations, by the entity they count towards
         self.swept = 0.0
 
     def update(self, quotas: Iterable[tuple[Entity, dict[str, float]]]) -> None:
@@ -171,11 +173,78 @@ class ClientQuotas:
         bound = limit_of(table, tags)
         return None if bound is None else (self._rate(key, tags, now), bound)
 
+    def mutation_quota(self, principal: str, client_id: str, strict: bool) -> MutationQuota:
+        """This client's controller mutation quota for one request: `strict` for the versions that
+        may refuse a topic with THROTTLING_QUOTA_EXCEEDED (CreateTopics v6+, CreatePartitions v3+,
+        DeleteTopics v5+), else permissive (it only throttles); UNBOUNDED without a quota."""
+        table = self.tables[MUTATION]
+        if not table:
+            return UNBOUNDED
+        tags = measured_as(table, user_of(principal), client_id)
+        bound = limit_of(table, tags)
+        if bound is None:
+            return UNBOUNDED
+        bucket = self.buckets.get(tags)
+        if bucket is None:
+            bucket = self.buckets[tags] = TokenBucket()
+        return MutationQuota(bucket, bound, self.samples * self.window_ms / 1000 * bound, strict)
+
     def _rate(self, key: str, tags: Tags, now: float) -> WindowedRate:
         if now - self.swept >= SWEEP_MS:
             self.swept = now
             self.rates = {name: rate for name, rate in self.rates.items() if now - rate.last_record < IDLE_MS}
+            self.buckets = {name: bucket for name, bucket in self.buckets.items() if now - bucket.last_record < IDLE_MS}
         rate = self.rates.get((key, tags))
         if rate is None:
             rate = self.rates[(key, tags)] = WindowedRate(self.samples, self.window_ms)
         return rate
+
+
+class QuotaExceeded(Exception):
+    """A mutation refused by a strict controller mutation quota: THROTTLING_QUOTA_EXCEEDED."""
+
+    def __init__(self, throttle_ms: int) -> None:
+        super().__init__("The throttling quota has been exceeded.")
+        self.throttle_ms = throttle_ms
+
+
+class MutationQuota:
+    """A request's view of its client's controller mutation quota, as Kafka's strict and
+    permissive ControllerMutationQuota: each topic's partitions are recorded as it is created or
+    deleted. A strict quota refuses a mutation while the bucket is overdrawn (the one that
+    overdraws it still passes); a permissive one takes every mutation and only throttles. Without
+    a bucket, no quota applies."""
+
+    def __init__(self, bucket: TokenBucket | None, bound: float = 0.0, burst: float = 0.0, strict: bool = False) -> None:
+        self.bucket = bucket
+        self.bounded = bucket is not None
+        self.bound = bound
+        self.burst = burst
+        self.strict = strict
+        self._throttle_ms = 0
+        self._throttled_at = 0.0
+
+    def record(self, partitions: int) -> None:
+        """Count a mutation of `partitions` partitions, or raise QuotaExceeded (strict only)."""
+        if self.bucket is None:
+            return
+        now = clock()
+        if self.strict:
+            tokens = self.bucket.measure(self.bound, self.burst, now)
+            if tokens < 0:
+                self._throttled(tokens, now)
+                raise QuotaExceeded(self._throttle_ms)
+            self.bucket.take(partitions, self.bound, self.burst, now)
+        elif (tokens := self.bucket.take(partitions, self.bound, self.burst, now)) < 0:
+            self._throttled(tokens, now)
+
+    def throttle_ms(self) -> int:
+        """The throttle time the answer carries: the last one found, less the time since."""
+        return max(0, int(self._throttle_ms - (clock() - self._throttled_at)))
+
+    def _throttled(self, tokens: float, now: float) -> None:
+        self._throttle_ms = overdrawn_ms(tokens, self.bound)
+        self._throttled_at = now
+
+
+UNBOUNDED = MutationQuota(None)

@@ -93,3 +93,37 @@ class WindowedRate:
         for sample in self.samples:
             if now - sample.last >= expiry:
                 sample.reset(now)
+
+
+class TokenBucket:
+    """Kafka's token bucket for controller mutation quotas (KIP-599): it holds at most `samples`
+    windows' worth of the quota, starts full, refills at the quota a second, and each mutation takes
+    its partitions out of it. It may go below zero; while it is, the client is over its quota, for
+    as long as the refill takes to bring it back to zero."""
+
+    __slots__ = ("tokens", "updated", "last_record")
+
+    def __init__(self) -> None:
+        self.tokens: float | None = None  # full, at the first look
+        self.updated = 0.0
+        self.last_record = 0.0
+
+    def measure(self, bound: float, burst: float, now: float) -> float:
+        """The tokens left at `now` (ms) for a quota of `bound` a second and at most `burst` tokens."""
+        if self.tokens is None:
+            self.tokens = burst
+        else:
+            self.tokens = min(burst, self.tokens + bound * (now - self.updated) / 1000)
+        self.updated = now
+        return self.tokens
+
+    def take(self, value: float, bound: float, burst: float, now: float) -> float:
+        """Take `value` tokens; the tokens left, below zero when that overdraws the bucket."""
+        self.tokens = min(burst, self.measure(bound, burst, now) - value)
+        self.last_record = now
+        return self.tokens
+
+
+def overdrawn_ms(tokens: float, bound: float) -> int:
+    """How long a bucket `tokens` below zero takes to refill to zero at `bound` a second."""
+    return int(-tokens / bound * 1000 + 0.5) if tokens < 0 else 0
