@@ -98,6 +98,9 @@ class Acceptor:
         self._held = conn
 
         def go_on() -> None:
+            if self.limits.full(self.listener):  # filled meanwhile (another listener): wait for room too
+                self._resume = self.loop.call_later(ROOM_CHECK_S, go_on)
+                return
             self._held = None
             self._admit(conn, host)
             self.start()

@@ -115,7 +115,10 @@ class Connection(asyncio.BufferedProtocol):
             self.connection_lost(None)
             return
         self.handshaking = False
-        if tls is None or self.closed:
+        if tls is None or self.closed:  # closed during the handshake, of which asyncio tells the protocol nothing
+            if tls is not None:
+                tls.close()
+            self.connection_lost(None)
             return
         self.transport = tls
         ssl_object = tls.get_extra_info("ssl_object")

@@ -10,15 +10,15 @@ As in Kafka:
   accepting: a connection that takes the rate past its bound waits, and accepting with it, for
   as long as brings the rate back (at most one quota window, `quota.window.size.seconds`), as
   Kafka measures client quotas (`security/rate.py`). The broker's rate leaves out the protected
-  listener;
+  listener, whose own rate (the broker's value by default) still applies;
 - an IP's `connection_creation_rate` client quota (KIP-612) closes a connection that would take
   that address past it, after the time it would have to wait, without serving it;
 - a connection from an address already holding `max.connections.per.ip` (or its entry in
   `max.connections.per.ip.overrides`) is closed as soon as it is accepted.
 
 The limits are read at each accept, so a dynamic change applies to the next connection. Host
-names in the overrides are looked up off the event loop when the value changes; until the lookup
-is done, only the overrides given as addresses apply.
+names in the overrides are looked up off the event loop at the first accept after the value
+changes; until the lookup is done, only the overrides given as addresses apply.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import socket
 from typing import TYPE_CHECKING, Protocol
 
 from kbroker.config.broker import INT_MAX, parse_connection_overrides
-from kbroker.security.quotas import canonical_address, clock
+from kbroker.security.quotas import IDLE_MS, SWEEP_MS, canonical_address, clock
 from kbroker.security.rate import WindowedRate
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class Counted(Protocol):
 
     listener: str | None
     last_active: float
+    closed: bool
 
     def close(self) -> None: ...
 
@@ -88,6 +89,7 @@ class ConnectionLimits:
         self.open: dict[Counted, None] = {}  # the set-up ones, for the least recently active
         self._rates: dict[str | None, WindowedRate] = {}  # by listener; None: the broker's
         self._ip_rates: dict[str, WindowedRate] = {}
+        self._swept = 0.0
         self._overrides = _Overrides()
 
     # -- before accepting
@@ -162,6 +164,7 @@ class ConnectionLimits:
             return 0
         rate = self._ip_rates.get(address)
         if rate is None:
+            self._forget_idle_addresses()
             rate = self._ip_rates[address] = self._new_rate()
         throttle = int(self._throttle_ms(rate, bound))
         if throttle > 0:
@@ -170,6 +173,13 @@ class ConnectionLimits:
                 if taken is not None:
                     taken.record(-1, now)
         return throttle
+
+    def _forget_idle_addresses(self) -> None:
+        """Drop the rates of addresses quiet for an hour, as Kafka expires their sensors."""
+        now = clock()
+        if now - self._swept >= SWEEP_MS:
+            self._swept = now
+            self._ip_rates = {address: rate for address, rate in self._ip_rates.items() if now - rate.last_record < IDLE_MS}
 
     def _new_rate(self) -> WindowedRate:
         quotas = self.node.client_quotas
@@ -190,7 +200,7 @@ class ConnectionLimits:
     def _close_least_recently_active(self, listener: str) -> None:
         """Make room for a connection on the protected `listener`: close the open connection of
         another listener that has been quiet longest, as Kafka's processors do."""
-        others = [c for c in self.open if c.listener != listener]
+        others = [c for c in self.open if c.listener != listener and not c.closed]  # closing ones are gone already
         if others:
             min(others, key=lambda c: c.last_active).close()
 
@@ -216,12 +226,14 @@ class _Overrides:
             if names:
                 loop = asyncio.get_running_loop()
                 looked_up = loop.run_in_executor(None, _resolve, names)
-                looked_up.add_done_callback(lambda done: self._found(text, done.result()))
+                looked_up.add_done_callback(lambda done: self._found(text, done))
         return self._by_address
 
-    def _found(self, text: str, by_address: dict[str, int]) -> None:
+    def _found(self, text: str, done: asyncio.Future[dict[str, int]]) -> None:
+        if done.cancelled() or done.exception() is not None:  # the executor stopped (shutdown)
+            return
         if text == self._text:  # not changed again meanwhile; an address given as one wins over a name
-            self._by_address = {**by_address, **self._by_address}
+            self._by_address = {**done.result(), **self._by_address}
 
 
 def _resolve(names: dict[str, int]) -> dict[str, int]:
@@ -229,7 +241,7 @@ def _resolve(names: dict[str, int]) -> dict[str, int]:
     for host, count in names.items():
         try:
             infos = socket.getaddrinfo(host, None)
-        except OSError:
+        except (OSError, UnicodeError):  # not found, or not a host name at all (`bad..name`)
             continue
         by_address.update(dict.fromkeys({canonical_address(str(info[4][0])) for info in infos}, count))
     return by_address
