@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from kbroker.tools.client import ToolError
+from kbroker.admin.configs import ResourceType
+from kbroker.tools.client import Client, ToolError
+from kbroker.tools.configs import alter
 from quota_admin import set_quota
 from rawclient import RawClient
 
@@ -125,8 +127,8 @@ def test_at_max_connections_a_new_one_waits_until_one_closes(kafka_broker) -> No
 @pytest.mark.broker_config({"max.connections": "2", "inter.broker.listener.name": "OTHER", **TWO_LISTENERS})
 def test_a_connection_on_the_inter_broker_listener_past_max_connections_closes_the_least_recently_active(
         kafka_broker) -> None:
-    """As in Kafka: the inter-broker listener is not held back by the broker's limit; a connection
-    there closes the connection of another listener that has been quiet longest."""
+    """As in Kafka: the inter-broker listener is not held back by the broker's limit; past it,
+    another listener closes its connection that has been quiet longest."""
     quiet = connect_when_answered(kafka_broker.bootstrap_server)
     busy = connect_when_answered(kafka_broker.bootstrap_server)
     try:
@@ -204,3 +206,18 @@ def test_an_override_by_host_name_applies_once_looked_up(kafka_broker) -> None:
             assert time.monotonic() < deadline, "localhost:1 never applied to 127.0.0.1"
     finally:
         first.close()
+
+
+@pytest.mark.broker_config({"max.connections": "4"})
+def test_lowering_max_connections_closes_the_least_recently_active_past_it(kafka_broker) -> None:
+    quiet = [connect_when_answered(kafka_broker.bootstrap_server) for _ in range(2)]
+    busy = connect_when_answered(kafka_broker.bootstrap_server)
+    try:
+        assert answers(busy)
+        with Client(kafka_broker.bootstrap_server) as admin:  # the fourth, and the most recently active
+            alter(admin, ResourceType.BROKER, "", {"max.connections": "2"}, [])
+            assert all(client.is_closed_by_peer(5.0) for client in quiet)  # four down to two
+            assert answers(busy)
+    finally:
+        for client in (*quiet, busy):
+            client.close()

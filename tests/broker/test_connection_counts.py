@@ -1,6 +1,6 @@
 """The connection counts kept by `ConnectionLimits`, in process: every admitted connection gives its
-place back exactly once, whichever way it ends; the connection closed to make room on the
-inter-broker listener is one not already closing; host names in the per-address overrides apply
+place back exactly once, whichever way it ends; past max.connections the least recently active
+connection of a listener is closed, one not already closing; host names in the per-address overrides apply
 once looked up, a malformed one among them not stopping the rest. The limits as clients meet
 them, over TCP, are in compat-tests/test_connection_limits.py."""
 
@@ -71,14 +71,18 @@ def test_a_tls_connection_closed_during_its_handshake_gives_its_place_back() -> 
     assert (limits.total, dict(limits.by_listener), limits.open, broker.connections) == (0, {}, {}, set())
 
 
-def test_connections_past_max_connections_on_the_inter_broker_listener_close_one_each() -> None:
+def test_past_max_connections_each_check_closes_the_least_recently_active_of_a_listener() -> None:
     limits = ConnectionLimits(node(**TWO_LISTENERS, **{"max.connections": "2"}))
     older, newer = Quiet("PLAINTEXT", 1.0), Quiet("PLAINTEXT", 2.0)
     for quiet in (older, newer):
         limits.admit("127.0.0.1", "PLAINTEXT").opened(quiet)
-    limits.admit("127.0.0.1", "INTERNAL")
+    inter_broker = Quiet("INTERNAL", 0.0)
+    limits.admit("127.0.0.1", "INTERNAL").opened(inter_broker)
+    limits.close_excess("INTERNAL")  # the inter-broker listener is never trimmed
+    assert not inter_broker.closed
+    limits.close_excess("PLAINTEXT")
     assert (older.closed, newer.closed) == (True, False)
-    limits.admit("127.0.0.1", "INTERNAL")  # the first is still closing: the next one goes
+    limits.close_excess("PLAINTEXT")  # the first is still closing, so still counted: the next one goes
     assert newer.closed
 
 

@@ -29,6 +29,7 @@ ACCEPTS_PER_WAKEUP = 100  # then let other work run; the next loop iteration tak
 FIRST_PAUSE_S = 0.01
 LONGEST_PAUSE_S = 1.0
 ROOM_CHECK_S = 0.05  # at max.connections, how often to look whether one has closed
+EXCESS_CHECK_S = 0.3  # how often to look whether the broker holds more than max.connections (Kafka's poll)
 
 
 class Acceptor:
@@ -49,6 +50,7 @@ class Acceptor:
         self._resume: asyncio.TimerHandle | None = None
         self._held: socket.socket | None = None  # accepted, waiting out a connection creation rate
         self._closing: dict[socket.socket, asyncio.TimerHandle] = {}  # refused by an IP quota, closed later
+        self._excess_check = self.loop.call_later(EXCESS_CHECK_S, self._close_excess)
         sock.setblocking(False)
 
     def start(self) -> None:
@@ -56,6 +58,7 @@ class Acceptor:
         self.loop.add_reader(self.sock.fileno(), self._accept)
 
     def close(self) -> None:
+        self._excess_check.cancel()
         if self._resume is not None:
             self._resume.cancel()
         self.loop.remove_reader(self.sock.fileno())
@@ -121,6 +124,10 @@ class Acceptor:
     def _close_refused(self, conn: socket.socket) -> None:
         del self._closing[conn]
         conn.close()
+
+    def _close_excess(self) -> None:
+        self.limits.close_excess(self.listener)
+        self._excess_check = self.loop.call_later(EXCESS_CHECK_S, self._close_excess)
 
     def _wait_for_room(self) -> None:
         """At max.connections: stop accepting, the kernel holding new connections, until one closes."""

@@ -3,8 +3,9 @@
 As in Kafka:
 - at `max.connections` the broker stops accepting (the kernel holds new connections in the listen
   backlog) until one closes, except on the inter-broker listener when there are others (the
-  protected listener). A connection accepted there past the limit closes the least recently
-  active connection of another listener instead. `listener.name.<l>.max.connections` bounds
+  protected listener). Whenever the broker holds more (a connection on the protected listener,
+  or the limit lowered), each other listener closes its least recently active connection, one
+  every few tenths of a second, until it is back within the limit. `listener.name.<l>.max.connections` bounds
   one listener's own count, the protected one's too (it defaults to the broker's limit);
 - `max.connection.creation.rate` (and `listener.name.<l>.max.connection.creation.rate`) pace
   accepting: a connection that takes the rate past its bound waits, and accepting with it, for
@@ -131,9 +132,16 @@ class ConnectionLimits:
         self.total += 1
         self.by_address[address] += 1
         self.by_listener[listener] += 1
-        if self.total > self.node.config["max.connections"] and self.protected(listener):
-            self._close_least_recently_active(listener)
         return Admission(self, address, listener)
+
+    def close_excess(self, listener: str) -> None:
+        """Past max.connections (lowered at run time, or passed by the inter-broker listener), close
+        the least recently active connection of `listener` not already closing, one a call, as
+        Kafka's network threads do at each poll; never on the protected listener."""
+        if self.total > self.node.config["max.connections"] and not self.protected(listener):
+            mine = [c for c in self.open if c.listener == listener and not c.closed]
+            if mine:
+                min(mine, key=lambda c: c.last_active).close()
 
     def released(self, admission: Admission) -> None:
         self.open.pop(admission.connection, None)  # type: ignore[arg-type]
@@ -196,13 +204,6 @@ class ConnectionLimits:
     def _per_address_limit(self, address: str) -> int:
         config = self.node.config
         return self._overrides.get(config["max.connections.per.ip.overrides"]).get(address, config["max.connections.per.ip"])
-
-    def _close_least_recently_active(self, listener: str) -> None:
-        """Make room for a connection on the protected `listener`: close the open connection of
-        another listener that has been quiet longest, as Kafka's processors do."""
-        others = [c for c in self.open if c.listener != listener and not c.closed]  # closing ones are gone already
-        if others:
-            min(others, key=lambda c: c.last_active).close()
 
 
 class _Overrides:
