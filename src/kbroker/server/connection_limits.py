@@ -69,7 +69,7 @@ class Admission:
         self.released = False
 
     def opened(self, connection: Counted) -> None:
-        """The connection is set up: it may be closed to make room on the protected listener."""
+        """The connection is set up: past max.connections, the least recently active ones are closed."""
         self.connection = connection
         self.limits.open[connection] = None
 
