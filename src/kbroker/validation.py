@@ -35,6 +35,7 @@ from kbroker.log.config import LONG_MAX
 
 #: Produce v7 is the first whose clients may send zstd batches (KIP-110); Kafka refuses them before.
 ZSTD_MIN_PRODUCE_VERSION = 7
+PRODUCER_COMPRESSION = "producer"  # compression.type keeping each produced batch's own codec
 KEYLESS = "a compacted topic takes only records with a key"
 PRODUCER_APPEND_TIME = "a producer may not set the LogAppendTime timestamp type"
 #: Kafka's answer names at most this many of the record errors in its message.
@@ -114,9 +115,6 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
     if limits.compression_type != PRODUCER_COMPRESSION:
         buf = _in_topic_codec(buf, limits)
     return buf, count, append_time
-
-
-PRODUCER_COMPRESSION = "producer"
 
 
 def _in_topic_codec(buf: bytearray | memoryview, limits: LogConfig) -> bytearray | memoryview:

@@ -17,7 +17,7 @@ import trustme
 from kbroker.config import BrokerConfig
 from kbroker.security.quotas import ClientQuotas
 from kbroker.server.connection import Connection
-from kbroker.server.connection_limits import ConnectionLimits, Refused
+from kbroker.server.connection_limits import ConnectionLimits, NotAdmitted
 
 TWO_LISTENERS = {"listeners": "PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0",
                  "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT",
@@ -102,7 +102,7 @@ def test_host_names_in_the_overrides_apply_once_looked_up_past_a_malformed_one()
         for _ in range(500):
             try:
                 limits.admit("127.0.0.1", "PLAINTEXT")
-            except Refused as refused:
+            except NotAdmitted as refused:
                 assert "max.connections.per.ip (1)" in str(refused)
                 return
             await asyncio.sleep(0.01)

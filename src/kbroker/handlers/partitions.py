@@ -54,8 +54,7 @@ def grow(ctx: RequestContext, name: str, count: int, assignments: list[list[int]
         error, message = broker.create_partitions(name, count, assignments, True)
         if error != ErrorCode.NONE:
             return error, message
-        info = broker.topics.get(name)
-        error, message = counted(quota, count - (info.partitions if info else 0))
+        error, message = counted(quota, count - broker.topics.get(name).partitions)  # it exists: it validated
         if error != ErrorCode.NONE:
             return error, message
     return broker.create_partitions(name, count, assignments, validate_only)

@@ -217,12 +217,15 @@ class MutationQuota:
 
     def __init__(self, bucket: TokenBucket | None, bound: float = 0.0, burst: float = 0.0, strict: bool = False) -> None:
         self.bucket = bucket
-        self.bounded = bucket is not None
         self.bound = bound
         self.burst = burst
         self.strict = strict
         self._throttle_ms = 0
         self._throttled_at = 0.0
+
+    @property
+    def bounded(self) -> bool:
+        return self.bucket is not None
 
     def record(self, partitions: int) -> None:
         """Count a mutation of `partitions` partitions, or raise QuotaExceeded (strict only)."""

@@ -19,7 +19,7 @@ from typing import Callable
 
 from kbroker.log.handles import handles
 from kbroker.security.quotas import canonical_address
-from kbroker.server.connection_limits import Admission, ConnectionLimits, Refused
+from kbroker.server.connection_limits import Admission, ConnectionLimits, NotAdmitted
 from kbroker.throttled_log import ThrottledWarning
 
 log = logging.getLogger("kbroker.server")
@@ -112,7 +112,7 @@ class Acceptor:
     def _admit(self, conn: socket.socket, host: str) -> None:
         try:
             admission = self.limits.admit(canonical_address(host), self.listener)
-        except Refused as refusal:
+        except NotAdmitted as refusal:
             self.warning.warn("closed a connection from %s on %s: %s", host, self.listener, refusal)
             if refusal.close_after_s:
                 self._closing[conn] = self.loop.call_later(refusal.close_after_s, self._close_refused, conn)

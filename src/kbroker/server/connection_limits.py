@@ -47,7 +47,7 @@ class Counted(Protocol):
     def close(self) -> None: ...
 
 
-class Refused(Exception):
+class NotAdmitted(Exception):
     """A connection just accepted may not be served: close it, after `close_after_s` seconds."""
 
     def __init__(self, reason: str, close_after_s: float = 0.0) -> None:
@@ -122,13 +122,13 @@ class ConnectionLimits:
 
     def admit(self, address: str, listener: str) -> Admission:
         """Count a connection just accepted from `address` (canonical) on `listener`, or raise
-        Refused (then it is not counted)."""
+        NotAdmitted (then it is not counted)."""
         if (delay_ms := self._ip_throttle_ms(address, listener)) > 0:
-            raise Refused(f"it opens connections faster than its connection_creation_rate quota "
+            raise NotAdmitted(f"it opens connections faster than its connection_creation_rate quota "
                           f"({self.node.client_quotas.connection_rate(address):g}/s); closing it in {delay_ms} ms",
                           delay_ms / 1000)
         if self.by_address[address] >= (limit := self._per_address_limit(address)):
-            raise Refused(f"it holds max.connections.per.ip ({limit}) already")
+            raise NotAdmitted(f"it holds max.connections.per.ip ({limit}) already")
         self.total += 1
         self.by_address[address] += 1
         self.by_listener[listener] += 1
