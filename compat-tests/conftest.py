@@ -17,6 +17,8 @@ from typing import Callable, Iterator, Mapping
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from kbroker.testing.cluster import KBrokerCluster
+
 from brokerproc import BrokerProcess, broker_kind
 
 
@@ -66,14 +68,19 @@ def bootstrap(shared_broker: BrokerProcess) -> str:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    """Failure reports carry the broker's log tail: a compat failure is usually explained there."""
+    """Failure reports carry the brokers' log tails: a compat failure is usually explained there."""
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        for name in ("kafka_broker", "shared_broker"):
-            broker = getattr(item, "funcargs", {}).get(name)
-            if isinstance(broker, BrokerProcess):
-                report.sections.append((f"{name} log tail ({broker.log_path})", broker.log_tail()))
+        reported: set[int] = set()
+        for name, value in getattr(item, "funcargs", {}).items():
+            if id(value) in reported:  # one fixture handing on another's broker or cluster
+                continue
+            reported.add(id(value))
+            if isinstance(value, BrokerProcess):
+                report.sections.append((f"{name} log tail ({value.log_path})", value.log_tail()))
+            elif isinstance(value, KBrokerCluster) and value.brokers:
+                report.sections.append((f"{name}: brokers and their log tails", value.logs()))
 
 
 def unique_topic(request: pytest.FixtureRequest) -> str:

@@ -373,8 +373,9 @@ class KBrokerCluster(clients.ClientHelpers):
         return name
 
     def logs(self) -> str:
-        """The end of each broker's log, for failure messages."""
-        return "\n".join(f"--- broker {i} ---\n{b.log_tail(30)}" for i, b in self.brokers.items())
+        """Whether each broker runs, and the end of its log, for failure messages."""
+        return "\n".join(f"--- broker {i} ({'running' if b.running else 'not running'}, pid {b.pid}) ---\n"
+                         f"{b.log_tail(30)}" for i, b in self.brokers.items())
 
     def __repr__(self) -> str:
         return f"<KBrokerCluster {self.size} brokers {self.bootstrap_servers or 'stopped'} data={self.data_dir}>"
