@@ -10,6 +10,7 @@ import re
 import time
 
 import pytest
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource
 
 from kbroker.admin.configs import ResourceType
 from kbroker.tools.client import Client, ToolError
@@ -221,3 +222,35 @@ def test_lowering_max_connections_closes_the_least_recently_active_past_it(kafka
     finally:
         for client in (*quiet, busy):
             client.close()
+
+
+def set_for_broker(bootstrap: str, key: str, value: str | None) -> None:
+    """IncrementalAlterConfigs from confluent-kafka on broker 1: SET, or DELETE for None."""
+    entry = ConfigEntry(key, value, incremental_operation=AlterConfigOpType.DELETE if value is None
+                        else AlterConfigOpType.SET)
+    resource = ConfigResource("broker", "1", incremental_configs=[entry])
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept until the answer is in: its handle ends with it
+    admin.incremental_alter_configs([resource])[resource].result(timeout=15)
+
+
+@pytest.mark.broker_config(TWO_LISTENERS)
+def test_a_listener_max_connections_changed_at_run_time_holds_that_listener(kafka_broker) -> None:
+    """listener.name.<l>.max.connections set by IncrementalAlterConfigs holds from the next connection;
+    DescribeConfigs lists it, dynamic and (as Kafka says of every listener key) read-only; deleting it
+    lifts it."""
+    bootstrap, other = kafka_broker.bootstrap_server, listener_address(kafka_broker, "OTHER")
+    set_for_broker(bootstrap, "listener.name.OTHER.max.connections", "1")
+    first = connect_when_answered(other)
+    try:
+        with RawClient(other, timeout=1.0) as second:
+            with pytest.raises(ToolError, match="did not answer in time"):
+                second.api_versions()
+        resource, admin = ConfigResource("broker", "1"), AdminClient({"bootstrap.servers": bootstrap})
+        entries = admin.describe_configs([resource])[resource].result(15)
+        entry = entries["listener.name.other.max.connections"]
+        assert (entry.value, entry.source, entry.is_read_only) == (
+            "1", ConfigSource.DYNAMIC_BROKER_CONFIG.value, True)
+        set_for_broker(bootstrap, "listener.name.other.max.connections", None)
+        connect_when_answered(other).close()
+    finally:
+        first.close()

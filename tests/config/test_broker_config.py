@@ -405,8 +405,34 @@ def test_dynamic_broker_updates():
     assert config["message.max.bytes"] == 2000
 
 
+def test_a_listener_key_set_at_run_time_beats_the_static_one_and_is_described_with_its_synonyms():
+    config = BrokerConfig({"listeners": "PLAINTEXT://:9092,OTHER://:9093", "max.connections": "100",
+                           "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT",
+                           "listener.name.other.max.connections": "50"})
+    config.set_dynamic({"listener.name.OTHER.max.connections": "20"}, per_broker=False)
+    assert (config.for_listener("OTHER", "max.connections"), config.for_listener("PLAINTEXT", "max.connections")) == (20, 100)
+    config.set_dynamic({"listener.name.other.max.connections": "10", "max.connections": "5"}, per_broker=True)
+    assert (config.for_listener("OTHER", "max.connections"), config.for_listener("PLAINTEXT", "max.connections")) == (10, 5)
+    entry = by_name(config.describe_broker())["listener.name.other.max.connections"]
+    assert (entry.value, entry.source, entry.read_only, entry.config_type) == (
+        "10", ConfigSource.DYNAMIC_BROKER_CONFIG, True, ConfigType.INT)
+    assert [(s.name, s.value, s.source) for s in entry.synonyms] == [
+        ("listener.name.other.max.connections", "10", ConfigSource.DYNAMIC_BROKER_CONFIG),
+        ("max.connections", "5", ConfigSource.DYNAMIC_BROKER_CONFIG),
+        ("listener.name.other.max.connections", "20", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG),
+        ("listener.name.other.max.connections", "50", ConfigSource.STATIC_BROKER_CONFIG),
+        ("max.connections", "100", ConfigSource.STATIC_BROKER_CONFIG),
+        ("max.connections", "2147483647", ConfigSource.DEFAULT_CONFIG)]
+    cluster = by_name(config.describe_broker(cluster_default=True))["listener.name.other.max.connections"]
+    assert cluster.value == "20"
+    config.set_dynamic({"listener.name.other.max.connections": None}, per_broker=True)
+    assert config.for_listener("OTHER", "max.connections") == 20
+
+
 @pytest.mark.parametrize("updates, per_broker, reason", [
     ({"num.partitions": "3"}, True, "cannot be updated dynamically"),
+    ({"listener.name.plaintext.ssl.client.auth": "required"}, True, "cannot be updated dynamically"),
+    ({"listener.name.plaintext.max.connections": "-1"}, False, "listener.name.plaintext.max.connections"),
     ({"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT"}, False, "can only be set for one broker"),
     ({"message.max.bytes": "x"}, True, "is not an int"),
     ({"nope": "1"}, True, "unknown broker config"),

@@ -14,13 +14,14 @@ import enum
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol
 
 from kproto import ErrorCode
 
 from kbroker.admin.store import load_json, save_json
-from kbroker.config import BROKER_DEFS, TOPIC_DEFS, BrokerConfig, ConfigEntry, ConfigError, ConfigType, UpdateMode
+from kbroker.config import BROKER_DEFS, TOPIC_DEFS, BrokerConfig, ConfigDef, ConfigEntry, ConfigError, ConfigType, UpdateMode
 from kbroker.config.kafka_keys import LISTENER_PREFIX_ONLY
+from kbroker.config.settings import DYNAMIC_LISTENER_KEYS, broker_key_def, listener_key
 from kbroker.groups.group_configs import GROUP_DEFS, GroupConfigStore, InvalidGroupConfig
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def describe(broker: ConfigHost, resource_type: int, name: str, keys: Iterable[s
         return broker.config.describe_topic(info.configs, wanted)
     if resource_type == ResourceType.BROKER:
         per_broker = broker_scope(broker, name)
-        wanted = None if keys is None else [k for k in dict.fromkeys(keys) if k in BROKER_DEFS]
+        wanted = None if keys is None else [canonical_broker_key(k) for k in dict.fromkeys(keys) if broker_key_def(k)]
         entries = broker.config.describe_broker(wanted, cluster_default=not per_broker)
         if per_broker:
             return entries
@@ -183,7 +184,8 @@ def alter(broker: ConfigHost, resource_type: int, name: str, changes: list[Chang
     elif resource_type == ResourceType.BROKER:
         per_broker = broker_scope(broker, name)
         current = broker.dynamic_configs.values(per_broker)
-        wanted = apply_changes(current, changes, BROKER_DEFS, "broker") if incremental else replacement(changes, BROKER_DEFS, "broker")
+        changes = [Change(canonical_broker_key(change.name), change.op, change.value) for change in changes]
+        wanted = apply_changes(current, changes, BROKER_KEYS, "broker") if incremental else replacement(changes, BROKER_KEYS, "broker")
         check_broker_keys(wanted, per_broker)
         try:
             broker.dynamic_configs.replace(per_broker, wanted, validate_only)
@@ -205,6 +207,34 @@ def alter(broker: ConfigHost, resource_type: int, name: str, changes: list[Chang
             raise Refused(ErrorCode.INVALID_CONFIG, str(exc)) from None
     else:
         raise unsupported(resource_type)
+
+
+def canonical_broker_key(key: str) -> str:
+    """A listener.name.* key as Kafka spells it (listener and mechanism in lower case); others as given."""
+    found = listener_key(key)
+    return found[0] if found else key
+
+
+class BrokerKeys(Mapping[str, ConfigDef]):
+    """The definitions of broker keys, a listener's keys (listener.name.<l>.<key>) included."""
+
+    def __getitem__(self, key: str) -> ConfigDef:
+        defn = broker_key_def(key)
+        if defn is None:
+            raise KeyError(key)
+        return defn
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and broker_key_def(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(BROKER_DEFS)
+
+    def __len__(self) -> int:
+        return len(BROKER_DEFS)
+
+
+BROKER_KEYS = BrokerKeys()
 
 
 def known(key: str, defs: Mapping, what: str) -> None:
@@ -253,6 +283,12 @@ def check_broker_keys(wanted: Mapping[str, str], per_broker: bool) -> None:
     """Read-only keys need a restart, key stores a listener prefix and per-broker keys a node:
     INVALID_REQUEST, as Kafka answers."""
     for key in wanted:
+        found = listener_key(key)
+        if found is not None:
+            if found[1] not in DYNAMIC_LISTENER_KEYS:
+                raise Refused(ErrorCode.INVALID_REQUEST, f"Cannot update these configs dynamically: {{{key}}} (of a "
+                              f"listener, kbroker changes only {', '.join(sorted(DYNAMIC_LISTENER_KEYS))} at run time)")
+            continue
         mode = BROKER_DEFS[key].mode
         if mode is UpdateMode.READ_ONLY:
             raise Refused(ErrorCode.INVALID_REQUEST, f"Cannot update these configs dynamically: {{{key}}}")

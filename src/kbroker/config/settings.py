@@ -51,6 +51,31 @@ _SAME_SETTING = {"log.dir": "log.dirs", "broker.id": "node.id"}
 
 # listener.name.<listener>.[<sasl mechanism>.]<key>: a key for one listener, or one mechanism on it.
 _LISTENER_PREFIX = "listener.name."
+# The keys of one listener that AlterConfigs may change, for one broker or as the cluster default:
+# the connection quotas, applied at each accept, and Kafka's network thread count (kbroker has none).
+DYNAMIC_LISTENER_KEYS = frozenset({"max.connections", "max.connection.creation.rate", "num.network.threads"})
+
+
+def listener_key(key: str) -> tuple[str, str] | None:
+    """(canonical name, broker key) of listener.name.<l>.[<mechanism>.]<key> naming a broker key,
+    the listener and mechanism in lower case as Kafka spells them; None for any other key."""
+    if not key.startswith(_LISTENER_PREFIX):
+        return None
+    listener, _, rest = key[len(_LISTENER_PREFIX):].partition(".")
+    mechanism, _, base = rest.partition(".")
+    if not listener:
+        return None
+    if rest in BROKER_DEFS:
+        return f"{_LISTENER_PREFIX}{listener.lower()}.{rest}", rest
+    if mechanism.upper() in SASL_MECHANISMS and base in BROKER_DEFS:
+        return f"{_LISTENER_PREFIX}{listener.lower()}.{mechanism.lower()}.{base}", base
+    return None
+
+
+def broker_key_def(key: str) -> ConfigDef | None:
+    """The definition of a broker key, or of the key a listener.name.* key sets for one listener."""
+    found = listener_key(key)
+    return BROKER_DEFS[found[1]] if found else BROKER_DEFS.get(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +149,7 @@ class BrokerConfig(Mapping[str, Any]):
         self._static: dict[str, Any] = {}
         self._dynamic_broker: dict[str, Any] = {}
         self._dynamic_default: dict[str, Any] = {}
-        self.ignored: dict[str, str] = {}
-        self._per_listener: dict[tuple[str, str], Any] = {}  # (LISTENER, [mechanism.]key) -> typed value
+        self.ignored: dict[str, str] = {}  # listener.name.* keys are kept in the layers under their canonical names
         for key, raw in (static or {}).items():
             key = _canonical_key(key.strip())
             if key.startswith(_LISTENER_PREFIX) and self._set_per_listener(key, raw):
@@ -146,30 +170,25 @@ class BrokerConfig(Mapping[str, Any]):
 
     def _set_per_listener(self, key: str, raw: Any) -> bool:
         """Keep listener.name.<l>.<key> typed; False for a key kbroker does not know (it is ignored)."""
-        listener, _, rest = key[len(_LISTENER_PREFIX):].partition(".")
-        mechanism, _, base = rest.partition(".")
-        name = rest if rest in BROKER_DEFS else base if mechanism.upper() in SASL_MECHANISMS else None
-        if not listener or name not in BROKER_DEFS:
+        found = listener_key(key)
+        if found is None:
             return False
         try:
-            self._per_listener[(listener.upper(), rest)] = BROKER_DEFS[name].parse(raw)
+            self._static[found[0]] = BROKER_DEFS[found[1]].parse(raw)
         except ConfigError as exc:
             raise ConfigError(key, exc.reason) from None
         return True
 
     def for_listener(self, listener: str, key: str, mechanism: str | None = None) -> Any:
-        """`key` on one listener: listener.name.<l>.<mechanism>.<key>, listener.name.<l>.<key>, then the broker's."""
-        found = self._listener_override(listener, key, mechanism)
-        return self._per_listener[(listener.upper(), found)] if found else self[key]
+        """`key` on one listener: listener.name.<l>.<mechanism>.<key>, listener.name.<l>.<key> (each
+        in any layer: a listener's value beats the broker's, as in Kafka), then the broker's."""
+        return self[self.listener_key_name(listener, key, mechanism)]
 
     def listener_key_name(self, listener: str, key: str, mechanism: str | None = None) -> str:
         """The name under which `key` is set for `listener`, as an error about its value should say it."""
-        found = self._listener_override(listener, key, mechanism)
-        return f"{_LISTENER_PREFIX}{listener.lower()}.{found}" if found else key
-
-    def _listener_override(self, listener: str, key: str, mechanism: str | None) -> str | None:
-        candidates = ([f"{mechanism.lower()}.{key}"] if mechanism else []) + [key]
-        return next((rest for rest in candidates if (listener.upper(), rest) in self._per_listener), None)
+        prefix = f"{_LISTENER_PREFIX}{listener.lower()}."
+        candidates = ([f"{prefix}{mechanism.lower()}.{key}"] if mechanism else []) + [prefix + key]
+        return next((name for name in candidates if any(name in layer for layer, _ in self._layers())), key)
 
     # -- mapping access
 
@@ -335,6 +354,15 @@ class BrokerConfig(Mapping[str, Any]):
         """
         parsed = {}
         for key, raw in updates.items():
+            found = listener_key(key)
+            if found is not None:
+                if found[1] not in DYNAMIC_LISTENER_KEYS:
+                    raise ConfigError(key, "cannot be updated dynamically; set it in server.properties and restart")
+                try:
+                    parsed[found[0]] = None if raw is None else BROKER_DEFS[found[1]].parse(raw)
+                except ConfigError as exc:
+                    raise ConfigError(key, exc.reason) from None
+                continue
             defn = BROKER_DEFS.get(key)
             if defn is None:
                 raise _unknown(key, BROKER_DEFS, "broker")
@@ -413,15 +441,18 @@ class BrokerConfig(Mapping[str, Any]):
             synonyms = self._synonyms(broker_keys[0].broker_key, defn.sensitive) if broker_keys else []
             if name in parsed:
                 synonyms.insert(0, ConfigSynonym(name, defn.render(parsed[name]), ConfigSource.DYNAMIC_TOPIC_CONFIG))
-            entries.append(self._entry(defn, effective[name], synonyms, read_only=False))
+            entries.append(self._entry(name, defn, effective[name], synonyms, read_only=False))
         return entries
 
     def describe_broker(self, keys: Iterable[str] | None = None, *, cluster_default: bool = False) -> list[ConfigEntry]:
         """DescribeConfigs entries of this broker, or of the cluster default (resource name '')."""
+        set_for_listeners = sorted({key for layer, _ in self._layers() for key in layer if listener_key(key)})
         entries = []
-        for name in keys if keys is not None else BROKER_DEFS:
-            defn = BROKER_DEFS[name]
-            if defn.internal and not any(name in layer for layer, _ in self._layers()):
+        for name in keys if keys is not None else [*BROKER_DEFS, *set_for_listeners]:
+            defn = broker_key_def(name)
+            if defn is None or defn.internal and not any(name in layer for layer, _ in self._layers()):
+                continue
+            if name not in BROKER_DEFS and name not in set_for_listeners:  # a listener's key set nowhere
                 continue
             synonyms = self._synonyms(name, defn.sensitive)
             if cluster_default:
@@ -429,25 +460,32 @@ class BrokerConfig(Mapping[str, Any]):
                 value = self._dynamic_default.get(name)
             else:
                 value = self[name]
-            entries.append(self._entry(defn, value, synonyms, read_only=defn.mode is UpdateMode.READ_ONLY))
+            # Kafka calls a listener's key read-only in its answer, even the ones it lets change.
+            read_only = defn.mode is UpdateMode.READ_ONLY or name not in BROKER_DEFS
+            entries.append(self._entry(name, defn, value, synonyms, read_only=read_only))
         return entries
 
     def _synonyms(self, name: str, sensitive: bool) -> list[ConfigSynonym]:
-        """Kafka's synonyms of broker key `name`: each spelling of the setting in the dynamic broker
-        layer, then the cluster default, static and code defaults; those before the first value of
-        `name` itself are dropped, so an unset log.retention.ms lists none, as in Kafka."""
-        found = []
+        """Kafka's synonyms of broker key `name`: each spelling of the setting (a listener's key, then
+        the broker key it stands for) in the dynamic broker layer, then the cluster default, static
+        and code defaults; those before the first value of `name` itself are dropped, so an unset
+        log.retention.ms lists none, as in Kafka."""
+        found = listener_key(name)
+        spellings = (name, found[1]) if found else _BROKER_SYNONYMS.get(name, (name,))
+        synonyms = []
         for layer, source in self._layers() + ((_CODE_DEFAULTS, ConfigSource.DEFAULT_CONFIG),):
-            for key in _BROKER_SYNONYMS.get(name, (name,)):
+            for key in spellings:
                 if key in layer:
-                    found.append(ConfigSynonym(key, None if sensitive else BROKER_DEFS[key].render(layer[key]), source))
-        return list(itertools.dropwhile(lambda synonym: synonym.name != name, found))
+                    value = None if sensitive else broker_key_def(key).render(layer[key])
+                    synonyms.append(ConfigSynonym(key, value, source))
+        return list(itertools.dropwhile(lambda synonym: synonym.name != name, synonyms))
 
     @staticmethod
-    def _entry(defn: ConfigDef, value: Any, synonyms: list[ConfigSynonym], *, read_only: bool) -> ConfigEntry:
+    def _entry(name: str, defn: ConfigDef, value: Any, synonyms: list[ConfigSynonym], *,
+               read_only: bool) -> ConfigEntry:
         source = synonyms[0].source if synonyms else ConfigSource.DEFAULT_CONFIG
         return ConfigEntry(
-            name=defn.name, value=None if defn.sensitive else defn.render(value), source=source,
+            name=name, value=None if defn.sensitive else defn.render(value), source=source,
             is_default=source is ConfigSource.DEFAULT_CONFIG, read_only=read_only, is_sensitive=defn.sensitive,
             synonyms=tuple(synonyms), config_type=defn.type, documentation=defn.doc)
 
