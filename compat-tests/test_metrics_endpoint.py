@@ -93,6 +93,9 @@ def test_counters_match_what_was_produced_and_consumed(broker: KBroker) -> None:
         assert value(samples, "kafka_consumergroup_current_offset", group=GROUP, topic=TOPIC, partition=p) == end
         assert value(samples, "kafka_consumergroup_lag", group=GROUP, topic=TOPIC, partition=p) == 0
     assert value(samples, "kafka_server_socket_server_metrics_connection_count", listener="PLAINTEXT") >= 1
+    # Connections came in the last quota window (11 s): the clients' own, above.
+    assert value(samples, "kafka_server_socket_server_metrics_connection_accept_rate", listener="PLAINTEXT") > 0
+    assert value(samples, "kafka_server_socket_server_metrics_broker_connection_accept_rate") > 0
     for request in ("Produce", "Fetch", "Metadata", "OffsetCommit", "JoinGroup"):
         count = value(samples, "kafka_network_requestmetrics_requests_total", request=request)
         assert count >= 1

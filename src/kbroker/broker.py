@@ -82,6 +82,9 @@ class Listeners(Protocol):
 
     async def close(self) -> None: ...
 
+    def accept_rates(self) -> dict[str | None, float]:
+        """Connections accepted a second, by listener (None: the broker's, as max.connection.creation.rate counts them)."""
+
 
 class Broker:
     def __init__(self, config: BrokerConfig, metrics: Metrics = NO_METRICS) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from itertools import accumulate
 from typing import TYPE_CHECKING, Iterator
 
@@ -55,10 +56,24 @@ class BrokerCollector:
         yield from self._group_lag()
         if self.broker.cluster is not None:
             yield from self._replication()
+        yield from self._connections()
+
+    def _connections(self) -> Iterator[Metric]:
+        """Open connections and how fast they come, per listener, as Kafka's socket-server-metrics."""
         connections = GaugeMetricFamily("kafka_server_socket_server_metrics_connection_count",
                                         "Client connections open now.", labels=["listener"])
-        connections.add_metric(["PLAINTEXT"], len(self.broker.connections))
+        for listener, count in sorted(Counter(c.listener for c in self.broker.connections).items()):
+            connections.add_metric([listener or ""], count)
         yield connections
+        rates = self.broker.listeners.accept_rates() if self.broker.listeners is not None else {}
+        accepted = GaugeMetricFamily("kafka_server_socket_server_metrics_connection_accept_rate",
+                                     "Connections accepted a second.", labels=["listener"])
+        for listener, rate in sorted((k, v) for k, v in rates.items() if k is not None):
+            accepted.add_metric([listener], rate)
+        yield accepted
+        yield GaugeMetricFamily("kafka_server_socket_server_metrics_broker_connection_accept_rate",
+                                "Connections accepted a second, as max.connection.creation.rate counts them.",
+                                value=rates.get(None, 0.0))
 
     def _topic_counters(self) -> Iterator[Metric]:
         for name, doc, values in (

@@ -153,15 +153,22 @@ class ConnectionLimits:
 
     # -- the parts
 
+    def accept_rates(self) -> dict[str | None, float]:
+        """Connections accepted a second, as Kafka measures its connection-accept-rate, by listener
+        (None: the broker's, which leaves out the protected listener)."""
+        now = clock()
+        return {key: rate.measure(now) for key, rate in self._rates.items()}
+
     def _record(self, key: str | None, bound: float) -> float:
         """Count one connection in the rate `key` (a listener, or None for the broker) and return
-        the throttle time in ms it brings, bounded by one quota window as Kafka bounds it. A rate
-        with no bound is not kept: none can be broken."""
-        if bound >= INT_MAX:
-            return 0.0
+        the throttle time in ms it brings, bounded by one quota window as Kafka bounds it; 0
+        without a bound (the rate is kept all the same, for the metrics)."""
         rate = self._rates.get(key)
         if rate is None:
             rate = self._rates[key] = self._new_rate()
+        if bound >= INT_MAX:
+            rate.record(1, clock())
+            return 0.0
         return self._throttle_ms(rate, bound)
 
     def _ip_throttle_ms(self, address: str, listener: str) -> int:

@@ -35,20 +35,23 @@ class ClientListeners:
         self.node = node
         self.security = listener_security(node.config) if security is None else security
         self.acceptors: list[Acceptor] = []
+        self.limits = ConnectionLimits(node)
+
+    def accept_rates(self) -> dict[str | None, float]:
+        return self.limits.accept_rates()
 
     async def open(self) -> dict[str, int]:
         """Start accepting on every address of every listener; the port each listener bound (by name)."""
         ports = {}
         receive_buffer, send_buffer = (socket_buffer(self.node.config, key) for key in
                                        ("socket.receive.buffer.bytes", "socket.send.buffer.bytes"))
-        limits = ConnectionLimits(self.node)
         for endpoint in self.node.config.endpoints:
             security, port = self.security[endpoint.name], endpoint.port
             for address in listen_hosts(endpoint.host):
                 for sock in listening_sockets(address, port, BACKLOG, receive_buffer):
                     def connection(admission: Admission, s: ListenerSecurity = security) -> Connection:
                         return Connection(self.node, s, admission)
-                    self.acceptors.append(Acceptor(sock, connection, limits, endpoint.name, send_buffer))
+                    self.acceptors.append(Acceptor(sock, connection, self.limits, endpoint.name, send_buffer))
                     self.acceptors[-1].start()
                     if port == 0:
                         port = sock.getsockname()[1]
