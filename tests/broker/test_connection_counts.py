@@ -16,6 +16,7 @@ import trustme
 
 from kbroker.config import BrokerConfig
 from kbroker.security.quotas import ClientQuotas
+from kbroker.server.accept import Acceptor
 from kbroker.server.connection import Connection
 from kbroker.server.connection_limits import ConnectionLimits, NotAdmitted
 
@@ -109,3 +110,23 @@ def test_host_names_in_the_overrides_apply_once_looked_up_past_a_malformed_one()
         pytest.fail("localhost:1 never applied to 127.0.0.1")
 
     asyncio.run(scenario())
+
+
+def test_a_connection_whose_set_up_is_cancelled_before_it_began_gives_its_place_back() -> None:
+    """The broker stopping cancels the tasks setting connections up, some not yet begun."""
+    limits = ConnectionLimits(node())
+
+    async def scenario() -> socket.socket:
+        listening, (ours, theirs) = socket.create_server(("127.0.0.1", 0)), socket.socketpair()
+        acceptor = Acceptor(listening, lambda admission: asyncio.Protocol(), limits, "PLAINTEXT")
+        acceptor._admit(ours, "127.0.0.1")
+        assert limits.total == 1
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+        await asyncio.sleep(0)
+        acceptor.close()
+        theirs.close()
+        return ours
+
+    conn = asyncio.run(scenario())
+    assert (limits.total, dict(limits.by_listener), conn.fileno()) == (0, {}, -1)

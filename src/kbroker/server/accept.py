@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import socket
 from typing import Callable
@@ -119,7 +120,8 @@ class Acceptor:
             else:
                 conn.close()
             return
-        self.loop.create_task(self._serve(conn, admission))
+        serving = self.loop.create_task(self._serve(conn, admission))
+        serving.add_done_callback(functools.partial(_given_up_if_cancelled, conn, admission))
 
     def _close_refused(self, conn: socket.socket) -> None:
         del self._closing[conn]
@@ -159,6 +161,14 @@ class Acceptor:
                 raise
             conn.close()
             self.warning.warn("cannot set up a connection: %s", exc)
+
+
+def _given_up_if_cancelled(conn: socket.socket, admission: Admission, serving: asyncio.Task) -> None:
+    """A set-up cancelled (the broker stopping), even before it began: the socket is closed and
+    its place in the limits given back."""
+    if serving.cancelled():
+        admission.release()
+        conn.close()
 
 
 def listening_sockets(host: str | None, port: int, backlog: int,
