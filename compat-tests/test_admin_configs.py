@@ -168,7 +168,7 @@ def test_broker_describe_marks_static_keys_read_only(bootstrap: str) -> None:
     # Kafka lets a key store change only under a listener.name.<listener>. prefix.
     ("ssl.keystore.type", "PKCS12", "only per-listener using the listener prefix"),
     # Of a listener's keys only the connection quotas (and network threads) change at run time.
-    ("listener.name.plaintext.ssl.keystore.location", "/elsewhere", "Cannot update these configs dynamically"),
+    ("listener.name.plaintext.ssl.keystore.location", "/elsewhere", "cannot be updated dynamically"),
 ])
 def test_broker_keys_refused_with_invalid_request(bootstrap: str, key: str, value: str, reason: str) -> None:
     admin = ck_admin(bootstrap)

@@ -52,3 +52,10 @@ def test_connections_are_counted_under_their_listener_and_their_accept_rates_kep
     # The broker's rate leaves out the inter-broker listener, as max.connection.creation.rate does.
     broker_rate = found[("kafka_server_socket_server_metrics_broker_connection_accept_rate", ())]
     assert broker_rate == pytest.approx(found[(rate, ("OTHER",))], rel=0.01)
+
+
+def test_every_listener_is_listed_before_any_connection(tmp_path: Path) -> None:
+    found = asyncio.run(scraped_with(tmp_path, plaintext=0, other=0))
+    for name in ("connection_count", "connection_accept_rate"):
+        metric = f"kafka_server_socket_server_metrics_{name}"
+        assert (found[(metric, ("PLAINTEXT",))], found[(metric, ("OTHER",))]) == (0, 0)

@@ -22,6 +22,9 @@ from kbroker.admin.store import load_json, save_json
 from kbroker.config import BROKER_DEFS, TOPIC_DEFS, BrokerConfig, ConfigDef, ConfigEntry, ConfigError, ConfigType, UpdateMode
 from kbroker.config.kafka_keys import LISTENER_PREFIX_ONLY
 from kbroker.config.settings import DYNAMIC_LISTENER_KEYS, broker_key_def, listener_key
+
+# A listener's keys Kafka refuses to set to 0 or less once the listener exists.
+CONNECTION_QUOTAS = frozenset({"max.connections", "max.connection.creation.rate"})
 from kbroker.groups.group_configs import GROUP_DEFS, GroupConfigStore, InvalidGroupConfig
 
 if TYPE_CHECKING:
@@ -83,7 +86,7 @@ class DynamicBrokerConfigs:
                 except ConfigError as exc:
                     log.warning("ignoring stored dynamic broker config: %s", exc)
                     continue
-                self._values[per_broker][key] = value
+                self._values[per_broker][canonical_broker_key(key)] = value
 
     def values(self, per_broker: bool) -> dict[str, str]:
         return dict(self._values[per_broker])
@@ -157,7 +160,7 @@ def describe(broker: ConfigHost, resource_type: int, name: str, keys: Iterable[s
         return broker.config.describe_topic(info.configs, wanted)
     if resource_type == ResourceType.BROKER:
         per_broker = broker_scope(broker, name)
-        wanted = None if keys is None else [canonical_broker_key(k) for k in dict.fromkeys(keys) if broker_key_def(k)]
+        wanted = None if keys is None else list(dict.fromkeys(canonical_broker_key(k) for k in keys if broker_key_def(k)))
         entries = broker.config.describe_broker(wanted, cluster_default=not per_broker)
         if per_broker:
             return entries
@@ -173,6 +176,8 @@ def describe(broker: ConfigHost, resource_type: int, name: str, keys: Iterable[s
 def alter(broker: ConfigHost, resource_type: int, name: str, changes: list[Change], *, incremental: bool,
           validate_only: bool) -> None:
     """Apply one resource's changes: the whole override set (AlterConfigs) or operations on it."""
+    if resource_type == ResourceType.BROKER:
+        changes = [Change(canonical_broker_key(change.name), change.op, change.value) for change in changes]
     names = [change.name for change in changes]
     if len(set(names)) != len(names):
         raise Refused(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
@@ -184,9 +189,8 @@ def alter(broker: ConfigHost, resource_type: int, name: str, changes: list[Chang
     elif resource_type == ResourceType.BROKER:
         per_broker = broker_scope(broker, name)
         current = broker.dynamic_configs.values(per_broker)
-        changes = [Change(canonical_broker_key(change.name), change.op, change.value) for change in changes]
         wanted = apply_changes(current, changes, BROKER_KEYS, "broker") if incremental else replacement(changes, BROKER_KEYS, "broker")
-        check_broker_keys(wanted, per_broker)
+        check_broker_keys(wanted, per_broker, broker.config)
         try:
             broker.dynamic_configs.replace(per_broker, wanted, validate_only)
         except ConfigError as exc:
@@ -279,15 +283,19 @@ def split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def check_broker_keys(wanted: Mapping[str, str], per_broker: bool) -> None:
-    """Read-only keys need a restart, key stores a listener prefix and per-broker keys a node:
-    INVALID_REQUEST, as Kafka answers."""
-    for key in wanted:
+def check_broker_keys(wanted: Mapping[str, str], per_broker: bool, config: BrokerConfig) -> None:
+    """Read-only keys need a restart, key stores a listener prefix, per-broker keys a node, and an
+    existing listener's connection quotas a positive value: INVALID_REQUEST, as Kafka answers."""
+    listeners = {endpoint.name.lower() for endpoint in config.endpoints}
+    for key, value in wanted.items():
         found = listener_key(key)
         if found is not None:
             if found[1] not in DYNAMIC_LISTENER_KEYS:
-                raise Refused(ErrorCode.INVALID_REQUEST, f"Cannot update these configs dynamically: {{{key}}} (of a "
-                              f"listener, kbroker changes only {', '.join(sorted(DYNAMIC_LISTENER_KEYS))} at run time)")
+                raise Refused(ErrorCode.INVALID_REQUEST, f"{key} cannot be updated dynamically: of a listener's keys, "
+                              f"kbroker changes only {', '.join(sorted(DYNAMIC_LISTENER_KEYS))} at run time")
+            if found[1] in CONNECTION_QUOTAS and key.split(".")[2] in listeners and not _positive(value):
+                raise Refused(ErrorCode.INVALID_REQUEST, f"Invalid dynamic configuration: {key} must be above 0 "
+                              f"for an existing listener, got {value}")
             continue
         mode = BROKER_DEFS[key].mode
         if mode is UpdateMode.READ_ONLY:
@@ -298,6 +306,14 @@ def check_broker_keys(wanted: Mapping[str, str], per_broker: bool) -> None:
         if mode is UpdateMode.PER_BROKER and not per_broker:
             raise Refused(ErrorCode.INVALID_REQUEST,
                           f"Cannot update these configs at default cluster level, broker id must be specified: {{{key}}}")
+
+
+def _positive(value: str) -> bool:
+    """A value of an int key above 0 (a malformed one is left to the key's own check)."""
+    try:
+        return int(value.strip()) > 0
+    except ValueError:
+        return True
 
 
 def set_topic_configs(broker: ConfigHost, topic: str, wanted: dict[str, str], validate_only: bool) -> None:

@@ -54,6 +54,9 @@ _LISTENER_PREFIX = "listener.name."
 # The keys of one listener that AlterConfigs may change, for one broker or as the cluster default:
 # the connection quotas, applied at each accept, and Kafka's network thread count (kbroker has none).
 DYNAMIC_LISTENER_KEYS = frozenset({"max.connections", "max.connection.creation.rate", "num.network.threads"})
+# The keys a listener may also set for one SASL mechanism: listener.name.<l>.<mechanism>.<key>.
+_MECHANISM_KEYS = frozenset({"sasl.jaas.config", "sasl.login.callback.handler.class", "sasl.login.class",
+                             "sasl.server.callback.handler.class", "connections.max.reauth.ms"})
 
 
 def listener_key(key: str) -> tuple[str, str] | None:
@@ -67,7 +70,7 @@ def listener_key(key: str) -> tuple[str, str] | None:
         return None
     if rest in BROKER_DEFS:
         return f"{_LISTENER_PREFIX}{listener.lower()}.{rest}", rest
-    if mechanism.upper() in SASL_MECHANISMS and base in BROKER_DEFS:
+    if mechanism.upper() in SASL_MECHANISMS and base in _MECHANISM_KEYS:
         return f"{_LISTENER_PREFIX}{listener.lower()}.{mechanism.lower()}.{base}", base
     return None
 

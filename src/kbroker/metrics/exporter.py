@@ -60,16 +60,18 @@ class BrokerCollector:
 
     def _connections(self) -> Iterator[Metric]:
         """Open connections and how fast they come, per listener, as Kafka's socket-server-metrics."""
+        listeners = [endpoint.name for endpoint in self.broker.config.endpoints]  # each listed from the start
+        counts = Counter(c.listener for c in self.broker.connections)
         connections = GaugeMetricFamily("kafka_server_socket_server_metrics_connection_count",
                                         "Client connections open now.", labels=["listener"])
-        for listener, count in sorted(Counter(c.listener for c in self.broker.connections).items()):
-            connections.add_metric([listener or ""], count)
+        for listener in listeners:
+            connections.add_metric([listener], counts[listener])
         yield connections
         rates = self.broker.listeners.accept_rates() if self.broker.listeners is not None else {}
         accepted = GaugeMetricFamily("kafka_server_socket_server_metrics_connection_accept_rate",
                                      "Connections accepted a second.", labels=["listener"])
-        for listener, rate in sorted((k, v) for k, v in rates.items() if k is not None):
-            accepted.add_metric([listener], rate)
+        for listener in listeners:
+            accepted.add_metric([listener], rates.get(listener, 0.0))
         yield accepted
         yield GaugeMetricFamily("kafka_server_socket_server_metrics_broker_connection_accept_rate",
                                 "Connections accepted a second, as max.connection.creation.rate counts them.",
