@@ -1,6 +1,6 @@
 """The controller mutation quota (`controller_mutation_rate`, KIP-599) as Kafka applies it.
 
-Each topic's partitions count against a token bucket that holds `quota.window.num` windows' worth
+Each topic's partitions count against a token bucket that holds `controller.quota.window.num` windows' worth
 of the quota and refills at the quota a second; here two one-second windows at two partitions a
 second, so four partitions go at once. The requests that overdraw it overdraw it by eight or
 more, four seconds of refill, so that a slow machine's delay between two requests (up to two
@@ -23,7 +23,7 @@ from kproto.messages import CreatePartitionsRequest, CreateTopicsRequest, Delete
 from quota_admin import set_quota
 from rawclient import RawClient
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.broker_config({"quota.window.num": "2"})]
+pytestmark = [pytest.mark.timeout(60), pytest.mark.broker_config({"controller.quota.window.num": "2"})]
 
 RATE = 2  # partitions a second
 REFUSED = "The throttling quota has been exceeded."
@@ -93,6 +93,17 @@ def test_delete_topics_counts_the_partitions_deleted(client: RawClient, kafka_br
         ErrorCode.THROTTLING_QUOTA_EXCEEDED, REFUSED)
     assert second.throttle_time_ms > 2000
     assert exists(client, small)
+
+
+@pytest.mark.broker_config({"delete.topic.enable": "false"})
+def test_with_deletion_disabled_a_delete_costs_nothing(client: RawClient, kafka_broker) -> None:
+    """Kafka refuses the deletion before the quota is consulted."""
+    with RawClient(kafka_broker.bootstrap_server) as free:
+        free.client_id = "free"
+        big = create(free, 12)[0]
+    for _ in range(2):
+        answer = client.request(DeleteTopicsRequest(topic_names=[big], timeout_ms=10000), 5)
+        assert (answer.responses[0].error_code, answer.throttle_time_ms) == (ErrorCode.TOPIC_DELETION_DISABLED, 0)
 
 
 def grow(client: RawClient, name: str, count: int):

@@ -74,6 +74,18 @@ class NotLeaderError(Exception):
     """The broker was about to write to a partition it does not lead: only a leader appends."""
 
 
+# A controller mutation quota's check of a change of so many partitions: NONE, or why it is refused.
+Admit = Callable[[int], tuple[ErrorCode, str | None]]
+
+
+def _refused(admit: Admit | None, partitions: int) -> tuple[ErrorCode, str | None] | None:
+    """Why `admit` refuses a change of `partitions` partitions; None when it takes it (or there is none)."""
+    if admit is None:
+        return None
+    outcome = admit(partitions)
+    return outcome if outcome[0] != ErrorCode.NONE else None
+
+
 class Listeners(Protocol):
     """Where clients connect (`kbroker.server.listeners`), opened and closed by the broker."""
 
@@ -94,7 +106,8 @@ class Broker:
         data_dir = Path(config.log_dirs[0])
         data_dir.mkdir(parents=True, exist_ok=True)
         self.dynamic_configs = DynamicBrokerConfigs(data_dir, config)  # before logs: they read its values
-        self.client_quotas = ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"])
+        self.client_quotas = ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"],
+                                          config["controller.quota.window.num"], config["controller.quota.window.size.seconds"])
         self.cluster = self._join_cluster(config, data_dir)
         self.quotas: ClientQuotaTable = (self.cluster.quota_store(self.client_quotas.update) if self.cluster
                                          else QuotaStore(data_dir, self.client_quotas.update))
@@ -365,8 +378,9 @@ class Broker:
 
     def create_topic(self, name: str, partitions: int, replication_factor: int, configs: dict[str, str | None],
                      assignments: dict[int, list[int]] | None = None,
-                     validate_only: bool = False) -> tuple[ErrorCode, str | None]:
-        """Create a topic as Kafka's controller would, or say why not."""
+                     validate_only: bool = False, admit: Admit | None = None) -> tuple[ErrorCode, str | None]:
+        """Create a topic as Kafka's controller would, or say why not; `admit` (a controller
+        mutation quota) counts its partitions once it is known to be valid, or refuses it."""
         problem = topic_name_problem(name)
         if problem:
             return ErrorCode.INVALID_TOPIC_EXCEPTION, problem
@@ -404,9 +418,11 @@ class Broker:
         except ConfigError as exc:
             return ErrorCode.INVALID_CONFIG, str(exc)
         if self.cluster is not None:
-            return self._create_cluster_topic(name, count, factor, overrides, assignments, validate_only)
+            return self._create_cluster_topic(name, count, factor, overrides, assignments, validate_only, admit)
         if validate_only:
             return ErrorCode.NONE, None
+        if refused := _refused(admit, count):
+            return refused
         topic_id = random_topic_id()
         error, message = self._add_partitions(name, range(count), topic_id, self.config.topic_config(overrides),
                                               lambda: self.topics.create(name, count, overrides, topic_id))
@@ -433,7 +449,7 @@ class Broker:
 
     def _create_cluster_topic(self, name: str, count: int, factor: int, overrides: dict[str, str],
                               assignments: dict[int, list[int]] | None,
-                              validate_only: bool) -> tuple[ErrorCode, str | None]:
+                              validate_only: bool, admit: Admit | None) -> tuple[ErrorCode, str | None]:
         """Write the topic to ZooKeeper for the controller; the topic is known here at once, and its
         partitions as the controller's LeaderAndIsr and UpdateMetadata arrive."""
         live = self.cluster.live_broker_count()
@@ -443,6 +459,8 @@ class Broker:
                 f"cannot be reached because only {live} broker(s) are registered.")
         if validate_only:
             return ErrorCode.NONE, None
+        if refused := _refused(admit, count):
+            return refused
         topic_id = random_topic_id()
         problem = self.cluster.create_topic(name, count, factor, overrides, assignments, topic_id)
         if problem is not None:
@@ -454,8 +472,8 @@ class Broker:
         return ErrorCode.NONE, None
 
     def create_partitions(self, name: str, count: int, assignments: list[list[int]] | None,
-                          validate_only: bool) -> tuple[ErrorCode, str | None]:
-        """Grow a topic to `count` partitions; Kafka never shrinks one."""
+                          validate_only: bool, admit: Admit | None = None) -> tuple[ErrorCode, str | None]:
+        """Grow a topic to `count` partitions (Kafka never shrinks one), `admit` counting the ones added."""
         info = self.topics.get(name)
         if info is None:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist."
@@ -471,6 +489,8 @@ class Broker:
                 return ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Unknown broker ids in the replica assignment."
         if validate_only:
             return ErrorCode.NONE, None
+        if refused := _refused(admit, count - info.partitions):
+            return refused
         if self.cluster is not None:
             problem = self.cluster.add_partitions(name, count, assignments)
             if problem is not None:
@@ -500,9 +520,11 @@ class Broker:
             info = self.topics.get(name)
         return info.partitions if info is not None else partitions
 
-    def delete_topic(self, name: str) -> tuple[ErrorCode, str | None]:
+    def delete_topic(self, name: str, admit: Admit | None = None) -> tuple[ErrorCode, str | None]:
         if not self.config["delete.topic.enable"]:
             return ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."
+        if refused := _refused(admit, self.topics.get(name).partitions):
+            return refused
         if self.cluster is not None:  # the controller stops and deletes every replica
             self.cluster.delete_topic(name)
             return ErrorCode.NONE, None

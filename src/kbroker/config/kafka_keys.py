@@ -38,8 +38,6 @@ KAFKA_ONLY_CONFIGS: tuple[ConfigDef, ...] = (
     d("controller.quorum.fetch.timeout.ms", INT, 2000, HIGH, "How long a voter goes without hearing from the leader before it stands."),
     d("controller.quorum.request.timeout.ms", INT, 2000, MEDIUM, "Timeout of requests between quorum members."),
     d("controller.quorum.retry.backoff.ms", INT, 20, LOW, "Pause before a failed quorum request is retried."),
-    d("controller.quota.window.num", INT, 11, LOW, "Samples kept for controller mutation quotas.", Range(1)),
-    d("controller.quota.window.size.seconds", INT, 1, LOW, "Length of one controller mutation quota sample.", Range(1)),
     d("broker.heartbeat.interval.ms", INT, 2000, MEDIUM, "How often a KRaft broker heartbeats to the controller."),
     d("broker.session.timeout.ms", INT, 9000, MEDIUM, "How long the controller keeps a broker whose heartbeats stopped."),
     d("initial.broker.registration.timeout.ms", INT, 60000, MEDIUM, "How long a KRaft broker may take to register at startup."),
@@ -85,8 +83,6 @@ KAFKA_ONLY_CONFIGS: tuple[ConfigDef, ...] = (
     d("socket.connection.setup.timeout.max.ms", LONG, 30000, MEDIUM, "Largest connect timeout after repeated failures."),
     d("telemetry.max.bytes", INT, 1024 * 1024, LOW, "Largest client metrics push (KIP-714) accepted.", Range(1)),
     # -- quotas and plug-in classes
-    d("quota.window.num", INT, 11, LOW, "Samples kept for client quotas.", Range(1)),
-    d("quota.window.size.seconds", INT, 1, LOW, "Length of one client quota sample.", Range(1)),
     d("client.quota.callback.class", CLASS, None, LOW, "Java class deciding client quotas."),
     d("alter.config.policy.class.name", CLASS, None, LOW, "Java policy class vetting config changes; kbroker loads no Java classes."),
     # -- authentication: principals, SASL, TLS

@@ -17,8 +17,7 @@ from kproto.messages import CreatePartitionsRequest, CreatePartitionsResponse, D
 from kbroker.handlers.authorized_operations import Op, Resource, allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
-from kbroker.handlers.topics import counted, mutation_quota
-from kbroker.security.quotas import MutationQuota
+from kbroker.handlers.topics import mutation_quota
 
 DELETE_RECORDS = 21
 CREATE_PARTITIONS = 37
@@ -38,26 +37,12 @@ def create_partitions(ctx: RequestContext, request: CreatePartitionsRequest) -> 
             error, message = ErrorCode.TOPIC_AUTHORIZATION_FAILED, "The topic authorization is failed."
         else:
             assignments = [a.broker_ids for a in topic.assignments] if topic.assignments is not None else None
-            error, message = grow(ctx, topic.name, topic.count, assignments, request.validate_only, quota)
+            error, message = ctx.broker.create_partitions(topic.name, topic.count, assignments, request.validate_only,
+                                                          quota.admit)
         results.append(CreatePartitionsResponse.CreatePartitionsTopicResult(
             name=topic.name, error_code=error, error_message=message))
     ctx.throttle_time_ms = max(ctx.throttle_time_ms, quota.throttle_ms())
     return CreatePartitionsResponse(results=results)
-
-
-def grow(ctx: RequestContext, name: str, count: int, assignments: list[list[int]] | None, validate_only: bool,
-         quota: MutationQuota) -> tuple[ErrorCode, str | None]:
-    """Add partitions to `name` up to `count`, the ones added counted against the quota once the
-    change is known to be valid, as Kafka counts them."""
-    broker = ctx.broker
-    if quota.bounded and not validate_only:
-        error, message = broker.create_partitions(name, count, assignments, True)
-        if error != ErrorCode.NONE:
-            return error, message
-        error, message = counted(quota, count - broker.topics.get(name).partitions)  # it exists: it validated
-        if error != ErrorCode.NONE:
-            return error, message
-    return broker.create_partitions(name, count, assignments, validate_only)
 
 
 def delete_before(ctx: RequestContext, topic: str, wanted: DeleteRecordsRequest.DeleteRecordsPartition

@@ -26,7 +26,7 @@ from kproto.model import ZERO_UUID
 from kbroker.handlers.authorized_operations import Op, Resource, allowed, cluster_allowed
 from kbroker.handlers.context import RequestContext
 from kbroker.handlers.registry import handles
-from kbroker.security.quotas import MutationQuota, QuotaExceeded
+from kbroker.security.quotas import MutationQuota
 
 CREATE_TOPICS = 19
 DELETE_TOPICS = 20
@@ -49,15 +49,6 @@ def mutation_quota(ctx: RequestContext, strict_since: int) -> MutationQuota:
     return ctx.broker.client_quotas.mutation_quota(ctx.principal, ctx.client_id, ctx.api_version >= strict_since)
 
 
-def counted(quota: MutationQuota, partitions: int) -> tuple[ErrorCode, str | None]:
-    """Record a mutation of `partitions` partitions against the quota: NONE, or why it is refused."""
-    try:
-        quota.record(partitions)
-    except QuotaExceeded as exc:
-        return ErrorCode.THROTTLING_QUOTA_EXCEEDED, str(exc)
-    return ErrorCode.NONE, None
-
-
 def create_one(ctx: RequestContext, topic: CreateTopicsRequest.CreatableTopic, validate_only: bool,
                duplicated: bool, may_create: bool, quota: MutationQuota) -> CreateTopicsResponse.CreatableTopicResult:
     broker = ctx.broker
@@ -75,17 +66,10 @@ def create_one(ctx: RequestContext, topic: CreateTopicsRequest.CreatableTopic, v
         return result
     assignments = {a.partition_index: a.broker_ids for a in topic.assignments}
     configs = {c.name: c.value for c in topic.configs}
-    error, message = ErrorCode.NONE, None
-    if quota.bounded and not validate_only:  # counted once it is known to be valid, as in Kafka
-        error, message = broker.create_topic(topic.name, topic.num_partitions, topic.replication_factor, configs,
-                                             assignments=assignments or None, validate_only=True)
-        if error == ErrorCode.NONE:
-            error, message = counted(quota, broker.default_partitions(topic.num_partitions, assignments))
-    if error == ErrorCode.NONE:
-        error, message = broker.create_topic(
-            topic.name, topic.num_partitions, topic.replication_factor, configs,
-            assignments=assignments or None, validate_only=validate_only,
-        )
+    error, message = broker.create_topic(
+        topic.name, topic.num_partitions, topic.replication_factor, configs,
+        assignments=assignments or None, validate_only=validate_only, admit=quota.admit,
+    )
     result.error_code = error
     result.error_message = message
     if error == ErrorCode.NONE:
@@ -134,9 +118,7 @@ def delete_topics(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTo
             result.error_message = "This server does not host this topic-partition."
         else:
             result.name, result.topic_id = info.name, info.topic_id
-            result.error_code, result.error_message = counted(quota, info.partitions)
-            if result.error_code == ErrorCode.NONE:
-                result.error_code, result.error_message = broker.delete_topic(info.name)
+            result.error_code, result.error_message = broker.delete_topic(info.name, quota.admit)
         results.append(result)
     ctx.throttle_time_ms = max(ctx.throttle_time_ms, quota.throttle_ms())
     return DeleteTopicsResponse(responses=results)

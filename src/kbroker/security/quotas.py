@@ -20,6 +20,8 @@ import ipaddress
 import time
 from typing import TYPE_CHECKING, Iterable
 
+from kproto import ErrorCode
+
 from kbroker.security.rate import TokenBucket, WindowedRate, overdrawn_ms
 
 if TYPE_CHECKING:
@@ -103,9 +105,12 @@ def limit_of(table: dict[Entity, float], tags: Tags) -> float | None:
 class ClientQuotas:
     """The client quotas in force and each client entity's windowed rate, per quota key."""
 
-    def __init__(self, samples: int, window_seconds: int) -> None:
+    def __init__(self, samples: int, window_seconds: int, mutation_samples: int = 11,
+                 mutation_window_seconds: int = 1) -> None:
         self.samples = samples
         self.window_ms = window_seconds * 1000
+        # A mutation bucket holds this many seconds of its quota (controller.quota.window.*, as Kafka sizes it).
+        self.mutation_burst_s = mutation_samples * mutation_window_seconds
         self.enabled = False  # any client quota at all
         self.tables: dict[str, dict[Entity, float]] = {key: {} for key in KEYS}
         self.connection_rates: dict[str | None, float] = {}  # IP address (None: the default) -> connections a second
@@ -187,7 +192,7 @@ class ClientQuotas:
         bucket = self.buckets.get(tags)
         if bucket is None:
             bucket = self.buckets[tags] = TokenBucket()
-        return MutationQuota(bucket, bound, self.samples * self.window_ms / 1000 * bound, strict)
+        return MutationQuota(bucket, bound, self.mutation_burst_s * bound, strict)
 
     def _rate(self, key: str, tags: Tags, now: float) -> WindowedRate:
         if now - self.swept >= SWEEP_MS:
@@ -200,17 +205,9 @@ class ClientQuotas:
         return rate
 
 
-class QuotaExceeded(Exception):
-    """A mutation refused by a strict controller mutation quota: THROTTLING_QUOTA_EXCEEDED."""
-
-    def __init__(self, throttle_ms: int) -> None:
-        super().__init__("The throttling quota has been exceeded.")
-        self.throttle_ms = throttle_ms
-
-
 class MutationQuota:
     """A request's view of its client's controller mutation quota, as Kafka's strict and
-    permissive ControllerMutationQuota: each topic's partitions are recorded as it is created or
+    permissive ControllerMutationQuota: each topic's partitions are counted as it is created or
     deleted. A strict quota refuses a mutation while the bucket is overdrawn (the one that
     overdraws it still passes); a permissive one takes every mutation and only throttles. Without
     a bucket, no quota applies."""
@@ -223,23 +220,21 @@ class MutationQuota:
         self._throttle_ms = 0
         self._throttled_at = 0.0
 
-    @property
-    def bounded(self) -> bool:
-        return self.bucket is not None
-
-    def record(self, partitions: int) -> None:
-        """Count a mutation of `partitions` partitions, or raise QuotaExceeded (strict only)."""
+    def admit(self, partitions: int) -> tuple[ErrorCode, str | None]:
+        """Count a mutation of `partitions` partitions: NONE, or THROTTLING_QUOTA_EXCEEDED and why
+        from a strict quota while it is overdrawn (then nothing is counted)."""
         if self.bucket is None:
-            return
+            return ErrorCode.NONE, None
         now = clock()
         if self.strict:
             tokens = self.bucket.measure(self.bound, self.burst, now)
             if tokens < 0:
                 self._throttled(tokens, now)
-                raise QuotaExceeded(self._throttle_ms)
+                return ErrorCode.THROTTLING_QUOTA_EXCEEDED, "The throttling quota has been exceeded."
             self.bucket.take(partitions, self.bound, self.burst, now)
         elif (tokens := self.bucket.take(partitions, self.bound, self.burst, now)) < 0:
             self._throttled(tokens, now)
+        return ErrorCode.NONE, None
 
     def throttle_ms(self) -> int:
         """The throttle time the answer carries: the last one found, less the time since."""
