@@ -58,7 +58,7 @@ def test_a_tls_connection_closed_during_its_handshake_gives_its_place_back() -> 
         server = await asyncio.get_running_loop().create_server(connection, "127.0.0.1", 0)
         with socket.create_connection(server.sockets[0].getsockname()):  # sends no ClientHello
             for _ in range(200):
-                if made and limits.open:
+                if made and broker.connections:
                     break
                 await asyncio.sleep(0.01)
             made[0].close()  # as the least recently active close does
@@ -69,16 +69,16 @@ def test_a_tls_connection_closed_during_its_handshake_gives_its_place_back() -> 
         server.close()
 
     asyncio.run(scenario())
-    assert (limits.total, dict(limits.by_listener), limits.open, broker.connections) == (0, {}, {}, set())
+    assert (limits.total, dict(limits.by_listener), broker.connections) == (0, {}, set())
 
 
 def test_past_max_connections_each_check_closes_the_least_recently_active_of_a_listener() -> None:
-    limits = ConnectionLimits(node(**TWO_LISTENERS, **{"max.connections": "2"}))
-    older, newer = Quiet("PLAINTEXT", 1.0), Quiet("PLAINTEXT", 2.0)
-    for quiet in (older, newer):
-        limits.admit("127.0.0.1", "PLAINTEXT").opened(quiet)
-    inter_broker = Quiet("INTERNAL", 0.0)
-    limits.admit("127.0.0.1", "INTERNAL").opened(inter_broker)
+    broker = node(**TWO_LISTENERS, **{"max.connections": "2"})
+    limits = ConnectionLimits(broker)
+    older, newer, inter_broker = Quiet("PLAINTEXT", 1.0), Quiet("PLAINTEXT", 2.0), Quiet("INTERNAL", 0.0)
+    for quiet in (older, newer, inter_broker):
+        limits.admit("127.0.0.1", quiet.listener)
+        broker.connections.add(quiet)
     limits.close_excess("INTERNAL")  # the inter-broker listener is never trimmed
     assert not inter_broker.closed
     limits.close_excess("PLAINTEXT")

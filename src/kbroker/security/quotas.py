@@ -176,7 +176,7 @@ class ClientQuotas:
             return None
         tags = measured_as(table, user_of(principal), client_id)
         bound = limit_of(table, tags)
-        return None if bound is None else (self._rate(key, tags, now), bound)
+        return None if bound is None else (self.rate_of(key, tags, now), bound)
 
     def mutation_quota(self, principal: str, client_id: str, strict: bool) -> MutationQuota:
         """This client's controller mutation quota for one request: `strict` for the versions that
@@ -194,7 +194,9 @@ class ClientQuotas:
             bucket = self.buckets[tags] = TokenBucket()
         return MutationQuota(bucket, bound, self.mutation_burst_s * bound, strict)
 
-    def _rate(self, key: str, tags: Tags, now: float) -> WindowedRate:
+    def rate_of(self, key: str, tags: Tags, now: float) -> WindowedRate:
+        """The windowed rate of `key` kept for `tags`, made on first use; rates idle for an hour
+        are dropped, as Kafka expires its quota sensors."""
         if now - self.swept >= SWEEP_MS:
             self.swept = now
             self.rates = {name: rate for name, rate in self.rates.items() if now - rate.last_record < IDLE_MS}

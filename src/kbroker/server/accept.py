@@ -34,15 +34,14 @@ EXCESS_CHECK_S = 0.3  # how often to look whether the broker holds more than max
 
 
 class Acceptor:
-    """Hands each connection accepted on `sock` to a new protocol from `factory`, with `send_buffer`
-    bytes of SO_SNDBUF if given (the receive buffer is the listening socket's, which they inherit),
-    within the broker's connection `limits` for listener `listener`."""
+    """Hands each connection accepted on `sock` to a new protocol from `factory` (its socket buffers
+    are the listening socket's, which it inherits), within the broker's connection `limits` for
+    listener `listener`."""
 
     def __init__(self, sock: socket.socket, factory: Callable[[Admission], asyncio.Protocol], limits: ConnectionLimits,
-                 listener: str, send_buffer: int | None = None) -> None:
+                 listener: str) -> None:
         self.sock = sock
         self.factory = factory
-        self.send_buffer = send_buffer
         self.limits = limits
         self.listener = listener
         self.loop = asyncio.get_running_loop()
@@ -152,14 +151,12 @@ class Acceptor:
     async def _serve(self, conn: socket.socket, admission: Admission) -> None:
         """Set the connection up; from then on it gives its place in the limits back when it closes."""
         try:
-            if self.send_buffer is not None:
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
             await self.loop.connect_accepted_socket(lambda: self.factory(admission), conn)
         except BaseException as exc:
             admission.release()
+            conn.close()
             if not isinstance(exc, OSError):
                 raise
-            conn.close()
             self.warning.warn("cannot set up a connection: %s", exc)
 
 
@@ -171,11 +168,12 @@ def _given_up_if_cancelled(conn: socket.socket, admission: Admission, serving: a
         conn.close()
 
 
-def listening_sockets(host: str | None, port: int, backlog: int,
-                      receive_buffer: int | None = None) -> list[socket.socket]:
+def listening_sockets(host: str | None, port: int, backlog: int, receive_buffer: int | None = None,
+                      send_buffer: int | None = None) -> list[socket.socket]:
     """Bound, listening sockets for every address `host` names (every interface for None), as
-    asyncio's create_server binds them; with `receive_buffer` bytes of SO_RCVBUF, set before
-    listening so that the connections they accept inherit it (and their TCP window scale fits it)."""
+    asyncio's create_server binds them; with `receive_buffer` bytes of SO_RCVBUF and `send_buffer`
+    of SO_SNDBUF, set before listening so that the connections they accept inherit them (and their
+    TCP window scale fits the receive buffer)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     sockets = []
     try:
@@ -189,6 +187,8 @@ def listening_sockets(host: str | None, port: int, backlog: int,
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # the IPv4 address has its own socket
             if receive_buffer is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            if send_buffer is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
             sock.bind(address)
             sock.listen(backlog)
     except OSError:

@@ -95,8 +95,6 @@ class Connection(asyncio.BufferedProtocol):
         self.client_host = str(peer[0])
         self.peer = f"{peer[0]}:{peer[1]}"
         self.broker.connections.add(self)
-        if self.admission is not None:
-            self.admission.opened(self)
         self.last_active = time.monotonic()
         self._watch_idle(self.last_active)
         if self.security is not None and self.security.tls is not None:

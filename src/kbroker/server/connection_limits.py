@@ -27,24 +27,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from kbroker.config.broker import INT_MAX, parse_connection_overrides
-from kbroker.security.quotas import IDLE_MS, SWEEP_MS, canonical_address, clock
+from kbroker.security.quotas import CONNECTION_RATE, canonical_address, clock
 from kbroker.security.rate import WindowedRate
 
 if TYPE_CHECKING:
     from kbroker.node import Node
-
-
-class Counted(Protocol):
-    """What the limits know of an open connection."""
-
-    listener: str | None
-    last_active: float
-    closed: bool
-
-    def close(self) -> None: ...
 
 
 class NotAdmitted(Exception):
@@ -59,19 +49,13 @@ class Admission:
     """One accepted connection's place in the counts, from its accept until it has closed (or
     failed to be set up): `release` gives the place back, once however often it is called."""
 
-    __slots__ = ("limits", "address", "listener", "connection", "released")
+    __slots__ = ("limits", "address", "listener", "released")
 
     def __init__(self, limits: ConnectionLimits, address: str, listener: str) -> None:
         self.limits = limits
         self.address = address
         self.listener = listener
-        self.connection: Counted | None = None
         self.released = False
-
-    def opened(self, connection: Counted) -> None:
-        """The connection is set up: past max.connections, the least recently active ones are closed."""
-        self.connection = connection
-        self.limits.open[connection] = None
 
     def release(self) -> None:
         if not self.released:
@@ -87,18 +71,17 @@ class ConnectionLimits:
         self.total = 0  # admitted connections not yet closed: being set up, or open
         self.by_address: collections.Counter[str] = collections.Counter()
         self.by_listener: collections.Counter[str] = collections.Counter()
-        self.open: dict[Counted, None] = {}  # the set-up ones, for the least recently active
         self._rates: dict[str | None, WindowedRate] = {}  # by listener; None: the broker's
-        self._ip_rates: dict[str, WindowedRate] = {}
-        self._swept = 0.0
         self._overrides = _Overrides()
+        # Found once, as the listeners are opened once: re-reading it at each accept cost 10 us.
+        config = node.config
+        self._protected = config.inter_broker_listener if len(config.endpoints) > 1 else None
 
     # -- before accepting
 
     def protected(self, listener: str) -> bool:
         """The inter-broker listener, when there are others: Kafka never holds it to max.connections."""
-        config = self.node.config
-        return listener == config.inter_broker_listener and len(config.endpoints) > 1
+        return listener == self._protected
 
     def full(self, listener: str) -> bool:
         """Whether `listener` may take no connection now: at its own max.connections, or (unless
@@ -139,12 +122,11 @@ class ConnectionLimits:
         the least recently active connection of `listener` not already closing, one a call, as
         Kafka's network threads do at each poll; never on the protected listener."""
         if self.total > self.node.config["max.connections"] and not self.protected(listener):
-            mine = [c for c in self.open if c.listener == listener and not c.closed]
+            mine = [c for c in self.node.connections if c.listener == listener and not c.closed]
             if mine:
                 min(mine, key=lambda c: c.last_active).close()
 
     def released(self, admission: Admission) -> None:
-        self.open.pop(admission.connection, None)  # type: ignore[arg-type]
         self.total -= 1
         for counter, key in ((self.by_address, admission.address), (self.by_listener, admission.listener)):
             counter[key] -= 1
@@ -177,10 +159,7 @@ class ConnectionLimits:
         bound = self.node.client_quotas.connection_rate(address)
         if bound is None:
             return 0
-        rate = self._ip_rates.get(address)
-        if rate is None:
-            self._forget_idle_addresses()
-            rate = self._ip_rates[address] = self._new_rate()
+        rate = self.node.client_quotas.rate_of(CONNECTION_RATE, (address, ""), clock())  # dropped after an idle hour
         throttle = int(self._throttle_ms(rate, bound))
         if throttle > 0:
             now = clock()
@@ -188,13 +167,6 @@ class ConnectionLimits:
                 if taken is not None:
                     taken.record(-1, now)
         return throttle
-
-    def _forget_idle_addresses(self) -> None:
-        """Drop the rates of addresses quiet for an hour, as Kafka expires their sensors."""
-        now = clock()
-        if now - self._swept >= SWEEP_MS:
-            self._swept = now
-            self._ip_rates = {address: rate for address, rate in self._ip_rates.items() if now - rate.last_record < IDLE_MS}
 
     def _new_rate(self) -> WindowedRate:
         quotas = self.node.client_quotas

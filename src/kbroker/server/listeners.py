@@ -48,10 +48,10 @@ class ClientListeners:
         for endpoint in self.node.config.endpoints:
             security, port = self.security[endpoint.name], endpoint.port
             for address in listen_hosts(endpoint.host):
-                for sock in listening_sockets(address, port, BACKLOG, receive_buffer):
+                for sock in listening_sockets(address, port, BACKLOG, receive_buffer, send_buffer):
                     def connection(admission: Admission, s: ListenerSecurity = security) -> Connection:
                         return Connection(self.node, s, admission)
-                    self.acceptors.append(Acceptor(sock, connection, self.limits, endpoint.name, send_buffer))
+                    self.acceptors.append(Acceptor(sock, connection, self.limits, endpoint.name))
                     self.acceptors[-1].start()
                     if port == 0:
                         port = sock.getsockname()[1]
