@@ -21,12 +21,12 @@ from kproto.records import (
     BatchHeader,
     check_batch,
     iter_batch_headers,
+    recompressed,
     record_heads,
     set_log_append_time,
     validate_batch,
     writable,
 )
-from kproto.records.batch import recompressed
 from kproto.records.header import MAGIC_OFFSET
 from kproto.records.legacy import message_set_to_batch
 
@@ -35,7 +35,6 @@ from kbroker.log.config import LONG_MAX
 
 #: Produce v7 is the first whose clients may send zstd batches (KIP-110); Kafka refuses them before.
 ZSTD_MIN_PRODUCE_VERSION = 7
-PRODUCER_COMPRESSION = "producer"  # compression.type keeping each produced batch's own codec
 KEYLESS = "a compacted topic takes only records with a key"
 PRODUCER_APPEND_TIME = "a producer may not set the LogAppendTime timestamp type"
 #: Kafka's answer names at most this many of the record errors in its message.
@@ -76,6 +75,8 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
     now = int(time.time() * 1000)
     append_time = now if limits.log_append_time else -1
     read_heads = limits.compact or (not limits.log_append_time and _bounds_timestamps(limits))
+    codec = limits.codec
+    rewrite = False  # a batch not in the codec the topic's compression.type names
     count = 0
     batches = 0
     position = 0
@@ -102,6 +103,7 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
                 raise refusal(failures)
             if append_time >= 0:
                 set_log_append_time(buf, position, append_time)
+            rewrite = rewrite or (codec is not None and header.compression != codec)
             count += header.record_count
             batches += 1
             position += header.size
@@ -112,22 +114,17 @@ def validate_records(records: bytes | memoryview | None, limits: LogConfig,
     if produce_version >= 3 and batches != 1:
         raise RecordError(ErrorCode.INVALID_RECORD,
                           "Produce requests with version 3 and above must contain exactly one record batch")
-    if limits.compression_type != PRODUCER_COMPRESSION:
+    if rewrite:
         buf = _in_topic_codec(buf, limits)
     return buf, count, append_time
 
 
 def _in_topic_codec(buf: bytearray | memoryview, limits: LogConfig) -> bytearray | memoryview:
     """The validated batches rewritten with the codec the topic's compression.type names, at its
-    level, as Kafka's broker rewrites them; unchanged if they already use it. A rewritten batch
-    must still fit max.message.bytes."""
-    codec = Codec.NONE if limits.compression_type == "uncompressed" else Codec[limits.compression_type.upper()]
-    if all(header.compression == codec for _, header in iter_batch_headers(buf)):
-        return buf
-    level = {Codec.GZIP: limits.compression_gzip_level, Codec.LZ4: limits.compression_lz4_level,
-             Codec.ZSTD: limits.compression_zstd_level}.get(codec)
+    level, as Kafka's broker rewrites them (those already in it kept). A rewritten batch must still
+    fit max.message.bytes."""
     try:
-        rewritten = recompressed(buf, codec, level)
+        rewritten = recompressed(buf, limits.codec, limits.codec_level)
     except ProtocolError as exc:  # records only a full decode finds fault with
         raise _damage_or_breach(exc) from None
     if len(rewritten) > limits.max_message_bytes:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Hashable
 
 from kproto import ErrorCode
+from kproto.compression import Codec
 from kproto.messages import FetchRequest, FetchResponse
 
 from kbroker.fetch_sessions import FINAL_EPOCH, INITIAL_EPOCH, FetchSessionError, PartitionState
@@ -91,7 +92,7 @@ def read_partitions(ctx: RequestContext, items: list[Wanted], max_bytes: int, co
             data.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
         elif log is None or (broker.cluster is not None and broker.serving_error(name, index)):
             data.error_code = broker.serving_error(name, index) or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        elif ctx.api_version < ZSTD_MIN_FETCH_VERSION and log.config.compression_type == "zstd":
+        elif ctx.api_version < ZSTD_MIN_FETCH_VERSION and log.config.codec == Codec.ZSTD:
             data.error_code = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE  # as Kafka answers a fetcher too old for zstd
         else:
             data.error_code = fence_error(log, state.current_leader_epoch)

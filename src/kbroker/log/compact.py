@@ -36,7 +36,7 @@ from itertools import chain
 from typing import Iterator
 
 from kproto.compression import Codec
-from kproto.records.batch import build_batch, decode_batch
+from kproto.records.batch import build_batch, decode_batch, same_batch_fields
 from kproto.records.control import ControlType, read_control_type
 from kproto.records.header import (
     ATTRIBUTES_OFFSET,
@@ -255,12 +255,8 @@ def rebuild(header: BatchHeader, kept: list[Record], new_horizon: int | None) ->
     """The batch with only `kept`, keeping its base offset, last offset delta, producer fields and
     delete horizon, or taking `new_horizon`."""
     horizon = header.base_timestamp if header.attributes & DELETE_HORIZON_BIT else new_horizon
-    data = bytearray(build_batch(
-        kept, base_offset=header.base_offset, compression=Codec(header.compression),
-        log_append_time=header.max_timestamp if header.log_append_time else None,
-        transactional=header.is_transactional, control=header.is_control, producer_id=header.producer_id,
-        producer_epoch=header.producer_epoch, base_sequence=header.base_sequence,
-        partition_leader_epoch=header.partition_leader_epoch, base_timestamp=horizon))
+    data = bytearray(build_batch(kept, compression=Codec(header.compression), base_timestamp=horizon,
+                                 **same_batch_fields(header)))
     LAST_OFFSET_DELTA.pack_into(data, LAST_OFFSET_DELTA_OFFSET, header.last_offset_delta)
     if horizon is not None:
         attributes = ATTRIBUTES.unpack_from(data, ATTRIBUTES_OFFSET)[0]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from kproto.compression import Codec
+
 LONG_MAX = 2**63 - 1  # Kafka's "never" for flush.messages and flush.ms, "unbounded" for timestamps
 CREATE_TIME = "CreateTime"
 LOG_APPEND_TIME = "LogAppendTime"
@@ -66,6 +68,20 @@ class LogConfig:
     def delete(self) -> bool:
         """True when retention by time and size applies (`delete` or `compact,delete`)."""
         return "delete" in self.cleanup_policy
+
+    @property
+    def codec(self) -> Codec | None:
+        """The codec compression.type names, that every batch is stored in; None for `producer`
+        (each batch keeps the producer's)."""
+        if self.compression_type == "producer":
+            return None
+        return Codec.NONE if self.compression_type == "uncompressed" else Codec[self.compression_type.upper()]
+
+    @property
+    def codec_level(self) -> int | None:
+        """compression.<codec>.level of the topic's codec; None for a codec without levels."""
+        return {Codec.GZIP: self.compression_gzip_level, Codec.LZ4: self.compression_lz4_level,
+                Codec.ZSTD: self.compression_zstd_level}.get(self.codec)
 
     @property
     def log_append_time(self) -> bool:

@@ -14,6 +14,7 @@ from kproto.records.batch import (
     build_batch,
     decode_batch,
     decode_batches,
+    recompressed,
 )
 from kproto.records.control import (
     ControlType,
@@ -76,6 +77,7 @@ __all__ = [
     "read_batch_header",
     "read_control_type",
     "read_end_txn_marker",
+    "recompressed",
     "record_heads",
     "set_base_offset",
     "set_partition_leader_epoch",

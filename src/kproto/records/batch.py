@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import crc32c
 
@@ -99,12 +99,18 @@ def recompressed(buf: bytes | bytearray | memoryview, codec: Codec, level: int |
             continue
         records = [record._replace(offset=header.base_offset + i)
                    for i, record in enumerate(decode_batch(buf, pos).records)]
-        out += build_batch(records, base_offset=header.base_offset, compression=codec, level=level,
-                           log_append_time=header.max_timestamp if header.log_append_time else None,
-                           transactional=header.is_transactional, producer_id=header.producer_id,
-                           producer_epoch=header.producer_epoch, base_sequence=header.base_sequence,
-                           partition_leader_epoch=header.partition_leader_epoch)
+        out += build_batch(records, compression=codec, level=level, **same_batch_fields(header))
     return out
+
+
+def same_batch_fields(header: BatchHeader) -> dict[str, Any]:
+    """`build_batch` arguments that rebuild a batch with `header`'s base offset, timestamp type,
+    transaction and control flags, producer fields and leader epoch."""
+    return {"base_offset": header.base_offset,
+            "log_append_time": header.max_timestamp if header.log_append_time else None,
+            "transactional": header.is_transactional, "control": header.is_control,
+            "producer_id": header.producer_id, "producer_epoch": header.producer_epoch,
+            "base_sequence": header.base_sequence, "partition_leader_epoch": header.partition_leader_epoch}
 
 
 def decode_batch(buf: bytes | bytearray | memoryview, pos: int = 0, *,
