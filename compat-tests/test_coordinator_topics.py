@@ -41,7 +41,7 @@ def topic_names(client: RawClient) -> set[str]:
 def test_find_coordinator_creates_the_internal_topic(tmp_path, key_type: int, topic: str, other: str) -> None:
     broker = BrokerProcess(tmp_path, config={"offsets.topic.num.partitions": "3",
                                              "transaction.state.log.num.partitions": "3",
-                                             "transaction.state.log.min.isr": "2"})
+                                             "transaction.state.log.min.isr": "3"})
     broker.start()
     try:
         with RawClient(broker.bootstrap_server) as client:
@@ -56,7 +56,7 @@ def test_find_coordinator_creates_the_internal_topic(tmp_path, key_type: int, to
             configs = described_configs(client, topic)
             assert configs["cleanup.policy"] == "compact"
             # transaction.state.log.min.isr is __transaction_state's own; the offsets topic has none
-            assert configs["min.insync.replicas"] == ("2" if topic == "__transaction_state" else "1")
+            assert configs["min.insync.replicas"] == ("3" if topic == "__transaction_state" else "1")
             # and the codec Kafka gives each: the transaction log's own, the offsets topic the producer's
             assert configs["compression.type"] == ("uncompressed" if topic == "__transaction_state" else "producer")
     finally:

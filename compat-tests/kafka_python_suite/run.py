@@ -106,22 +106,31 @@ def prepare_tree(sdist: Path, workdir: Path) -> Path:
 
 @dataclass
 class Expected:
-    """Tests expected to fail, each with the reason someone gave."""
+    """Tests expected to fail (or listed as flaky), each with the reason someone gave and, for a
+    flaky one, the failure it is known to show: `<test id>  /<regex on the failure's message>/  # <reason>`."""
     reasons: dict[str, str] = field(default_factory=dict)
+    signatures: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None) -> "Expected":
         if path is None:
             return cls()
-        reasons: dict[str, str] = {}
+        found = cls()
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            m = re.match(r"^(\S+)\s+#\s*(\S.*)$", line.strip())
+            m = re.match(r"^(\S+)(?:\s+/(.+?)/)?\s+#\s*(\S.*)$", line.strip())
             if not m:
-                raise ValueError(f"{path}:{n}: expected '<test id>  # <reason>', got {line!r}")
-            reasons[m.group(1)] = m.group(2)
-        return cls(reasons)
+                raise ValueError(f"{path}:{n}: expected '<test id>  [/<failure regex>/]  # <reason>', got {line!r}")
+            found.reasons[m.group(1)] = m.group(3)
+            if m.group(2):
+                found.signatures[m.group(1)] = re.compile(m.group(2))
+        return found
+
+    def known_failure(self, test: str, message: str) -> bool:
+        """Whether `test` is listed and failed the way its entry says it does (no signature: never)."""
+        signature = self.signatures.get(test)
+        return signature is not None and signature.search(message) is not None
 
 
 def node_id(tree: Path, classname: str, name: str) -> str:
@@ -254,11 +263,11 @@ def rerun_timeout(per_test_timeout: int, tests: int) -> int:
 
 
 def run_with_reruns(bootstrap: str, workdir: Path, flaky: Expected, log: Path, **options: Any) -> Outcomes:
-    """The whole suite, then the tests listed as flaky that failed once more, alone, in a fresh tree:
-    their second outcome counts. The first failures are kept, for the report. A rerun that cannot
+    """The whole suite, then the tests listed as flaky that failed as their entry says once more,
+    alone, in a fresh tree: their second outcome counts (any other failure stands). The first failures are kept, for the report. A rerun that cannot
     finish leaves them failed (an error, saying why) and the rest of the first run's outcomes stand."""
     results = run_suite(bootstrap, workdir, log=log, **options)
-    failed = [t for t, (outcome, _) in results.items() if outcome in FAILED and t in flaky.reasons]
+    failed = [t for t, (outcome, message) in results.items() if outcome in FAILED and flaky.known_failure(t, message)]
     if not failed:
         return Outcomes(results)
     rerun_log = log.with_name(f"rerun-{log.name}")
@@ -272,7 +281,6 @@ def run_with_reruns(bootstrap: str, workdir: Path, flaky: Expected, log: Path, *
     first = {t: results[t][1] for t in failed}
     results.update({t: again.get(t, ("error", why)) for t in failed})
     return Outcomes(results, first, rerun_log)
-
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -296,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = "external" if args.bootstrap else (args.broker or broker_kind())
     expected_path = None if args.expected == "none" else Path(args.expected) if args.expected else expected_file_for(kind)
     expected = Expected.load(expected_path if expected_path is None or expected_path.exists() else None)
+    flaky = Expected.load(FLAKY)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="kafka-python-suite-"))
     workdir.mkdir(parents=True, exist_ok=True)
     broker = None
@@ -307,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap = broker.bootstrap_server
         print(f"running the suite against {kind} at {bootstrap}; expected failures: {expected_path}; "
               f"log in {workdir / 'suite.log'}", flush=True)
-        outcomes = run_with_reruns(bootstrap, workdir, Expected.load(FLAKY), workdir / "suite.log",
+        outcomes = run_with_reruns(bootstrap, workdir, flaky, workdir / "suite.log",
                                    kafka_version=args.kafka_version, per_test_timeout=args.timeout,
                                    total_timeout=args.total_timeout, select=args.select)
     except Exception as exc:  # the run itself failed: say why, with the broker's last words
@@ -319,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         if broker is not None:
             broker.stop()
     verdict = Verdict(outcomes.results, expected, partial=bool(args.select), reran=outcomes.reran,
-                      flaky=Expected.load(FLAKY), rerun_log=outcomes.rerun_log)
+                      flaky=flaky, rerun_log=outcomes.rerun_log)
     print(verdict.report())
     return 0 if verdict.ok else 1
 

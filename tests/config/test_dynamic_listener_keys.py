@@ -48,7 +48,7 @@ def test_two_spellings_of_one_key_in_a_request_are_a_duplicate(tmp_path: Path) -
 
 @pytest.mark.parametrize("key, value, reason", [
     ("listener.name.other.max.connections", "0", "must be above 0"),  # Kafka's listener quota refuses it
-    ("listener.name.other.max.connection.creation.rate", "-1", "must be above 0"),
+    ("listener.name.other.max.connection.creation.rate", "0", "must be above 0"),
     ("listener.name.other.ssl.client.auth", "required", "cannot be updated dynamically"),
 ])
 def test_refused_with_invalid_request(tmp_path: Path, key: str, value: str, reason: str) -> None:

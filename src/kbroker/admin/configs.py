@@ -14,17 +14,14 @@ import enum
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 
 from kproto import ErrorCode
 
 from kbroker.admin.store import load_json, save_json
-from kbroker.config import BROKER_DEFS, TOPIC_DEFS, BrokerConfig, ConfigDef, ConfigEntry, ConfigError, ConfigType, UpdateMode
+from kbroker.config import BROKER_DEFS, TOPIC_DEFS, BrokerConfig, ConfigEntry, ConfigError, ConfigType, UpdateMode
 from kbroker.config.kafka_keys import LISTENER_PREFIX_ONLY
-from kbroker.config.settings import DYNAMIC_LISTENER_KEYS, broker_key_def, listener_key
-
-# A listener's keys Kafka refuses to set to 0 or less once the listener exists.
-CONNECTION_QUOTAS = frozenset({"max.connections", "max.connection.creation.rate"})
+from kbroker.config.settings import broker_key_def, listener_key
 from kbroker.groups.group_configs import GROUP_DEFS, GroupConfigStore, InvalidGroupConfig
 
 if TYPE_CHECKING:
@@ -189,8 +186,9 @@ def alter(broker: ConfigHost, resource_type: int, name: str, changes: list[Chang
     elif resource_type == ResourceType.BROKER:
         per_broker = broker_scope(broker, name)
         current = broker.dynamic_configs.values(per_broker)
-        wanted = apply_changes(current, changes, BROKER_KEYS, "broker") if incremental else replacement(changes, BROKER_KEYS, "broker")
-        check_broker_keys(wanted, per_broker, broker.config)
+        defs = BROKER_DEFS | {c.name: d for c in changes if c.name not in BROKER_DEFS and (d := broker_key_def(c.name))}
+        wanted = apply_changes(current, changes, defs, "broker") if incremental else replacement(changes, defs, "broker")
+        check_broker_keys(wanted, per_broker)
         try:
             broker.dynamic_configs.replace(per_broker, wanted, validate_only)
         except ConfigError as exc:
@@ -217,28 +215,6 @@ def canonical_broker_key(key: str) -> str:
     """A listener.name.* key as Kafka spells it (listener and mechanism in lower case); others as given."""
     found = listener_key(key)
     return found[0] if found else key
-
-
-class BrokerKeys(Mapping[str, ConfigDef]):
-    """The definitions of broker keys, a listener's keys (listener.name.<l>.<key>) included."""
-
-    def __getitem__(self, key: str) -> ConfigDef:
-        defn = broker_key_def(key)
-        if defn is None:
-            raise KeyError(key)
-        return defn
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and broker_key_def(key) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(BROKER_DEFS)
-
-    def __len__(self) -> int:
-        return len(BROKER_DEFS)
-
-
-BROKER_KEYS = BrokerKeys()
 
 
 def known(key: str, defs: Mapping, what: str) -> None:
@@ -283,19 +259,11 @@ def split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def check_broker_keys(wanted: Mapping[str, str], per_broker: bool, config: BrokerConfig) -> None:
-    """Read-only keys need a restart, key stores a listener prefix, per-broker keys a node, and an
-    existing listener's connection quotas a positive value: INVALID_REQUEST, as Kafka answers."""
-    listeners = {endpoint.name.lower() for endpoint in config.endpoints}
-    for key, value in wanted.items():
-        found = listener_key(key)
-        if found is not None:
-            if found[1] not in DYNAMIC_LISTENER_KEYS:
-                raise Refused(ErrorCode.INVALID_REQUEST, f"{key} cannot be updated dynamically: of a listener's keys, "
-                              f"kbroker changes only {', '.join(sorted(DYNAMIC_LISTENER_KEYS))} at run time")
-            if found[1] in CONNECTION_QUOTAS and key.split(".")[2] in listeners and not _positive(value):
-                raise Refused(ErrorCode.INVALID_REQUEST, f"Invalid dynamic configuration: {key} must be above 0 "
-                              f"for an existing listener, got {value}")
+def check_broker_keys(wanted: Mapping[str, str], per_broker: bool) -> None:
+    """Read-only keys need a restart, key stores a listener prefix and per-broker keys a node:
+    INVALID_REQUEST, as Kafka answers."""
+    for key in wanted:
+        if listener_key(key) is not None:  # what a listener's keys may take, set_dynamic says
             continue
         mode = BROKER_DEFS[key].mode
         if mode is UpdateMode.READ_ONLY:
@@ -306,14 +274,6 @@ def check_broker_keys(wanted: Mapping[str, str], per_broker: bool, config: Broke
         if mode is UpdateMode.PER_BROKER and not per_broker:
             raise Refused(ErrorCode.INVALID_REQUEST,
                           f"Cannot update these configs at default cluster level, broker id must be specified: {{{key}}}")
-
-
-def _positive(value: str) -> bool:
-    """A value of an int key above 0 (a malformed one is left to the key's own check)."""
-    try:
-        return int(value.strip()) > 0
-    except ValueError:
-        return True
 
 
 def set_topic_configs(broker: ConfigHost, topic: str, wanted: dict[str, str], validate_only: bool) -> None:

@@ -54,6 +54,7 @@ _LISTENER_PREFIX = "listener.name."
 # The keys of one listener that AlterConfigs may change, for one broker or as the cluster default:
 # the connection quotas, applied at each accept, and Kafka's network thread count (kbroker has none).
 DYNAMIC_LISTENER_KEYS = frozenset({"max.connections", "max.connection.creation.rate", "num.network.threads"})
+_CONNECTION_QUOTAS = frozenset({"max.connections", "max.connection.creation.rate"})  # above 0 on a listener
 # The keys a listener may also set for one SASL mechanism: listener.name.<l>.<mechanism>.<key>.
 _MECHANISM_KEYS = frozenset({"sasl.jaas.config", "sasl.login.callback.handler.class", "sasl.login.class",
                              "sasl.server.callback.handler.class", "connections.max.reauth.ms"})
@@ -365,6 +366,10 @@ class BrokerConfig(Mapping[str, Any]):
                     parsed[found[0]] = None if raw is None else BROKER_DEFS[found[1]].parse(raw)
                 except ConfigError as exc:
                     raise ConfigError(key, exc.reason) from None
+                listener = found[0].split(".")[2].upper()
+                if (found[1] in _CONNECTION_QUOTAS and parsed[found[0]] is not None and parsed[found[0]] <= 0
+                        and any(endpoint.name == listener for endpoint in self.endpoints)):
+                    raise ConfigError(key, f"must be above 0 for an existing listener, got {raw}")  # as Kafka's listener quota
                 continue
             defn = BROKER_DEFS.get(key)
             if defn is None:
